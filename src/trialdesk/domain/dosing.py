@@ -1,13 +1,608 @@
-"""Placeholder: the owner of this module replaces it."""
+"""The dose engine: regimens declared in the protocol, doses computed with their formula and inputs.
+
+The protocol section ``operations.treatment`` is a :class:`TreatmentSpec`: per arm, the drugs with their dose basis
+(mg/m², mg/kg or flat), loading and maintenance doses, cycle limit, infusion and observation times, re-loading rule
+after a late dose and dose-reduction levels; for the whole trial, the BSA formula and optional cap, the rounding
+rule, the weight-change threshold that triggers a recalculation and the tolerance beyond which a prescribed dose
+needs an override reason.
+
+Rules (each has one home here):
+
+- **Loading**: a drug with a loading dose gets it at cycle 1, and again when the gap since its last dose is at
+  least ``reload.gap_days_at_least`` days (trastuzumab: more than one week late on a q3w schedule, i.e. a gap
+  > 21 + 7 = 28 days, so ``gap_days_at_least: 29``; pertuzumab: 6 weeks or more, ``gap_days_at_least: 42``).
+- **Weight**: the weight last used stands unless the current weight differs from it by the threshold (10%) or more;
+  then the current weight is used (:func:`dosing_weight`). The same weight feeds the BSA and mg/kg doses.
+- **BSA**: :func:`trialdesk.domain.bsa.body_surface_area` with the protocol's formula, capped at ``bsa_cap_m2`` when
+  set, then rounded to ``rounding.bsa_decimals``.
+- **Rounding**: each dose is rounded once, at the end, to ``rounding.dose_increment_mg``.
+- **Reductions**: dose level 0 is the protocol dose, -1, -2, ... are the declared reduction levels. Loading doses
+  are never reduced.
+- **Override**: :func:`check_override` says whether a prescribed dose is far enough from the calculated one to
+  need a reason.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import datetime as dt
+import math
+from collections.abc import Mapping
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from trialdesk.domain.assumptions import AssumptionMap
+from trialdesk.domain.bsa import BsaFormula, body_surface_area, bsa_formula_text
+from trialdesk.domain.errors import InvalidInput
+
+__all__ = [
+    "ArmDoses",
+    "ArmRegimen",
+    "DoseBasis",
+    "DoseCalculation",
+    "DrugRegimen",
+    "Limits",
+    "MinuteRange",
+    "OmittedDrug",
+    "OverrideCheck",
+    "ReductionLevel",
+    "ReloadRule",
+    "RoundingMode",
+    "RoundingSpec",
+    "TreatmentSpec",
+    "WeightDecision",
+    "calculate_arm_doses",
+    "calculate_drug_dose",
+    "check_override",
+    "dosing_weight",
+    "loading_decision",
+    "round_dose",
+]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Protocol section
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class DoseBasis(StrEnum):
+    """How a dose scales with the subject."""
+
+    MG_PER_M2 = "mg_per_m2"
+    MG_PER_KG = "mg_per_kg"
+    FLAT = "flat"
+
+    @property
+    def unit(self) -> str:
+        return {"mg_per_m2": "mg/m²", "mg_per_kg": "mg/kg", "flat": "mg"}[self.value]
+
+
+class RoundingMode(StrEnum):
+    HALF_UP = "half_up"
+    HALF_EVEN = "half_even"
+    DOWN = "down"
+
+
+_DECIMAL_MODE = {RoundingMode.HALF_UP: ROUND_HALF_UP, RoundingMode.HALF_EVEN: ROUND_HALF_EVEN, RoundingMode.DOWN: ROUND_DOWN}
+
+
+class MinuteRange(_Spec):
+    """A duration in minutes, fixed (``min == max``) or a range such as 30–60."""
+
+    min: PositiveInt
+    max: PositiveInt
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MinuteRange:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.min} min" if self.min == self.max else f"{self.min}–{self.max} min"
+
+
+class ReloadRule(_Spec):
+    """Give the loading dose again when the gap since the last dose of this drug is at least ``gap_days_at_least``."""
+
+    gap_days_at_least: PositiveInt
+    label_text: str = Field(description="The label's own words, for the audit trail.")
+
+
+class ReductionLevel(_Spec):
+    """A dose-reduction level: ``level`` -1, -2, ... with its dose (same basis as the maintenance dose)."""
+
+    level: int = Field(le=-1)
+    dose: PositiveFloat
+    reason: str = Field(min_length=1, description="Why this level exists / when it applies.")
+
+
+class DrugRegimen(_Spec):
+    """One drug of an arm's regimen."""
+
+    drug: str = Field(pattern=r"^[a-z0-9_]+$", description="Stable id, e.g. 'docetaxel'.")
+    name: str
+    basis: DoseBasis
+    loading_dose: PositiveFloat | None = None
+    maintenance_dose: PositiveFloat
+    max_cycles: PositiveInt | None = Field(default=None, description="None: until a reason to stop.")
+    infusion_minutes: MinuteRange
+    loading_infusion_minutes: MinuteRange | None = None
+    observation_minutes: MinuteRange | None = None
+    reload: ReloadRule | None = None
+    reduction_levels: list[ReductionLevel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DrugRegimen:
+        if self.reload is not None and self.loading_dose is None:
+            raise ValueError(f"{self.drug}: a reload rule needs a loading_dose")
+        if self.loading_infusion_minutes is not None and self.loading_dose is None:
+            raise ValueError(f"{self.drug}: loading_infusion_minutes given without a loading_dose")
+        levels = [r.level for r in self.reduction_levels]
+        if levels != list(range(-1, -len(levels) - 1, -1)):
+            raise ValueError(f"{self.drug}: reduction_levels must be -1, -2, ... in order, got {levels}")
+        doses = [self.maintenance_dose] + [r.dose for r in self.reduction_levels]
+        if any(b >= a for a, b in zip(doses, doses[1:])):
+            raise ValueError(f"{self.drug}: each reduction level must be lower than the one above, got {doses}")
+        return self
+
+    def reduction(self, level: int) -> ReductionLevel:
+        for r in self.reduction_levels:
+            if r.level == level:
+                return r
+        known = [r.level for r in self.reduction_levels] or "none (dose reductions not allowed)"
+        raise InvalidInput(f"{self.drug} has no dose level {level}; reduction levels: {known}", field="dose_level")
+
+
+class ArmRegimen(_Spec):
+    """The regimen of one arm."""
+
+    arm_id: str = Field(pattern=r"^[a-z0-9_]+$")
+    label: str = Field(description="The registry's arm label; accepted case-insensitively wherever an arm is named.")
+    cycle_length_days: PositiveInt = 21
+    max_cycles: PositiveInt | None = Field(default=None, description="None: until progression or another reason.")
+    drugs: list[DrugRegimen] = Field(min_length=1)
+
+    @field_validator("drugs")
+    @classmethod
+    def _unique(cls, drugs: list[DrugRegimen]) -> list[DrugRegimen]:
+        ids = [d.drug for d in drugs]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"drug ids must be unique within an arm, got {ids}")
+        return drugs
+
+    def drug(self, drug_id: str) -> DrugRegimen:
+        for d in self.drugs:
+            if d.drug == drug_id.strip().lower():
+                return d
+        raise InvalidInput(f"arm {self.arm_id} has no drug {drug_id!r}; drugs: {[d.drug for d in self.drugs]}",
+                           field="drug")
+
+
+class RoundingSpec(_Spec):
+    bsa_decimals: int | None = Field(default=None, ge=0, le=6, description="None: BSA unrounded.")
+    dose_increment_mg: PositiveFloat = 0.1
+    mode: RoundingMode = RoundingMode.HALF_UP
+
+
+class Limits(_Spec):
+    min: PositiveFloat
+    max: PositiveFloat
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Limits:
+        if self.max <= self.min:
+            raise ValueError(f"max ({self.max}) must be > min ({self.min})")
+        return self
 
 
 class TreatmentSpec(BaseModel):
+    """Protocol section ``operations.treatment``: regimens per arm and the rules of dose calculation."""
+
     model_config = ConfigDict(extra="forbid")
 
+    bsa_formula: BsaFormula = BsaFormula.MOSTELLER
+    bsa_cap_m2: PositiveFloat | None = None
+    rounding: RoundingSpec = Field(default_factory=RoundingSpec)
+    weight_change_threshold: float = Field(default=0.10, gt=0, lt=1,
+                                           description="Fraction of the weight last used that triggers recalculation.")
+    override_tolerance: float = Field(default=0.10, gt=0, lt=1,
+                                      description="Relative deviation from the calculated dose beyond which a "
+                                                  "prescribed dose needs an override reason.")
+    weight_kg_limits: Limits = Field(default_factory=lambda: Limits(min=25, max=300))
+    height_cm_limits: Limits = Field(default_factory=lambda: Limits(min=100, max=250))
+    arms: list[ArmRegimen] = Field(default_factory=list)
     assumptions: AssumptionMap = Field(default_factory=dict)
+
+    @field_validator("arms")
+    @classmethod
+    def _unique_arms(cls, arms: list[ArmRegimen]) -> list[ArmRegimen]:
+        ids = [a.arm_id for a in arms]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"arm ids must be unique, got {ids}")
+        return arms
+
+    @model_validator(mode="after")
+    def _assumption_paths(self) -> TreatmentSpec:
+        for path in self.assumptions:
+            head = path.split(".", 1)[0]
+            if head not in type(self).model_fields or head == "assumptions":
+                raise ValueError(f"assumptions: {path!r} does not name a field of the treatment section")
+        return self
+
+    def arm(self, key: str) -> ArmRegimen:
+        """Find an arm by id or label, case-insensitively."""
+        wanted = " ".join(key.split()).lower()
+        for arm in self.arms:
+            if arm.arm_id == wanted or " ".join(arm.label.split()).lower() == wanted:
+                return arm
+        known = ", ".join(f"{a.arm_id} ({a.label})" for a in self.arms) or "none"
+        raise InvalidInput(f"unknown arm {key!r}; known arms: {known}", field="arm")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class WeightDecision(_Spec):
+    """Which weight a dose uses, and why."""
+
+    weight_kg: float
+    recalculated: bool
+    change_fraction: float | None = Field(description="|current - last used| / last used; None at first dose.")
+    reason: str
+
+
+class DoseCalculation(_Spec):
+    """One drug's dose, with the formula and inputs that produced it."""
+
+    drug: str
+    dose_mg: float
+    unrounded_mg: float
+    basis: DoseBasis
+    dose_per_unit: float = Field(description="The protocol dose in its basis (mg/m², mg/kg or mg).")
+    loading: bool
+    reload: bool
+    dose_level: int
+    formula: str
+    inputs: dict[str, Any]
+    infusion_minutes: MinuteRange
+    observation_minutes: MinuteRange | None
+
+
+class OmittedDrug(_Spec):
+    drug: str
+    reason: str
+
+
+class ArmDoses(_Spec):
+    """All doses of one arm at one cycle."""
+
+    arm_id: str
+    cycle: int
+    bsa_m2: float
+    bsa_formula: str
+    weight: WeightDecision
+    doses: list[DoseCalculation]
+    omitted: list[OmittedDrug]
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``trialdesk dose --json`` payload."""
+        return {
+            "arm": self.arm_id,
+            "cycle": self.cycle,
+            "bsa_m2": self.bsa_m2,
+            "bsa_formula": self.bsa_formula,
+            "weight_kg_used": self.weight.weight_kg,
+            "weight_rule": self.weight.reason,
+            "doses": [
+                {
+                    "drug": d.drug,
+                    "dose_mg": d.dose_mg,
+                    "basis": d.basis.value,
+                    "loading": d.loading,
+                    "reload": d.reload,
+                    "dose_level": d.dose_level,
+                    "formula": d.formula,
+                    "inputs": d.inputs,
+                    "infusion_minutes": d.infusion_minutes.model_dump(),
+                    "observation_minutes": d.observation_minutes.model_dump() if d.observation_minutes else None,
+                }
+                for d in self.doses
+            ],
+            "omitted": [o.model_dump() for o in self.omitted],
+        }
+
+
+class OverrideCheck(_Spec):
+    calculated_mg: float
+    prescribed_mg: float
+    deviation_fraction: float
+    tolerance: float
+    requires_reason: bool
+    reason: str | None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _fmt(x: float) -> str:
+    """Shortest readable number: 480.0 -> '480', 1.633 -> '1.633'."""
+    return f"{x:.6g}" if not float(x).is_integer() else str(int(x))
+
+
+def round_dose(mg: float, rounding: RoundingSpec) -> float:
+    """Round a dose to the protocol increment.
+
+    Computed in decimal arithmetic so that a half (122.45 at 0.1 mg) rounds by the declared mode rather than by
+    the binary representation of the float; the float is first cut to 9 decimals to drop representation noise.
+    """
+    value = Decimal(repr(float(mg))).quantize(Decimal("1e-9"), rounding=ROUND_HALF_EVEN)
+    step = Decimal(repr(float(rounding.dose_increment_mg)))
+    units = (value / step).quantize(Decimal(1), rounding=_DECIMAL_MODE[rounding.mode])
+    return float(units * step)
+
+
+def _check_range(name: str, value: float, limits: Limits, unit: str) -> None:
+    if not math.isfinite(value):
+        raise InvalidInput(f"must be a finite number, got {value!r}", field=name)
+    if value < limits.min:
+        raise InvalidInput(f"{_fmt(value)} {unit} is below the plausible minimum of {_fmt(limits.min)} {unit}",
+                           field=name)
+    if value > limits.max:
+        raise InvalidInput(f"{_fmt(value)} {unit} is above the plausible maximum of {_fmt(limits.max)} {unit}",
+                           field=name)
+
+
+def dosing_weight(current_kg: float, last_used_kg: float | None, threshold: float) -> WeightDecision:
+    """Choose the weight a dose uses: the ±threshold rule.
+
+    Parameters
+    ----------
+    current_kg : float
+        Weight measured for this cycle.
+    last_used_kg : float or None
+        Weight the previous dose was calculated with; None at the first dose.
+    threshold : float
+        Fraction (0.10 for 10%). A change of ``threshold`` or more of ``last_used_kg`` (either direction) means
+        the dose is recalculated with ``current_kg``; a smaller change keeps ``last_used_kg``.
+    """
+    if last_used_kg is None:
+        return WeightDecision(weight_kg=current_kg, recalculated=True, change_fraction=None,
+                              reason="no previous dosing weight: current weight used")
+    if not (last_used_kg > 0 and math.isfinite(last_used_kg)):
+        raise InvalidInput(f"must be a positive number, got {last_used_kg!r}", field="last_used_weight_kg")
+    change = abs(current_kg - last_used_kg) / last_used_kg
+    # compare in decimal so that exactly 10% (60 -> 66 kg) counts as 10%
+    reaches = Decimal(repr(abs(current_kg - last_used_kg))) >= Decimal(repr(threshold)) * Decimal(repr(last_used_kg))
+    pct = f"{change * 100:.1f}%"
+    if reaches:
+        return WeightDecision(weight_kg=current_kg, recalculated=True, change_fraction=change,
+                              reason=f"weight changed {pct} from {_fmt(last_used_kg)} kg (>= {threshold:.0%}): "
+                                     f"recalculated with {_fmt(current_kg)} kg")
+    return WeightDecision(weight_kg=last_used_kg, recalculated=False, change_fraction=change,
+                          reason=f"weight changed {pct} from {_fmt(last_used_kg)} kg (< {threshold:.0%}): "
+                                 f"last weight used stands")
+
+
+def loading_decision(drug: DrugRegimen, cycle: int, days_since_last_dose: int | None) -> tuple[bool, bool]:
+    """Return ``(loading, reload)`` for ``drug`` at ``cycle``.
+
+    ``loading`` is True at cycle 1 for a drug with a loading dose, and at later cycles when the reload rule fires
+    (then ``reload`` is True too). ``days_since_last_dose`` is the gap since this drug's previous dose; None at a
+    later cycle means "on schedule".
+    """
+    if drug.loading_dose is None:
+        return False, False
+    if cycle == 1:
+        return True, False
+    if drug.reload is not None and days_since_last_dose is not None:
+        if days_since_last_dose >= drug.reload.gap_days_at_least:
+            return True, True
+    return False, False
+
+
+def calculate_drug_dose(
+    spec: TreatmentSpec,
+    drug: DrugRegimen,
+    *,
+    cycle: int,
+    weight_kg: float,
+    bsa_m2: float,
+    days_since_last_dose: int | None = None,
+    dose_level: int = 0,
+    height_cm: float | None = None,
+    bsa_text: str | None = None,
+) -> DoseCalculation:
+    """One drug's dose at one cycle.
+
+    ``weight_kg`` is the weight already chosen by :func:`dosing_weight`; ``bsa_m2`` the BSA as used (capped and
+    rounded); ``height_cm`` and ``bsa_text`` (how the BSA was obtained) are recorded with BSA-based doses. Raises :class:`~trialdesk.domain.errors.InvalidInput` for a cycle beyond the drug's limit or an
+    undeclared dose level.
+    """
+    if drug.max_cycles is not None and cycle > drug.max_cycles:
+        raise InvalidInput(f"{drug.drug} is given for at most {drug.max_cycles} cycles; cycle {cycle} is beyond "
+                           f"the regimen's limit", field="cycle")
+    loading, reload = loading_decision(drug, cycle, days_since_last_dose)
+    if loading and dose_level != 0:
+        raise InvalidInput(f"{drug.drug}: a loading dose is never reduced (dose level {dose_level} requested)",
+                           field="dose_level")
+    if loading:
+        per_unit = float(drug.loading_dose)  # type: ignore[arg-type]
+        what = "re-loading dose" if reload else "loading dose"
+    elif dose_level == 0:
+        per_unit = float(drug.maintenance_dose)
+        what = "maintenance dose" if drug.loading_dose is not None else "dose"
+    else:
+        per_unit = float(drug.reduction(dose_level).dose)
+        what = f"dose level {dose_level}"
+    if reload:
+        what += (f" ({days_since_last_dose} days since last dose >= {drug.reload.gap_days_at_least}; "  # type: ignore[union-attr]
+                 f"label: {drug.reload.label_text})")  # type: ignore[union-attr]
+
+    unit = drug.basis.unit
+    inputs: dict[str, Any] = {"cycle": cycle, f"dose_{drug.basis.value}": per_unit, "dose_level": dose_level}
+    if days_since_last_dose is not None:
+        inputs["days_since_last_dose"] = days_since_last_dose
+    if drug.basis is DoseBasis.MG_PER_M2:
+        raw = per_unit * bsa_m2
+        inputs.update(bsa_m2=bsa_m2, weight_kg=weight_kg, height_cm=height_cm, bsa_formula=bsa_text)
+        expr = f"{_fmt(per_unit)} {unit} × {_fmt(bsa_m2)} m²"
+    elif drug.basis is DoseBasis.MG_PER_KG:
+        raw = per_unit * weight_kg
+        inputs["weight_kg"] = weight_kg
+        expr = f"{_fmt(per_unit)} {unit} × {_fmt(weight_kg)} kg"
+    else:
+        raw = per_unit
+        expr = f"{_fmt(per_unit)} mg flat"
+    dose = round_dose(raw, spec.rounding)
+    rnd = spec.rounding
+    formula = (f"{drug.name} {what}: {expr} = {_fmt(raw)} mg -> {_fmt(dose)} mg "
+               f"(rounded to {_fmt(rnd.dose_increment_mg)} mg, {rnd.mode.value})")
+    infusion = drug.loading_infusion_minutes if (loading and drug.loading_infusion_minutes) else drug.infusion_minutes
+    return DoseCalculation(
+        drug=drug.drug, dose_mg=dose, unrounded_mg=raw, basis=drug.basis, dose_per_unit=per_unit, loading=loading,
+        reload=reload, dose_level=dose_level, formula=formula, inputs=inputs, infusion_minutes=infusion,
+        observation_minutes=drug.observation_minutes,
+    )
+
+
+def _bsa(spec: TreatmentSpec, weight_kg: float, height_cm: float) -> tuple[float, str]:
+    raw = body_surface_area(weight_kg, height_cm, spec.bsa_formula)
+    text = f"{bsa_formula_text(spec.bsa_formula)} = {raw:.6f} m²"
+    value = raw
+    if spec.bsa_cap_m2 is not None and raw > spec.bsa_cap_m2:
+        value = float(spec.bsa_cap_m2)
+        text += f", capped at {_fmt(value)} m²"
+    if spec.rounding.bsa_decimals is not None:
+        value = round_dose(value, RoundingSpec(dose_increment_mg=10.0 ** -spec.rounding.bsa_decimals,
+                                               mode=RoundingMode.HALF_UP))
+        text += f", rounded to {spec.rounding.bsa_decimals} decimals = {_fmt(value)} m²"
+    return value, text
+
+
+def calculate_arm_doses(
+    spec: TreatmentSpec,
+    arm: str | ArmRegimen,
+    *,
+    cycle: int,
+    weight_kg: float,
+    height_cm: float,
+    days_since_last_dose: int | Mapping[str, int] | None = None,
+    last_used_weight_kg: float | None = None,
+    dose_levels: Mapping[str, int] | None = None,
+    dose_date: dt.date | None = None,
+    randomization_date: dt.date | None = None,
+) -> ArmDoses:
+    """All doses of an arm at one cycle.
+
+    Parameters
+    ----------
+    spec : TreatmentSpec
+        The protocol's ``operations.treatment``.
+    arm : str or ArmRegimen
+        Arm id (``tqb2102``, ``thp``) or registry label, case-insensitive.
+    cycle : int
+        Cycle number, from 1.
+    weight_kg, height_cm : float
+        Current measurements; checked against ``spec.weight_kg_limits`` and ``spec.height_cm_limits``.
+    days_since_last_dose : int or mapping drug -> int, optional
+        Gap since the previous dose (one number for all drugs, or per drug). Not allowed at cycle 1.
+    last_used_weight_kg : float, optional
+        Weight the previous dose used; with it the ±threshold weight rule applies.
+    dose_levels : mapping drug -> int, optional
+        Dose level per drug (0 = protocol dose, -1, -2 = reductions).
+    dose_date, randomization_date : date, optional
+        When both are given, a dose date before randomization is an error.
+
+    Drugs whose own cycle limit is passed (docetaxel after cycle 6) are listed in ``omitted``; a cycle beyond the
+    arm's limit, or one at which no drug is left, is an error.
+    """
+    regimen = arm if isinstance(arm, ArmRegimen) else spec.arm(arm)
+    if isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 1:
+        raise InvalidInput(f"must be a whole number >= 1, got {cycle!r}", field="cycle")
+    if regimen.max_cycles is not None and cycle > regimen.max_cycles:
+        raise InvalidInput(f"arm {regimen.arm_id} has at most {regimen.max_cycles} cycles; cycle {cycle} is beyond "
+                           f"the regimen's limit", field="cycle")
+    _check_range("weight_kg", weight_kg, spec.weight_kg_limits, "kg")
+    _check_range("height_cm", height_cm, spec.height_cm_limits, "cm")
+    if last_used_weight_kg is not None:
+        _check_range("last_used_weight_kg", last_used_weight_kg, spec.weight_kg_limits, "kg")
+    if dose_date is not None and randomization_date is not None and dose_date < randomization_date:
+        raise InvalidInput(f"dose date {dose_date.isoformat()} is before randomization "
+                           f"({randomization_date.isoformat()})", field="dose_date")
+    gaps: dict[str, int | None]
+    if isinstance(days_since_last_dose, Mapping):
+        unknown = set(days_since_last_dose) - {d.drug for d in regimen.drugs}
+        if unknown:
+            raise InvalidInput(f"unknown drug(s) {sorted(unknown)} for arm {regimen.arm_id}",
+                               field="days_since_last_dose")
+        gaps = {d.drug: days_since_last_dose.get(d.drug) for d in regimen.drugs}
+    else:
+        gaps = {d.drug: days_since_last_dose for d in regimen.drugs}
+    for drug_id, gap in gaps.items():
+        if gap is None:
+            continue
+        if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
+            raise InvalidInput(f"must be a whole number of days >= 1, got {gap!r} ({drug_id})",
+                               field="days_since_last_dose")
+        if cycle == 1:
+            raise InvalidInput("cycle 1 has no previous dose; leave days_since_last_dose out",
+                               field="days_since_last_dose")
+    levels = dict(dose_levels or {})
+    unknown_levels = set(levels) - {d.drug for d in regimen.drugs}
+    if unknown_levels:
+        raise InvalidInput(f"unknown drug(s) {sorted(unknown_levels)} for arm {regimen.arm_id}", field="dose_levels")
+
+    weight = dosing_weight(weight_kg, last_used_weight_kg, spec.weight_change_threshold)
+    bsa, bsa_text = _bsa(spec, weight.weight_kg, height_cm)
+    doses: list[DoseCalculation] = []
+    omitted: list[OmittedDrug] = []
+    for drug in regimen.drugs:
+        if drug.max_cycles is not None and cycle > drug.max_cycles:
+            omitted.append(OmittedDrug(drug=drug.drug, reason=f"{drug.name} is given for at most "
+                                                              f"{drug.max_cycles} cycles"))
+            continue
+        doses.append(calculate_drug_dose(spec, drug, cycle=cycle, weight_kg=weight.weight_kg, bsa_m2=bsa,
+                                         days_since_last_dose=gaps[drug.drug],
+                                         dose_level=levels.get(drug.drug, 0), height_cm=height_cm,
+                                         bsa_text=bsa_text))
+    if not doses:
+        raise InvalidInput(f"no drug of arm {regimen.arm_id} is given at cycle {cycle}: beyond the regimen's limit",
+                           field="cycle")
+    return ArmDoses(arm_id=regimen.arm_id, cycle=cycle, bsa_m2=bsa, bsa_formula=bsa_text, weight=weight,
+                    doses=doses, omitted=omitted)
+
+
+def check_override(
+    calculated_mg: float, prescribed_mg: float, tolerance: float, reason: str | None = None
+) -> OverrideCheck:
+    """Check a prescribed dose against the calculated one.
+
+    A deviation ``|prescribed - calculated| / calculated`` strictly greater than ``tolerance`` needs a
+    non-blank ``reason``; without one, :class:`~trialdesk.domain.errors.InvalidInput` (field
+    ``override_reason``) is raised. Within tolerance no reason is needed (one given is kept).
+    """
+    if not (calculated_mg > 0 and math.isfinite(calculated_mg)):
+        raise InvalidInput(f"must be a positive number, got {calculated_mg!r}", field="calculated_mg")
+    if not (prescribed_mg > 0 and math.isfinite(prescribed_mg)):
+        raise InvalidInput(f"must be a positive number, got {prescribed_mg!r}", field="prescribed_mg")
+    deviation = abs(prescribed_mg - calculated_mg) / calculated_mg
+    exceeds = (Decimal(repr(abs(prescribed_mg - calculated_mg)))
+               > Decimal(repr(tolerance)) * Decimal(repr(calculated_mg)))
+    clean = reason.strip() if reason else None
+    if exceeds and not clean:
+        raise InvalidInput(f"prescribed {_fmt(prescribed_mg)} mg differs from the calculated {_fmt(calculated_mg)} mg "
+                           f"by {deviation:.1%} (> {tolerance:.0%}); an override reason is required",
+                           field="override_reason")
+    return OverrideCheck(calculated_mg=calculated_mg, prescribed_mg=prescribed_mg, deviation_fraction=deviation,
+                         tolerance=tolerance, requires_reason=exceeds, reason=clean)
