@@ -446,13 +446,15 @@ def calculate_drug_dose(
         per_unit = float(drug.reduction(dose_level).dose)
         what = f"dose level {dose_level}"
     if reload:
-        what += (f" ({days_since_last_dose} days since last dose >= {drug.reload.gap_days_at_least}; "  # type: ignore[union-attr]
-                 f"label: {drug.reload.label_text})")  # type: ignore[union-attr]
+        assert drug.reload is not None
+        what += f" ({days_since_last_dose} days since last dose >= {drug.reload.gap_days_at_least})"
 
     unit = drug.basis.unit
     inputs: dict[str, Any] = {"cycle": cycle, f"dose_{drug.basis.value}": per_unit, "dose_level": dose_level}
     if days_since_last_dose is not None:
         inputs["days_since_last_dose"] = days_since_last_dose
+    if reload:
+        inputs["reload_rule"] = drug.reload.label_text  # type: ignore[union-attr]
     if drug.basis is DoseBasis.MG_PER_M2:
         raw = per_unit * bsa_m2
         inputs.update(bsa_m2=bsa_m2, weight_kg=weight_kg, height_cm=height_cm, bsa_formula=bsa_text)
