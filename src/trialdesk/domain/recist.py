@@ -31,7 +31,8 @@ Rules implemented (section numbers of the paper):
   present) is PD (note to Table 3: "disease must have reappeared after CR").
 * Best overall response without confirmation (4.4, randomized trials): the best of CR > PR > SD (or
   non-CR/non-PD) among the time points before the first PD; SD counts only at an assessment at least
-  ``min_sd_interval_days`` after randomization. Otherwise PD if PD was recorded, else NE.
+  ``min_sd_interval_days`` after randomization (less ``min_sd_window_days``, the visit window). Otherwise PD
+  if PD was recorded, else NE.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trialdesk.domain.assumptions import AssumptionMap
 from trialdesk.domain.errors import InvalidInput, Problem
@@ -87,6 +88,9 @@ class RecistSpec(BaseModel):
     min_sd_interval_days
         SD counts towards the best overall response only at an assessment at least this many days after
         randomization (RECIST 1.1, 4.4.2: "in general not less than 6-8 weeks", left to the protocol).
+    min_sd_window_days
+        Visit window allowed on that interval: SD counts from day ``min_sd_interval_days - min_sd_window_days``,
+        so that an assessment done early within its scheduling window still counts.
     max_target_lesions, max_targets_per_organ
         Baseline selection limits (RECIST 1.1, 3.3.1: 5 in all, 2 per organ).
     """
@@ -94,9 +98,29 @@ class RecistSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_sd_interval_days: int = Field(default=42, ge=0, le=365)
+    min_sd_window_days: int = Field(default=0, ge=0, le=60)
     max_target_lesions: int = Field(default=5, ge=1, le=10)
     max_targets_per_organ: int = Field(default=2, ge=1, le=5)
     assumptions: AssumptionMap = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _window_within_interval(self) -> RecistSpec:
+        if self.min_sd_window_days > self.min_sd_interval_days:
+            raise ValueError(
+                f"min_sd_window_days ({self.min_sd_window_days}) exceeds min_sd_interval_days "
+                f"({self.min_sd_interval_days})"
+            )
+        if self.max_targets_per_organ > self.max_target_lesions:
+            raise ValueError(
+                f"max_targets_per_organ ({self.max_targets_per_organ}) exceeds max_target_lesions "
+                f"({self.max_target_lesions})"
+            )
+        return self
+
+    @property
+    def sd_earliest_day(self) -> int:
+        """First day after randomization on which an SD time point counts towards the best overall response."""
+        return self.min_sd_interval_days - self.min_sd_window_days
 
 
 class RecistInputError(InvalidInput):
@@ -481,7 +505,7 @@ def evaluate_subject(subject: SubjectTumorAssessments, spec: RecistSpec | None =
         if total is not None and nadir is not None and total < nadir:
             nadir = total
 
-    bor, bor_date, bor_reasons = _best_overall_response(results, first_pd_date, spec.min_sd_interval_days)
+    bor, bor_date, bor_reasons = _best_overall_response(results, first_pd_date, spec.sd_earliest_day)
     return RecistEvaluation(
         subject_id=subject.subject_id,
         randomization_date=subject.randomization_date,
@@ -494,6 +518,7 @@ def evaluate_subject(subject: SubjectTumorAssessments, spec: RecistSpec | None =
         best_overall_response_date=bor_date,
         first_pd_date=first_pd_date,
         min_sd_interval_days=spec.min_sd_interval_days,
+        sd_earliest_day=spec.sd_earliest_day,
         reasons=bor_reasons,
     )
 

@@ -210,4 +210,5 @@ class RecistEvaluation(BaseModel):
     best_overall_response_date: dt.date | None
     first_pd_date: dt.date | None
     min_sd_interval_days: int
+    sd_earliest_day: int = Field(description="First day after randomization on which SD counted for the BOR.")
     reasons: list[str]

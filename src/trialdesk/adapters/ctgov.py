@@ -1,0 +1,643 @@
+"""ClinicalTrials.gov interchange: API v2 study JSON (and legacy ``<clinical_study>`` XML) <-> :class:`Protocol`.
+
+Import maps the modules trialdesk models onto :class:`~trialdesk.domain.protocol.RegistryRecord`; everything else
+(``derivedSection``, ``geoPoint``, keys newer than this code...) is kept in ``registry.extra`` as the *residual*
+of the source document, so that export -> import -> export reproduces the document.
+
+Input is validated against the Study schema of NLM's OpenAPI spec before mapping (unknown keys tolerated), so
+a wrongly typed value is reported with its JSON path and nothing is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import xml.etree.ElementTree as ET
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import ValidationError
+
+from trialdesk.domain.errors import InvalidInput, Problem, problems_from_pydantic
+from trialdesk.domain.protocol import Criterion, Protocol, RegistryRecord
+
+# ---------------------------------------------------------------------------------------------------------------
+# Schema validation
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def find_oas_spec() -> Path | None:
+    """Locate ``ctg-oas-v2.yaml``: ``$TRIALDESK_CTGOV_OAS``, else ``../shared/data/ctgov`` beside the checkout."""
+    import os
+
+    candidates = []
+    if os.environ.get("TRIALDESK_CTGOV_OAS"):
+        candidates.append(Path(os.environ["TRIALDESK_CTGOV_OAS"]))
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidates.append(parent / "shared" / "data" / "ctgov" / "ctg-oas-v2.yaml")
+        candidates.append(parent.parent / "shared" / "data" / "ctgov" / "ctg-oas-v2.yaml")
+    for path in candidates:
+        if path.is_file():
+            return path
+    return None
+
+
+@lru_cache(maxsize=4)
+def _load_spec(path: str) -> dict:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def _relax(schema: Any) -> Any:
+    """Copy of a schema that tolerates unknown keys (for import of real files)."""
+    if isinstance(schema, dict):
+        out = {k: _relax(v) for k, v in schema.items() if k != "additionalProperties"}
+        return out
+    if isinstance(schema, list):
+        return [_relax(v) for v in schema]
+    return schema
+
+
+def _oas_to_jsonschema(node: Any) -> Any:
+    """OpenAPI 3.0 ``nullable`` -> JSON Schema type lists."""
+    if isinstance(node, dict):
+        out = {k: _oas_to_jsonschema(v) for k, v in node.items()}
+        if out.pop("nullable", False) and "type" in out:
+            out["type"] = [out["type"], "null"]
+        return out
+    if isinstance(node, list):
+        return [_oas_to_jsonschema(v) for v in node]
+    return node
+
+
+def study_validator(spec_path: str | Path | None = None, *, strict: bool = True, schema: str = "Study"):
+    """A jsonschema validator for a component schema of the CT.gov OpenAPI spec."""
+    import jsonschema
+
+    path = Path(spec_path) if spec_path else find_oas_spec()
+    if path is None:
+        return None
+    spec = _oas_to_jsonschema(_load_spec(str(path)))
+    if not strict:
+        spec = _relax(spec)
+    root = {"$ref": f"#/components/schemas/{schema}", "components": spec["components"]}
+    return jsonschema.Draft7Validator(root)
+
+
+def schema_problems(doc: Any, *, strict: bool = True, spec_path: str | Path | None = None,
+                    schema: str = "Study", prefix: str = "$") -> list[Problem]:
+    validator = study_validator(spec_path, strict=strict, schema=schema)
+    if validator is None:
+        return []
+    problems = []
+    for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        problems.append(Problem(path, err.message[:300]))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Criteria text <-> structured criteria
+# ---------------------------------------------------------------------------------------------------------------
+
+_BULLET = re.compile(r"^\s*[*\-•]\s+(.*)$")
+_NUMBERED = re.compile(r"^\s*(\d+)[.)]\s+(.*)$")
+
+
+def parse_criteria_text(text: str | None) -> tuple[list[Criterion], list[Criterion]]:
+    """Split CT.gov's markdown criteria into inclusion and exclusion criteria with stable ids.
+
+    Bullets (``*``/``-``) are criteria; numbered lines under a bullet are its children (``EXC-03.01``).
+    Free text outside a heading is attached to the previous criterion. Unparseable text yields no criteria.
+    """
+    inclusion: list[Criterion] = []
+    exclusion: list[Criterion] = []
+    current: list[Criterion] | None = None
+    prefix = ""
+    if not text:
+        return inclusion, exclusion
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        low = line.lower().rstrip(":")
+        if low.startswith("inclusion criteria"):
+            current, prefix = inclusion, "INC"
+            continue
+        if low.startswith("exclusion criteria"):
+            current, prefix = exclusion, "EXC"
+            continue
+        if current is None:
+            continue
+        bullet = _BULLET.match(raw)
+        numbered = _NUMBERED.match(raw)
+        if bullet and not raw.startswith(("  ", "\t")) or (bullet and not current):
+            if len(current) >= 99:
+                continue
+            current.append(Criterion(id=f"{prefix}-{len(current) + 1:02d}", text=bullet.group(1).strip()))
+        elif (numbered or bullet) and current:
+            parent = current[-1]
+            if len(parent.children) >= 99:
+                continue
+            body = (numbered or bullet).group(2 if numbered else 1).strip()
+            parent.children.append(Criterion(id=f"{parent.id}.{len(parent.children) + 1:02d}", text=body))
+        elif numbered and len(current) < 99:
+            current.append(Criterion(id=f"{prefix}-{len(current) + 1:02d}", text=numbered.group(2).strip()))
+        elif len(current) < 99:
+            current.append(Criterion(id=f"{prefix}-{len(current) + 1:02d}", text=line))
+    return inclusion, exclusion
+
+
+def render_criteria_text(inclusion: Iterable[Criterion], exclusion: Iterable[Criterion]) -> str:
+    def block(criteria: Iterable[Criterion]) -> list[str]:
+        lines = []
+        for criterion in criteria:
+            lines.append(f"* {criterion.text}")
+            if criterion.children:
+                lines.append("")
+                lines.extend(f"{i}. {child.text}" for i, child in enumerate(criterion.children, 1))
+        return lines
+
+    return "\n".join(["Inclusion Criteria:", "", *block(inclusion), "", "Exclusion Criteria:", "", *block(exclusion)])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# JSON -> model
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "site"
+
+
+def _date(struct: dict | None) -> dict | None:
+    if not struct or "date" not in struct:
+        return None
+    return {"date": struct["date"], "type": struct.get("type")}
+
+
+def _contact(c: dict) -> dict:
+    return {"name": c.get("name"), "role": c.get("role"), "phone": c.get("phone"),
+            "phone_ext": c.get("phoneExt"), "email": c.get("email")}
+
+
+def study_to_registry(study: dict) -> dict:
+    """Map a CT.gov API v2 study dict to the ``registry`` dict of a protocol (without ``extra``)."""
+    ps = study.get("protocolSection") or {}
+    ident = ps.get("identificationModule") or {}
+    status = ps.get("statusModule") or {}
+    spons = ps.get("sponsorCollaboratorsModule") or {}
+    desc = ps.get("descriptionModule") or {}
+    cond = ps.get("conditionsModule") or {}
+    design = ps.get("designModule") or {}
+    info = design.get("designInfo") or {}
+    arms = ps.get("armsInterventionsModule") or {}
+    outcomes = ps.get("outcomesModule") or {}
+    elig = ps.get("eligibilityModule") or {}
+    cl = ps.get("contactsLocationsModule") or {}
+    refs = ps.get("referencesModule") or {}
+    inclusion, exclusion = parse_criteria_text(elig.get("eligibilityCriteria"))
+    org = ident.get("orgStudyIdInfo") or {}
+    seen: dict[str, int] = {}
+    locations = []
+    for loc in cl.get("locations") or []:
+        base = _slug(loc.get("facility") or loc.get("city") or "site")[:60].strip("-")
+        seen[base] = seen.get(base, 0) + 1
+        site_id = base if seen[base] == 1 else f"{base}-{seen[base]}"
+        locations.append({
+            "site_id": site_id, "facility": loc.get("facility"), "city": loc.get("city"),
+            "state": loc.get("state"), "zip": loc.get("zip"), "country": loc.get("country"),
+            "status": loc.get("status"), "contacts": [_contact(c) for c in loc.get("contacts") or []],
+        })
+    enrollment = design.get("enrollmentInfo")
+    masking = info.get("maskingInfo") or {}
+    rp = spons.get("responsibleParty")
+    registry = {
+        "identification": {
+            "nct_id": ident.get("nctId"),
+            "org_study_id": org.get("id"),
+            "org_study_id_type": org.get("type"),
+            "organization": (ident.get("organization") or {}).get("fullName"),
+            "organization_class": (ident.get("organization") or {}).get("class"),
+            "brief_title": ident.get("briefTitle"),
+            "official_title": ident.get("officialTitle"),
+            "acronym": ident.get("acronym"),
+            "secondary_ids": [
+                {"id": s.get("id"), "type": s.get("type"), "domain": s.get("domain"), "link": s.get("link")}
+                for s in ident.get("secondaryIdInfos") or []
+            ],
+        },
+        "status": {
+            "overall_status": status.get("overallStatus"),
+            "last_update_post_date": (status.get("lastUpdatePostDateStruct") or {}).get("date"),
+            "status_verified_date": status.get("statusVerifiedDate"),
+            "start_date": _date(status.get("startDateStruct")),
+            "primary_completion_date": _date(status.get("primaryCompletionDateStruct")),
+            "completion_date": _date(status.get("completionDateStruct")),
+            "study_first_submit_date": status.get("studyFirstSubmitDate"),
+            "study_first_post_date": (status.get("studyFirstPostDateStruct") or {}).get("date"),
+            "results_first_post_date": (status.get("resultsFirstPostDateStruct") or {}).get("date"),
+            "why_stopped": status.get("whyStopped"),
+        },
+        "sponsor": ({"name": spons["leadSponsor"].get("name"), "class": spons["leadSponsor"].get("class")}
+                    if spons.get("leadSponsor") else None),
+        "collaborators": [{"name": c.get("name"), "class": c.get("class")} for c in spons.get("collaborators") or []],
+        "responsible_party": ({
+            "type": rp.get("type"),
+            "investigator_full_name": rp.get("investigatorFullName"),
+            "investigator_title": rp.get("investigatorTitle"),
+            "investigator_affiliation": rp.get("investigatorAffiliation"),
+        } if rp else None),
+        "brief_summary": desc.get("briefSummary"),
+        "detailed_description": desc.get("detailedDescription"),
+        "conditions": cond.get("conditions") or [],
+        "keywords": cond.get("keywords") or [],
+        "design": {
+            "study_type": design.get("studyType"),
+            "phases": design.get("phases") or [],
+            "allocation": info.get("allocation"),
+            "intervention_model": info.get("interventionModel"),
+            "intervention_model_description": info.get("interventionModelDescription"),
+            "primary_purpose": info.get("primaryPurpose"),
+            "masking": masking.get("masking"),
+            "who_masked": masking.get("whoMasked") or [],
+            "enrollment": ({"count": enrollment.get("count"), "type": enrollment.get("type")}
+                           if enrollment and enrollment.get("count") is not None else None),
+        },
+        "arm_groups": [
+            {"label": a.get("label"), "type": a.get("type"), "description": a.get("description"),
+             "intervention_names": a.get("interventionNames") or []}
+            for a in arms.get("armGroups") or []
+        ],
+        "interventions": [
+            {"type": i.get("type"), "name": i.get("name"), "description": i.get("description"),
+             "arm_group_labels": i.get("armGroupLabels") or [], "other_names": i.get("otherNames") or []}
+            for i in arms.get("interventions") or []
+        ],
+        "outcomes": {
+            kind: [{"measure": o.get("measure"), "description": o.get("description"), "time_frame": o.get("timeFrame")}
+                   for o in outcomes.get(f"{kind}Outcomes") or []]
+            for kind in ("primary", "secondary", "other")
+        },
+        "eligibility": {
+            "criteria_text": elig.get("eligibilityCriteria"),
+            "inclusion": [c.model_dump() for c in inclusion],
+            "exclusion": [c.model_dump() for c in exclusion],
+            "minimum_age": elig.get("minimumAge"),
+            "maximum_age": elig.get("maximumAge"),
+            "sex": elig.get("sex"),
+            "gender_based": elig.get("genderBased"),
+            "healthy_volunteers": elig.get("healthyVolunteers"),
+            "std_ages": elig.get("stdAges") or [],
+        },
+        "central_contacts": [_contact(c) for c in cl.get("centralContacts") or []],
+        "locations": locations,
+        "references": [{"citation": r.get("citation"), "pmid": r.get("pmid"), "type": r.get("type")}
+                       for r in refs.get("references") or []],
+    }
+    return registry
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# model -> JSON
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _prune(value: Any) -> Any:
+    """Drop None values and empty containers, recursively (CT.gov omits absent fields)."""
+    if isinstance(value, dict):
+        out = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None and v != {} and v != []}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _date_struct(d) -> dict | None:
+    return {"date": d.date, "type": d.type} if d else None
+
+
+def registry_to_modeled_study(reg: RegistryRecord) -> dict:
+    """The CT.gov JSON of the modeled fields only."""
+    i, s, d, e = reg.identification, reg.status, reg.design, reg.eligibility
+
+    def contact(c):
+        role = c.role if c.role in {"STUDY_CHAIR", "STUDY_DIRECTOR", "PRINCIPAL_INVESTIGATOR", "SUB_INVESTIGATOR",
+                                    "CONTACT"} else ("CONTACT" if c.role else None)
+        return {"name": c.name, "role": role, "phone": c.phone, "phoneExt": c.phone_ext, "email": c.email}
+
+    criteria_text = e.criteria_text
+    if criteria_text is None and (e.inclusion or e.exclusion):
+        criteria_text = render_criteria_text(e.inclusion, e.exclusion)
+    ps = {
+        "identificationModule": {
+            "nctId": i.nct_id,
+            "orgStudyIdInfo": {"id": i.org_study_id, "type": i.org_study_id_type},
+            "secondaryIdInfos": [{"id": x.id, "type": x.type, "domain": x.domain, "link": x.link}
+                                 for x in i.secondary_ids],
+            "organization": {"fullName": i.organization, "class": i.organization_class},
+            "briefTitle": i.brief_title,
+            "officialTitle": i.official_title,
+            "acronym": i.acronym,
+        },
+        "statusModule": {
+            "statusVerifiedDate": s.status_verified_date,
+            "overallStatus": s.overall_status.value,
+            "whyStopped": s.why_stopped,
+            "startDateStruct": _date_struct(s.start_date),
+            "primaryCompletionDateStruct": _date_struct(s.primary_completion_date),
+            "completionDateStruct": _date_struct(s.completion_date),
+            "studyFirstSubmitDate": s.study_first_submit_date,
+            "studyFirstPostDateStruct": {"date": s.study_first_post_date} if s.study_first_post_date else None,
+            "resultsFirstPostDateStruct": {"date": s.results_first_post_date} if s.results_first_post_date else None,
+            "lastUpdatePostDateStruct": {"date": s.last_update_post_date} if s.last_update_post_date else None,
+        },
+        "sponsorCollaboratorsModule": {
+            "responsibleParty": ({
+                "type": reg.responsible_party.type,
+                "investigatorFullName": reg.responsible_party.investigator_full_name,
+                "investigatorTitle": reg.responsible_party.investigator_title,
+                "investigatorAffiliation": reg.responsible_party.investigator_affiliation,
+            } if reg.responsible_party else None),
+            "leadSponsor": {"name": reg.sponsor.name, "class": reg.sponsor.class_} if reg.sponsor else None,
+            "collaborators": [{"name": c.name, "class": c.class_} for c in reg.collaborators],
+        },
+        "descriptionModule": {"briefSummary": reg.brief_summary, "detailedDescription": reg.detailed_description},
+        "conditionsModule": {"conditions": reg.conditions, "keywords": reg.keywords},
+        "designModule": {
+            "studyType": d.study_type,
+            "phases": d.phases,
+            "designInfo": {
+                "allocation": d.allocation,
+                "interventionModel": d.intervention_model,
+                "interventionModelDescription": d.intervention_model_description,
+                "primaryPurpose": d.primary_purpose,
+                "maskingInfo": {"masking": d.masking, "whoMasked": d.who_masked},
+            },
+            "enrollmentInfo": {"count": d.enrollment.count, "type": d.enrollment.type} if d.enrollment else None,
+        },
+        "armsInterventionsModule": {
+            "armGroups": [{"label": a.label, "type": a.type, "description": a.description,
+                           "interventionNames": a.intervention_names} for a in reg.arm_groups],
+            "interventions": [{"type": x.type, "name": x.name, "description": x.description,
+                               "armGroupLabels": x.arm_group_labels, "otherNames": x.other_names}
+                              for x in reg.interventions],
+        },
+        "outcomesModule": {
+            f"{kind}Outcomes": [{"measure": o.measure, "description": o.description, "timeFrame": o.time_frame}
+                                for o in getattr(reg.outcomes, kind)]
+            for kind in ("primary", "secondary", "other")
+        },
+        "eligibilityModule": {
+            "eligibilityCriteria": criteria_text,
+            "healthyVolunteers": e.healthy_volunteers,
+            "sex": e.sex,
+            "genderBased": e.gender_based,
+            "minimumAge": e.minimum_age,
+            "maximumAge": e.maximum_age,
+            "stdAges": e.std_ages,
+        },
+        "contactsLocationsModule": {
+            "centralContacts": [contact(c) for c in reg.central_contacts],
+            "locations": [{
+                "facility": loc.facility, "status": loc.status.value if loc.status and loc.status.value != "CLOSED"
+                else ("COMPLETED" if loc.status else None),
+                "city": loc.city, "state": loc.state, "zip": loc.zip, "country": loc.country,
+                "contacts": [contact(c) for c in loc.contacts],
+            } for loc in reg.locations],
+        },
+        "referencesModule": {"references": [{"pmid": r.pmid, "type": r.type, "citation": r.citation}
+                                            for r in reg.references]},
+    }
+    return _prune({"protocolSection": ps})
+
+
+def _residual(original: Any, modeled: Any) -> Any:
+    """What of ``original`` the modeled export does not produce (None when nothing is left)."""
+    if isinstance(original, dict) and isinstance(modeled, dict):
+        out = {}
+        for key, value in original.items():
+            if key in modeled:
+                rest = _residual(value, modeled[key])
+                if rest is not None:
+                    out[key] = rest
+            else:
+                out[key] = value
+        return out or None
+    if isinstance(original, list) and isinstance(modeled, list) and len(original) == len(modeled):
+        rests = [_residual(a, b) for a, b in zip(original, modeled)]
+        return rests if any(r is not None for r in rests) else None
+    return None  # scalars and reshaped lists: the modeled value wins
+
+
+def _merge(modeled: Any, residual: Any) -> Any:
+    if residual is None:
+        return modeled
+    if isinstance(modeled, dict) and isinstance(residual, dict):
+        out = dict(modeled)
+        for key, value in residual.items():
+            out[key] = _merge(modeled[key], value) if key in modeled else copy.deepcopy(value)
+        return out
+    if isinstance(modeled, list) and isinstance(residual, list) and len(modeled) == len(residual):
+        return [_merge(a, b) for a, b in zip(modeled, residual)]
+    return modeled
+
+
+_PS_ORDER = ["identificationModule", "statusModule", "sponsorCollaboratorsModule", "oversightModule",
+             "descriptionModule", "conditionsModule", "designModule", "armsInterventionsModule", "outcomesModule",
+             "eligibilityModule", "contactsLocationsModule", "referencesModule", "ipdSharingStatementModule"]
+
+
+def protocol_to_study(protocol: Protocol, *, results_section: dict | None = None) -> dict:
+    """Export a protocol as a CT.gov API v2 study dict (modeled fields + kept extras [+ posted results])."""
+    modeled = registry_to_modeled_study(protocol.registry)
+    study = _merge(modeled, protocol.registry.extra.get("residual"))
+    ps = study.get("protocolSection", {})
+    study["protocolSection"] = {k: ps[k] for k in sorted(ps, key=lambda k: (_PS_ORDER.index(k)
+                                                                            if k in _PS_ORDER else 99, k))}
+    if results_section is not None:
+        study["resultsSection"] = results_section
+        study["hasResults"] = True
+    elif "hasResults" not in study:
+        study["hasResults"] = "resultsSection" in study
+    order = ["protocolSection", "resultsSection", "annotationSection", "documentSection", "derivedSection",
+             "hasResults"]
+    return {k: study[k] for k in sorted(study, key=lambda k: order.index(k) if k in order else 99)}
+
+
+def study_to_protocol(study: dict, *, path: str = "$") -> Protocol:
+    """Validate and map one CT.gov study dict to a :class:`Protocol` (operations empty)."""
+    if not isinstance(study, dict):
+        raise InvalidInput([Problem(path, f"a study must be a JSON object, not {type(study).__name__}")])
+    if "protocolSection" not in study:
+        raise InvalidInput([Problem(f"{path}.protocolSection", "is missing")])
+    problems = schema_problems(study, strict=False, prefix=path)
+    if problems:
+        raise InvalidInput(problems)
+    registry = study_to_registry(study)
+    try:
+        record = RegistryRecord.model_validate(registry)
+    except ValidationError as exc:
+        raise InvalidInput(problems_from_pydantic(exc, prefix=f"{path}(registry)")) from exc
+    residual = _residual(study, registry_to_modeled_study(record))
+    if residual:
+        record = record.model_copy(update={"extra": {"residual": residual}})
+    return Protocol(registry=record)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def read_studies(path: str | Path) -> list[Protocol]:
+    """Read a study JSON, a JSON list of studies (or ``{"studies": [...]}``), or a legacy XML record."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"file {path} does not exist", field="path")
+    raw = path.read_bytes()
+    if raw.lstrip()[:1] == b"<":
+        return [study_to_protocol(legacy_xml_to_study(raw, source=str(path)), path=f"{path.name}:$")]
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput([Problem(f"{path.name}", f"not valid JSON: {exc.msg} at line {exc.lineno} column "
+                                                   f"{exc.colno}", exc.lineno)]) from exc
+    if isinstance(doc, dict) and "studies" in doc and "protocolSection" not in doc:
+        doc = doc["studies"]
+    if isinstance(doc, list):
+        protocols = []
+        problems: list[Problem] = []
+        for index, study in enumerate(doc):
+            try:
+                protocols.append(study_to_protocol(study, path=f"{path.name}:$[{index}]"))
+            except InvalidInput as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise InvalidInput(problems)
+        return protocols
+    return [study_to_protocol(doc, path=f"{path.name}:$")]
+
+
+def _text(el: ET.Element | None, tag: str) -> str | None:
+    if el is None:
+        return None
+    found = el.find(tag)
+    return found.text.strip() if found is not None and found.text else None
+
+
+_ENUM = lambda s: re.sub(r"[^A-Z0-9]+", "_", s.upper()).strip("_") if s else None  # noqa: E731
+
+
+def _legacy_date(text: str | None) -> dict | None:
+    if not text:
+        return None
+    import datetime as dt
+
+    for fmt, out in (("%B %d, %Y", "%Y-%m-%d"), ("%B %Y", "%Y-%m")):
+        try:
+            return {"date": dt.datetime.strptime(text.strip(), fmt).strftime(out)}
+        except ValueError:
+            continue
+    return None
+
+
+def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict:
+    """Convert a legacy ClinicalTrials.gov ``<clinical_study>`` XML record to the API v2 study shape."""
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise InvalidInput([Problem(source, f"not valid XML: {exc}")]) from exc
+    if root.tag != "clinical_study":
+        raise InvalidInput([Problem(source, f"root element is <{root.tag}>, expected <clinical_study>")])
+    idinfo = root.find("id_info")
+    nct = _text(idinfo, "nct_id")
+    if not nct:
+        raise InvalidInput([Problem(f"{source}:clinical_study/id_info/nct_id", "is missing")])
+    phase_map = {"Phase 1": ["PHASE1"], "Phase 2": ["PHASE2"], "Phase 3": ["PHASE3"], "Phase 4": ["PHASE4"],
+                 "Phase 1/Phase 2": ["PHASE1", "PHASE2"], "Phase 2/Phase 3": ["PHASE2", "PHASE3"],
+                 "Early Phase 1": ["EARLY_PHASE1"], "N/A": ["NA"]}
+    di = root.find("study_design_info")
+    elig = root.find("eligibility")
+    criteria = elig.find("criteria") if elig is not None else None
+    crit_text = _text(criteria, "textblock") if criteria is not None else None
+    if crit_text:
+        crit_text = "\n".join(line.strip() for line in crit_text.splitlines())
+        crit_text = re.sub(r"^- ", "* ", crit_text, flags=re.M)
+    sponsors = root.find("sponsors")
+    lead = sponsors.find("lead_sponsor") if sponsors is not None else None
+    enrollment = root.find("enrollment")
+    age = lambda t: (t.replace("Years", "Years") if t and t != "N/A" else None)  # noqa: E731
+    study = {
+        "protocolSection": {
+            "identificationModule": {
+                "nctId": nct,
+                "orgStudyIdInfo": {"id": _text(idinfo, "org_study_id")},
+                "secondaryIdInfos": [{"id": s.text.strip()} for s in idinfo.findall("secondary_id") if s.text],
+                "briefTitle": _text(root, "brief_title"),
+                "officialTitle": _text(root, "official_title"),
+                "acronym": _text(root, "acronym"),
+            },
+            "statusModule": {
+                "overallStatus": _ENUM(_text(root, "overall_status")),
+                "startDateStruct": _legacy_date(_text(root, "start_date")),
+                "primaryCompletionDateStruct": _legacy_date(_text(root, "primary_completion_date")),
+                "completionDateStruct": _legacy_date(_text(root, "completion_date")),
+            },
+            "sponsorCollaboratorsModule": {
+                "leadSponsor": {"name": _text(lead, "agency")} if lead is not None else None,
+                "collaborators": [{"name": _text(c, "agency")} for c in
+                                  (sponsors.findall("collaborator") if sponsors is not None else [])],
+            },
+            "descriptionModule": {
+                "briefSummary": _text(root.find("brief_summary"), "textblock"),
+                "detailedDescription": _text(root.find("detailed_description"), "textblock"),
+            },
+            "conditionsModule": {"conditions": [c.text.strip() for c in root.findall("condition") if c.text],
+                                 "keywords": [k.text.strip() for k in root.findall("keyword") if k.text]},
+            "designModule": {
+                "studyType": _ENUM(_text(root, "study_type")),
+                "phases": phase_map.get(_text(root, "phase") or "", []),
+                "designInfo": {
+                    "allocation": {"Randomized": "RANDOMIZED", "Non-Randomized": "NON_RANDOMIZED"}.get(
+                        _text(di, "allocation") or "", None),
+                    "interventionModel": _ENUM((_text(di, "intervention_model") or "").replace(" Assignment", "")),
+                    "primaryPurpose": _ENUM(_text(di, "primary_purpose")),
+                    "maskingInfo": {"masking": _ENUM((_text(di, "masking") or "").split(" (")[0])
+                                    if _text(di, "masking") else None},
+                },
+                "enrollmentInfo": ({"count": int(enrollment.text), "type": _ENUM(enrollment.get("type"))}
+                                   if enrollment is not None and (enrollment.text or "").strip().isdigit() else None),
+            },
+            "armsInterventionsModule": {
+                "armGroups": [{"label": _text(a, "arm_group_label"), "type": _ENUM(_text(a, "arm_group_type")),
+                               "description": _text(a, "description")} for a in root.findall("arm_group")],
+                "interventions": [{"type": _ENUM(_text(x, "intervention_type")), "name": _text(x, "intervention_name"),
+                                   "description": _text(x, "description"),
+                                   "armGroupLabels": [g.text for g in x.findall("arm_group_label") if g.text]}
+                                  for x in root.findall("intervention")],
+            },
+            "eligibilityModule": {
+                "eligibilityCriteria": crit_text,
+                "sex": _ENUM(_text(elig, "gender")),
+                "minimumAge": age(_text(elig, "minimum_age")),
+                "maximumAge": age(_text(elig, "maximum_age")),
+                "healthyVolunteers": {"No": False, "Accepts Healthy Volunteers": True}.get(
+                    _text(elig, "healthy_volunteers") or "", None),
+            },
+            "contactsLocationsModule": {
+                "locations": [{
+                    "facility": _text(loc.find("facility"), "name"),
+                    "city": _text(loc.find("facility/address"), "city"),
+                    "state": _text(loc.find("facility/address"), "state"),
+                    "zip": _text(loc.find("facility/address"), "zip"),
+                    "country": _text(loc.find("facility/address"), "country"),
+                    "status": _ENUM(_text(loc, "status")),
+                } for loc in root.findall("location")],
+            },
+        }
+    }
+    return _prune(study)

@@ -1,0 +1,87 @@
+"""Repositories: the only place services' reads and writes meet SQL."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from trialdesk.adapters.db.tables import AuditEventRow, SiteRow, TrialRow
+from trialdesk.adapters.db.uow import chain_head, iter_events
+from trialdesk.domain.audit import AuditEvent
+
+
+class TrialRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, nct_id: str, *, for_update: bool = False) -> TrialRow | None:
+        stmt = select(TrialRow).where(TrialRow.nct_id == nct_id)
+        if for_update and self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def list(self) -> list[TrialRow]:
+        return list(self.session.execute(select(TrialRow).order_by(TrialRow.nct_id)).scalars())
+
+    def create(self, **fields) -> TrialRow:
+        row = TrialRow(**fields)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def count(self) -> int:
+        return self.session.execute(select(func.count()).select_from(TrialRow)).scalar_one()
+
+
+class SiteRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_trial(self, trial_id: int) -> list[SiteRow]:
+        return list(self.session.execute(
+            select(SiteRow).where(SiteRow.trial_id == trial_id).order_by(SiteRow.position)).scalars())
+
+    def get(self, trial_id: int, site_key: str, *, for_update: bool = False) -> SiteRow | None:
+        stmt = select(SiteRow).where(SiteRow.trial_id == trial_id, SiteRow.site_key == site_key)
+        if for_update and self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def create(self, **fields) -> SiteRow:
+        row = SiteRow(**fields)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+
+class AuditRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def events(self) -> Iterator[AuditEvent]:
+        return iter_events(self.session)
+
+    def head(self) -> tuple[int, str]:
+        return chain_head(self.session)
+
+    def query(self, *, entity_type: str | None = None, entity_id: str | None = None, trial: str | None = None,
+              sites: set[str] | None = None, action_prefix: str | None = None, limit: int = 200,
+              offset: int = 0) -> list[AuditEventRow]:
+        stmt = select(AuditEventRow)
+        if entity_type:
+            stmt = stmt.where(AuditEventRow.entity_type == entity_type)
+        if entity_id:
+            stmt = stmt.where(AuditEventRow.entity_id == entity_id)
+        if trial:
+            stmt = stmt.where(AuditEventRow.trial == trial)
+        if sites is not None:
+            stmt = stmt.where(AuditEventRow.site.in_(sorted(sites)))
+        if action_prefix:
+            stmt = stmt.where(AuditEventRow.action.startswith(action_prefix))
+        stmt = stmt.order_by(AuditEventRow.seq.desc()).limit(limit).offset(offset)
+        return list(self.session.execute(stmt).scalars())
+
+    def count(self) -> int:
+        return self.session.execute(select(func.count()).select_from(AuditEventRow)).scalar_one()

@@ -1,0 +1,46 @@
+"""Shared CLI plumbing: the --db option, JSON output, and turning TrialdeskError into exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import typer
+from rich.console import Console
+
+from trialdesk.domain.errors import TrialdeskError
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = typer.Option(None, "--db", help="Database URL (default: $TRIALDESK_DATABASE_URL or a SQLite file in "
+                                           "the user data directory).")
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Print a TrialdeskError as 'error: ...' (one problem per line) and exit 1 (2 for bad input)."""
+    from trialdesk.domain.errors import InvalidInput
+
+    try:
+        yield
+    except TrialdeskError as exc:
+        if isinstance(exc, InvalidInput):
+            err_console.print("[bold red]error:[/] invalid input", highlight=False)
+            for problem in exc.problems:
+                err_console.print(f"  {problem}", highlight=False, markup=False)
+            raise typer.Exit(2) from exc
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def app_for(db: str | None, *, load_default: bool = True):
+    from trialdesk.bootstrap import bootstrap
+
+    return bootstrap(db, load_default=load_default)

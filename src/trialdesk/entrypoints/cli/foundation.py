@@ -1,0 +1,172 @@
+"""CLI: protocol, registry, db and audit commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, err_console, print_json
+
+protocol_app = typer.Typer(help="Trial protocols: validate, show, load.", no_args_is_help=True)
+registry_app = typer.Typer(help="ClinicalTrials.gov interchange and search.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+
+
+@protocol_app.command("validate")
+def protocol_validate(file: Path = typer.Argument(..., help="Protocol YAML or JSON file.")) -> None:
+    """Validate a protocol file; report every problem with its path, line and reason."""
+    from trialdesk.adapters.protocol_files import load_protocol
+
+    with cli_errors():
+        protocol = load_protocol(file)
+    console.print(f"OK: {file} ({protocol.nct_id}, {len(protocol.registry.locations)} locations, "
+                  f"{sum(1 for _ in protocol.registry.eligibility.all_criteria())} criteria)")
+
+
+@protocol_app.command("show")
+def protocol_show(nct_id: str = typer.Argument("NCT07003074"), as_json: bool = typer.Option(False, "--json"),
+                  db: Optional[str] = DbOption) -> None:
+    """Show a loaded trial's protocol (registry facts with live site status, and operations)."""
+    from trialdesk.services import registry
+
+    with cli_errors():
+        app = app_for(db)
+        with app.uow() as uow:
+            protocol = registry.get_protocol(uow, nct_id)
+    data = protocol.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if as_json:
+        print_json(data)
+        return
+    r = protocol.registry
+    console.print(f"[bold]{r.nct_id}[/] {r.identification.brief_title}")
+    console.print(f"status {r.status.overall_status.value} · {', '.join(r.design.phases)} · enrollment "
+                  f"{r.design.enrollment.count if r.design.enrollment else '?'} · {len(r.locations)} locations")
+    for arm in r.arm_groups:
+        console.print(f"  arm [cyan]{arm.id or '-'}[/] {arm.label} ({arm.type})")
+
+
+@protocol_app.command("load")
+def protocol_load(file: Path, db: Optional[str] = DbOption,
+                  reason: str = typer.Option("protocol loaded from file", help="Audit reason.")) -> None:
+    """Validate and load (or replace) a protocol in the database."""
+    from trialdesk.adapters.protocol_files import load_protocol
+    from trialdesk.services import registry
+
+    with cli_errors():
+        protocol = load_protocol(file)
+        app = app_for(db)
+        with app.uow("cli") as uow:
+            outcome = registry.save_protocol(uow, protocol, reason=reason)
+            uow.commit()
+    console.print(f"{protocol.nct_id}: {outcome}")
+
+
+@registry_app.command("import")
+def registry_import(paths: list[Path] = typer.Argument(..., help="Study JSON, JSON list, or legacy XML files."),
+                    db: Optional[str] = DbOption) -> None:
+    """Import ClinicalTrials.gov records. Every file is validated first; on any problem nothing is written."""
+    from trialdesk.adapters.ctgov import read_studies
+    from trialdesk.domain.errors import InvalidInput, Problem
+    from trialdesk.services import registry
+
+    with cli_errors():
+        protocols, problems = [], []
+        for path in paths:
+            try:
+                protocols.extend(read_studies(path))
+            except InvalidInput as exc:
+                problems.extend(Problem(f"{path}: {p.path}" if str(path) not in p.path else p.path, p.message,
+                                        p.line) for p in exc.problems)
+        if problems:
+            raise InvalidInput(problems)
+        app = app_for(db)
+        with app.uow("cli") as uow:
+            outcomes = [(p.nct_id, registry.save_protocol(uow, p, source="ctgov", reason="registry import"))
+                        for p in protocols]
+            uow.commit()
+    for nct_id, outcome in outcomes:
+        console.print(f"{nct_id}: {outcome}")
+
+
+@registry_app.command("export")
+def registry_export(nct_id: str = typer.Argument("NCT07003074"), db: Optional[str] = DbOption,
+                    output: Optional[Path] = typer.Option(None, "--output", "-o")) -> None:
+    """Print a trial as ClinicalTrials.gov API v2 study JSON."""
+    from trialdesk.services import registry
+
+    with cli_errors():
+        app = app_for(db)
+        with app.uow() as uow:
+            study = registry.export_study(uow, nct_id)
+    text = json.dumps(study, indent=2, ensure_ascii=False)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        typer.echo(text)
+
+
+@registry_app.command("list")
+def registry_list(query: Optional[str] = typer.Argument(None, help="Words that must all appear."),
+                  as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DbOption) -> None:
+    """List (or search) the loaded trials."""
+    from trialdesk.services import registry
+
+    with cli_errors():
+        app = app_for(db)
+        with app.uow() as uow:
+            rows = registry.list_trials(uow, query)
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        console.print(f"{row['nct_id']}  {row['overall_status']:<22} {row['brief_title']}", highlight=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: Optional[str] = DbOption) -> None:
+    """Create or migrate the database schema to the latest revision."""
+    from trialdesk.adapters.db.migrate import current_revision
+
+    with cli_errors():
+        app = app_for(db, load_default=False)
+        console.print(f"{app.url}: at revision {current_revision(app.engine)}")
+
+
+@audit_app.command("verify")
+def audit_verify(db: Optional[str] = DbOption) -> None:
+    """Recompute the hash chain. Prints OK, or the first broken event and exits 1."""
+    from trialdesk.services.audit import verify_audit
+
+    with cli_errors():
+        app = app_for(db, load_default=False)
+        with app.uow() as uow:
+            count, broken = verify_audit(uow)
+    if broken is None:
+        console.print(f"OK: {count} events, chain intact")
+        return
+    err_console.print(f"BROKEN at event {broken.seq}: {broken.problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("log")
+def audit_log(limit: int = typer.Option(20), entity: Optional[str] = typer.Option(None),
+              as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DbOption) -> None:
+    """Show the latest audit events."""
+    with cli_errors():
+        app = app_for(db, load_default=False)
+        with app.uow() as uow:
+            rows = uow.audit.query(entity_type=entity, limit=limit)
+            data = [{"seq": r.seq, "at": r.occurred_at, "actor": r.actor, "action": r.action,
+                     "entity": f"{r.entity_type}:{r.entity_id}", "reason": r.reason,
+                     "before": json.loads(r.before_json) if r.before_json else None,
+                     "after": json.loads(r.after_json) if r.after_json else None} for r in rows]
+    if as_json:
+        print_json(data)
+        return
+    for d in data:
+        console.print(f"{d['seq']:>6} {d['at'][:19]} {d['actor']:<16} {d['action']:<28} {d['entity']} "
+                      f"{d['reason'] or ''}", highlight=False, markup=False)

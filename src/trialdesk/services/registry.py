@@ -1,0 +1,151 @@
+"""Registry use cases: load and import trials, read them back, export them, rank related trials."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from trialdesk.domain.audit import canonical_json
+from trialdesk.domain.errors import NotFound
+from trialdesk.domain.protocol import Protocol, SiteStatus
+
+
+@lru_cache(maxsize=64)
+def _parse(protocol_json: str) -> Protocol:
+    return Protocol.model_validate_json(protocol_json)
+
+
+def _search_text(p: Protocol) -> str:
+    r = p.registry
+    parts = [r.nct_id, r.identification.brief_title, r.identification.official_title or "", r.brief_summary or "",
+             " ".join(r.conditions), " ".join(r.keywords), " ".join(i.name for i in r.interventions),
+             r.sponsor.name if r.sponsor else "", " ".join(loc.city or "" for loc in r.locations)]
+    return " ".join(parts).lower()
+
+
+def _summary(p: Protocol) -> dict:
+    r = p.registry
+    return {"nct_id": r.nct_id, "brief_title": r.identification.brief_title,
+            "overall_status": r.status.overall_status.value, "locations": len(r.locations),
+            "operations": sorted(k for k, v in p.operations.model_dump(exclude_none=True).items() if v)}
+
+
+def save_protocol(uow, protocol: Protocol, *, source: str = "protocol", reason: str | None = None) -> str:
+    """Create or replace a trial's protocol. Sites are created from the record's locations; an existing site
+    keeps its live status (set by site activation), so reloading a protocol never silently reopens a site.
+    Returns ``"created"``, ``"updated"`` or ``"unchanged"``."""
+    now = uow.now().isoformat()
+    nct = protocol.nct_id
+    text = protocol.model_dump_json(by_alias=True)
+    row = uow.trials.get(nct, for_update=True)
+    outcome = "created"
+    if row is None:
+        row = uow.trials.create(nct_id=nct, brief_title=protocol.registry.identification.brief_title,
+                                      overall_status=protocol.registry.status.overall_status.value, source=source,
+                                      protocol_json=text, search_text=_search_text(protocol), created_at=now,
+                                      updated_at=now)
+        uow.record("trial.created", "trial", nct, after=_summary(protocol), reason=reason, trial=nct)
+    else:
+        if row.protocol_json == text:
+            return "unchanged"
+        before = _summary(_parse(row.protocol_json))
+        row.protocol_json, row.brief_title = text, protocol.registry.identification.brief_title
+        row.overall_status, row.source = protocol.registry.status.overall_status.value, source
+        row.search_text, row.updated_at = _search_text(protocol), now
+        outcome = "updated"
+        uow.record("trial.updated", "trial", nct, before=before, after=_summary(protocol), reason=reason, trial=nct)
+    existing = {s.site_key: s for s in uow.sites.for_trial(row.id)}
+    for position, loc in enumerate(protocol.registry.locations):
+        site = existing.get(loc.site_id)
+        if site is None:
+            uow.sites.create(trial_id=row.id, site_key=loc.site_id, position=position, facility=loc.facility,
+                                  city=loc.city, state=loc.state, country=loc.country,
+                                  status=loc.status.value if loc.status else None)
+        else:
+            site.position, site.facility, site.city = position, loc.facility, loc.city
+            site.state, site.country = loc.state, loc.country
+    return outcome
+
+
+def get_trial_row(uow, nct_id: str):
+    row = uow.trials.get(nct_id)
+    if row is None:
+        raise NotFound(f"trial {nct_id} is not loaded")
+    return row
+
+
+def get_protocol(uow, nct_id: str, *, live_sites: bool = True) -> Protocol:
+    """The trial's protocol; with ``live_sites`` the locations carry the sites' current status."""
+    row = get_trial_row(uow, nct_id)
+    protocol = _parse(row.protocol_json)
+    if not live_sites:
+        return protocol
+    status = {s.site_key: s.status for s in uow.sites.for_trial(row.id)}
+    locations = [loc.model_copy(update={"status": SiteStatus(status[loc.site_id]) if status.get(loc.site_id)
+                                        else loc.status}) for loc in protocol.registry.locations]
+    return protocol.model_copy(update={"registry": protocol.registry.model_copy(update={"locations": locations})})
+
+
+def list_trials(uow, query: str | None = None) -> list[dict]:
+    rows = uow.trials.list()
+    out = []
+    words = [w for w in re.split(r"\s+", (query or "").lower()) if w]
+    for row in rows:
+        if words and not all(w in row.search_text for w in words):
+            continue
+        out.append({"nct_id": row.nct_id, "brief_title": row.brief_title, "overall_status": row.overall_status,
+                    "source": row.source, "has_results": row.results_json is not None})
+    return out
+
+
+def posted_results(uow, nct_id: str) -> dict | None:
+    import json
+
+    row = get_trial_row(uow, nct_id)
+    return json.loads(row.results_json) if row.results_json else None
+
+
+def export_study(uow, nct_id: str) -> dict:
+    from trialdesk.adapters.ctgov import protocol_to_study
+
+    return protocol_to_study(get_protocol(uow, nct_id), results_section=posted_results(uow, nct_id))
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = {"and", "or", "the", "of", "in", "for", "with", "plus", "combined", "injection", "drug", "a", "to"}
+
+
+def _terms(p: Protocol) -> set[str]:
+    text = " ".join(p.registry.conditions + [i.name for i in p.registry.interventions] + p.registry.keywords)
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
+
+
+@dataclass(frozen=True)
+class RelatedTrial:
+    nct_id: str
+    brief_title: str
+    score: float
+    shared_terms: tuple[str, ...]
+
+
+def related_trials(uow, nct_id: str, limit: int = 5) -> list[RelatedTrial]:
+    """Other loaded trials ranked by Jaccard similarity of their condition and intervention terms."""
+    me = _terms(get_protocol(uow, nct_id, live_sites=False))
+    ranked = []
+    for row in uow.trials.list():
+        if row.nct_id == nct_id:
+            continue
+        other = _terms(_parse(row.protocol_json))
+        union = me | other
+        score = len(me & other) / len(union) if union else 0.0
+        if score > 0:
+            ranked.append(RelatedTrial(row.nct_id, row.brief_title, round(score, 3), tuple(sorted(me & other))))
+    ranked.sort(key=lambda r: (-r.score, r.nct_id))
+    return ranked[:limit]
+
+
+def protocol_digest(protocol: Protocol) -> str:
+    import hashlib
+
+    return hashlib.sha256(canonical_json(protocol.model_dump(mode="json")).encode()).hexdigest()
