@@ -15,6 +15,7 @@ Therneau TM, Grambsch PM. *Modeling Survival Data: Extending the Cox Model*. Spr
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -189,6 +190,8 @@ class CoxPHFitter:
     n_iter_ : int
         Newton–Raphson iterations (R's ``iter``).
     converged_ : bool
+    possibly_infinite_ : list of str
+        Covariates R's ``coxph`` would warn about ("coefficient may be infinite": monotone likelihood).
     n_, n_events_, n_strata_ : int
     summary_ : pandas.DataFrame
         One row per covariate, the columns of ``summary(coxph)``.
@@ -273,6 +276,19 @@ class CoxPHFitter:
         beta, loglik = newbeta, newlk
         var = self._inverse(imat, names)
         se = np.sqrt(np.diag(var))
+        # R's coxph.fit check for a monotone likelihood (toler.inf = sqrt(eps))
+        infs = np.abs(u @ var)
+        toler_inf = np.sqrt(self.eps)
+        flagged = (infs > toler_inf) & (infs > toler_inf * np.abs(beta))
+        self.possibly_infinite_ = [nm for nm, f in zip(names, flagged) if f]
+        if not converged:
+            warnings.warn(f"Cox model did not converge in {self.max_iter} iterations", RuntimeWarning, stacklevel=2)
+        elif self.possibly_infinite_:
+            warnings.warn(
+                f"log-likelihood converged before {self.possibly_infinite_}; coefficient may be infinite",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         z = stats.norm.ppf(1.0 - (1.0 - self.conf_level) / 2.0)
         idx = pd.Index(names, name="covariate")
         self.names_ = names
@@ -281,9 +297,10 @@ class CoxPHFitter:
         self.hazard_ratios_ = pd.Series(np.exp(beta), index=idx, name="exp(coef)")
         self.z_ = pd.Series(beta / se, index=idx, name="z")
         self.p_values_ = pd.Series(2.0 * stats.norm.sf(np.abs(beta / se)), index=idx, name="p")
-        self.confidence_intervals_ = pd.DataFrame(
-            {"lower": np.exp(beta - z * se), "upper": np.exp(beta + z * se)}, index=idx
-        )
+        with np.errstate(over="ignore"):
+            self.confidence_intervals_ = pd.DataFrame(
+                {"lower": np.exp(beta - z * se), "upper": np.exp(beta + z * se)}, index=idx
+            )
         self.variance_matrix_ = pd.DataFrame(var, index=idx, columns=idx)
         self.log_likelihood_ = loglik
         self.log_likelihood_null_ = loglik0
