@@ -401,3 +401,10 @@ def test_pr_then_pd_example_end_to_end():
     assert res.time_points[2].change_from_nadir_pct == pytest.approx(25.0)
     assert res.best_overall_response is Response.PR
     assert res.first_pd_date == RANDOMIZED + dt.timedelta(days=126)
+
+
+def test_visit_window_moves_the_sd_threshold():
+    # 42-day interval with a 7-day visit window: SD counts from day 35 (an early first scan), not on day 34.
+    spec = RecistSpec(min_sd_interval_days=42, min_sd_window_days=7)
+    assert bor(["SD", "PD"], days=[35, 84], spec=spec).best_overall_response is Response.SD
+    assert bor(["SD", "PD"], days=[34, 84], spec=spec).best_overall_response is Response.PD
