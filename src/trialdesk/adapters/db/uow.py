@@ -36,12 +36,11 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
-            self.rollback()
-        finally:
-            if self.session is not None:
-                self.session.close()
-                self.session = None
+        # close() rolls back whatever was not committed (events included) without expiring loaded objects
+        self.events = []
+        if self.session is not None:
+            self.session.close()
+            self.session = None
 
     @property
     def dialect(self) -> str:
