@@ -171,7 +171,7 @@ def test_array_functions_accept_batches():
     # subject 1: as in test_factor_weights with w = (2, 1); subject 2: empty trial, each candidate 2*1 + 1*1 = 3
     assert scores.tolist() == [[6.0, 4.0], [3.0, 3.0]]
     probs = assignment_probabilities(scores, 0.8)
-    assert probs.tolist() == pytest.approx([[0.2, 0.8], [0.5, 0.5]])
+    np.testing.assert_allclose(probs, [[0.2, 0.8], [0.5, 0.5]])
     assert choose_arm(probs, np.array([0.1, 0.6])).tolist() == [0, 1]
 
 
