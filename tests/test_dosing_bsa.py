@@ -53,7 +53,9 @@ def test_vectorized_matches_scalar():
     np.testing.assert_allclose(out, [1.443376, 1.632993, 2.0], atol=1e-6)
 
 
-@pytest.mark.parametrize(("w", "h", "field"), [(0, 160, "weight_kg"), (60, -1, "height_cm"), (math.nan, 160, "weight_kg")])
+@pytest.mark.parametrize(
+    ("w", "h", "field"), [(0, 160, "weight_kg"), (60, -1, "height_cm"), (math.nan, 160, "weight_kg")]
+)
 def test_bad_measurements_name_the_field(w, h, field):
     with pytest.raises(ValueError, match=field):
         body_surface_area(w, h)

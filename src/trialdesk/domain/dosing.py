@@ -89,7 +89,11 @@ class RoundingMode(StrEnum):
     DOWN = "down"
 
 
-_DECIMAL_MODE = {RoundingMode.HALF_UP: ROUND_HALF_UP, RoundingMode.HALF_EVEN: ROUND_HALF_EVEN, RoundingMode.DOWN: ROUND_DOWN}
+_DECIMAL_MODE = {
+    RoundingMode.HALF_UP: ROUND_HALF_UP,
+    RoundingMode.HALF_EVEN: ROUND_HALF_EVEN,
+    RoundingMode.DOWN: ROUND_DOWN,
+}
 
 
 class MinuteRange(_Spec):
@@ -426,7 +430,8 @@ def calculate_drug_dose(
     """One drug's dose at one cycle.
 
     ``weight_kg`` is the weight already chosen by :func:`dosing_weight`; ``bsa_m2`` the BSA as used (capped and
-    rounded); ``height_cm`` and ``bsa_text`` (how the BSA was obtained) are recorded with BSA-based doses. Raises :class:`~trialdesk.domain.errors.InvalidInput` for a cycle beyond the drug's limit or an
+    rounded); ``height_cm`` and ``bsa_text`` (how the BSA was obtained) are recorded with BSA-based doses.
+    Raises :class:`~trialdesk.domain.errors.InvalidInput` for a cycle beyond the drug's limit or an
     undeclared dose level.
     """
     if drug.max_cycles is not None and cycle > drug.max_cycles:
