@@ -252,7 +252,8 @@ def test_ne_target_with_new_lesion_is_pd():
 def test_table_1(targets, non_target_status, expected_target, expected_non_target, expected_overall):
     # Baseline target 40 mm. CR: absent; PR: 20 mm (-50 %); SD: 36 mm (-10 %); NE: not evaluated; PD: 50 mm.
     reading = {"CR": "absent", "PR": 20, "SD": 36, "NE": "not_evaluated", "PD": 50}[targets]
-    res = evaluate([T("T1", 40, organ="liver"), NT("B1", organ="bone")], [T("T1", reading), NT("B1", non_target_status)])
+    base = [T("T1", 40, organ="liver"), NT("B1", organ="bone")]
+    res = evaluate(base, [T("T1", reading), NT("B1", non_target_status)])
     tp = res.time_points[0]
     assert (tp.target_response, tp.non_target_response, tp.overall_response) == (
         expected_target,

@@ -103,9 +103,8 @@ def read_ctcae_workbook(path: str | Path) -> list[CtcaeTerm]:
     finally:
         workbook.close()
     wanted = ", ".join(repr(aliases[0]) for aliases in _REQUIRED.values())
-    raise CtcaeWorkbookError(
-        [Problem(str(path), f"no sheet has the CTCAE header row (looked for columns {wanted}); is this NCI's CTCAE workbook?")]
-    )
+    message = f"no sheet has the CTCAE header row (looked for columns {wanted}); is this NCI's CTCAE workbook?"
+    raise CtcaeWorkbookError([Problem(str(path), message)])
 
 
 def _read_rows(

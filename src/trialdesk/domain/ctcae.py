@@ -113,9 +113,8 @@ class CtcaeDictionary:
                 problems.append(Problem(f"terms[{i}].term", f"duplicate term {term.term!r}"))
             if term.meddra_code in self._by_code:
                 other = self._by_code[term.meddra_code].term
-                problems.append(
-                    Problem(f"terms[{i}].meddra_code", f"MedDRA code {term.meddra_code} of {term.term!r} is also {other!r}")
-                )
+                message = f"MedDRA code {term.meddra_code} of {term.term!r} is also {other!r}"
+                problems.append(Problem(f"terms[{i}].meddra_code", message))
             self._by_name.setdefault(key, term)
             self._by_code.setdefault(term.meddra_code, term)
         if problems:
