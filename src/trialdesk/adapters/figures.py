@@ -1,0 +1,204 @@
+"""Publication figures with matplotlib (Agg, no pyplot state): Kaplan–Meier curves with an at-risk table, forest plot.
+
+Figures are returned as :class:`matplotlib.figure.Figure`; save them with ``fig.savefig("km.png")`` (or .svg/.pdf).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+from trialdesk.domain.errors import InvalidInput
+from trialdesk.stats.survival import KaplanMeierFitter
+
+__all__ = ["km_plot", "forest_plot", "at_risk_shown"]
+
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def km_plot(
+    fits_by_arm: Mapping[Any, KaplanMeierFitter],
+    *,
+    risk_times: Sequence[float] | None = None,
+    ci: bool = True,
+    censor_marks: bool = True,
+    title: str | None = None,
+    xlabel: str = "Time",
+    ylabel: str = "Survival probability",
+    figsize: tuple[float, float] = (7.0, 5.5),
+) -> Figure:
+    """Kaplan–Meier curves, one per Arm, with a number-at-risk table under the axes.
+
+    Parameters
+    ----------
+    fits_by_arm : mapping
+        Arm label -> fitted :class:`KaplanMeierFitter` (e.g. from ``fit_km_by_group``).
+    risk_times : sequence of float, optional
+        Times of the at-risk columns; default the x-axis major ticks.
+    ci : bool, default True
+        Shade the pointwise confidence band of each curve.
+    censor_marks : bool, default True
+        Mark censoring times with "|".
+    title, xlabel, ylabel : str
+        Labels.
+    figsize : tuple of float
+        Figure size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The at-risk numbers are text artists with ``gid`` ``"at-risk:<arm>:<time>"`` (see :func:`at_risk_shown`).
+    """
+    if not fits_by_arm:
+        raise InvalidInput("needs at least one fitted curve", field="fits_by_arm")
+    for label, fit in fits_by_arm.items():
+        if not hasattr(fit, "timeline_"):
+            raise InvalidInput(f"curve {label!r} is not fitted", field="fits_by_arm")
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    n_arms = len(fits_by_arm)
+    gs = fig.add_gridspec(2, 1, height_ratios=[4.0, 0.45 + 0.3 * n_arms], hspace=0.35)
+    ax = fig.add_subplot(gs[0])
+    ax_risk = fig.add_subplot(gs[1], sharex=ax)
+    t_max = max(float(f.timeline_[-1]) for f in fits_by_arm.values())
+    for k, (label, fit) in enumerate(fits_by_arm.items()):
+        color = _COLORS[k % len(_COLORS)]
+        x = np.concatenate(([0.0], fit.timeline_))
+        ax.step(x, np.concatenate(([1.0], fit.survival_)), where="post", color=color, label=str(label), lw=1.6)
+        if ci:
+            lo = np.concatenate(([1.0], fit.ci_lower_))
+            hi = np.concatenate(([1.0], fit.ci_upper_))
+            ax.fill_between(x, lo, hi, step="post", color=color, alpha=0.15, lw=0)
+        if censor_marks:
+            cens = fit.n_censor_ > 0
+            ax.plot(fit.timeline_[cens], fit.survival_[cens], "|", color=color, ms=7, mew=1.2)
+    ax.set_xlim(0.0, t_max * 1.02)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", frameon=False)
+    if title:
+        ax.set_title(title)
+    ticks = [float(t) for t in (risk_times if risk_times is not None else ax.get_xticks()) if 0 <= t <= t_max * 1.02]
+    ax.set_xticks(ticks)
+    ax.set_xlim(0.0, t_max * 1.02)
+    ax.tick_params(labelbottom=True)
+    ax.set_xlabel(xlabel)
+    # at-risk table
+    ax_risk.set_ylim(-0.5, n_arms - 0.5)
+    ax_risk.set_yticks(range(n_arms))
+    ax_risk.set_yticklabels([str(lab) for lab in reversed(list(fits_by_arm))])
+    ax_risk.tick_params(axis="x", bottom=False, labelbottom=False)
+    ax_risk.tick_params(axis="y", left=False, pad=18)
+    for side in ("top", "right", "bottom", "left"):
+        ax_risk.spines[side].set_visible(False)
+    ax_risk.set_title("Number at risk", fontsize=9, loc="left")
+    for k, (label, fit) in enumerate(fits_by_arm.items()):
+        y = n_arms - 1 - k
+        for t, n in zip(ticks, fit.n_at_risk_at(ticks)):
+            ax_risk.text(t, y, str(int(n)), ha="center", va="center", fontsize=9, gid=f"at-risk:{label}:{t:g}")
+    return fig
+
+
+def at_risk_shown(fig: Figure) -> dict[str, dict[float, int]]:
+    """The at-risk numbers drawn by :func:`km_plot`: ``{arm: {time: n}}`` (read back from the text artists)."""
+    out: dict[str, dict[float, int]] = {}
+    for ax in fig.axes:
+        for text in ax.texts:
+            gid = text.get_gid() or ""
+            if gid.startswith("at-risk:"):
+                arm, t = gid[len("at-risk:") :].rsplit(":", 1)
+                out.setdefault(arm, {})[float(t)] = int(text.get_text())
+    return out
+
+
+def _row_value(row: Any, key: str, i: int) -> Any:
+    if isinstance(row, Mapping):
+        if key not in row:
+            raise InvalidInput(f"is missing {key!r}", field=f"rows[{i}]")
+        return row[key]
+    if not hasattr(row, key):
+        raise InvalidInput(f"is missing {key!r}", field=f"rows[{i}]")
+    return getattr(row, key)
+
+
+def forest_plot(
+    rows: Sequence[Mapping[str, Any] | Any],
+    *,
+    title: str | None = None,
+    xlabel: str = "Hazard ratio (95% CI)",
+    reference: float = 1.0,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Forest plot of hazard ratios (e.g. by subgroup or Stratum), log-scale x axis.
+
+    Parameters
+    ----------
+    rows : sequence
+        Mappings or objects with ``label``, ``hr``, ``lo``, ``hi`` and ``n``; drawn top to bottom.
+    title, xlabel : str
+        Labels.
+    reference : float, default 1.0
+        Where the vertical no-effect line is drawn.
+    figsize : tuple of float, optional
+        Default grows with the number of rows.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not rows:
+        raise InvalidInput("needs at least one row", field="rows")
+    parsed = []
+    for i, row in enumerate(rows):
+        label = str(_row_value(row, "label", i))
+        vals = {}
+        for key in ("hr", "lo", "hi"):
+            v = _row_value(row, key, i)
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise InvalidInput(f"must be a number; got {v!r}", field=f"rows[{i}].{key}") from None
+            if not np.isfinite(v) or v <= 0:
+                raise InvalidInput(f"must be a finite positive number; got {v!r}", field=f"rows[{i}].{key}")
+            vals[key] = v
+        if not vals["lo"] <= vals["hr"] <= vals["hi"]:
+            raise InvalidInput(
+                f"needs lo <= hr <= hi; got {vals['lo']}, {vals['hr']}, {vals['hi']}", field=f"rows[{i}]"
+            )
+        parsed.append((label, vals["hr"], vals["lo"], vals["hi"], _row_value(row, "n", i)))
+    k = len(parsed)
+    width, height = figsize or (7.5, 1.6 + 0.4 * k)
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    bottom, top = 0.75 / height, 0.45 / height
+    ax = fig.add_axes((0.28, bottom, 0.45, 1.0 - bottom - top))
+    ys = np.arange(k)[::-1]
+    for y, (label, hr, lo, hi, n) in zip(ys, parsed):
+        ax.plot([lo, hi], [y, y], color="black", lw=1.2)
+        ax.plot([hr], [y], "s", color="black", ms=6)
+        ax.text(1.02, y, f"{hr:.2f} ({lo:.2f}–{hi:.2f})", transform=ax.get_yaxis_transform(), va="center", fontsize=9)
+        ax.text(1.45, y, str(n), transform=ax.get_yaxis_transform(), va="center", ha="right", fontsize=9)
+    ax.axvline(reference, color="grey", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([p[0] for p in parsed])
+    ax.set_ylim(-0.7, k - 0.3)
+    ax.set_xlabel(xlabel)
+    ax.text(1.02, 1.0, "HR (95% CI)", transform=ax.transAxes, va="bottom", fontsize=9, weight="bold")
+    ax.text(1.45, 1.0, "n", transform=ax.transAxes, va="bottom", ha="right", fontsize=9, weight="bold")
+    lo_all = min(p[2] for p in parsed + [("", reference, reference, reference, 0)])
+    hi_all = max(p[3] for p in parsed + [("", reference, reference, reference, 0)])
+    ax.set_xlim(lo_all / 1.25, hi_all * 1.25)
+    nice = [0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 10, 20]
+    ax.xaxis.set_major_locator(FixedLocator([v for v in nice if lo_all / 1.25 <= v <= hi_all * 1.25]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    if title:
+        ax.set_title(title)
+    return fig
