@@ -367,3 +367,33 @@ def test_simple_assign_maps_u_to_arms_by_cumulative_ratio():
     assert simple_assign(two_to_one, Replay(0.667)) == "arm_1"
     with pytest.raises(InvalidInput, match="rng"):
         simple_assign(one_to_one, Replay(1.0))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Balance report
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_balance_table_by_hand():
+    from trialdesk.domain.randomization import balance_table
+
+    spec = _spec()
+    rows = balance_table(spec, [
+        ("hr_status=positive", "s1", "arm_0"), ("hr_status=positive", "s1", "arm_0"),
+        ("hr_status=positive", "s2", "arm_1"), ("hr_status=negative", "s1", "arm_1"),
+    ])
+    table = {(r.stratum, r.site): (r.counts["arm_0"], r.counts["arm_1"], r.imbalance) for r in rows}
+    assert table == {
+        ("hr_status=negative", "s1"): (0, 1, 1), ("hr_status=positive", "s1"): (2, 0, 2),
+        ("hr_status=positive", "s2"): (0, 1, 1),
+        ("hr_status=negative", "*"): (0, 1, 1), ("hr_status=positive", "*"): (2, 1, 1),
+        ("*", "s1"): (2, 1, 1), ("*", "s2"): (0, 1, 1),
+        ("*", "*"): (2, 2, 0),
+    }
+    assert rows[-1].total == 4
+    # 2:1 ratio: 4 and 2 are balanced
+    two_to_one = _spec(ratios=(2, 1), block_sizes=(3,))
+    rows = balance_table(two_to_one, [("*", "s", "arm_0")] * 4 + [("*", "s", "arm_1")] * 2)
+    assert rows[-1].imbalance == 0
+    with pytest.raises(InvalidInput, match=r"assignments\[0\].arm"):
+        balance_table(spec, [("*", "s", "placebo")])

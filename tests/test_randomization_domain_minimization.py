@@ -188,3 +188,31 @@ def test_bad_input_names_the_field():
         minimization_assign(LIM_IN, {"sex": {"female": {"placebo": 1}}}, LIM_IN_PATIENT, Replay(0.1))
     with pytest.raises(InvalidInput, match="imbalance"):
         imbalance_scores(np.zeros((1, 2)), np.ones(2), np.ones(1), "mad")
+
+
+def test_counts_from_assignments_feeds_minimization():
+    from trialdesk.domain.minimization import counts_from_assignments
+
+    # rebuild the Lim & In 2019 Table 4 counts from 14 individual patients and get the same decision
+    patients = []
+    for site, sex, age, arm in [
+        ("site1", "male", "lt20", "control"), ("site1", "male", "20to64", "control"),
+        ("site1", "female", "ge65", "control"), ("site1", "male", "ge65", "control"),
+        ("site2", "male", "lt20", "control"), ("site2", "female", "20to64", "control"),
+        ("site2", "female", "ge65", "control"),
+        ("site1", "male", "lt20", "treatment"), ("site1", "female", "ge65", "treatment"),
+        ("site2", "male", "lt20", "treatment"), ("site2", "male", "20to64", "treatment"),
+        ("site2", "male", "ge65", "treatment"), ("site2", "female", "20to64", "treatment"),
+        ("site2", "female", "ge65", "treatment"),
+    ]:
+        patients.append(({"site": site, "sex": sex, "age_band": age}, arm))
+    counts = counts_from_assignments(LIM_IN, patients)
+    assert counts["site"]["site2"] == {"control": 3, "treatment": 5}
+    assert counts["sex"]["female"] == {"control": 3, "treatment": 3}
+    assert counts["age_band"]["ge65"] == {"control": 3, "treatment": 3}
+    decision = minimization_assign(LIM_IN, counts, LIM_IN_PATIENT, Replay(0.5))
+    assert decision.scores == {"control": 3.0, "treatment": 5.0}
+    with pytest.raises(InvalidInput, match=r"assignments\[0\].arm"):
+        counts_from_assignments(LIM_IN, [({"site": "s", "sex": "male", "age_band": "lt20"}, "placebo")])
+    with pytest.raises(InvalidInput, match="missing"):
+        counts_from_assignments(LIM_IN, [({"sex": "male", "age_band": "lt20"}, "control")])

@@ -20,7 +20,7 @@ simulation (one subject in each of ``R`` replicates) share one implementation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +35,7 @@ __all__ = [
     "choose_arm",
     "minimization_assign",
     "factor_weights",
+    "counts_from_assignments",
 ]
 
 _TIE_ATOL = 1e-9
@@ -202,3 +203,30 @@ def minimization_assign(
         probabilities={a: float(p) for a, p in zip(arm_ids, probabilities)},
         u=u,
     )
+
+
+def counts_from_assignments(
+    spec: RandomizationSpec, assignments: Iterable[tuple[Mapping[str, str], str]]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Build the ``factor -> level -> arm -> n`` counts of :func:`minimization_assign` from past assignments.
+
+    Parameters
+    ----------
+    spec
+        The randomization spec.
+    assignments
+        ``(subject_levels, arm_id)`` for every subject randomized so far (``subject_levels`` as passed to
+        :func:`minimization_assign`, with ``"site"`` when ``site_as_factor``).
+    """
+    names, _ = factor_weights(spec)
+    arm_ids = set(spec.arm_ids)
+    counts: dict[str, dict[str, dict[str, int]]] = {name: {} for name in names}
+    for index, (levels, arm) in enumerate(assignments):
+        if arm not in arm_ids:
+            raise InvalidInput(f"unknown arm {arm!r}", field=f"assignments[{index}].arm")
+        for name in names:
+            if name not in levels:
+                raise InvalidInput(f"level of {name!r} missing", field=f"assignments[{index}].levels")
+            by_arm = counts[name].setdefault(levels[name], {})
+            by_arm[arm] = by_arm.get(arm, 0) + 1
+    return counts

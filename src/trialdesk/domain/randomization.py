@@ -30,7 +30,7 @@ import itertools
 import json
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol as TypingProtocol
 
@@ -62,6 +62,8 @@ __all__ = [
     "seal_arm",
     "open_arm",
     "simple_assign",
+    "BalanceRow",
+    "balance_table",
 ]
 
 SITE_FACTOR = "site"
@@ -577,3 +579,62 @@ def simple_assign(spec: RandomizationSpec, rng: UniformSource) -> str:
         if scaled < cumulative:
             return arm.id
     return spec.arms[-1].id  # unreachable for u < 1
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Balance report
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceRow:
+    """Counts by arm in one cell of the arm x stratum x site report.
+
+    ``stratum`` or ``site`` is ``"*"`` in margin rows (all strata, all sites). ``imbalance`` is
+    ``max_j n_j / r_j - min_j n_j / r_j`` (``|n_A - n_B|`` for 1:1).
+    """
+
+    stratum: str
+    site: str
+    counts: dict[str, int]
+    imbalance: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def balance_table(spec: RandomizationSpec, assignments: Iterable[tuple[str, str, str]]) -> list[BalanceRow]:
+    """Arm counts by stratum x site, with stratum margins, site margins and the grand total.
+
+    Parameters
+    ----------
+    spec
+        The randomization spec (arms and ratios).
+    assignments
+        ``(stratum_key, site_id, arm_id)`` of every subject randomized.
+
+    Returns
+    -------
+    list[BalanceRow]
+        Cells sorted by (stratum, site), then rows ``(stratum, "*")``, then ``("*", site)``, then ``("*", "*")``.
+    """
+    arm_ids = spec.arm_ids
+    cells: dict[tuple[str, str], dict[str, int]] = {}
+    for index, (stratum, site, arm) in enumerate(assignments):
+        if arm not in arm_ids:
+            raise InvalidInput(f"unknown arm {arm!r}; arms are {list(arm_ids)}", field=f"assignments[{index}].arm")
+        cell = cells.setdefault((stratum, site), dict.fromkeys(arm_ids, 0))
+        cell[arm] += 1
+
+    def row(stratum: str, site: str, keys: list[tuple[str, str]]) -> BalanceRow:
+        counts = {a: sum(cells[k][a] for k in keys) for a in arm_ids}
+        scaled = [counts[a.id] / a.ratio for a in spec.arms]
+        return BalanceRow(stratum, site, counts, max(scaled) - min(scaled))
+
+    keys = sorted(cells)
+    rows = [row(s, t, [(s, t)]) for s, t in keys]
+    rows += [row(s, "*", [k for k in keys if k[0] == s]) for s in sorted({k[0] for k in keys})]
+    rows += [row("*", t, [k for k in keys if k[1] == t]) for t in sorted({k[1] for k in keys})]
+    rows.append(row("*", "*", keys))
+    return rows
