@@ -75,6 +75,17 @@ class V:
 
 
 # --------------------------------------------------------------------------------------------- preparation
+def _absent(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, str):
+        return v == ""
+    try:
+        return bool(v != v)
+    except TypeError:  # pandas NA
+        return True
+
+
 def _to_days(col: np.ndarray, name: str) -> np.ndarray:
     a = np.asarray(col)
     if a.dtype.kind == "M":
@@ -83,7 +94,7 @@ def _to_days(col: np.ndarray, name: str) -> np.ndarray:
         return a.astype(float)
     else:
         obj = a.astype(object)
-        miss = np.array([v is None or (isinstance(v, float) and v != v) or v == "" for v in obj], dtype=bool)
+        miss = np.array([_absent(v) for v in obj], dtype=bool)
         obj[miss] = "NaT"
         try:
             d = np.array([str(v)[:10] if not isinstance(v, str) else v for v in obj], dtype="datetime64[D]")
@@ -99,7 +110,7 @@ def _to_float(col: np.ndarray, name: str) -> np.ndarray:
     if a.dtype.kind in "fiub":
         return a.astype(float)
     try:
-        return np.array([np.nan if v is None or v == "" else float(v) for v in a], dtype=float)
+        return np.array([np.nan if _absent(v) else float(v) for v in a], dtype=float)
     except (TypeError, ValueError) as exc:
         raise CohortError(f"column {name}: not a number ({exc})") from None
 
@@ -120,7 +131,7 @@ def _to_bool(col: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     table = {True: True, False: False, "true": True, "false": False, "True": True, "False": False,
              "yes": True, "no": False, 1: True, 0: False, "1": True, "0": False}
     for i, v in enumerate(a):
-        if v is None or (isinstance(v, float) and v != v) or v == "":
+        if _absent(v):
             continue
         try:
             val[i] = table[v]
@@ -136,7 +147,7 @@ def _to_str(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return a, a != ""
     if a.dtype.kind == "f":  # all missing
         return np.full(a.shape, "", dtype="U1"), np.zeros(a.shape, bool)
-    known = np.array([not (v is None or (isinstance(v, float) and v != v) or v == "") for v in a], dtype=bool)
+    known = np.array([not _absent(v) for v in a], dtype=bool)
     s = np.where(known, a, "").astype(str)
     return s, known
 
