@@ -7,7 +7,15 @@ from typing import Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trialdesk.adapters.db.tables import AuditEventRow, SiteRow, TrialRow
+from trialdesk.adapters.db.tables import (
+    ApiTokenRow,
+    AuditEventRow,
+    RoleGrantRow,
+    SiteRow,
+    TrialRow,
+    UserRow,
+    WebSessionRow,
+)
 from trialdesk.adapters.db.uow import chain_head, iter_events
 from trialdesk.domain.audit import AuditEvent
 
@@ -85,3 +93,75 @@ class AuditRepository:
 
     def count(self) -> int:
         return self.session.execute(select(func.count()).select_from(AuditEventRow)).scalar_one()
+
+
+class UserRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, username: str, *, for_update: bool = False) -> UserRow | None:
+        stmt = select(UserRow).where(UserRow.username == username)
+        if for_update and self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def by_id(self, user_id: int) -> UserRow | None:
+        return self.session.get(UserRow, user_id)
+
+    def list(self) -> list[UserRow]:
+        return list(self.session.execute(select(UserRow).order_by(UserRow.username)).scalars())
+
+    def count(self) -> int:
+        return self.session.execute(select(func.count()).select_from(UserRow)).scalar_one()
+
+    def create(self, **fields) -> UserRow:
+        row = UserRow(**fields)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def grants(self, user_id: int) -> list[RoleGrantRow]:
+        return list(self.session.execute(
+            select(RoleGrantRow).where(RoleGrantRow.user_id == user_id).order_by(RoleGrantRow.id)).scalars())
+
+    def add_grant(self, user_id: int, role: str, site_key: str | None) -> RoleGrantRow:
+        row = RoleGrantRow(user_id=user_id, role=role, site_key=site_key)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    # sessions -------------------------------------------------------------------------------------------
+    def create_session(self, **fields) -> WebSessionRow:
+        row = WebSessionRow(**fields)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def session_by_hash(self, token_hash: str) -> WebSessionRow | None:
+        return self.session.execute(
+            select(WebSessionRow).where(WebSessionRow.token_hash == token_hash)).scalar_one_or_none()
+
+    def end_sessions(self, user_id: int, when: str) -> None:
+        for row in self.session.execute(select(WebSessionRow).where(
+                WebSessionRow.user_id == user_id, WebSessionRow.ended_at.is_(None))).scalars():
+            row.ended_at = when
+
+    # tokens ---------------------------------------------------------------------------------------------
+    def create_token(self, **fields) -> ApiTokenRow:
+        row = ApiTokenRow(**fields)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def token_by_hash(self, token_hash: str) -> ApiTokenRow | None:
+        return self.session.execute(
+            select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash)).scalar_one_or_none()
+
+    def token_by_id(self, token_id: int) -> ApiTokenRow | None:
+        return self.session.get(ApiTokenRow, token_id)
+
+    def tokens(self, user_id: int | None = None) -> list[ApiTokenRow]:
+        stmt = select(ApiTokenRow).order_by(ApiTokenRow.id)
+        if user_id is not None:
+            stmt = stmt.where(ApiTokenRow.user_id == user_id)
+        return list(self.session.execute(stmt).scalars())

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trialdesk.adapters.db.tables import AuditEventRow, AuditHeadRow
 from trialdesk.domain.audit import GENESIS_HASH, AuditEvent, canonical_json
-from trialdesk.services.unit_of_work import AbstractUnitOfWork, Clock, utc_now
+from trialdesk.services.unit_of_work import AbstractUnitOfWork, Clock, PendingEvent, utc_now
 
 
 def _iso(ts: dt.datetime) -> str:
@@ -28,9 +28,15 @@ class SqlUnitOfWork(AbstractUnitOfWork):
     def __enter__(self) -> "SqlUnitOfWork":
         self.session = self._session_factory()
         self.events = []
-        from trialdesk.adapters.db.repositories import AuditRepository, SiteRepository, TrialRepository
+        from trialdesk.adapters.db.repositories import (
+            AuditRepository,
+            SiteRepository,
+            TrialRepository,
+            UserRepository,
+        )
 
         self.trials = TrialRepository(self.session)
+        self.users = UserRepository(self.session)
         self.sites = SiteRepository(self.session)
         self.audit = AuditRepository(self.session)
         return self
@@ -41,6 +47,25 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         if self.session is not None:
             self.session.close()
             self.session = None
+        if exc and exc[1] is not None:
+            self._audit_denial(exc[1])
+
+    def _audit_denial(self, error: BaseException) -> None:
+        """A refused action is rolled back, then recorded in a transaction of its own."""
+        from trialdesk.domain.access import Denial
+
+        if not isinstance(error, Denial):
+            return
+        session = self._session_factory()
+        try:
+            append_events(session, [PendingEvent("access.denied", "permission", error.action.value,
+                                                 after={"action": error.action.value, "site": error.site},
+                                                 reason=error.message, site=error.site,
+                                                 actor=error.principal.username)],
+                          default_actor=self.actor, now=_iso(self.clock()))
+            session.commit()
+        finally:
+            session.close()
 
     @property
     def dialect(self) -> str:

@@ -8,6 +8,7 @@ import typer
 
 from trialdesk.entrypoints.cli.common import DbOption
 from trialdesk.entrypoints.cli.foundation import audit_app, db_app, protocol_app, registry_app
+from trialdesk.entrypoints.cli.people import sites_app, tokens_app, users_app
 
 app = typer.Typer(name="trialdesk", help="Run a randomized multicenter clinical trial, from registry record to "
                                          "posted results.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -15,6 +16,9 @@ app.add_typer(protocol_app, name="protocol")
 app.add_typer(registry_app, name="registry")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(sites_app, name="sites")
 
 
 @app.command("serve")

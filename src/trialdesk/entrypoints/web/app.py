@@ -1,42 +1,92 @@
-"""The FastAPI application: public registry pages, the operations pages and the JSON API (``/api/v1``)."""
+"""The FastAPI application: public registry pages, the operations pages and the JSON API (``/api/v1``).
+
+Only the public registry pages (``/``, ``/trials/{nct_id}``), ``/login``, ``/health`` and static files answer
+without authentication; ``tests/test_access_routes.py`` walks the route table to prove it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from trialdesk import __version__
-from trialdesk.domain.errors import TrialdeskError
+from trialdesk.domain.errors import AuthenticationFailed, TrialdeskError
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+PUBLIC_PATHS = frozenset({"/", "/trials/{nct_id}", "/login", "/health", "/static"})
 
 
 def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) -> FastAPI:
     """Build the web app over a database (``td_app``: an already bootstrapped :class:`trialdesk.bootstrap.App`)."""
     from trialdesk.bootstrap import bootstrap
+    from trialdesk.entrypoints.web.auth import LoginRequired, api_user, login_redirect
 
     td = td_app or bootstrap(db_url)
     if demo:
         from trialdesk.entrypoints.web.demo_hook import ensure_demo
 
         ensure_demo(td)
-    web = FastAPI(title="trialdesk", version=__version__,
-                  description="Registry and operations for randomized multicenter clinical trials.")
+    web = FastAPI(title="trialdesk", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
+                  description="Registry and operations for randomized multicenter clinical trials. "
+                              "Authenticate with `Authorization: Bearer <token>` (`trialdesk tokens create`).")
     web.state.td = td
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
+    @web.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired):
+        return login_redirect(exc)
+
     @web.exception_handler(TrialdeskError)
     async def _trialdesk_error(request: Request, exc: TrialdeskError):
-        if request.url.path.startswith("/api/"):
-            return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-        return templates.TemplateResponse(request, "error.html", {"error": exc}, status_code=exc.status_code)
+        if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+            headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
+            return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+        if isinstance(exc, AuthenticationFailed):
+            return login_redirect(LoginRequired(request.url.path, exc.message))
+        shown = exc
+        if exc.status_code == 404 and hasattr(exc, "hide"):
+            shown = TrialdeskError("not found")
+            shown.status_code = 404
+        return templates.TemplateResponse(request, "error.html", {
+            "error": shown, "user": getattr(request.state, "principal", None),
+            "csrf_token": getattr(request.state, "csrf", None)}, status_code=exc.status_code)
 
-    from trialdesk.entrypoints.web import registry_routes
+    @web.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        problems = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+                    for e in exc.errors()]
+        message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return JSONResponse({"error": "InvalidInput", "message": message, "problems": problems}, status_code=422)
 
-    web.include_router(registry_routes.router)
+    from trialdesk.entrypoints.web import api_people, ops_routes, registry_routes
+
+    web.include_router(registry_routes.public)
+    web.include_router(registry_routes.api)
+    web.include_router(ops_routes.public)
+    web.include_router(ops_routes.pages)
+    web.include_router(api_people.router)
+    for router in _feature_routers():
+        web.include_router(router)
+
+    @web.get("/openapi.json", include_in_schema=False, dependencies=[Depends(api_user)])
+    def openapi_json():
+        return JSONResponse(web.openapi())
+
+    @web.get("/docs", include_in_schema=False, response_class=HTMLResponse, dependencies=[Depends(api_user)])
+    def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="trialdesk API")
+
     return web
+
+
+def _feature_routers() -> list:
+    """Routers of the operations modules (one explicit list)."""
+    return []

@@ -8,16 +8,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from trialdesk.entrypoints.web.app import templates
+from trialdesk.entrypoints.web.auth import ApiUser
 from trialdesk.services import registry
 
-router = APIRouter()
+public = APIRouter()
+api = APIRouter(dependencies=[ApiUser], tags=["registry"])
 
 
 def _uow(request: Request, actor: str = "web"):
     return request.app.state.td.uow(actor)
 
 
-@router.get("/health", tags=["system"])
+@public.get("/health", tags=["system"])
 def health(request: Request) -> dict[str, Any]:
     """Liveness and database check."""
     with _uow(request) as uow:
@@ -25,14 +27,24 @@ def health(request: Request) -> dict[str, Any]:
     return {"status": "ok", "trials": trials}
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+@public.get("/", response_class=HTMLResponse, include_in_schema=False)
 def home(request: Request, q: str | None = Query(None, max_length=200)):
+    from trialdesk.entrypoints.web.auth import resolve
+
+    try:
+        found = resolve(request, touch=False)
+    except Exception:
+        found = None
     with _uow(request) as uow:
         trials = registry.list_trials(uow, q)
-    return templates.TemplateResponse(request, "index.html", {"trials": trials, "q": q or ""})
+    links = [{"href": "/trials/NCT07003074", "label": "Trial page: NCT07003074"},
+             {"href": "/ops", "label": "Operations"}, {"href": "/ops/dashboard", "label": "Enrollment dashboard"}]
+    return templates.TemplateResponse(request, "index.html", {
+        "trials": trials, "q": q or "", "links": links, "user": found[0] if found else None,
+        "csrf_token": found[1] if found else None, "demo_logins": getattr(request.app.state, "demo_logins", None)})
 
 
-@router.get("/trials/{nct_id}", response_class=HTMLResponse, include_in_schema=False)
+@public.get("/trials/{nct_id}", response_class=HTMLResponse, include_in_schema=False)
 def trial_page(request: Request, nct_id: str):
     with _uow(request) as uow:
         protocol = registry.get_protocol(uow, nct_id)
@@ -42,14 +54,14 @@ def trial_page(request: Request, nct_id: str):
         "p": protocol, "r": protocol.registry, "results": results, "related": related})
 
 
-@router.get("/api/v1/trials", tags=["registry"])
+@api.get("/api/v1/trials")
 def api_list_trials(request: Request, q: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
     """Loaded trials, optionally filtered by words that must all appear."""
     with _uow(request) as uow:
         return registry.list_trials(uow, q)
 
 
-@router.get("/api/v1/trials/{nct_id}", tags=["registry"])
+@api.get("/api/v1/trials/{nct_id}")
 def api_get_trial(request: Request, nct_id: str) -> dict[str, Any]:
     """The trial's protocol as JSON (registry facts with live site status, and operational rules)."""
     with _uow(request) as uow:
@@ -57,7 +69,7 @@ def api_get_trial(request: Request, nct_id: str) -> dict[str, Any]:
     return protocol.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-@router.get("/api/v1/trials/{nct_id}/ctgov", tags=["registry"])
+@api.get("/api/v1/trials/{nct_id}/ctgov")
 def api_export_trial(request: Request, nct_id: str) -> dict[str, Any]:
     """The trial as ClinicalTrials.gov API v2 study JSON."""
     with _uow(request) as uow:

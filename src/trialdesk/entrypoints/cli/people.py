@@ -1,0 +1,217 @@
+"""CLI: users, API tokens, site activation.
+
+Commands run by an operator with direct database access act as the local ``system`` principal (like a
+framework's management command) and are audited as ``cli:<os user>``. Commands that need a trial role take
+``--as USER`` and a password (``$TRIALDESK_PASSWORD`` or a prompt), or ``$TRIALDESK_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Optional
+
+import typer
+
+from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, print_json
+
+users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
+sites_app = typer.Typer(help="Sites and their activation.", no_args_is_help=True)
+
+
+def operator():
+    from dataclasses import replace
+
+    from trialdesk.domain.access import SYSTEM
+
+    try:
+        who = getpass.getuser()
+    except Exception:  # pragma: no cover
+        who = "operator"
+    return replace(SYSTEM, username=f"cli:{who}")
+
+
+def resolve_principal(app, as_user: str | None):
+    """The CLI caller: ``--as USER`` (password from $TRIALDESK_PASSWORD or a prompt), $TRIALDESK_TOKEN, or the
+    local operator when neither is given."""
+    from trialdesk.services import accounts
+
+    token = os.environ.get("TRIALDESK_TOKEN")
+    if as_user:
+        password = os.environ.get("TRIALDESK_PASSWORD") or typer.prompt(f"password for {as_user}", hide_input=True)
+        with app.uow(as_user) as uow:
+            result = accounts.login(uow, as_user, password)
+        with app.uow(as_user) as uow:
+            accounts.logout(uow, result.session_token)
+        return result.principal
+    if token:
+        with app.uow() as uow:
+            return accounts.authenticate_token(uow, token)
+    return operator()
+
+
+def _grants(roles: list[str], sites: list[str]) -> list[tuple[str, list[str] | None]]:
+    return [(role, list(sites) or None) for role in roles]
+
+
+@users_app.command("create-admin")
+def users_create_admin(username: str = typer.Option("admin"), db: Optional[str] = DbOption) -> None:
+    """On a fresh database, create the first admin and print a one-time password (change it at first login)."""
+    from trialdesk.services import accounts
+
+    with cli_errors():
+        app = app_for(db)
+        with app.uow(operator().username) as uow:
+            name, password = accounts.create_first_admin(uow, username)
+            uow.commit()
+    console.print(f"admin user [bold]{name}[/] created. One-time password (shown once): [bold]{password}[/]")
+
+
+@users_app.command("add")
+def users_add(username: str = typer.Option(..., "--username"),
+              role: list[str] = typer.Option(..., "--role", help="admin, sponsor, investigator, coordinator, "
+                                                                 "monitor or statistician; repeatable."),
+              site: list[str] = typer.Option([], "--site", help="Site id; repeatable. None: all sites."),
+              display_name: Optional[str] = typer.Option(None, "--name"), db: Optional[str] = DbOption) -> None:
+    """Add a user with roles scoped to sites (or all sites); prints a one-time password."""
+    from trialdesk.services import accounts
+
+    with cli_errors():
+        app = app_for(db)
+        actor = operator()
+        with app.uow(actor.username) as uow:
+            password = accounts.add_user(uow, actor, username, _grants(role, site), display_name=display_name)
+            uow.commit()
+    console.print(f"user [bold]{username}[/] created. One-time password (shown once): [bold]{password}[/]")
+
+
+@users_app.command("list")
+def users_list(as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DbOption) -> None:
+    """List users with their roles and sites."""
+    from trialdesk.services import accounts
+
+    with cli_errors():
+        app = app_for(db)
+        with app.uow() as uow:
+            rows = accounts.list_users(uow, operator())
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        state = "active" if r["active"] else "disabled"
+        console.print(f"{r['username']:<20} {state:<9} {r['roles']}", highlight=False, markup=False)
+
+
+@users_app.command("disable")
+def users_disable(username: str, reason: str = typer.Option(..., "--reason"), db: Optional[str] = DbOption) -> None:
+    """Disable a user: ends their sessions and revokes their tokens."""
+    from trialdesk.services import accounts
+
+    with cli_errors():
+        app = app_for(db)
+        actor = operator()
+        with app.uow(actor.username) as uow:
+            accounts.disable_user(uow, actor, username, reason)
+            uow.commit()
+    console.print(f"{username} disabled")
+
+
+@users_app.command("reset-password")
+def users_reset_password(username: str, db: Optional[str] = DbOption) -> None:
+    """Set a new one-time password (printed once) and unlock the account."""
+    from trialdesk.services import accounts
+
+    with cli_errors():
+        app = app_for(db)
+        actor = operator()
+        with app.uow(actor.username) as uow:
+            password = accounts.reset_password(uow, actor, username)
+            uow.commit()
+    console.print(f"new one-time password for {username} (shown once): [bold]{password}[/]")
+
+
+@users_app.command("permissions")
+def users_permissions(markdown: bool = typer.Option(False, "--markdown")) -> None:
+    """Print the role x action permission matrix."""
+    from trialdesk.domain.access import Role, permission_table
+
+    rows = permission_table()
+    roles = [r.value for r in Role]
+    if markdown:
+        typer.echo("| action | scope | " + " | ".join(roles) + " |")
+        typer.echo("|---|---|" + "---|" * len(roles))
+        for row in rows:
+            typer.echo(f"| `{row['action']}` | {row['scope']} | "
+                       + " | ".join("yes" if row[r] else "" for r in roles) + " |")
+        return
+    print_json(rows)
+
+
+@tokens_app.command("create")
+def tokens_create(user: str = typer.Option(..., "--user"), name: Optional[str] = typer.Option(None, "--name"),
+                  db: Optional[str] = DbOption) -> None:
+    """Create an API token for USER; it authenticates /api/v1 with 'Authorization: Bearer'. Shown once."""
+    from trialdesk.services import accounts
+
+    with cli_errors():
+        app = app_for(db)
+        actor = operator()
+        with app.uow(actor.username) as uow:
+            token = accounts.create_token(uow, actor, user, name)
+            uow.commit()
+    typer.echo(token)
+
+
+@tokens_app.command("list")
+def tokens_list(user: Optional[str] = typer.Option(None, "--user"), db: Optional[str] = DbOption) -> None:
+    from trialdesk.services import accounts
+
+    with cli_errors():
+        app = app_for(db)
+        with app.uow() as uow:
+            print_json(accounts.list_tokens(uow, operator(), user))
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: int, db: Optional[str] = DbOption) -> None:
+    from trialdesk.services import accounts
+
+    with cli_errors():
+        app = app_for(db)
+        actor = operator()
+        with app.uow(actor.username) as uow:
+            accounts.revoke_token(uow, actor, token_id)
+            uow.commit()
+    console.print(f"token {token_id} revoked")
+
+
+@sites_app.command("list")
+def sites_list(nct_id: str = typer.Option("NCT07003074", "--trial"), as_json: bool = typer.Option(False, "--json"),
+               db: Optional[str] = DbOption) -> None:
+    from trialdesk.services import sites
+
+    with cli_errors():
+        app = app_for(db)
+        with app.uow() as uow:
+            rows = sites.list_sites(uow, operator(), nct_id)
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        console.print(f"{r['site']:<55} {r['status'] or '-':<20} {r['city']}", highlight=False, markup=False)
+
+
+@sites_app.command("set-status")
+def sites_set_status(site: str, status: str, reason: str = typer.Option(..., "--reason"),
+                     nct_id: str = typer.Option("NCT07003074", "--trial"), db: Optional[str] = DbOption) -> None:
+    """Move a site through NOT_YET_RECRUITING -> RECRUITING -> (SUSPENDED <-> RECRUITING) -> CLOSED."""
+    from trialdesk.services import sites
+
+    with cli_errors():
+        app = app_for(db)
+        actor = operator()
+        with app.uow(actor.username) as uow:
+            row = sites.change_site_status(uow, actor, nct_id, site, status.upper(), reason)
+            uow.commit()
+    console.print(f"{row['site']}: {row['status']}")

@@ -1,0 +1,138 @@
+"""Login, logout, password change, and the operations pages for people and sites."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from trialdesk.adapters.secrets import new_token
+from trialdesk.domain.access import Action, Principal
+from trialdesk.domain.errors import AuthenticationFailed, PermissionDenied, TrialdeskError
+from trialdesk.entrypoints.web.app import templates
+from trialdesk.entrypoints.web.auth import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    PageUser,
+    check_csrf,
+    is_https,
+    set_session_cookie,
+)
+from trialdesk.services import accounts, sites
+
+public = APIRouter()
+pages = APIRouter(dependencies=[PageUser])
+
+DEFAULT_TRIAL = "NCT07003074"
+
+
+def ctx(request: Request, **values) -> dict:
+    principal = getattr(request.state, "principal", None)
+    return {"user": principal, "csrf_token": getattr(request.state, "csrf", None), **values}
+
+
+def _safe_next(next_url: str | None) -> str:
+    if next_url and next_url.startswith("/") and not next_url.startswith("//"):
+        return next_url
+    return "/ops"
+
+
+@public.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_page(request: Request, next: str | None = None, msg: str | None = None):
+    token = new_token()
+    response = templates.TemplateResponse(request, "login.html", ctx(request, login_csrf=token, next=next or "",
+                                                                       error=msg))
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request))
+    return response
+
+
+@public.post("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_submit(request: Request, username: str = Form(""), password: str = Form(""),
+                 csrf_token: str = Form(""), next: str = Form("")):
+    try:
+        check_csrf(request, request.cookies.get(LOGIN_CSRF_COOKIE) or "", csrf_token)
+    except PermissionDenied:
+        return RedirectResponse("/login?msg=Your+login+form+expired%3B+please+try+again", status_code=303)
+    td = request.app.state.td
+    try:
+        with td.uow(username or "anonymous") as uow:
+            result = accounts.login(uow, username.strip(), password)
+    except AuthenticationFailed as exc:
+        token = new_token()
+        response = templates.TemplateResponse(request, "login.html", ctx(request, login_csrf=token, next=next,
+                                                                           error=exc.message), status_code=401)
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request))
+        return response
+    target = "/account/password" if result.must_change_password else _safe_next(next)
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, request, result.session_token)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@pages.post("/logout", include_in_schema=False)
+def logout(request: Request):
+    with request.app.state.td.uow() as uow:
+        accounts.logout(uow, request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/login?msg=You+are+logged+out", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@pages.get("/account/password", response_class=HTMLResponse, include_in_schema=False)
+def password_page(request: Request):
+    return templates.TemplateResponse(request, "password.html", ctx(request))
+
+
+@pages.post("/account/password", response_class=HTMLResponse, include_in_schema=False)
+def password_submit(request: Request, current: str = Form(""), new: str = Form(""), confirm: str = Form("")):
+    principal: Principal = request.state.principal
+    error = None
+    if new != confirm:
+        error = "The two new passwords differ."
+    else:
+        try:
+            with request.app.state.td.uow(principal.username) as uow:
+                accounts.change_password(uow, principal.username, current, new)
+                uow.commit()
+        except TrialdeskError as exc:
+            error = exc.message
+    if error:
+        return templates.TemplateResponse(request, "password.html", ctx(request, error=error), status_code=422)
+    return RedirectResponse("/ops", status_code=303)
+
+
+@pages.get("/ops", response_class=HTMLResponse, include_in_schema=False)
+def ops_home(request: Request):
+    principal: Principal = request.state.principal
+    with request.app.state.td.uow(principal.username) as uow:
+        my_sites = sites.list_sites(uow, principal, DEFAULT_TRIAL)
+    return templates.TemplateResponse(request, "ops_home.html", ctx(
+        request, sites=my_sites, nct_id=DEFAULT_TRIAL, can_activate=principal.can(Action.SITE_ACTIVATE, None)
+        or any(principal.can(Action.SITE_ACTIVATE, s["site"]) for s in my_sites)))
+
+
+@pages.get("/ops/sites/{site_key}", response_class=HTMLResponse, include_in_schema=False)
+def site_page(request: Request, site_key: str):
+    principal: Principal = request.state.principal
+    with request.app.state.td.uow(principal.username) as uow:
+        site = sites.view_site(uow, principal, DEFAULT_TRIAL, site_key)
+        work = site_work(uow, principal, site_key)
+    return templates.TemplateResponse(request, "site.html", ctx(
+        request, site=site, nct_id=DEFAULT_TRIAL, work=work,
+        can_activate=principal.can(Action.SITE_ACTIVATE, site_key)))
+
+
+def site_work(uow, principal: Principal, site_key: str) -> dict:
+    """What the site page lists; later modules add screenings, subjects, queries and visits."""
+    from trialdesk.entrypoints.web import site_panels
+
+    return site_panels.collect(uow, principal, DEFAULT_TRIAL, site_key)
+
+
+@pages.post("/ops/sites/{site_key}/status", include_in_schema=False)
+def site_status(request: Request, site_key: str, status: str = Form(...), reason: str = Form("")):
+    principal: Principal = request.state.principal
+    with request.app.state.td.uow(principal.username) as uow:
+        sites.change_site_status(uow, principal, DEFAULT_TRIAL, site_key, status, reason)
+        uow.commit()
+    return RedirectResponse(f"/ops/sites/{site_key}", status_code=303)

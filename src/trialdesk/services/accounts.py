@@ -1,0 +1,285 @@
+"""Accounts, logins, web sessions and API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from trialdesk.adapters.secrets import hash_password, new_token, one_time_password, token_digest, verify_password
+from trialdesk.domain.access import (
+    POLICY,
+    Action,
+    Grant,
+    Principal,
+    Role,
+    SecurityPolicy,
+    check_password_strength,
+    require,
+)
+from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+
+
+def _iso(ts: dt.datetime) -> str:
+    return ts.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _parse(ts: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(ts)
+
+
+def principal_for(uow, user, via: str = "session") -> Principal:
+    by_role: dict[Role, set[str] | None] = {}
+    for grant in uow.users.grants(user.id):
+        role = Role(grant.role)
+        if grant.site_key is None:
+            by_role[role] = None
+        elif by_role.get(role, set()) is not None:
+            by_role.setdefault(role, set()).add(grant.site_key)
+    grants = tuple(Grant(role, None if sites is None else frozenset(sites)) for role, sites in by_role.items())
+    return Principal(user.username, grants, user_id=user.id, via=via)
+
+
+def _validate_grants(uow, grants: list[tuple[str, list[str] | None]]) -> list[tuple[Role, str | None]]:
+    known_sites = {s.site_key for t in uow.trials.list() for s in uow.sites.for_trial(t.id)}
+    out = []
+    if not grants:
+        raise InvalidInput("at least one role is required", field="role")
+    for role_name, sites in grants:
+        try:
+            role = Role(role_name)
+        except ValueError:
+            raise InvalidInput(f"unknown role {role_name!r}; roles: {', '.join(r.value for r in Role)}",
+                               field="role") from None
+        if not sites:
+            out.append((role, None))
+            continue
+        for site in sites:
+            if site not in known_sites:
+                raise InvalidInput(f"unknown site {site!r}", field="site")
+            out.append((role, site))
+    return out
+
+
+def _public_user(uow, user) -> dict:
+    p = principal_for(uow, user)
+    return {"username": user.username, "display_name": user.display_name, "active": user.active,
+            "roles": p.role_summary, "locked_until": user.locked_until,
+            "must_change_password": user.must_change_password}
+
+
+def create_first_admin(uow, username: str = "admin") -> tuple[str, str]:
+    """On an empty user table, create an admin with a one-time password (printed once, never stored)."""
+    if uow.users.count() > 0:
+        raise Conflict("users already exist; ask an admin to run 'trialdesk users add'")
+    password = one_time_password()
+    user = uow.users.create(username=username, password_hash=hash_password(password), must_change_password=True,
+                            active=True, failed_logins=0, created_at=_iso(uow.now()))
+    uow.users.add_grant(user.id, Role.ADMIN.value, None)
+    uow.record("user.created", "user", username, after={"roles": "admin (all sites)"}, reason="first admin")
+    return username, password
+
+
+def add_user(uow, actor: Principal, username: str, grants: list[tuple[str, list[str] | None]], *,
+             display_name: str | None = None, password: str | None = None) -> str:
+    """Create a user; returns the one-time password (or stores the given one, which must pass the policy)."""
+    require(actor, Action.USER_MANAGE)
+    username = username.strip()
+    if not username or len(username) > 80 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise InvalidInput("use letters, digits, '.', '-' or '_' (1-80 characters)", field="username")
+    if uow.users.get(username) is not None:
+        raise Conflict(f"user {username!r} already exists")
+    checked = _validate_grants(uow, grants)
+    one_time = password is None
+    if password is None:
+        password = one_time_password()
+    else:
+        check_password_strength(password)
+    user = uow.users.create(username=username, display_name=display_name, password_hash=hash_password(password),
+                            must_change_password=one_time, active=True, failed_logins=0,
+                            created_at=_iso(uow.now()))
+    for role, site in checked:
+        uow.users.add_grant(user.id, role.value, site)
+    uow.record("user.created", "user", username, after=_public_user(uow, user), actor=actor.username)
+    return password
+
+
+def list_users(uow, actor: Principal) -> list[dict]:
+    require(actor, Action.USER_MANAGE)
+    return [_public_user(uow, u) for u in uow.users.list()]
+
+
+def _user(uow, username: str):
+    user = uow.users.get(username, for_update=True)
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+def disable_user(uow, actor: Principal, username: str, reason: str) -> None:
+    require(actor, Action.USER_MANAGE)
+    user = _user(uow, username)
+    before = _public_user(uow, user)
+    user.active = False
+    uow.users.end_sessions(user.id, _iso(uow.now()))
+    for token in uow.users.tokens(user.id):
+        token.revoked_at = token.revoked_at or _iso(uow.now())
+    uow.record("user.disabled", "user", username, before=before, after=_public_user(uow, user), reason=reason,
+               actor=actor.username)
+
+
+def reset_password(uow, actor: Principal, username: str) -> str:
+    require(actor, Action.USER_MANAGE)
+    user = _user(uow, username)
+    password = one_time_password()
+    user.password_hash, user.must_change_password = hash_password(password), True
+    user.failed_logins, user.locked_until = 0, None
+    uow.users.end_sessions(user.id, _iso(uow.now()))
+    uow.record("user.password_reset", "user", username, reason="password reset by admin", actor=actor.username)
+    return password
+
+
+def change_password(uow, username: str, old: str, new: str) -> None:
+    user = _user(uow, username)
+    if not verify_password(user.password_hash, old):
+        raise AuthenticationFailed("the current password is wrong")
+    check_password_strength(new)
+    if old == new:
+        raise InvalidInput("the new password must differ from the old one", field="new_password")
+    user.password_hash, user.must_change_password = hash_password(new), False
+    uow.record("user.password_changed", "user", username, actor=username)
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    session_token: str
+    csrf_token: str
+    principal: Principal
+    must_change_password: bool
+
+
+def login(uow, username: str, password: str, *, policy: SecurityPolicy = POLICY) -> LoginResult:
+    """Check credentials. A failure is recorded and committed before :class:`AuthenticationFailed` is raised;
+    after ``lockout_threshold`` consecutive failures the account is locked for ``lockout_minutes``."""
+    now = uow.now()
+    user = uow.users.get(username, for_update=True)
+    if user is None:
+        verify_password(None, password)
+        uow.record("auth.login_failed", "user", username, reason="unknown user", actor=username)
+        uow.commit()
+        raise AuthenticationFailed("wrong username or password")
+    if user.locked_until and _parse(user.locked_until) > now:
+        uow.record("auth.login_refused", "user", username, reason=f"locked until {user.locked_until}",
+                   actor=username)
+        uow.commit()
+        raise AuthenticationFailed(f"account locked until {user.locked_until} after repeated failures")
+    if not user.active:
+        uow.record("auth.login_refused", "user", username, reason="account disabled", actor=username)
+        uow.commit()
+        raise AuthenticationFailed("wrong username or password")
+    if not verify_password(user.password_hash, password):
+        user.failed_logins = (user.failed_logins or 0) + 1
+        reason = f"bad password (failure {user.failed_logins})"
+        if user.failed_logins >= policy.lockout_threshold:
+            user.locked_until = _iso(now + dt.timedelta(minutes=policy.lockout_minutes))
+            user.failed_logins = 0
+            reason += f"; locked until {user.locked_until}"
+        uow.record("auth.login_failed", "user", username, reason=reason, actor=username)
+        uow.commit()
+        if user.locked_until and _parse(user.locked_until) > now:
+            raise AuthenticationFailed(f"account locked until {user.locked_until} after repeated failures")
+        raise AuthenticationFailed("wrong username or password")
+    user.failed_logins, user.locked_until = 0, None
+    token, csrf = new_token(), new_token()
+    uow.users.create_session(token_hash=token_digest(token), user_id=user.id, csrf_token=csrf,
+                             created_at=_iso(now), last_seen_at=_iso(now))
+    uow.record("auth.login", "user", username, actor=username)
+    uow.commit()
+    return LoginResult(token, csrf, principal_for(uow, user), user.must_change_password)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    principal: Principal
+    csrf_token: str
+    must_change_password: bool
+
+
+def authenticate_session(uow, token: str | None, *, policy: SecurityPolicy = POLICY,
+                         touch: bool = True) -> SessionInfo:
+    """Resolve a session cookie; expired after ``session_idle_minutes`` of inactivity."""
+    if not token:
+        raise AuthenticationFailed("not logged in")
+    row = uow.users.session_by_hash(token_digest(token))
+    now = uow.now()
+    if row is None or row.ended_at is not None:
+        raise AuthenticationFailed("session ended; please log in")
+    if now - _parse(row.last_seen_at) > dt.timedelta(minutes=policy.session_idle_minutes):
+        row.ended_at = _iso(now)
+        uow.record("auth.session_expired", "session", row.id, actor="system")
+        uow.commit()
+        raise AuthenticationFailed("session expired after inactivity; please log in")
+    user = uow.users.by_id(row.user_id)
+    if user is None or not user.active:
+        raise AuthenticationFailed("account disabled")
+    if touch:
+        row.last_seen_at = _iso(now)
+        uow.commit()
+    return SessionInfo(principal_for(uow, user), row.csrf_token, user.must_change_password)
+
+
+def logout(uow, token: str | None) -> None:
+    if not token:
+        return
+    row = uow.users.session_by_hash(token_digest(token))
+    if row is not None and row.ended_at is None:
+        row.ended_at = _iso(uow.now())
+        user = uow.users.by_id(row.user_id)
+        uow.record("auth.logout", "user", user.username if user else row.user_id,
+                   actor=user.username if user else "unknown")
+        uow.commit()
+
+
+def create_token(uow, actor: Principal, username: str, name: str | None = None) -> str:
+    """An API token for ``username`` (admins for anyone, users for themselves). Shown once; stored hashed."""
+    if actor.username != username:
+        require(actor, Action.USER_MANAGE)
+    user = _user(uow, username)
+    if not user.active:
+        raise Conflict(f"user {username!r} is disabled")
+    token = new_token("td_")
+    row = uow.users.create_token(token_hash=token_digest(token), prefix=token[:10], user_id=user.id, name=name,
+                                 created_at=_iso(uow.now()))
+    uow.record("token.created", "api_token", row.id, after={"user": username, "prefix": row.prefix, "name": name},
+               actor=actor.username)
+    return token
+
+
+def revoke_token(uow, actor: Principal, token_id: int) -> None:
+    row = uow.users.token_by_id(token_id)
+    if row is None:
+        raise NotFound(f"no token {token_id}")
+    owner = uow.users.by_id(row.user_id)
+    if owner is None or owner.username != actor.username:
+        require(actor, Action.USER_MANAGE)
+    row.revoked_at = row.revoked_at or _iso(uow.now())
+    uow.record("token.revoked", "api_token", token_id, actor=actor.username)
+
+
+def list_tokens(uow, actor: Principal, username: str | None = None) -> list[dict]:
+    if username != actor.username:
+        require(actor, Action.USER_MANAGE)
+    user = uow.users.get(username) if username else None
+    rows = uow.users.tokens(user.id if user else None)
+    names = {u.id: u.username for u in uow.users.list()}
+    return [{"id": r.id, "user": names.get(r.user_id), "prefix": r.prefix, "name": r.name,
+             "created_at": r.created_at, "last_used_at": r.last_used_at, "revoked_at": r.revoked_at} for r in rows]
+
+
+def authenticate_token(uow, token: str) -> Principal:
+    row = uow.users.token_by_hash(token_digest(token)) if token else None
+    if row is None or row.revoked_at is not None:
+        raise AuthenticationFailed("invalid or revoked API token")
+    user = uow.users.by_id(row.user_id)
+    if user is None or not user.active:
+        raise AuthenticationFailed("invalid or revoked API token")
+    return principal_for(uow, user, via="token")

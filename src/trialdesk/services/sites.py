@@ -1,0 +1,46 @@
+"""Site use cases: list the caller's sites, activate/suspend/close a site."""
+
+from __future__ import annotations
+
+from trialdesk.domain.access import Action, Principal, require
+from trialdesk.domain.errors import NotFound
+from trialdesk.domain.sites import check_transition
+from trialdesk.services.registry import get_trial_row
+
+
+def get_site(uow, nct_id: str, site_key: str, *, for_update: bool = False):
+    trial = get_trial_row(uow, nct_id)
+    site = uow.sites.get(trial.id, site_key, for_update=for_update)
+    if site is None:
+        raise NotFound(f"no site {site_key!r} in {nct_id}")
+    return trial, site
+
+
+def site_dict(site) -> dict:
+    return {"site": site.site_key, "facility": site.facility, "city": site.city, "state": site.state,
+            "country": site.country, "status": site.status}
+
+
+def list_sites(uow, principal: Principal, nct_id: str) -> list[dict]:
+    """Sites the caller may see (all of them for trial-wide roles)."""
+    trial = get_trial_row(uow, nct_id)
+    visible = principal.sites_for(Action.SITE_VIEW)
+    return [site_dict(s) for s in uow.sites.for_trial(trial.id) if visible is None or s.site_key in visible]
+
+
+def view_site(uow, principal: Principal, nct_id: str, site_key: str) -> dict:
+    require(principal, Action.SITE_VIEW, site_key)
+    _, site = get_site(uow, nct_id, site_key)
+    return site_dict(site)
+
+
+def change_site_status(uow, principal: Principal, nct_id: str, site_key: str, status: str, reason: str) -> dict:
+    """Admin moves a site NOT_YET_RECRUITING -> RECRUITING -> (SUSPENDED <-> RECRUITING) -> CLOSED."""
+    require(principal, Action.SITE_ACTIVATE, site_key)
+    _, site = get_site(uow, nct_id, site_key, for_update=True)
+    target = check_transition(site.status, status, reason)
+    before = site_dict(site)
+    site.status = target.value
+    uow.record("site.status_changed", "site", site_key, before=before, after=site_dict(site), reason=reason,
+               trial=nct_id, site=site_key, actor=principal.username)
+    return site_dict(site)
