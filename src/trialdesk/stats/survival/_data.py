@@ -88,6 +88,14 @@ def as_labels(values: Any, n: int, field: str) -> tuple[np.ndarray, np.ndarray]:
     arr = _as_1d(values, field)
     if arr.shape[0] != n:
         raise SurvivalDataError(f"has {arr.shape[0]} values but time has {n}", field=field)
+    if arr.dtype.kind in "biufUS":  # fast path: no missing values possible except float NaN
+        if arr.dtype.kind == "f" and np.isnan(arr).any():
+            miss = np.isnan(arr)
+            raise SurvivalDataError(
+                f"{int(miss.sum())} missing value(s), first at position {int(np.argmax(miss))}", field=field
+            )
+        levels, codes = np.unique(arr, return_inverse=True)
+        return levels, codes.reshape(-1).astype(np.intp)
     ser = pd.Series(arr)
     if ser.isna().any():
         raise SurvivalDataError(
@@ -127,9 +135,17 @@ def combine_strata(strata: Any, n: int, field: str = "strata") -> tuple[list[Any
         code_sets.append(codes)
     if len(columns) == 1:
         return [py_scalar(v) for v in level_sets[0]], code_sets[0]
-    combo = np.stack(code_sets, axis=1)
-    uniq, codes = np.unique(combo, axis=0, return_inverse=True)
-    labels = [tuple(py_scalar(level_sets[j][u[j]]) for j in range(len(columns))) for u in uniq]
+    key = np.zeros(n, dtype=np.int64)
+    for levels, codes in zip(level_sets, code_sets):  # mixed-radix code: one integer per combination
+        key = key * len(levels) + codes
+    uniq, codes = np.unique(key, return_inverse=True)
+    labels = []
+    for u in uniq:
+        parts = []
+        for levels in reversed(level_sets):
+            u, r = divmod(int(u), len(levels))
+            parts.append(py_scalar(levels[r]))
+        labels.append(tuple(reversed(parts)))
     return labels, codes.reshape(-1).astype(np.intp)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import special
 
 from trialdesk.stats.survival._data import (
     SurvivalDataError,
@@ -47,7 +47,7 @@ class ChiSquareTest:
 
     @classmethod
     def of(cls, statistic: float, df: int) -> ChiSquareTest:
-        return cls(float(statistic), int(df), float(stats.chi2.sf(statistic, df)))
+        return cls(float(statistic), int(df), float(special.chdtrc(df, statistic)))
 
     def to_dict(self) -> dict[str, float | int]:
         return {"statistic": self.statistic, "df": self.df, "p_value": self.p_value}
@@ -177,6 +177,8 @@ class CoxPHFitter:
 
     Attributes
     ----------
+    coef_, se_ : ndarray
+        Coefficients and standard errors as arrays (the pandas views below are built from them on access).
     params_, standard_errors_, hazard_ratios_, z_, p_values_ : pandas.Series
         Coefficients (log hazard ratios), their SEs (inverse information), exp(coef), Wald z and two-sided p.
     confidence_intervals_ : pandas.DataFrame
@@ -289,63 +291,99 @@ class CoxPHFitter:
                 RuntimeWarning,
                 stacklevel=2,
             )
-        z = stats.norm.ppf(1.0 - (1.0 - self.conf_level) / 2.0)
-        idx = pd.Index(names, name="covariate")
         self.names_ = names
-        self.params_ = pd.Series(beta, index=idx, name="coef")
-        self.standard_errors_ = pd.Series(se, index=idx, name="se(coef)")
-        self.hazard_ratios_ = pd.Series(np.exp(beta), index=idx, name="exp(coef)")
-        self.z_ = pd.Series(beta / se, index=idx, name="z")
-        self.p_values_ = pd.Series(2.0 * stats.norm.sf(np.abs(beta / se)), index=idx, name="p")
-        with np.errstate(over="ignore"):
-            self.confidence_intervals_ = pd.DataFrame(
-                {"lower": np.exp(beta - z * se), "upper": np.exp(beta + z * se)}, index=idx
-            )
-        self.variance_matrix_ = pd.DataFrame(var, index=idx, columns=idx)
+        self.coef_ = beta
+        self.se_ = se
+        self._var = var
         self.log_likelihood_ = loglik
         self.log_likelihood_null_ = loglik0
         self.score_test_ = ChiSquareTest.of(score_stat, p)
-        self.wald_test_ = ChiSquareTest.of(float(beta @ linalg.solve(var, beta, assume_a="pos")), p)
+        self.wald_test_ = ChiSquareTest.of(float(beta @ np.linalg.solve(var, beta)), p)
         self.likelihood_ratio_test_ = ChiSquareTest.of(2.0 * (loglik - loglik0), p)
         self.n_iter_ = it
         self.converged_ = converged
         self.n_ = n
         self.n_events_ = int(e.sum())
         self.n_strata_ = n_strata
-        self.summary_ = pd.DataFrame(
-            {
-                "coef": beta,
-                "exp(coef)": np.exp(beta),
-                "se(coef)": se,
-                "z": beta / se,
-                "p": self.p_values_.to_numpy(),
-                "lower": self.confidence_intervals_["lower"].to_numpy(),
-                "upper": self.confidence_intervals_["upper"].to_numpy(),
-            },
-            index=idx,
-        )
         return self
 
+    # pandas views, built on access (building them costs more than the fit itself)
+    def _index(self) -> pd.Index:
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("CoxPHFitter is not fitted; call fit() first")
+        return pd.Index(self.names_, name="covariate")
+
+    @property
+    def params_(self) -> pd.Series:
+        return pd.Series(self.coef_, index=self._index(), name="coef")
+
+    @property
+    def standard_errors_(self) -> pd.Series:
+        return pd.Series(self.se_, index=self._index(), name="se(coef)")
+
+    @property
+    def hazard_ratios_(self) -> pd.Series:
+        return pd.Series(np.exp(self.coef_), index=self._index(), name="exp(coef)")
+
+    @property
+    def z_(self) -> pd.Series:
+        return pd.Series(self.coef_ / self.se_, index=self._index(), name="z")
+
+    @property
+    def p_values_(self) -> pd.Series:
+        return pd.Series(2.0 * special.ndtr(-np.abs(self.coef_ / self.se_)), index=self._index(), name="p")
+
+    @property
+    def confidence_intervals_(self) -> pd.DataFrame:
+        z = special.ndtri(1.0 - (1.0 - self.conf_level) / 2.0)
+        with np.errstate(over="ignore"):
+            return pd.DataFrame(
+                {"lower": np.exp(self.coef_ - z * self.se_), "upper": np.exp(self.coef_ + z * self.se_)},
+                index=self._index(),
+            )
+
+    @property
+    def variance_matrix_(self) -> pd.DataFrame:
+        idx = self._index()
+        return pd.DataFrame(self._var, index=idx, columns=idx)
+
+    @property
+    def summary_(self) -> pd.DataFrame:
+        ci = self.confidence_intervals_
+        return pd.DataFrame(
+            {
+                "coef": self.coef_,
+                "exp(coef)": np.exp(self.coef_),
+                "se(coef)": self.se_,
+                "z": self.coef_ / self.se_,
+                "p": self.p_values_.to_numpy(),
+                "lower": ci["lower"].to_numpy(),
+                "upper": ci["upper"].to_numpy(),
+            },
+            index=self._index(),
+        )
+
     @staticmethod
-    def _factor(imat: np.ndarray, names: list[str]):
+    def _check_pd(imat: np.ndarray, names: list[str]) -> None:
         try:
-            return linalg.cho_factor(imat, lower=True)
-        except linalg.LinAlgError:
+            np.linalg.cholesky(imat)
+        except np.linalg.LinAlgError:
             raise SurvivalDataError(
                 f"information matrix is singular: covariates {names} are collinear or a coefficient is infinite",
                 field="X",
             ) from None
 
     def _solve(self, imat: np.ndarray, u: np.ndarray, names: list[str]) -> np.ndarray:
-        return linalg.cho_solve(self._factor(imat, names), u)
+        self._check_pd(imat, names)
+        return np.linalg.solve(imat, u)
 
     def _inverse(self, imat: np.ndarray, names: list[str]) -> np.ndarray:
-        return linalg.cho_solve(self._factor(imat, names), np.eye(imat.shape[0]))
+        self._check_pd(imat, names)
+        return np.linalg.inv(imat)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form for JSON."""
-        if not hasattr(self, "params_"):
-            raise RuntimeError("CoxPHFitter is not fitted; call fit() first")
+        self._index()
         return {
             "ties": self.ties,
             "conf_level": self.conf_level,
@@ -366,7 +404,7 @@ class CoxPHFitter:
         }
 
     def __repr__(self) -> str:
-        if not hasattr(self, "params_"):
+        if not hasattr(self, "coef_"):
             return f"CoxPHFitter(ties={self.ties!r})"
         hr = ", ".join(f"{k}={v:.4g}" for k, v in self.hazard_ratios_.items())
         return f"<CoxPHFitter ties={self.ties!r} n={self.n_} events={self.n_events_} HR: {hr}>"

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from trialdesk.stats.survival._data import SurvivalDataError, as_event, as_labels, as_time
 
@@ -55,7 +55,7 @@ def survfit_confint(
         NaN where R gives NA (S = 0 for ``log``; S in {0, 1} for ``log-log``).
     """
     _check_conf(conf_type, conf_level)
-    z = stats.norm.ppf(1.0 - (1.0 - conf_level) / 2.0)
+    z = special.ndtri(1.0 - (1.0 - conf_level) / 2.0)
     surv = np.asarray(surv, dtype=float)
     se = np.asarray(std_err, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

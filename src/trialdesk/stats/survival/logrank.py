@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from trialdesk.stats.survival._data import (
     SurvivalDataError,
@@ -82,20 +82,37 @@ class LogrankResult:
         }
 
 
-def _one_stratum(t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int, rho: float):
-    """O, E and V for one stratum, vectorized over the distinct times."""
-    uniq, inv = np.unique(t, return_inverse=True)
-    m = uniq.size
-    counts = np.zeros((m, k))
-    deaths = np.zeros((m, k))
-    np.add.at(counts, (inv, g), 1.0)
-    np.add.at(deaths, (inv, g), e.astype(float))
-    n_jt = counts[::-1].cumsum(axis=0)[::-1]  # at risk per group at each time
+def _observed_expected_variance(t: np.ndarray, e: np.ndarray, g: np.ndarray, s: np.ndarray, k: int, rho: float):
+    """O, E and V summed over strata, vectorized over all (stratum, time) pairs at once."""
+    order = np.lexsort((t, s))
+    t, e, g, s = t[order], e[order], g[order], s[order]
+    n = t.shape[0]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (t[1:] != t[:-1]) | (s[1:] != s[:-1])
+    gid = np.cumsum(new) - 1
+    m = int(gid[-1]) + 1
+    cell = gid * k + g
+    counts = np.bincount(cell, minlength=m * k).reshape(m, k).astype(float)
+    deaths = np.bincount(cell, weights=e.astype(float), minlength=m * k).reshape(m, k)
+    gs = s[new]  # stratum of each (stratum, time) pair
+    first = np.ones(m, dtype=bool)
+    first[1:] = gs[1:] != gs[:-1]
+    starts = np.flatnonzero(first)
+    ends = np.append(starts[1:], m)
+    end_of = np.repeat(ends, np.diff(np.append(starts, m)))
+    rc = np.zeros((m + 1, k))
+    rc[:-1] = counts[::-1].cumsum(axis=0)[::-1]
+    n_jt = rc[:-1] - rc[end_of]  # at risk per group: integer counts, so the difference is exact
     n_t = n_jt.sum(axis=1)
     d_t = deaths.sum(axis=1)
     if rho != 0:
-        km = np.cumprod(1.0 - d_t / n_t)
-        w = np.concatenate(([1.0], km[:-1])) ** rho  # pooled KM just before t (left-continuous)
+        w = np.empty(m)
+        surv_step = 1.0 - d_t / n_t
+        for a, b in zip(starts, ends):  # pooled KM just before t (left-continuous), within each stratum
+            km = np.cumprod(surv_step[a:b])
+            w[a] = 1.0
+            w[a + 1 : b] = km[:-1]
+        w = w**rho
     else:
         w = np.ones(m)
     use = d_t > 0
@@ -105,8 +122,7 @@ def _one_stratum(t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int, rho: float
     exp = (w[:, None] * d_t[:, None] * frac).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         f = np.where(n_t > 1, w**2 * d_t * (n_t - d_t) / (n_t - 1.0), 0.0)
-    var = np.einsum("t,tj->j", f, frac)
-    var = np.diag(var) - np.einsum("t,tj,tl->jl", f, frac, frac)
+    var = np.diag(f @ frac) - (frac * f[:, None]).T @ frac
     return obs, exp, var
 
 
@@ -146,13 +162,7 @@ def logrank_test(time: Any, event: Any, group: Any, strata: Any = None, rho: flo
     else:
         s_labels, s_codes = combine_strata(strata, t.shape[0])
         n_strata = len(s_labels)
-    obs, exp, var = np.zeros(k), np.zeros(k), np.zeros((k, k))
-    for s in range(n_strata):
-        m = s_codes == s
-        o_s, e_s, v_s = _one_stratum(t[m], e[m], g[m], k, float(rho))
-        obs += o_s
-        exp += e_s
-        var += v_s
+    obs, exp, var = _observed_expected_variance(t, e, g, s_codes, k, float(rho))
     keep = np.flatnonzero(exp > 0)
     df = keep.size - 1
     if df < 1:
@@ -161,7 +171,7 @@ def logrank_test(time: Any, event: Any, group: Any, strata: Any = None, rho: flo
         idx = keep[1:]
         diff = (obs - exp)[idx]
         chisq = float(diff @ np.linalg.solve(var[np.ix_(idx, idx)], diff))
-    p = float(stats.chi2.sf(chisq, df)) if df >= 1 else float("nan")
+    p = float(special.chdtrc(df, chisq)) if df >= 1 else float("nan")
     return LogrankResult(
         groups=tuple(py_scalar(v) for v in levels),
         n=np.bincount(g, minlength=k).astype(np.int64),
