@@ -176,6 +176,15 @@ def test_hand_computed_one_covariate_no_ties():
     assert_allclose(fit5.params_.iloc[0], 7.14882477276, rtol=RTOL)
 
 
+def test_monotone_likelihood_warns_like_r():
+    # coxph(Surv(1:6, rep(1,6)) ~ c(1,1,1,0,0,0)): coef 21.9415472887, iter 20, warning
+    # "Loglik converged before variable 1 ; coefficient may be infinite."
+    with pytest.warns(RuntimeWarning, match="may be infinite"):
+        fit = CoxPHFitter().fit(np.arange(1, 7), np.ones(6), np.array([1.0, 1, 1, 0, 0, 0]))
+    assert fit.converged_ and fit.n_iter_ == 20 and fit.possibly_infinite_ == ["x0"]
+    assert_allclose(fit.coef_, [21.9415472887], rtol=RTOL)
+
+
 def test_invariant_to_row_order(lung):
     d = lung.sample(frac=1.0, random_state=0)
     a = CoxPHFitter().fit(lung["time"], lung["status"], lung[["sex"]])
