@@ -396,8 +396,8 @@ def flatten_record(record: ScreeningRecord | Mapping[str, Any]) -> dict[str, Any
                 rec(f"{base}.{i}.", item)
 
     def _leaf(key: str, v: Any) -> None:
-        if key in LIST_FIELDS:
-            return  # a missing list is the count column left empty
+        if key in LIST_FIELDS or (v is None and "." in key and key.split(".")[0] == "labs"):
+            return  # a missing list is the count column left empty; a missing lab has no columns
         out[key] = v
 
     rec("", data)
