@@ -157,6 +157,14 @@ class DesignSpec(_Strict):
     sample_size: int = Field(ge=2, description="Subjects randomized in total.")
     allocation_ratio: PositiveFloat = Field(default=1.0, description="Experimental : control.")
     accrual: Accrual
+    entry_times: Literal["random", "planned"] = Field(
+        default="random",
+        description=(
+            "Simulation only. 'random': randomization months are i.i.d. from the accrual distribution; 'planned': "
+            "the i-th subject enters exactly when planned accrual reaches i subjects, Arms interleaved in the "
+            "allocation ratio (as rpact's getSimulationSurvival does)."
+        ),
+    )
     control: Survival = Field(description="PFS distribution on the control Arm.")
     hazard_ratio: PositiveFloat | None = Field(
         default=None, description="Experimental : control hazard ratio (proportional hazards)."
