@@ -90,3 +90,21 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
 def _feature_routers() -> list:
     """Routers of the operations modules (one explicit list)."""
     return []
+
+
+def route_table(web: FastAPI) -> list[tuple[str, frozenset[str], object]]:
+    """Every (path, methods, route) the app serves, flattening included routers (FastAPI >= 0.16x wraps them)."""
+    out: list[tuple[str, frozenset[str], object]] = []
+
+    def walk(routes, prefix: str = "") -> None:
+        for route in routes:
+            original = getattr(route, "original_router", None)
+            if original is not None:
+                context = getattr(route, "include_context", None)
+                walk(original.routes, prefix + (getattr(context, "prefix", "") or ""))
+                continue
+            methods = frozenset(getattr(route, "methods", None) or ())
+            out.append((prefix + route.path, methods, route))
+
+    walk(web.routes)
+    return out
