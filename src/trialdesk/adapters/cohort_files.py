@@ -65,8 +65,14 @@ def write_cohort(columns: Mapping[str, Any], path: str | Path) -> Path:
 def _column(name: str, values: Any) -> Any:
     a = np.asarray(values)
     kind = flat_schema().get(name)
-    if a.dtype == object and kind == "bool" or name.startswith("attestations."):
+    if kind == "bool" or name.startswith("attestations."):
+        if a.dtype.kind == "b":
+            return a
+        if a.dtype.kind == "f":
+            return pd.array(np.where(np.isnan(a), None, a == 1.0), dtype="boolean")
         return pd.array([None if v is None else bool(v) for v in a], dtype="boolean")
+    if a.dtype.kind == "U":  # '' is missing
+        return np.where(a == "", None, a.astype(object))
     return a
 
 

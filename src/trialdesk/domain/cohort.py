@@ -86,6 +86,13 @@ def _absent(v: Any) -> bool:
         return True
 
 
+def _missing_mask(a: np.ndarray) -> np.ndarray:
+    """Vectorized missingness of an object array: None, NaN/NaT, empty string."""
+    with np.errstate(invalid="ignore"):
+        miss = np.asarray(a == None, dtype=bool) | np.asarray(a != a, dtype=bool)  # noqa: E711
+    return miss | np.asarray(a == "", dtype=bool)
+
+
 def _to_days(col: np.ndarray, name: str) -> np.ndarray:
     a = np.asarray(col)
     if a.dtype.kind == "M":
@@ -94,12 +101,14 @@ def _to_days(col: np.ndarray, name: str) -> np.ndarray:
         return a.astype(float)
     else:
         obj = a.astype(object)
-        miss = np.array([_absent(v) for v in obj], dtype=bool)
-        obj[miss] = "NaT"
+        obj = np.where(_missing_mask(obj), "NaT", obj)
         try:
-            d = np.array([str(v)[:10] if not isinstance(v, str) else v for v in obj], dtype="datetime64[D]")
-        except ValueError as exc:
-            raise CohortError(f"column {name}: not a date ({exc})") from None
+            d = obj.astype("datetime64[D]")
+        except (ValueError, TypeError):
+            try:  # timestamps with a time part
+                d = np.array([str(v)[:10] for v in obj], dtype="datetime64[D]")
+            except ValueError as exc:
+                raise CohortError(f"column {name}: not a date ({exc})") from None
     out = (d - _EPOCH).astype("timedelta64[D]").astype(float)
     out[np.isnat(d)] = np.nan
     return out
@@ -109,10 +118,16 @@ def _to_float(col: np.ndarray, name: str) -> np.ndarray:
     a = np.asarray(col)
     if a.dtype.kind in "fiub":
         return a.astype(float)
+    obj = a.astype(object)
+    obj = np.where(_missing_mask(obj), np.nan, obj)
     try:
-        return np.array([np.nan if _absent(v) else float(v) for v in a], dtype=float)
+        return obj.astype(float)
     except (TypeError, ValueError) as exc:
         raise CohortError(f"column {name}: not a number ({exc})") from None
+
+
+_TRUE = ["True", "true", "yes", "1", "1.0"]
+_FALSE = ["False", "false", "no", "0", "0.0"]
 
 
 def _to_bool(col: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -126,19 +141,19 @@ def _to_bool(col: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
         if bad.any():
             raise CohortError(f"column {name}: not true/false (value {f[np.argmax(bad)]!r})")
         return f == 1.0, known
-    val = np.zeros(a.shape, bool)
-    known = np.zeros(a.shape, bool)
-    table = {True: True, False: False, "true": True, "false": False, "True": True, "False": False,
-             "yes": True, "no": False, 1: True, 0: False, "1": True, "0": False}
-    for i, v in enumerate(a):
-        if _absent(v):
-            continue
-        try:
-            val[i] = table[v]
-        except (KeyError, TypeError):
-            raise CohortError(f"column {name}: not true/false (value {v!r} in row {i})") from None
-        known[i] = True
-    return val, known
+    obj = a.astype(object)
+    miss = _missing_mask(obj)
+    t = np.asarray(obj == True, dtype=bool)  # noqa: E712 - elementwise on an object array
+    f = np.asarray(obj == False, dtype=bool)  # noqa: E712
+    if not (t | f | miss).all():  # text such as 'true' / 'no' (CSV)
+        s = obj.astype(str)
+        t |= np.isin(s, _TRUE)
+        f |= np.isin(s, _FALSE)
+    bad = ~(t | f | miss)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise CohortError(f"column {name}: not true/false (value {a[i]!r} in row {i})")
+    return t, t | f
 
 
 def _to_str(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,9 +162,9 @@ def _to_str(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return a, a != ""
     if a.dtype.kind == "f":  # all missing
         return np.full(a.shape, "", dtype="U1"), np.zeros(a.shape, bool)
-    known = np.array([not _absent(v) for v in a], dtype=bool)
-    s = np.where(known, a, "").astype(str)
-    return s, known
+    obj = a.astype(object)
+    known = ~_missing_mask(obj)
+    return np.where(known, obj, ""), known
 
 
 @dataclass
@@ -468,9 +483,9 @@ def _call(node: Call, ctx: _Ctx, env: Mapping[str, Any]) -> V:
         table = ctx.comp.tables[node.args[0].value]  # type: ignore[attr-defined]
         key = _ev(node.args[1], ctx, env)
         keys = np.asarray(key.val)
-        uniq, inv = np.unique(keys, return_inverse=True)
-        vals = np.array([table.get(str(u), np.nan) for u in uniq], dtype=float)
-        out = vals[inv.reshape(keys.shape)] if keys.ndim else vals[0]
+        out = np.full(keys.shape, np.nan)
+        for k, v in table.items():  # small tables: one comparison per entry
+            out[np.asarray(keys == k, dtype=bool)] = v
         return V(out, key.known & ~np.isnan(out), "number")
     args = [_ev(a, ctx, env) for a in node.args]
     if f == "known":

@@ -14,6 +14,7 @@ names (``labs.anc.value``); a list field becomes a count column ``<list>.n`` plu
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import types
 import typing
@@ -410,7 +411,9 @@ def flatten_record(record: ScreeningRecord | Mapping[str, Any]) -> dict[str, Any
 def _missing(v: Any) -> bool:
     if v is None:
         return True
-    if isinstance(v, (str, bytes, bool, dt.date)):
+    if isinstance(v, str):
+        return v == ""
+    if isinstance(v, (bytes, bool, dt.date)):
         return False
     try:
         return bool(v != v)  # NaN, NaT
@@ -418,8 +421,30 @@ def _missing(v: Any) -> bool:
         return True
 
 
+@functools.lru_cache(maxsize=1)
+def _bool_paths() -> frozenset[str]:
+    """Flat paths of yes/no items, list slots written as ``<list>.*.<field>``."""
+    out = set()
+    for key, kind in flat_schema({"prior_therapies": 1, "lesions": 1}).items():
+        if kind == "bool":
+            parts = key.split(".")
+            out.add(f"{parts[0]}.*.{parts[2]}" if parts[0] in LIST_FIELDS else key)
+    return frozenset(out)
+
+
+def _as_bool(key: str, v: Any) -> Any:
+    parts = key.split(".")
+    path = f"{parts[0]}.*.{parts[2]}" if parts[0] in LIST_FIELDS and len(parts) == 3 else key
+    if (path in _bool_paths() or parts[0] == "attestations") and isinstance(v, (float, int)) and v in (0, 1):
+        return bool(v)
+    return v
+
+
 def unflatten_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Nested record dict (input for :class:`ScreeningRecord`) from a flat row; missing cells are dropped."""
+    """Nested record dict (input for :class:`ScreeningRecord`) from a flat row; missing cells are dropped.
+
+    Missing cells are ``None``, NaN, NaT or ``''``; yes/no items may be 1.0/0.0.
+    """
     nested: dict[str, Any] = {}
     lists: dict[str, dict[int, dict[str, Any]]] = {}
     counts: dict[str, Any] = {}
@@ -432,14 +457,14 @@ def unflatten_row(row: Mapping[str, Any]) -> dict[str, Any]:
                 counts[parts[0]] = v
             else:
                 if not _missing(v):
-                    lists.setdefault(parts[0], {}).setdefault(int(parts[1]), {})[parts[2]] = _py(v)
+                    lists.setdefault(parts[0], {}).setdefault(int(parts[1]), {})[parts[2]] = _as_bool(key, _py(v))
             continue
         if _missing(v):
             continue
         cur = nested
         for p in parts[:-1]:
             cur = cur.setdefault(p, {})
-        cur[parts[-1]] = _py(v)
+        cur[parts[-1]] = _as_bool(key, _py(v))
     for name in LIST_FIELDS:
         n = counts.get(name)
         if n is None or _missing(n):

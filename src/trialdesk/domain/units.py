@@ -124,28 +124,25 @@ def convert_array(
     incompatible unit, raises :class:`UnitError` naming ``field``.
     """
     values = np.asarray(values, dtype=float)
-    units = np.asarray(units, dtype=object)
+    units = np.asarray(units)
+    if units.dtype.kind != "U":
+        obj = units.astype(object)
+        units = np.where(np.equal(obj, None), "", obj).astype(str)
     out = np.full(values.shape, np.nan)
-    has_value = ~np.isnan(values)
-    keys = np.where(has_value, units, "")
-    uniq, inverse = np.unique(keys.astype(str), return_inverse=True)
-    factors = np.empty(len(uniq))
+    todo = ~np.isnan(values)
     where = f" in {field}" if field else ""
-    for i, u in enumerate(uniq):
-        if u == "":
-            factors[i] = np.nan
-            continue
-        if u in ("None", "nan"):
-            raise UnitError(f"value without unit{where}")
+    while todo.any():  # one pass per distinct unit spelling
+        i = int(np.argmax(todo))
+        u = str(units[i])
+        if u in ("", "nan", "None"):
+            raise UnitError(f"value without unit{where} (row {i})")
         try:
-            factors[i] = conversion_factor(analyte, u, to_unit)
+            factor = conversion_factor(analyte, u, to_unit)
         except UnitError as exc:
-            raise UnitError(f"{exc}{where}") from None
-    f = factors[inverse.reshape(values.shape)]
-    missing_unit = has_value & np.isnan(f)
-    if missing_unit.any():
-        raise UnitError(f"value without unit{where} (row {int(np.argmax(missing_unit))})")
-    out[has_value] = values[has_value] * f[has_value]
+            raise UnitError(f"{exc}{where} (row {i})") from None
+        rows = todo & (units == u)
+        out[rows] = values[rows] * factor
+        todo &= ~rows
     return out
 
 

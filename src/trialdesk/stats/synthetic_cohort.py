@@ -56,19 +56,25 @@ def _dates(base: np.ndarray, offset_days: np.ndarray) -> np.ndarray:
 
 
 def _choice(rng: np.random.Generator, values: list[str], p: list[float], n: int) -> np.ndarray:
-    return np.asarray(values, dtype=object)[rng.choice(len(values), size=n, p=np.asarray(p) / np.sum(p))]
+    return np.asarray(values)[rng.choice(len(values), size=n, p=np.asarray(p) / np.sum(p))]
 
 
 def _blank(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Copy of ``a`` with ``mask`` rows missing (NaN / NaT / None)."""
+    """Copy of ``a`` with ``mask`` rows missing: NaN (numbers; booleans become 1.0/0.0), NaT (dates),
+    '' (strings, as a fixed-width unicode array)."""
+    if a.dtype == object and len(a) and isinstance(a[0], (bool, np.bool_)):
+        a = a.astype(float)
+    elif a.dtype.kind == "b":
+        a = a.astype(float)
+    elif a.dtype == object:
+        a = np.where(np.equal(a, None), "", a).astype(str)
     out = a.copy()
     if out.dtype.kind == "M":
         out[mask] = np.datetime64("NaT")
     elif out.dtype.kind == "f":
         out[mask] = np.nan
     else:
-        out = out.astype(object)
-        out[mask] = None
+        out[mask] = ""
     return out
 
 
@@ -87,8 +93,8 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     Returns
     -------
     dict of str -> ndarray
-        Columns: numbers float64 (NaN missing), dates ``datetime64[D]`` (NaT missing), strings and booleans object
-        arrays (None missing).
+        Columns: numbers and yes/no items float64 (1.0/0.0, NaN missing), dates ``datetime64[D]`` (NaT missing),
+        strings fixed-width unicode ('' missing).
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -100,9 +106,9 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     def put(key: str, arr: np.ndarray, missing: bool = True) -> None:
         cols[key] = _blank(arr, miss()) if missing else arr
 
-    cols["screening_id"] = np.char.mod("SYN-%07d", np.arange(n)).astype(object)
+    cols["screening_id"] = np.char.mod("SYN-%07d", np.arange(n))
     site = rng.integers(1, 26, n)
-    cols["site"] = np.char.mod("site-%02d", site).astype(object)
+    cols["site"] = np.char.mod("site-%02d", site)
     consent = _dates(np.datetime64("2025-07-01"), rng.uniform(0, 540, n))
     cols["consent_date"] = consent
     age_years = np.clip(rng.normal(53, 11, n), 21, 86)
@@ -113,7 +119,7 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     put("ecog", rng.choice(4, size=n, p=[0.55, 0.38, 0.06, 0.01]).astype(float))
 
     ihc = _choice(rng, ["0", "1+", "2+", "3+"], [0.02, 0.03, 0.20, 0.75], n)
-    ish = np.full(n, None, dtype=object)
+    ish = np.full(n, "", dtype="U13")
     two = ihc == "2+"
     ish[two] = np.where(rng.random(two.sum()) < 0.8, "amplified", "not_amplified")
     three = (ihc == "3+") & (rng.random(n) < 0.3)
@@ -121,7 +127,7 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     put("her2.ihc", ihc)
     cols["her2.ish"] = ish
     er = _choice(rng, ["positive", "negative", "not_determined"], [0.55, 0.44, 0.01], n)
-    pr = np.where(er == "positive", np.where(rng.random(n) < 0.7, "positive", "negative"), er).astype(object)
+    pr = np.where(er == "positive", np.where(rng.random(n) < 0.7, "positive", "negative"), er)
     put("er_status", er)
     put("pr_status", pr)
 
@@ -129,7 +135,7 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     put("disease.confirmation", _choice(rng, ["histological", "cytological", "not_confirmed"], [0.95, 0.045, 0.005], n))
     put("disease.recurrent_or_metastatic", rng.random(n) < 0.99)
     de_novo = rng.random(n) < 0.35
-    cols["disease.presentation"] = np.where(de_novo, "de_novo", "recurrent").astype(object)
+    cols["disease.presentation"] = np.where(de_novo, "de_novo", "recurrent")
     recurrence = _dates(consent, -rng.uniform(7, 60, n))
     put("disease.recurrence_date", recurrence)
     # recurrent: curative therapy ended before recurrence; the disease-free interval ~ 4 + Exp(36) months
@@ -151,9 +157,9 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     present[:, 4] = hr_pos & (rng.random(n) < 0.12)
     present[:, 5] = rng.random(n) < 0.05
     epi = rng.random(n) < 0.8
-    drug_class = np.empty((n, r), object)
-    agent = np.empty((n, r), object)
-    setting = np.empty((n, r), object)
+    drug_class = np.empty((n, r), "U24")
+    agent = np.empty((n, r), "U24")
+    setting = np.empty((n, r), "U12")
     start = np.empty((n, r), "datetime64[D]")
     end = np.empty((n, r), "datetime64[D]")
     ongoing = np.zeros((n, r), bool)
@@ -202,7 +208,7 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
         cols[p + "setting"] = _blank(take(setting), ~used)
         cols[p + "start_date"] = _blank(take(start), ~used)
         cols[p + "end_date"] = _blank(take(end), ~used)
-        cols[p + "ongoing"] = _blank(take(ongoing).astype(object), ~used)
+        cols[p + "ongoing"] = _blank(take(ongoing), ~used)
         cols[p + "cumulative_dose_mg_m2"] = _blank(take(dose), ~used)
 
     # lesions
@@ -216,20 +222,20 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     for k in range(LESION_SLOTS):
         used = np.nan_to_num(n_les_f) > k
         organ = _choice(rng, organs, organ_p, n)
-        method = np.where(np.isin(organ, ["skin", "breast", "chest_wall"]), "caliper", "ct").astype(object)
+        method = np.where(np.isin(organ, ["skin", "breast", "chest_wall"]), "caliper", "ct").astype("U10")
         method[(organ == "brain") | ((organ == "liver") & (rng.random(n) < 0.2))] = "mri"
         method[organ == "bone"] = "bone_scan"
         longest = rng.lognormal(np.log(18), 0.5, n).round(0)
         short = np.where(organ == "lymph_node", rng.lognormal(np.log(15), 0.35, n).round(0), np.nan)
         p = f"lesions.{k}."
         cols[p + "organ"] = _blank(organ, ~used)
-        cols[p + "site"] = np.full(n, None, dtype=object)
+        cols[p + "site"] = np.full(n, "", dtype="U1")
         cols[p + "longest_diameter_mm"] = _blank(np.where(organ == "bone", np.nan, longest), ~used)
         cols[p + "short_axis_mm"] = _blank(short, ~used)
         cols[p + "method"] = _blank(method, ~used)
-        cols[p + "previously_irradiated"] = _blank((rng.random(n) < 0.03).astype(object), ~used)
+        cols[p + "previously_irradiated"] = _blank(rng.random(n) < 0.03, ~used)
 
-    put("cns.spinal_cord_compression", (rng.random(n) < 0.01).astype(object))
+    put("cns.spinal_cord_compression", rng.random(n) < 0.01)
     put("cns.brain_metastases", _choice(rng, ["none", "treated_stable", "active"], [0.9, 0.07, 0.03], n))
 
     # labs in mixed units: a site reports all its values in one convention
@@ -237,7 +243,7 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
 
     def lab(name: str, si_values: np.ndarray, si_unit: str, alt_unit: str, factor: float, uln_si: float | None) -> None:
         value = np.where(conv_site, si_values / factor, si_values)
-        unit = np.where(conv_site, alt_unit, si_unit).astype(object)
+        unit = np.where(conv_site, alt_unit, si_unit)
         m = miss()
         cols[f"labs.{name}.value"] = _blank(np.round(value, 2), m)
         cols[f"labs.{name}.unit"] = unit
@@ -265,12 +271,12 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     high = np.isin(dip, ["2+", "3+"])
     cols["urinalysis.protein_24h_g"] = np.where(high, rng.lognormal(np.log(0.8), 0.5, n).round(2), np.nan)
     for name, p in _HISTORY_PREVALENCE.items():
-        put(f"history.{name}", (rng.random(n) < p).astype(object))
+        put(f"history.{name}", rng.random(n) < p)
     rt = rng.random(n) < 0.5
-    put("history.prior_radiotherapy", rt.astype(object))
+    put("history.prior_radiotherapy", rt)
     cols["history.last_radiotherapy_end_date"] = _blank(_dates(consent, -rng.uniform(5, 2000, n)), ~rt)
-    cols["attestations.INC-01"] = (rng.random(n) < 0.995).astype(object)
-    cols["attestations.EXC-06"] = (rng.random(n) < 0.99).astype(object)
+    cols["attestations.INC-01"] = rng.random(n) < 0.995
+    cols["attestations.EXC-06"] = rng.random(n) < 0.99
     return cols
 
 
