@@ -212,8 +212,9 @@ def power_command(
         f"HR {report.hazard_ratio:.4g}, {design.target_events} events, alpha {design.alpha:g} ({sided}-sided)"
     )
     console.print(f"Schoenfeld fixed-design power: [bold]{fixed:.4f}[/]")
-    if sided == 1:
-        console.print(f"Group-sequential power: [bold]{report.power:.4f}[/]")
+    if sided != 1:
+        return  # the group-sequential design is one-sided
+    console.print(f"Group-sequential power: [bold]{report.power:.4f}[/]")
     table = Table("look", "events", "expected month", "efficacy Z", "HR bound", "P(reject)", "P(futility)")
     for look in report.looks:
         table.add_row(f"{look.information_fraction:.2f}", f"{look.events:.1f}", _fmt(look.expected_time_months),
