@@ -57,9 +57,22 @@ def test_related_trials_ranked_by_similarity(client, shared_dir):
 
 
 def test_index_search_and_api(client):
-    assert "NCT07003074" in client.get("/").text
-    assert "NCT07003074" not in client.get("/?q=neuroblastoma").text
-    assert client.get("/api/v1/trials/NCT07003074").json()["registry"]["design"]["enrollment"]["count"] == 642
+    from trialdesk.domain.access import SYSTEM
+    from trialdesk.services import accounts
+
+    td = client.app.state.td
+    with td.uow() as uow:
+        accounts.add_user(uow, SYSTEM, "sponsor1", [("sponsor", None)], password="a long sponsor password")
+        token = accounts.create_token(uow, SYSTEM, "sponsor1")
+        uow.commit()
+    auth = {"Authorization": f"Bearer {token}"}
+    row = '<td><a href="/trials/NCT07003074">NCT07003074</a></td>'
+    assert row in client.get("/").text
+    assert row not in client.get("/?q=neuroblastoma").text
+    assert row in client.get("/?q=HER2 breast").text
+    assert client.get("/api/v1/trials/NCT07003074").status_code == 401
+    assert client.get("/api/v1/trials/NCT07003074", headers=auth).json()["registry"]["design"]["enrollment"][
+        "count"] == 642
     assert client.get("/trials/NCT99999999").status_code == 404
-    spec = client.get("/openapi.json").json()
+    spec = client.get("/openapi.json", headers=auth).json()
     assert "/api/v1/trials/{nct_id}" in spec["paths"]

@@ -28,6 +28,8 @@ class SqlUnitOfWork(AbstractUnitOfWork):
     def __enter__(self) -> "SqlUnitOfWork":
         self.session = self._session_factory()
         self.events = []
+        for name in [k for k, v in vars(self).items() if type(v).__name__ == "Repository"]:
+            delattr(self, name)
         from trialdesk.adapters.db.repositories import (
             AuditRepository,
             SiteRepository,
@@ -66,6 +68,21 @@ class SqlUnitOfWork(AbstractUnitOfWork):
             session.commit()
         finally:
             session.close()
+
+    def __getattr__(self, name: str):
+        """Feature repositories by convention: ``uow.screenings`` is ``adapters/db/repo_screenings.Repository``
+        bound to this transaction's session (created on first use)."""
+        if name.startswith("_") or self.__dict__.get("session") is None:
+            raise AttributeError(name)
+        import importlib
+
+        try:
+            module = importlib.import_module(f"trialdesk.adapters.db.repo_{name}")
+        except ModuleNotFoundError as exc:
+            raise AttributeError(f"no repository {name!r} (adapters/db/repo_{name}.py)") from exc
+        repo = module.Repository(self.session)
+        setattr(self, name, repo)
+        return repo
 
     @property
     def dialect(self) -> str:

@@ -36,7 +36,15 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
 
 
 def _register_optional() -> None:
-    """Feature modules register their commands here (explicit list: one place to see the whole CLI)."""
+    """Feature modules: every ``entrypoints/cli/cmd_*.py`` exposes ``register(app)``."""
+    import importlib
+    import pkgutil
+
+    from trialdesk.entrypoints import cli as cli_pkg
+
+    for info in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            importlib.import_module(f"trialdesk.entrypoints.cli.{info.name}").register(app)
 
 
 _register_optional()

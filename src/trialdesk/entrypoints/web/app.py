@@ -88,8 +88,19 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
 
 
 def _feature_routers() -> list:
-    """Routers of the operations modules (one explicit list)."""
-    return []
+    """Routers of the operations modules: every ``entrypoints/web/routes_*.py`` exposing ``router``
+    (imported in name order; importing one also registers its site and subject page panels)."""
+    import importlib
+    import pkgutil
+
+    from trialdesk.entrypoints import web as web_pkg
+
+    routers = []
+    for info in sorted(pkgutil.iter_modules(web_pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("routes_"):
+            module = importlib.import_module(f"trialdesk.entrypoints.web.{info.name}")
+            routers.extend(getattr(module, "routers", [getattr(module, "router", None)]))
+    return [r for r in routers if r is not None]
 
 
 def route_table(web: FastAPI) -> list[tuple[str, frozenset[str], object]]:

@@ -136,3 +136,33 @@ def site_status(request: Request, site_key: str, status: str = Form(...), reason
         sites.change_site_status(uow, principal, DEFAULT_TRIAL, site_key, status, reason)
         uow.commit()
     return RedirectResponse(f"/ops/sites/{site_key}", status_code=303)
+
+
+@pages.get("/ops/subjects/{subject_number}", response_class=HTMLResponse, include_in_schema=False)
+def subject_page(request: Request, subject_number: str):
+    from trialdesk.entrypoints.web import subject_panels
+    from trialdesk.services.subjects import get_subject
+
+    principal: Principal = request.state.principal
+    with request.app.state.td.uow(principal.username) as uow:
+        _, subject = get_subject(uow, principal, DEFAULT_TRIAL, subject_number)
+        panels = subject_panels.collect(uow, principal, DEFAULT_TRIAL, subject)
+        site = sites.view_site(uow, principal, DEFAULT_TRIAL, subject.site_key)
+    return templates.TemplateResponse(request, "subject.html", ctx(
+        request, subject=subject, site=site, panels=panels, nct_id=DEFAULT_TRIAL))
+
+
+def _subjects_panel(uow, principal: Principal, nct_id: str, site_key: str):
+    if not principal.can(Action.SUBJECT_VIEW, site_key):
+        return None
+    from trialdesk.services.subjects import subjects_visible
+
+    rows = [[{"href": f"/ops/subjects/{s.subject_number}", "text": s.subject_number}, s.status, s.created_at[:10]]
+            for s in subjects_visible(uow, principal, nct_id, site_key=site_key)]
+    return {"title": "Subjects", "columns": ["Subject", "Status", "Since"], "rows": rows,
+            "empty": "No subjects at this site yet."}
+
+
+from trialdesk.entrypoints.web import site_panels  # noqa: E402
+
+site_panels.register("subjects", _subjects_panel)

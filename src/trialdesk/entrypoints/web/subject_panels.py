@@ -1,0 +1,25 @@
+"""Panels of a subject's page. Each feature module registers one; the page shows them in registration order."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+PanelFn = Callable[..., dict | None]
+PANELS: list[tuple[str, PanelFn]] = []
+
+
+def register(name: str, fn: PanelFn) -> None:
+    if all(existing != name for existing, _ in PANELS):
+        PANELS.append((name, fn))
+
+
+def collect(uow, principal, nct_id: str, subject) -> dict:
+    """``subject`` is the SubjectRow, already access-checked. A panel returns a dict with ``title`` and either
+    ``rows``/``columns`` (a table), ``html`` (trusted, escaped by the panel) or ``items``; plus optional
+    ``actions`` (links) and ``forms`` (template names to include)."""
+    out = {}
+    for name, fn in PANELS:
+        panel = fn(uow, principal, nct_id, subject)
+        if panel is not None:
+            out[name] = panel
+    return out

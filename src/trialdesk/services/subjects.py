@@ -1,0 +1,55 @@
+"""Subject-level access and bookkeeping shared by every data-capture use case."""
+
+from __future__ import annotations
+
+from trialdesk.domain.access import Action, Principal, require
+from trialdesk.domain.errors import NotFound
+from trialdesk.services.registry import get_protocol, get_trial_row
+
+
+def site_code(uow, trial_id: int, site_key: str) -> str:
+    """Two-digit code of a site: its position in the registry record (01..25)."""
+    site = uow.sites.get(trial_id, site_key)
+    if site is None:
+        raise NotFound(f"no site {site_key!r}")
+    return f"{site.position + 1:02d}"
+
+
+def get_subject(uow, principal: Principal, nct_id: str, subject_number: str, action: Action = Action.SUBJECT_VIEW,
+                *, for_update: bool = False):
+    """Load a subject the caller may act on. Refusal looks exactly like absence (404), so subject numbers at
+    other sites do not leak."""
+    trial = get_trial_row(uow, nct_id)
+    subject = uow.subjects.get(trial.id, subject_number, for_update=for_update)
+    if subject is None or not principal.can(action, subject.site_key):
+        if subject is not None:
+            require(principal, action, subject.site_key, hide=True)  # audited denial, answered as 404
+        raise NotFound(f"no subject {subject_number} in {nct_id}")
+    return trial, subject
+
+
+def subjects_visible(uow, principal: Principal, nct_id: str, action: Action = Action.SUBJECT_VIEW,
+                     site_key: str | None = None) -> list:
+    trial = get_trial_row(uow, nct_id)
+    sites = principal.sites_for(action)
+    if sites is not None and not sites:
+        return []
+    if site_key is not None:
+        require(principal, action, site_key, hide=False)
+        sites = {site_key}
+    return uow.subjects.list(trial.id, sites)
+
+
+def touch(uow, subject, *, reason: str | None = None) -> None:
+    """Record that a subject's data changed: bump ``data_version`` and invalidate a live e-signature."""
+    subject.data_version = (subject.data_version or 0) + 1
+    try:
+        signatures = uow.signatures
+    except AttributeError:
+        return
+    signatures.invalidate_active(subject.id, when=uow.now().isoformat(), reason=reason or "data changed after "
+                                                                                         "signature")
+
+
+def protocol(uow, nct_id: str):
+    return get_protocol(uow, nct_id, live_sites=False)
