@@ -1,0 +1,71 @@
+"""Design simulation: API endpoints and the statistician's page (power against HR, analysis-time distribution)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from trialdesk.entrypoints.web.app import templates
+from trialdesk.entrypoints.web.auth import ApiUser, PageUser
+from trialdesk.services import design as design_service
+
+api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["design"])
+pages = APIRouter(dependencies=[PageUser])
+routers = [api, pages]
+
+
+class SimulationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    trials: int = Field(2000, ge=100, le=design_service.MAX_WEB_TRIALS)
+    hr: float | None = Field(None, gt=0.05, le=5, description="Hazard ratio to simulate (default: the design's)")
+    seed: int = Field(20250623, ge=0)
+
+
+@api.get("/trials/{nct_id}/design")
+def closed_form(request: Request, nct_id: str, hr: float | None = None) -> dict[str, Any]:
+    """Closed-form events, power and expected analysis times of the protocol's design."""
+    p = request.state.principal
+    with request.app.state.td.uow(p.username) as uow:
+        return design_service.closed_form(uow, p, nct_id, hr)
+
+
+@api.post("/trials/{nct_id}/design/simulations")
+def simulate(request: Request, nct_id: str, body: SimulationRequest) -> dict[str, Any]:
+    """Monte Carlo simulation of the whole trial (accrual, event-driven looks, stratified log-rank, boundaries)."""
+    p = request.state.principal
+    with request.app.state.td.uow(p.username) as uow:
+        design = design_service.design_of(uow, p, nct_id)
+    result = design_service.simulate_design(design, trials=body.trials, hazard_ratio=body.hr, seed=body.seed)
+    return result.model_dump(mode="json")
+
+
+def _svg(fig) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg")
+    text = buffer.getvalue()
+    return text[text.find("<svg"):]
+
+
+@pages.get("/ops/design", response_class=HTMLResponse, include_in_schema=False)
+def design_page(request: Request, trials: int = 2000, hr: float | None = None, seed: int = 20250623):
+    from trialdesk.adapters.design_figures import analysis_time_figure, power_curve_figure
+    from trialdesk.entrypoints.web.ops_routes import DEFAULT_TRIAL, ctx
+
+    p = request.state.principal
+    with request.app.state.td.uow(p.username) as uow:
+        design = design_service.design_of(uow, p, DEFAULT_TRIAL)
+        report = design_service.closed_form(uow, p, DEFAULT_TRIAL, hr)
+    trials = max(100, min(trials, design_service.MAX_WEB_TRIALS))
+    result = design_service.simulate_design(design, trials=trials, hazard_ratio=hr, seed=seed)
+    planned = design.planning_hazard_ratio or 0.7
+    points = {h: design_service.simulate_design(design, trials=min(trials, 1000), hazard_ratio=h, seed=seed)
+              for h in sorted({round(planned, 2), 0.6, 0.8, 1.0})}
+    expected = [look["expected_time_months"] for look in report["looks"] if look.get("expected_time_months")]
+    return templates.TemplateResponse(request, "design.html", ctx(
+        request, report=report, result=result.model_dump(mode="json"), trials=trials, hr=hr, seed=seed,
+        power_svg=_svg(power_curve_figure(design, simulated=points)),
+        time_svg=_svg(analysis_time_figure(result, expected))))

@@ -1,0 +1,35 @@
+"""Design use cases: closed-form answers and simulation of the trial's design, from the stored protocol."""
+
+from __future__ import annotations
+
+from trialdesk.domain.access import Action, Principal, require
+from trialdesk.domain.errors import Conflict, InvalidInput
+from trialdesk.services.registry import get_protocol
+
+MAX_WEB_TRIALS = 20_000
+
+
+def design_of(uow, principal: Principal, nct_id: str):
+    require(principal, Action.DESIGN_SIMULATE)
+    design = get_protocol(uow, nct_id, live_sites=False).operations.design
+    if design is None:
+        raise Conflict(f"{nct_id} has no operations.design section")
+    return design
+
+
+def closed_form(uow, principal: Principal, nct_id: str, hazard_ratio: float | None = None) -> dict:
+    from trialdesk.stats.design import closed_form_report
+
+    design = design_of(uow, principal, nct_id)
+    return closed_form_report(design, hazard_ratio=hazard_ratio).model_dump(mode="json")
+
+
+def simulate_design(design, *, trials: int, hazard_ratio: float | None, seed: int):
+    """Run the simulation (outside any transaction: it reads nothing from the database)."""
+    from trialdesk.stats.simulate import simulate
+
+    if not 100 <= trials <= MAX_WEB_TRIALS:
+        raise InvalidInput(f"must be between 100 and {MAX_WEB_TRIALS}", field="trials")
+    if hazard_ratio is not None and not 0.05 <= hazard_ratio <= 5:
+        raise InvalidInput("must be between 0.05 and 5", field="hr")
+    return simulate(design, trials, seed, hazard_ratio=hazard_ratio)
