@@ -1,0 +1,133 @@
+"""The enrollment dashboard: counts by site and over time, the enrollment curve, a completion forecast, open
+queries and overdue visits. Aggregates only: no subject-level identifiers (the sponsor sees it too)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from trialdesk.domain.access import Action, Principal, require
+from trialdesk.services.registry import get_protocol, get_trial_row
+from trialdesk.stats.enrollment import forecast_completion
+
+
+def _month(day: str) -> str:
+    return day[:7]
+
+
+def dashboard(uow, principal: Principal, nct_id: str, *, today: dt.date | None = None) -> dict:
+    require(principal, Action.DASHBOARD_VIEW)
+    trial = get_trial_row(uow, nct_id)
+    protocol = get_protocol(uow, nct_id)
+    target = protocol.registry.design.enrollment.count if protocol.registry.design.enrollment else 0
+    today = today or uow.now().date()
+    visible = principal.sites_for(Action.SITE_VIEW)
+    sites = [s for s in uow.sites.for_trial(trial.id) if visible is None or s.site_key in visible]
+    site_keys = {s.site_key for s in sites}
+
+    screenings = [r for r in uow.dashboard.screenings(trial.id) if r[0] in site_keys]
+    randomizations = [r for r in uow.dashboard.randomizations(trial.id) if r[0] in site_keys]
+    latest: dict[int, tuple[str, str]] = {}
+    for site, _day, subject_id, verdict in screenings:
+        latest[subject_id] = (site, verdict)
+    by_site: dict[str, Counter] = defaultdict(Counter)
+    for site, _day, _sid, _v in screenings:
+        by_site[site]["screenings"] += 1
+    for site, verdict in latest.values():
+        by_site[site]["screened"] += 1
+        if verdict == "ineligible":
+            by_site[site]["screen_failures"] += 1
+    for site, _day in randomizations:
+        by_site[site]["randomized"] += 1
+    queries = uow.dashboard.open_queries(trial.id)
+    overdue = _overdue_visits(uow, principal, nct_id, site_keys, today)
+    site_rows = [{"site": s.site_key, "facility": s.facility, "status": s.status,
+                  "screened": by_site[s.site_key]["screened"], "screen_failures": by_site[s.site_key]["screen_failures"],
+                  "randomized": by_site[s.site_key]["randomized"], "open_queries": queries.get(s.site_key, 0),
+                  "overdue_visits": overdue.get(s.site_key, 0)} for s in sites]
+
+    months: dict[str, Counter] = defaultdict(Counter)
+    for _site, day, _sid, _v in screenings:
+        months[_month(day)]["screened"] += 1
+    for _site, day in randomizations:
+        months[_month(day)]["randomized"] += 1
+    timeline, cumulative = [], 0
+    for month in sorted(months):
+        cumulative += months[month]["randomized"]
+        timeline.append({"month": month, "screened": months[month]["screened"],
+                         "randomized": months[month]["randomized"], "cumulative_randomized": cumulative})
+
+    n = len(randomizations)
+    start = protocol.registry.status.start_date.as_date() if protocol.registry.status.start_date else None
+    first = dt.date.fromisoformat(randomizations[0][1]) if randomizations else None
+    origin = min(d for d in [start, first] if d is not None) if (start or first) else today
+    observed = max((today - origin).days, 0)
+    seed = int.from_bytes(hashlib.sha256(f"{nct_id}|{today}|{n}".encode()).digest()[:8], "little")
+    fc = forecast_completion(n, observed, target, np.random.default_rng(seed)) if target else None
+
+    def when(days):
+        return None if days is None else (today + dt.timedelta(days=float(days))).isoformat()
+
+    totals = Counter()
+    for row in site_rows:
+        totals.update({k: row[k] for k in ("screened", "screen_failures", "randomized", "open_queries",
+                                           "overdue_visits")})
+    return {
+        "nct_id": nct_id, "as_of": today.isoformat(), "target": target, "scope": "all sites" if visible is None
+        else f"{len(site_keys)} site(s)",
+        "totals": dict(totals), "sites": site_rows, "timeline": timeline,
+        "recruiting_sites": sum(1 for s in sites if s.status == "RECRUITING"),
+        "forecast": None if fc is None else {
+            "rate_per_month": round(fc.rate_per_month, 2), "level": fc.level,
+            "completion_median": when(fc.days_to_target_median), "completion_low": when(fc.days_to_target_low),
+            "completion_high": when(fc.days_to_target_high), "observed_days": fc.observed_days},
+    }
+
+
+def _overdue_visits(uow, principal, nct_id, site_keys, today) -> dict[str, int]:
+    try:
+        from trialdesk.services import treatment
+    except ImportError:
+        return {}
+    counts: dict[str, int] = {}
+    fn = getattr(treatment, "site_calendar", None)
+    if fn is None:
+        return counts
+    for site in site_keys:
+        if not principal.can(Action.SUBJECT_VIEW, site):
+            continue
+        try:
+            visits = fn(uow, principal, nct_id, site, today)
+        except Exception:  # noqa: BLE001 - a calendar problem must not take the dashboard down
+            continue
+        counts[site] = sum(1 for v in visits if getattr(v, "status", None) == "overdue"
+                           or (isinstance(v, dict) and v.get("status") == "overdue"))
+    return counts
+
+
+def enrollment_figure(data: dict):
+    """The cumulative enrollment curve against the target, with the forecast interval."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    months = [row["month"] for row in data["timeline"]]
+    xs = [dt.date.fromisoformat(m + "-15") for m in months]
+    ax.step(xs, [row["cumulative_randomized"] for row in data["timeline"]], where="post", label="randomized")
+    ax.axhline(data["target"], color="grey", linestyle="--", linewidth=1, label=f"target {data['target']}")
+    fc = data.get("forecast") or {}
+    if fc.get("completion_median") and xs:
+        last = xs[-1]
+        mid = dt.date.fromisoformat(fc["completion_median"])
+        ax.plot([last, mid], [data["totals"].get("randomized", 0), data["target"]], linestyle=":",
+                label="forecast (median)")
+        ax.axvspan(dt.date.fromisoformat(fc["completion_low"]), dt.date.fromisoformat(fc["completion_high"]),
+                   alpha=0.15, label=f"{int(fc['level'] * 100)}% interval")
+    ax.set_ylabel("subjects")
+    ax.set_title("Enrollment")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    return fig
