@@ -35,3 +35,19 @@ def current_revision(engine: Engine) -> str | None:
 
 def is_initialized(engine: Engine) -> bool:
     return "alembic_version" in inspect(engine).get_table_names()
+
+
+def reset(engine: Engine) -> None:
+    """Drop every trialdesk table (the demo's "create or reset"), then migrate to the latest schema."""
+    from sqlalchemy import text
+
+    from trialdesk.adapters.db.tables import Base
+
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        else:
+            Base.metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    upgrade(engine)

@@ -30,14 +30,16 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
     from trialdesk.entrypoints.web.auth import LoginRequired, api_user, login_redirect
 
     td = td_app or bootstrap(db_url)
+    demo_logins = None
     if demo:
         from trialdesk.entrypoints.web.demo_hook import ensure_demo
 
-        ensure_demo(td)
+        demo_logins = ensure_demo(td)
     web = FastAPI(title="trialdesk", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
                   description="Registry and operations for randomized multicenter clinical trials. "
                               "Authenticate with `Authorization: Bearer <token>` (`trialdesk tokens create`).")
     web.state.td = td
+    web.state.demo_logins = demo_logins
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @web.exception_handler(LoginRequired)

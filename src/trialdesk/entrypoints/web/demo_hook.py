@@ -1,11 +1,32 @@
-"""``serve --demo``: fill an empty database with a simulated trial before serving."""
+"""``serve --demo``: on first start (no subjects yet), simulate a trial of sensible size, then serve it."""
 
 from __future__ import annotations
 
+DEMO_SUBJECTS = 100
 
-def ensure_demo(td) -> None:
-    try:
-        from trialdesk.services.demo import ensure_demo_data
-    except ImportError:  # the demo generator arrives with the operations modules
-        return
-    ensure_demo_data(td)
+
+def ensure_demo(td) -> list[dict]:
+    """Run the demo once on an empty trial; return the demo logins to show on the home page."""
+    from trialdesk.services.demo import NCT, demo_password, demo_users, run_demo
+    from trialdesk.services.subjects import site_code
+    from trialdesk.services.unit_of_work import utc_now
+
+    with td.uow() as uow:
+        trial = uow.trials.get(NCT)
+        populated = bool(uow.subjects.list(trial.id))
+        sites = [s.site_key for s in uow.sites.for_trial(trial.id)]
+        codes = {s: site_code(uow, trial.id, s) for s in sites}
+        has_demo_users = uow.users.get("admin.demo") is not None
+    if not populated:
+        print(f"trialdesk: first start in demo mode: simulating {DEMO_SUBJECTS} subjects to the final analysis "
+              "(about a minute or two)...", flush=True)
+        try:
+            run_demo(td, subjects=DEMO_SUBJECTS, seed=7, to_completion=True)
+        finally:
+            td.clock = utc_now
+        has_demo_users = True
+    if not has_demo_users:
+        return []
+    users = demo_users(sites, codes)
+    return [{"username": u, "password": demo_password(u), "role": f"{role}" + (f" ({', '.join(s)})" if s else "")}
+            for u, role, s, _ in users if s is None or u in {"coord.12", "inv.12", "coord.01"}]
