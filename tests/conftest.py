@@ -95,3 +95,28 @@ def td(db_url):
     app = bootstrap(db_url)
     yield app
     app.dispose()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A closing line that shows, in CI's log, how many tests ran against each database.
+# ---------------------------------------------------------------------------------------------------------------
+
+_BACKEND_COUNTS: dict[str, dict[str, int]] = {}
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call" and not (report.when == "setup" and report.outcome == "skipped"):
+        return
+    for backend in ("postgres", "sqlite"):
+        if f"[{backend}" in report.nodeid or f"-{backend}]" in report.nodeid or f"-{backend}-" in report.nodeid:
+            counts = _BACKEND_COUNTS.setdefault(backend, {})
+            counts[report.outcome] = counts.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _BACKEND_COUNTS:
+        parts = [f"{backend}: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+                 for backend, counts in sorted(_BACKEND_COUNTS.items())]
+        terminalreporter.write_line("database backends -> " + "; ".join(parts))
+        if PG_ADMIN_URL:
+            terminalreporter.write_line(f"PostgreSQL tests ran against {PG_ADMIN_URL}")
