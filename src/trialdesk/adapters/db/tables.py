@@ -221,6 +221,8 @@ class RandomizationStratumRow(Base):
     next_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     n_slots: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     n_blocks: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # blocks in the list at go-live: the commitment covers blocks [0, initial_blocks); later ones are extensions
+    initial_blocks: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # migration 0004
 
 
 class RandomizationSlotRow(Base):
