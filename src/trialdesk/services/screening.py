@@ -134,7 +134,8 @@ def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patien
     -------
     dict
         ``subject_number``, ``screening_number``, ``verdict``, ``criteria`` (id, text, status, reason, ...),
-        ``derived`` (stratification factor values), ``screened_on``, ``rescreen``.
+        ``derived`` (stratification factor values keyed by the derived quantity, ``factor.derive``),
+        ``screened_on``, ``rescreen``.
 
     Raises
     ------
@@ -175,7 +176,7 @@ def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patien
     derived: dict[str, Any] = {}
     if protocol.operations.randomization is not None:
         for factor in protocol.operations.randomization.factors:
-            derived[factor.name] = _as_level(evaluate_named(spec, rec, factor.derive), factor.levels)
+            derived[factor.derive] = _as_level(evaluate_named(spec, rec, factor.derive), factor.levels)
     criteria = [c.model_dump(mode="json") for c in result.criteria]
     failed = [c.id for c in result.criteria if c.status == "not_met" and c.basis != "heading"]
 

@@ -1,0 +1,341 @@
+"""Screening log: JSON API, the screening form and result pages, and the site/subject panels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import typing
+from typing import Any, Optional
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from trialdesk.domain.access import Action, Principal
+from trialdesk.domain.errors import InvalidInput, Problem
+from trialdesk.domain.screening import MedicalHistory
+from trialdesk.domain.units import ANALYTES
+from trialdesk.entrypoints.web.app import templates
+from trialdesk.entrypoints.web.auth import ApiUser, PageUser
+from trialdesk.entrypoints.web.ops_routes import DEFAULT_TRIAL, ctx
+from trialdesk.services import screening, sites
+
+api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["screening"])
+pages = APIRouter(dependencies=[PageUser])
+routers = [api, pages]
+
+
+# --------------------------------------------------------------------------------------------------------- API
+class ScreeningIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site: str = Field(min_length=1, max_length=80, description="Site id, e.g. 'hunan-cancer-hospital'.")
+    patient_ref: str = Field(min_length=1, max_length=80, description="The site's pseudonymous patient reference.")
+    record: dict[str, Any] = Field(description="ScreeningRecord (see `trialdesk screen --schema`).")
+    screened_on: Optional[dt.date] = Field(None, description="Default: today.")
+
+
+@api.post("/trials/{nct_id}/screenings", status_code=201)
+def create_screening(request: Request, nct_id: str, body: ScreeningIn) -> dict[str, Any]:
+    """Screen a patient at a site and store the screening (rescreening the same patient_ref keeps both)."""
+    p: Principal = request.state.principal
+    with request.app.state.td.uow(p.username) as uow:
+        out = screening.screen_subject(uow, p, nct_id, body.site, body.patient_ref, body.record,
+                                       screened_on=body.screened_on)
+        uow.commit()
+    return out
+
+
+@api.get("/trials/{nct_id}/screenings")
+def list_screenings(request: Request, nct_id: str, site: Optional[str] = None) -> list[dict[str, Any]]:
+    """The screening log at your sites (or one site)."""
+    p: Principal = request.state.principal
+    with request.app.state.td.uow(p.username) as uow:
+        return screening.screening_log(uow, p, nct_id, site)
+
+
+@api.get("/trials/{nct_id}/screenings/{site_key}/{screening_number}")
+def get_screening(request: Request, nct_id: str, site_key: str, screening_number: str) -> dict[str, Any]:
+    """One screening with every criterion's status and reason, and the record."""
+    p: Principal = request.state.principal
+    with request.app.state.td.uow(p.username) as uow:
+        return screening.get_screening(uow, p, nct_id, site_key, screening_number)
+
+
+@api.get("/trials/{nct_id}/screening-summary")
+def screening_summary(request: Request, nct_id: str) -> dict[str, Any]:
+    """Screened / eligible / ineligible / incomplete subjects and screen failures by criterion (no identifiers)."""
+    p: Principal = request.state.principal
+    with request.app.state.td.uow(p.username) as uow:
+        return screening.screen_failure_summary(uow, p, nct_id)
+
+
+# --------------------------------------------------------------------------------------------------------- form
+YES_NO = [("", "not recorded"), ("yes", "yes"), ("no", "no")]
+LAB_LABELS = {"anc": "ANC", "platelets": "Platelets", "hemoglobin": "Haemoglobin", "total_bilirubin": "Total bilirubin",
+              "alt": "ALT", "ast": "AST", "creatinine": "Creatinine", "albumin": "Albumin"}
+LESION_SLOTS = 3
+ORGANS = ["breast", "chest_wall", "skin", "lymph_node", "soft_tissue", "lung", "pleura", "liver", "adrenal",
+          "peritoneum", "brain", "bone", "other_visceral"]
+METHODS = ["ct", "mri", "caliper", "x_ray", "ultrasound", "pet_ct", "bone_scan"]
+
+
+def _options(values) -> list[tuple[str, str]]:
+    return [("", "not recorded")] + [(v, v) for v in values]
+
+
+def _field(name: str, label: str, kind: str, options=None, hint: str | None = None) -> dict:
+    return {"name": name, "label": label, "kind": kind, "options": options, "hint": hint}
+
+
+def form_sections(attestations: dict[str, str]) -> list[dict]:
+    """The form's fields, by section. ``name`` is the record path (``labs.anc.value``); ``kind`` is text, date,
+    number, int, bool (yes/no) or select."""
+    history = []
+    for name, f in MedicalHistory.model_fields.items():
+        if typing.get_args(f.annotation) and bool in typing.get_args(f.annotation):
+            label = name.replace("_", " ").capitalize() + (f" ({f.description})" if f.description else "")
+            history.append(_field(f"history.{name}", label, "bool", YES_NO))
+    history.append(_field("history.last_radiotherapy_end_date", "Last radiotherapy ended", "date"))
+    labs = []
+    for name, (_, units) in ANALYTES.items():
+        label = LAB_LABELS.get(name, name)
+        labs.append(_field(f"labs.{name}.value", label, "number"))
+        labs.append(_field(f"labs.{name}.unit", f"{label} unit", "select", [(u, u) for u in units]))
+        labs.append(_field(f"labs.{name}.uln", f"{label} ULN", "number", hint="same unit; needed for ratios"))
+    lesions = []
+    for k in range(LESION_SLOTS):
+        lesions += [_field(f"lesions.{k}.organ", f"Lesion {k + 1} organ", "select", _options(ORGANS)),
+                    _field(f"lesions.{k}.longest_diameter_mm", f"Lesion {k + 1} longest diameter (mm)", "number"),
+                    _field(f"lesions.{k}.short_axis_mm", f"Lesion {k + 1} short axis (mm, nodes)", "number"),
+                    _field(f"lesions.{k}.method", f"Lesion {k + 1} method", "select", _options(METHODS))]
+    return [
+        {"title": "Patient", "fields": [
+            _field("birth_date", "Birth date", "date"),
+            _field("sex", "Sex", "select", _options(["female", "male"])),
+            _field("consent_date", "Informed consent signed", "date"),
+            _field("planned_first_dose_date", "Planned first dose", "date"),
+            _field("ecog", "ECOG performance status", "select", _options(["0", "1", "2", "3", "4", "5"])),
+        ]},
+        {"title": "Tumour biology and disease", "fields": [
+            _field("her2.ihc", "HER2 IHC", "select", _options(["0", "1+", "2+", "3+"])),
+            _field("her2.ish", "HER2 ISH", "select", _options(["amplified", "not_amplified"])),
+            _field("er_status", "ER", "select", _options(["positive", "negative", "not_determined"])),
+            _field("pr_status", "PR", "select", _options(["positive", "negative", "not_determined"])),
+            _field("disease.invasive_carcinoma", "Invasive carcinoma", "bool", YES_NO),
+            _field("disease.confirmation", "Diagnosis confirmed", "select",
+                   _options(["histological", "cytological", "not_confirmed"])),
+            _field("disease.recurrent_or_metastatic", "Recurrent or metastatic now", "bool", YES_NO),
+            _field("disease.presentation", "Disease setting", "select", _options(["de_novo", "recurrent"])),
+            _field("disease.initial_diagnosis_date", "Initial diagnosis", "date"),
+            _field("disease.recurrence_date", "Recurrence / metastasis found", "date"),
+            _field("cns.brain_metastases", "Brain metastases", "select",
+                   _options(["none", "treated_stable", "active"])),
+            _field("cns.spinal_cord_compression", "Spinal cord compression", "bool", YES_NO),
+            _field("prior_therapies_none", "No prior systemic therapy", "bool", [("", "see JSON below"),
+                                                                                 ("yes", "none")],
+                   hint="otherwise list prior therapies in the JSON box"),
+        ]},
+        {"title": "Baseline lesions", "fields": lesions},
+        {"title": "Laboratory (with units)", "fields": labs},
+        {"title": "Heart, vital signs, urine", "fields": [
+            _field("lvef_percent", "LVEF (%)", "number"),
+            _field("vitals.systolic_bp_mmhg", "Systolic BP (mmHg)", "number"),
+            _field("vitals.diastolic_bp_mmhg", "Diastolic BP (mmHg)", "number"),
+            _field("vitals.weight_kg", "Weight (kg)", "number"),
+            _field("vitals.height_cm", "Height (cm)", "number"),
+            _field("urinalysis.protein_dipstick", "Urine protein (dipstick)", "select",
+                   _options(["negative", "trace", "1+", "2+", "3+", "4+"])),
+        ]},
+        {"title": "History (yes = the condition is present)", "fields": history},
+        {"title": "Investigator attestations", "fields": [
+            _field(f"attestations.{cid}", f"{cid}: {text}", "bool",
+                   [("", "not yet"), ("yes", "attested"), ("no", "not satisfied")])
+            for cid, text in attestations.items()]},
+    ]
+
+
+def _set(target: dict, path: str, value: Any) -> None:
+    parts = path.split(".")
+    cur: Any = target
+    for i, part in enumerate(parts[:-1]):
+        nxt_is_index = parts[i + 1].isdigit()
+        if part.isdigit():
+            idx = int(part)
+            while len(cur) <= idx:
+                cur.append({})
+            cur = cur[idx]
+            continue
+        if part not in cur or not isinstance(cur[part], (dict, list)):
+            cur[part] = [] if nxt_is_index else {}
+        cur = cur[part]
+    cur[parts[-1]] = value
+
+
+def record_from_form(form, sections: list[dict]) -> dict:
+    """The screening record from the form: the JSON box (advanced) first, then every filled field over it.
+
+    Raises :class:`InvalidInput` naming ``record_json`` or ``record.<path>`` for unreadable input."""
+    problems: list[Problem] = []
+    text = (form.get("record_json") or "").strip()
+    record: dict[str, Any] = {}
+    if text:
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem("record_json", f"not valid JSON: {exc.msg}", exc.lineno))
+        if not isinstance(record, dict):
+            problems.append(Problem("record_json", "must be a JSON object"))
+            record = {}
+    values: dict[str, Any] = {}
+    for section in sections:
+        for f in section["fields"]:
+            raw = (form.get(f["name"]) or "").strip()
+            if not raw:
+                continue
+            path = f["name"]
+            if f["kind"] == "number":
+                try:
+                    values[path] = float(raw)
+                except ValueError:
+                    problems.append(Problem(f"record.{path}", f"not a number: {raw!r}"))
+            elif f["kind"] == "bool":
+                values[path] = raw == "yes"
+            elif path == "ecog":
+                values[path] = int(raw)
+            else:
+                values[path] = raw
+    if problems:
+        raise InvalidInput(problems)
+    if values.pop("prior_therapies_none", None):
+        if record.get("prior_therapies"):
+            raise InvalidInput("'No prior systemic therapy' contradicts the therapies in the JSON box",
+                               field="record.prior_therapies")
+        record["prior_therapies"] = []
+    # a lab without a value, or a lesion without an organ, was not entered: drop its other cells
+    for name in ANALYTES:
+        if f"labs.{name}.value" not in values:
+            values.pop(f"labs.{name}.unit", None)
+            values.pop(f"labs.{name}.uln", None)
+    lesion_values = {k: v for k, v in values.items() if k.startswith("lesions.")}
+    entered = sorted({int(k.split(".")[1]) for k in lesion_values if k.endswith(".organ")})
+    for k in lesion_values:
+        del values[k]
+    if entered:
+        lesions = list(record.get("lesions") or [])
+        for slot in entered:
+            lesion = {k.split(".", 2)[2]: v for k, v in lesion_values.items() if k.startswith(f"lesions.{slot}.")}
+            lesions.append(lesion)
+        record["lesions"] = lesions
+    for path, value in values.items():
+        _set(record, path, value)
+    return record
+
+
+def _attestation_texts(uow) -> dict[str, str]:
+    from trialdesk.services.registry import get_protocol
+
+    spec = get_protocol(uow, DEFAULT_TRIAL, live_sites=False).operations.eligibility
+    if spec is None:
+        return {}
+    return {cid: c.attestation for cid, c in spec.criteria.items() if c.attestation is not None}
+
+
+def _example(name: str) -> str:
+    from pathlib import Path
+
+    for base in Path(__file__).resolve().parents:
+        path = base / "docs" / "screening" / f"{name}.json"
+        if path.is_file():
+            return path.read_text()
+    return ""
+
+
+def _form_response(request: Request, site: dict, sections: list[dict], values: dict, errors=None,
+                   status_code: int = 200):
+    return templates.TemplateResponse(request, "screening_form.html", ctx(
+        request, site=site, sections=sections, values=values, errors=errors or [], nct_id=DEFAULT_TRIAL),
+        status_code=status_code)
+
+
+@pages.get("/ops/sites/{site_key}/screen", response_class=HTMLResponse, include_in_schema=False)
+def screening_form(request: Request, site_key: str, example: Optional[str] = None):
+    principal: Principal = request.state.principal
+    from trialdesk.domain.access import require
+
+    with request.app.state.td.uow(principal.username) as uow:
+        require(principal, Action.SCREEN, site_key)
+        site = sites.view_site(uow, principal, DEFAULT_TRIAL, site_key)
+        sections = form_sections(_attestation_texts(uow))
+    values = {"screened_on": "", "patient_ref": ""}
+    if example in ("eligible", "ineligible", "incomplete"):
+        values["record_json"] = _example(example)
+    return _form_response(request, site, sections, values)
+
+
+@pages.post("/ops/sites/{site_key}/screen", response_class=HTMLResponse, include_in_schema=False)
+async def screening_submit(request: Request, site_key: str):
+    from starlette.concurrency import run_in_threadpool
+
+    form = await request.form()
+    return await run_in_threadpool(_submit, request, site_key, form)
+
+
+def _submit(request: Request, site_key: str, form):
+    principal: Principal = request.state.principal
+    td = request.app.state.td
+    with td.uow(principal.username) as uow:
+        site = sites.view_site(uow, principal, DEFAULT_TRIAL, site_key)
+        sections = form_sections(_attestation_texts(uow))
+    values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
+    try:
+        record = record_from_form(form, sections)
+        with td.uow(principal.username) as uow:
+            out = screening.screen_subject(uow, principal, DEFAULT_TRIAL, site_key, form.get("patient_ref") or "",
+                                           record, screened_on=(form.get("screened_on") or None))
+            uow.commit()
+    except InvalidInput as exc:
+        return _form_response(request, site, sections, values, exc.problems, status_code=422)
+    return RedirectResponse(f"/ops/sites/{site_key}/screenings/{out['screening_number']}", status_code=303)
+
+
+@pages.get("/ops/sites/{site_key}/screenings/{screening_number}", response_class=HTMLResponse,
+           include_in_schema=False)
+def screening_result(request: Request, site_key: str, screening_number: str):
+    principal: Principal = request.state.principal
+    with request.app.state.td.uow(principal.username) as uow:
+        row = screening.get_screening(uow, principal, DEFAULT_TRIAL, site_key, screening_number)
+        site = sites.view_site(uow, principal, DEFAULT_TRIAL, site_key)
+    return templates.TemplateResponse(request, "screening_result.html", ctx(
+        request, s=row, site=site, nct_id=DEFAULT_TRIAL, can_screen=principal.can(Action.SCREEN, site_key)))
+
+
+# --------------------------------------------------------------------------------------------------------- panels
+def _site_panel(uow, principal: Principal, nct_id: str, site_key: str):
+    can_view = principal.can(Action.SUBJECT_VIEW, site_key)
+    can_screen = principal.can(Action.SCREEN, site_key)
+    if not (can_view or can_screen):
+        return None
+    rows = []
+    if can_view:
+        for r in reversed(screening.screening_log(uow, principal, nct_id, site_key)):
+            rows.append([{"href": f"/ops/sites/{site_key}/screenings/{r['screening_number']}",
+                          "text": r["screening_number"]},
+                         {"href": f"/ops/subjects/{r['subject_number']}", "text": r["subject_number"]},
+                         r["screened_on"], r["verdict"], ", ".join(r["failed_criteria"]) or "-"])
+    return {"title": "Screening log", "columns": ["Screening", "Subject", "Date", "Verdict", "Failed criteria"],
+            "rows": rows, "empty": "No screenings at this site yet.",
+            "actions": [{"href": f"/ops/sites/{site_key}/screen", "label": "Screen a patient"}] if can_screen else []}
+
+
+def _subject_panel(uow, principal: Principal, nct_id: str, subject):
+    rows = [[{"href": f"/ops/sites/{subject.site_key}/screenings/{r['screening_number']}",
+              "text": r["screening_number"]}, r["screened_on"], r["verdict"], ", ".join(r["failed_criteria"]) or "-"]
+            for r in screening.screenings_of(uow, principal, nct_id, subject)]
+    return {"title": "Screenings", "columns": ["Screening", "Date", "Verdict", "Failed criteria"], "rows": rows,
+            "empty": "No screening recorded."}
+
+
+from trialdesk.entrypoints.web import site_panels, subject_panels  # noqa: E402
+
+site_panels.register("screening", _site_panel)
+subject_panels.register("screenings", _subject_panel)
