@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from trialdesk.domain.analysis_spec import AnalysisSpec
 from trialdesk.domain.assumptions import AssumptionMap
 from trialdesk.domain.design import DesignSpec
 from trialdesk.domain.dosing import TreatmentSpec
@@ -309,6 +310,7 @@ class Operations(_Strict):
     schedule: ScheduleSpec | None = None
     recist: RecistSpec | None = None
     design: DesignSpec | None = None
+    analysis: AnalysisSpec | None = None
     assumptions: AssumptionMap = Field(default_factory=dict)
 
 
