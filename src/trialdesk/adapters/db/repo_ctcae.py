@@ -1,0 +1,57 @@
+"""CTCAE terms loaded from NCI's workbook: ``uow.ctcae``."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from trialdesk.adapters.db.tables import CtcaeTermRow
+from trialdesk.domain.ctcae import CtcaeTerm
+
+
+def _grades_json(term: CtcaeTerm) -> str:
+    return json.dumps({str(g): text for g, text in term.grades.items()}, sort_keys=True, ensure_ascii=False)
+
+
+def row_to_term(row: CtcaeTermRow) -> CtcaeTerm:
+    grades = {int(g): text for g, text in json.loads(row.grades_json).items()}
+    return CtcaeTerm(term=row.term, meddra_code=row.meddra_code, soc=row.soc, grades=grades,
+                     definition=row.definition)
+
+
+class Repository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def count(self, version: str) -> int:
+        return self.session.execute(select(func.count()).select_from(CtcaeTermRow)
+                                    .where(CtcaeTermRow.version == version)).scalar_one()
+
+    def all(self, version: str) -> list[CtcaeTermRow]:
+        return list(self.session.execute(select(CtcaeTermRow).where(CtcaeTermRow.version == version)
+                                         .order_by(CtcaeTermRow.id)).scalars())
+
+    def terms(self, version: str) -> list[CtcaeTerm]:
+        return [row_to_term(r) for r in self.all(version)]
+
+    def upsert(self, version: str, terms: list[CtcaeTerm]) -> dict[str, int]:
+        """Insert new terms, update changed ones (matched by MedDRA code); returns the counts."""
+        existing = {r.meddra_code: r for r in self.all(version)}
+        counts = {"inserted": 0, "updated": 0, "unchanged": 0}
+        for term in terms:
+            values = {"term": term.term, "soc": term.soc, "grades_json": _grades_json(term),
+                      "definition": term.definition}
+            row = existing.get(term.meddra_code)
+            if row is None:
+                self.session.add(CtcaeTermRow(version=version, meddra_code=term.meddra_code, **values))
+                counts["inserted"] += 1
+            elif any(getattr(row, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(row, k, v)
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
+        self.session.flush()
+        return counts

@@ -1,0 +1,33 @@
+"""Tumour assessments: ``uow.tumor_assessments``."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.adapters.db.tables import AllocationRow, TumorAssessmentRow
+
+
+class Repository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, **fields) -> TumorAssessmentRow:
+        row = TumorAssessmentRow(**fields)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def get(self, assessment_id: int) -> TumorAssessmentRow | None:
+        return self.session.get(TumorAssessmentRow, assessment_id)
+
+    def for_subject(self, subject_id: int) -> list[TumorAssessmentRow]:
+        return list(self.session.execute(
+            select(TumorAssessmentRow).where(TumorAssessmentRow.subject_id == subject_id)
+            .order_by(TumorAssessmentRow.baseline.desc(), TumorAssessmentRow.assessment_date,
+                      TumorAssessmentRow.id)).scalars())
+
+    def allocation(self, subject_id: int) -> AllocationRow | None:
+        """The subject's allocation (randomization date and arm); None before randomization or if in error."""
+        return self.session.execute(select(AllocationRow).where(
+            AllocationRow.subject_id == subject_id, AllocationRow.in_error.is_(False))).scalar_one_or_none()

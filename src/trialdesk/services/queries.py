@@ -1,0 +1,150 @@
+"""Data queries: opened by edit checks or raised by monitors, answered by site staff, closed or re-opened by
+monitors. Life cycle ``open -> answered -> closed``; ``answered``/``closed -> open`` (re-opened). Every step is
+kept in the query's history and audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from trialdesk.domain.access import Action, Principal, require
+from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
+from trialdesk.services.registry import get_trial_row
+from trialdesk.services.subjects import get_subject
+
+STATUSES = ("open", "answered", "closed")
+ENTITY_TYPES = ("subject", "adverse_event", "tumor_assessment", "dose", "disposition", "screening")
+
+
+def _ts(uow) -> str:
+    return uow.now().astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def query_dict(row, subject_number: str | None = None) -> dict:
+    return {"id": row.id, "subject": subject_number, "site": row.site_key, "entity_type": row.entity_type,
+            "entity_id": row.entity_id, "field": row.field, "check_id": row.check_id, "message": row.message,
+            "status": row.status, "origin": row.origin, "raised_at": row.raised_at, "raised_by": row.raised_by,
+            "updated_at": row.updated_at, "history": json.loads(row.history_json or "[]")}
+
+
+def _step(uow, row, *, action: str, status: str, by: str, text: str | None, nct: str) -> None:
+    before = {"status": row.status}
+    history = json.loads(row.history_json or "[]")
+    when = _ts(uow)
+    history.append({"at": when, "by": by, "action": action, "status": status, "text": text})
+    row.history_json = json.dumps(history, ensure_ascii=False)
+    row.status, row.updated_at = status, when
+    uow.record(f"query.{action}", "query", row.id, before=before,
+               after={"status": status, "text": text, "field": row.field, "entity_type": row.entity_type,
+                      "entity_id": row.entity_id},
+               reason=text, trial=nct, site=row.site_key, actor=by)
+
+
+def open_query(uow, subject, entity_type: str, entity_id, field: str, message: str, check_id: str | None = None,
+               origin: str = "edit_check", raised_by: str = "system"):
+    """Open a query on one field of a subject's data (no access check: callers have done theirs). An edit
+    check that already has an unresolved (open or answered) query on the same field gets that one back, so
+    re-saving does not pile up duplicates."""
+    if entity_type not in ENTITY_TYPES:
+        raise InvalidInput(f"must be one of {', '.join(ENTITY_TYPES)}", field="entity_type")
+    if not field or not field.strip():
+        raise InvalidInput("must not be blank", field="field")
+    if not message or not message.strip():
+        raise InvalidInput("must not be blank", field="message")
+    entity_id = str(entity_id)
+    if check_id is not None:
+        existing = uow.queries.find_unresolved(subject.id, entity_type, entity_id, field, check_id)
+        if existing is not None:
+            return existing
+    when = _ts(uow)
+    row = uow.queries.add(subject_id=subject.id, site_key=subject.site_key, entity_type=entity_type,
+                          entity_id=entity_id, field=field.strip(), check_id=check_id, message=message.strip(),
+                          status="open", origin=origin, raised_at=when, raised_by=raised_by, updated_at=when,
+                          history_json=json.dumps([{"at": when, "by": raised_by, "action": "opened",
+                                                    "status": "open", "text": message.strip()}],
+                                                  ensure_ascii=False))
+    uow.record("query.opened", "query", row.id, after={"subject": subject.subject_number, **{
+        k: v for k, v in query_dict(row).items() if k not in ("history", "id")}},
+        trial=uow.queries.nct_of(subject.trial_id), site=subject.site_key, actor=raised_by)
+    return row
+
+
+def raise_query(uow, principal: Principal, nct_id: str, subject_number: str, *, entity_type: str, entity_id,
+                field: str, message: str) -> dict:
+    """A monitor raises a query by hand (``Action.QUERY_RAISE`` at the subject's site)."""
+    _, subject = get_subject(uow, principal, nct_id, subject_number)
+    require(principal, Action.QUERY_RAISE, subject.site_key, hide=False)
+    row = open_query(uow, subject, entity_type, entity_id, field, message, origin="manual",
+                     raised_by=principal.username)
+    return query_dict(row, subject.subject_number)
+
+
+def _load(uow, principal: Principal, nct_id: str, query_id: int, action: Action):
+    trial = get_trial_row(uow, nct_id)
+    row = uow.queries.get(int(query_id), for_update=True)
+    subject = uow.subjects.by_id(row.subject_id) if row is not None else None
+    if row is None or subject is None or subject.trial_id != trial.id:
+        raise NotFound(f"no query {query_id} in {nct_id}")
+    if not principal.can(Action.SUBJECT_VIEW, row.site_key):
+        require(principal, action, row.site_key, hide=True)
+        raise NotFound(f"no query {query_id} in {nct_id}")
+    require(principal, action, row.site_key, hide=False)
+    return row, subject
+
+
+def _text(text: str | None, name: str) -> str:
+    if text is None or not text.strip():
+        raise InvalidInput("must not be blank", field=name)
+    return text.strip()
+
+
+def answer_query(uow, principal: Principal, nct_id: str, query_id: int, answer: str) -> dict:
+    """Site staff answer an open query (``Action.QUERY_ANSWER``)."""
+    row, subject = _load(uow, principal, nct_id, query_id, Action.QUERY_ANSWER)
+    answer = _text(answer, "answer")
+    if row.status != "open":
+        raise Conflict(f"query {row.id} is {row.status}; only an open query can be answered")
+    _step(uow, row, action="answered", status="answered", by=principal.username, text=answer, nct=nct_id)
+    return query_dict(row, subject.subject_number)
+
+
+def close_query(uow, principal: Principal, nct_id: str, query_id: int, note: str | None = None) -> dict:
+    """A monitor closes a query (answered, or open when withdrawn) (``Action.QUERY_CLOSE``)."""
+    row, subject = _load(uow, principal, nct_id, query_id, Action.QUERY_CLOSE)
+    if row.status == "closed":
+        raise Conflict(f"query {row.id} is already closed")
+    if row.status == "open" and not (note and note.strip()):
+        raise InvalidInput("closing an unanswered query needs a note saying why", field="note")
+    _step(uow, row, action="closed", status="closed", by=principal.username,
+          text=note.strip() if note and note.strip() else None, nct=nct_id)
+    return query_dict(row, subject.subject_number)
+
+
+def reopen_query(uow, principal: Principal, nct_id: str, query_id: int, reason: str) -> dict:
+    """A monitor re-opens an answered or closed query (``Action.QUERY_CLOSE``); a reason is required."""
+    row, subject = _load(uow, principal, nct_id, query_id, Action.QUERY_CLOSE)
+    reason = _text(reason, "reason")
+    if row.status == "open":
+        raise Conflict(f"query {row.id} is already open")
+    _step(uow, row, action="reopened", status="open", by=principal.username, text=reason, nct=nct_id)
+    return query_dict(row, subject.subject_number)
+
+
+def list_queries(uow, principal: Principal, nct_id: str, site: str | None = None,
+                 subject_number: str | None = None, status: str | None = None) -> list[dict]:
+    """Queries the caller may see (``Action.SUBJECT_VIEW`` sites), filtered by site, subject and status."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"must be one of {', '.join(STATUSES)}", field="status")
+    trial = get_trial_row(uow, nct_id)
+    subject_id = None
+    if subject_number is not None:
+        _, subject = get_subject(uow, principal, nct_id, subject_number)
+        subject_id = subject.id
+    sites = principal.sites_for(Action.SUBJECT_VIEW)
+    if site is not None:
+        require(principal, Action.SUBJECT_VIEW, site)
+        sites = frozenset({site})
+    if sites is not None and not sites:
+        return []
+    return [query_dict(q, s.subject_number)
+            for q, s in uow.queries.list(trial.id, sites=sites, subject_id=subject_id, status=status)]

@@ -1,0 +1,100 @@
+"""Casebook e-signature (21 CFR 11.50/11.200 style): an investigator signs a subject's casebook by entering the
+password again; the manifest (who, when, meaning, data version, hash of the content) is stored and audited. Any
+later change to the subject's data (``services.subjects.touch``) invalidates the signature: the casebook then
+needs re-signing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from trialdesk.adapters.secrets import verify_password
+from trialdesk.domain.access import Action, Principal, require
+from trialdesk.domain.audit import canonical_json
+from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput
+from trialdesk.services.subjects import get_subject, touch
+
+DEFAULT_MEANING = "I approve the data in this casebook"
+
+
+def _ts(uow) -> str:
+    return uow.now().astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def content_hash(uow, subject) -> str:
+    """SHA-256 of the canonical JSON of everything recorded for the subject."""
+    return hashlib.sha256(canonical_json(uow.signatures.casebook_content(subject.id)).encode("utf-8")).hexdigest()
+
+
+def touch_and_record(uow, subject, *, reason: str, nct_id: str, actor: str) -> None:
+    """``services.subjects.touch`` plus an audit event when it invalidates a live signature."""
+    live = uow.signatures.active(subject.id)
+    touch(uow, subject, reason=reason)
+    if live is not None:
+        uow.record("casebook.signature_invalidated", "signature", live.id,
+                   before={"signed_at": live.signed_at, "data_version": live.data_version},
+                   after={"invalidated_at": live.invalidated_at, "data_version": subject.data_version},
+                   reason=reason, trial=nct_id, site=subject.site_key, actor=actor)
+
+
+def signature_dict(row) -> dict:
+    return {"id": row.id, "signer": row.signer, "signer_name": row.signer_name, "meaning": row.meaning,
+            "signed_at": row.signed_at, "data_version": row.data_version, "manifest_hash": row.manifest_hash,
+            "invalidated_at": row.invalidated_at, "invalidated_reason": row.invalidated_reason,
+            "valid": row.invalidated_at is None}
+
+
+def sign_casebook(uow, principal: Principal, nct_id: str, subject_number: str, password: str,
+                  meaning: str = DEFAULT_MEANING) -> dict:
+    """Sign the subject's casebook (investigator at the subject's site, ``Action.CASEBOOK_SIGN``).
+
+    Raises
+    ------
+    AuthenticationFailed
+        The password is wrong (the failed attempt is audited and committed; nothing is signed).
+    Conflict
+        The casebook already carries a valid signature.
+    """
+    _, subject = get_subject(uow, principal, nct_id, subject_number, for_update=True)
+    require(principal, Action.CASEBOOK_SIGN, subject.site_key, hide=False)
+    meaning = (meaning or "").strip()
+    if not meaning:
+        raise InvalidInput("must not be blank: say what the signature means", field="meaning")
+    user = uow.users.get(principal.username)
+    if user is None or not user.active or not verify_password(user.password_hash, password or ""):
+        uow.record("casebook.sign_failed", "subject", subject.subject_number, reason="password did not match",
+                   trial=nct_id, site=subject.site_key, actor=principal.username)
+        uow.commit()
+        raise AuthenticationFailed("the password does not match; the casebook was not signed")
+    live = uow.signatures.active(subject.id)
+    if live is not None:
+        raise Conflict(f"casebook {subject.subject_number} is already signed (by {live.signer} at "
+                       f"{live.signed_at}, data version {live.data_version})")
+    manifest = {
+        "trial": nct_id, "subject": subject.subject_number, "signer": principal.username,
+        "signer_name": user.display_name or principal.username, "signed_at": _ts(uow), "meaning": meaning,
+        "data_version": subject.data_version or 0, "content_hash": content_hash(uow, subject),
+    }
+    digest = hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
+    row = uow.signatures.add(subject_id=subject.id, signer=manifest["signer"], signer_name=manifest["signer_name"],
+                             meaning=meaning, signed_at=manifest["signed_at"],
+                             data_version=manifest["data_version"], manifest_hash=digest)
+    uow.record("casebook.signed", "signature", row.id, after={**manifest, "manifest_hash": digest},
+               reason=meaning, trial=nct_id, site=subject.site_key, actor=principal.username)
+    return {**signature_dict(row), "manifest": manifest}
+
+
+def casebook_status(uow, principal: Principal, nct_id: str, subject_number: str) -> dict:
+    """``unsigned``, ``signed`` or ``needs_resigning`` (the last signature was invalidated by a change), with
+    the signatures, newest first."""
+    _, subject = get_subject(uow, principal, nct_id, subject_number)
+    signatures = uow.signatures.for_subject(subject.id)
+    if not signatures:
+        status = "unsigned"
+    elif signatures[-1].invalidated_at is None:
+        status = "signed"
+    else:
+        status = "needs_resigning"
+    return {"subject": subject.subject_number, "status": status, "data_version": subject.data_version or 0,
+            "content_hash": content_hash(uow, subject),
+            "signatures": [signature_dict(s) for s in reversed(signatures)]}
