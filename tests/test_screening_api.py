@@ -206,3 +206,40 @@ def test_web_form_refused_for_roles_without_screening(td, api):
                                                       "record_json": json.dumps(example("eligible"))},
                     follow_redirects=False)
     assert r.status_code == 403 and n_screenings(td) == 0
+
+
+def test_cli_stores_with_site_and_evaluates_without(td, db_url, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from trialdesk.entrypoints.cli.main import app as cli
+
+    make_users(td)
+    runner = CliRunner()
+    path = str(EXAMPLES / "ineligible.json")
+    r = runner.invoke(cli, ["screen", path, "--json"])  # evaluation only: nothing stored
+    assert r.exit_code == 0 and json.loads(r.output)["verdict"] == "ineligible" and n_screenings(td) == 0
+
+    monkeypatch.setenv("TRIALDESK_PASSWORD", PASSWORD)
+    r = runner.invoke(cli, ["screen", path, "--site", OWN, "--patient-ref", "HN-cli", "--as", "coordinator1",
+                            "--db", db_url])
+    assert r.exit_code == 0, r.output
+    assert "S12-0001" in r.output and "12-0001" in r.output and "ineligible" in r.output
+    r = runner.invoke(cli, ["screen", str(EXAMPLES / "eligible.json"), "--site", OWN, "--patient-ref", "HN-cli",
+                            "--as", "coordinator1", "--db", db_url, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert (out["screening_number"], out["subject_number"], out["verdict"], out["rescreen"]) == (
+        "S12-0002", "12-0001", "eligible", True)
+    # another site: the coordinator is refused (exit 1), nothing stored
+    r = runner.invoke(cli, ["screen", path, "--site", OTHER, "--patient-ref", "AN-1", "--as", "coordinator1",
+                            "--db", db_url])
+    assert r.exit_code == 1 and "may not screening.create" in r.output
+    # malformed record: exit 2 naming the field
+    bad = json.loads((EXAMPLES / "eligible.json").read_text())
+    bad["labs"]["anc"]["value"] = -1
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(bad))
+    r = runner.invoke(cli, ["screen", str(f), "--site", OWN, "--patient-ref", "HN-bad", "--as", "coordinator1",
+                            "--db", db_url])
+    assert r.exit_code == 2 and "record.labs.anc.value" in r.output
+    assert n_screenings(td) == 2

@@ -1,5 +1,9 @@
 """``trialdesk screen``: screen one record, print the record schema, or run a cohort feasibility waterfall.
 
+With ``--site`` the record is stored in the screening log (``services.screening.screen_subject``) as the CLI
+principal (``--as USER`` with $TRIALDESK_PASSWORD, $TRIALDESK_TOKEN, or the local operator); without it the record
+is only evaluated.
+
 Registration (lead): ``app.command("screen")(screen_command)``.
 """
 
@@ -14,7 +18,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trialdesk.entrypoints.cli.common import cli_errors, console, err_console, print_json
+from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, err_console, print_json
 
 __all__ = ["screen_command", "screen_app"]
 
@@ -38,7 +42,13 @@ def screen_command(
     cohort: Optional[Path] = typer.Option(None, "--cohort", help="Cohort table (.csv or .parquet) to screen."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where to write per-patient verdicts (.csv/.parquet)."),
     json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    site: Optional[str] = typer.Option(None, "--site", help="Site of the record (overrides the record's 'site')."),
+    site: Optional[str] = typer.Option(None, "--site", help="Store the screening at this site (site id, e.g. "
+                                                             "hunan-cancer-hospital); without it, evaluate only."),
+    patient_ref: Optional[str] = typer.Option(None, "--patient-ref", help="The site's patient reference (default: the "
+                                                                          "record's screening_id). Same ref = rescreen."),
+    as_user: Optional[str] = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD)."),
+    nct_id: str = typer.Option("NCT07003074", "--trial", help="Trial (with --site)."),
+    db: Optional[str] = DbOption,
 ) -> None:
     """Screen a patient against every eligibility criterion, or a whole cohort (feasibility waterfall)."""
     from trialdesk.domain.screening import ScreeningRecord
@@ -52,6 +62,8 @@ def screen_command(
     with cli_errors():
         if cohort is not None:
             _screen_cohort(cohort, out, json)
+        elif site is not None:
+            _store_record(file, json, site, patient_ref, as_user, nct_id, db)  # type: ignore[arg-type]
         else:
             _screen_record(file, json, site)  # type: ignore[arg-type]
 
@@ -82,6 +94,43 @@ def _screen_record(file: Path, as_json: bool, site: Optional[str]) -> None:
         table.add_row(c.id, f"[{_STYLE[c.status]}]{c.status}[/]", c.reason)
     console.print(table)
     console.print(f"verdict: [bold]{result.verdict}[/]")
+
+
+def _store_record(file: Path, as_json: bool, site: str, patient_ref: Optional[str], as_user: Optional[str],
+                  nct_id: str, db: Optional[str]) -> None:
+    from trialdesk.adapters.cohort_files import read_record
+    from trialdesk.domain.errors import InvalidInput
+    from trialdesk.entrypoints.cli.people import resolve_principal
+    from trialdesk.services import screening
+
+    data = read_record(file)
+    if not isinstance(data, dict):
+        raise InvalidInput("must be a JSON object", field="record")
+    ref = patient_ref or data.get("screening_id")
+    if not ref:
+        raise InvalidInput("give --patient-ref (the record has no screening_id)", field="patient_ref")
+    data.setdefault("site", site)
+    app = app_for(db)
+    try:
+        principal = resolve_principal(app, as_user)
+        with app.uow(principal.username) as uow:
+            out = screening.screen_subject(uow, principal, nct_id, site, str(ref), data)
+            uow.commit()
+    finally:
+        app.dispose()
+    if as_json:
+        print_json(out)
+        return
+    table = Table(title=f"{out['screening_number']} (subject {out['subject_number']}): {out['verdict'].upper()}")
+    table.add_column("criterion")
+    table.add_column("status")
+    table.add_column("reason", overflow="fold")
+    for c in out["criteria"]:
+        table.add_row(c["id"], f"[{_STYLE[c['status']]}]{c['status']}[/]", c["reason"])
+    console.print(table)
+    console.print(f"stored screening [bold]{out['screening_number']}[/] for subject [bold]{out['subject_number']}"
+                  f"[/] at {site}: verdict [bold]{out['verdict']}[/]"
+                  + (" (rescreen)" if out["rescreen"] else ""), highlight=False)
 
 
 def _screen_cohort(path: Path, out: Optional[Path], as_json: bool) -> None:
