@@ -1,0 +1,78 @@
+"""Doses administered: ``uow.doses``.
+
+Also the reads the treatment calendar needs from tables written by other modules (the allocation's arm and
+date, the tumour-assessment dates), batched over many subjects for the site calendar.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.adapters.db.tables import AllocationRow, DoseRow, TumorAssessmentRow
+
+
+class Repository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # doses -------------------------------------------------------------------------------------------------------
+    def create(self, **fields) -> DoseRow:
+        row = DoseRow(**fields)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def get(self, dose_id: int, *, for_update: bool = False) -> DoseRow | None:
+        stmt = select(DoseRow).where(DoseRow.id == dose_id)
+        if for_update and self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def for_subject(self, subject_id: int) -> list[DoseRow]:
+        """A subject's doses in the order they were given (cycle, date, entry)."""
+        return list(self.session.execute(
+            select(DoseRow).where(DoseRow.subject_id == subject_id)
+            .order_by(DoseRow.cycle, DoseRow.dose_date, DoseRow.id)).scalars())
+
+    def for_subjects(self, subject_ids: Iterable[int]) -> dict[int, list[DoseRow]]:
+        ids = sorted(set(subject_ids))
+        out: dict[int, list[DoseRow]] = defaultdict(list)
+        if not ids:
+            return out
+        rows = self.session.execute(select(DoseRow).where(DoseRow.subject_id.in_(ids))
+                                    .order_by(DoseRow.cycle, DoseRow.dose_date, DoseRow.id)).scalars()
+        for row in rows:
+            out[row.subject_id].append(row)
+        return out
+
+    # reads for the calendar ----------------------------------------------------------------------------------------
+    def allocations(self, subject_ids: Iterable[int]) -> dict[int, AllocationRow]:
+        """The valid (not in-error) allocation of each subject that has one."""
+        ids = sorted(set(subject_ids))
+        if not ids:
+            return {}
+        rows = self.session.execute(select(AllocationRow).where(
+            AllocationRow.subject_id.in_(ids), AllocationRow.in_error.is_(False)).order_by(AllocationRow.id)).scalars()
+        return {row.subject_id: row for row in rows}
+
+    def allocation(self, subject_id: int) -> AllocationRow | None:
+        return self.allocations([subject_id]).get(subject_id)
+
+    def assessments(self, subject_ids: Iterable[int]) -> dict[int, list[tuple[str, bool, str | None]]]:
+        """``subject_id -> [(assessment_date, baseline, overall_response), ...]`` sorted by date."""
+        ids = sorted(set(subject_ids))
+        out: dict[int, list[tuple[str, bool, str | None]]] = defaultdict(list)
+        if not ids:
+            return out
+        rows = self.session.execute(
+            select(TumorAssessmentRow.subject_id, TumorAssessmentRow.assessment_date, TumorAssessmentRow.baseline,
+                   TumorAssessmentRow.overall_response)
+            .where(TumorAssessmentRow.subject_id.in_(ids))
+            .order_by(TumorAssessmentRow.assessment_date, TumorAssessmentRow.id))
+        for sid, day, baseline, response in rows:
+            out[sid].append((day, bool(baseline), response))
+        return out
