@@ -189,6 +189,12 @@ def test_web_form_round_trip(td, api):
     bad = dict(fields, **{"ecog": "", "record_json": json.dumps({"ecog": 8}), "patient_ref": "HN-web-4"})
     r = client.post(f"/ops/sites/{OWN}/screen", data=bad, follow_redirects=False)
     assert r.status_code == 422 and "record.ecog" in r.text
+    bad = dict(fields, **{"labs.albumin.uln": "50", "lesions.1.longest_diameter_mm": "15", "ecog": "two",
+                          "patient_ref": "HN-web-5"})
+    r = client.post(f"/ops/sites/{OWN}/screen", data=bad, follow_redirects=False)
+    assert r.status_code == 422
+    for named in ("record.labs.albumin.value", "record.lesions.1.organ", "record.ecog"):
+        assert named in r.text, named
     assert n_screenings(td) == 1
     # without the CSRF token nothing happens
     r = client.post(f"/ops/sites/{OWN}/screen", data=dict(fields, csrf_token="forged"), follow_redirects=False)

@@ -201,9 +201,22 @@ def record_from_form(form, sections: list[dict]) -> dict:
             elif f["kind"] == "bool":
                 values[path] = raw == "yes"
             elif path == "ecog":
-                values[path] = int(raw)
+                try:
+                    values[path] = int(raw)
+                except ValueError:
+                    problems.append(Problem("record.ecog", f"not a whole number: {raw!r}"))
             else:
                 values[path] = raw
+    # a lab without a value, or a lesion without an organ, was not entered (units are pre-selected); but a
+    # ULN or a lesion measurement on its own is a forgotten item, not an empty row
+    for name in ANALYTES:
+        if f"labs.{name}.value" not in values and f"labs.{name}.uln" in values:
+            problems.append(Problem(f"record.labs.{name}.value", "required when the ULN is given"))
+    for k in range(LESION_SLOTS):
+        filled = [key for key in values if key.startswith(f"lesions.{k}.") and not key.endswith(".method")]
+        if filled and f"lesions.{k}.organ" not in values:
+            problems.append(Problem(f"record.lesions.{k}.organ", f"required for lesion {k + 1} (its measurements "
+                                                                 f"are filled in)"))
     if problems:
         raise InvalidInput(problems)
     if values.pop("prior_therapies_none", None):
@@ -211,7 +224,6 @@ def record_from_form(form, sections: list[dict]) -> dict:
             raise InvalidInput("'No prior systemic therapy' contradicts the therapies in the JSON box",
                                field="record.prior_therapies")
         record["prior_therapies"] = []
-    # a lab without a value, or a lesion without an organ, was not entered: drop its other cells
     for name in ANALYTES:
         if f"labs.{name}.value" not in values:
             values.pop(f"labs.{name}.unit", None)
