@@ -1,0 +1,333 @@
+"""CLI for data capture: ``ctcae load|term``, ``ae add|list|edit|reported``, ``tumor add|summary``,
+``queries list|raise|answer|close|reopen`` and ``sign`` / ``casebook``.
+
+Who is calling: ``--as USER`` (password from $TRIALDESK_PASSWORD or a prompt), $TRIALDESK_TOKEN, or the local
+operator (the system principal; it may load CTCAE but, holding no user account, cannot sign).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.people import resolve_principal
+
+DEFAULT_TRIAL = "NCT07003074"
+TrialOption = typer.Option(DEFAULT_TRIAL, "--trial", help="NCT id of the trial.")
+AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
+JsonOption = typer.Option(False, "--json", help="Print JSON.")
+
+ctcae_app = typer.Typer(help="CTCAE v5.0 dictionary (NCI's workbook).", no_args_is_help=True)
+ae_app = typer.Typer(help="Adverse events (CTCAE v5.0 graded).", no_args_is_help=True)
+tumor_app = typer.Typer(help="Tumour assessments (RECIST 1.1).", no_args_is_help=True)
+queries_app = typer.Typer(help="Data queries: list, raise, answer, close, re-open.", no_args_is_help=True)
+
+
+def _run(db, as_user, fn, *, commit: bool = True):
+    app = app_for(db)
+    principal = resolve_principal(app, as_user)
+    with app.uow(principal.username) as uow:
+        out = fn(uow, principal)
+        if commit:
+            uow.commit()
+    return out
+
+
+def _show(value, as_json: bool, lines) -> None:
+    if as_json:
+        print_json(value)
+    else:
+        for line in lines(value):
+            console.print(line, highlight=False, markup=False)
+
+
+# --- ctcae -------------------------------------------------------------------------------------------------------
+
+
+@ctcae_app.command("load")
+def ctcae_load(path: Path = typer.Argument(..., help="CTCAE_v5.0_2017-11-27.xlsx from NCI."),
+               db: Optional[str] = DbOption, as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """Load every term of NCI's CTCAE workbook into the database (admin; idempotent; audited)."""
+    from trialdesk.adapters.ctcae_xlsx import read_ctcae_workbook
+    from trialdesk.services import ctcae
+
+    with cli_errors():
+        terms = read_ctcae_workbook(path)
+        out = _run(db, as_user, lambda uow, p: ctcae.load_terms(uow, p, terms, source=path.name))
+    _show(out, as_json, lambda o: [f"CTCAE v{o['version']}: {o['count']} terms ({o['inserted']} new, "
+                                   f"{o['updated']} updated, {o['unchanged']} unchanged)"])
+
+
+@ctcae_app.command("term")
+def ctcae_term(query: str = typer.Argument(..., help="Term or MedDRA code."), db: Optional[str] = DbOption,
+               as_json: bool = JsonOption) -> None:
+    """Show a term, its MedDRA code, SOC and the grades it defines."""
+    from trialdesk.services import ctcae
+
+    with cli_errors():
+        app = app_for(db)
+        with app.uow() as uow:
+            out = ctcae.term_info(uow, query)
+    _show(out, as_json, lambda o: [f"{o['term']} (MedDRA {o['meddra_code']}, {o['soc']})"]
+          + [f"  grade {g}: {text}" for g, text in o["grades"].items()])
+
+
+# --- adverse events ----------------------------------------------------------------------------------------------
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    from trialdesk.domain.errors import InvalidInput
+
+    out = {}
+    for value in values:
+        if "=" not in value:
+            raise InvalidInput(f"expected DRUG=CATEGORY, got {value!r}", field=option)
+        k, v = value.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _ae_lines(o: dict) -> list[str]:
+    line = f"AE {o['id']} {o['subject']}: {o['term']} grade {o['grade']} from {o['onset_date']}"
+    if o.get("resolution_date"):
+        line += f" to {o['resolution_date']}"
+    lines = [line]
+    if o.get("sae"):
+        lines.append(f"  SERIOUS ({', '.join(o['seriousness'])}): SAE report due by {o['sae']['due_by']} "
+                     f"[{o['sae']['status']}]")
+    for qid in o.get("queries") or []:
+        lines.append(f"  query {qid} opened by an edit check")
+    return lines
+
+
+@ae_app.command("add")
+def ae_add(subject: str = typer.Argument(...), term: str = typer.Option(..., "--term", help="CTCAE term or code."),
+           grade: int = typer.Option(..., "--grade"), onset: str = typer.Option(..., "--onset"),
+           resolution: Optional[str] = typer.Option(None, "--resolution"),
+           serious: bool = typer.Option(False, "--serious"),
+           criterion: list[str] = typer.Option([], "--criterion", help="ICH seriousness criterion; repeatable."),
+           relationship: list[str] = typer.Option([], "--relationship", help="DRUG=not_related|unlikely|possible|"
+                                                                              "probable|definite; repeatable."),
+           action_taken: Optional[str] = typer.Option(None, "--action"),
+           outcome: Optional[str] = typer.Option(None, "--outcome"), trial: str = TrialOption,
+           db: Optional[str] = DbOption, as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """Record an adverse event."""
+    from trialdesk.services import adverse_events as ae
+
+    with cli_errors():
+        rel = _pairs(relationship, "relationship")
+        out = _run(db, as_user, lambda uow, p: ae.record_adverse_event(
+            uow, p, trial, subject, term=term, grade=grade, onset_date=onset, resolution_date=resolution,
+            serious=serious, seriousness=criterion, relationship=rel, action_taken=action_taken, outcome=outcome))
+    _show(out, as_json, _ae_lines)
+
+
+@ae_app.command("edit")
+def ae_edit(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...),
+            set_: list[str] = typer.Option(..., "--set", help="FIELD=VALUE (JSON values allowed); repeatable."),
+            reason: str = typer.Option(..., "--reason"), trial: str = TrialOption, db: Optional[str] = DbOption,
+            as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """Change fields of an AE with a reason for change."""
+    from trialdesk.services import adverse_events as ae
+
+    def value(text: str):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+
+    with cli_errors():
+        changes = {k: value(v) for k, v in _pairs(set_, "set").items()}
+        out = _run(db, as_user, lambda uow, p: ae.update_adverse_event(uow, p, trial, subject, ae_id, changes,
+                                                                        reason))
+    _show(out, as_json, _ae_lines)
+
+
+@ae_app.command("reported")
+def ae_reported(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...),
+                at: Optional[str] = typer.Option(None, "--at", help="ISO date-time with zone; default now."),
+                trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                as_json: bool = JsonOption) -> None:
+    """Mark a serious AE as reported (stops its 24-hour clock)."""
+    from trialdesk.services import adverse_events as ae
+
+    with cli_errors():
+        out = _run(db, as_user, lambda uow, p: ae.mark_sae_reported(uow, p, trial, subject, ae_id, at))
+    _show(out, as_json, _ae_lines)
+
+
+@ae_app.command("list")
+def ae_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: Optional[str] = DbOption,
+            as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """A subject's adverse events."""
+    from trialdesk.services import adverse_events as ae
+
+    with cli_errors():
+        out = _run(db, as_user, lambda uow, p: ae.list_adverse_events(uow, p, trial, subject), commit=False)
+    _show(out, as_json, lambda rows: [line for o in rows for line in _ae_lines(o)] or ["no adverse events"])
+
+
+# --- tumour assessments ------------------------------------------------------------------------------------------
+
+
+def _summary_lines(o: dict) -> list[str]:
+    lines = []
+    for a in o.get("assessments", [o.get("assessment")] if o.get("assessment") else []):
+        r = a["result"]
+        if a["baseline"]:
+            lines.append(f"{a['assessment_date']} baseline  sum {r.get('baseline_sum_mm')} mm")
+        else:
+            lines.append(f"{a['assessment_date']} sum {r.get('sum_mm')} mm  {r.get('change_from_baseline_pct')}% "
+                         f"from baseline  -> {a['overall_response']}")
+    lines.append(f"best overall response: {o['best_overall_response']}; first PD: {o['first_pd_date']}")
+    return lines
+
+
+@tumor_app.command("add")
+def tumor_add(subject: str = typer.Argument(...), date: str = typer.Option(..., "--date"),
+              lesions: Path = typer.Option(..., "--lesions", help="JSON file: a list of lesion records."),
+              baseline: bool = typer.Option(False, "--baseline"), trial: str = TrialOption,
+              db: Optional[str] = DbOption, as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """Record a tumour assessment and re-evaluate RECIST 1.1."""
+    from trialdesk.domain.errors import InvalidInput
+    from trialdesk.services import tumor
+
+    with cli_errors():
+        try:
+            text = lesions.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {lesions}: {exc}", field="lesions") from exc
+        out = _run(db, as_user, lambda uow, p: tumor.record_tumor_assessment(uow, p, trial, subject, date, text,
+                                                                             baseline=baseline))
+    _show(out, as_json, _summary_lines)
+
+
+@tumor_app.command("summary")
+def tumor_summary(subject: str = typer.Argument(...), trial: str = TrialOption, db: Optional[str] = DbOption,
+                  as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """A subject's assessments, responses, BOR and first PD."""
+    from trialdesk.services import tumor
+
+    with cli_errors():
+        out = _run(db, as_user, lambda uow, p: tumor.recist_summary(uow, p, trial, subject), commit=False)
+    _show(out, as_json, _summary_lines)
+
+
+# --- queries -----------------------------------------------------------------------------------------------------
+
+
+def _query_lines(rows) -> list[str]:
+    rows = rows if isinstance(rows, list) else [rows]
+    return [f"#{r['id']} [{r['status']}] {r['subject']} {r['entity_type']} {r['entity_id']}.{r['field']}: "
+            f"{r['message']}" for r in rows] or ["no queries"]
+
+
+@queries_app.command("list")
+def queries_list(site: Optional[str] = typer.Option(None, "--site"),
+                 subject: Optional[str] = typer.Option(None, "--subject"),
+                 status: Optional[str] = typer.Option(None, "--status", help="open, answered or closed."),
+                 trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                 as_json: bool = JsonOption) -> None:
+    """Queries at the sites you may see."""
+    from trialdesk.services import queries
+
+    with cli_errors():
+        out = _run(db, as_user, lambda uow, p: queries.list_queries(uow, p, trial, site, subject, status),
+                   commit=False)
+    _show(out, as_json, _query_lines)
+
+
+@queries_app.command("raise")
+def queries_raise(subject: str = typer.Argument(...), entity_type: str = typer.Option("subject", "--entity"),
+                  entity_id: str = typer.Option(..., "--entity-id"), field: str = typer.Option(..., "--field"),
+                  message: str = typer.Option(..., "--message"), trial: str = TrialOption,
+                  db: Optional[str] = DbOption, as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """Raise a query by hand (monitor)."""
+    from trialdesk.services import queries
+
+    with cli_errors():
+        out = _run(db, as_user, lambda uow, p: queries.raise_query(uow, p, trial, subject, entity_type=entity_type,
+                                                                   entity_id=entity_id, field=field,
+                                                                   message=message))
+    _show(out, as_json, _query_lines)
+
+
+@queries_app.command("answer")
+def queries_answer(query_id: int = typer.Argument(...), answer: str = typer.Argument(...),
+                   trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                   as_json: bool = JsonOption) -> None:
+    """Answer an open query (site staff)."""
+    from trialdesk.services import queries
+
+    with cli_errors():
+        out = _run(db, as_user, lambda uow, p: queries.answer_query(uow, p, trial, query_id, answer))
+    _show(out, as_json, _query_lines)
+
+
+@queries_app.command("close")
+def queries_close(query_id: int = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note"),
+                  trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                  as_json: bool = JsonOption) -> None:
+    """Close a query (monitor)."""
+    from trialdesk.services import queries
+
+    with cli_errors():
+        out = _run(db, as_user, lambda uow, p: queries.close_query(uow, p, trial, query_id, note))
+    _show(out, as_json, _query_lines)
+
+
+@queries_app.command("reopen")
+def queries_reopen(query_id: int = typer.Argument(...), reason: str = typer.Argument(...),
+                   trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                   as_json: bool = JsonOption) -> None:
+    """Re-open an answered or closed query (monitor)."""
+    from trialdesk.services import queries
+
+    with cli_errors():
+        out = _run(db, as_user, lambda uow, p: queries.reopen_query(uow, p, trial, query_id, reason))
+    _show(out, as_json, _query_lines)
+
+
+# --- signature ---------------------------------------------------------------------------------------------------
+
+
+def sign_command(subject: str = typer.Argument(...), meaning: Optional[str] = typer.Option(None, "--meaning"),
+                 trial: str = TrialOption, db: Optional[str] = DbOption,
+                 as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """Sign a subject's casebook (investigator): the password is entered again ($TRIALDESK_PASSWORD or a prompt)."""
+    from trialdesk.services import signatures
+
+    with cli_errors():
+        password = os.environ.get("TRIALDESK_PASSWORD") or typer.prompt("password (to sign)", hide_input=True)
+        out = _run(db, as_user, lambda uow, p: signatures.sign_casebook(
+            uow, p, trial, subject, password, meaning or signatures.DEFAULT_MEANING))
+    _show(out, as_json, lambda o: [f"casebook {o['manifest']['subject']} signed by {o['signer_name']} at "
+                                   f"{o['signed_at']} (data version {o['data_version']}): {o['meaning']}",
+                                   f"manifest sha256 {o['manifest_hash']}"])
+
+
+def casebook_command(subject: str = typer.Argument(...), trial: str = TrialOption, db: Optional[str] = DbOption,
+                     as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """Signature status of a subject's casebook."""
+    from trialdesk.services import signatures
+
+    with cli_errors():
+        out = _run(db, as_user, lambda uow, p: signatures.casebook_status(uow, p, trial, subject), commit=False)
+    _show(out, as_json, lambda o: [f"casebook {o['subject']}: {o['status']} (data version {o['data_version']})"]
+          + [f"  {s['signed_at']} {s['signer_name']}: {s['meaning']}"
+             + ("" if s["valid"] else f"  [invalidated {s['invalidated_at']}: {s['invalidated_reason']}]")
+             for s in o["signatures"]])
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(ctcae_app, name="ctcae")
+    app.add_typer(ae_app, name="ae")
+    app.add_typer(tumor_app, name="tumor")
+    app.add_typer(queries_app, name="queries")
+    app.command("sign")(sign_command)
+    app.command("casebook")(casebook_command)
