@@ -1,0 +1,155 @@
+"""``trialdesk analyze``, ``trialdesk results export|post``, ``trialdesk datasets export``.
+
+Registered automatically (``register(app)``). The caller is ``--as USER`` / ``$TRIALDESK_TOKEN`` / the local
+operator (see :func:`~trialdesk.entrypoints.cli.people.resolve_principal`); running and posting need the
+statistician's rights, which the service checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.people import resolve_principal
+
+results_app = typer.Typer(help="CT.gov results: export the resultsSection, post results to the registry.",
+                          no_args_is_help=True)
+datasets_app = typer.Typer(help="Analysis datasets (ADSL, ADTTE, ADRS, ADAE, ADEX, screening).",
+                           no_args_is_help=True)
+
+TrialOption = typer.Option("NCT07003074", "--trial", help="NCT id of the trial.")
+AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
+CutOption = typer.Option(None, "--cut", help="Data cut-off date YYYY-MM-DD (default: today).")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze_command)
+    app.add_typer(results_app, name="results")
+    app.add_typer(datasets_app, name="datasets")
+
+
+def _fmt(v: float | None, d: int = 2) -> str:
+    return "NE" if v is None else f"{v:.{d}f}"
+
+
+def _print_summary(s: dict, run_id: int, paths: dict) -> None:
+    from rich.table import Table
+
+    label = {a["id"]: a["label"] for a in s["arms"]}
+    console.print(f"[bold]Analysis run {run_id}[/] — data cut-off {s['cut_date']}, ITT {s['n_itt']} subjects")
+    t = Table(title=f"PFS ({s['spec']['time_unit']}, {s['spec']['conf_type']} CI)")
+    for col in ("Arm", "N", "Events", "Median (95% CI)", "ORR % (95% CI)"):
+        t.add_column(col)
+    orr = {r["arm"]: r for r in s["orr"]["arms"]}
+    for r in s["pfs"]["km"]:
+        o = orr.get(r["arm"])
+        t.add_row(label.get(r["arm"], r["arm"]), str(r["n"]), str(r["events"]),
+                  f"{_fmt(r['median'], 1)} ({_fmt(r['median_lower'], 1)}, {_fmt(r['median_upper'], 1)})",
+                  f"{_fmt(100 * o['orr'], 1)} ({_fmt(100 * o['lower'], 1)}, {_fmt(100 * o['upper'], 1)})"
+                  if o and o["orr"] is not None else "NE")
+    console.print(t)
+    cox, lr = s["pfs"]["cox"], s["pfs"]["logrank_stratified"]
+    if cox:
+        console.print(f"Stratified HR {_fmt(cox['hr'], 3)} (95% CI {_fmt(cox['lower'], 3)}–{_fmt(cox['upper'], 3)}),"
+                      f" {cox['ties']} ties; stratified log-rank p = {lr['p_value']:.4g}")
+    for kind, path in paths.items():
+        console.print(f"{kind}: {path}")
+
+
+def analyze_command(cut: Optional[str] = CutOption,
+                    out: Path = typer.Option(Path("analysis-report"), "--out",
+                                             help="Directory for report.html and report.pdf."),
+                    ties: Optional[str] = typer.Option(None, "--ties", help="efron (default) or breslow."),
+                    nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--json"),
+                    as_user: Optional[str] = AsOption, db: Optional[str] = DbOption) -> None:
+    """Run the final analysis at the data cut: store the run, write report.html and report.pdf, print the summary."""
+    from trialdesk.adapters.report import write_report
+    from trialdesk.services import analysis
+
+    with cli_errors():
+        app = app_for(db)
+        principal = resolve_principal(app, as_user)
+        keep: dict = {}
+        with app.uow(principal.username) as uow:
+            run = analysis.run_analysis(uow, principal, nct_id, cut, ties=ties, keep=keep)
+            uow.commit()
+        paths = write_report(keep["analysis"], out, title=f"{nct_id} final analysis (data cut-off {run['cut_date']})")
+        if as_json:
+            print_json({"run_id": run["run_id"], "cut_date": run["cut_date"], "files": {k: str(v) for k, v in
+                                                                                       paths.items()},
+                        "summary": run["summary"]})
+        else:
+            _print_summary(run["summary"], run["run_id"], paths)
+
+
+@results_app.command("export")
+def results_export(nct_id: str = typer.Argument("NCT07003074"),
+                   run_id: Optional[int] = typer.Option(None, "--run", help="This analysis run (statistician)."),
+                   posted: bool = typer.Option(False, "--posted", help="The posted results, whoever asks."),
+                   as_user: Optional[str] = AsOption, db: Optional[str] = DbOption) -> None:
+    """Print the CT.gov resultsSection JSON: of a run (default the latest, statistician only) or, with --posted
+    or for anyone else, the posted results."""
+    from trialdesk.domain.access import Action
+    from trialdesk.domain.errors import NotFound
+    from trialdesk.services import analysis, registry
+
+    with cli_errors():
+        app = app_for(db)
+        principal = resolve_principal(app, as_user)
+        with app.uow(principal.username) as uow:
+            if posted or (run_id is None and not principal.can(Action.ANALYSIS_RUN)):
+                section = registry.posted_results(uow, nct_id)
+                if section is None:
+                    raise NotFound(f"{nct_id} has no posted results")
+            else:
+                section = analysis.get_run(uow, principal, nct_id, run_id)["results_section"]
+        print_json(section)
+
+
+@results_app.command("post")
+def results_post(nct_id: str = typer.Argument("NCT07003074"),
+                 run_id: Optional[int] = typer.Option(None, "--run", help="Default: the latest run."),
+                 as_json: bool = typer.Option(False, "--json"), as_user: Optional[str] = AsOption,
+                 db: Optional[str] = DbOption) -> None:
+    """Post an analysis run's results to the registry page (audited)."""
+    from trialdesk.services import analysis
+
+    with cli_errors():
+        app = app_for(db)
+        principal = resolve_principal(app, as_user)
+        with app.uow(principal.username) as uow:
+            posted = analysis.post_results(uow, principal, nct_id, run_id)
+            uow.commit()
+        if as_json:
+            print_json(posted)
+        else:
+            console.print(f"Posted results of analysis run {posted['run_id']} (cut {posted['cut_date']}) for "
+                          f"{nct_id} at {posted['posted_at']}.")
+
+
+@datasets_app.command("export")
+def datasets_export(directory: Path = typer.Argument(..., help="Output directory (created if missing)."),
+                    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+                    cut: Optional[str] = CutOption, nct_id: str = TrialOption,
+                    as_user: Optional[str] = AsOption, db: Optional[str] = DbOption) -> None:
+    """Write the analysis datasets at the cut as CSV or parquet files (statistician only: unblinded)."""
+    from trialdesk.adapters.report import write_datasets
+    from trialdesk.domain.errors import InvalidInput
+    from trialdesk.services import analysis
+
+    with cli_errors():
+        if fmt not in ("csv", "parquet"):
+            raise InvalidInput(f"must be csv or parquet; got {fmt!r}", field="--format")
+        app = app_for(db)
+        principal = resolve_principal(app, as_user)
+        with app.uow(principal.username) as uow:
+            ds = analysis.analysis_datasets(uow, principal, nct_id, cut)
+        paths = write_datasets(ds, directory, fmt)
+        for p in paths:
+            console.print(str(p))
+
+
+__all__ = ["register", "analyze_command", "results_app", "datasets_app"]
