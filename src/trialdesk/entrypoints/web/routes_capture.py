@@ -1,0 +1,403 @@
+"""Data capture on the web: JSON API (adverse events, tumour assessments, queries, signature, CTCAE terms),
+the forms behind the subject page's panels, and the site panels "Open queries" and "Serious adverse events"."""
+
+from __future__ import annotations
+
+
+import json
+from html import escape
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from trialdesk.domain.access import Action, Principal
+from trialdesk.domain.errors import InvalidInput
+from trialdesk.entrypoints.web import site_panels, subject_panels
+from trialdesk.entrypoints.web.auth import ApiUser, PageUser
+from trialdesk.services import adverse_events as ae
+from trialdesk.services import ctcae, queries, signatures, tumor
+
+api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["capture"])
+pages = APIRouter(dependencies=[PageUser])
+routers = [api, pages]
+
+SUBJECT = "/trials/{nct_id}/subjects/{subject_number}"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AdverseEventBody(_Body):
+    term: str | int
+    grade: int
+    onset_date: str
+    resolution_date: str | None = None
+    serious: bool = False
+    seriousness: list[str] = Field(default_factory=list)
+    relationship: dict[str, str] = Field(default_factory=dict)
+    action_taken: str | None = None
+    outcome: str | None = None
+
+
+class ChangeBody(_Body):
+    changes: dict[str, Any]
+    reason: str
+
+
+class SaeReportBody(_Body):
+    reported_at: str | None = None
+
+
+class TumorAssessmentBody(_Body):
+    assessment_date: str
+    lesions: list[dict[str, Any]]
+    baseline: bool = False
+
+
+class QueryBody(_Body):
+    entity_type: str = "subject"
+    entity_id: str
+    field: str
+    message: str
+
+
+class TextBody(_Body):
+    text: str | None = None
+
+
+class SignBody(_Body):
+    password: str
+    meaning: str = signatures.DEFAULT_MEANING
+
+
+def _uow(request: Request):
+    p: Principal = request.state.principal
+    return p, request.app.state.td.uow(p.username)
+
+
+def _write(request: Request, fn):
+    p, uow = _uow(request)
+    with uow:
+        out = fn(uow, p)
+        uow.commit()
+    return out
+
+
+def _read(request: Request, fn):
+    p, uow = _uow(request)
+    with uow:
+        return fn(uow, p)
+
+
+# --- JSON API ----------------------------------------------------------------------------------------------------
+
+
+@api.get("/ctcae/terms/{query}")
+def ctcae_term(request: Request, query: str) -> dict:
+    """A CTCAE term (name or MedDRA code) with the grades it defines."""
+    return _read(request, lambda uow, p: ctcae.term_info(uow, query))
+
+
+@api.get(SUBJECT + "/adverse-events")
+def list_aes(request: Request, nct_id: str, subject_number: str) -> list[dict]:
+    return _read(request, lambda uow, p: ae.list_adverse_events(uow, p, nct_id, subject_number))
+
+
+@api.post(SUBJECT + "/adverse-events", status_code=201)
+def add_ae(request: Request, nct_id: str, subject_number: str, body: AdverseEventBody) -> dict:
+    return _write(request, lambda uow, p: ae.record_adverse_event(uow, p, nct_id, subject_number,
+                                                                  **body.model_dump()))
+
+
+@api.patch(SUBJECT + "/adverse-events/{ae_id}")
+def edit_ae(request: Request, nct_id: str, subject_number: str, ae_id: int, body: ChangeBody) -> dict:
+    return _write(request, lambda uow, p: ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id,
+                                                                  body.changes, body.reason))
+
+
+@api.post(SUBJECT + "/adverse-events/{ae_id}/sae-report")
+def sae_report(request: Request, nct_id: str, subject_number: str, ae_id: int, body: SaeReportBody) -> dict:
+    return _write(request, lambda uow, p: ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id,
+                                                               body.reported_at))
+
+
+@api.get(SUBJECT + "/tumor-assessments")
+def tumor_summary(request: Request, nct_id: str, subject_number: str) -> dict:
+    return json.loads(json.dumps(_read(request, lambda uow, p: tumor.recist_summary(uow, p, nct_id,
+                                                                                     subject_number)), default=str))
+
+
+@api.post(SUBJECT + "/tumor-assessments", status_code=201)
+def add_tumor(request: Request, nct_id: str, subject_number: str, body: TumorAssessmentBody) -> dict:
+    out = _write(request, lambda uow, p: tumor.record_tumor_assessment(
+        uow, p, nct_id, subject_number, body.assessment_date, body.lesions, baseline=body.baseline))
+    return json.loads(json.dumps(out, default=str))
+
+
+@api.patch(SUBJECT + "/tumor-assessments/{assessment_id}")
+def edit_tumor(request: Request, nct_id: str, subject_number: str, assessment_id: int, body: ChangeBody) -> dict:
+    out = _write(request, lambda uow, p: tumor.update_tumor_assessment(uow, p, nct_id, subject_number,
+                                                                       assessment_id, body.changes, body.reason))
+    return json.loads(json.dumps(out, default=str))
+
+
+@api.get(SUBJECT + "/queries")
+def subject_queries(request: Request, nct_id: str, subject_number: str, status: str | None = None) -> list[dict]:
+    return _read(request, lambda uow, p: queries.list_queries(uow, p, nct_id, subject_number=subject_number,
+                                                              status=status))
+
+
+@api.post(SUBJECT + "/queries", status_code=201)
+def raise_query(request: Request, nct_id: str, subject_number: str, body: QueryBody) -> dict:
+    return _write(request, lambda uow, p: queries.raise_query(uow, p, nct_id, subject_number,
+                                                              **body.model_dump()))
+
+
+@api.get("/trials/{nct_id}/queries")
+def trial_queries(request: Request, nct_id: str, site: str | None = None, status: str | None = None) -> list[dict]:
+    return _read(request, lambda uow, p: queries.list_queries(uow, p, nct_id, site=site, status=status))
+
+
+@api.post("/trials/{nct_id}/queries/{query_id}/{step}")
+def query_step(request: Request, nct_id: str, query_id: int, step: str, body: TextBody) -> dict:
+    """``answer`` (site staff; text = the answer), ``close`` (monitor; text = optional note) or ``reopen``
+    (monitor; text = reason)."""
+    steps = {"answer": queries.answer_query, "close": queries.close_query, "reopen": queries.reopen_query}
+    if step not in steps:
+        raise InvalidInput(f"unknown step {step!r}; one of answer, close, reopen", field="step")
+    return _write(request, lambda uow, p: steps[step](uow, p, nct_id, query_id, body.text))
+
+
+@api.get(SUBJECT + "/signature")
+def signature_status(request: Request, nct_id: str, subject_number: str) -> dict:
+    return _read(request, lambda uow, p: signatures.casebook_status(uow, p, nct_id, subject_number))
+
+
+@api.post(SUBJECT + "/signature", status_code=201)
+def sign(request: Request, nct_id: str, subject_number: str, body: SignBody) -> dict:
+    return _write(request, lambda uow, p: signatures.sign_casebook(uow, p, nct_id, subject_number, body.password,
+                                                                   body.meaning))
+
+
+# --- page forms --------------------------------------------------------------------------------------------------
+
+
+def _back(subject_number: str, anchor: str) -> RedirectResponse:
+    return RedirectResponse(f"/ops/subjects/{subject_number}#panel-{anchor}", status_code=303)
+
+
+def _nct() -> str:
+    from trialdesk.entrypoints.web.ops_routes import DEFAULT_TRIAL
+
+    return DEFAULT_TRIAL
+
+
+@pages.post("/ops/subjects/{subject_number}/adverse-events", include_in_schema=False)
+async def ae_form(request: Request, subject_number: str):
+    form = await request.form()
+    relationship = {k[4:]: v for k, v in form.items() if k.startswith("rel_") and v}
+    values = dict(term=form.get("term", "").strip(), grade=form.get("grade") or None,
+                  onset_date=form.get("onset_date") or None, resolution_date=form.get("resolution_date") or None,
+                  serious=form.get("serious") == "on", seriousness=form.getlist("seriousness"),
+                  relationship=relationship, action_taken=form.get("action_taken") or None,
+                  outcome=form.get("outcome") or None)
+    _write(request, lambda uow, p: ae.record_adverse_event(uow, p, _nct(), subject_number, **values))
+    return _back(subject_number, "adverse_events")
+
+
+@pages.post("/ops/subjects/{subject_number}/adverse-events/{ae_id}/sae-report", include_in_schema=False)
+async def sae_form(request: Request, subject_number: str, ae_id: int):
+    _write(request, lambda uow, p: ae.mark_sae_reported(uow, p, _nct(), subject_number, ae_id))
+    return _back(subject_number, "adverse_events")
+
+
+def _lesions_from_rows(form) -> list[dict]:
+    lesions = []
+    for i in range(10):
+        lesion_id = (form.get(f"l{i}_id") or "").strip()
+        if not lesion_id:
+            continue
+        kind = form.get(f"l{i}_kind") or "target"
+        lesion: dict[str, Any] = {"lesion_id": lesion_id, "kind": kind}
+        if form.get(f"l{i}_organ"):
+            lesion["organ"] = form.get(f"l{i}_organ").strip()
+        if form.get(f"l{i}_nodal") == "on":
+            lesion["nodal"] = True
+        value = (form.get(f"l{i}_value") or "").strip()
+        if kind == "target":
+            try:
+                lesion["measurement"] = float(value)
+            except ValueError:
+                lesion["measurement"] = value or None
+        elif value:
+            lesion["status"] = value
+        lesions.append(lesion)
+    return lesions
+
+
+@pages.post("/ops/subjects/{subject_number}/tumor-assessments", include_in_schema=False)
+async def tumor_form(request: Request, subject_number: str):
+    form = await request.form()
+    text = (form.get("lesions_json") or "").strip()
+    lesions = text if text else _lesions_from_rows(form)
+    _write(request, lambda uow, p: tumor.record_tumor_assessment(
+        uow, p, _nct(), subject_number, form.get("assessment_date") or "", lesions,
+        baseline=form.get("baseline") == "on"))
+    return _back(subject_number, "tumour_assessments")
+
+
+@pages.post("/ops/subjects/{subject_number}/queries", include_in_schema=False)
+async def raise_form(request: Request, subject_number: str):
+    form = await request.form()
+    _write(request, lambda uow, p: queries.raise_query(
+        uow, p, _nct(), subject_number, entity_type=form.get("entity_type") or "subject",
+        entity_id=form.get("entity_id") or subject_number, field=form.get("field") or "",
+        message=form.get("message") or ""))
+    return _back(subject_number, "queries")
+
+
+@pages.post("/ops/queries/{query_id}/{step}", include_in_schema=False)
+async def query_form(request: Request, query_id: int, step: str):
+    form = await request.form()
+    steps = {"answer": queries.answer_query, "close": queries.close_query, "reopen": queries.reopen_query}
+    if step not in steps:
+        raise InvalidInput(f"unknown step {step!r}", field="step")
+    out = _write(request, lambda uow, p: steps[step](uow, p, _nct(), query_id, form.get("text") or None))
+    return _back(out["subject"], "queries")
+
+
+@pages.post("/ops/subjects/{subject_number}/signature", include_in_schema=False)
+async def sign_form(request: Request, subject_number: str):
+    form = await request.form()
+    _write(request, lambda uow, p: signatures.sign_casebook(uow, p, _nct(), subject_number,
+                                                            form.get("password") or "",
+                                                            form.get("meaning") or signatures.DEFAULT_MEANING))
+    return _back(subject_number, "signature")
+
+
+# --- panels ------------------------------------------------------------------------------------------------------
+
+
+def _sae_text(clock: dict | None) -> str:
+    if not clock:
+        return ""
+    if clock["reported_at"]:
+        return f"reported {clock['reported_at'][:16]}" + (" (late)" if clock["status"] == "reported_late" else "")
+    word = "OVERDUE" if clock["status"] == "overdue" else "due"
+    return f"SAE report {word} by {clock['due_by'][:16].replace('T', ' ')} UTC"
+
+
+def _ae_panel(uow, principal: Principal, nct_id: str, subject):
+    rows = uow.adverse_events.for_subject(subject.id)
+    items = [ae.ae_dict(uow, r, subject.subject_number) for r in rows]
+    can_enter = principal.can(Action.DATA_ENTER, subject.site_key)
+    form: dict[str, Any] = {}
+    if can_enter:
+        try:
+            names = ctcae.term_names(uow)
+        except Exception:  # pragma: no cover - dictionary missing is shown below
+            names = []
+        _, drugs = ae._arm_drugs(uow, nct_id, subject)
+        form = {"terms": names, "drugs": drugs, "criteria": [c.value for c in ae.Seriousness],
+                "relationships": [r.value for r in ae.Relationship], "actions": [a.value for a in ae.ActionTaken],
+                "outcomes": [o.value for o in ae.Outcome]}
+    return {"title": "Adverse events", "columns": ["#", "Term (MedDRA)", "Grade", "Onset", "Resolved", "Serious",
+                                                   "Outcome", "SAE report"],
+            "rows": [[i["id"], f"{i['term']} ({i['meddra_code']})", i["grade"], i["onset_date"],
+                      i["resolution_date"] or "", ", ".join(i["seriousness"]) if i["serious"] else "no",
+                      i["outcome"] or "", _sae_text(i["sae"])] for i in items],
+            "empty": "No adverse events recorded.", "forms": ["capture_ae_form.html"] if can_enter else [],
+            "ae_form": form, "subject_number": subject.subject_number,
+            "sae_open": [i["id"] for i in items if i["sae"] and not i["sae"]["reported_at"]] if can_enter else []}
+
+
+def _fmt(value, suffix: str = "") -> str:
+    return "" if value is None else f"{value:g}{suffix}" if isinstance(value, (int, float)) else str(value)
+
+
+def _tumor_panel(uow, principal: Principal, nct_id: str, subject):
+    summary = tumor.recist_summary(uow, principal, nct_id, subject.subject_number)
+    rows = []
+    for a in summary["assessments"]:
+        r = a["result"]
+        if a["baseline"]:
+            rows.append([a["assessment_date"], "baseline", _fmt(r.get("baseline_sum_mm"), " mm"), "", "", "", "",
+                         ""])
+        else:
+            rows.append([a["assessment_date"], "follow-up", _fmt(r.get("sum_mm"), " mm"),
+                         _fmt(r.get("change_from_baseline_pct"), " %"), _fmt(r.get("change_from_nadir_pct"), " %"),
+                         r.get("target_response", ""), r.get("non_target_response", ""),
+                         a["overall_response"] or ""])
+    can_enter = principal.can(Action.DATA_ENTER, subject.site_key)
+    bor = summary["best_overall_response"]
+    html = ""
+    if bor is not None:
+        html = (f"<p>Best overall response: <strong id=\"bor\">{escape(bor)}</strong>; first PD: "
+                f"<strong id=\"first-pd\">{escape(str(summary['first_pd_date'] or 'none'))}</strong></p>")
+    return {"title": "Tumour assessments (RECIST 1.1)",
+            "columns": ["Date", "Kind", "Sum", "vs baseline", "vs nadir", "Target", "Non-target", "Overall"],
+            "rows": rows, "html": html, "empty": "No tumour assessments recorded.",
+            "forms": ["capture_tumor_form.html"] if can_enter else [], "subject_number": subject.subject_number}
+
+
+def _queries_panel(uow, principal: Principal, nct_id: str, subject):
+    found = queries.list_queries(uow, principal, nct_id, subject_number=subject.subject_number)
+    return {"title": "Queries",
+            "columns": ["#", "On", "Message", "Status", "Raised", "Last step"],
+            "rows": [[q["id"], f"{q['entity_type']} {q['entity_id']} · {q['field']}", q["message"], q["status"],
+                      f"{q['raised_by']} {q['raised_at'][:10]}",
+                      f"{q['history'][-1]['action']}: {q['history'][-1]['text'] or ''}"] for q in found],
+            "empty": "No queries.", "forms": ["capture_queries.html"], "queries": found,
+            "can_answer": principal.can(Action.QUERY_ANSWER, subject.site_key),
+            "can_close": principal.can(Action.QUERY_CLOSE, subject.site_key),
+            "can_raise": principal.can(Action.QUERY_RAISE, subject.site_key),
+            "subject_number": subject.subject_number}
+
+
+def _signature_panel(uow, principal: Principal, nct_id: str, subject):
+    status = signatures.casebook_status(uow, principal, nct_id, subject.subject_number)
+    words = {"unsigned": "Not signed.", "signed": "Signed.",
+             "needs_resigning": "The signature was invalidated by a later change: the casebook needs re-signing."}
+    return {"title": "Signature", "columns": ["Signed at", "By", "Meaning", "Data version", "Status"],
+            "rows": [[s["signed_at"], s["signer_name"], s["meaning"], s["data_version"],
+                      "valid" if s["valid"] else f"invalidated {s['invalidated_at']}: {s['invalidated_reason']}"]
+                     for s in status["signatures"]],
+            "html": f"<p id=\"casebook-status\" class=\"{'ok' if status['status'] == 'signed' else 'warn'}\">"
+                    f"{escape(words[status['status']])}</p>",
+            "forms": ["capture_sign_form.html"] if principal.can(Action.CASEBOOK_SIGN, subject.site_key)
+            and status["status"] != "signed" else [],
+            "subject_number": subject.subject_number, "default_meaning": signatures.DEFAULT_MEANING}
+
+
+def _site_queries_panel(uow, principal: Principal, nct_id: str, site_key: str):
+    if not principal.can(Action.SUBJECT_VIEW, site_key):
+        return None
+    found = queries.list_queries(uow, principal, nct_id, site=site_key)
+    found = [q for q in found if q["status"] != "closed"]
+    return {"title": "Open queries", "columns": ["#", "Subject", "On", "Message", "Status", "Since"],
+            "rows": [[q["id"], {"href": f"/ops/subjects/{q['subject']}#panel-queries", "text": q["subject"]},
+                      f"{q['entity_type']} · {q['field']}", q["message"], q["status"], q["raised_at"][:10]]
+                     for q in found], "empty": "No open queries."}
+
+
+def _site_sae_panel(uow, principal: Principal, nct_id: str, site_key: str):
+    if not principal.can(Action.SUBJECT_VIEW, site_key):
+        return None
+    found = ae.serious_events(uow, principal, nct_id, site_key)
+    return {"title": "Serious adverse events", "columns": ["Subject", "Term", "Grade", "Onset", "Criteria",
+                                                           "Reporting"],
+            "rows": [[{"href": f"/ops/subjects/{s['subject']}#panel-adverse_events", "text": s["subject"]},
+                      s["term"], s["grade"], s["onset_date"], ", ".join(s["seriousness"]), _sae_text(s["sae"])]
+                     for s in found], "empty": "No serious adverse events."}
+
+
+subject_panels.register("adverse_events", _ae_panel)
+subject_panels.register("tumour_assessments", _tumor_panel)
+subject_panels.register("queries", _queries_panel)
+subject_panels.register("signature", _signature_panel)
+site_panels.register("open_queries", _site_queries_panel)
+site_panels.register("serious_adverse_events", _site_sae_panel)
+
