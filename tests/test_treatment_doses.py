@@ -213,6 +213,12 @@ def test_late_dose_delay_and_window(setup):
     out = _record(td, coord, drug="pertuzumab", cycle=2, dose_date=day(R, 27), actual_mg=420, weight_kg=60,
                   delay_reason="neutropenia")
     assert out["delay_days"] == 5 and out["out_of_window"] is True and out["delay_reason"] == "neutropenia"
+    # stored, and the edit check DOSE-WINDOW opened a query on the dose date
+    assert out["query_opened"] is True
+    [opened] = _events(td, "query.opened")
+    after = json.loads(opened.after)
+    assert (after["entity_type"], after["entity_id"], after["field"], after["check_id"]) == (
+        "dose", str(out["id"]), "dose_date", "DOSE-WINDOW")
     # cycle 3 is planned 21 days after the ACTUAL day 1 of cycle 2
     plan = _plan(td, coord, cycle=3, weight_kg=60, dose_date=day(R, 48))
     assert plan["planned_day1"] == day(R, 48) and plan["delay_days"] == 0 and not plan["out_of_window"]

@@ -1,0 +1,367 @@
+"""Treatment on the web: calendars (JSON and iCalendar), dose plans, doses administered, edits with a reason for
+change, disposition; the subject page's Calendar, Doses and Disposition panels and the site page's Upcoming
+visits panel."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from trialdesk.adapters.ical import site_calendar_ics, subject_calendar_ics
+from trialdesk.domain.access import Action, Principal
+from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError
+from trialdesk.domain.schedule import VisitStatus
+from trialdesk.entrypoints.web import site_panels, subject_panels
+from trialdesk.entrypoints.web.app import templates
+from trialdesk.entrypoints.web.auth import ApiUser, PageUser
+from trialdesk.entrypoints.web.ops_routes import DEFAULT_TRIAL, ctx
+from trialdesk.services import treatment
+
+api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["treatment"])
+pages = APIRouter(dependencies=[PageUser])
+routers = [api, pages]
+
+ICS = "text/calendar; charset=utf-8"
+
+
+class DoseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    drug: str = Field(min_length=1, max_length=40)
+    cycle: int
+    dose_date: dt.date
+    actual_mg: float
+    weight_kg: float
+    delay_reason: str | None = None
+    reduction_level: int = 0
+    reduction_reason: str | None = None
+    interrupted: bool = False
+    override_reason: str | None = None
+    height_cm: float | None = Field(default=None, description="Records the subject's height when not yet known.")
+
+
+class DoseEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    changes: dict[str, Any] = Field(description="Field -> new value; editable: "
+                                                + ", ".join(sorted(treatment.DOSE_EDITABLE_FIELDS)))
+    reason: str = Field(description="Reason for change (required).")
+
+
+class DispositionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["end_of_treatment", "end_of_study", "death", "new_therapy"]
+    event_date: dt.date
+    reason: str | None = Field(default=None, description="Reason (end of treatment/study), cause (death) or "
+                                                         "description (new therapy).")
+    details: dict[str, Any] | None = None
+
+
+def _p(request: Request) -> Principal:
+    return request.state.principal
+
+
+def _ics_response(data: bytes, filename: str) -> Response:
+    return Response(content=data, media_type=ICS, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# JSON API
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@api.get("/trials/{nct_id}/subjects/{subject_number}/calendar")
+def api_subject_calendar(request: Request, nct_id: str, subject_number: str, as_of: dt.date | None = None,
+                         horizon_days: int = Query(126, ge=0, le=3650),
+                         format: Literal["json", "ics"] = "json"):
+    """A subject's visits with windows and statuses (``?format=ics`` for iCalendar)."""
+    p = _p(request)
+    with request.app.state.td.uow(p.username) as uow:
+        visits = treatment.subject_calendar(uow, p, nct_id, subject_number, as_of, horizon_days=horizon_days)
+        now = uow.now()
+    if format == "ics":
+        return _ics_response(subject_calendar_ics(subject_number, visits, generated_at=now),
+                             f"{subject_number}.ics")
+    return {"subject": subject_number, "as_of": (as_of or now.date()).isoformat(),
+            "visits": [treatment.visit_dict(v) for v in visits]}
+
+
+@api.get("/trials/{nct_id}/sites/{site_key}/calendar")
+def api_site_calendar(request: Request, nct_id: str, site_key: str, as_of: dt.date | None = None,
+                      horizon_days: int = Query(28, ge=0, le=3650), format: Literal["json", "ics"] = "json"):
+    """Visits to do at a site: overdue, due, then upcoming within ``horizon_days``."""
+    p = _p(request)
+    with request.app.state.td.uow(p.username) as uow:
+        visits = treatment.site_calendar(uow, p, nct_id, site_key, as_of, horizon_days=horizon_days)
+        now = uow.now()
+    if format == "ics":
+        return _ics_response(site_calendar_ics(site_key, visits, generated_at=now), f"{site_key}.ics")
+    return {"site": site_key, "as_of": (as_of or now.date()).isoformat(),
+            "visits": [treatment.visit_dict(v) for v in visits]}
+
+
+@api.get("/trials/{nct_id}/subjects/{subject_number}/doses")
+def api_doses(request: Request, nct_id: str, subject_number: str) -> list[dict[str, Any]]:
+    p = _p(request)
+    with request.app.state.td.uow(p.username) as uow:
+        return treatment.list_doses(uow, p, nct_id, subject_number)
+
+
+@api.get("/trials/{nct_id}/subjects/{subject_number}/doses/plan")
+def api_dose_plan(request: Request, nct_id: str, subject_number: str, cycle: int, weight_kg: float,
+                  height_cm: float | None = None, dose_date: dt.date | None = None) -> dict[str, Any]:
+    """The doses of a cycle from the dose engine with the subject's history, each with formula and inputs."""
+    p = _p(request)
+    with request.app.state.td.uow(p.username) as uow:
+        return treatment.planned_doses(uow, p, nct_id, subject_number, cycle, weight_kg, height_cm, dose_date)
+
+
+@api.post("/trials/{nct_id}/subjects/{subject_number}/doses", status_code=201)
+def api_record_dose(request: Request, nct_id: str, subject_number: str, body: DoseIn) -> dict[str, Any]:
+    p = _p(request)
+    with request.app.state.td.uow(p.username) as uow:
+        out = treatment.record_dose(uow, p, nct_id, subject_number, **body.model_dump())
+        uow.commit()
+    return out
+
+
+@api.patch("/trials/{nct_id}/subjects/{subject_number}/doses/{dose_id}")
+def api_update_dose(request: Request, nct_id: str, subject_number: str, dose_id: int,
+                    body: DoseEdit) -> dict[str, Any]:
+    p = _p(request)
+    with request.app.state.td.uow(p.username) as uow:
+        out = treatment.update_dose(uow, p, nct_id, subject_number, dose_id, body.changes, body.reason)
+        uow.commit()
+    return out
+
+
+@api.get("/trials/{nct_id}/subjects/{subject_number}/dispositions")
+def api_dispositions(request: Request, nct_id: str, subject_number: str) -> list[dict[str, Any]]:
+    p = _p(request)
+    with request.app.state.td.uow(p.username) as uow:
+        return treatment.list_dispositions(uow, p, nct_id, subject_number)
+
+
+@api.post("/trials/{nct_id}/subjects/{subject_number}/dispositions", status_code=201)
+def api_record_disposition(request: Request, nct_id: str, subject_number: str,
+                           body: DispositionIn) -> dict[str, Any]:
+    p = _p(request)
+    with request.app.state.td.uow(p.username) as uow:
+        out = treatment.record_disposition(uow, p, nct_id, subject_number, body.kind, body.event_date,
+                                           body.reason, body.details)
+        uow.commit()
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Pages
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pages.get("/ops/subjects/{subject_number}/calendar.ics", include_in_schema=False)
+def page_subject_ics(request: Request, subject_number: str):
+    p = _p(request)
+    with request.app.state.td.uow(p.username) as uow:
+        visits = treatment.subject_calendar(uow, p, DEFAULT_TRIAL, subject_number)
+        now = uow.now()
+    return _ics_response(subject_calendar_ics(subject_number, visits, generated_at=now), f"{subject_number}.ics")
+
+
+@pages.get("/ops/sites/{site_key}/calendar.ics", include_in_schema=False)
+def page_site_ics(request: Request, site_key: str):
+    p = _p(request)
+    with request.app.state.td.uow(p.username) as uow:
+        visits = treatment.site_calendar(uow, p, DEFAULT_TRIAL, site_key)
+        now = uow.now()
+    return _ics_response(site_calendar_ics(site_key, visits, generated_at=now), f"{site_key}.ics")
+
+
+def _form_plan(uow, p: Principal, subject_number: str, values: dict[str, str]) -> dict[str, Any]:
+    """Plan for the dose page; problems are shown on the page rather than raised."""
+    try:
+        return {"plan": treatment.planned_doses(uow, p, DEFAULT_TRIAL, subject_number, values.get("cycle") or 1,
+                                                values.get("weight_kg"), values.get("height_cm") or None,
+                                                values.get("dose_date") or None), "plan_error": None}
+    except (InvalidInput, Conflict) as exc:
+        return {"plan": None, "plan_error": exc.message}
+
+
+@pages.get("/ops/subjects/{subject_number}/doses/new", response_class=HTMLResponse, include_in_schema=False)
+def page_dose_new(request: Request, subject_number: str, cycle: str = "", weight_kg: str = "", height_cm: str = "",
+                  dose_date: str = ""):
+    """Step 1: cycle, weight and date -> the plan; step 2: the form pre-filled with the planned doses."""
+    from trialdesk.services.subjects import get_subject
+
+    p = _p(request)
+    values = {"cycle": cycle, "weight_kg": weight_kg, "height_cm": height_cm, "dose_date": dose_date}
+    with request.app.state.td.uow(p.username) as uow:
+        _, subject = get_subject(uow, p, DEFAULT_TRIAL, subject_number, Action.DATA_ENTER)
+        planned = _form_plan(uow, p, subject_number, values) if weight_kg else {"plan": None, "plan_error": None}
+    return templates.TemplateResponse(request, "treatment_dose.html", ctx(
+        request, subject=subject, values=values, **planned, error=None, entered={}))
+
+
+def _drug_entries(form, drugs: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for drug in drugs:
+        if form.get(f"give__{drug}") != "yes":
+            continue
+        out.append({"drug": drug, "actual_mg": form.get(f"actual_mg__{drug}", ""),
+                    "reduction_level": form.get(f"reduction_level__{drug}") or 0,
+                    "reduction_reason": form.get(f"reduction_reason__{drug}") or None,
+                    "interrupted": form.get(f"interrupted__{drug}") == "yes",
+                    "override_reason": form.get(f"override_reason__{drug}") or None})
+    return out
+
+
+@pages.post("/ops/subjects/{subject_number}/doses", response_class=HTMLResponse, include_in_schema=False)
+async def page_dose_record(request: Request, subject_number: str):
+    """Record the drugs of one cycle given on one day, all or nothing."""
+    from trialdesk.services.subjects import get_subject
+
+    p = _p(request)
+    form = await request.form()
+    values = {k: str(form.get(k) or "") for k in ("cycle", "weight_kg", "height_cm", "dose_date")}
+    drugs = [d for d in str(form.get("drugs") or "").split(",") if d]
+    entries = _drug_entries(form, drugs)
+    td = request.app.state.td
+    error = None
+    try:
+        if not entries:
+            raise InvalidInput("tick at least one drug given", field="drugs")
+        with td.uow(p.username) as uow:
+            for e in entries:
+                treatment.record_dose(uow, p, DEFAULT_TRIAL, subject_number, cycle=values["cycle"],
+                                      dose_date=values["dose_date"], weight_kg=values["weight_kg"],
+                                      height_cm=values["height_cm"] or None,
+                                      delay_reason=str(form.get("delay_reason") or "") or None, **e)
+            uow.commit()
+    except (InvalidInput, Conflict) as exc:
+        error = exc.message
+    if error is None:
+        return RedirectResponse(f"/ops/subjects/{subject_number}#panel-doses", status_code=303)
+    with td.uow(p.username) as uow:
+        _, subject = get_subject(uow, p, DEFAULT_TRIAL, subject_number, Action.DATA_ENTER)
+        planned = _form_plan(uow, p, subject_number, values)
+    entered = {e["drug"]: e for e in entries}
+    return templates.TemplateResponse(request, "treatment_dose.html", ctx(
+        request, subject=subject, values=values, **planned, error=error, entered=entered,
+        delay_reason=form.get("delay_reason") or ""), status_code=422)
+
+
+@pages.post("/ops/subjects/{subject_number}/doses/{dose_id}/edit", include_in_schema=False)
+async def page_dose_edit(request: Request, subject_number: str, dose_id: int):
+    """Change one field of a recorded dose, with a reason for change."""
+    p = _p(request)
+    form = await request.form()
+    field = str(form.get("field") or "")
+    value: Any = form.get("value")
+    if field == "interrupted":
+        value = str(value).strip().lower() in ("yes", "true", "1")
+    with request.app.state.td.uow(p.username) as uow:
+        treatment.update_dose(uow, p, DEFAULT_TRIAL, subject_number, dose_id, {field: value}, form.get("reason"))
+        uow.commit()
+    return RedirectResponse(f"/ops/subjects/{subject_number}#panel-doses", status_code=303)
+
+
+@pages.post("/ops/subjects/{subject_number}/dispositions", include_in_schema=False)
+async def page_disposition(request: Request, subject_number: str):
+    p = _p(request)
+    form = await request.form()
+    details = {}
+    if form.get("eot_visit_date"):
+        details["eot_visit_date"] = form.get("eot_visit_date")
+    with request.app.state.td.uow(p.username) as uow:
+        treatment.record_disposition(uow, p, DEFAULT_TRIAL, subject_number, str(form.get("kind") or ""),
+                                     form.get("event_date") or "", form.get("reason"), details)
+        uow.commit()
+    return RedirectResponse(f"/ops/subjects/{subject_number}#panel-disposition", status_code=303)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Panels
+# ----------------------------------------------------------------------------------------------------------------
+
+_STATUS_CLASS = {VisitStatus.DONE: "ok", VisitStatus.DUE: "warn", VisitStatus.OVERDUE: "bad",
+                 VisitStatus.MISSED: "bad", VisitStatus.UPCOMING: "meta"}
+
+
+def _randomized(uow, subject) -> bool:
+    return uow.doses.allocation(subject.id) is not None
+
+
+def _calendar_panel(uow, principal: Principal, nct_id: str, subject):
+    if not _randomized(uow, subject):
+        return None
+    try:
+        visits = treatment.subject_calendar(uow, principal, nct_id, subject.subject_number)
+    except TrialdeskError as exc:
+        return {"title": "Calendar", "empty": f"No calendar: {exc.message}"}
+    html = templates.env.get_template("treatment_calendar_panel.html").render(
+        visits=visits, css=_STATUS_CLASS, subject=subject)
+    return {"title": "Calendar", "html": html}
+
+
+def _doses_panel(uow, principal: Principal, nct_id: str, subject):
+    if not _randomized(uow, subject):
+        return None
+    doses = treatment.list_doses(uow, principal, nct_id, subject.subject_number)
+    rows = [[str(d["cycle"]), d["drug"], d["dose_date"], f"{d['planned_mg']:g}", f"{d['actual_mg']:g}",
+             f"{d['weight_kg']:g}" if d["weight_kg"] is not None else "",
+             ("reload" if d["reload"] else "loading") if d["loading"] else "",
+             f"{d['delay_days']:+d}" + (f" ({d['delay_reason']})" if d["delay_reason"] else ""),
+             str(d["reduction_level"]) + (f" ({d['reduction_reason']})" if d["reduction_reason"] else ""),
+             "yes" if d["interrupted"] else "", d["override_reason"] or "", f"#{d['id']}"] for d in doses]
+    can_enter = principal.can(Action.DATA_ENTER, subject.site_key)
+    last_cycle = max((d["cycle"] for d in doses), default=0)
+    last_weight = doses[-1]["weight_kg"] if doses else None
+    panel = {"title": "Doses", "columns": ["Cycle", "Drug", "Date", "Planned mg", "Given mg", "Weight kg",
+                                           "Loading", "Delay (days)", "Dose level", "Interrupted", "Override",
+                                           "Id"],
+             "rows": rows, "empty": "No dose recorded yet."}
+    if can_enter:
+        panel["forms"] = ["treatment_dose_panel_form.html"]
+        panel["next_cycle"] = last_cycle + 1
+        panel["last_weight"] = last_weight
+        panel["needs_height"] = subject.height_cm is None
+        panel["dose_ids"] = [d["id"] for d in doses]
+        panel["editable"] = sorted(treatment.DOSE_EDITABLE_FIELDS)
+    return panel
+
+
+def _disposition_panel(uow, principal: Principal, nct_id: str, subject):
+    if not _randomized(uow, subject):
+        return None
+    rows = [[d["kind"].replace("_", " "), d["event_date"], d["reason"] or "",
+             ", ".join(f"{k}: {v}" for k, v in d["details"].items())]
+            for d in treatment.list_dispositions(uow, principal, nct_id, subject.subject_number)]
+    panel = {"title": "Disposition", "columns": ["Event", "Date", "Reason / cause / therapy", "Details"],
+             "rows": rows, "empty": "On study; no disposition event recorded."}
+    if principal.can(Action.DATA_ENTER, subject.site_key):
+        panel["forms"] = ["treatment_disposition_form.html"]
+        panel["kinds"] = treatment.DISPOSITION_KINDS
+        panel["eot_reasons"] = treatment.END_OF_TREATMENT_REASONS
+        panel["eos_reasons"] = treatment.END_OF_STUDY_REASONS
+    return panel
+
+
+def _upcoming_visits_panel(uow, principal: Principal, nct_id: str, site_key: str):
+    if not principal.can(Action.SUBJECT_VIEW, site_key):
+        return None
+    try:
+        visits = treatment.site_calendar(uow, principal, nct_id, site_key)
+    except TrialdeskError:
+        return None
+    rows = [[{"href": f"/ops/subjects/{v.subject_id}", "text": v.subject_id}, v.label, v.status.value.upper(),
+             v.planned.isoformat(), f"{v.window_start.isoformat()} to {v.window_end.isoformat()}"] for v in visits]
+    return {"title": "Upcoming visits", "columns": ["Subject", "Visit", "Status", "Planned", "Window"],
+            "rows": rows, "empty": "No visit due in the next 4 weeks.",
+            "actions": [{"href": f"/ops/sites/{site_key}/calendar.ics", "label": "Download calendar (.ics)"}]}
+
+
+subject_panels.register("calendar", _calendar_panel)
+subject_panels.register("doses", _doses_panel)
+subject_panels.register("disposition", _disposition_panel)
+site_panels.register("upcoming_visits", _upcoming_visits_panel)
