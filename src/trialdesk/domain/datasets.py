@@ -396,7 +396,7 @@ def derive_adrs(data: CapturedData, spec: AnalysisSpec, cut_date: dt.date, adtte
     first CR/PR to the PFS date of the same Subject (progression or death = event; censored otherwise).
     """
     visits = _by_subject(a for a in data.assessments if not a.baseline and a.date <= cut_date)
-    pfs = adtte.set_index("subject_number")
+    pfs = {r["subject_number"]: r for r in adtte[["subject_number", "end_date", "event"]].to_dict("records")}
     rows = []
     for rec in adsl[adsl["itt"]].to_dict("records"):
         sn = rec["subject_number"]
@@ -408,7 +408,7 @@ def derive_adrs(data: CapturedData, spec: AnalysisSpec, cut_date: dt.date, adtte
         row = {"subject_number": sn, "arm": rec["arm"], "bor": bor, "bor_date": bor_date,
                "responder": responder, "dor_days": None, "dor_time": None, "dor_event": None}
         if responder:
-            p = pfs.loc[sn]
+            p = pfs[sn]
             days = (p["end_date"] - bor_date).days + spec.day_offset
             row.update(dor_days=days, dor_time=spec.to_time(days), dor_event=int(p["event"]))
         rows.append(row)
@@ -418,15 +418,13 @@ def derive_adrs(data: CapturedData, spec: AnalysisSpec, cut_date: dt.date, adtte
 
 def derive_adae(data: CapturedData, spec: AnalysisSpec, cut_date: dt.date, adsl: pd.DataFrame) -> pd.DataFrame:
     """Adverse events of the safety set with the treatment-emergent (TEAE) and discontinuation flags."""
-    info = adsl.set_index("subject_number")
+    info = {r["subject_number"]: r for r in adsl[adsl["safety"]].to_dict("records")}
     rows = []
     for i, ae in enumerate(data.adverse_events):
         if not 1 <= int(ae.grade) <= 5:
             raise InvalidInput(f"must be 1 to 5; got {ae.grade!r}", field=f"adverse_events[{i}].grade")
-        if ae.onset > cut_date or ae.subject_number not in info.index:
-            continue
-        s = info.loc[ae.subject_number]
-        if not s["safety"]:
+        s = info.get(ae.subject_number)
+        if ae.onset > cut_date or s is None:
             continue
         window_end = s["last_dose"] + dt.timedelta(days=spec.treatment_emergent_days)
         teae = s["first_dose"] <= ae.onset <= window_end
@@ -447,10 +445,10 @@ def derive_adex(data: CapturedData, cut_date: dt.date, adsl: pd.DataFrame, *, cy
     planned DI = total planned mg / (number of doses x cycle length): delays and reductions both lower it.
     Missing planned doses are taken as the actual ones.
     """
-    arms = adsl.set_index("subject_number")["arm"]
+    arms = {sn: arm for sn, arm in zip(adsl["subject_number"], adsl["arm"]) if arm is not None}
     groups: dict[tuple[str, str], list[DoseInput]] = defaultdict(list)
     for d in data.doses:
-        if d.date <= cut_date and d.subject_number in arms.index and arms[d.subject_number] is not None:
+        if d.date <= cut_date and d.subject_number in arms:
             groups[(d.subject_number, d.drug)].append(d)
     rows = []
     for (sn, drug), doses in sorted(groups.items()):
