@@ -1,0 +1,235 @@
+"""CLI for treatment: ``calendar SUBJECT | --site S [--ics FILE]``, ``doses plan|record|edit|list`` and
+``disposition record|list``.
+
+Who is calling: ``--as USER`` (password from $TRIALDESK_PASSWORD or a prompt), $TRIALDESK_TOKEN, or the local
+operator. Registered automatically (``register(app)``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.people import resolve_principal
+
+DEFAULT_TRIAL = "NCT07003074"
+TrialOption = typer.Option(DEFAULT_TRIAL, "--trial", help="NCT id of the trial.")
+AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
+JsonOption = typer.Option(False, "--json", help="Print JSON.")
+
+doses_app = typer.Typer(help="Doses: plan (dose engine with the subject's history), record, edit, list.",
+                        no_args_is_help=True)
+disposition_app = typer.Typer(help="Disposition: end of treatment, end of study, death, new anticancer therapy.",
+                              no_args_is_help=True)
+
+
+def _run(db, as_user, fn, *, commit: bool = False):
+    app = app_for(db)
+    principal = resolve_principal(app, as_user)
+    with app.uow(principal.username) as uow:
+        out = fn(uow, principal)
+        if commit:
+            uow.commit()
+        now = uow.now()
+    return out, now
+
+
+def calendar_command(
+    subject: Optional[str] = typer.Argument(None, help="Subject number (or use --site)."),
+    site: Optional[str] = typer.Option(None, "--site", help="A site's visits to do (overdue, due, upcoming)."),
+    ics: Optional[Path] = typer.Option(None, "--ics", help="Write an iCalendar (.ics) file."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Statuses as of this date (default: today)."),
+    horizon_days: Optional[int] = typer.Option(None, "--horizon-days", min=0,
+                                               help="Future visits listed up to as-of + N days (default: 126 for a "
+                                                    "subject, 28 for a site)."),
+    trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """A subject's visit calendar, or a site's upcoming/due/overdue visits; optionally as an .ics file."""
+    from trialdesk.adapters.ical import site_calendar_ics, subject_calendar_ics, write_ics
+    from trialdesk.domain.errors import InvalidInput
+    from trialdesk.services import treatment
+
+    with cli_errors():
+        if (subject is None) == (site is None):
+            raise InvalidInput("give a subject number or --site, not both", field="subject")
+        if subject is not None:
+            visits, now = _run(db, as_user, lambda uow, p: treatment.subject_calendar(
+                uow, p, trial, subject, as_of, horizon_days=126 if horizon_days is None else horizon_days))
+            data = subject_calendar_ics(subject, visits, generated_at=now) if ics else None
+        else:
+            visits, now = _run(db, as_user, lambda uow, p: treatment.site_calendar(
+                uow, p, trial, site, as_of, horizon_days=28 if horizon_days is None else horizon_days))
+            data = site_calendar_ics(site, visits, generated_at=now) if ics else None
+    if ics is not None and data is not None:
+        write_ics(ics, data)
+    rows = [treatment.visit_dict(v) for v in visits]
+    if as_json:
+        print_json({"subject": subject, "site": site, "as_of": as_of or now.date().isoformat(), "visits": rows,
+                    "ics": str(ics) if ics else None})
+        return
+    table = Table("Subject", "Visit", "Planned", "Window", "Done on", "Status")
+    for r in rows:
+        table.add_row(r["subject"], r["label"], r["planned"], f"{r['window_start']} to {r['window_end']}",
+                      (r["actual"] or "") + (" (out of window)" if r["out_of_window"] else ""), r["status"])
+    console.print(table)
+    if ics:
+        console.print(f"wrote {len(rows)} visits to {ics}", highlight=False)
+
+
+@doses_app.command("plan")
+def doses_plan(subject: str = typer.Argument(...), cycle: int = typer.Option(..., "--cycle"),
+               weight_kg: float = typer.Option(..., "--weight-kg"),
+               height_cm: Optional[float] = typer.Option(None, "--height-cm", help="Default: the subject's height."),
+               dose_date: Optional[str] = typer.Option(None, "--dose-date", help="Default: today."),
+               trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+               as_json: bool = JsonOption) -> None:
+    """The doses of a cycle with the subject's arm, weight last used, reload gaps and reduction levels."""
+    from trialdesk.services import treatment
+
+    with cli_errors():
+        out, _ = _run(db, as_user, lambda uow, p: treatment.planned_doses(uow, p, trial, subject, cycle, weight_kg,
+                                                                           height_cm, dose_date))
+    if as_json:
+        print_json(out)
+        return
+    console.print(f"{subject} cycle {out['cycle']} ({out['arm']}), {out['dose_date']}: planned day 1 "
+                  f"{out['planned_day1']} (window {out['window_start']} to {out['window_end']}), delay "
+                  f"{out['delay_days']} days; BSA {out['bsa_m2']} m²; {out['weight_rule']}", highlight=False)
+    for d in out["doses"]:
+        console.print(f"  {d['drug']}: {d['dose_mg']:g} mg  {d['formula']}", highlight=False, markup=False)
+    for o in out["omitted"]:
+        console.print(f"  not given: {o['drug']} ({o['reason']})", highlight=False, markup=False)
+
+
+@doses_app.command("record")
+def doses_record(subject: str = typer.Argument(...), drug: str = typer.Option(..., "--drug"),
+                 cycle: int = typer.Option(..., "--cycle"), dose_date: str = typer.Option(..., "--dose-date"),
+                 actual_mg: float = typer.Option(..., "--actual-mg"),
+                 weight_kg: float = typer.Option(..., "--weight-kg"),
+                 delay_reason: Optional[str] = typer.Option(None, "--delay-reason"),
+                 reduction_level: int = typer.Option(0, "--reduction-level"),
+                 reduction_reason: Optional[str] = typer.Option(None, "--reduction-reason"),
+                 interrupted: bool = typer.Option(False, "--interrupted"),
+                 override_reason: Optional[str] = typer.Option(None, "--override-reason"),
+                 height_cm: Optional[float] = typer.Option(None, "--height-cm"),
+                 trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                 as_json: bool = JsonOption) -> None:
+    """Record one drug given at one cycle (planned dose from the engine; override reason when far from it)."""
+    from trialdesk.services import treatment
+
+    with cli_errors():
+        out, _ = _run(db, as_user, lambda uow, p: treatment.record_dose(
+            uow, p, trial, subject, drug=drug, cycle=cycle, dose_date=dose_date, actual_mg=actual_mg,
+            weight_kg=weight_kg, delay_reason=delay_reason, reduction_level=reduction_level,
+            reduction_reason=reduction_reason, interrupted=interrupted, override_reason=override_reason,
+            height_cm=height_cm), commit=True)
+    if as_json:
+        print_json(out)
+        return
+    console.print(f"dose #{out['id']}: {out['drug']} cycle {out['cycle']} on {out['dose_date']}: "
+                  f"{out['actual_mg']:g} mg (planned {out['planned_mg']:g} mg), delay {out['delay_days']} days"
+                  + (" - out of window, query opened" if out["query_opened"] else ""), highlight=False)
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@doses_app.command("edit")
+def doses_edit(subject: str = typer.Argument(...), dose_id: int = typer.Argument(...),
+               set_: list[str] = typer.Option(..., "--set", help="FIELD=VALUE, repeatable (e.g. actual_mg=120)."),
+               reason: str = typer.Option(..., "--reason", help="Reason for change."),
+               trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+               as_json: bool = JsonOption) -> None:
+    """Change a recorded dose; the audit trail keeps old and new values, who, when and why."""
+    from trialdesk.domain.errors import InvalidInput
+    from trialdesk.services import treatment
+
+    with cli_errors():
+        changes = {}
+        for item in set_:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise InvalidInput(f"expected FIELD=VALUE, got {item!r}", field="set")
+            changes[name.strip()] = _value(value)
+        out, _ = _run(db, as_user, lambda uow, p: treatment.update_dose(uow, p, trial, subject, dose_id, changes,
+                                                                         reason), commit=True)
+    if as_json:
+        print_json(out)
+        return
+    for name, change in out["changes"].items():
+        console.print(f"{name}: {change['old']} -> {change['new']}", highlight=False, markup=False)
+
+
+@doses_app.command("list")
+def doses_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: Optional[str] = DbOption,
+               as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """A subject's doses administered."""
+    from trialdesk.services import treatment
+
+    with cli_errors():
+        out, _ = _run(db, as_user, lambda uow, p: treatment.list_doses(uow, p, trial, subject))
+    if as_json:
+        print_json(out)
+        return
+    table = Table("Id", "Cycle", "Drug", "Date", "Planned mg", "Given mg", "Delay", "Level", "Interrupted")
+    for d in out:
+        table.add_row(str(d["id"]), str(d["cycle"]), d["drug"], d["dose_date"], f"{d['planned_mg']:g}",
+                      f"{d['actual_mg']:g}", str(d["delay_days"]), str(d["reduction_level"]),
+                      "yes" if d["interrupted"] else "")
+    console.print(table)
+
+
+@disposition_app.command("record")
+def disposition_record(subject: str = typer.Argument(...),
+                       kind: str = typer.Option(..., "--kind", help="end_of_treatment, end_of_study, death or "
+                                                                    "new_therapy."),
+                       event_date: str = typer.Option(..., "--date", help="Event date (death, therapy start...)."),
+                       reason: Optional[str] = typer.Option(None, "--reason", help="Reason, cause of death, or the "
+                                                                                   "new therapy."),
+                       eot_visit_date: Optional[str] = typer.Option(None, "--eot-visit-date"),
+                       trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                       as_json: bool = JsonOption) -> None:
+    """Record a disposition event; the subject's status follows."""
+    from trialdesk.services import treatment
+
+    details = {"eot_visit_date": eot_visit_date} if eot_visit_date else None
+    with cli_errors():
+        out, _ = _run(db, as_user, lambda uow, p: treatment.record_disposition(
+            uow, p, trial, subject, kind, event_date, reason, details), commit=True)
+    if as_json:
+        print_json(out)
+        return
+    console.print(f"{subject}: {out['kind']} on {out['event_date']} recorded; status {out['subject_status']}",
+                  highlight=False)
+
+
+@disposition_app.command("list")
+def disposition_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: Optional[str] = DbOption,
+                     as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+    """A subject's disposition events."""
+    from trialdesk.services import treatment
+
+    with cli_errors():
+        out, _ = _run(db, as_user, lambda uow, p: treatment.list_dispositions(uow, p, trial, subject))
+    if as_json:
+        print_json(out)
+        return
+    for d in out:
+        console.print(f"{d['event_date']} {d['kind']}: {d['reason'] or ''}", highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("calendar")(calendar_command)
+    app.add_typer(doses_app, name="doses")
+    app.add_typer(disposition_app, name="disposition")
+
