@@ -121,6 +121,17 @@ def test_pages_panels_and_forms(web):
     form["override_reason__docetaxel"] = "investigator decision"
     done = client.post("/ops/subjects/01-001/doses", data=form, follow_redirects=False)
     assert done.status_code == 303 and _n_doses(td) == 3
+    with td.uow() as uow:
+        pertuzumab = next(d for d in uow.doses.for_subject(uow.subjects.get(uow.trials.get(NCT).id, "01-001").id)
+                          if d.drug == "pertuzumab")
+    edit = {"csrf_token": csrf, "dose_id": str(pertuzumab.id), "field": "actual_mg", "value": "830"}
+    assert client.post("/ops/subjects/01-001/doses/edit", data=edit, follow_redirects=False).status_code == 422
+    assert client.post("/ops/subjects/01-001/doses/edit", data={**edit, "reason": "bag weighed"},
+                       follow_redirects=False).status_code == 303
+    with td.uow() as uow:
+        [event] = [e for e in uow.audit.events() if e.action == "dose.updated"]
+    assert (event.before, event.after, event.reason, event.actor) == (
+        '{"actual_mg":840.0}', '{"actual_mg":830.0}', "bag weighed", "coordinator1")
     # without the CSRF token nothing is recorded
     assert client.post("/ops/subjects/01-001/dispositions", data={"kind": "death"},
                        follow_redirects=False).status_code in (403, 422)

@@ -251,11 +251,12 @@ async def page_dose_record(request: Request, subject_number: str):
         delay_reason=form.get("delay_reason") or ""), status_code=422)
 
 
-@pages.post("/ops/subjects/{subject_number}/doses/{dose_id}/edit", include_in_schema=False)
-async def page_dose_edit(request: Request, subject_number: str, dose_id: int):
+@pages.post("/ops/subjects/{subject_number}/doses/edit", include_in_schema=False)
+async def page_dose_edit(request: Request, subject_number: str):
     """Change one field of a recorded dose, with a reason for change."""
     p = _p(request)
     form = await request.form()
+    dose_id = form.get("dose_id") or ""
     field = str(form.get("field") or "")
     value: Any = form.get("value")
     if field == "interrupted":
