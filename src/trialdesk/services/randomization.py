@@ -57,6 +57,7 @@ __all__ = [
     "export_list",
     "balance",
     "subject_strata",
+    "preview_randomization",
 ]
 
 #: Test hook: called inside :func:`randomize_subject` after the slot was taken and the cursor, number and
@@ -306,25 +307,20 @@ def _replay(row, subject, spec, nct_id: str, client_key: str | None) -> dict:
     return _allocation_dict(row, subject.subject_number, spec, nct_id)
 
 
-def randomize_subject(uow, principal: Principal, nct_id: str, subject_number: str, *,
-                      client_key: str | None = None, randomized_on: str | dt.date | None = None,
-                      seeds=None) -> dict:
-    """Allocate the subject to an arm: next slot of its stratum (blocks), minimization or simple draw.
+class _Ready:
+    """What the checks before allocation established (nothing about the list's slots)."""
 
-    Requires ``Action.RANDOMIZE`` at the subject's site (refusal answered as not found), a RECRUITING site, a
-    latest screening verdict ``eligible`` with every stratification factor, enrollment below the cap and a live
-    list. With ``client_key`` a retried request returns the same allocation (``created`` False); the same key
-    for another subject is a Conflict. The caller commits the unit of work.
-    """
-    _check_client_key(client_key)
+    __slots__ = ("trial", "subject", "lst", "spec", "screening", "levels", "stratum", "on")
+
+    def __init__(self, **values) -> None:
+        for k, v in values.items():
+            setattr(self, k, v)
+
+
+def _preflight(uow, principal: Principal, nct_id: str, subject_number: str, randomized_on) -> _Ready:
+    """Every check that can refuse an allocation, in a fixed order, before any slot is read."""
     trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.RANDOMIZE)
     repo = uow.randomization
-    lst = repo.live_list(trial.id)
-    spec = _spec_of(lst) if lst is not None else None
-    if client_key is not None:
-        previous = repo.allocation_by_client_key(trial.id, client_key)
-        if previous is not None:
-            return _replay(previous, subject, spec, nct_id, client_key)
     existing = repo.allocation_for_subject(subject.id)
     if existing is not None:
         raise Conflict(f"subject {subject_number} is already randomized ({existing.randomization_number})")
@@ -336,17 +332,60 @@ def randomize_subject(uow, principal: Principal, nct_id: str, subject_number: st
         raise Conflict(f"subject {subject_number} has no screening record")
     if screening.verdict != "eligible":
         raise Conflict(f"subject {subject_number}'s latest screening verdict is {screening.verdict}, not eligible")
-    if lst is None or spec is None:
+    lst = repo.live_list(trial.id)
+    if lst is None:
         raise Conflict(f"{nct_id} has no live randomization list")
+    spec = _spec_of(lst)
     derived = json.loads(screening.derived_json or "{}")
     levels = subject_strata(spec, derived, subject.site_key, include_site=spec.site_as_factor)
     stratum = stratum_key(levels, spec) if spec.scheme == "blocks" else stratum_key(
         {k: v for k, v in levels.items() if k != SITE_FACTOR})
+    if lst.next_number > spec.enrollment_cap:
+        raise Conflict(f"enrollment cap reached: {spec.enrollment_cap} subjects are randomized")
+    return _Ready(trial=trial, subject=subject, lst=lst, spec=spec, screening=screening, levels=levels,
+                  stratum=stratum, on=on)
+
+
+def preview_randomization(uow, principal: Principal, nct_id: str, subject_number: str) -> dict:
+    """For the confirmation page: whether the subject can be randomized now and with which stratification
+    factors, or the reason why not. Says nothing about the list (same checks as :func:`randomize_subject`)."""
+    try:
+        ready = _preflight(uow, principal, nct_id, subject_number, None)
+    except (Conflict, InvalidInput) as exc:
+        return {"ready": False, "problem": exc.message, "levels": None, "screening_number": None}
+    return {"ready": True, "problem": None, "levels": ready.levels, "stratum": ready.stratum,
+            "screening_number": ready.screening.screening_number, "site": ready.subject.site_key}
+
+
+def randomize_subject(uow, principal: Principal, nct_id: str, subject_number: str, *,
+                      client_key: str | None = None, randomized_on: str | dt.date | None = None,
+                      seeds=None) -> dict:
+    """Allocate the subject to an arm: next slot of its stratum (blocks), minimization or simple draw.
+
+    Requires ``Action.RANDOMIZE`` at the subject's site (refusal answered as not found), a RECRUITING site, a
+    latest screening verdict ``eligible`` with every stratification factor, enrollment below the cap and a live
+    list. With ``client_key`` a retried request returns the same allocation (``created`` False); the same key
+    for another subject is a Conflict. The caller commits the unit of work.
+    """
+    _check_client_key(client_key)
+    if client_key is not None:
+        trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.RANDOMIZE)
+        previous = uow.randomization.allocation_by_client_key(trial.id, client_key)
+        if previous is not None:
+            lst = uow.randomization.live_list(trial.id)
+            return _replay(previous, subject, _spec_of(lst) if lst else None, nct_id, client_key)
+    ready = _preflight(uow, principal, nct_id, subject_number, randomized_on)
+    trial, subject, lst, spec = ready.trial, ready.subject, ready.lst, ready.spec
+    levels, stratum, on, screening = ready.levels, ready.stratum, ready.on, ready.screening
+    repo = uow.randomization
     try:
         seed = _seeds(seeds).load(nct_id, lst.seed_check)
     except NotFound as exc:
         raise Conflict(f"randomization is unavailable: {exc.message}") from None
     key = derive_key(seed, "seal") if spec.scheme == "blocks" else b""
+    before_status = subject.status
+    subject.status = "randomized"
+    touch(uow, subject, reason="randomized")  # before the locks: keeps the locked part short
 
     # -- locks last: list row (number, cap), then the stratum cursor -------------------------------------------
     lst = repo.lock_list(lst.id)
@@ -358,6 +397,7 @@ def randomize_subject(uow, principal: Principal, nct_id: str, subject_number: st
     if client_key is not None:  # a concurrent retry may have committed meanwhile
         previous = repo.allocation_by_client_key(trial.id, client_key)
         if previous is not None:
+            uow.rollback()  # nothing of this attempt is kept
             return _replay(previous, subject, spec, nct_id, client_key)
     existing = repo.allocation_for_subject(subject.id)
     if existing is not None:
@@ -392,9 +432,6 @@ def randomize_subject(uow, principal: Principal, nct_id: str, subject_number: st
                               randomized_on=on, allocated_at=now, allocated_by=principal.username,
                               client_key=client_key, details_json=json.dumps(details, sort_keys=True),
                               in_error=False)
-    before_status = subject.status
-    subject.status = "randomized"
-    touch(uow, subject, reason="randomized")
     uow.record("randomization.allocated", "subject", subject_number,
                before={"status": before_status},
                after={"status": "randomized", "randomization_number": number, "arm": arm, "stratum": stratum,
