@@ -9,7 +9,6 @@ ICH E2A: an SAE is reported within 24 hours.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
