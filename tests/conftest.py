@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Tests create many users: hash their passwords with argon2id's cheap profile (production keeps the default).
+os.environ.setdefault("TRIALDESK_ARGON2_PROFILE", "fast")
 SHARED_DIR = Path(os.environ.get("TRIALDESK_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 

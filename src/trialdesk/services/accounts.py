@@ -80,8 +80,10 @@ def create_first_admin(uow, username: str = "admin") -> tuple[str, str]:
 
 
 def add_user(uow, actor: Principal, username: str, grants: list[tuple[str, list[str] | None]], *,
-             display_name: str | None = None, password: str | None = None) -> str:
-    """Create a user; returns the one-time password (or stores the given one, which must pass the policy)."""
+             display_name: str | None = None, password: str | None = None, demo: bool = False) -> str:
+    """Create a user; returns the one-time password (or stores the given one, which must pass the policy).
+
+    ``demo`` marks a demo account with a known password: it is hashed with argon2id's cheap profile."""
     require(actor, Action.USER_MANAGE)
     username = username.strip()
     if not username or len(username) > 80 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
@@ -94,7 +96,8 @@ def add_user(uow, actor: Principal, username: str, grants: list[tuple[str, list[
         password = one_time_password()
     else:
         check_password_strength(password)
-    user = uow.users.create(username=username, display_name=display_name, password_hash=hash_password(password),
+    user = uow.users.create(username=username, display_name=display_name,
+                            password_hash=hash_password(password, fast=demo),
                             must_change_password=one_time, active=True, failed_logins=0,
                             created_at=_iso(uow.now()))
     for role, site in checked:

@@ -150,8 +150,10 @@ class DemoRunner:
         return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
     def at(self, day: dt.date, kind: str, *payload) -> None:
+        import heapq
+
         self.counter += 1
-        self.queue.append((day, _ORDER[kind], self.counter, kind, payload))
+        heapq.heappush(self.queue, (day, _ORDER[kind], self.counter, kind, payload))
 
     def call(self, username: str, label: str, fn, *args, **kwargs):
         principal = self.principals[username]
@@ -180,7 +182,7 @@ class DemoRunner:
             for username, role, sites, name in demo_users(self.sites, self.codes):
                 if uow.users.get(username) is None:
                     accounts.add_user(uow, operator, username, [(role, sites)], display_name=name,
-                                      password=demo_password(username))
+                                      password=demo_password(username), demo=True)
                 self.report.users.append({"username": username, "password": demo_password(username), "role":
                                           f"{role} ({'all sites' if sites is None else ', '.join(sites)})"})
             uow.commit()
@@ -207,9 +209,12 @@ class DemoRunner:
     def setup_randomization(self) -> None:
         from trialdesk.services import randomization
 
+        from trialdesk.adapters.randomization_secret import default_store
+
         secret = hashlib.sha256(f"trialdesk-demo-seed-{self.seed}".encode()).digest()
+        default_store().save(NCT, secret)  # kept outside the database, as for a real list
         self.call("stat.demo", "randomization.generate", randomization.generate_list, NCT, seed=secret)
-        self.call("stat.demo", "randomization.go_live", randomization.go_live, NCT)
+        self.call("stat.demo", "randomization.go_live", randomization.go_live, NCT, seed=secret)
 
     def schedule_sites(self) -> None:
         from trialdesk.stats.trial_scenario import site_activation_days
@@ -270,7 +275,8 @@ class DemoRunner:
 
         pool = pools[kind]
         record = dict(pool[index % len(pool)])
-        consent = dt.date.fromisoformat(record["consent_date"])
+        consent = record["consent_date"]
+        consent = consent if isinstance(consent, dt.date) else dt.date.fromisoformat(consent)
         record = shift_dates(record, day - consent)
         record.pop("site", None)
         record.pop("screening_id", None)
@@ -326,8 +332,8 @@ class DemoRunner:
         schedule = self.protocol.operations.schedule
         from trialdesk.domain.schedule import assessment_grid
 
-        grid = [(d - randomized).days for d in assessment_grid(schedule, randomized,
-                                                               randomized + dt.timedelta(days=365 * 6))]
+        grid = [(d - randomized).days for d, _window in assessment_grid(schedule, randomized,
+                                                                        randomized + dt.timedelta(days=365 * 6))]
         grid = [d for d in grid if d > 0]
         course = simulate_course(rng, arm=arm, randomized=randomized, weight_kg=weight, scenario=self.scenario,
                                  max_cycles=min(regimen.max_cycles or 60, 60), assessment_days=grid,
@@ -384,7 +390,7 @@ class DemoRunner:
             self.call(staff, "dose.recorded", treatment.record_dose, NCT, subject_number, drug=dose["drug"],
                       cycle=cycle, dose_date=day, actual_mg=amount, weight_kg=weight_kg,
                       delay_reason="patient request / scheduling" if delay else None,
-                      reduction_level=level, reduction_reason=reason)
+                      reduction_level=level, reduction_reason=reason, height_cm=height_cm)
         del arm
         if self.rng("query", subject_number, cycle).random() < self.scenario["monitoring"]["query_probability"]:
             lo, hi = self.scenario["monitoring"]["answer_days"]
@@ -404,8 +410,8 @@ class DemoRunner:
         self.call(staff, "adverse_event.recorded", adverse_events.record_adverse_event, NCT, subject_number,
                   term=ae.term, grade=ae.grade, onset_date=ae.onset, resolution_date=None, serious=ae.serious,
                   seriousness=["hospitalisation"] if ae.serious else (), relationship=relation,
-                  action_taken="dose reduced" if ae.grade >= 3 else "none",
-                  outcome="recovering" if resolution else "not recovered")
+                  action_taken="dose_reduced" if ae.grade >= 3 else "dose_not_changed",
+                  outcome="recovering" if resolution else "not_recovered")
 
     def on_assess(self, subject_number, staff, assessment, baseline, progression) -> None:
         from trialdesk.services import tumor
@@ -463,7 +469,6 @@ class DemoRunner:
 
         self.setup()
         self.schedule_arrivals()
-        heapq.heapify(self.queue)
         total = max(len(self.queue), 1)
         done = 0
         while self.queue:
@@ -506,3 +511,18 @@ def _doses_of(uow, principal, subject_number: str, cycle: int) -> list[int]:
 
     _, subject = get_subject(uow, principal, NCT, subject_number)
     return [d.id for d in uow.doses.for_subject(subject.id) if d.cycle == cycle]
+
+
+def run_demo(td, *, subjects: int = 120, seed: int = 7, until: dt.date | None = None, to_completion: bool = False,
+             scenario: dict | None = None, progress: Callable[[int, int], None] | None = None,
+             accrual_months: float | None = None) -> DemoReport:
+    """Drive a simulated NCT07003074 through the services of ``td`` (a bootstrapped database with no subjects).
+
+    ``subjects`` subjects are randomized; accrual is compressed so that they arrive over ``accrual_months``
+    (default: the design's 24 months for 642, scaled). The run stops at ``until`` or, with ``to_completion``, at
+    the event-driven data cut (the design's target events scaled to ``subjects``), then runs the final analysis as
+    the statistician and posts the results. The database clock is the simulated one while it runs.
+    """
+    runner = DemoRunner(td, subjects=subjects, seed=seed, until=until, to_completion=to_completion,
+                        scenario=scenario or load_scenario(), progress=progress, accrual_months=accrual_months)
+    return runner.run()

@@ -16,6 +16,21 @@ def _parse(protocol_json: str) -> Protocol:
     return Protocol.model_validate_json(protocol_json)
 
 
+_BY_VERSION: dict[tuple, Protocol] = {}
+
+
+def _protocol_of(row) -> Protocol:
+    """The row's protocol, parsed once per (trial, version): the JSON column is loaded only on a cache miss."""
+    key = (row.id, row.nct_id, row.updated_at)
+    cached = _BY_VERSION.get(key)
+    if cached is None:
+        cached = _parse(row.protocol_json)
+        if len(_BY_VERSION) > 256:
+            _BY_VERSION.clear()
+        _BY_VERSION[key] = cached
+    return cached
+
+
 def _search_text(p: Protocol) -> str:
     r = p.registry
     parts = [r.nct_id, r.identification.brief_title, r.identification.official_title or "", r.brief_summary or "",
@@ -78,7 +93,7 @@ def get_trial_row(uow, nct_id: str):
 def get_protocol(uow, nct_id: str, *, live_sites: bool = True) -> Protocol:
     """The trial's protocol; with ``live_sites`` the locations carry the sites' current status."""
     row = get_trial_row(uow, nct_id)
-    protocol = _parse(row.protocol_json)
+    protocol = _protocol_of(row)
     if not live_sites:
         return protocol
     status = {s.site_key: s.status for s in uow.sites.for_trial(row.id)}

@@ -69,6 +69,8 @@ def shift_dates(value, delta: dt.timedelta):
         return {k: shift_dates(v, delta) for k, v in value.items()}
     if isinstance(value, list):
         return [shift_dates(v, delta) for v in value]
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return (value + delta).isoformat()
     if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
         try:
             return (dt.date.fromisoformat(value) + delta).isoformat()

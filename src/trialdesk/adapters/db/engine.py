@@ -51,7 +51,10 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, poolclass=NullPool)
+        memory = database in (None, "", ":memory:")
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               **({"poolclass": NullPool} if memory else {"pool_size": pool_size,
+                                                                         "max_overflow": max(pool_size, 10)}))
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_connection, _record):  # pragma: no cover - trivial

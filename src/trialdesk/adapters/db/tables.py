@@ -30,9 +30,9 @@ class TrialRow(Base):
     brief_title: Mapped[str] = mapped_column(Text, nullable=False)
     overall_status: Mapped[str] = mapped_column(String(40), nullable=False)
     source: Mapped[str] = mapped_column(String(20), nullable=False)  # protocol | ctgov
-    protocol_json: Mapped[str] = mapped_column(Text, nullable=False)
+    protocol_json: Mapped[str] = mapped_column(Text, nullable=False, deferred=True)  # loaded on first access
     search_text: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    results_json: Mapped[str | None] = mapped_column(Text)
+    results_json: Mapped[str | None] = mapped_column(Text, deferred=True)
     results_posted_at: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[str] = mapped_column(String(40), nullable=False)
     updated_at: Mapped[str] = mapped_column(String(40), nullable=False)
