@@ -157,7 +157,8 @@ def _outcomes(a: dict[str, Any], arms: list[dict], protocol: Protocol) -> dict[s
                        f"(RECIST 1.1); exact Clopper–Pearson {conf}% CI.",
         "populationDescription": "Intention-to-treat population.", "reportingStatus": "POSTED",
         "paramType": "NUMBER", "dispersionType": f"{conf}% Confidence Interval",
-        "unitOfMeasure": "percentage of participants", "timeFrame": f"Randomization to the data cut-off {a['cut_date']}",
+        "unitOfMeasure": "percentage of participants",
+        "timeFrame": f"Randomization to the data cut-off {a['cut_date']}",
         "groups": groups,
         "denoms": [{"units": "Participants", "counts": [{"groupId": ids[r["arm"]], "value": str(r["n"])}
                                                         for r in orr["arms"]]}],
