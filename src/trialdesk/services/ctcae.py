@@ -30,13 +30,26 @@ def load_terms(uow, principal: Principal, terms: list[CtcaeTerm], *, version: st
     return result
 
 
+_CACHE: dict[tuple, CtcaeDictionary] = {}
+
+
 def dictionary(uow, version: str = CTCAE_VERSION) -> CtcaeDictionary:
-    """The loaded dictionary; :class:`Conflict` when ``ctcae load`` has not been run."""
+    """The loaded dictionary; :class:`Conflict` when ``ctcae load`` has not been run.
+
+    Built once per process for each state of the stored terms (a cheap aggregate decides whether it changed)."""
+    key = (str(uow.session.get_bind().url), version, uow.ctcae.fingerprint(version))
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
     terms = uow.ctcae.terms(version)
     if not terms:
         raise Conflict(f"the CTCAE v{version} dictionary is not loaded; an administrator runs "
                        "'trialdesk ctcae load CTCAE_v5.0_2017-11-27.xlsx' (NCI's workbook)")
-    return CtcaeDictionary(terms, version=version)
+    built = CtcaeDictionary(terms, version=version)
+    if len(_CACHE) > 16:
+        _CACHE.clear()
+    _CACHE[key] = built
+    return built
 
 
 def term_info(uow, query: str, version: str = CTCAE_VERSION) -> dict:

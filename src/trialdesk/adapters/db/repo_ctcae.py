@@ -29,6 +29,14 @@ class Repository:
         return self.session.execute(select(func.count()).select_from(CtcaeTermRow)
                                     .where(CtcaeTermRow.version == version)).scalar_one()
 
+    def fingerprint(self, version: str) -> tuple:
+        """Changes whenever the stored terms of a version change (count, ids, text lengths)."""
+        return tuple(self.session.execute(select(
+            func.count(), func.max(CtcaeTermRow.id),
+            func.sum(func.length(CtcaeTermRow.grades_json) + func.length(CtcaeTermRow.term)
+                     + func.coalesce(func.length(CtcaeTermRow.definition), 0) + CtcaeTermRow.meddra_code))
+            .where(CtcaeTermRow.version == version)).one())
+
     def all(self, version: str) -> list[CtcaeTermRow]:
         return list(self.session.execute(select(CtcaeTermRow).where(CtcaeTermRow.version == version)
                                          .order_by(CtcaeTermRow.id)).scalars())
