@@ -8,6 +8,8 @@ forest plot and the CONSORT diagram.
 
 from __future__ import annotations
 
+import math
+
 import datetime as dt
 import io
 from dataclasses import dataclass, field
@@ -197,6 +199,9 @@ def report_figures(analysis) -> dict[str, Figure]:
     if analysis.cox_:
         rows = [{"label": "All subjects (stratified)", "hr": analysis.cox_["hr"], "lo": analysis.cox_["lower"],
                  "hi": analysis.cox_["upper"], "n": analysis.cox_["n"]}] + rows
+    # a subgroup too small to estimate (no events in an arm: HR 0 or infinite, CI unbounded) is left out of the plot
+    # and keeps its row, marked not estimable, in the tables
+    rows = [r for r in rows if all(r.get(k) is not None and math.isfinite(r[k]) and r[k] > 0 for k in ("hr", "lo", "hi"))]
     if rows:
         figs["forest"] = forest_plot(rows, title="PFS hazard ratio by subgroup")
     figs["consort"] = consort_figure(analysis.consort_, labels)
