@@ -69,14 +69,15 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
         return JSONResponse({"error": "InvalidInput", "message": message, "problems": problems}, status_code=422)
 
     from trialdesk.entrypoints.web import api_people, ops_routes, registry_routes
+    from trialdesk.entrypoints.web import errors as api_errors
+    from trialdesk.entrypoints.web.errors import API_ERROR_RESPONSES, is_api_router
 
-    web.include_router(registry_routes.public)
-    web.include_router(registry_routes.api)
-    web.include_router(ops_routes.public)
-    web.include_router(ops_routes.pages)
-    web.include_router(api_people.router)
-    for router in _feature_routers():
-        web.include_router(router)
+    api_errors.install(web)
+
+    for router in [registry_routes.public, registry_routes.api, ops_routes.public, ops_routes.pages,
+                   api_people.router, *_feature_routers()]:
+        # JSON API routers declare the error bodies the handlers above answer with (401/403/404/409/422).
+        web.include_router(router, responses=API_ERROR_RESPONSES if is_api_router(router) else None)
 
     @web.get("/openapi.json", include_in_schema=False, dependencies=[Depends(api_user)])
     def openapi_json():

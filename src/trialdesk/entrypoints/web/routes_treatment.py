@@ -26,6 +26,9 @@ pages = APIRouter(dependencies=[PageUser])
 routers = [api, pages]
 
 ICS = "text/calendar; charset=utf-8"
+# The calendars answer JSON, or iCalendar with ``?format=ics``: the spec declares both.
+CALENDAR_RESPONSES = {200: {"description": "The visits as JSON, or as iCalendar with `format=ics`",
+                            "content": {"text/calendar": {"schema": {"type": "string"}}}}}
 
 
 class DoseIn(BaseModel):
@@ -72,7 +75,7 @@ def _ics_response(data: bytes, filename: str) -> Response:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@api.get("/trials/{nct_id}/subjects/{subject_number}/calendar")
+@api.get("/trials/{nct_id}/subjects/{subject_number}/calendar", responses=CALENDAR_RESPONSES)
 def api_subject_calendar(request: Request, nct_id: str, subject_number: str, as_of: dt.date | None = None,
                          horizon_days: int = Query(126, ge=0, le=3650),
                          format: Literal["json", "ics"] = "json"):
@@ -88,7 +91,7 @@ def api_subject_calendar(request: Request, nct_id: str, subject_number: str, as_
             "visits": [treatment.visit_dict(v) for v in visits]}
 
 
-@api.get("/trials/{nct_id}/sites/{site_key}/calendar")
+@api.get("/trials/{nct_id}/sites/{site_key}/calendar", responses=CALENDAR_RESPONSES)
 def api_site_calendar(request: Request, nct_id: str, site_key: str, as_of: dt.date | None = None,
                       horizon_days: int = Query(28, ge=0, le=3650), format: Literal["json", "ics"] = "json"):
     """Visits to do at a site: overdue, due, then upcoming within ``horizon_days``."""

@@ -1,0 +1,93 @@
+"""The JSON API's error bodies, declared once so that the OpenAPI spec tells the truth about them.
+
+Every :class:`trialdesk.domain.errors.TrialdeskError` raised under ``/api/`` is answered with
+``{"error": <class name>, "message": ...}`` and its status code (``app.py``); invalid input (a
+:class:`~trialdesk.domain.errors.InvalidInput` or a request that fails FastAPI's validation) adds
+``problems``: one ``{"field", "message"}`` per bad field. ``API_ERROR_RESPONSES`` is attached to every
+router whose routes live under ``/api/`` when the app includes it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ProblemOut(BaseModel):
+    """One problem with the input: which field (a dotted path, e.g. ``path.nct_id`` or ``dose.actual_mg``)."""
+
+    field: str = Field(description="dotted path of the offending field ('' for the request as a whole)")
+    message: str
+    line: int | None = Field(default=None, description="line of an uploaded document, when known")
+
+
+class ErrorBody(BaseModel):
+    """An error answered by the API."""
+
+    error: str = Field(description="error class: InvalidInput, NotFound, PermissionDenied, Conflict, "
+                                   "AuthenticationFailed")
+    message: str
+    problems: list[ProblemOut] | None = Field(default=None, description="invalid input only: one entry per field")
+
+
+ERROR_SCHEMA_REF = "#/components/schemas/ErrorBody"
+
+
+def _error(description: str) -> dict:
+    # The content is spelled out (not ``model=``) so that routes answering HTML or iCalendar on success still
+    # declare their errors as JSON, which is what the handlers send.
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}}
+
+
+API_ERROR_RESPONSES: dict[int | str, dict] = {
+    400: _error("Malformed request: the body cannot be read (e.g. it is not UTF-8 JSON)"),
+    401: _error("Not authenticated: missing, wrong or expired token or session"),
+    403: _error("The caller's role or site scope does not allow this (or a CSRF token is missing)"),
+    404: _error("Not found, or not visible to the caller"),
+    409: _error("Contradicts the current state (e.g. site not recruiting, already randomized)"),
+    422: _error("Invalid input: `problems` names each bad field"),
+}
+
+
+def is_api_router(router) -> bool:
+    """Whether every route of ``router`` is served under ``/api/`` (the JSON API)."""
+    paths = [getattr(route, "path", "") for route in router.routes]
+    return bool(paths) and all(path.startswith("/api/") for path in paths)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/") or path == "/openapi.json"
+
+
+def install(web) -> None:
+    """Answer Starlette's own HTTP errors under ``/api/`` (an unreadable body, an unknown path or method) with an
+    :class:`ErrorBody`, and put :class:`ErrorBody` in the spec's components for ``API_ERROR_RESPONSES``."""
+    from http import HTTPStatus
+
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @web.exception_handler(StarletteHTTPException)
+    async def _http_error(request, exc: StarletteHTTPException):
+        if not is_api_path(request.url.path):
+            return await http_exception_handler(request, exc)
+        try:
+            name = HTTPStatus(exc.status_code).phrase.title().replace(" ", "").replace("-", "")
+        except ValueError:
+            name = "HTTPError"
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return JSONResponse({"error": name, "message": message}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    generate = web.openapi
+
+    def openapi() -> dict:
+        spec = generate()  # FastAPI's, cached
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        if "ErrorBody" not in schemas:
+            error = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(error.pop("$defs", {}))
+            schemas["ErrorBody"] = error
+        return spec
+
+    web.openapi = openapi
