@@ -14,6 +14,9 @@ from trialdesk.services.registry import get_protocol, get_trial_row
 from trialdesk.stats.enrollment import forecast_completion
 
 
+FORECAST_WINDOW_DAYS = 180
+
+
 def _month(day: str) -> str:
     return day[:7]
 
@@ -60,13 +63,18 @@ def dashboard(uow, principal: Principal, nct_id: str, *, today: dt.date | None =
         timeline.append({"month": month, "screened": months[month]["screened"],
                          "randomized": months[month]["randomized"], "cumulative_randomized": cumulative})
 
-    n = len(randomizations)
-    start = protocol.registry.status.start_date.as_date() if protocol.registry.status.start_date else None
-    first = dt.date.fromisoformat(randomizations[0][1]) if randomizations else None
-    origin = min(d for d in [start, first] if d is not None) if (start or first) else today
-    observed = max((today - origin).days, 0)
-    seed = int.from_bytes(hashlib.sha256(f"{nct_id}|{today}|{n}".encode()).digest()[:8], "little")
-    fc = forecast_completion(n, observed, target, np.random.default_rng(seed)) if target else None
+    # The forecast is trial-wide (aggregate counts only) and uses the recent pace: randomizations in the last
+    # FORECAST_WINDOW_DAYS (or since the first one, when that is shorter).
+    everyone = uow.dashboard.randomizations(trial.id)
+    n_total = len(everyone)
+    first = dt.date.fromisoformat(everyone[0][1]) if everyone else None
+    window_start = max(first, today - dt.timedelta(days=FORECAST_WINDOW_DAYS)) if first else today
+    recent = sum(1 for _site, day in everyone if dt.date.fromisoformat(day) >= window_start)
+    observed = max((today - window_start).days, 1)
+    seed = int.from_bytes(hashlib.sha256(f"{nct_id}|{today}|{n_total}".encode()).digest()[:8], "little")
+    remaining_target = max(target - n_total, 0)
+    fc = (forecast_completion(recent, observed, recent + remaining_target, np.random.default_rng(seed))
+          if target else None)
 
     def when(days):
         return None if days is None else (today + dt.timedelta(days=float(days))).isoformat()
@@ -80,8 +88,10 @@ def dashboard(uow, principal: Principal, nct_id: str, *, today: dt.date | None =
         else f"{len(site_keys)} site(s)",
         "totals": dict(totals), "sites": site_rows, "timeline": timeline,
         "recruiting_sites": sum(1 for s in sites if s.status == "RECRUITING"),
+        "randomized_all_sites": n_total,
         "forecast": None if fc is None else {
             "rate_per_month": round(fc.rate_per_month, 2), "level": fc.level,
+            "window_start": window_start.isoformat(), "recent_randomized": recent,
             "completion_median": when(fc.days_to_target_median), "completion_low": when(fc.days_to_target_low),
             "completion_high": when(fc.days_to_target_high), "observed_days": fc.observed_days},
     }
@@ -122,7 +132,7 @@ def enrollment_figure(data: dict):
     if fc.get("completion_median") and xs:
         last = xs[-1]
         mid = dt.date.fromisoformat(fc["completion_median"])
-        ax.plot([last, mid], [data["totals"].get("randomized", 0), data["target"]], linestyle=":",
+        ax.plot([last, mid], [data.get("randomized_all_sites", 0), data["target"]], linestyle=":",
                 label="forecast (median)")
         ax.axvspan(dt.date.fromisoformat(fc["completion_low"]), dt.date.fromisoformat(fc["completion_high"]),
                    alpha=0.15, label=f"{int(fc['level'] * 100)}% interval")

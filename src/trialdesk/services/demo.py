@@ -143,6 +143,7 @@ class DemoRunner:
         self.subject_arm: dict[str, str] = {}
         self.subject_site: dict[str, str] = {}
         self.subject_weight: dict[str, float] = {}
+        self.scheduled_answers: set[int] = set()
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def rng(self, *key) -> np.random.Generator:
@@ -305,6 +306,8 @@ class DemoRunner:
     def on_randomize(self, subject_number: str, site: str) -> None:
         from trialdesk.services import randomization
 
+        if self.report.randomized >= self.subjects:  # rescreened patients can overshoot the target: stop there
+            return
         code = self.codes[site]
         day = self.clock().date()
         allocation = self.call(f"coord.{code}", "randomization.allocate", randomization.randomize_subject, NCT,
@@ -392,6 +395,7 @@ class DemoRunner:
                       delay_reason="patient request / scheduling" if delay else None,
                       reduction_level=level, reduction_reason=reason, height_cm=height_cm)
         del arm
+        self.answer_edit_check_queries(subject_number, staff)
         if self.rng("query", subject_number, cycle).random() < self.scenario["monitoring"]["query_probability"]:
             lo, hi = self.scenario["monitoring"]["answer_days"]
             self.at(day + dt.timedelta(days=int(self.rng("q-day", subject_number, cycle).integers(3, 15))), "query",
@@ -420,6 +424,21 @@ class DemoRunner:
                            assessment.day, assessment.lesions, baseline=baseline)
         if result is not None and progression:
             self.count_event(assessment.day)
+        self.answer_edit_check_queries(subject_number, staff)
+
+    def answer_edit_check_queries(self, subject_number, staff) -> None:
+        """Sites answer the queries that edit checks opened (out-of-window visits and the like) within days."""
+        from trialdesk.services import queries
+
+        open_ones = self.call("monitor.demo", "query.list", queries.list_queries, NCT,
+                              subject_number=subject_number, status="open") or []
+        lo, hi = self.scenario["monitoring"]["answer_days"]
+        for query in open_ones:
+            if query["id"] in self.scheduled_answers:
+                continue
+            self.scheduled_answers.add(query["id"])
+            day = self.clock().date() + dt.timedelta(days=int(self.rng("auto-answer", query["id"]).integers(lo, hi + 1)))
+            self.at(day, "answer", query["id"], staff)
 
     def count_event(self, day: dt.date) -> None:
         self.pfs_events += 1
@@ -446,6 +465,7 @@ class DemoRunner:
                           entity_type=entity_type, entity_id=doses[0], field=field_name, message=message)
         if query is None:
             return
+        self.scheduled_answers.add(query["id"])
         lo, hi = answer_days
         day = self.clock().date() + dt.timedelta(days=int(self.rng("answer", query["id"]).integers(lo, hi + 1)))
         self.at(day, "answer", query["id"], staff)
@@ -454,7 +474,7 @@ class DemoRunner:
         from trialdesk.services import queries
 
         if self.call(staff, "query.answered", queries.answer_query, NCT, query_id,
-                     "Checked against the pharmacy record: the dose is correct.") is not None:
+                     "Checked against the source documents: the entry is correct as recorded.") is not None:
             self.call("monitor.demo", "query.closed", queries.close_query, NCT, query_id, "Source verified.")
 
     def on_sign(self, subject_number, investigator) -> None:

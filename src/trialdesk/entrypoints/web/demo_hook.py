@@ -27,6 +27,23 @@ def ensure_demo(td) -> list[dict]:
         has_demo_users = True
     if not has_demo_users:
         return []
+    _continue_demo_clock(td)
     users = demo_users(sites, codes)
     return [{"username": u, "password": demo_password(u), "role": f"{role}" + (f" ({', '.join(s)})" if s else "")}
             for u, role, s, _ in users if s is None or u in {"coord.12", "inv.12", "coord.01"}]
+
+
+def _continue_demo_clock(td) -> None:
+    """The demo simulates past the real date: serve it on a clock that continues from its last event, so that
+    calendars, overdue visits and the dashboard read as on the day the simulation stopped."""
+    import datetime as dt
+
+    from trialdesk.services.unit_of_work import ContinuingClock, utc_now
+
+    with td.uow() as uow:
+        latest = uow.audit.query(limit=1)
+    if latest:
+        last = dt.datetime.fromisoformat(latest[0].occurred_at)
+        if last > utc_now():
+            td.clock = ContinuingClock(last + dt.timedelta(minutes=1))
+            print(f"trialdesk: demo clock starts at {td.clock().date()} (the simulated trial's today)", flush=True)
