@@ -71,6 +71,16 @@ def test_demo_to_completion_is_consistent(db_url, tmp_path, monkeypatch, oas):
             assert arm["received"] + arm["not_received"] == arm["allocated"] == arm["analysed_itt"]
             assert arm["discontinued_treatment"] + arm["on_treatment"] == arm["received"]
             assert sum(arm["discontinued_reasons"].values()) == arm["discontinued_treatment"]
+        # the dashboard (a sponsor's aggregate view) agrees with the trial's own counts
+        from trialdesk.services import accounts, dashboard
+
+        with td.uow() as uow:
+            sponsor = accounts.principal_for(uow, uow.users.get("sponsor.demo"))
+            board = dashboard.dashboard(uow, sponsor, "NCT07003074")
+        assert board["totals"]["randomized"] == report.randomized
+        assert board["totals"]["screened"] == consort["assessed"]
+        assert sum(m["randomized"] for m in board["timeline"]) == report.randomized
+        assert "subject_number" not in json.dumps(board)  # aggregates only
         # the posted resultsSection validates and the registry page shows it
         with td.uow() as uow:
             study = registry.export_study(uow, "NCT07003074")
