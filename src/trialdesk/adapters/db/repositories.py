@@ -23,12 +23,21 @@ from trialdesk.domain.audit import AuditEvent
 class TrialRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+        # nct_id -> row, for this transaction: a service asks for its trial two or three times per call, and a
+        # repeated SELECT would only hand back the same object from the session's identity map.
+        self._by_nct: dict[str, TrialRow] = {}
 
     def get(self, nct_id: str, *, for_update: bool = False) -> TrialRow | None:
+        cached = self._by_nct.get(nct_id)
+        if cached is not None and not for_update and cached in self.session:
+            return cached
         stmt = select(TrialRow).where(TrialRow.nct_id == nct_id)
         if for_update and self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
-        return self.session.execute(stmt).scalar_one_or_none()
+        row = self.session.execute(stmt).scalar_one_or_none()
+        if row is not None:
+            self._by_nct[nct_id] = row
+        return row
 
     def list(self) -> list[TrialRow]:
         return list(self.session.execute(select(TrialRow).order_by(TrialRow.nct_id)).scalars())
