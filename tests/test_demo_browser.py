@@ -23,7 +23,7 @@ import pytest
 from browser_helpers import browser_page, live_server, require_chromium
 from trialdesk.bootstrap import bootstrap
 from trialdesk.domain.access import SYSTEM
-from trialdesk.domain.schedule import VisitKind, VisitStatus
+from trialdesk.domain.schedule import VisitKind
 from trialdesk.entrypoints.web.app import create_app
 from trialdesk.services import treatment
 from trialdesk.services.audit import verify_audit
@@ -58,20 +58,26 @@ def demo(tmp_path, shared_dir, monkeypatch):
     td = bootstrap(f"sqlite:///{tmp_path / 'demo.sqlite'}")
     report = run_demo(td, subjects=SUBJECTS, seed=SEED, until=UNTIL)
     assert report.ctcae_loaded and report.randomized >= 4, report.to_dict()
+    last_day = dt.date.fromisoformat(report.until)
     with td.uow() as uow:
         trial = uow.trials.get(NCT)
         on_treatment = uow.subjects.list(trial.id, status="on_treatment")
-        assert on_treatment, "the demo put nobody on treatment"
-        # Hunan Cancer Hospital (site 12) if one of its subjects is on treatment, else the first such subject.
-        subject = next((s for s in on_treatment if s.site_key == HUNAN), on_treatment[0])
-        visits = treatment.subject_calendar(uow, SYSTEM, NCT, subject.subject_number)
-    next_dose = next(v for v in visits if v.kind == VisitKind.TREATMENT and v.actual is None)
-    # "Today" is the planned day of the subject's next cycle: after the demo's last simulated day.
-    assert next_dose.planned >= dt.date.fromisoformat(report.until)
+        # Hunan Cancer Hospital (site 12) first, then the others: a subject past cycle 1 whose next cycle is due
+        # on or after the demo's last simulated day (so that day can be "today").
+        candidates = sorted(on_treatment, key=lambda s: (s.site_key != HUNAN, s.id))
+        chosen = None
+        for subject in candidates:
+            visits = treatment.subject_calendar(uow, SYSTEM, NCT, subject.subject_number)
+            upcoming = [v for v in visits if v.kind == VisitKind.TREATMENT and v.actual is None]
+            if upcoming and upcoming[0].number >= 2 and upcoming[0].planned >= last_day:
+                chosen = (subject, upcoming[0])
+                break
+    assert chosen is not None, "the demo left no subject mid-treatment"
+    subject, next_dose = chosen
     td.clock = lambda: dt.datetime.combine(next_dose.planned, dt.time(9, 30), tzinfo=dt.timezone.utc)
     with live_server(create_app(td_app=td)) as url:
         yield {"td": td, "url": url, "subject": subject.subject_number, "site": subject.site_key,
-               "visit": next_dose, "today": next_dose.planned, "visits": visits}
+               "visit": next_dose, "today": next_dose.planned}
     td.dispose()
 
 
