@@ -78,9 +78,11 @@ def run_once(url: str, args, profiler: cProfile.Profile | None = None) -> dict:
     finally:
         td.dispose()
     actions = sum(report.actions.values())
-    return {"wall": wall, "statements": statements[0], "randomized": report.randomized, "screened": report.screened, "actions": actions,
-            "refused": len(report.refused), "until": report.until, "ctcae": report.ctcae_loaded,
-            "fingerprint": (report.screened, report.randomized, report.pfs_events, tuple(sorted(report.actions.items())))}
+    return {"wall": wall, "statements": statements[0], "randomized": report.randomized,
+            "screened": report.screened, "actions": actions, "refused": len(report.refused), "until": report.until,
+            "ctcae": report.ctcae_loaded,
+            "fingerprint": (report.screened, report.randomized, report.pfs_events,
+                            tuple(sorted(report.actions.items())))}
 
 
 def line(label: str, r: dict) -> str:
