@@ -3,14 +3,14 @@
 The spec is loaded from ``/openapi.json`` of the running app (it needs a token, like the rest of the API) over a
 small demo database run to its data cut (so analysis runs and posted results exist), and every operation in it is
 fuzzed with schema-valid and schema-invalid requests, authenticated as the demo admin and as principals with the
-data rights the admin lacks (the statistician: analysis, design, randomization reports; the Hunan coordinator and
+data rights the admin lacks (the statistician: analysis, design, randomization reports; a site's coordinator and
 investigator: subject data capture, screening, randomization, signatures). Each response must
 
 - not be a server error (``not_a_server_error``);
 - carry a status code, content type, headers and body that the spec declares for it
   (``status_code_conformance``, ``content_type_conformance``, ``response_headers_conformance``,
   ``response_schema_conformance``);
-- be a 4xx when the request breaks the schema (``negative_data_rejection``).
+- be a 4xx when the request breaks the schema (``negative_data_rejection``), and a 422 names the bad field.
 
 Path parameters are drawn, most of the time, from the identifiers that exist in the demo (the trial, its sites,
 subjects, adverse events, doses, assessments, queries, analysis runs), so requests reach the services instead of
@@ -37,9 +37,22 @@ NCT = "NCT07003074"
 SUBJECTS, SEED = 8, 1
 MAX_EXAMPLES = 12
 # Principals: the demo admin (the issue's requirement) and those holding the rights the admin is refused.
-PRINCIPALS = ["admin.demo", "stat.demo", "coord.12", "inv.12", "monitor.demo"]
+# Site staff of the Jilin site (code 14), which has subjects in this small demo.
+PRINCIPALS = ["admin.demo", "stat.demo", "coord.14", "inv.14", "monitor.demo"]
+SITE_OF = {"coord.14": "the-first-hospital-of-jilin-university", "inv.14": "the-first-hospital-of-jilin-university"}
+
+def invalid_input_names_the_field(ctx, response, case):
+    """A 422 says which field is wrong: ``problems`` lists at least one entry with a non-empty ``field``."""
+    if response.status_code != 422:
+        return None
+    body = response.json()
+    named = [p for p in body.get("problems") or [] if p.get("field")]
+    assert named, f"a 422 that names no field: {body}"
+    return True
+
 
 CHECKS = [
+    invalid_input_names_the_field,
     st_checks.not_a_server_error,
     st_checks.status_code_conformance,
     st_checks.content_type_conformance,
@@ -78,32 +91,54 @@ def demo_api(tmp_path_factory):
         with td.uow() as uow:
             tokens = {name: accounts.create_token(uow, SYSTEM, name) for name in PRINCIPALS}
             uow.commit()
-        queries = {
-            "nct_id": "SELECT nct_id FROM trials",
-            "site_key": "SELECT site_key FROM sites",
-            "subject_number": "SELECT subject_number FROM subjects",
-            "screening_number": "SELECT screening_number FROM screenings",
-            "ae_id": "SELECT id FROM adverse_events",
-            "assessment_id": "SELECT id FROM tumor_assessments",
-            "dose_id": "SELECT id FROM doses",
-            "query_id": "SELECT id FROM queries",
-            "run_id": "SELECT id FROM analysis_runs",
-            "query": "SELECT term FROM ctcae_terms ORDER BY id LIMIT 20",
-        }
-        with td.engine.connect() as conn:
-            known = {name: sorted({row[0] for row in conn.execute(text(sql))}) for name, sql in queries.items()}
-        known["step"] = ["answer", "close", "reopen"]
-        known = {name: values for name, values in known.items() if values}
+        known = _known_identifiers(td)
         web = create_app(td_app=td)
         schema = schemathesis.openapi.from_asgi("/openapi.json", web,
                                                 headers={"Authorization": f"Bearer {tokens['admin.demo']}"})
-        yield {"schema": schema, "tokens": tokens, "known": known}
+        yield {"schema": schema, "tokens": tokens, "known": known, "web": web, "td": td}
         td.dispose()
 
 
-def _with_known_ids(case_strategy, known: dict[str, list]):
-    """Cases whose path parameters are, three times in four, identifiers that exist in the demo."""
-    picks = st.fixed_dictionaries({name: st.sampled_from(values) for name, values in known.items()})
+def _known_identifiers(td) -> dict:
+    """Identifiers that exist in the demo, grouped by subject so that one request's path parameters agree
+    (the subject's site, its adverse events, doses, assessments, queries and screening)."""
+    from sqlalchemy import text
+
+    def rows(sql: str) -> list[tuple]:
+        with td.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql))]
+
+    per_subject = {
+        "ae_id": rows("SELECT subject_id, id FROM adverse_events"),
+        "dose_id": rows("SELECT subject_id, id FROM doses"),
+        "assessment_id": rows("SELECT subject_id, id FROM tumor_assessments"),
+        "query_id": rows("SELECT subject_id, id FROM queries"),
+        "screening_number": rows("SELECT subject_id, screening_number FROM screenings WHERE subject_id IS NOT NULL"),
+    }
+    everywhere = {name: sorted({value for _, value in pairs}) for name, pairs in per_subject.items()}
+    subjects = []
+    for subject_id, number, site in rows("SELECT id, subject_number, site_key FROM subjects ORDER BY id"):
+        own = {name: sorted(value for sid, value in pairs if sid == subject_id) for name, pairs in per_subject.items()}
+        subjects.append({"subject_number": number, "site_key": site,
+                         **{name: own[name] or everywhere[name] for name in per_subject}})
+    return {
+        "subjects": subjects,
+        "common": {"nct_id": [NCT], "run_id": [row[0] for row in rows("SELECT id FROM analysis_runs")],
+                   "query": [row[0] for row in rows("SELECT term FROM ctcae_terms ORDER BY id LIMIT 20")],
+                   "step": ["answer", "close", "reopen"]},
+    }
+
+
+def _with_known_ids(case_strategy, known: dict, site: str | None):
+    """Cases whose path parameters are, three times in four, identifiers that exist in the demo and agree with
+    each other (one subject, at the principal's site for site staff)."""
+    subjects = [s for s in known["subjects"] if site is None or s["site_key"] == site] or known["subjects"]
+
+    def values_for(subject: dict):
+        choices = {name: st.sampled_from(values) for name, values in known["common"].items() if values}
+        choices.update({name: st.sampled_from(value) if isinstance(value, list) else st.just(value)
+                        for name, value in subject.items() if value})
+        return st.fixed_dictionaries(choices)
 
     def substitute(drawn):
         case, use_known, values = drawn
@@ -113,7 +148,8 @@ def _with_known_ids(case_strategy, known: dict[str, list]):
                     case.path_parameters[name] = values[name]
         return case
 
-    return st.tuples(case_strategy, st.sampled_from([True, True, True, False]), picks).map(substitute)
+    return st.tuples(case_strategy, st.sampled_from([True, True, True, False]),
+                     st.sampled_from(subjects).flatmap(values_for)).map(substitute)
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
@@ -128,11 +164,101 @@ def test_operation_conforms(demo_api, principal, method, path):
               phases=[Phase.explicit, Phase.generate, Phase.shrink],
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                      HealthCheck.data_too_large])
-    @given(case=_with_known_ids(cases, demo_api["known"]))
+    @given(case=_with_known_ids(cases, demo_api["known"], SITE_OF.get(principal)))
     def fuzz(case):
         case.call_and_validate(headers=headers, checks=CHECKS)
 
     fuzz()
+
+
+# --- invalid input gets a 4xx whose body names the field ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(demo_api):
+    from fastapi.testclient import TestClient
+
+    with TestClient(demo_api["web"]) as c:
+        yield c
+
+
+def _as(demo_api, principal: str) -> dict:
+    return {"Authorization": f"Bearer {demo_api['tokens'][principal]}"}
+
+
+def _error_body(client, demo_api, response, status: int) -> dict:
+    """The response has ``status`` and a body valid against the spec's ErrorBody."""
+    import jsonschema
+
+    assert response.status_code == status, response.text
+    spec = client.get("/openapi.json", headers=_as(demo_api, "admin.demo")).json()
+    body = response.json()
+    jsonschema.validate(body, {"$ref": "#/components/schemas/ErrorBody", "components": spec["components"]})
+    return body
+
+
+def _fields(body: dict) -> set[str]:
+    return {p["field"] for p in body["problems"]}
+
+
+def _jilin_subject(demo_api) -> dict:
+    subject = next(s for s in demo_api["known"]["subjects"] if s["site_key"] == SITE_OF["coord.14"])
+    return subject
+
+
+def test_schema_invalid_body_names_each_field(client, demo_api):
+    subject = _jilin_subject(demo_api)
+    response = client.post(f"/api/v1/trials/{NCT}/subjects/{subject['subject_number']}/doses",
+                           headers=_as(demo_api, "coord.14"),
+                           json={"cycle": "first", "dose_date": "2026-02-30", "actual_mg": 100, "weight_kg": 60,
+                                 "colour": "blue"})
+    body = _error_body(client, demo_api, response, 422)
+    assert body["error"] == "InvalidInput"
+    # cycle is not an integer, 30 February is no date, drug is missing, colour is not a field of a dose.
+    assert {"cycle", "dose_date", "drug", "colour"} <= _fields(body)
+
+
+def test_body_that_is_not_an_object_is_named_body(client, demo_api):
+    response = client.post(f"/api/v1/trials/{NCT}/results", headers=_as(demo_api, "stat.demo"), json="run 1")
+    assert _fields(_error_body(client, demo_api, response, 422)) == {"body"}
+
+
+def test_out_of_range_query_parameter_is_named(client, demo_api):
+    """hr=0 used to reach log(0) in the closed-form design and answer 500."""
+    response = client.get(f"/api/v1/trials/{NCT}/design", params={"hr": 0}, headers=_as(demo_api, "stat.demo"))
+    assert _fields(_error_body(client, demo_api, response, 422)) == {"query.hr"}
+    response = client.get(f"/api/v1/trials/{NCT}/design", params={"hr": 0.7}, headers=_as(demo_api, "stat.demo"))
+    assert response.status_code == 200
+
+
+def test_service_refuses_a_hazard_ratio_of_zero(demo_api):
+    """The same rule in the service, for the design page (which reads ``hr`` without the API's bounds)."""
+    from trialdesk.domain.access import SYSTEM
+    from trialdesk.domain.errors import InvalidInput
+    from trialdesk.services import design
+
+    with demo_api["td"].uow() as uow, pytest.raises(InvalidInput) as exc:
+        design.closed_form(uow, SYSTEM, NCT, 0.0)
+    assert [p.path for p in exc.value.problems] == ["hr"]
+
+
+def test_service_level_invalid_input_names_the_field(client, demo_api):
+    """A change the service refuses (the cycle of a recorded dose is not editable) names that field."""
+    subject = _jilin_subject(demo_api)
+    dose_id = subject["dose_id"][0]
+    url = f"/api/v1/trials/{NCT}/subjects/{subject['subject_number']}/doses/{dose_id}"
+    response = client.patch(url, headers=_as(demo_api, "inv.14"), json={"changes": {"cycle": 9}, "reason": "typo"})
+    assert _fields(_error_body(client, demo_api, response, 422)) == {"cycle"}
+    response = client.patch(url, headers=_as(demo_api, "inv.14"), json={"changes": {"": 9}, "reason": "typo"})
+    assert all(field.startswith("changes.") for field in _fields(_error_body(client, demo_api, response, 422)))
+
+
+def test_unreadable_body_is_a_documented_400(client, demo_api):
+    response = client.post(f"/api/v1/trials/{NCT}/results", headers={**_as(demo_api, "stat.demo"),
+                                                                      "Content-Type": "application/json"},
+                           content=b"\xff\xfe{")
+    body = _error_body(client, demo_api, response, 400)
+    assert body["error"] == "BadRequest"
 
 
 def test_spec_covers_the_whole_api():

@@ -17,10 +17,16 @@ def design_of(uow, principal: Principal, nct_id: str):
     return design
 
 
+def _check_hazard_ratio(hazard_ratio: float | None) -> None:
+    if hazard_ratio is not None and not 0.05 <= hazard_ratio <= 5:
+        raise InvalidInput(f"must be between 0.05 and 5; got {hazard_ratio!r}", field="hr")
+
+
 def closed_form(uow, principal: Principal, nct_id: str, hazard_ratio: float | None = None) -> dict:
     from trialdesk.stats.design import closed_form_report
 
     design = design_of(uow, principal, nct_id)
+    _check_hazard_ratio(hazard_ratio)
     return closed_form_report(design, hazard_ratio=hazard_ratio).model_dump(mode="json")
 
 
@@ -30,6 +36,5 @@ def simulate_design(design, *, trials: int, hazard_ratio: float | None, seed: in
 
     if not 100 <= trials <= MAX_WEB_TRIALS:
         raise InvalidInput(f"must be between 100 and {MAX_WEB_TRIALS}", field="trials")
-    if hazard_ratio is not None and not 0.05 <= hazard_ratio <= 5:
-        raise InvalidInput("must be between 0.05 and 5", field="hr")
+    _check_hazard_ratio(hazard_ratio)
     return simulate(design, trials, seed, hazard_ratio=hazard_ratio)

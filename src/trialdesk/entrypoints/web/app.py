@@ -63,7 +63,9 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
 
     @web.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        problems = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+        # A body field is named by its path in the body ("actual_mg", "lesions.0.size_mm"); a body that is no object,
+        # or is missing, by "body"; path and query parameters as "path.run_id", "query.hr".
+        problems = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
                     for e in exc.errors()]
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"error": "InvalidInput", "message": message, "problems": problems}, status_code=422)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from html import escape
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
@@ -43,7 +43,7 @@ class AdverseEventBody(_Body):
 
 
 class ChangeBody(_Body):
-    changes: dict[str, Any]
+    changes: dict[Annotated[str, Field(min_length=1)], Any] = Field(description="field -> new value")
     reason: str
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,7 +26,9 @@ class SimulationRequest(BaseModel):
 
 
 @api.get("/trials/{nct_id}/design")
-def closed_form(request: Request, nct_id: str, hr: float | None = None) -> dict[str, Any]:
+def closed_form(request: Request, nct_id: str,
+                hr: float | None = Query(None, gt=0.05, le=5, description="Hazard ratio (default: the design's)"),
+                ) -> dict[str, Any]:
     """Closed-form events, power and expected analysis times of the protocol's design."""
     p = request.state.principal
     with request.app.state.td.uow(p.username) as uow:

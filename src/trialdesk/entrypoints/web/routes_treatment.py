@@ -5,7 +5,7 @@ visits panel."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -48,7 +48,7 @@ class DoseIn(BaseModel):
 
 class DoseEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    changes: dict[str, Any] = Field(description="Field -> new value; editable: "
+    changes: dict[Annotated[str, Field(min_length=1)], Any] = Field(description="Field -> new value; editable: "
                                                 + ", ".join(sorted(treatment.DOSE_EDITABLE_FIELDS)))
     reason: str = Field(description="Reason for change (required).")
 
