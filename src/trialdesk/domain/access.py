@@ -137,6 +137,8 @@ class Denial(PermissionDenied):
     action: Action
     site: str | None = None
     hide: bool = False
+    #: What a hidden refusal answers: the same words as the absence of the thing, so the two cannot be told apart.
+    not_found: str = "not found"
     message: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -150,14 +152,17 @@ class Denial(PermissionDenied):
 
     def to_dict(self) -> dict:
         if self.hide:
-            return {"error": "NotFound", "message": "not found"}
+            return {"error": "NotFound", "message": self.not_found}
         return super().to_dict()
 
 
-def require(principal: Principal, action: Action, site: str | None = None, *, hide: bool | None = None) -> None:
-    """Raise :class:`Denial` unless the principal may do ``action`` at ``site``."""
+def require(principal: Principal, action: Action, site: str | None = None, *, hide: bool | None = None,
+            not_found: str = "not found") -> None:
+    """Raise :class:`Denial` unless the principal may do ``action`` at ``site``. A hidden refusal answers
+    ``not_found``: pass the message the caller would get if the thing did not exist."""
     if not principal.can(action, site):
-        raise Denial(principal, action, site, hide=(action in HIDE_EXISTENCE) if hide is None else hide)
+        raise Denial(principal, action, site, hide=(action in HIDE_EXISTENCE) if hide is None else hide,
+                     not_found=not_found)
 
 
 def permission_table() -> list[dict]:

@@ -86,7 +86,7 @@ def _load(uow, principal: Principal, nct_id: str, query_id: int, action: Action)
     if row is None or subject is None or subject.trial_id != trial.id:
         raise NotFound(f"no query {query_id} in {nct_id}")
     if not principal.can(Action.SUBJECT_VIEW, row.site_key):
-        require(principal, action, row.site_key, hide=True)
+        require(principal, action, row.site_key, hide=True, not_found=f"no query {query_id} in {nct_id}")
         raise NotFound(f"no query {query_id} in {nct_id}")
     require(principal, action, row.site_key, hide=False)
     return row, subject

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.audit import canonical_json
 from trialdesk.domain.errors import NotFound
 from trialdesk.domain.protocol import Protocol, SiteStatus
@@ -81,6 +82,17 @@ def save_protocol(uow, protocol: Protocol, *, source: str = "protocol", reason: 
             site.position, site.facility, site.city = position, loc.facility, loc.city
             site.state, site.country = loc.state, loc.country
     return outcome
+
+
+def load_protocol(uow, principal: Principal, protocol: Protocol, *, source: str = "protocol",
+                  reason: str | None = None) -> str:
+    """Create or replace a trial's protocol on behalf of ``principal`` (admin, ``Action.PROTOCOL_LOAD``).
+
+    The guarded entry to :func:`save_protocol` (which stays unguarded for bootstrap and scratch copies).
+    Returns ``"created"``, ``"updated"`` or ``"unchanged"``; a refusal is audited and writes nothing.
+    """
+    require(principal, Action.PROTOCOL_LOAD)
+    return save_protocol(uow, protocol, source=source, reason=reason)
 
 
 def get_trial_row(uow, nct_id: str):

@@ -270,9 +270,11 @@ def get_screening(uow, principal: Principal, nct_id: str, site_key: str, screeni
     """One screening with every criterion's result and the record; other sites' screenings are 'not found'."""
     trial = get_trial_row(uow, nct_id)
     row = uow.screenings.get(trial.id, site_key, screening_number)
-    if row is None or not principal.can(Action.SUBJECT_VIEW, site_key):
-        if row is not None:
+    if not principal.can(Action.SUBJECT_VIEW, site_key):
+        if row is not None:  # audited; answered exactly like absence at a site the caller cannot see
             require(principal, Action.SUBJECT_VIEW, site_key, hide=True)
+        raise NotFound("not found")
+    if row is None:
         raise NotFound(f"no screening {screening_number} at {site_key}")
     subject = uow.subjects.by_id(row.subject_id)
     return _row_dict(row, subject, detail=True)

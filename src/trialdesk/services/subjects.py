@@ -22,9 +22,10 @@ def get_subject(uow, principal: Principal, nct_id: str, subject_number: str, act
     trial = get_trial_row(uow, nct_id)
     subject = uow.subjects.get(trial.id, subject_number, for_update=for_update)
     if subject is None or not principal.can(action, subject.site_key):
-        if subject is not None:
-            require(principal, action, subject.site_key, hide=True)  # audited denial, answered as 404
-        raise NotFound(f"no subject {subject_number} in {nct_id}")
+        absent = f"no subject {subject_number} in {nct_id}"
+        if subject is not None:  # audited denial, answered exactly like absence (404, same message)
+            require(principal, action, subject.site_key, hide=True, not_found=absent)
+        raise NotFound(absent)
     return trial, subject
 
 

@@ -51,16 +51,21 @@ def protocol_show(nct_id: str = typer.Argument("NCT07003074"), as_json: bool = t
 
 @protocol_app.command("load")
 def protocol_load(file: Path, db: Optional[str] = DbOption,
-                  reason: str = typer.Option("protocol loaded from file", help="Audit reason.")) -> None:
-    """Validate and load (or replace) a protocol in the database."""
+                  reason: str = typer.Option("protocol loaded from file", help="Audit reason."),
+                  as_user: Optional[str] = typer.Option(None, "--as", help="Act as this user (password from "
+                                                                           "$TRIALDESK_PASSWORD or a prompt); "
+                                                                           "default: the local operator.")) -> None:
+    """Validate and load (or replace) a protocol in the database (``protocol.load``: admin)."""
     from trialdesk.adapters.protocol_files import load_protocol
+    from trialdesk.entrypoints.cli.people import resolve_principal
     from trialdesk.services import registry
 
     with cli_errors():
         protocol = load_protocol(file)
         app = app_for(db)
-        with app.uow("cli") as uow:
-            outcome = registry.save_protocol(uow, protocol, reason=reason)
+        principal = resolve_principal(app, as_user)
+        with app.uow(principal.username) as uow:
+            outcome = registry.load_protocol(uow, principal, protocol, reason=reason)
             uow.commit()
     console.print(f"{protocol.nct_id}: {outcome}")
 

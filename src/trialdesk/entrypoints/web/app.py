@@ -55,7 +55,7 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
             return login_redirect(LoginRequired(request.url.path, exc.message))
         shown = exc
         if exc.status_code == 404 and hasattr(exc, "hide"):
-            shown = TrialdeskError("not found")
+            shown = TrialdeskError(exc.to_dict()["message"])
             shown.status_code = 404
         return templates.TemplateResponse(request, "error.html", {
             "error": shown, "user": getattr(request.state, "principal", None),
