@@ -20,11 +20,17 @@ class StatusChange(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class Me(BaseModel):
+    username: str
+    roles: list[str]
+    scope: str = Field(description="roles with their sites, e.g. 'coordinator (hunan-cancer-hospital)'")
+
+
 @router.get("/me")
-def me(request: Request) -> dict[str, Any]:
+def me(request: Request) -> Me:
     """Who you are, and your roles and sites."""
     p: Principal = request.state.principal
-    return {"username": p.username, "roles": sorted(r.value for r in p.roles), "scope": p.role_summary}
+    return Me(username=p.username, roles=sorted(r.value for r in p.roles), scope=p.role_summary)
 
 
 @router.get("/trials/{nct_id}/sites")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
 
 from trialdesk.entrypoints.web.app import templates
 from trialdesk.entrypoints.web.auth import ApiUser
@@ -19,12 +20,17 @@ def _uow(request: Request, actor: str = "web"):
     return request.app.state.td.uow(actor)
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+    trials: int = Field(ge=0, description="trials loaded")
+
+
 @public.get("/health", tags=["system"])
-def health(request: Request) -> dict[str, Any]:
+def health(request: Request) -> Health:
     """Liveness and database check."""
     with _uow(request) as uow:
         trials = uow.trials.count()
-    return {"status": "ok", "trials": trials}
+    return Health(status="ok", trials=trials)
 
 
 @public.get("/", response_class=HTMLResponse, include_in_schema=False)
