@@ -12,9 +12,13 @@ def register(name: str, fn: PanelFn) -> None:
     PANELS.append((name, fn))
 
 
+ORDER = ["upcoming_visits", "serious_adverse_events", "open_queries", "screening", "subjects"]
+
+
 def collect(uow, principal, nct_id: str, site_key: str) -> dict:
     out = {}
-    for name, fn in PANELS:
+    rank = {name: i for i, name in enumerate(ORDER)}
+    for name, fn in sorted(PANELS, key=lambda p: rank.get(p[0], len(ORDER))):
         panel = fn(uow, principal, nct_id, site_key)
         if panel is not None:
             out[name] = panel
