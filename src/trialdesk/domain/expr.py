@@ -359,23 +359,21 @@ class _Parser:
             return Binary("notin", left, right, text=self.span(start))
         return left
 
-    def sum_(self) -> Node:
+    def _left_assoc(self, operators: tuple[str, ...], operand) -> Node:
+        """``operand (op operand)*`` for left-associative binary operators of one precedence level."""
         start = self.peek().pos
-        left = self.product()
-        while self.at("op") and self.peek().value in ("+", "-"):
+        left = operand()
+        while self.at("op") and self.peek().value in operators:
             op = self.take().value
-            right = self.product()
+            right = operand()
             left = Binary(op, left, right, text=self.span(start))
         return left
 
+    def sum_(self) -> Node:
+        return self._left_assoc(("+", "-"), self.product)
+
     def product(self) -> Node:
-        start = self.peek().pos
-        left = self.unary()
-        while self.at("op") and self.peek().value in ("*", "/"):
-            op = self.take().value
-            right = self.unary()
-            left = Binary(op, left, right, text=self.span(start))
-        return left
+        return self._left_assoc(("*", "/"), self.unary)
 
     def unary(self) -> Node:
         start = self.peek().pos

@@ -90,6 +90,18 @@ def generate(nct_id: str = TrialOption, seed_file: Optional[Path] = typer.Option
                   highlight=False, markup=False)
 
 
+def _run_with_seed(service, nct_id: str, seed_file: Optional[Path], as_user: Optional[str], db: Optional[str]):
+    """Resolve the caller and the list's seed, then run ``service(uow, principal, nct_id, seed)`` and commit."""
+    with cli_errors():
+        app = app_for(db)
+        principal = resolve_principal(app, as_user)
+        seed = _seed_for(app, principal, nct_id, seed_file)
+        with app.uow(principal.username) as uow:
+            out = service(uow, principal, nct_id, seed)
+            uow.commit()
+    return out
+
+
 @randomization_app.command("go-live")
 def go_live(nct_id: str = TrialOption, seed_file: Optional[Path] = SeedFileOption,
             as_json: bool = typer.Option(False, "--json"), as_user: Optional[str] = AsOption,
@@ -97,13 +109,7 @@ def go_live(nct_id: str = TrialOption, seed_file: Optional[Path] = SeedFileOptio
     """Check the list against the seed, record its SHA-256 commitment and open allocation."""
     from trialdesk.services import randomization as rz
 
-    with cli_errors():
-        app = app_for(db)
-        principal = resolve_principal(app, as_user)
-        seed = _seed_for(app, principal, nct_id, seed_file)
-        with app.uow(principal.username) as uow:
-            out = rz.go_live(uow, principal, nct_id, seed)
-            uow.commit()
+    out = _run_with_seed(rz.go_live, nct_id, seed_file, as_user, db)
     if as_json:
         print_json(out)
         return
@@ -117,13 +123,7 @@ def verify(nct_id: str = TrialOption, seed_file: Optional[Path] = SeedFileOption
     """Regenerate the list from the seed; check the commitment and every allocation (exit 1 on any problem)."""
     from trialdesk.services import randomization as rz
 
-    with cli_errors():
-        app = app_for(db)
-        principal = resolve_principal(app, as_user)
-        seed = _seed_for(app, principal, nct_id, seed_file)
-        with app.uow(principal.username) as uow:
-            report = rz.verify_list(uow, principal, nct_id, seed)
-            uow.commit()
+    report = _run_with_seed(rz.verify_list, nct_id, seed_file, as_user, db)
     if as_json:
         print_json(report)
     else:
