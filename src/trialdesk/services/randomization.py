@@ -43,6 +43,7 @@ from trialdesk.domain.randomization import (
     stratum_key,
 )
 from trialdesk.domain.sites import require_recruiting
+from trialdesk.domain.subject_lifecycle import SubjectStatus
 from trialdesk.services.registry import get_protocol, get_trial_row
 from trialdesk.services.subjects import get_subject, touch
 
@@ -384,7 +385,7 @@ def randomize_subject(uow, principal: Principal, nct_id: str, subject_number: st
         raise Conflict(f"randomization is unavailable: {exc.message}") from None
     key = derive_key(seed, "seal") if spec.scheme == "blocks" else b""
     before_status = subject.status
-    subject.status = "randomized"
+    subject.status = SubjectStatus.RANDOMIZED.value
     touch(uow, subject, reason="randomized")  # before the locks: keeps the locked part short
 
     # -- locks last: list row (number, cap), then the stratum cursor -------------------------------------------
@@ -434,7 +435,7 @@ def randomize_subject(uow, principal: Principal, nct_id: str, subject_number: st
                               in_error=False)
     uow.record("randomization.allocated", "subject", subject_number,
                before={"status": before_status},
-               after={"status": "randomized", "randomization_number": number, "arm": arm, "stratum": stratum,
+               after={"status": SubjectStatus.RANDOMIZED.value, "randomization_number": number, "arm": arm, "stratum": stratum,
                       "randomized_on": on, "screening": screening.screening_number},
                trial=nct_id, site=subject.site_key, actor=principal.username)
     if _before_commit_hook is not None:

@@ -24,6 +24,7 @@ from trialdesk.domain.eligibility import coerce_criteria, evaluate, evaluate_nam
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, Problem, problems_from_pydantic
 from trialdesk.domain.screening import ScreeningRecord
 from trialdesk.domain.sites import require_recruiting
+from trialdesk.domain.subject_lifecycle import SCREENING_STATUS, SubjectStatus, can_rescreen, status_after_screening
 from trialdesk.services.registry import get_protocol, get_trial_row, protocol_digest
 from trialdesk.services.subjects import site_code, touch
 
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 #: subject status after a screening, by verdict
-SUBJECT_STATUS = {"eligible": "eligible", "ineligible": "screen_failed", "incomplete": "screening"}
+SUBJECT_STATUS = {verdict: status.value for verdict, status in SCREENING_STATUS.items()}
 #: subject statuses from which a patient may be (re)screened
 RESCREENABLE = frozenset(SUBJECT_STATUS.values())
 PATIENT_REF_MAX = 80
@@ -188,15 +189,15 @@ def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patien
         number = _next_number(lambda n: uow.subjects.get(trial.id, n) is not None, f"{code}-",
                               uow.subjects.count_at_site(trial.id, site_key) + 1)
         subject = uow.subjects.create(trial_id=trial.id, site_key=site_key, subject_number=number, patient_ref=ref,
-                                      status="screening", created_at=now, data_version=0)
+                                      status=SubjectStatus.SCREENING.value, created_at=now, data_version=0)
         before = None
     else:
-        if subject.status not in RESCREENABLE or uow.screenings.is_allocated(subject.id):
+        if not can_rescreen(subject.status) or uow.screenings.is_allocated(subject.id):
             raise Conflict(f"subject {subject.subject_number} is {subject.status}: a randomized subject cannot be "
                            f"rescreened")
         before = _subject_state(subject)
 
-    subject.status = SUBJECT_STATUS[result.verdict]
+    subject.status = status_after_screening(result.verdict).value
     if rec.birth_date is not None:
         subject.birth_date = rec.birth_date.isoformat()
     if rec.sex is not None:

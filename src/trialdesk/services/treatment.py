@@ -45,6 +45,7 @@ from trialdesk.domain.schedule import (
     VisitStatus,
     build_subject_calendar,
 )
+from trialdesk.domain.subject_lifecycle import SubjectStatus, advance, status_after_disposition
 from trialdesk.services.capture import apply_changes, require_reason
 from trialdesk.services.subjects import get_subject, protocol, subjects_visible, touch
 
@@ -70,8 +71,6 @@ END_OF_TREATMENT_REASONS = ("progressive disease", "adverse event", "withdrawal 
 END_OF_STUDY_REASONS = ("death", "withdrawal by subject", "lost to follow-up", "study terminated by sponsor",
                         "physician decision", "other")
 _SINGLE_KINDS = {"end_of_treatment", "end_of_study", "death"}
-_KIND_STATUS = {"end_of_treatment": "off_treatment", "end_of_study": "off_study", "death": "dead"}
-_STATUS_RANK = {"on_treatment": 1, "off_treatment": 2, "off_study": 3, "dead": 4}
 _REASON_WORD = {"end_of_treatment": "reason for ending treatment", "end_of_study": "reason for ending the study",
                 "death": "cause of death", "new_therapy": "description of the new anticancer therapy"}
 DOSE_EDITABLE_FIELDS = frozenset({"dose_date", "actual_mg", "weight_kg", "delay_reason", "reduction_level",
@@ -484,10 +483,12 @@ def _open_window_query(uow, principal: Principal, subject, row, context: dict) -
     return True
 
 
-def _set_status(uow, principal: Principal, nct_id: str, subject, new: str, reason: str) -> None:
+def _set_status(uow, principal: Principal, nct_id: str, subject, status: SubjectStatus, reason: str) -> None:
     old = subject.status
-    if _STATUS_RANK.get(new, 0) <= _STATUS_RANK.get(old, 0):
+    moved = advance(old, status)
+    if moved is None:
         return
+    new = moved.value
     subject.status = new
     uow.record("subject.status_changed", "subject", subject.subject_number, before={"status": old},
                after={"status": new}, reason=reason, trial=nct_id, site=subject.site_key, actor=principal.username)
@@ -545,7 +546,7 @@ def record_dose(uow, principal: Principal, nct_id: str, subject_number: str, *, 
                           "deviation_fraction": round(override.deviation_fraction, 6),
                           "tolerance": override.tolerance},
                    reason=override.reason, trial=nct_id, site=subject.site_key, actor=principal.username)
-    _set_status(uow, principal, nct_id, subject, "on_treatment", f"first dose recorded ({drug_id}, cycle {cycle})")
+    _set_status(uow, principal, nct_id, subject, SubjectStatus.ON_TREATMENT, f"first dose recorded ({drug_id}, cycle {cycle})")
     touch(uow, subject, reason=f"dose {row.id} recorded")
     out["query_opened"] = _open_window_query(uow, principal, subject, row, context)
     out["override_required"] = override.requires_reason
@@ -689,8 +690,9 @@ def record_disposition(uow, principal: Principal, nct_id: str, subject_number: s
     uow.record("disposition.recorded", "disposition", row.id, after={k: v for k, v in out.items()
                                                                       if k != "entered_at"},
                trial=nct_id, site=subject.site_key, actor=principal.username)
-    if kind in _KIND_STATUS:
-        _set_status(uow, principal, nct_id, subject, _KIND_STATUS[kind], f"{kind.replace('_', ' ')}: {clean}")
+    status = status_after_disposition(kind)
+    if status is not None:
+        _set_status(uow, principal, nct_id, subject, status, f"{kind.replace('_', ' ')}: {clean}")
     touch(uow, subject, reason=f"disposition {row.id} recorded")
     out["subject_status"] = subject.status
     return out
