@@ -1,0 +1,307 @@
+"""Tokenizer and hand-written recursive-descent parser (no ``eval``, no Python ``ast``).
+
+The grammar is documented in :mod:`trialdesk.domain.expr`; each grammar rule is one method of :class:`_Parser`,
+lowest precedence first, so the precedence table can be read off the method order.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from trialdesk.domain.expr.nodes import (
+    AGGREGATES,
+    COMPARISONS,
+    FUNCTIONS,
+    REDUCERS,
+    Binary,
+    Call,
+    Comprehension,
+    IfExpr,
+    ListLit,
+    Literal,
+    Logical,
+    Name,
+    Node,
+    Unary,
+)
+from trialdesk.domain.expr.values import UNKNOWN, ExprNameError, ExprSyntaxError
+
+__all__ = ["KEYWORDS", "Token", "parse", "tokenize"]
+
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<date>d'(?P<dval>\d{4}-\d{2}-\d{2})')
+  | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
+  | (?P<string>'(?P<s1>[^'\\]*)'|"(?P<s2>[^"\\]*)")
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>==|!=|<=|>=|<|>|\+|-|\*|/|\(|\)|\[|\]|,|\.)
+    """,
+    re.VERBOSE,
+)
+KEYWORDS = {"and", "or", "not", "in", "where", "for", "if", "then", "else", "true", "false", "null"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # number, string, date, ident, kw, op, end
+    value: Any
+    pos: int
+    end: int = 0
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split ``text`` into tokens; raises :class:`ExprSyntaxError` at the first bad character."""
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if m is None:
+            raise ExprSyntaxError(f"unexpected character {text[pos]!r} at position {pos} in {text!r}")
+        kind = m.lastgroup
+        if m.group("ws"):
+            pass
+        elif m.group("date"):
+            try:
+                tokens.append(Token("date", _dt.date.fromisoformat(m.group("dval")), pos))
+            except ValueError:
+                raise ExprSyntaxError(f"invalid date {m.group('dval')!r} at position {pos}") from None
+        elif m.group("number") is not None:
+            s = m.group("number")
+            val: float | int = float(s) if any(c in s for c in ".eE") else int(s)
+            tokens.append(Token("number", val, pos))
+        elif m.group("string") is not None:
+            s = m.group("s1") if m.group("s1") is not None else m.group("s2")
+            tokens.append(Token("string", s, pos))
+        elif m.group("ident"):
+            word = m.group("ident")
+            tokens.append(Token("kw" if word in KEYWORDS else "ident", word, pos))
+        else:
+            assert kind == "op"
+            tokens.append(Token("op", m.group("op"), pos))
+        if tokens and tokens[-1].pos == pos:
+            object.__setattr__(tokens[-1], "end", m.end())
+        pos = m.end()
+    tokens.append(Token("end", None, len(text), len(text)))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.toks = tokenize(text)
+        self.i = 0
+
+    # helpers
+    def peek(self, k: int = 0) -> Token:
+        return self.toks[min(self.i + k, len(self.toks) - 1)]
+
+    def at(self, kind: str, value: Any = None, k: int = 0) -> bool:
+        t = self.peek(k)
+        return t.kind == kind and (value is None or t.value == value)
+
+    def take(self) -> Token:
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def expect(self, kind: str, value: Any = None) -> Token:
+        if not self.at(kind, value):
+            t = self.peek()
+            want = repr(value) if value is not None else kind
+            got = "end of expression" if t.kind == "end" else repr(t.value)
+            raise ExprSyntaxError(f"expected {want} but found {got} at position {t.pos} in {self.text!r}")
+        return self.take()
+
+    def span(self, start: int) -> str:
+        return self.text[start : self.toks[self.i - 1].end].strip()
+
+    # grammar
+    def parse(self) -> Node:
+        node = self.expr()
+        if not self.at("end"):
+            t = self.peek()
+            raise ExprSyntaxError(f"unexpected {t.value!r} at position {t.pos} in {self.text!r}")
+        return node
+
+    def expr(self) -> Node:
+        start = self.peek().pos
+        if self.at("kw", "if"):
+            self.take()
+            cond = self.expr()
+            self.expect("kw", "then")
+            then = self.expr()
+            self.expect("kw", "else")
+            else_ = self.expr()
+            return IfExpr(cond, then, else_, text=self.span(start))
+        return self.or_()
+
+    def or_(self) -> Node:
+        start = self.peek().pos
+        left = self.and_()
+        while self.at("kw", "or"):
+            self.take()
+            right = self.and_()
+            left = Logical("or", left, right, text=self.span(start))
+        return left
+
+    def and_(self) -> Node:
+        start = self.peek().pos
+        left = self.not_()
+        while self.at("kw", "and"):
+            self.take()
+            right = self.not_()
+            left = Logical("and", left, right, text=self.span(start))
+        return left
+
+    def not_(self) -> Node:
+        start = self.peek().pos
+        if self.at("kw", "not"):
+            self.take()
+            operand = self.not_()
+            return Unary("not", operand, text=self.span(start))
+        return self.cmp()
+
+    def cmp(self) -> Node:
+        start = self.peek().pos
+        left = self.sum_()
+        if self.at("op") and self.peek().value in COMPARISONS:
+            op = self.take().value
+            right = self.sum_()
+            return Binary(op, left, right, text=self.span(start))
+        if self.at("kw", "in"):
+            self.take()
+            right = self.sum_()
+            return Binary("in", left, right, text=self.span(start))
+        if self.at("kw", "not") and self.at("kw", "in", 1):
+            self.take()
+            self.take()
+            right = self.sum_()
+            return Binary("notin", left, right, text=self.span(start))
+        return left
+
+    def _left_assoc(self, operators: tuple[str, ...], operand: Callable[[], Node]) -> Node:
+        """``operand (op operand)*`` for left-associative binary operators of one precedence level."""
+        start = self.peek().pos
+        left = operand()
+        while self.at("op") and self.peek().value in operators:
+            op: str = self.take().value
+            right = operand()
+            left = Binary(op, left, right, text=self.span(start))
+        return left
+
+    def sum_(self) -> Node:
+        return self._left_assoc(("+", "-"), self.product)
+
+    def product(self) -> Node:
+        return self._left_assoc(("*", "/"), self.unary)
+
+    def unary(self) -> Node:
+        start = self.peek().pos
+        if self.at("op", "-"):
+            self.take()
+            operand = self.unary()
+            if isinstance(operand, Literal) and isinstance(operand.value, (int, float)) and not isinstance(
+                operand.value, bool
+            ):
+                return Literal(-operand.value, text=self.span(start))
+            return Unary("-", operand, text=self.span(start))
+        return self.primary()
+
+    def name(self) -> Name:
+        start = self.peek().pos
+        parts = [self.expect("ident").value]
+        while self.at("op", "."):
+            self.take()
+            parts.append(self.expect("ident").value)
+        return Name(tuple(parts), text=self.span(start))
+
+    def primary(self) -> Node:
+        t = self.peek()
+        start = t.pos
+        if t.kind in ("number", "string", "date"):
+            self.take()
+            return Literal(t.value, text=self.span(start))
+        if t.kind == "kw" and t.value in ("true", "false", "null"):
+            self.take()
+            val = {"true": True, "false": False, "null": UNKNOWN}[t.value]
+            return Literal(val, text=t.value)
+        if self.at("op", "("):
+            self.take()
+            node = self.expr()
+            self.expect("op", ")")
+            return node
+        if self.at("op", "["):
+            self.take()
+            items: list[Node] = []
+            if not self.at("op", "]"):
+                items.append(self.expr())
+                while self.at("op", ","):
+                    self.take()
+                    items.append(self.expr())
+            self.expect("op", "]")
+            return ListLit(tuple(items), text=self.span(start))
+        if t.kind == "ident" and self.at("op", "(", 1):
+            return self.call()
+        if t.kind == "ident":
+            return self.name()
+        got = "end of expression" if t.kind == "end" else repr(t.value)
+        raise ExprSyntaxError(f"unexpected {got} at position {t.pos} in {self.text!r}")
+
+    def call(self) -> Node:
+        start = self.peek().pos
+        func = self.take().value
+        self.expect("op", "(")
+        if func in AGGREGATES:
+            var = self.expect("ident").value
+            self.expect("kw", "in")
+            source = self.name()
+            cond = None
+            if self.at("kw", "where"):
+                self.take()
+                cond = self.expr()
+            self.expect("op", ")")
+            return Comprehension(func, var, source, cond, None, text=self.span(start))
+        args: list[Node] = []
+        if not self.at("op", ")"):
+            args.append(self.expr())
+            if func in REDUCERS and self.at("kw", "for"):
+                self.take()
+                var = self.expect("ident").value
+                self.expect("kw", "in")
+                source = self.name()
+                cond = None
+                if self.at("kw", "where"):
+                    self.take()
+                    cond = self.expr()
+                self.expect("op", ")")
+                return Comprehension(func, var, source, cond, args[0], text=self.span(start))
+            while self.at("op", ","):
+                self.take()
+                args.append(self.expr())
+        self.expect("op", ")")
+        if func in REDUCERS and func == "sum":
+            raise ExprSyntaxError(f"sum() needs the form sum(expr for x in list) in {self.text!r}")
+        if func not in FUNCTIONS:
+            allowed = sorted(set(FUNCTIONS) | AGGREGATES | REDUCERS)
+            raise ExprNameError(f"unknown function {func!r} in {self.text!r} (allowed: {', '.join(allowed)})")
+        lo, hi = FUNCTIONS[func]
+        if not lo <= len(args) <= hi:
+            raise ExprSyntaxError(f"{func}() takes {lo}..{hi} arguments, got {len(args)} in {self.text!r}")
+        if func in ("lookup",) and not (isinstance(args[0], Literal) and isinstance(args[0].value, str)):
+            raise ExprSyntaxError(f"lookup() needs a table name as a string literal in {self.text!r}")
+        if func == "convert" and not all(isinstance(a, Literal) and isinstance(a.value, str) for a in args[1:]):
+            raise ExprSyntaxError(f"convert() needs analyte and units as string literals in {self.text!r}")
+        return Call(func, tuple(args), text=self.span(start))
+
+
+def parse(text: str) -> Node:
+    """Parse ``text`` into an AST; raises :class:`ExprSyntaxError` or :class:`ExprNameError`."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExprSyntaxError("empty expression")
+    return _Parser(text).parse()
