@@ -1,21 +1,24 @@
 """Configuration: the one home of every setting (``TRIALDESK_*`` environment variables).
 
-Read once by the entrypoints (``get_settings()``) and handed to ``bootstrap``; nothing else reads the
-environment. Tests build a ``Settings(...)`` of their own or set the variables and call ``get_settings.cache_clear()``.
+Nothing outside this module reads the environment. Entrypoints call :func:`get_settings` and hand the result on;
+adapters take a ``settings`` argument and, when none is given, call :func:`get_settings` at call time. That keeps
+tests that ``monkeypatch.setenv("TRIALDESK_...")`` working without cache juggling: :func:`get_settings` is cached
+per distinct ``TRIALDESK_*`` environment, so it is cheap (building a ``Settings`` costs ~2 ms) yet never stale.
+Tests may also build a ``Settings(...)`` of their own.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRIALDESK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRIALDESK_", extra="ignore", env_ignore_empty=True)
 
     #: SQLAlchemy URL; empty means the embedded SQLite file in ``data_dir``.
     database_url: str | None = None
@@ -24,8 +27,9 @@ class Settings(BaseSettings):
     #: Randomization seed as hex (overrides the seed files), and the directory of seed files.
     randomization_secret: str | None = Field(default=None, repr=False)
     randomization_dir: Path | None = None
-    #: ``fast``: a cheap argon2id profile for the demo's known passwords and the test suite only.
-    argon2_profile: Literal["default", "fast"] = "default"
+    #: ``fast``: a cheap argon2id profile for the demo's known passwords and the test suite only (any other
+    #: value means the default profile, as it always has).
+    argon2_profile: str = "default"
     #: NCI's CTCAE v5.0 workbook, to load instead of the dictionary shipped with the package.
     ctcae_xlsx: Path | None = None
     #: NLM's ``ctg-oas-v2.yaml`` to validate against instead of the copy shipped with the package.
@@ -33,8 +37,27 @@ class Settings(BaseSettings):
     #: CLI credentials (a Bearer token, or a password for ``--as`` users).
     token: str | None = Field(default=None, repr=False)
     password: str | None = Field(default=None, repr=False)
+    #: The trial the web pages show when the URL names none (``?trial=`` or a path's ``nct_id`` does): configuration,
+    #: so this is the one place the id appears in code.
+    default_trial: str = "NCT07003074"
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
+ENV_PREFIX = "TRIALDESK_"
+
+
+@lru_cache(maxsize=8)
+def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:
     return Settings()
+
+
+def get_settings() -> Settings:
+    """The settings of the environment as it is now (one ``Settings`` per distinct ``TRIALDESK_*`` environment)."""
+    return _settings_for(tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX))))
+
+
+def _cache_clear() -> None:
+    _settings_for.cache_clear()
+
+
+#: Kept for callers that clear the cache explicitly (no longer needed: a changed environment is seen anyway).
+get_settings.cache_clear = _cache_clear  # type: ignore[attr-defined]

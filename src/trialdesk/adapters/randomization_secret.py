@@ -10,6 +10,9 @@ Lookup order (:meth:`SeedStore.load`):
 2. a file ``<directory>/<nct_id>-<seed_check[:16]>.seed`` (hex, mode 0600) written by ``randomization generate``.
    The directory is ``$TRIALDESK_RANDOMIZATION_DIR``, else ``<data dir>/randomization`` (``$TRIALDESK_DATA_DIR``
    or the user data directory).
+
+Both variables come through :class:`~trialdesk.settings.Settings`: the one given to the store, else the
+environment's settings read at call time (so a store made before the environment changed still follows it).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from trialdesk.domain.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from trialdesk.domain.randomization import MIN_SEED_BYTES
+from trialdesk.settings import Settings, get_settings
 
 ENV_SECRET = "TRIALDESK_RANDOMIZATION_SECRET"
 ENV_DIR = "TRIALDESK_RANDOMIZATION_DIR"
@@ -54,13 +58,11 @@ def parse_seed(text: str, *, field: str = "seed") -> bytes:
     return seed
 
 
-def _default_directory() -> Path:
-    explicit = os.environ.get(ENV_DIR)
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("TRIALDESK_DATA_DIR")
-    if base:
-        return Path(base) / "randomization"
+def _default_directory(settings: Settings) -> Path:
+    if settings.randomization_dir:
+        return Path(settings.randomization_dir)
+    if settings.data_dir:
+        return Path(settings.data_dir) / "randomization"
     import platformdirs
 
     return Path(platformdirs.user_data_dir("trialdesk", appauthor=False)) / "randomization"
@@ -69,13 +71,18 @@ def _default_directory() -> Path:
 class SeedStore:
     """Reads and writes seeds outside the database; caches recognised seeds in memory (per process)."""
 
-    def __init__(self, directory: Path | str | None = None) -> None:
+    def __init__(self, directory: Path | str | None = None, *, settings: Settings | None = None) -> None:
         self.directory = Path(directory) if directory is not None else None
+        self._settings = settings
         self._cache: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings or get_settings()
+
     def path_for(self, nct_id: str, check: str) -> Path:
-        directory = self.directory or _default_directory()
+        directory = self.directory or _default_directory(self.settings)
         return directory / f"{nct_id}-{check[:16]}.seed"
 
     def save(self, nct_id: str, seed: bytes) -> Path:
@@ -106,7 +113,7 @@ class SeedStore:
             cached = self._cache.get(check)
         if cached is not None:
             return cached
-        env = os.environ.get(ENV_SECRET)
+        env = self.settings.randomization_secret
         candidates: list[bytes] = []
         if env:
             candidates.append(parse_seed(env, field=ENV_SECRET))

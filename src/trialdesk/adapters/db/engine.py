@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from trialdesk.settings import Settings, get_settings
+
 ENV_URL = "TRIALDESK_DATABASE_URL"
 
 
-def default_sqlite_path() -> Path:
+def default_sqlite_path(settings: Settings | None = None) -> Path:
     """``<user data dir>/trialdesk/trialdesk.sqlite`` (platformdirs), overridable with ``TRIALDESK_DATA_DIR``."""
-    base = os.environ.get("TRIALDESK_DATA_DIR")
+    base = (settings or get_settings()).data_dir
     if base:
         directory = Path(base)
     else:
@@ -25,11 +26,12 @@ def default_sqlite_path() -> Path:
     return directory / "trialdesk.sqlite"
 
 
-def resolve_url(url: str | None = None) -> str:
-    """``--db`` beats ``$TRIALDESK_DATABASE_URL`` beats the default SQLite file."""
-    url = url or os.environ.get(ENV_URL)
+def resolve_url(url: str | None = None, settings: Settings | None = None) -> str:
+    """``--db`` beats ``$TRIALDESK_DATABASE_URL`` (``settings.database_url``) beats the default SQLite file."""
+    settings = settings or get_settings()
+    url = url or settings.database_url
     if not url:
-        return f"sqlite:///{default_sqlite_path()}"
+        return f"sqlite:///{default_sqlite_path(settings)}"
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return url

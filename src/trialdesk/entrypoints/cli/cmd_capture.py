@@ -8,17 +8,14 @@ operator (the system principal; it may load CTCAE but, holding no user account, 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
 from trialdesk.entrypoints.cli.people import resolve_principal
 
-DEFAULT_TRIAL = "NCT07003074"
-TrialOption = typer.Option(DEFAULT_TRIAL, "--trial", help="NCT id of the trial.")
 AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
 JsonOption = typer.Option(False, "--json", help="Print JSON.")
 
@@ -303,7 +300,9 @@ def sign_command(subject: str = typer.Argument(...), meaning: Optional[str] = ty
     from trialdesk.services import signatures
 
     with cli_errors():
-        password = os.environ.get("TRIALDESK_PASSWORD") or typer.prompt("password (to sign)", hide_input=True)
+        from trialdesk.settings import get_settings
+
+        password = get_settings().password or typer.prompt("password (to sign)", hide_input=True)
         out = _run(db, as_user, lambda uow, p: signatures.sign_casebook(
             uow, p, trial, subject, password, meaning or signatures.DEFAULT_MEANING))
     _show(out, as_json, lambda o: [f"casebook {o['manifest']['subject']} signed by {o['signer_name']} at "

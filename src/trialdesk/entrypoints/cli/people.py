@@ -8,12 +8,11 @@ framework's management command) and are audited as ``cli:<os user>``. Commands t
 from __future__ import annotations
 
 import getpass
-import os
 from typing import Optional
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
 
 users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
@@ -36,10 +35,12 @@ def resolve_principal(app, as_user: str | None):
     """The CLI caller: ``--as USER`` (password from $TRIALDESK_PASSWORD or a prompt), $TRIALDESK_TOKEN, or the
     local operator when neither is given."""
     from trialdesk.services import accounts
+    from trialdesk.settings import get_settings
 
-    token = os.environ.get("TRIALDESK_TOKEN")
+    settings = get_settings()
+    token = settings.token
     if as_user:
-        password = os.environ.get("TRIALDESK_PASSWORD") or typer.prompt(f"password for {as_user}", hide_input=True)
+        password = settings.password or typer.prompt(f"password for {as_user}", hide_input=True)
         with app.uow(as_user) as uow:
             result = accounts.login(uow, as_user, password)
         with app.uow(as_user) as uow:
@@ -187,7 +188,7 @@ def tokens_revoke(token_id: int, db: Optional[str] = DbOption) -> None:
 
 
 @sites_app.command("list")
-def sites_list(nct_id: str = typer.Option("NCT07003074", "--trial"), as_json: bool = typer.Option(False, "--json"),
+def sites_list(nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--json"),
                db: Optional[str] = DbOption) -> None:
     from trialdesk.services import sites
 
@@ -204,7 +205,7 @@ def sites_list(nct_id: str = typer.Option("NCT07003074", "--trial"), as_json: bo
 
 @sites_app.command("set-status")
 def sites_set_status(site: str, status: str, reason: str = typer.Option(..., "--reason"),
-                     nct_id: str = typer.Option("NCT07003074", "--trial"), db: Optional[str] = DbOption) -> None:
+                     nct_id: str = TrialOption, db: Optional[str] = DbOption) -> None:
     """Move a site through NOT_YET_RECRUITING -> RECRUITING -> (SUSPENDED <-> RECRUITING) -> CLOSED."""
     from trialdesk.services import sites
 
