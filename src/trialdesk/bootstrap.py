@@ -48,10 +48,10 @@ def bootstrap(url: str | None = None, *, migrate: bool = True, load_default: boo
 
 
 def ensure_default_trial(app: App) -> None:
-    from trialdesk.adapters.protocol_files import DEFAULT_NCT_ID, load_default_protocol
+    from trialdesk.adapters.protocol_files import default_trial_id, load_default_protocol
     from trialdesk.services import registry
 
     with app.uow("system") as uow:
-        if uow.trials.get(DEFAULT_NCT_ID) is None:
+        if uow.trials.get(default_trial_id()) is None:
             registry.save_protocol(uow, load_default_protocol(), reason="default trial loaded at first start")
             uow.commit()

@@ -13,11 +13,16 @@ from pydantic import ValidationError
 from trialdesk.domain.errors import InvalidInput, Problem
 from trialdesk.domain.protocol import Protocol
 
-DEFAULT_NCT_ID = "NCT07003074"
+def default_trial_id() -> str:
+    """The deployment's default trial: configuration (``Settings.default_trial``), never a constant in code."""
+    from trialdesk.settings import get_settings
+
+    return get_settings().default_trial
 
 
-def packaged_protocol_path(nct_id: str = DEFAULT_NCT_ID) -> Path:
-    """Path of a protocol file shipped with trialdesk."""
+def packaged_protocol_path(nct_id: str | None = None) -> Path:
+    """Path of a protocol file shipped with trialdesk (the default trial's when ``nct_id`` is None)."""
+    nct_id = nct_id or default_trial_id()
     path = Path(str(resources.files("trialdesk") / "protocols" / f"{nct_id}.yaml"))
     if not path.is_file():
         raise InvalidInput(f"no packaged protocol for {nct_id}", field="nct_id")
@@ -90,5 +95,5 @@ def load_protocol(path: str | Path) -> Protocol:
     return parse_protocol_text(text, source=str(path))
 
 
-def load_default_protocol(nct_id: str = DEFAULT_NCT_ID) -> Protocol:
+def load_default_protocol(nct_id: str | None = None) -> Protocol:
     return load_protocol(packaged_protocol_path(nct_id))

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.common import DbOption, TrialArgument, TrialOption, app_for, cli_errors, console, print_json
 from trialdesk.entrypoints.cli.people import resolve_principal
 
 results_app = typer.Typer(help="CT.gov results: export the resultsSection, post results to the registry.",
@@ -20,7 +20,6 @@ results_app = typer.Typer(help="CT.gov results: export the resultsSection, post 
 datasets_app = typer.Typer(help="Analysis datasets (ADSL, ADTTE, ADRS, ADAE, ADEX, screening).",
                            no_args_is_help=True)
 
-TrialOption = typer.Option("NCT07003074", "--trial", help="NCT id of the trial.")
 AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
 CutOption = typer.Option(None, "--cut", help="Data cut-off date YYYY-MM-DD (default: today).")
 
@@ -86,7 +85,7 @@ def analyze_command(cut: Optional[str] = CutOption,
 
 
 @results_app.command("export")
-def results_export(nct_id: str = typer.Argument("NCT07003074"),
+def results_export(nct_id: str = TrialArgument,
                    run_id: Optional[int] = typer.Option(None, "--run", help="This analysis run (statistician)."),
                    posted: bool = typer.Option(False, "--posted", help="The posted results, whoever asks."),
                    as_user: Optional[str] = AsOption, db: Optional[str] = DbOption) -> None:
@@ -110,7 +109,7 @@ def results_export(nct_id: str = typer.Argument("NCT07003074"),
 
 
 @results_app.command("post")
-def results_post(nct_id: str = typer.Argument("NCT07003074"),
+def results_post(nct_id: str = TrialArgument,
                  run_id: Optional[int] = typer.Option(None, "--run", help="Default: the latest run."),
                  as_json: bool = typer.Option(False, "--json"), as_user: Optional[str] = AsOption,
                  db: Optional[str] = DbOption) -> None:

@@ -22,7 +22,7 @@ from typing import Optional
 import typer
 
 from trialdesk.domain.errors import Conflict, InvalidInput
-from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
 from trialdesk.entrypoints.cli.people import resolve_principal
 from trialdesk.entrypoints.cli.randomization_sim import simulate_command
 
@@ -30,7 +30,6 @@ randomization_app = typer.Typer(help="The IWRS: allocation list, allocation, ver
                                 no_args_is_help=True)
 randomization_app.command("simulate")(simulate_command)
 
-TrialOption = typer.Option("NCT07003074", "--trial", help="NCT id of the trial.")
 AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
 SeedFileOption = typer.Option(None, "--seed-file", help="File holding the seed as hex (default: the seed store).")
 
@@ -252,7 +251,7 @@ def setup_scratch_trial(app, principal, subjects: int, *, rng: random.Random, sl
     copy = base.model_copy(update={"registry": registry})
     spec = copy.operations.randomization
     with app.uow(principal.username) as uow:
-        save_protocol(uow, copy, reason="randomization qualification: scratch copy of NCT07003074")
+        save_protocol(uow, copy, reason=f"randomization qualification: scratch copy of {base.registry.identification.nct_id}")
         uow.commit()
     with app.uow(principal.username) as uow:
         trial = uow.trials.get(nct_id)

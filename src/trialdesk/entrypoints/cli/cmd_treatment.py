@@ -14,11 +14,9 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
 from trialdesk.entrypoints.cli.people import resolve_principal
 
-DEFAULT_TRIAL = "NCT07003074"
-TrialOption = typer.Option(DEFAULT_TRIAL, "--trial", help="NCT id of the trial.")
 AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
 JsonOption = typer.Option(False, "--json", help="Print JSON.")
 

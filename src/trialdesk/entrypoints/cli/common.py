@@ -15,6 +15,19 @@ from trialdesk.domain.errors import TrialdeskError
 console = Console()
 err_console = Console(stderr=True)
 
+def _trial_or_default(value: str | None) -> str:
+    """The trial named on the command line, else the configured default (``$TRIALDESK_DEFAULT_TRIAL``)."""
+    if value:
+        return value
+    from trialdesk.settings import get_settings
+
+    return get_settings().default_trial
+
+
+TRIAL_HELP = "NCT id of the trial (default: the configured default trial, $TRIALDESK_DEFAULT_TRIAL)."
+TrialOption = typer.Option(None, "--trial", callback=_trial_or_default, help=TRIAL_HELP)
+TrialArgument = typer.Argument(None, callback=_trial_or_default, help=TRIAL_HELP, show_default=False)
+
 DbOption = typer.Option(None, "--db", help="Database URL (default: $TRIALDESK_DATABASE_URL or a SQLite file in "
                                            "the user data directory).")
 

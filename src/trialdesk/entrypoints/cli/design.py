@@ -30,7 +30,6 @@ from trialdesk.entrypoints.cli.common import cli_errors, print_json
 
 __all__ = ["design_app", "simulate_command", "make_simulate_command", "load_design"]
 
-DEFAULT_NCT_ID = "NCT07003074"
 console = Console()
 
 design_app = typer.Typer(
@@ -42,7 +41,9 @@ design_app = typer.Typer(
 # ================================================================================================ loading
 def _protocol_path(path_or_protocol: str | Path | None) -> Path:
     if path_or_protocol is None:
-        path_or_protocol = DEFAULT_NCT_ID
+        from trialdesk.adapters.protocol_files import packaged_protocol_path
+
+        return packaged_protocol_path()
     candidate = Path(path_or_protocol)
     if candidate.suffix.lower() in {".yaml", ".yml", ".json"} or candidate.exists():
         return candidate
@@ -53,7 +54,7 @@ def _protocol_path(path_or_protocol: str | Path | None) -> Path:
 
 
 def load_design(path_or_protocol: str | Path | None = None) -> DesignSpec:
-    """Read ``operations.design`` from a protocol YAML/JSON file or a packaged protocol id (default NCT07003074).
+    """Read ``operations.design`` from a protocol YAML/JSON file or a packaged protocol id (default: the configured default trial).
 
     A file whose root is the design section itself (or ``{design: ...}``) is accepted too. A stop-gap loader: the
     lead swaps it for the full protocol loader.
@@ -103,7 +104,7 @@ def _override(
 
 
 ProtocolOpt = Annotated[
-    Optional[str], typer.Option("--protocol", help="Protocol YAML file or packaged id (default NCT07003074).")
+    Optional[str], typer.Option("--protocol", help="Protocol YAML file or packaged id (default: the configured default trial).")
 ]
 HrOpt = Annotated[Optional[float], typer.Option("--hr", help="Hazard ratio experimental : control (default: design).")]
 MedianOpt = Annotated[

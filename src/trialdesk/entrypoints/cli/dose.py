@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -22,17 +21,18 @@ from trialdesk.domain.errors import InvalidInput, TrialdeskError, problems_from_
 
 __all__ = ["dose_command", "load_treatment_spec"]
 
-DEFAULT_NCT_ID = "NCT07003074"
 EXIT_INVALID = 2
 
 
 def load_treatment_spec(path: str | Path | None = None) -> TreatmentSpec:
-    """Read ``operations.treatment`` from a protocol YAML (default: the packaged NCT07003074 protocol).
+    """Read ``operations.treatment`` from a protocol YAML (default: the configured default trial's packaged protocol).
 
     A stop-gap loader: the lead swaps it for the full protocol loader.
     """
     if path is None:
-        path = Path(str(resources.files("trialdesk") / "protocols" / f"{DEFAULT_NCT_ID}.yaml"))
+        from trialdesk.adapters.protocol_files import packaged_protocol_path
+
+        path = packaged_protocol_path()
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"file {path} does not exist", field="protocol")
@@ -75,7 +75,7 @@ def dose_command(
     randomization_date: Annotated[Optional[dt.datetime], typer.Option(
         "--randomization-date", formats=["%Y-%m-%d"], help="Randomization date (the dose may not precede it).")] = None,
     protocol: Annotated[Optional[Path], typer.Option(
-        "--protocol", help="Protocol YAML file (default: the packaged NCT07003074 protocol).")] = None,
+        "--protocol", help="Protocol YAML file (default: the configured default trial's packaged protocol).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Compute the doses of an arm at a cycle, each with its formula and inputs."""

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, err_console, print_json
+from trialdesk.entrypoints.cli.common import DbOption, TrialArgument, app_for, cli_errors, console, err_console, print_json
 
 protocol_app = typer.Typer(help="Trial protocols: validate, show, load.", no_args_is_help=True)
 registry_app = typer.Typer(help="ClinicalTrials.gov interchange and search.", no_args_is_help=True)
@@ -28,7 +28,7 @@ def protocol_validate(file: Path = typer.Argument(..., help="Protocol YAML or JS
 
 
 @protocol_app.command("show")
-def protocol_show(nct_id: str = typer.Argument("NCT07003074"), as_json: bool = typer.Option(False, "--json"),
+def protocol_show(nct_id: str = TrialArgument, as_json: bool = typer.Option(False, "--json"),
                   db: Optional[str] = DbOption) -> None:
     """Show a loaded trial's protocol (registry facts with live site status, and operations)."""
     from trialdesk.services import registry
@@ -98,7 +98,7 @@ def registry_import(paths: list[Path] = typer.Argument(..., help="Study JSON, JS
 
 
 @registry_app.command("export")
-def registry_export(nct_id: str = typer.Argument("NCT07003074"), db: Optional[str] = DbOption,
+def registry_export(nct_id: str = TrialArgument, db: Optional[str] = DbOption,
                     output: Optional[Path] = typer.Option(None, "--output", "-o")) -> None:
     """Print a trial as ClinicalTrials.gov API v2 study JSON."""
     from trialdesk.services import registry

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -27,7 +26,6 @@ from trialdesk.domain.recist_models import RecistEvaluation, SubjectTumorAssessm
 
 __all__ = ["recist_app", "load_recist_spec", "read_subject_file"]
 
-DEFAULT_NCT_ID = "NCT07003074"
 EXIT_INVALID = 2
 
 recist_app = typer.Typer(help="RECIST 1.1 tumour response.", no_args_is_help=True)
@@ -39,14 +37,16 @@ def _recist_group() -> None:
 
 
 def load_recist_spec(path: str | Path | None = None) -> RecistSpec:
-    """Read ``operations.recist`` from a protocol YAML (default: the packaged NCT07003074 protocol).
+    """Read ``operations.recist`` from a protocol YAML (default: the configured default trial's packaged protocol).
 
     A stop-gap loader until the full protocol loader is wired in. A packaged protocol without the section
     gives the :class:`RecistSpec` defaults; a file named explicitly must have it.
     """
     explicit = path is not None
     if path is None:
-        path = Path(str(resources.files("trialdesk") / "protocols" / f"{DEFAULT_NCT_ID}.yaml"))
+        from trialdesk.adapters.protocol_files import packaged_protocol_path
+
+        path = packaged_protocol_path()
     path = Path(path)
     if not path.is_file():
         if explicit:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trialdesk.entrypoints.cli.common import DbOption, app_for, cli_errors, console, err_console, print_json
+from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, err_console, print_json
 
 __all__ = ["screen_command", "screen_app"]
 
@@ -47,7 +47,7 @@ def screen_command(
     patient_ref: Optional[str] = typer.Option(None, "--patient-ref", help="The site's patient reference (default: the "
                                                                           "record's screening_id). Same ref = rescreen."),
     as_user: Optional[str] = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD)."),
-    nct_id: str = typer.Option("NCT07003074", "--trial", help="Trial (with --site)."),
+    nct_id: str = TrialOption,
     db: Optional[str] = DbOption,
 ) -> None:
     """Screen a patient against every eligibility criterion, or a whole cohort (feasibility waterfall)."""
