@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from trialdesk.domain.expr.vectorized import EPOCH, V
 from trialdesk.domain.screening import LIST_FIELDS, flat_schema
@@ -41,7 +42,8 @@ def _missing_mask(a: np.ndarray) -> np.ndarray:
     """Vectorized missingness of an object array: None, NaN/NaT, empty string."""
     with np.errstate(invalid="ignore"):
         miss = np.asarray(a == None, dtype=bool) | np.asarray(a != a, dtype=bool)  # noqa: E711
-    return miss | np.asarray(a == "", dtype=bool)
+    mask: npt.NDArray[np.bool_] = miss | np.asarray(a == "", dtype=bool)
+    return mask
 
 
 def _to_days(col: np.ndarray, name: str) -> np.ndarray:
@@ -187,14 +189,14 @@ def prepare_columns(raw: Mapping[str, Any], n: int | None = None) -> Columns:
                 continue
             conv = convert_array(analyte, data[key].val, np.asarray(raw[unit_key], dtype=object), field=unit_key)
             data[key] = _num(conv)
-    for lname, k in slots.items():
+    for lname, n_slots in slots.items():
         nkey = f"{lname}.n"
         if nkey in data:
             cnt = data[nkey]
-            over = cnt.known & (cnt.val > k)
+            over = cnt.known & (cnt.val > n_slots)
             if over.any():
                 i = int(np.argmax(over))
-                raise CohortError(f"row {i}: {lname}.n = {int(cnt.val[i])} but the table has only {k} slots")
+                raise CohortError(f"row {i}: {lname}.n = {int(cnt.val[i])} but the table has only {n_slots} slots")
     absent = set(schema) - set(raw)
     return Columns(n, data, slots, absent)
 

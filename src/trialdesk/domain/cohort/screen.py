@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from trialdesk.domain.cohort.columns import Columns, prepare_columns
 from trialdesk.domain.eligibility import EligibilitySpec
@@ -84,11 +85,13 @@ class CohortResult:
         out[(s == NOT_MET).any(axis=1)] = NOT_MET
         return out
 
-    def verdict_labels(self) -> np.ndarray:
-        return np.asarray(VERDICTS, dtype=object)[self.verdict]
+    def verdict_labels(self) -> npt.NDArray[np.object_]:
+        labels: npt.NDArray[np.object_] = np.asarray(VERDICTS, dtype=object)[self.verdict]
+        return labels
 
-    def status_labels(self, cid: str) -> np.ndarray:
-        return np.asarray(STATUS_CODES, dtype=object)[self.status[:, self.ids.index(cid)]]
+    def status_labels(self, cid: str) -> npt.NDArray[np.object_]:
+        labels: npt.NDArray[np.object_] = np.asarray(STATUS_CODES, dtype=object)[self.status[:, self.ids.index(cid)]]
+        return labels
 
 
 def _chunk_status(cols: Columns, spec: EligibilitySpec, ids: Sequence[str]) -> np.ndarray:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from trialdesk.domain.expr.nodes import (
     Binary,
@@ -40,6 +41,9 @@ __all__ = ["EPOCH", "ColumnScope", "V", "add_months_days", "evaluate_columns", "
 
 #: day 0 of the float day numbers that stand for dates
 EPOCH = np.datetime64("1970-01-01", "D")
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass
@@ -91,7 +95,7 @@ class ColumnScope:
         self.item_derived = item_derived
         self.constants = constants
         self.tables = tables
-        self.cache: dict[tuple[Any, ...], V] = {}
+        self.cache: dict[tuple[str | int, ...], V] = {}
         self.active: set[str] = set()
 
     def column(self, key: str, kind_hint: str = "any") -> V:
@@ -132,7 +136,7 @@ def _resolve(node: Name, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
         fname = path[1]
         defs = ctx.item_derived.get(lname, {})
         if fname in defs:
-            key = ("item", lname, k, fname)
+            key: tuple[str | int, ...] = ("item", lname, k, fname)
             if key not in ctx.cache:
                 ctx.cache[key] = _ev(defs[fname], ctx, {"item": (lname, k)})
             return ctx.cache[key]
@@ -257,46 +261,52 @@ def _ev(node: Node, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
     raise ExprError(f"cannot evaluate {node!r}")  # pragma: no cover
 
 
-# ----- dates
-def _civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# ----- dates (the vectorized twins of :mod:`trialdesk.domain.expr.dates`, on float day numbers)
+def _civil(days: FloatArray) -> tuple[IntArray, IntArray, IntArray]:
     """(year, month 1-12, day 1-31) of float day numbers (NaN -> 1970-01-01; mask separately)."""
     d = EPOCH + np.nan_to_num(days).astype("int64").astype("timedelta64[D]")
     m = d.astype("datetime64[M]")
     y = d.astype("datetime64[Y]")
-    year = y.astype(int) + 1970
-    month = (m - y.astype("datetime64[M]")).astype(int) + 1
-    day = (d - m.astype("datetime64[D]")).astype(int) + 1
+    year: IntArray = y.astype(np.int64) + 1970
+    month: IntArray = (m - y.astype("datetime64[M]")).astype(np.int64) + 1
+    day: IntArray = (d - m.astype("datetime64[D]")).astype(np.int64) + 1
     return year, month, day
 
 
-def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+def _days_from_civil(year: IntArray, month: IntArray, day: IntArray) -> IntArray:
     mi = (year - 1970) * 12 + (month - 1)
     first = np.asarray(mi, dtype="int64").astype("datetime64[M]").astype("datetime64[D]")
-    return (first - EPOCH).astype(int) + (day - 1)
+    days: IntArray = (first - EPOCH).astype(np.int64) + (day - 1)
+    return days
 
 
-def _month_len(year: np.ndarray, month: np.ndarray) -> np.ndarray:
+def _month_len(year: IntArray, month: IntArray) -> IntArray:
     mi = np.asarray((year - 1970) * 12 + (month - 1), dtype="int64")
     a = mi.astype("datetime64[M]").astype("datetime64[D]")
     b = (mi + 1).astype("datetime64[M]").astype("datetime64[D]")
-    return (b - a).astype(int)
+    length: IntArray = (b - a).astype(np.int64)
+    return length
 
 
-def add_months_days(days: np.ndarray, n: np.ndarray) -> np.ndarray:
+def add_months_days(days: FloatArray, n: FloatArray | IntArray) -> FloatArray:
+    """``days`` plus ``n`` calendar months, the day clamped to the target month's last day."""
     y, m, d = _civil(days)
-    idx = (y * 12 + (m - 1)) + np.nan_to_num(n).astype(int)
+    idx = (y * 12 + (m - 1)) + np.nan_to_num(n).astype(np.int64)
     ty, tm = idx // 12, idx % 12 + 1
     td = np.minimum(d, _month_len(ty, tm))
-    return _days_from_civil(ty, tm, td).astype(float)
+    return _days_from_civil(ty, tm, td).astype(np.float64)
 
 
-def years_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def years_between(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Completed years from ``a`` to ``b`` (the age rule of the scalar function)."""
     ya, ma, da = _civil(a)
     yb, mb, db = _civil(b)
-    return (yb - ya - ((mb * 32 + db) < (ma * 32 + da))).astype(float)
+    years: FloatArray = (yb - ya - ((mb * 32 + db) < (ma * 32 + da))).astype(np.float64)
+    return years
 
 
-def months_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def months_between(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Completed calendar months from ``a`` to ``b`` plus the elapsed fraction of the following month."""
     a = np.nan_to_num(a)
     b = np.nan_to_num(b)
     sign = np.where(b < a, -1.0, 1.0)
@@ -307,7 +317,8 @@ def months_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     m = m - (add_months_days(lo_d, m) > hi_d)
     lo = add_months_days(lo_d, m)
     hi = add_months_days(lo_d, m + 1)
-    return sign * (m + (hi_d - lo) / (hi - lo))
+    months: FloatArray = sign * (m + (hi_d - lo) / (hi - lo))
+    return months
 
 
 def _call(node: Call, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
@@ -316,10 +327,10 @@ def _call(node: Call, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
         table = ctx.tables[node.args[0].value]  # type: ignore[attr-defined]
         key = _ev(node.args[1], ctx, env)
         keys = np.asarray(key.val)
-        out = np.full(keys.shape, np.nan)
+        found = np.full(keys.shape, np.nan)
         for k, v in table.items():  # small tables: one comparison per entry
-            out[np.asarray(keys == k, dtype=bool)] = v
-        return V(out, key.known & ~np.isnan(out), "number")
+            found[np.asarray(keys == k, dtype=bool)] = v
+        return V(found, key.known & ~np.isnan(found), "number")
     args = [_ev(a, ctx, env) for a in node.args]
     if f == "known":
         return V(np.asarray(args[0].known, bool) | np.zeros(ctx.n, bool), True, "bool")
