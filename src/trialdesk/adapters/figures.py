@@ -5,6 +5,7 @@ Figures are returned as :class:`matplotlib.figure.Figure`; save them with ``fig.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from trialdesk.domain.errors import InvalidInput
 from trialdesk.stats.survival import KaplanMeierFitter
 
-__all__ = ["km_plot", "forest_plot", "at_risk_shown"]
+__all__ = ["km_plot", "forest_plot", "at_risk_shown", "enrollment_figure"]
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -201,4 +202,27 @@ def forest_plot(
     ax.xaxis.set_minor_locator(NullLocator())
     if title:
         ax.set_title(title)
+    return fig
+
+
+def enrollment_figure(data: dict[str, Any]) -> Figure:
+    """The cumulative enrollment curve against the target, with the forecast interval."""
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    months = [row["month"] for row in data["timeline"]]
+    xs = [dt.date.fromisoformat(m + "-15") for m in months]
+    ax.step(xs, [row["cumulative_randomized"] for row in data["timeline"]], where="post", label="randomized")
+    ax.axhline(data["target"], color="grey", linestyle="--", linewidth=1, label=f"target {data['target']}")
+    fc = data.get("forecast") or {}
+    if fc.get("completion_median") and xs:
+        last = xs[-1]
+        mid = dt.date.fromisoformat(fc["completion_median"])
+        ax.plot([last, mid], [data.get("randomized_all_sites", 0), data["target"]], linestyle=":",
+                label="forecast (median)")
+        ax.axvspan(dt.date.fromisoformat(fc["completion_low"]), dt.date.fromisoformat(fc["completion_high"]),
+                   alpha=0.15, label=f"{int(fc['level'] * 100)}% interval")
+    ax.set_ylabel("subjects")
+    ax.set_title("Enrollment")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
     return fig

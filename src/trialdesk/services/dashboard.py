@@ -116,28 +116,3 @@ def _overdue_visits(uow, principal, nct_id, site_keys, today) -> dict[str, int]:
         counts[site] = sum(1 for v in visits if getattr(v, "status", None) == "overdue"
                            or (isinstance(v, dict) and v.get("status") == "overdue"))
     return counts
-
-
-def enrollment_figure(data: dict):
-    """The cumulative enrollment curve against the target, with the forecast interval."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 3.6), layout="constrained")
-    ax = fig.add_subplot()
-    months = [row["month"] for row in data["timeline"]]
-    xs = [dt.date.fromisoformat(m + "-15") for m in months]
-    ax.step(xs, [row["cumulative_randomized"] for row in data["timeline"]], where="post", label="randomized")
-    ax.axhline(data["target"], color="grey", linestyle="--", linewidth=1, label=f"target {data['target']}")
-    fc = data.get("forecast") or {}
-    if fc.get("completion_median") and xs:
-        last = xs[-1]
-        mid = dt.date.fromisoformat(fc["completion_median"])
-        ax.plot([last, mid], [data.get("randomized_all_sites", 0), data["target"]], linestyle=":",
-                label="forecast (median)")
-        ax.axvspan(dt.date.fromisoformat(fc["completion_low"]), dt.date.fromisoformat(fc["completion_high"]),
-                   alpha=0.15, label=f"{int(fc['level'] * 100)}% interval")
-    ax.set_ylabel("subjects")
-    ax.set_title("Enrollment")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.autofmt_xdate()
-    return fig
