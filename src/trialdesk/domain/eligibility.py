@@ -20,35 +20,40 @@ A criterion's status always describes the *requirement for eligibility*, for inc
 Exclusion rules are therefore written in their passing form (``not history.bleeding_disorder``). The verdict is
 ``ineligible`` if any criterion is ``not_met``, else ``incomplete`` if any is ``missing``, else ``eligible``.
 A heading is ``not_met`` if any child is, else ``missing`` if any child is, else ``met``.
+
+The registry criteria and the per-criterion rules are in :mod:`trialdesk.domain.eligibility_criteria`, the
+human reasons in :mod:`trialdesk.domain.eligibility_reasons`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from trialdesk.domain.assumptions import AssumptionMap
+from trialdesk.domain.eligibility_criteria import (
+    CRITERION_ID,
+    Criterion,
+    CriterionRule,
+    ProtocolError,
+    coerce_criteria,
+    criteria_from_registry_text,
+)
+from trialdesk.domain.eligibility_reasons import Explainer
 from trialdesk.domain.expr import (
     UNKNOWN,
-    Binary,
-    Comprehension,
     ExprError,
-    IfExpr,
-    Literal as LiteralNode,
-    Logical,
-    Name,
     Node,
     Scope,
     TypeEnv,
-    Unary,
+    TypeTag,
     check,
-    evaluate as eval_expr,
-    names_in,
     parse,
+)
+from trialdesk.domain.expr import (
+    evaluate as eval_expr,
 )
 from trialdesk.domain.screening import ScreeningRecord, record_types, scope_dict
 
@@ -73,47 +78,8 @@ __all__ = [
 
 Status = Literal["met", "not_met", "missing", "attested"]
 Verdict = Literal["eligible", "ineligible", "incomplete"]
-CRITERION_ID = re.compile(r"^(INC|EXC)-\d{2}(\.\d{2})?$")
 #: derived quantities the randomization stratification factors are read from
 STRATIFICATION_QUANTITIES = ("hr_status", "disease_setting", "visceral_metastases")
-
-
-class ProtocolError(ValueError):
-    """The eligibility section of the protocol is inconsistent with itself or with the registry criteria."""
-
-
-class CriterionRule(BaseModel):
-    """How one criterion is decided: exactly one of ``rule``, ``attestation``, ``heading``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rule: Optional[str] = Field(None, description="Expression true when the requirement is satisfied.")
-    attestation: Optional[str] = Field(None, description="What the investigator attests.")
-    heading: bool = Field(False, description="Status derived from the numbered children.")
-    note: Optional[str] = Field(None, description="How the rule reads the criterion.")
-
-    @model_validator(mode="after")
-    def _one(self) -> CriterionRule:
-        n = (self.rule is not None) + (self.attestation is not None) + bool(self.heading)
-        if n != 1:
-            raise ValueError("give exactly one of rule, attestation, heading")
-        return self
-
-    @property
-    def basis(self) -> str:
-        return "rule" if self.rule is not None else "attestation" if self.attestation is not None else "heading"
-
-
-class Criterion(BaseModel):
-    """A registry criterion: stable id and verbatim text."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    id: str
-    text: str
-
-    @property
-    def kind(self) -> str:
-        return "inclusion" if self.id.startswith("INC") else "exclusion"
 
 
 class _Compiled:
@@ -159,16 +125,16 @@ class _Compiled:
             lists=lists,
             derived=self.derived,
             item_derived=self.item_derived,
-            constants={"thresholds": ("object", {k: "number" for k in spec.thresholds})},
-            tables={k: "number" for k in spec.tables},
+            constants={"thresholds": ("object", dict.fromkeys(spec.thresholds, "number"))},
+            tables=dict.fromkeys(spec.tables, "number"),
         )
-        for name, node in self.derived.items():
-            self._check(f"derived.{name}", node)
-        for lname, defs in self.item_derived.items():
-            for name, node in defs.items():
-                self._check(f"item_derived.{lname}.{name}", node, {"item": ("item", lname)}, errors)
-        for cid, node in self.rules.items():
-            t = self._check(f"criteria.{cid}.rule", node, None, errors)
+        for name, tree in self.derived.items():
+            self._check(f"derived.{name}", tree)
+        for lname, trees in self.item_derived.items():
+            for name, tree in trees.items():
+                self._check(f"item_derived.{lname}.{name}", tree, {"item": ("item", lname)}, errors)
+        for cid, tree in self.rules.items():
+            t = self._check(f"criteria.{cid}.rule", tree, None, errors)
             if t is not None and t not in ("bool", "any"):
                 errors.append(f"criteria.{cid}.rule: must be true/false, got {t}")
         if errors:
@@ -176,7 +142,10 @@ class _Compiled:
         self.constants = {"thresholds": dict(spec.thresholds)}
         self.tables = {k: dict(v) for k, v in spec.tables.items()}
 
-    def _check(self, where: str, node: Node, bound: Mapping[str, Any] | None = None, errors: list[str] | None = None):
+    def _check(
+        self, where: str, node: Node, bound: Mapping[str, TypeTag] | None = None, errors: list[str] | None = None
+    ) -> TypeTag | None:
+        """The rule's type (an enum reported as ``'enum'``); ``None`` after recording an error in ``errors``."""
         try:
             t = check(node, self.type_env, bound)
             return t[0] if isinstance(t, tuple) and t[0] == "enum" else t
@@ -208,7 +177,7 @@ class EligibilitySpec(BaseModel):
     criteria: dict[str, CriterionRule] = Field(default_factory=dict, description="Criterion id -> how decided.")
     assumptions: AssumptionMap = Field(default_factory=dict)
 
-    _compiled: Any = PrivateAttr(default=None)
+    _compiled: _Compiled | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _validate(self) -> EligibilitySpec:
@@ -260,16 +229,16 @@ class CriterionResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
     kind: Literal["inclusion", "exclusion"]
-    text: Optional[str] = Field(None, description="Verbatim registry text.")
+    text: str | None = Field(None, description="Verbatim registry text.")
     basis: Literal["rule", "attestation", "heading"]
     status: Status
     reason: str
-    parent: Optional[str] = None
+    parent: str | None = None
 
 
 class ScreeningResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    screening_id: Optional[str] = None
+    screening_id: str | None = None
     verdict: Verdict
     criteria: list[CriterionResult]
 
@@ -279,71 +248,6 @@ class ScreeningResult(BaseModel):
     def summary(self) -> str:
         bad = [c.id for c in self.criteria if c.status in ("not_met", "missing") and c.basis != "heading"]
         return f"{self.verdict}" + (f" ({', '.join(bad)})" if bad else "")
-
-
-# --------------------------------------------------------------------------------------------- helpers
-def coerce_criteria(criteria: Any) -> list[Criterion]:
-    """Registry criteria, flattened in order (children after their heading).
-
-    Accepts the registry ``eligibility`` object (``inclusion`` + ``exclusion`` lists), a list of objects/dicts
-    with ``id``, ``text`` and optional ``children``, or a mapping id -> text.
-    """
-    if criteria is None:
-        return []
-    if not isinstance(criteria, (Mapping, list, tuple)) and hasattr(criteria, "inclusion"):
-        criteria = list(criteria.inclusion) + list(criteria.exclusion)
-    if isinstance(criteria, Mapping) and "inclusion" in criteria:
-        criteria = list(criteria.get("inclusion", [])) + list(criteria.get("exclusion", []))
-    if isinstance(criteria, Mapping):
-        return [
-            Criterion(id=k, text=v if isinstance(v, str) else _get(v, "text")) for k, v in criteria.items()
-        ]
-    out: list[Criterion] = []
-
-    def add(c: Any) -> None:
-        out.append(Criterion(id=_get(c, "id"), text=_get(c, "text")))
-        kids = c.get("children") if isinstance(c, Mapping) else getattr(c, "children", None)
-        for k in kids or []:
-            add(k)
-
-    for c in criteria:
-        add(c)
-    return out
-
-
-def _get(obj: Any, attr: str) -> Any:
-    return obj[attr] if isinstance(obj, Mapping) else getattr(obj, attr)
-
-
-def criteria_from_registry_text(text: str) -> list[Criterion]:
-    """Criterion ids and verbatim texts from the registry record's eligibility section (ClinicalTrials.gov text).
-
-    Top-level bullets ``* ...`` are numbered ``INC-01``... / ``EXC-01``...; numbered lines under a bullet become
-    its children ``EXC-03.01``...
-    """
-    m_inc = text.find("Inclusion Criteria")
-    m_exc = text.find("Exclusion Criteria")
-    if m_inc < 0 or m_exc < 0:
-        raise ProtocolError("registry text has no 'Inclusion Criteria' / 'Exclusion Criteria' sections")
-    end = len(text)
-    for marker in ("Minimum Eligible Age", "Sex:", "Ages Eligible"):
-        k = text.find(marker, m_exc)
-        if k >= 0:
-            end = min(end, k)
-    out: list[Criterion] = []
-    for prefix, block in (("INC", text[m_inc:m_exc]), ("EXC", text[m_exc:end])):
-        top = 0
-        sub = 0
-        for line in block.splitlines()[1:]:
-            s = line.strip()
-            if s.startswith("* "):
-                top += 1
-                sub = 0
-                out.append(Criterion(id=f"{prefix}-{top:02d}", text=s[2:].strip()))
-            elif re.match(r"^\d+\.\s", s) and top:
-                sub += 1
-                out.append(Criterion(id=f"{prefix}-{top:02d}.{sub:02d}", text=re.sub(r"^\d+\.\s*", "", s)))
-    return out
 
 
 def heading_status(children: Sequence[str]) -> str:
@@ -464,7 +368,7 @@ def evaluate(
             node = comp.rules[cid]
             val = eval_expr(node, scope)
             status = _status(val)
-            reason = _Explainer(scope, comp.labels).reason(node, val)
+            reason = Explainer(scope, comp.labels).reason(node, val)
         else:
             att = rec.attestations.get(cid)
             status = _attest_status(att)
@@ -477,8 +381,8 @@ def evaluate(
             id=cid,
             kind="inclusion" if cid.startswith("INC") else "exclusion",
             text=texts.get(cid),
-            basis=c.basis,  # type: ignore[arg-type]
-            status=status,  # type: ignore[arg-type]
+            basis=c.basis,
+            status=status,
             reason=reason,
             parent=cid.split(".")[0] if "." in cid else None,
         )
@@ -499,137 +403,15 @@ def evaluate(
             kind="inclusion" if cid.startswith("INC") else "exclusion",
             text=texts.get(cid),
             basis="heading",
-            status=status,  # type: ignore[arg-type]
+            status=status,
             reason=reason,
         )
     leaf = [r.status for r in results.values() if r.basis != "heading"]
     return ScreeningResult(
         screening_id=rec.screening_id,
-        verdict=verdict_of(leaf),  # type: ignore[arg-type]
+        verdict=verdict_of(leaf),
         criteria=[results[cid] for cid in order],
     )
-
-
-# --------------------------------------------------------------------------------------------- reasons
-_NEGATE = {"==": "!=", "!=": "==", "in": "not in", "notin": "in"}
-_SHOW = {"notin": "not in"}
-
-
-def _fmt(v: Any) -> str:
-    if v is UNKNOWN or v is None:
-        return "missing"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if v.is_integer():
-            return str(int(v))
-        return f"{round(v, 2):.2f}".rstrip("0").rstrip(".")
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    if isinstance(v, list):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    return str(v)
-
-
-class _Explainer:
-    """Human reasons quoting the values a rule read (e.g. 'age 76 at consent 2026-01-10 > 75')."""
-
-    def __init__(self, scope: Scope, labels: Mapping[str, str]):
-        self.scope = scope
-        self.labels = labels
-
-    def value(self, node: Node) -> Any:
-        return eval_expr(node, self.scope)
-
-    def reason(self, node: Node, val: Any) -> str:
-        parts = self.explain(node, val)
-        seen: list[str] = []
-        for p in parts:
-            if p not in seen:
-                seen.append(p)
-        return "; ".join(seen)
-
-    def label(self, node: Node, val: Any) -> str:
-        key = node.dotted if isinstance(node, Name) else node.text
-        tmpl = self.labels.get(key)
-        if tmpl is None:
-            return f"{key} {_fmt(val)}"
-        if "{value}" not in tmpl:
-            tmpl = tmpl + " {value}"
-        return re.sub(r"\{([^}]+)\}", lambda m: self._placeholder(m.group(1), val), tmpl)
-
-    def _placeholder(self, expr: str, val: Any) -> str:
-        if expr == "value":
-            return _fmt(val)
-        try:
-            return _fmt(eval_expr(parse(expr), self.scope))
-        except ExprError:
-            return "{" + expr + "}"
-
-    def missing_names(self, node: Node) -> list[str]:
-        out: list[str] = []
-        for name in sorted(names_in(node)):
-            path = tuple(name.split("."))
-            if path[0] in self.scope.derived and len(path) == 1:
-                if self.value(Name(path)) is UNKNOWN:
-                    inner = self.missing_names(self.scope.derived[path[0]])
-                    out.extend(inner or [name])
-                continue
-            try:
-                if self.scope.resolve(path, {}) is UNKNOWN:
-                    out.append(name)
-            except ExprError:  # pragma: no cover - checked statically
-                out.append(name)
-        return out
-
-    def explain(self, node: Node, val: Any) -> list[str]:
-        if isinstance(node, Logical):
-            lv, rv = self.value(node.left), self.value(node.right)
-            if node.op == "and":
-                if val is False:
-                    picks = [(n, v) for n, v in ((node.left, lv), (node.right, rv)) if v is False]
-                elif val is UNKNOWN:
-                    picks = [(n, v) for n, v in ((node.left, lv), (node.right, rv)) if v is UNKNOWN]
-                else:
-                    picks = [(node.left, lv), (node.right, rv)]
-            else:
-                if val is True:
-                    picks = [next((n, v) for n, v in ((node.left, lv), (node.right, rv)) if v is True)]
-                elif val is UNKNOWN:
-                    picks = [(n, v) for n, v in ((node.left, lv), (node.right, rv)) if v is UNKNOWN]
-                else:
-                    picks = [(node.left, lv), (node.right, rv)]
-            out: list[str] = []
-            for n, v in picks:
-                out.extend(self.explain(n, v))
-            return out
-        if isinstance(node, Unary) and node.op == "not":
-            return self.explain(node.operand, UNKNOWN if val is UNKNOWN else not val)
-        if val is UNKNOWN:
-            miss = self.missing_names(node)
-            return [f"{m} missing" for m in miss] or [f"{node.text}: missing"]
-        if isinstance(node, Binary) and node.op in ("==", "!=", "<", "<=", ">", ">=", "in", "notin"):
-            return [self.compare(node, val)]
-        if isinstance(node, Name):
-            return [self.label(node, val) if node.dotted in self.labels else f"{node.dotted}: {_fmt(val)}"]
-        if isinstance(node, (Comprehension, IfExpr)) or True:
-            return [self.label(node, val)]
-
-    def compare(self, node: Binary, val: Any) -> str:
-        lv, rv = self.value(node.left), self.value(node.right)
-        if val:
-            sym = _SHOW.get(node.op, node.op)
-        elif node.op in _NEGATE:
-            sym = _NEGATE[node.op]
-        else:
-            sym = "<" if lv < rv else ">" if lv > rv else "="
-        left = self.label(node.left, lv) if not isinstance(node.left, LiteralNode) else _fmt(lv)
-        right = _fmt(rv)
-        if isinstance(node.right, Name) and node.right.path[0] != "thresholds":
-            right = self.label(node.right, rv)
-        elif not isinstance(node.right, (LiteralNode, Name)) and not node.right.text.startswith("["):
-            right = f"{right} ({node.right.text})"
-        return f"{left} {sym} {right}"
 
 
 def load_spec(data: Mapping[str, Any]) -> EligibilitySpec:
