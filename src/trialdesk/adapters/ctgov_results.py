@@ -4,16 +4,18 @@ Modules: participantFlowModule (CONSORT counts), baselineCharacteristicsModule (
 total), outcomeMeasuresModule (PFS median with its CI and the stratified Cox HR / log-rank analysis, ORR with
 the difference, duration of response) and adverseEventsModule (all-cause deaths, SAEs, other non-serious TEAEs
 over the frequency threshold). Shapes follow the records NLM publishes (see ``../shared/data/ctgov/*.json``);
-:func:`results_problems` checks the document against ``ResultsSection`` of ``ctg-oas-v2.yaml``.
+:func:`results_problems` checks the document against ``ResultsSection`` of ``ctg-oas-v2.yaml`` (the schemas ship
+with the package: :mod:`trialdesk.adapters.ctgov.schema`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from trialdesk.adapters.ctgov import schema_problems
+from trialdesk.adapters.ctgov.schema import schema_problems
 from trialdesk.domain.errors import IntegrityError, Problem
 from trialdesk.domain.protocol import Protocol
+from trialdesk.settings import Settings
 
 __all__ = ["build_results_section", "results_problems"]
 
@@ -256,14 +258,18 @@ def build_results_section(analysis: dict[str, Any], protocol: Protocol, *, frequ
     }
 
 
-def results_problems(section: dict[str, Any], *, strict: bool = True) -> list[Problem]:
-    """Problems of a resultsSection against the ``ResultsSection`` schema of NLM's spec ([] when valid)."""
-    return schema_problems(section, schema="ResultsSection", strict=strict, prefix="$.resultsSection")
+def results_problems(section: dict[str, Any], *, strict: bool = True, settings: Settings | None = None
+                     ) -> list[Problem]:
+    """Problems of a resultsSection against the ``ResultsSection`` schema of NLM's spec ([] when valid).
+
+    The schema ships with the package, so this always validates (it never passes for want of a spec)."""
+    return schema_problems(section, schema="ResultsSection", strict=strict, prefix="$.resultsSection",
+                           settings=settings)
 
 
-def check_results_section(section: dict[str, Any]) -> None:
+def check_results_section(section: dict[str, Any], *, settings: Settings | None = None) -> None:
     """Raise :class:`IntegrityError` when the document does not validate."""
-    problems = results_problems(section)
+    problems = results_problems(section, settings=settings)
     if problems:
         raise IntegrityError("resultsSection does not validate against ctg-oas-v2.yaml: "
                              + "; ".join(str(p) for p in problems[:5]))

@@ -1,0 +1,127 @@
+"""Legacy ClinicalTrials.gov ``<clinical_study>`` XML records, converted to the API v2 study shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import xml.etree.ElementTree as ET
+
+from trialdesk.adapters.ctgov.study_json import _prune
+from trialdesk.domain.errors import InvalidInput, Problem
+
+
+def _text(el: ET.Element | None, tag: str) -> str | None:
+    if el is None:
+        return None
+    found = el.find(tag)
+    return found.text.strip() if found is not None and found.text else None
+
+
+_ENUM = lambda s: re.sub(r"[^A-Z0-9]+", "_", s.upper()).strip("_") if s else None  # noqa: E731
+
+
+def _legacy_date(text: str | None) -> dict | None:
+    if not text:
+        return None
+    for fmt, out in (("%B %d, %Y", "%Y-%m-%d"), ("%B %Y", "%Y-%m")):
+        try:
+            return {"date": dt.datetime.strptime(text.strip(), fmt).strftime(out)}
+        except ValueError:
+            continue
+    return None
+
+
+def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict:
+    """Convert a legacy ClinicalTrials.gov ``<clinical_study>`` XML record to the API v2 study shape."""
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise InvalidInput([Problem(source, f"not valid XML: {exc}")]) from exc
+    if root.tag != "clinical_study":
+        raise InvalidInput([Problem(source, f"root element is <{root.tag}>, expected <clinical_study>")])
+    idinfo = root.find("id_info")
+    nct = _text(idinfo, "nct_id")
+    if not nct:
+        raise InvalidInput([Problem(f"{source}:clinical_study/id_info/nct_id", "is missing")])
+    phase_map = {"Phase 1": ["PHASE1"], "Phase 2": ["PHASE2"], "Phase 3": ["PHASE3"], "Phase 4": ["PHASE4"],
+                 "Phase 1/Phase 2": ["PHASE1", "PHASE2"], "Phase 2/Phase 3": ["PHASE2", "PHASE3"],
+                 "Early Phase 1": ["EARLY_PHASE1"], "N/A": ["NA"]}
+    di = root.find("study_design_info")
+    elig = root.find("eligibility")
+    criteria = elig.find("criteria") if elig is not None else None
+    crit_text = _text(criteria, "textblock") if criteria is not None else None
+    if crit_text:
+        crit_text = "\n".join(line.strip() for line in crit_text.splitlines())
+        crit_text = re.sub(r"^- ", "* ", crit_text, flags=re.M)
+    sponsors = root.find("sponsors")
+    lead = sponsors.find("lead_sponsor") if sponsors is not None else None
+    enrollment = root.find("enrollment")
+    age = lambda t: (t.replace("Years", "Years") if t and t != "N/A" else None)  # noqa: E731
+    study = {
+        "protocolSection": {
+            "identificationModule": {
+                "nctId": nct,
+                "orgStudyIdInfo": {"id": _text(idinfo, "org_study_id")},
+                "secondaryIdInfos": [{"id": s.text.strip()} for s in idinfo.findall("secondary_id") if s.text],
+                "briefTitle": _text(root, "brief_title"),
+                "officialTitle": _text(root, "official_title"),
+                "acronym": _text(root, "acronym"),
+            },
+            "statusModule": {
+                "overallStatus": _ENUM(_text(root, "overall_status")),
+                "startDateStruct": _legacy_date(_text(root, "start_date")),
+                "primaryCompletionDateStruct": _legacy_date(_text(root, "primary_completion_date")),
+                "completionDateStruct": _legacy_date(_text(root, "completion_date")),
+            },
+            "sponsorCollaboratorsModule": {
+                "leadSponsor": {"name": _text(lead, "agency")} if lead is not None else None,
+                "collaborators": [{"name": _text(c, "agency")} for c in
+                                  (sponsors.findall("collaborator") if sponsors is not None else [])],
+            },
+            "descriptionModule": {
+                "briefSummary": _text(root.find("brief_summary"), "textblock"),
+                "detailedDescription": _text(root.find("detailed_description"), "textblock"),
+            },
+            "conditionsModule": {"conditions": [c.text.strip() for c in root.findall("condition") if c.text],
+                                 "keywords": [k.text.strip() for k in root.findall("keyword") if k.text]},
+            "designModule": {
+                "studyType": _ENUM(_text(root, "study_type")),
+                "phases": phase_map.get(_text(root, "phase") or "", []),
+                "designInfo": {
+                    "allocation": {"Randomized": "RANDOMIZED", "Non-Randomized": "NON_RANDOMIZED"}.get(_text(di, "allocation") or ""),
+                    "interventionModel": _ENUM((_text(di, "intervention_model") or "").replace(" Assignment", "")),
+                    "primaryPurpose": _ENUM(_text(di, "primary_purpose")),
+                    "maskingInfo": {"masking": _ENUM((_text(di, "masking") or "").split(" (")[0])
+                                    if _text(di, "masking") else None},
+                },
+                "enrollmentInfo": ({"count": int(enrollment.text), "type": _ENUM(enrollment.get("type"))}
+                                   if enrollment is not None and (enrollment.text or "").strip().isdigit() else None),
+            },
+            "armsInterventionsModule": {
+                "armGroups": [{"label": _text(a, "arm_group_label"), "type": _ENUM(_text(a, "arm_group_type")),
+                               "description": _text(a, "description")} for a in root.findall("arm_group")],
+                "interventions": [{"type": _ENUM(_text(x, "intervention_type")), "name": _text(x, "intervention_name"),
+                                   "description": _text(x, "description"),
+                                   "armGroupLabels": [g.text for g in x.findall("arm_group_label") if g.text]}
+                                  for x in root.findall("intervention")],
+            },
+            "eligibilityModule": {
+                "eligibilityCriteria": crit_text,
+                "sex": _ENUM(_text(elig, "gender")),
+                "minimumAge": age(_text(elig, "minimum_age")),
+                "maximumAge": age(_text(elig, "maximum_age")),
+                "healthyVolunteers": {"No": False, "Accepts Healthy Volunteers": True}.get(_text(elig, "healthy_volunteers") or ""),
+            },
+            "contactsLocationsModule": {
+                "locations": [{
+                    "facility": _text(loc.find("facility"), "name"),
+                    "city": _text(loc.find("facility/address"), "city"),
+                    "state": _text(loc.find("facility/address"), "state"),
+                    "zip": _text(loc.find("facility/address"), "zip"),
+                    "country": _text(loc.find("facility/address"), "country"),
+                    "status": _ENUM(_text(loc, "status")),
+                } for loc in root.findall("location")],
+            },
+        }
+    }
+    return _prune(study)
