@@ -71,9 +71,15 @@ class StudyDocuments(Protocol):
 
 
 class CtcaeSource(Protocol):
-    """Reads NCI's CTCAE terms (the shipped dictionary, or a workbook)."""
+    """Reads NCI's CTCAE terms from its workbook (not redistributed: configured, or found beside the checkout)."""
 
-    def read_terms(self, path: str | Path | None = None) -> list[Any]: ...
+    def workbook(self) -> Path | None:
+        """The workbook to load (``ctcae_xlsx``, else one found in ``shared/data/ctcae``); None when there is none."""
+        ...
+
+    def read_terms(self, path: str | Path | None = None) -> list[Any]:
+        """The terms of ``path`` (default: :meth:`workbook`); ``InvalidInput`` for a file that is not one."""
+        ...
 
 
 @dataclass(frozen=True)
