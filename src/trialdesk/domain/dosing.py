@@ -20,6 +20,9 @@ Rules (each has one home here):
   are never reduced.
 - **Override**: :func:`check_override` says whether a prescribed dose is far enough from the calculated one to
   need a reason.
+
+The section's models are in :mod:`trialdesk.domain.dosing_spec` (re-exported here); this module holds the results
+and the rules.
 """
 
 from __future__ import annotations
@@ -27,14 +30,26 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
-from enum import StrEnum
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import Field
 
-from trialdesk.domain.assumptions import AssumptionMap
-from trialdesk.domain.bsa import BsaFormula, body_surface_area, bsa_formula_text
+from trialdesk.domain.bsa import body_surface_area, bsa_formula_text
+from trialdesk.domain.dosing_spec import (
+    DECIMAL_ROUNDING,
+    ArmRegimen,
+    DoseBasis,
+    DrugRegimen,
+    FrozenSpec,
+    Limits,
+    MinuteRange,
+    ReductionLevel,
+    ReloadRule,
+    RoundingMode,
+    RoundingSpec,
+    TreatmentSpec,
+)
 from trialdesk.domain.errors import InvalidInput
 
 __all__ = [
@@ -61,201 +76,12 @@ __all__ = [
     "round_dose",
 ]
 
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Protocol section
-# --------------------------------------------------------------------------------------------------------------------
-
-
-class DoseBasis(StrEnum):
-    """How a dose scales with the subject."""
-
-    MG_PER_M2 = "mg_per_m2"
-    MG_PER_KG = "mg_per_kg"
-    FLAT = "flat"
-
-    @property
-    def unit(self) -> str:
-        return {"mg_per_m2": "mg/m²", "mg_per_kg": "mg/kg", "flat": "mg"}[self.value]
-
-
-class RoundingMode(StrEnum):
-    HALF_UP = "half_up"
-    HALF_EVEN = "half_even"
-    DOWN = "down"
-
-
-_DECIMAL_MODE = {
-    RoundingMode.HALF_UP: ROUND_HALF_UP,
-    RoundingMode.HALF_EVEN: ROUND_HALF_EVEN,
-    RoundingMode.DOWN: ROUND_DOWN,
-}
-
-
-class MinuteRange(_Spec):
-    """A duration in minutes, fixed (``min == max``) or a range such as 30–60."""
-
-    min: PositiveInt
-    max: PositiveInt
-
-    @model_validator(mode="after")
-    def _ordered(self) -> MinuteRange:
-        if self.max < self.min:
-            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
-        return self
-
-    def __str__(self) -> str:
-        return f"{self.min} min" if self.min == self.max else f"{self.min}–{self.max} min"
-
-
-class ReloadRule(_Spec):
-    """Give the loading dose again when the gap since the last dose of this drug is at least ``gap_days_at_least``."""
-
-    gap_days_at_least: PositiveInt
-    label_text: str = Field(description="The label's own words, for the audit trail.")
-
-
-class ReductionLevel(_Spec):
-    """A dose-reduction level: ``level`` -1, -2, ... with its dose (same basis as the maintenance dose)."""
-
-    level: int = Field(le=-1)
-    dose: PositiveFloat
-    reason: str = Field(min_length=1, description="Why this level exists / when it applies.")
-
-
-class DrugRegimen(_Spec):
-    """One drug of an arm's regimen."""
-
-    drug: str = Field(pattern=r"^[a-z0-9_]+$", description="Stable id, e.g. 'docetaxel'.")
-    name: str
-    basis: DoseBasis
-    loading_dose: PositiveFloat | None = None
-    maintenance_dose: PositiveFloat
-    max_cycles: PositiveInt | None = Field(default=None, description="None: until a reason to stop.")
-    infusion_minutes: MinuteRange
-    loading_infusion_minutes: MinuteRange | None = None
-    observation_minutes: MinuteRange | None = None
-    reload: ReloadRule | None = None
-    reduction_levels: list[ReductionLevel] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> DrugRegimen:
-        if self.reload is not None and self.loading_dose is None:
-            raise ValueError(f"{self.drug}: a reload rule needs a loading_dose")
-        if self.loading_infusion_minutes is not None and self.loading_dose is None:
-            raise ValueError(f"{self.drug}: loading_infusion_minutes given without a loading_dose")
-        levels = [r.level for r in self.reduction_levels]
-        if levels != list(range(-1, -len(levels) - 1, -1)):
-            raise ValueError(f"{self.drug}: reduction_levels must be -1, -2, ... in order, got {levels}")
-        doses = [self.maintenance_dose] + [r.dose for r in self.reduction_levels]
-        if any(b >= a for a, b in zip(doses, doses[1:])):
-            raise ValueError(f"{self.drug}: each reduction level must be lower than the one above, got {doses}")
-        return self
-
-    def reduction(self, level: int) -> ReductionLevel:
-        for r in self.reduction_levels:
-            if r.level == level:
-                return r
-        known = [r.level for r in self.reduction_levels] or "none (dose reductions not allowed)"
-        raise InvalidInput(f"{self.drug} has no dose level {level}; reduction levels: {known}", field="dose_level")
-
-
-class ArmRegimen(_Spec):
-    """The regimen of one arm."""
-
-    arm_id: str = Field(pattern=r"^[a-z0-9_]+$")
-    label: str = Field(description="The registry's arm label; accepted case-insensitively wherever an arm is named.")
-    cycle_length_days: PositiveInt = 21
-    max_cycles: PositiveInt | None = Field(default=None, description="None: until progression or another reason.")
-    drugs: list[DrugRegimen] = Field(min_length=1)
-
-    @field_validator("drugs")
-    @classmethod
-    def _unique(cls, drugs: list[DrugRegimen]) -> list[DrugRegimen]:
-        ids = [d.drug for d in drugs]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"drug ids must be unique within an arm, got {ids}")
-        return drugs
-
-    def drug(self, drug_id: str) -> DrugRegimen:
-        for d in self.drugs:
-            if d.drug == drug_id.strip().lower():
-                return d
-        raise InvalidInput(f"arm {self.arm_id} has no drug {drug_id!r}; drugs: {[d.drug for d in self.drugs]}",
-                           field="drug")
-
-
-class RoundingSpec(_Spec):
-    bsa_decimals: int | None = Field(default=None, ge=0, le=6, description="None: BSA unrounded.")
-    dose_increment_mg: PositiveFloat = 0.1
-    mode: RoundingMode = RoundingMode.HALF_UP
-
-
-class Limits(_Spec):
-    min: PositiveFloat
-    max: PositiveFloat
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Limits:
-        if self.max <= self.min:
-            raise ValueError(f"max ({self.max}) must be > min ({self.min})")
-        return self
-
-
-class TreatmentSpec(BaseModel):
-    """Protocol section ``operations.treatment``: regimens per arm and the rules of dose calculation."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bsa_formula: BsaFormula = BsaFormula.MOSTELLER
-    bsa_cap_m2: PositiveFloat | None = None
-    rounding: RoundingSpec = Field(default_factory=RoundingSpec)
-    weight_change_threshold: float = Field(default=0.10, gt=0, lt=1,
-                                           description="Fraction of the weight last used that triggers recalculation.")
-    override_tolerance: float = Field(default=0.10, gt=0, lt=1,
-                                      description="Relative deviation from the calculated dose beyond which a "
-                                                  "prescribed dose needs an override reason.")
-    weight_kg_limits: Limits = Field(default_factory=lambda: Limits(min=25, max=300))
-    height_cm_limits: Limits = Field(default_factory=lambda: Limits(min=100, max=250))
-    arms: list[ArmRegimen] = Field(default_factory=list)
-    assumptions: AssumptionMap = Field(default_factory=dict)
-
-    @field_validator("arms")
-    @classmethod
-    def _unique_arms(cls, arms: list[ArmRegimen]) -> list[ArmRegimen]:
-        ids = [a.arm_id for a in arms]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"arm ids must be unique, got {ids}")
-        return arms
-
-    @model_validator(mode="after")
-    def _assumption_paths(self) -> TreatmentSpec:
-        for path in self.assumptions:
-            head = path.split(".", 1)[0]
-            if head not in type(self).model_fields or head == "assumptions":
-                raise ValueError(f"assumptions: {path!r} does not name a field of the treatment section")
-        return self
-
-    def arm(self, key: str) -> ArmRegimen:
-        """Find an arm by id or label, case-insensitively."""
-        wanted = " ".join(key.split()).lower()
-        for arm in self.arms:
-            if arm.arm_id == wanted or " ".join(arm.label.split()).lower() == wanted:
-                return arm
-        known = ", ".join(f"{a.arm_id} ({a.label})" for a in self.arms) or "none"
-        raise InvalidInput(f"unknown arm {key!r}; known arms: {known}", field="arm")
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------------------------------
 
 
-class WeightDecision(_Spec):
+class WeightDecision(FrozenSpec):
     """Which weight a dose uses, and why."""
 
     weight_kg: float
@@ -264,7 +90,7 @@ class WeightDecision(_Spec):
     reason: str
 
 
-class DoseCalculation(_Spec):
+class DoseCalculation(FrozenSpec):
     """One drug's dose, with the formula and inputs that produced it."""
 
     drug: str
@@ -281,12 +107,12 @@ class DoseCalculation(_Spec):
     observation_minutes: MinuteRange | None
 
 
-class OmittedDrug(_Spec):
+class OmittedDrug(FrozenSpec):
     drug: str
     reason: str
 
 
-class ArmDoses(_Spec):
+class ArmDoses(FrozenSpec):
     """All doses of one arm at one cycle."""
 
     arm_id: str
@@ -325,7 +151,7 @@ class ArmDoses(_Spec):
         }
 
 
-class OverrideCheck(_Spec):
+class OverrideCheck(FrozenSpec):
     calculated_mg: float
     prescribed_mg: float
     deviation_fraction: float
@@ -352,7 +178,7 @@ def round_dose(mg: float, rounding: RoundingSpec) -> float:
     """
     value = Decimal(repr(float(mg))).quantize(Decimal("1e-9"), rounding=ROUND_HALF_EVEN)
     step = Decimal(repr(float(rounding.dose_increment_mg)))
-    units = (value / step).quantize(Decimal(1), rounding=_DECIMAL_MODE[rounding.mode])
+    units = (value / step).quantize(Decimal(1), rounding=DECIMAL_ROUNDING[rounding.mode])
     return float(units * step)
 
 
@@ -409,9 +235,12 @@ def loading_decision(drug: DrugRegimen, cycle: int, days_since_last_dose: int | 
         return False, False
     if cycle == 1:
         return True, False
-    if drug.reload is not None and days_since_last_dose is not None:
-        if days_since_last_dose >= drug.reload.gap_days_at_least:
-            return True, True
+    if (
+        drug.reload is not None
+        and days_since_last_dose is not None
+        and days_since_last_dose >= drug.reload.gap_days_at_least
+    ):
+        return True, True
     return False, False
 
 
