@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from trialdesk.domain.access import Principal
 from trialdesk.entrypoints.web.auth import ApiUser
+from trialdesk.entrypoints.web.deps import PrincipalDep, UowDep
 from trialdesk.services import sites
 
 router = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["people and sites"])
@@ -27,32 +27,25 @@ class Me(BaseModel):
 
 
 @router.get("/me")
-def me(request: Request) -> Me:
+def me(p: PrincipalDep) -> Me:
     """Who you are, and your roles and sites."""
-    p: Principal = request.state.principal
     return Me(username=p.username, roles=sorted(r.value for r in p.roles), scope=p.role_summary)
 
 
 @router.get("/trials/{nct_id}/sites")
-def list_sites(request: Request, nct_id: str) -> list[dict[str, Any]]:
+def list_sites(nct_id: str, p: PrincipalDep, uow: UowDep) -> list[dict[str, Any]]:
     """Sites you may see."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        return sites.list_sites(uow, p, nct_id)
+    return sites.list_sites(uow, p, nct_id)
 
 
 @router.get("/trials/{nct_id}/sites/{site_key}")
-def get_site(request: Request, nct_id: str, site_key: str) -> dict[str, Any]:
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        return sites.view_site(uow, p, nct_id, site_key)
+def get_site(nct_id: str, site_key: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
+    return sites.view_site(uow, p, nct_id, site_key)
 
 
 @router.post("/trials/{nct_id}/sites/{site_key}/status")
-def change_status(request: Request, nct_id: str, site_key: str, body: StatusChange) -> dict[str, Any]:
+def change_status(nct_id: str, site_key: str, body: StatusChange, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Admin: move a site through its activation states (audited with the reason)."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        out = sites.change_site_status(uow, p, nct_id, site_key, body.status, body.reason)
-        uow.commit()
+    out = sites.change_site_status(uow, p, nct_id, site_key, body.status, body.reason)
+    uow.commit()
     return out

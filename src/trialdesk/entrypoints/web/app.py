@@ -6,20 +6,15 @@ without authentication; ``tests/test_access_routes.py`` walks the route table to
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from trialdesk import __version__
 from trialdesk.domain.errors import AuthenticationFailed, TrialdeskError
-
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
+from trialdesk.entrypoints.web.templating import HERE, templates
 
 PUBLIC_PATHS = frozenset({"/", "/trials/{nct_id}", "/login", "/health", "/static"})
 
@@ -70,14 +65,12 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"error": "InvalidInput", "message": message, "problems": problems}, status_code=422)
 
-    from trialdesk.entrypoints.web import api_people, ops_routes, registry_routes
     from trialdesk.entrypoints.web import errors as api_errors
     from trialdesk.entrypoints.web.errors import API_ERROR_RESPONSES, is_api_router
 
     api_errors.install(web)
 
-    for router in [registry_routes.public, registry_routes.api, ops_routes.public, ops_routes.pages,
-                   api_people.router, *_feature_routers()]:
+    for router in routers():
         # JSON API routers declare the error bodies the handlers above answer with (401/403/404/409/422).
         web.include_router(router, responses=API_ERROR_RESPONSES if is_api_router(router) else None)
 
@@ -92,20 +85,28 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
     return web
 
 
-def _feature_routers() -> list:
-    """Routers of the operations modules: every ``entrypoints/web/routes_*.py`` exposing ``router``
-    (imported in name order; importing one also registers its site and subject page panels)."""
-    import importlib
-    import pkgutil
+def routers() -> list[APIRouter]:
+    """Every router of the web app, in the order they are matched: the public registry pages and API, login and
+    the people and site pages, then the features (analysis, capture, dashboard, design, randomization, screening,
+    treatment), each with its JSON API router and its pages router. Adding a module means adding it here."""
+    from trialdesk.entrypoints.web import (
+        api_people,
+        ops_routes,
+        registry_routes,
+        routes_analysis,
+        routes_capture,
+        routes_dashboard,
+        routes_design,
+        routes_randomization,
+        routes_screening,
+        routes_treatment,
+    )
 
-    from trialdesk.entrypoints import web as web_pkg
-
-    routers = []
-    for info in sorted(pkgutil.iter_modules(web_pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("routes_"):
-            module = importlib.import_module(f"trialdesk.entrypoints.web.{info.name}")
-            routers.extend(getattr(module, "routers", [getattr(module, "router", None)]))
-    return [r for r in routers if r is not None]
+    return [registry_routes.public, registry_routes.api, ops_routes.public, ops_routes.pages, api_people.router,
+            routes_analysis.api, routes_analysis.pages, routes_capture.api, routes_capture.pages,
+            routes_dashboard.api, routes_dashboard.pages, routes_design.api, routes_design.pages,
+            routes_randomization.api, routes_randomization.pages, routes_screening.api, routes_screening.pages,
+            routes_treatment.api, routes_treatment.pages]
 
 
 def route_table(web: FastAPI) -> list[tuple[str, frozenset[str], object]]:

@@ -68,8 +68,10 @@ def check_csrf(request: Request, expected: str | None, submitted: str | None) ->
         raise PermissionDenied("missing or wrong CSRF token; reload the page and try again")
 
 
-async def api_user(request: Request) -> Principal:
-    """Dependency for /api/v1: bearer token or session cookie (+ X-CSRF-Token on unsafe methods)."""
+def api_user(request: Request) -> Principal:
+    """Dependency for /api/v1: bearer token or session cookie (+ X-CSRF-Token on unsafe methods).
+
+    Plain ``def``: resolving a token or session reads the database, so FastAPI runs it in its thread pool."""
     found = resolve(request)
     if found is None:
         raise AuthenticationFailed("authentication required: send 'Authorization: Bearer <token>'")
@@ -83,9 +85,12 @@ async def api_user(request: Request) -> Principal:
 async def page_user(request: Request) -> Principal:
     """Dependency for operations pages: a session, or a redirect to the login page.
 
-    Unsafe methods must carry the session's CSRF token in the ``csrf_token`` form field."""
+    Unsafe methods must carry the session's CSRF token in the ``csrf_token`` form field. ``async`` to read the form;
+    the session lookup (a database read) runs in the thread pool, off the event loop."""
+    from starlette.concurrency import run_in_threadpool
+
     try:
-        found = resolve(request)
+        found = await run_in_threadpool(resolve, request)
     except AuthenticationFailed as exc:
         raise LoginRequired(str(request.url.path), exc.message) from exc
     if found is None:

@@ -6,9 +6,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from trialdesk.adapters.secrets import new_token
-from trialdesk.domain.access import Action, Principal
+from trialdesk.domain.access import Action
 from trialdesk.domain.errors import AuthenticationFailed, PermissionDenied, TrialdeskError
-from trialdesk.entrypoints.web.app import templates
 from trialdesk.entrypoints.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -17,17 +16,13 @@ from trialdesk.entrypoints.web.auth import (
     is_https,
     set_session_cookie,
 )
+from trialdesk.entrypoints.web.deps import AppDep, PagePrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.panels import site_panels, subject_panels
+from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import accounts, sites
 
 public = APIRouter()
 pages = APIRouter(dependencies=[PageUser])
-
-DEFAULT_TRIAL = "NCT07003074"
-
-
-def ctx(request: Request, **values) -> dict:
-    principal = getattr(request.state, "principal", None)
-    return {"user": principal, "csrf_token": getattr(request.state, "csrf", None), **values}
 
 
 def _safe_next(next_url: str | None) -> str:
@@ -46,13 +41,12 @@ def login_page(request: Request, next: str | None = None, msg: str | None = None
 
 
 @public.post("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_submit(request: Request, username: str = Form(""), password: str = Form(""),
+def login_submit(request: Request, td: AppDep, username: str = Form(""), password: str = Form(""),
                  csrf_token: str = Form(""), next: str = Form("")):
     try:
         check_csrf(request, request.cookies.get(LOGIN_CSRF_COOKIE) or "", csrf_token)
     except PermissionDenied:
         return RedirectResponse("/login?msg=Your+login+form+expired%3B+please+try+again", status_code=303)
-    td = request.app.state.td
     try:
         with td.uow(username or "anonymous") as uow:
             result = accounts.login(uow, username.strip(), password)
@@ -70,8 +64,9 @@ def login_submit(request: Request, username: str = Form(""), password: str = For
 
 
 @pages.post("/logout", include_in_schema=False)
-def logout(request: Request):
-    with request.app.state.td.uow() as uow:
+def logout(request: Request, td: AppDep):
+    # as "system", as before: the session being ended is the one in the cookie, whoever it belongs to
+    with td.uow() as uow:
         accounts.logout(uow, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login?msg=You+are+logged+out", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -84,17 +79,17 @@ def password_page(request: Request):
 
 
 @pages.post("/account/password", response_class=HTMLResponse, include_in_schema=False)
-def password_submit(request: Request, current: str = Form(""), new: str = Form(""), confirm: str = Form("")):
-    principal: Principal = request.state.principal
+def password_submit(request: Request, principal: PagePrincipalDep, uow: UowDep, current: str = Form(""),
+                    new: str = Form(""), confirm: str = Form("")):
     error = None
     if new != confirm:
         error = "The two new passwords differ."
     else:
         try:
-            with request.app.state.td.uow(principal.username) as uow:
-                accounts.change_password(uow, principal.username, current, new)
-                uow.commit()
+            accounts.change_password(uow, principal.username, current, new)
+            uow.commit()
         except TrialdeskError as exc:
+            uow.rollback()
             error = exc.message
     if error:
         return templates.TemplateResponse(request, "password.html", ctx(request, error=error), status_code=422)
@@ -102,67 +97,35 @@ def password_submit(request: Request, current: str = Form(""), new: str = Form("
 
 
 @pages.get("/ops", response_class=HTMLResponse, include_in_schema=False)
-def ops_home(request: Request):
-    principal: Principal = request.state.principal
-    with request.app.state.td.uow(principal.username) as uow:
-        my_sites = sites.list_sites(uow, principal, DEFAULT_TRIAL)
+def ops_home(request: Request, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+    my_sites = sites.list_sites(uow, principal, nct_id)
     return templates.TemplateResponse(request, "ops_home.html", ctx(
-        request, sites=my_sites, nct_id=DEFAULT_TRIAL, can_activate=principal.can(Action.SITE_ACTIVATE, None)
+        request, sites=my_sites, nct_id=nct_id, can_activate=principal.can(Action.SITE_ACTIVATE, None)
         or any(principal.can(Action.SITE_ACTIVATE, s["site"]) for s in my_sites)))
 
 
 @pages.get("/ops/sites/{site_key}", response_class=HTMLResponse, include_in_schema=False)
-def site_page(request: Request, site_key: str):
-    principal: Principal = request.state.principal
-    with request.app.state.td.uow(principal.username) as uow:
-        site = sites.view_site(uow, principal, DEFAULT_TRIAL, site_key)
-        work = site_work(uow, principal, site_key)
+def site_page(request: Request, site_key: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+    site = sites.view_site(uow, principal, nct_id, site_key)
+    work = site_panels(uow, principal, nct_id, site_key)
     return templates.TemplateResponse(request, "site.html", ctx(
-        request, site=site, nct_id=DEFAULT_TRIAL, work=work,
-        can_activate=principal.can(Action.SITE_ACTIVATE, site_key)))
-
-
-def site_work(uow, principal: Principal, site_key: str) -> dict:
-    """What the site page lists; later modules add screenings, subjects, queries and visits."""
-    from trialdesk.entrypoints.web import site_panels
-
-    return site_panels.collect(uow, principal, DEFAULT_TRIAL, site_key)
+        request, site=site, nct_id=nct_id, work=work, can_activate=principal.can(Action.SITE_ACTIVATE, site_key)))
 
 
 @pages.post("/ops/sites/{site_key}/status", include_in_schema=False)
-def site_status(request: Request, site_key: str, status: str = Form(...), reason: str = Form("")):
-    principal: Principal = request.state.principal
-    with request.app.state.td.uow(principal.username) as uow:
-        sites.change_site_status(uow, principal, DEFAULT_TRIAL, site_key, status, reason)
-        uow.commit()
+def site_status(site_key: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, status: str = Form(...),
+                reason: str = Form("")):
+    sites.change_site_status(uow, principal, nct_id, site_key, status, reason)
+    uow.commit()
     return RedirectResponse(f"/ops/sites/{site_key}", status_code=303)
 
 
 @pages.get("/ops/subjects/{subject_number}", response_class=HTMLResponse, include_in_schema=False)
-def subject_page(request: Request, subject_number: str):
-    from trialdesk.entrypoints.web import subject_panels
+def subject_page(request: Request, subject_number: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
     from trialdesk.services.subjects import get_subject
 
-    principal: Principal = request.state.principal
-    with request.app.state.td.uow(principal.username) as uow:
-        _, subject = get_subject(uow, principal, DEFAULT_TRIAL, subject_number)
-        panels = subject_panels.collect(uow, principal, DEFAULT_TRIAL, subject)
-        site = sites.view_site(uow, principal, DEFAULT_TRIAL, subject.site_key)
+    _, subject = get_subject(uow, principal, nct_id, subject_number)
+    panels = subject_panels(uow, principal, nct_id, subject)
+    site = sites.view_site(uow, principal, nct_id, subject.site_key)
     return templates.TemplateResponse(request, "subject.html", ctx(
-        request, subject=subject, site=site, panels=panels, nct_id=DEFAULT_TRIAL))
-
-
-def _subjects_panel(uow, principal: Principal, nct_id: str, site_key: str):
-    if not principal.can(Action.SUBJECT_VIEW, site_key):
-        return None
-    from trialdesk.services.subjects import subjects_visible
-
-    rows = [[{"href": f"/ops/subjects/{s.subject_number}", "text": s.subject_number}, s.status, s.created_at[:10]]
-            for s in subjects_visible(uow, principal, nct_id, site_key=site_key)]
-    return {"title": "Subjects", "columns": ["Subject", "Status", "Since"], "rows": rows,
-            "empty": "No subjects at this site yet."}
-
-
-from trialdesk.entrypoints.web import site_panels  # noqa: E402
-
-site_panels.register("subjects", _subjects_panel)
+        request, subject=subject, site=site, panels=panels, nct_id=nct_id))

@@ -8,16 +8,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from trialdesk.entrypoints.web.app import templates
 from trialdesk.entrypoints.web.auth import ApiUser
+from trialdesk.entrypoints.web.deps import TrialDep, UowDep
+from trialdesk.entrypoints.web.templating import templates
 from trialdesk.services import registry
 
 public = APIRouter()
 api = APIRouter(dependencies=[ApiUser], tags=["registry"])
-
-
-def _uow(request: Request, actor: str = "web"):
-    return request.app.state.td.uow(actor)
 
 
 class Health(BaseModel):
@@ -26,24 +23,22 @@ class Health(BaseModel):
 
 
 @public.get("/health", tags=["system"])
-def health(request: Request) -> Health:
+def health(uow: UowDep) -> Health:
     """Liveness and database check."""
-    with _uow(request) as uow:
-        trials = uow.trials.count()
+    trials = uow.trials.count()
     return Health(status="ok", trials=trials)
 
 
 @public.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request, q: str | None = Query(None, max_length=200)):
+def home(request: Request, uow: UowDep, default_trial: TrialDep, q: str | None = Query(None, max_length=200)):
     from trialdesk.entrypoints.web.auth import resolve
 
     try:
         found = resolve(request, touch=False)
     except Exception:
         found = None
-    with _uow(request) as uow:
-        trials = registry.list_trials(uow, q)
-    links = [{"href": "/trials/NCT07003074", "label": "Trial page: NCT07003074"},
+    trials = registry.list_trials(uow, q)
+    links = [{"href": f"/trials/{default_trial}", "label": f"Trial page: {default_trial}"},
              {"href": "/ops", "label": "Operations"}, {"href": "/ops/dashboard", "label": "Enrollment dashboard"}]
     return templates.TemplateResponse(request, "index.html", {
         "trials": trials, "q": q or "", "links": links, "user": found[0] if found else None,
@@ -51,32 +46,28 @@ def home(request: Request, q: str | None = Query(None, max_length=200)):
 
 
 @public.get("/trials/{nct_id}", response_class=HTMLResponse, include_in_schema=False)
-def trial_page(request: Request, nct_id: str):
-    with _uow(request) as uow:
-        protocol = registry.get_protocol(uow, nct_id)
-        results = registry.posted_results(uow, nct_id)
-        related = registry.related_trials(uow, nct_id)
+def trial_page(request: Request, nct_id: str, uow: UowDep):
+    protocol = registry.get_protocol(uow, nct_id)
+    results = registry.posted_results(uow, nct_id)
+    related = registry.related_trials(uow, nct_id)
     return templates.TemplateResponse(request, "trial.html", {
         "p": protocol, "r": protocol.registry, "results": results, "related": related})
 
 
 @api.get("/api/v1/trials")
-def api_list_trials(request: Request, q: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
+def api_list_trials(uow: UowDep, q: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
     """Loaded trials, optionally filtered by words that must all appear."""
-    with _uow(request) as uow:
-        return registry.list_trials(uow, q)
+    return registry.list_trials(uow, q)
 
 
 @api.get("/api/v1/trials/{nct_id}")
-def api_get_trial(request: Request, nct_id: str) -> dict[str, Any]:
+def api_get_trial(nct_id: str, uow: UowDep) -> dict[str, Any]:
     """The trial's protocol as JSON (registry facts with live site status, and operational rules)."""
-    with _uow(request) as uow:
-        protocol = registry.get_protocol(uow, nct_id)
+    protocol = registry.get_protocol(uow, nct_id)
     return protocol.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 @api.get("/api/v1/trials/{nct_id}/ctgov")
-def api_export_trial(request: Request, nct_id: str) -> dict[str, Any]:
+def api_export_trial(nct_id: str, uow: UowDep) -> dict[str, Any]:
     """The trial as ClinicalTrials.gov API v2 study JSON."""
-    with _uow(request) as uow:
-        return registry.export_study(uow, nct_id)
+    return registry.export_study(uow, nct_id)

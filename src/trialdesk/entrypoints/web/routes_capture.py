@@ -3,25 +3,23 @@ the forms behind the subject page's panels, and the site panels "Open queries" a
 
 from __future__ import annotations
 
-
 import json
 from html import escape
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput
-from trialdesk.entrypoints.web import site_panels, subject_panels
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
+from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
 from trialdesk.services import adverse_events as ae
 from trialdesk.services import ctcae, queries, signatures, tumor
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["capture"])
 pages = APIRouter(dependencies=[PageUser])
-routers = [api, pages]
 
 SUBJECT = "/trials/{nct_id}/subjects/{subject_number}"
 
@@ -73,113 +71,99 @@ class SignBody(_Body):
     meaning: str = signatures.DEFAULT_MEANING
 
 
-def _uow(request: Request):
-    p: Principal = request.state.principal
-    return p, request.app.state.td.uow(p.username)
-
-
-def _write(request: Request, fn):
-    p, uow = _uow(request)
-    with uow:
-        out = fn(uow, p)
-        uow.commit()
+def _write(uow, out: dict) -> dict:
+    """Commit the use case's change and answer its result."""
+    uow.commit()
     return out
-
-
-def _read(request: Request, fn):
-    p, uow = _uow(request)
-    with uow:
-        return fn(uow, p)
 
 
 # --- JSON API ----------------------------------------------------------------------------------------------------
 
 
 @api.get("/ctcae/terms/{query}")
-def ctcae_term(request: Request, query: str) -> dict:
+def ctcae_term(uow: UowDep, query: str) -> dict:
     """A CTCAE term (name or MedDRA code) with the grades it defines."""
-    return _read(request, lambda uow, p: ctcae.term_info(uow, query))
+    return ctcae.term_info(uow, query)
 
 
 @api.get(SUBJECT + "/adverse-events")
-def list_aes(request: Request, nct_id: str, subject_number: str) -> list[dict]:
-    return _read(request, lambda uow, p: ae.list_adverse_events(uow, p, nct_id, subject_number))
+def list_aes(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> list[dict]:
+    return ae.list_adverse_events(uow, p, nct_id, subject_number)
 
 
 @api.post(SUBJECT + "/adverse-events", status_code=201)
-def add_ae(request: Request, nct_id: str, subject_number: str, body: AdverseEventBody) -> dict:
-    return _write(request, lambda uow, p: ae.record_adverse_event(uow, p, nct_id, subject_number,
-                                                                  **body.model_dump()))
+def add_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: AdverseEventBody) -> dict:
+    return _write(uow, ae.record_adverse_event(uow, p, nct_id, subject_number, **body.model_dump()))
 
 
 @api.patch(SUBJECT + "/adverse-events/{ae_id}")
-def edit_ae(request: Request, nct_id: str, subject_number: str, ae_id: int, body: ChangeBody) -> dict:
-    return _write(request, lambda uow, p: ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id,
-                                                                  body.changes, body.reason))
+def edit_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int,
+            body: ChangeBody) -> dict:
+    return _write(uow, ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id, body.changes, body.reason))
 
 
 @api.post(SUBJECT + "/adverse-events/{ae_id}/sae-report")
-def sae_report(request: Request, nct_id: str, subject_number: str, ae_id: int, body: SaeReportBody) -> dict:
-    return _write(request, lambda uow, p: ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id,
-                                                               body.reported_at))
+def sae_report(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int,
+               body: SaeReportBody) -> dict:
+    return _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, body.reported_at))
 
 
 @api.get(SUBJECT + "/tumor-assessments")
-def tumor_summary(request: Request, nct_id: str, subject_number: str) -> dict:
-    return json.loads(json.dumps(_read(request, lambda uow, p: tumor.recist_summary(uow, p, nct_id,
-                                                                                     subject_number)), default=str))
+def tumor_summary(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> dict:
+    return json.loads(json.dumps(tumor.recist_summary(uow, p, nct_id, subject_number), default=str))
 
 
 @api.post(SUBJECT + "/tumor-assessments", status_code=201)
-def add_tumor(request: Request, nct_id: str, subject_number: str, body: TumorAssessmentBody) -> dict:
-    out = _write(request, lambda uow, p: tumor.record_tumor_assessment(
+def add_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
+              body: TumorAssessmentBody) -> dict:
+    out = _write(uow, tumor.record_tumor_assessment(
         uow, p, nct_id, subject_number, body.assessment_date, body.lesions, baseline=body.baseline))
     return json.loads(json.dumps(out, default=str))
 
 
 @api.patch(SUBJECT + "/tumor-assessments/{assessment_id}")
-def edit_tumor(request: Request, nct_id: str, subject_number: str, assessment_id: int, body: ChangeBody) -> dict:
-    out = _write(request, lambda uow, p: tumor.update_tumor_assessment(uow, p, nct_id, subject_number,
-                                                                       assessment_id, body.changes, body.reason))
+def edit_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, assessment_id: int,
+               body: ChangeBody) -> dict:
+    out = _write(uow, tumor.update_tumor_assessment(uow, p, nct_id, subject_number, assessment_id, body.changes,
+                                                    body.reason))
     return json.loads(json.dumps(out, default=str))
 
 
 @api.get(SUBJECT + "/queries")
-def subject_queries(request: Request, nct_id: str, subject_number: str, status: str | None = None) -> list[dict]:
-    return _read(request, lambda uow, p: queries.list_queries(uow, p, nct_id, subject_number=subject_number,
-                                                              status=status))
+def subject_queries(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
+                    status: str | None = None) -> list[dict]:
+    return queries.list_queries(uow, p, nct_id, subject_number=subject_number, status=status)
 
 
 @api.post(SUBJECT + "/queries", status_code=201)
-def raise_query(request: Request, nct_id: str, subject_number: str, body: QueryBody) -> dict:
-    return _write(request, lambda uow, p: queries.raise_query(uow, p, nct_id, subject_number,
-                                                              **body.model_dump()))
+def raise_query(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: QueryBody) -> dict:
+    return _write(uow, queries.raise_query(uow, p, nct_id, subject_number, **body.model_dump()))
 
 
 @api.get("/trials/{nct_id}/queries")
-def trial_queries(request: Request, nct_id: str, site: str | None = None, status: str | None = None) -> list[dict]:
-    return _read(request, lambda uow, p: queries.list_queries(uow, p, nct_id, site=site, status=status))
+def trial_queries(p: PrincipalDep, uow: UowDep, nct_id: str, site: str | None = None,
+                  status: str | None = None) -> list[dict]:
+    return queries.list_queries(uow, p, nct_id, site=site, status=status)
 
 
 @api.post("/trials/{nct_id}/queries/{query_id}/{step}")
-def query_step(request: Request, nct_id: str, query_id: int, step: str, body: TextBody) -> dict:
+def query_step(p: PrincipalDep, uow: UowDep, nct_id: str, query_id: int, step: str, body: TextBody) -> dict:
     """``answer`` (site staff; text = the answer), ``close`` (monitor; text = optional note) or ``reopen``
     (monitor; text = reason)."""
     steps = {"answer": queries.answer_query, "close": queries.close_query, "reopen": queries.reopen_query}
     if step not in steps:
         raise InvalidInput(f"unknown step {step!r}; one of answer, close, reopen", field="step")
-    return _write(request, lambda uow, p: steps[step](uow, p, nct_id, query_id, body.text))
+    return _write(uow, steps[step](uow, p, nct_id, query_id, body.text))
 
 
 @api.get(SUBJECT + "/signature")
-def signature_status(request: Request, nct_id: str, subject_number: str) -> dict:
-    return _read(request, lambda uow, p: signatures.casebook_status(uow, p, nct_id, subject_number))
+def signature_status(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> dict:
+    return signatures.casebook_status(uow, p, nct_id, subject_number)
 
 
 @api.post(SUBJECT + "/signature", status_code=201)
-def sign(request: Request, nct_id: str, subject_number: str, body: SignBody) -> dict:
-    return _write(request, lambda uow, p: signatures.sign_casebook(uow, p, nct_id, subject_number, body.password,
-                                                                   body.meaning))
+def sign(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: SignBody) -> dict:
+    return _write(uow, signatures.sign_casebook(uow, p, nct_id, subject_number, body.password, body.meaning))
 
 
 # --- page forms --------------------------------------------------------------------------------------------------
@@ -189,28 +173,21 @@ def _back(subject_number: str, anchor: str) -> RedirectResponse:
     return RedirectResponse(f"/ops/subjects/{subject_number}#panel-{anchor}", status_code=303)
 
 
-def _nct() -> str:
-    from trialdesk.entrypoints.web.ops_routes import DEFAULT_TRIAL
-
-    return DEFAULT_TRIAL
-
-
 @pages.post("/ops/subjects/{subject_number}/adverse-events", include_in_schema=False)
-async def ae_form(request: Request, subject_number: str):
-    form = await request.form()
+def ae_form(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
     relationship = {k[4:]: v for k, v in form.items() if k.startswith("rel_") and v}
     values = dict(term=form.get("term", "").strip(), grade=form.get("grade") or None,
                   onset_date=form.get("onset_date") or None, resolution_date=form.get("resolution_date") or None,
                   serious=form.get("serious") == "on", seriousness=form.getlist("seriousness"),
                   relationship=relationship, action_taken=form.get("action_taken") or None,
                   outcome=form.get("outcome") or None)
-    _write(request, lambda uow, p: ae.record_adverse_event(uow, p, _nct(), subject_number, **values))
+    _write(uow, ae.record_adverse_event(uow, p, nct_id, subject_number, **values))
     return _back(subject_number, "adverse_events")
 
 
 @pages.post("/ops/subjects/{subject_number}/adverse-events/{ae_id}/sae-report", include_in_schema=False)
-async def sae_form(request: Request, subject_number: str, ae_id: int):
-    _write(request, lambda uow, p: ae.mark_sae_reported(uow, p, _nct(), subject_number, ae_id))
+def sae_form(subject_number: str, ae_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+    _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id))
     return _back(subject_number, "adverse_events")
 
 
@@ -239,40 +216,36 @@ def _lesions_from_rows(form) -> list[dict]:
 
 
 @pages.post("/ops/subjects/{subject_number}/tumor-assessments", include_in_schema=False)
-async def tumor_form(request: Request, subject_number: str):
-    form = await request.form()
+def tumor_form(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
     text = (form.get("lesions_json") or "").strip()
     lesions = text if text else _lesions_from_rows(form)
-    _write(request, lambda uow, p: tumor.record_tumor_assessment(
-        uow, p, _nct(), subject_number, form.get("assessment_date") or "", lesions,
+    _write(uow, tumor.record_tumor_assessment(
+        uow, p, nct_id, subject_number, form.get("assessment_date") or "", lesions,
         baseline=form.get("baseline") == "on"))
     return _back(subject_number, "tumour_assessments")
 
 
 @pages.post("/ops/subjects/{subject_number}/queries", include_in_schema=False)
-async def raise_form(request: Request, subject_number: str):
-    form = await request.form()
-    _write(request, lambda uow, p: queries.raise_query(
-        uow, p, _nct(), subject_number, entity_type=form.get("entity_type") or "subject",
+def raise_form(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+    _write(uow, queries.raise_query(
+        uow, p, nct_id, subject_number, entity_type=form.get("entity_type") or "subject",
         entity_id=form.get("entity_id") or subject_number, field=form.get("field") or "",
         message=form.get("message") or ""))
     return _back(subject_number, "queries")
 
 
 @pages.post("/ops/queries/{query_id}/{step}", include_in_schema=False)
-async def query_form(request: Request, query_id: int, step: str):
-    form = await request.form()
+def query_form(query_id: int, step: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
     steps = {"answer": queries.answer_query, "close": queries.close_query, "reopen": queries.reopen_query}
     if step not in steps:
         raise InvalidInput(f"unknown step {step!r}", field="step")
-    out = _write(request, lambda uow, p: steps[step](uow, p, _nct(), query_id, form.get("text") or None))
+    out = _write(uow, steps[step](uow, p, nct_id, query_id, form.get("text") or None))
     return _back(out["subject"], "queries")
 
 
 @pages.post("/ops/subjects/{subject_number}/signature", include_in_schema=False)
-async def sign_form(request: Request, subject_number: str):
-    form = await request.form()
-    _write(request, lambda uow, p: signatures.sign_casebook(uow, p, _nct(), subject_number,
+def sign_form(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+    _write(uow, signatures.sign_casebook(uow, p, nct_id, subject_number,
                                                             form.get("password") or "",
                                                             form.get("meaning") or signatures.DEFAULT_MEANING))
     return _back(subject_number, "signature")
@@ -290,7 +263,7 @@ def _sae_text(clock: dict | None) -> str:
     return f"SAE report {word} by {clock['due_by'][:16].replace('T', ' ')} UTC"
 
 
-def _ae_panel(uow, principal: Principal, nct_id: str, subject):
+def ae_panel(uow, principal: Principal, nct_id: str, subject):
     rows = uow.adverse_events.for_subject(subject.id)
     items = [ae.ae_dict(uow, r, subject.subject_number) for r in rows]
     can_enter = principal.can(Action.DATA_ENTER, subject.site_key)
@@ -318,7 +291,7 @@ def _fmt(value, suffix: str = "") -> str:
     return "" if value is None else f"{value:g}{suffix}" if isinstance(value, (int, float)) else str(value)
 
 
-def _tumor_panel(uow, principal: Principal, nct_id: str, subject):
+def tumor_panel(uow, principal: Principal, nct_id: str, subject):
     summary = tumor.recist_summary(uow, principal, nct_id, subject.subject_number)
     rows = []
     for a in summary["assessments"]:
@@ -343,7 +316,7 @@ def _tumor_panel(uow, principal: Principal, nct_id: str, subject):
             "forms": ["capture_tumor_form.html"] if can_enter else [], "subject_number": subject.subject_number}
 
 
-def _queries_panel(uow, principal: Principal, nct_id: str, subject):
+def queries_panel(uow, principal: Principal, nct_id: str, subject):
     found = queries.list_queries(uow, principal, nct_id, subject_number=subject.subject_number)
     return {"title": "Queries",
             "columns": ["#", "On", "Message", "Status", "Raised", "Last step"],
@@ -357,7 +330,7 @@ def _queries_panel(uow, principal: Principal, nct_id: str, subject):
             "subject_number": subject.subject_number}
 
 
-def _signature_panel(uow, principal: Principal, nct_id: str, subject):
+def signature_panel(uow, principal: Principal, nct_id: str, subject):
     status = signatures.casebook_status(uow, principal, nct_id, subject.subject_number)
     words = {"unsigned": "Not signed.", "signed": "Signed.",
              "needs_resigning": "The signature was invalidated by a later change: the casebook needs re-signing."}
@@ -372,7 +345,7 @@ def _signature_panel(uow, principal: Principal, nct_id: str, subject):
             "subject_number": subject.subject_number, "default_meaning": signatures.DEFAULT_MEANING}
 
 
-def _site_queries_panel(uow, principal: Principal, nct_id: str, site_key: str):
+def site_queries_panel(uow, principal: Principal, nct_id: str, site_key: str):
     if not principal.can(Action.SUBJECT_VIEW, site_key):
         return None
     found = queries.list_queries(uow, principal, nct_id, site=site_key)
@@ -383,7 +356,7 @@ def _site_queries_panel(uow, principal: Principal, nct_id: str, site_key: str):
                      for q in found], "empty": "No open queries."}
 
 
-def _site_sae_panel(uow, principal: Principal, nct_id: str, site_key: str):
+def site_sae_panel(uow, principal: Principal, nct_id: str, site_key: str):
     if not principal.can(Action.SUBJECT_VIEW, site_key):
         return None
     found = ae.serious_events(uow, principal, nct_id, site_key)
@@ -392,12 +365,3 @@ def _site_sae_panel(uow, principal: Principal, nct_id: str, site_key: str):
             "rows": [[{"href": f"/ops/subjects/{s['subject']}#panel-adverse_events", "text": s["subject"]},
                       s["term"], s["grade"], s["onset_date"], ", ".join(s["seriousness"]), _sae_text(s["sae"])]
                      for s in found], "empty": "No serious adverse events."}
-
-
-subject_panels.register("adverse_events", _ae_panel)
-subject_panels.register("tumour_assessments", _tumor_panel)
-subject_panels.register("queries", _queries_panel)
-subject_panels.register("signature", _signature_panel)
-site_panels.register("open_queries", _site_queries_panel)
-site_panels.register("serious_adverse_events", _site_sae_panel)
-

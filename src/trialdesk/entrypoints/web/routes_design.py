@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from trialdesk.entrypoints.web.app import templates
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
+from trialdesk.entrypoints.web.deps import AppDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import design as design_service
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["design"])
 pages = APIRouter(dependencies=[PageUser])
-routers = [api, pages]
 
 
 class SimulationRequest(BaseModel):
@@ -26,20 +26,18 @@ class SimulationRequest(BaseModel):
 
 
 @api.get("/trials/{nct_id}/design")
-def closed_form(request: Request, nct_id: str,
+def closed_form(nct_id: str, p: PrincipalDep, uow: UowDep,
                 hr: float | None = Query(None, gt=0.05, le=5, description="Hazard ratio (default: the design's)"),
                 ) -> dict[str, Any]:
     """Closed-form events, power and expected analysis times of the protocol's design."""
-    p = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        return design_service.closed_form(uow, p, nct_id, hr)
+    return design_service.closed_form(uow, p, nct_id, hr)
 
 
 @api.post("/trials/{nct_id}/design/simulations")
-def simulate(request: Request, nct_id: str, body: SimulationRequest) -> dict[str, Any]:
+def simulate(nct_id: str, body: SimulationRequest, p: PrincipalDep, td: AppDep) -> dict[str, Any]:
     """Monte Carlo simulation of the whole trial (accrual, event-driven looks, stratified log-rank, boundaries)."""
-    p = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
+    # a transaction of its own, closed before the (long) simulation
+    with td.uow(p.username) as uow:
         design = design_service.design_of(uow, p, nct_id)
     result = design_service.simulate_design(design, trials=body.trials, hazard_ratio=body.hr, seed=body.seed)
     return result.model_dump(mode="json")
@@ -53,14 +51,13 @@ def _svg(fig) -> str:
 
 
 @pages.get("/ops/design", response_class=HTMLResponse, include_in_schema=False)
-def design_page(request: Request, trials: int = 2000, hr: float | None = None, seed: int = 20250623):
+def design_page(request: Request, p: PagePrincipalDep, td: AppDep, nct_id: TrialDep, trials: int = 2000,
+                hr: float | None = None, seed: int = 20250623):
     from trialdesk.adapters.design_figures import analysis_time_figure, power_curve_figure
-    from trialdesk.entrypoints.web.ops_routes import DEFAULT_TRIAL, ctx
 
-    p = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        design = design_service.design_of(uow, p, DEFAULT_TRIAL)
-        report = design_service.closed_form(uow, p, DEFAULT_TRIAL, hr)
+    with td.uow(p.username) as uow:  # closed before the (long) simulations
+        design = design_service.design_of(uow, p, nct_id)
+        report = design_service.closed_form(uow, p, nct_id, hr)
     trials = max(100, min(trials, design_service.MAX_WEB_TRIALS))
     result = design_service.simulate_design(design, trials=trials, hazard_ratio=hr, seed=seed)
     planned = design.planning_hazard_ratio or 0.7

@@ -18,15 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
-from trialdesk.entrypoints.web import subject_panels
-from trialdesk.entrypoints.web.app import templates
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.ops_routes import DEFAULT_TRIAL, ctx
+from trialdesk.entrypoints.web.deps import PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import randomization as rz
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["randomization"])
 pages = APIRouter(dependencies=[PageUser])
-routers = [api, pages]
 
 
 class RandomizeRequest(BaseModel):
@@ -57,43 +55,37 @@ def _seed(uow, principal: Principal, nct_id: str) -> bytes:
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/randomization")
-def api_randomize(request: Request, nct_id: str, subject_number: str, body: RandomizeRequest) -> dict[str, Any]:
+def api_randomize(nct_id: str, subject_number: str, body: RandomizeRequest, p: PrincipalDep,
+                  uow: UowDep) -> dict[str, Any]:
     """Randomize an eligible subject (coordinator or investigator at the subject's site)."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        out = rz.randomize_subject(uow, p, nct_id, subject_number, client_key=body.client_key,
-                                   randomized_on=body.randomized_on)
-        uow.commit()
+    out = rz.randomize_subject(uow, p, nct_id, subject_number, client_key=body.client_key,
+                               randomized_on=body.randomized_on)
+    uow.commit()
     return out
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/randomization")
-def api_allocation(request: Request, nct_id: str, subject_number: str) -> dict[str, Any]:
+def api_allocation(nct_id: str, subject_number: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """The subject's allocation; 404 before randomization."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        out = rz.get_allocation(uow, p, nct_id, subject_number)
+    out = rz.get_allocation(uow, p, nct_id, subject_number)
     if out is None:
         raise NotFound(f"subject {subject_number} is not randomized")
     return out
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/randomization/in-error")
-def api_in_error(request: Request, nct_id: str, subject_number: str, body: InErrorRequest) -> dict[str, Any]:
+def api_in_error(nct_id: str, subject_number: str, body: InErrorRequest, p: PrincipalDep,
+                 uow: UowDep) -> dict[str, Any]:
     """Flag a subject as randomized in error; the slot and number stay used."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        out = rz.flag_randomized_in_error(uow, p, nct_id, subject_number, body.reason)
-        uow.commit()
+    out = rz.flag_randomized_in_error(uow, p, nct_id, subject_number, body.reason)
+    uow.commit()
     return out
 
 
 @api.get("/trials/{nct_id}/randomization")
-def api_list_info(request: Request, nct_id: str) -> dict[str, Any]:
+def api_list_info(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Statistician: the list's status and go-live commitment (no slots)."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        out = rz.list_info(uow, p, nct_id)
+    out = rz.list_info(uow, p, nct_id)
     if out is None:
         raise NotFound(f"{nct_id} has no randomization list")
     out.pop("seed_check", None)
@@ -101,30 +93,24 @@ def api_list_info(request: Request, nct_id: str) -> dict[str, Any]:
 
 
 @api.get("/trials/{nct_id}/randomization/balance")
-def api_balance(request: Request, nct_id: str) -> list[dict[str, Any]]:
+def api_balance(nct_id: str, p: PrincipalDep, uow: UowDep) -> list[dict[str, Any]]:
     """Statistician: arm counts by stratum x site with margins."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        return rz.balance(uow, p, nct_id)
+    return rz.balance(uow, p, nct_id)
 
 
 @api.post("/trials/{nct_id}/randomization/export")
-def api_export(request: Request, nct_id: str) -> list[dict[str, Any]]:
+def api_export(nct_id: str, p: PrincipalDep, uow: UowDep) -> list[dict[str, Any]]:
     """Statistician: the whole list in clear (audited)."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        rows = rz.export_list(uow, p, nct_id, _seed(uow, p, nct_id))
-        uow.commit()
+    rows = rz.export_list(uow, p, nct_id, _seed(uow, p, nct_id))
+    uow.commit()
     return rows
 
 
 @api.post("/trials/{nct_id}/randomization/verify")
-def api_verify(request: Request, nct_id: str) -> dict[str, Any]:
+def api_verify(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Statistician: regenerate the list from the seed and check the commitment and every allocation."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        out = rz.verify_list(uow, p, nct_id, _seed(uow, p, nct_id))
-        uow.commit()
+    out = rz.verify_list(uow, p, nct_id, _seed(uow, p, nct_id))
+    uow.commit()
     return out
 
 
@@ -134,94 +120,80 @@ def api_verify(request: Request, nct_id: str) -> dict[str, Any]:
 
 
 @pages.get("/ops/subjects/{subject_number}/randomize", response_class=HTMLResponse, include_in_schema=False)
-def randomize_page(request: Request, subject_number: str):
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        preview = rz.preview_randomization(uow, p, DEFAULT_TRIAL, subject_number)
+def randomize_page(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+    preview = rz.preview_randomization(uow, p, nct_id, subject_number)
     return templates.TemplateResponse(request, "randomize.html", ctx(
         request, subject_number=subject_number, preview=preview, client_key=secrets.token_urlsafe(16),
-        nct_id=DEFAULT_TRIAL, error=None))
+        nct_id=nct_id, error=None))
 
 
 @pages.post("/ops/subjects/{subject_number}/randomize", include_in_schema=False)
-def randomize_submit(request: Request, subject_number: str, confirm: str = Form(""), client_key: str = Form(""),
-                     randomized_on: str = Form("")):
-    p: Principal = request.state.principal
-    td = request.app.state.td
+def randomize_submit(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
+                     confirm: str = Form(""), client_key: str = Form(""), randomized_on: str = Form("")):
     error = None
     if confirm != "yes":
         error = "Tick the confirmation box to randomize this subject."
     else:
         try:
-            with td.uow(p.username) as uow:
-                rz.randomize_subject(uow, p, DEFAULT_TRIAL, subject_number, client_key=client_key or None,
-                                     randomized_on=randomized_on or None)
-                uow.commit()
+            rz.randomize_subject(uow, p, nct_id, subject_number, client_key=client_key or None,
+                                 randomized_on=randomized_on or None)
+            uow.commit()
         except (Conflict, InvalidInput) as exc:
+            uow.rollback()
             error = exc.message
     if error is None:
         return RedirectResponse(f"/ops/subjects/{subject_number}/randomization", status_code=303)
-    with td.uow(p.username) as uow:
-        preview = rz.preview_randomization(uow, p, DEFAULT_TRIAL, subject_number)
+    preview = rz.preview_randomization(uow, p, nct_id, subject_number)
     return templates.TemplateResponse(request, "randomize.html", ctx(
         request, subject_number=subject_number, preview=preview, client_key=client_key or secrets.token_urlsafe(16),
-        nct_id=DEFAULT_TRIAL, error=error), status_code=409 if confirm == "yes" else 422)
+        nct_id=nct_id, error=error), status_code=409 if confirm == "yes" else 422)
 
 
 @pages.get("/ops/subjects/{subject_number}/randomization", response_class=HTMLResponse, include_in_schema=False)
-def allocation_page(request: Request, subject_number: str):
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        allocation = rz.get_allocation(uow, p, DEFAULT_TRIAL, subject_number)
+def allocation_page(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+    allocation = rz.get_allocation(uow, p, nct_id, subject_number)
     if allocation is None:
         return RedirectResponse(f"/ops/subjects/{subject_number}/randomize", status_code=303)
     return templates.TemplateResponse(request, "randomization_result.html", ctx(
-        request, subject_number=subject_number, a=allocation, nct_id=DEFAULT_TRIAL))
+        request, subject_number=subject_number, a=allocation, nct_id=nct_id))
 
 
-def _statistician_context(uow, p: Principal) -> dict:
-    info = rz.list_info(uow, p, DEFAULT_TRIAL)
-    rows = rz.balance(uow, p, DEFAULT_TRIAL)
+def _statistician_context(uow, p: Principal, nct_id: str) -> dict:
+    info = rz.list_info(uow, p, nct_id)
+    rows = rz.balance(uow, p, nct_id)
     from trialdesk.services.registry import get_protocol
 
-    spec = get_protocol(uow, DEFAULT_TRIAL, live_sites=False).operations.randomization
+    spec = get_protocol(uow, nct_id, live_sites=False).operations.randomization
     arms = [(a.id, a.label) for a in spec.arms] if spec else []
     return {"info": info, "balance": rows, "arms": arms}
 
 
 @pages.get("/ops/randomization", response_class=HTMLResponse, include_in_schema=False)
-def statistician_page(request: Request):
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        values = _statistician_context(uow, p)
+def statistician_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+    values = _statistician_context(uow, p, nct_id)
     return templates.TemplateResponse(request, "randomization_list.html", ctx(
-        request, nct_id=DEFAULT_TRIAL, report=None, **values))
+        request, nct_id=nct_id, report=None, **values))
 
 
 @pages.post("/ops/randomization/verify", response_class=HTMLResponse, include_in_schema=False)
-def statistician_verify(request: Request):
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        report = rz.verify_list(uow, p, DEFAULT_TRIAL, _seed(uow, p, DEFAULT_TRIAL))
-        uow.commit()
-    with request.app.state.td.uow(p.username) as uow:
-        values = _statistician_context(uow, p)
+def statistician_verify(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+    report = rz.verify_list(uow, p, nct_id, _seed(uow, p, nct_id))
+    uow.commit()
+    values = _statistician_context(uow, p, nct_id)
     return templates.TemplateResponse(request, "randomization_list.html", ctx(
-        request, nct_id=DEFAULT_TRIAL, report=report, **values))
+        request, nct_id=nct_id, report=report, **values))
 
 
 @pages.post("/ops/randomization/export.csv", include_in_schema=False)
-def statistician_export(request: Request):
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        rows = rz.export_list(uow, p, DEFAULT_TRIAL, _seed(uow, p, DEFAULT_TRIAL))
-        uow.commit()
+def statistician_export(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+    rows = rz.export_list(uow, p, nct_id, _seed(uow, p, nct_id))
+    uow.commit()
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["stratum"])
     writer.writeheader()
     writer.writerows(rows)
     return Response(buffer.getvalue(), media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{DEFAULT_TRIAL}-randomization-list.csv"',
+        "Content-Disposition": f'attachment; filename="{nct_id}-randomization-list.csv"',
         "Cache-Control": "no-store"})
 
 
@@ -230,7 +202,7 @@ def statistician_export(request: Request):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _randomization_panel(uow, principal: Principal, nct_id: str, subject) -> dict | None:
+def randomization_panel(uow, principal: Principal, nct_id: str, subject) -> dict | None:
     allocation = rz.get_allocation(uow, principal, nct_id, subject.subject_number)
     if allocation is not None:
         flag = f"randomized in error: {allocation['error_reason']}" if allocation["in_error"] else ""
@@ -242,6 +214,3 @@ def _randomization_panel(uow, principal: Principal, nct_id: str, subject) -> dic
     if principal.can(Action.RANDOMIZE, subject.site_key):
         actions.append({"href": f"/ops/subjects/{subject.subject_number}/randomize", "label": "Randomize…"})
     return {"title": "Randomization", "rows": [], "actions": actions, "empty": "Not randomized."}
-
-
-subject_panels.register("randomization", _randomization_panel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import typing
-from typing import Any, Optional
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -15,14 +15,13 @@ from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput, Problem
 from trialdesk.domain.screening import MedicalHistory
 from trialdesk.domain.units import ANALYTES
-from trialdesk.entrypoints.web.app import templates
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.ops_routes import DEFAULT_TRIAL, ctx
+from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import screening, sites
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["screening"])
 pages = APIRouter(dependencies=[PageUser])
-routers = [api, pages]
 
 
 # --------------------------------------------------------------------------------------------------------- API
@@ -31,42 +30,35 @@ class ScreeningIn(BaseModel):
     site: str = Field(min_length=1, max_length=80, description="Site id, e.g. 'hunan-cancer-hospital'.")
     patient_ref: str = Field(min_length=1, max_length=80, description="The site's pseudonymous patient reference.")
     record: dict[str, Any] = Field(description="ScreeningRecord (see `trialdesk screen --schema`).")
-    screened_on: Optional[dt.date] = Field(None, description="Default: today.")
+    screened_on: dt.date | None = Field(None, description="Default: today.")
 
 
 @api.post("/trials/{nct_id}/screenings", status_code=201)
-def create_screening(request: Request, nct_id: str, body: ScreeningIn) -> dict[str, Any]:
+def create_screening(nct_id: str, body: ScreeningIn, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Screen a patient at a site and store the screening (rescreening the same patient_ref keeps both)."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        out = screening.screen_subject(uow, p, nct_id, body.site, body.patient_ref, body.record,
-                                       screened_on=body.screened_on)
-        uow.commit()
+    out = screening.screen_subject(uow, p, nct_id, body.site, body.patient_ref, body.record,
+                                   screened_on=body.screened_on)
+    uow.commit()
     return out
 
 
 @api.get("/trials/{nct_id}/screenings")
-def list_screenings(request: Request, nct_id: str, site: Optional[str] = None) -> list[dict[str, Any]]:
+def list_screenings(nct_id: str, p: PrincipalDep, uow: UowDep, site: str | None = None) -> list[dict[str, Any]]:
     """The screening log at your sites (or one site)."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        return screening.screening_log(uow, p, nct_id, site)
+    return screening.screening_log(uow, p, nct_id, site)
 
 
 @api.get("/trials/{nct_id}/screenings/{site_key}/{screening_number}")
-def get_screening(request: Request, nct_id: str, site_key: str, screening_number: str) -> dict[str, Any]:
+def get_screening(nct_id: str, site_key: str, screening_number: str, p: PrincipalDep,
+                  uow: UowDep) -> dict[str, Any]:
     """One screening with every criterion's status and reason, and the record."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        return screening.get_screening(uow, p, nct_id, site_key, screening_number)
+    return screening.get_screening(uow, p, nct_id, site_key, screening_number)
 
 
 @api.get("/trials/{nct_id}/screening-summary")
-def screening_summary(request: Request, nct_id: str) -> dict[str, Any]:
+def screening_summary(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Screened / eligible / ineligible / incomplete subjects and screen failures by criterion (no identifiers)."""
-    p: Principal = request.state.principal
-    with request.app.state.td.uow(p.username) as uow:
-        return screening.screen_failure_summary(uow, p, nct_id)
+    return screening.screen_failure_summary(uow, p, nct_id)
 
 
 # --------------------------------------------------------------------------------------------------------- form
@@ -243,10 +235,10 @@ def record_from_form(form, sections: list[dict]) -> dict:
     return record
 
 
-def _attestation_texts(uow) -> dict[str, str]:
+def _attestation_texts(uow, nct_id: str) -> dict[str, str]:
     from trialdesk.services.registry import get_protocol
 
-    spec = get_protocol(uow, DEFAULT_TRIAL, live_sites=False).operations.eligibility
+    spec = get_protocol(uow, nct_id, live_sites=False).operations.eligibility
     if spec is None:
         return {}
     return {cid: c.attestation for cid, c in spec.criteria.items() if c.attestation is not None}
@@ -262,67 +254,56 @@ def _example(name: str) -> str:
     return ""
 
 
-def _form_response(request: Request, site: dict, sections: list[dict], values: dict, errors=None,
+def _form_response(request: Request, nct_id: str, site: dict, sections: list[dict], values: dict, errors=None,
                    status_code: int = 200):
     return templates.TemplateResponse(request, "screening_form.html", ctx(
-        request, site=site, sections=sections, values=values, errors=errors or [], nct_id=DEFAULT_TRIAL),
+        request, site=site, sections=sections, values=values, errors=errors or [], nct_id=nct_id),
         status_code=status_code)
 
 
 @pages.get("/ops/sites/{site_key}/screen", response_class=HTMLResponse, include_in_schema=False)
-def screening_form(request: Request, site_key: str, example: Optional[str] = None):
-    principal: Principal = request.state.principal
+def screening_form(request: Request, site_key: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
+                   example: str | None = None):
     from trialdesk.domain.access import require
 
-    with request.app.state.td.uow(principal.username) as uow:
-        require(principal, Action.SCREEN, site_key)
-        site = sites.view_site(uow, principal, DEFAULT_TRIAL, site_key)
-        sections = form_sections(_attestation_texts(uow))
+    require(principal, Action.SCREEN, site_key)
+    site = sites.view_site(uow, principal, nct_id, site_key)
+    sections = form_sections(_attestation_texts(uow, nct_id))
     values = {"screened_on": "", "patient_ref": ""}
     if example in ("eligible", "ineligible", "incomplete"):
         values["record_json"] = _example(example)
-    return _form_response(request, site, sections, values)
+    return _form_response(request, nct_id, site, sections, values)
 
 
 @pages.post("/ops/sites/{site_key}/screen", response_class=HTMLResponse, include_in_schema=False)
-async def screening_submit(request: Request, site_key: str):
-    from starlette.concurrency import run_in_threadpool
-
-    form = await request.form()
-    return await run_in_threadpool(_submit, request, site_key, form)
-
-
-def _submit(request: Request, site_key: str, form):
-    principal: Principal = request.state.principal
-    td = request.app.state.td
-    with td.uow(principal.username) as uow:
-        site = sites.view_site(uow, principal, DEFAULT_TRIAL, site_key)
-        sections = form_sections(_attestation_texts(uow))
+def screening_submit(request: Request, site_key: str, form: FormDep, principal: PagePrincipalDep, uow: UowDep,
+                     nct_id: TrialDep):
+    site = sites.view_site(uow, principal, nct_id, site_key)
+    sections = form_sections(_attestation_texts(uow, nct_id))
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     try:
         record = record_from_form(form, sections)
-        with td.uow(principal.username) as uow:
-            out = screening.screen_subject(uow, principal, DEFAULT_TRIAL, site_key, form.get("patient_ref") or "",
-                                           record, screened_on=(form.get("screened_on") or None))
-            uow.commit()
+        out = screening.screen_subject(uow, principal, nct_id, site_key, form.get("patient_ref") or "",
+                                       record, screened_on=(form.get("screened_on") or None))
+        uow.commit()
     except InvalidInput as exc:
-        return _form_response(request, site, sections, values, exc.problems, status_code=422)
+        uow.rollback()
+        return _form_response(request, nct_id, site, sections, values, exc.problems, status_code=422)
     return RedirectResponse(f"/ops/sites/{site_key}/screenings/{out['screening_number']}", status_code=303)
 
 
 @pages.get("/ops/sites/{site_key}/screenings/{screening_number}", response_class=HTMLResponse,
            include_in_schema=False)
-def screening_result(request: Request, site_key: str, screening_number: str):
-    principal: Principal = request.state.principal
-    with request.app.state.td.uow(principal.username) as uow:
-        row = screening.get_screening(uow, principal, DEFAULT_TRIAL, site_key, screening_number)
-        site = sites.view_site(uow, principal, DEFAULT_TRIAL, site_key)
+def screening_result(request: Request, site_key: str, screening_number: str, principal: PagePrincipalDep,
+                     uow: UowDep, nct_id: TrialDep):
+    row = screening.get_screening(uow, principal, nct_id, site_key, screening_number)
+    site = sites.view_site(uow, principal, nct_id, site_key)
     return templates.TemplateResponse(request, "screening_result.html", ctx(
-        request, s=row, site=site, nct_id=DEFAULT_TRIAL, can_screen=principal.can(Action.SCREEN, site_key)))
+        request, s=row, site=site, nct_id=nct_id, can_screen=principal.can(Action.SCREEN, site_key)))
 
 
 # --------------------------------------------------------------------------------------------------------- panels
-def _site_panel(uow, principal: Principal, nct_id: str, site_key: str):
+def site_screening_panel(uow, principal: Principal, nct_id: str, site_key: str):
     can_view = principal.can(Action.SUBJECT_VIEW, site_key)
     can_screen = principal.can(Action.SCREEN, site_key)
     if not (can_view or can_screen):
@@ -339,15 +320,9 @@ def _site_panel(uow, principal: Principal, nct_id: str, site_key: str):
             "actions": [{"href": f"/ops/sites/{site_key}/screen", "label": "Screen a patient"}] if can_screen else []}
 
 
-def _subject_panel(uow, principal: Principal, nct_id: str, subject):
+def subject_screenings_panel(uow, principal: Principal, nct_id: str, subject):
     rows = [[{"href": f"/ops/sites/{subject.site_key}/screenings/{r['screening_number']}",
               "text": r["screening_number"]}, r["screened_on"], r["verdict"], ", ".join(r["failed_criteria"]) or "-"]
             for r in screening.screenings_of(uow, principal, nct_id, subject)]
     return {"title": "Screenings", "columns": ["Screening", "Date", "Verdict", "Failed criteria"], "rows": rows,
             "empty": "No screening recorded."}
-
-
-from trialdesk.entrypoints.web import site_panels, subject_panels  # noqa: E402
-
-site_panels.register("screening", _site_panel)
-subject_panels.register("screenings", _subject_panel)

@@ -15,15 +15,13 @@ from trialdesk.adapters.ical import site_calendar_ics, subject_calendar_ics
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError
 from trialdesk.domain.schedule import VisitStatus
-from trialdesk.entrypoints.web import site_panels, subject_panels
-from trialdesk.entrypoints.web.app import templates
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.ops_routes import DEFAULT_TRIAL, ctx
+from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import treatment
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["treatment"])
 pages = APIRouter(dependencies=[PageUser])
-routers = [api, pages]
 
 ICS = "text/calendar; charset=utf-8"
 # The calendars answer JSON, or iCalendar with ``?format=ics``: the spec declares both.
@@ -62,10 +60,6 @@ class DispositionIn(BaseModel):
     details: dict[str, Any] | None = None
 
 
-def _p(request: Request) -> Principal:
-    return request.state.principal
-
-
 def _ics_response(data: bytes, filename: str) -> Response:
     return Response(content=data, media_type=ICS, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
@@ -76,14 +70,12 @@ def _ics_response(data: bytes, filename: str) -> Response:
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/calendar", responses=CALENDAR_RESPONSES)
-def api_subject_calendar(request: Request, nct_id: str, subject_number: str, as_of: dt.date | None = None,
+def api_subject_calendar(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, as_of: dt.date | None = None,
                          horizon_days: int = Query(126, ge=0, le=3650),
                          format: Literal["json", "ics"] = "json"):
     """A subject's visits with windows and statuses (``?format=ics`` for iCalendar)."""
-    p = _p(request)
-    with request.app.state.td.uow(p.username) as uow:
-        visits = treatment.subject_calendar(uow, p, nct_id, subject_number, as_of, horizon_days=horizon_days)
-        now = uow.now()
+    visits = treatment.subject_calendar(uow, p, nct_id, subject_number, as_of, horizon_days=horizon_days)
+    now = uow.now()
     if format == "ics":
         return _ics_response(subject_calendar_ics(subject_number, visits, generated_at=now),
                              f"{subject_number}.ics")
@@ -92,13 +84,11 @@ def api_subject_calendar(request: Request, nct_id: str, subject_number: str, as_
 
 
 @api.get("/trials/{nct_id}/sites/{site_key}/calendar", responses=CALENDAR_RESPONSES)
-def api_site_calendar(request: Request, nct_id: str, site_key: str, as_of: dt.date | None = None,
+def api_site_calendar(p: PrincipalDep, uow: UowDep, nct_id: str, site_key: str, as_of: dt.date | None = None,
                       horizon_days: int = Query(28, ge=0, le=3650), format: Literal["json", "ics"] = "json"):
     """Visits to do at a site: overdue, due, then upcoming within ``horizon_days``."""
-    p = _p(request)
-    with request.app.state.td.uow(p.username) as uow:
-        visits = treatment.site_calendar(uow, p, nct_id, site_key, as_of, horizon_days=horizon_days)
-        now = uow.now()
+    visits = treatment.site_calendar(uow, p, nct_id, site_key, as_of, horizon_days=horizon_days)
+    now = uow.now()
     if format == "ics":
         return _ics_response(site_calendar_ics(site_key, visits, generated_at=now), f"{site_key}.ics")
     return {"site": site_key, "as_of": (as_of or now.date()).isoformat(),
@@ -106,55 +96,43 @@ def api_site_calendar(request: Request, nct_id: str, site_key: str, as_of: dt.da
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/doses")
-def api_doses(request: Request, nct_id: str, subject_number: str) -> list[dict[str, Any]]:
-    p = _p(request)
-    with request.app.state.td.uow(p.username) as uow:
-        return treatment.list_doses(uow, p, nct_id, subject_number)
+def api_doses(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> list[dict[str, Any]]:
+    return treatment.list_doses(uow, p, nct_id, subject_number)
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/doses/plan")
-def api_dose_plan(request: Request, nct_id: str, subject_number: str, cycle: int, weight_kg: float,
+def api_dose_plan(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, cycle: int, weight_kg: float,
                   height_cm: float | None = None, dose_date: dt.date | None = None) -> dict[str, Any]:
     """The doses of a cycle from the dose engine with the subject's history, each with formula and inputs."""
-    p = _p(request)
-    with request.app.state.td.uow(p.username) as uow:
-        return treatment.planned_doses(uow, p, nct_id, subject_number, cycle, weight_kg, height_cm, dose_date)
+    return treatment.planned_doses(uow, p, nct_id, subject_number, cycle, weight_kg, height_cm, dose_date)
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/doses", status_code=201)
-def api_record_dose(request: Request, nct_id: str, subject_number: str, body: DoseIn) -> dict[str, Any]:
-    p = _p(request)
-    with request.app.state.td.uow(p.username) as uow:
-        out = treatment.record_dose(uow, p, nct_id, subject_number, **body.model_dump())
-        uow.commit()
+def api_record_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: DoseIn) -> dict[str, Any]:
+    out = treatment.record_dose(uow, p, nct_id, subject_number, **body.model_dump())
+    uow.commit()
     return out
 
 
 @api.patch("/trials/{nct_id}/subjects/{subject_number}/doses/{dose_id}")
-def api_update_dose(request: Request, nct_id: str, subject_number: str, dose_id: int,
+def api_update_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, dose_id: int,
                     body: DoseEdit) -> dict[str, Any]:
-    p = _p(request)
-    with request.app.state.td.uow(p.username) as uow:
-        out = treatment.update_dose(uow, p, nct_id, subject_number, dose_id, body.changes, body.reason)
-        uow.commit()
+    out = treatment.update_dose(uow, p, nct_id, subject_number, dose_id, body.changes, body.reason)
+    uow.commit()
     return out
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/dispositions")
-def api_dispositions(request: Request, nct_id: str, subject_number: str) -> list[dict[str, Any]]:
-    p = _p(request)
-    with request.app.state.td.uow(p.username) as uow:
-        return treatment.list_dispositions(uow, p, nct_id, subject_number)
+def api_dispositions(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> list[dict[str, Any]]:
+    return treatment.list_dispositions(uow, p, nct_id, subject_number)
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/dispositions", status_code=201)
-def api_record_disposition(request: Request, nct_id: str, subject_number: str,
+def api_record_disposition(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
                            body: DispositionIn) -> dict[str, Any]:
-    p = _p(request)
-    with request.app.state.td.uow(p.username) as uow:
-        out = treatment.record_disposition(uow, p, nct_id, subject_number, body.kind, body.event_date,
-                                           body.reason, body.details)
-        uow.commit()
+    out = treatment.record_disposition(uow, p, nct_id, subject_number, body.kind, body.event_date,
+                                       body.reason, body.details)
+    uow.commit()
     return out
 
 
@@ -164,27 +142,23 @@ def api_record_disposition(request: Request, nct_id: str, subject_number: str,
 
 
 @pages.get("/ops/subjects/{subject_number}/calendar.ics", include_in_schema=False)
-def page_subject_ics(request: Request, subject_number: str):
-    p = _p(request)
-    with request.app.state.td.uow(p.username) as uow:
-        visits = treatment.subject_calendar(uow, p, DEFAULT_TRIAL, subject_number)
-        now = uow.now()
+def page_subject_ics(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, subject_number: str):
+    visits = treatment.subject_calendar(uow, p, nct_id, subject_number)
+    now = uow.now()
     return _ics_response(subject_calendar_ics(subject_number, visits, generated_at=now), f"{subject_number}.ics")
 
 
 @pages.get("/ops/sites/{site_key}/calendar.ics", include_in_schema=False)
-def page_site_ics(request: Request, site_key: str):
-    p = _p(request)
-    with request.app.state.td.uow(p.username) as uow:
-        visits = treatment.site_calendar(uow, p, DEFAULT_TRIAL, site_key)
-        now = uow.now()
+def page_site_ics(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, site_key: str):
+    visits = treatment.site_calendar(uow, p, nct_id, site_key)
+    now = uow.now()
     return _ics_response(site_calendar_ics(site_key, visits, generated_at=now), f"{site_key}.ics")
 
 
-def _form_plan(uow, p: Principal, subject_number: str, values: dict[str, str]) -> dict[str, Any]:
+def _form_plan(uow, p: Principal, nct_id: str, subject_number: str, values: dict[str, str]) -> dict[str, Any]:
     """Plan for the dose page; problems are shown on the page rather than raised."""
     try:
-        return {"plan": treatment.planned_doses(uow, p, DEFAULT_TRIAL, subject_number, values.get("cycle") or 1,
+        return {"plan": treatment.planned_doses(uow, p, nct_id, subject_number, values.get("cycle") or 1,
                                                 values.get("weight_kg"), values.get("height_cm") or None,
                                                 values.get("dose_date") or None), "plan_error": None}
     except (InvalidInput, Conflict) as exc:
@@ -192,16 +166,14 @@ def _form_plan(uow, p: Principal, subject_number: str, values: dict[str, str]) -
 
 
 @pages.get("/ops/subjects/{subject_number}/doses/new", response_class=HTMLResponse, include_in_schema=False)
-def page_dose_new(request: Request, subject_number: str, cycle: str = "", weight_kg: str = "", height_cm: str = "",
-                  dose_date: str = ""):
+def page_dose_new(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
+                  cycle: str = "", weight_kg: str = "", height_cm: str = "", dose_date: str = ""):
     """Step 1: cycle, weight and date -> the plan; step 2: the form pre-filled with the planned doses."""
     from trialdesk.services.subjects import get_subject
 
-    p = _p(request)
     values = {"cycle": cycle, "weight_kg": weight_kg, "height_cm": height_cm, "dose_date": dose_date}
-    with request.app.state.td.uow(p.username) as uow:
-        _, subject = get_subject(uow, p, DEFAULT_TRIAL, subject_number, Action.DATA_ENTER)
-        planned = _form_plan(uow, p, subject_number, values) if weight_kg else {"plan": None, "plan_error": None}
+    _, subject = get_subject(uow, p, nct_id, subject_number, Action.DATA_ENTER)
+    planned = _form_plan(uow, p, nct_id, subject_number, values) if weight_kg else {"plan": None, "plan_error": None}
     return templates.TemplateResponse(request, "treatment_dose.html", ctx(
         request, subject=subject, values=values, **planned, error=None, entered={}))
 
@@ -220,34 +192,31 @@ def _drug_entries(form, drugs: list[str]) -> list[dict[str, Any]]:
 
 
 @pages.post("/ops/subjects/{subject_number}/doses", response_class=HTMLResponse, include_in_schema=False)
-async def page_dose_record(request: Request, subject_number: str):
+def page_dose_record(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
+                     nct_id: TrialDep):
     """Record the drugs of one cycle given on one day, all or nothing."""
     from trialdesk.services.subjects import get_subject
 
-    p = _p(request)
-    form = await request.form()
     values = {k: str(form.get(k) or "") for k in ("cycle", "weight_kg", "height_cm", "dose_date")}
     drugs = [d for d in str(form.get("drugs") or "").split(",") if d]
     entries = _drug_entries(form, drugs)
-    td = request.app.state.td
     error = None
     try:
         if not entries:
             raise InvalidInput("tick at least one drug given", field="drugs")
-        with td.uow(p.username) as uow:
-            for e in entries:
-                treatment.record_dose(uow, p, DEFAULT_TRIAL, subject_number, cycle=values["cycle"],
-                                      dose_date=values["dose_date"], weight_kg=values["weight_kg"],
-                                      height_cm=values["height_cm"] or None,
-                                      delay_reason=str(form.get("delay_reason") or "") or None, **e)
-            uow.commit()
+        for e in entries:
+            treatment.record_dose(uow, p, nct_id, subject_number, cycle=values["cycle"],
+                                  dose_date=values["dose_date"], weight_kg=values["weight_kg"],
+                                  height_cm=values["height_cm"] or None,
+                                  delay_reason=str(form.get("delay_reason") or "") or None, **e)
+        uow.commit()
     except (InvalidInput, Conflict) as exc:
+        uow.rollback()
         error = exc.message
     if error is None:
         return RedirectResponse(f"/ops/subjects/{subject_number}#panel-doses", status_code=303)
-    with td.uow(p.username) as uow:
-        _, subject = get_subject(uow, p, DEFAULT_TRIAL, subject_number, Action.DATA_ENTER)
-        planned = _form_plan(uow, p, subject_number, values)
+    _, subject = get_subject(uow, p, nct_id, subject_number, Action.DATA_ENTER)
+    planned = _form_plan(uow, p, nct_id, subject_number, values)
     entered = {e["drug"]: e for e in entries}
     return templates.TemplateResponse(request, "treatment_dose.html", ctx(
         request, subject=subject, values=values, **planned, error=error, entered=entered,
@@ -255,32 +224,26 @@ async def page_dose_record(request: Request, subject_number: str):
 
 
 @pages.post("/ops/subjects/{subject_number}/doses/edit", include_in_schema=False)
-async def page_dose_edit(request: Request, subject_number: str):
+def page_dose_edit(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
     """Change one field of a recorded dose, with a reason for change."""
-    p = _p(request)
-    form = await request.form()
     dose_id = form.get("dose_id") or ""
     field = str(form.get("field") or "")
     value: Any = form.get("value")
     if field == "interrupted":
         value = str(value).strip().lower() in ("yes", "true", "1")
-    with request.app.state.td.uow(p.username) as uow:
-        treatment.update_dose(uow, p, DEFAULT_TRIAL, subject_number, dose_id, {field: value}, form.get("reason"))
-        uow.commit()
+    treatment.update_dose(uow, p, nct_id, subject_number, dose_id, {field: value}, form.get("reason"))
+    uow.commit()
     return RedirectResponse(f"/ops/subjects/{subject_number}#panel-doses", status_code=303)
 
 
 @pages.post("/ops/subjects/{subject_number}/dispositions", include_in_schema=False)
-async def page_disposition(request: Request, subject_number: str):
-    p = _p(request)
-    form = await request.form()
+def page_disposition(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
     details = {}
     if form.get("eot_visit_date"):
         details["eot_visit_date"] = form.get("eot_visit_date")
-    with request.app.state.td.uow(p.username) as uow:
-        treatment.record_disposition(uow, p, DEFAULT_TRIAL, subject_number, str(form.get("kind") or ""),
-                                     form.get("event_date") or "", form.get("reason"), details)
-        uow.commit()
+    treatment.record_disposition(uow, p, nct_id, subject_number, str(form.get("kind") or ""),
+                                 form.get("event_date") or "", form.get("reason"), details)
+    uow.commit()
     return RedirectResponse(f"/ops/subjects/{subject_number}#panel-disposition", status_code=303)
 
 
@@ -296,7 +259,7 @@ def _randomized(uow, subject) -> bool:
     return uow.doses.allocation(subject.id) is not None
 
 
-def _calendar_panel(uow, principal: Principal, nct_id: str, subject):
+def calendar_panel(uow, principal: Principal, nct_id: str, subject):
     if not _randomized(uow, subject):
         return None
     try:
@@ -308,7 +271,7 @@ def _calendar_panel(uow, principal: Principal, nct_id: str, subject):
     return {"title": "Calendar", "html": html}
 
 
-def _doses_panel(uow, principal: Principal, nct_id: str, subject):
+def doses_panel(uow, principal: Principal, nct_id: str, subject):
     if not _randomized(uow, subject):
         return None
     doses = treatment.list_doses(uow, principal, nct_id, subject.subject_number)
@@ -335,7 +298,7 @@ def _doses_panel(uow, principal: Principal, nct_id: str, subject):
     return panel
 
 
-def _disposition_panel(uow, principal: Principal, nct_id: str, subject):
+def disposition_panel(uow, principal: Principal, nct_id: str, subject):
     if not _randomized(uow, subject):
         return None
     rows = [[d["kind"].replace("_", " "), d["event_date"], d["reason"] or "",
@@ -351,7 +314,7 @@ def _disposition_panel(uow, principal: Principal, nct_id: str, subject):
     return panel
 
 
-def _upcoming_visits_panel(uow, principal: Principal, nct_id: str, site_key: str):
+def upcoming_visits_panel(uow, principal: Principal, nct_id: str, site_key: str):
     if not principal.can(Action.SUBJECT_VIEW, site_key):
         return None
     try:
@@ -363,9 +326,3 @@ def _upcoming_visits_panel(uow, principal: Principal, nct_id: str, site_key: str
     return {"title": "Upcoming visits", "columns": ["Subject", "Visit", "Status", "Planned", "Window"],
             "rows": rows, "empty": "No visit due in the next 4 weeks.",
             "actions": [{"href": f"/ops/sites/{site_key}/calendar.ics", "label": "Download calendar (.ics)"}]}
-
-
-subject_panels.register("calendar", _calendar_panel)
-subject_panels.register("doses", _doses_panel)
-subject_panels.register("disposition", _disposition_panel)
-site_panels.register("upcoming_visits", _upcoming_visits_panel)

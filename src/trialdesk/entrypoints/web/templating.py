@@ -1,0 +1,24 @@
+"""The Jinja2 templates of the web pages, and the context every operations page shares.
+
+A module of its own so that route modules and the app import it without importing each other (``app.py`` imports
+every route module to build its router list; a route module importing ``app.py`` for the templates was a cycle
+waiting to happen).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def ctx(request: Request, **values: Any) -> dict[str, Any]:
+    """The template context of an operations page: the logged-in user and the session's CSRF token (both set on
+    ``request.state`` by the authentication dependency), plus the page's own values."""
+    principal = getattr(request.state, "principal", None)
+    return {"user": principal, "csrf_token": getattr(request.state, "csrf", None), **values}
