@@ -1,0 +1,251 @@
+"""Doses: the planned doses of a cycle, recording a dose given, editing it, listing them.
+
+The dose engine and every check of a dose live in :class:`~trialdesk.domain.treatment_course.TreatmentCourse`;
+this module reads the entered values, loads the course, stores, audits and opens the DOSE-WINDOW query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from trialdesk.domain.access import Action, Principal
+from trialdesk.domain.dosing import OverrideCheck
+from trialdesk.domain.errors import InvalidInput, NotFound, Problem
+from trialdesk.domain.subject_lifecycle import SubjectStatus
+from trialdesk.domain.treatment_course import DoseEntry, check_height
+from trialdesk.services.capture import apply_changes, require_reason
+from trialdesk.services.subjects import get_subject, touch
+from trialdesk.services.treatment._common import (
+    _date,
+    _number,
+    _set_status,
+    _specs,
+    _text,
+    _today,
+    _whole,
+    load_course,
+)
+
+DOSE_EDITABLE_FIELDS = frozenset({"dose_date", "actual_mg", "weight_kg", "delay_reason", "reduction_level",
+                                  "reduction_reason", "interrupted", "override_reason"})
+WINDOW_CHECK_ID = "DOSE-WINDOW"
+
+
+def planned_doses(uow: Any, principal: Principal, nct_id: str, subject_number: str, cycle: int, weight_kg: float,
+                  height_cm: float | str | None = None, dose_date: dt.date | str | None = None,
+                  dose_levels: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The doses of a cycle for a randomized subject, each with its formula and inputs.
+
+    Uses the subject's arm, height (``subjects.height_cm`` unless ``height_cm`` is given), the weight last used
+    (the ±10% rule), the days since the last dose of each drug (reload rules) and the current reduction level of
+    each drug (the last one used; ``dose_levels`` overrides). ``dose_date`` defaults to today.
+
+    Returns
+    -------
+    dict
+        ``trialdesk dose --json`` fields (``bsa_m2``, ``doses`` with ``drug``, ``dose_mg``, ``basis``,
+        ``loading``, ``formula``, ``inputs``...) plus the schedule context: ``planned_day1``, ``window_start``,
+        ``window_end``, ``delay_days``, ``out_of_window``, ``days_since_last_dose``, ``last_used_weight_kg``.
+    """
+    _, subject = get_subject(uow, principal, nct_id, subject_number, Action.SUBJECT_VIEW)
+    treatment, schedule = _specs(uow, nct_id)
+    course = load_course(uow, subject, treatment)
+    day = _today(uow) if dose_date in (None, "") else _date(dose_date, "dose_date")
+    number = _whole(cycle, "cycle")
+    if number < 1:
+        raise InvalidInput(f"must be a whole number >= 1, got {number}", field="cycle")
+    weight = _number(weight_kg, "weight_kg")
+    height: Any = subject.height_cm if height_cm is None or height_cm == "" else height_cm
+    plan = course.plan(treatment, schedule, cycle=number, weight_kg=weight,
+                       height_cm=None if height is None else _number(height, "height_cm"), dose_date=day,
+                       dose_levels=dose_levels)
+    return {**plan.context, **plan.doses.as_json()}
+
+
+def dose_dict(row: Any) -> dict[str, Any]:
+    """JSON shape of a stored dose."""
+    calc = json.loads(row.calculation_json or "{}")
+    return {"id": row.id, "cycle": row.cycle, "drug": row.drug, "dose_date": row.dose_date,
+            "planned_mg": row.planned_mg, "actual_mg": row.actual_mg, "weight_kg": row.weight_kg,
+            "weight_kg_used": calc.get("weight_kg_used"), "bsa_m2": row.bsa_m2, "loading": row.loading,
+            "reload": calc.get("reload", False), "delay_days": row.delay_days, "delay_reason": row.delay_reason,
+            "reduction_level": row.reduction_level, "reduction_reason": row.reduction_reason,
+            "interrupted": row.interrupted, "override_reason": row.override_reason,
+            "formula": calc.get("formula"), "out_of_window": calc.get("out_of_window", False),
+            "entered_at": row.entered_at, "entered_by": row.entered_by}
+
+
+class _DoseInput:
+    """A dose's entered values, checked (nothing is stored until all pass)."""
+
+    def __init__(self, *, dose_date: Any, actual_mg: Any, weight_kg: Any, delay_reason: Any, reduction_level: Any,
+                 reduction_reason: Any, interrupted: Any, override_reason: Any, today: dt.date) -> None:
+        problems: list[Problem] = []
+
+        def check(fn: Callable[[Any, str], Any], *args: Any) -> Any:
+            try:
+                return fn(*args)
+            except InvalidInput as exc:
+                problems.extend(exc.problems)
+                return None
+
+        self.dose_date: dt.date = check(_date, dose_date, "dose_date")
+        if self.dose_date is not None and self.dose_date > today:
+            problems.append(Problem("dose_date", f"{self.dose_date.isoformat()} is in the future (today is "
+                                                 f"{today.isoformat()})"))
+        self.actual_mg: float = check(_number, actual_mg, "actual_mg")
+        if self.actual_mg is not None and self.actual_mg <= 0:
+            problems.append(Problem("actual_mg", f"must be > 0 mg, got {self.actual_mg:g}; a dose not given is not "
+                                                 f"recorded as a dose"))
+        self.weight_kg: float = check(_number, weight_kg, "weight_kg")
+        self.reduction_level: int = check(_whole, reduction_level, "reduction_level")
+        if self.reduction_level is not None and self.reduction_level > 0:
+            problems.append(Problem("reduction_level", f"must be 0 (protocol dose) or negative (-1, -2...), got "
+                                                       f"{self.reduction_level}"))
+        self.reduction_reason = _text(reduction_reason)
+        if self.reduction_level and not self.reduction_reason:
+            problems.append(Problem("reduction_reason", f"a reason is required for dose level {self.reduction_level}"))
+        self.delay_reason = _text(delay_reason)
+        if not isinstance(interrupted, bool):
+            problems.append(Problem("interrupted", f"must be true or false, got {interrupted!r}"))
+        self.interrupted = bool(interrupted)
+        self.override_reason = _text(override_reason)
+        if problems:
+            raise InvalidInput(problems)
+
+    def entry(self) -> DoseEntry:
+        """The values the domain checks the dose with."""
+        return DoseEntry(dose_date=self.dose_date, actual_mg=self.actual_mg, weight_kg=self.weight_kg,
+                         reduction_level=self.reduction_level, interrupted=self.interrupted,
+                         override_reason=self.override_reason)
+
+
+def _open_window_query(uow: Any, principal: Principal, subject: Any, row: Any, context: dict[str, Any]) -> bool:
+    """Edit check DOSE-WINDOW: a dose outside its cycle window is stored and opens a query (when the queries
+    module is installed)."""
+    if not context["out_of_window"]:
+        return False
+    try:
+        from trialdesk.services.queries import open_query
+    except ImportError:
+        return False
+    open_query(uow, subject, "dose", str(row.id), "dose_date",
+               f"Dose date {context['dose_date']} is outside the cycle {context['cycle']} window "
+               f"{context['window_start']} to {context['window_end']} (planned day 1 {context['planned_day1']}); "
+               f"please confirm the date and give the reason for the delay.",
+               WINDOW_CHECK_ID, origin="edit_check", raised_by=principal.username)
+    return True
+
+
+def _height(subject: Any) -> float | None:
+    """The subject's recorded height, which the dose engine uses for the BSA."""
+    return None if subject.height_cm is None else _number(subject.height_cm, "height_cm")
+
+
+def _record_override(uow: Any, principal: Principal, nct_id: str, subject: Any, row: Any,
+                     override: OverrideCheck) -> None:
+    uow.record("dose.override", "dose", row.id,
+               after={"drug": row.drug, "cycle": row.cycle, "calculated_mg": override.calculated_mg,
+                      "prescribed_mg": override.prescribed_mg,
+                      "deviation_fraction": round(override.deviation_fraction, 6),
+                      "tolerance": override.tolerance},
+               reason=override.reason, trial=nct_id, site=subject.site_key, actor=principal.username)
+
+
+def record_dose(uow: Any, principal: Principal, nct_id: str, subject_number: str, *, drug: str, cycle: int,
+                dose_date: dt.date | str, actual_mg: float, weight_kg: float, delay_reason: str | None = None,
+                reduction_level: int = 0, reduction_reason: str | None = None, interrupted: bool = False,
+                override_reason: str | None = None, height_cm: float | str | None = None) -> dict[str, Any]:
+    """Record one drug given at one cycle (``Action.DATA_ENTER``).
+
+    The planned dose comes from the dose engine (with the subject's history); the calculation (formula, inputs,
+    weight rule, window) is stored with the dose. Refused, with nothing stored: a dose date before randomization,
+    in the future, after end of treatment/study or death, or out of order with the other cycles; a cycle beyond
+    the regimen's limit or skipping a cycle; an impossible weight; a drug not in the subject's arm; a second dose
+    of the same drug at the same cycle (Conflict); an actual dose more than the override tolerance away from the
+    planned one without ``override_reason``. An accepted override is audited (``dose.override``). A dose outside
+    its cycle window is stored and opens a query (check ``DOSE-WINDOW``). ``height_cm`` records the subject's
+    height when it is not yet known.
+    """
+    _, subject = get_subject(uow, principal, nct_id, subject_number, Action.DATA_ENTER, for_update=True)
+    treatment, schedule = _specs(uow, nct_id)
+    course = load_course(uow, subject, treatment)
+    drug_id = course.regimen.drug(str(drug)).drug
+    cycle = _whole(cycle, "cycle")
+    values = _DoseInput(dose_date=dose_date, actual_mg=actual_mg, weight_kg=weight_kg, delay_reason=delay_reason,
+                        reduction_level=reduction_level, reduction_reason=reduction_reason, interrupted=interrupted,
+                        override_reason=override_reason, today=_today(uow))
+    if height_cm not in (None, "") and subject.height_cm is None:
+        height = _number(height_cm, "height_cm")
+        check_height(treatment, height)
+        subject.height_cm = height
+        uow.record("subject.updated", "subject", subject.subject_number, before={"height_cm": None},
+                   after={"height_cm": height}, reason="height recorded with the first dose", trial=nct_id,
+                   site=subject.site_key, actor=principal.username)
+    course.check_new_dose(drug_id, cycle)
+    checked = course.evaluate(treatment, schedule, drug_id, cycle, values.entry(), height_cm=_height(subject))
+    row = uow.doses.create(
+        subject_id=subject.id, cycle=cycle, drug=drug_id, dose_date=values.dose_date.isoformat(),
+        actual_mg=values.actual_mg, weight_kg=values.weight_kg, delay_reason=values.delay_reason,
+        reduction_level=values.reduction_level, reduction_reason=values.reduction_reason,
+        interrupted=values.interrupted, override_reason=values.override_reason,
+        entered_at=uow.now().isoformat(), entered_by=principal.username, **checked.derived)
+    out = dose_dict(row)
+    uow.record("dose.recorded", "dose", row.id, after={k: v for k, v in out.items() if k not in ("entered_at",)},
+               trial=nct_id, site=subject.site_key, actor=principal.username)
+    if checked.override.requires_reason:
+        _record_override(uow, principal, nct_id, subject, row, checked.override)
+    _set_status(uow, principal, nct_id, subject, SubjectStatus.ON_TREATMENT,
+                f"first dose recorded ({drug_id}, cycle {cycle})")
+    touch(uow, subject, reason=f"dose {row.id} recorded")
+    out["query_opened"] = _open_window_query(uow, principal, subject, row, checked.context)
+    out["override_required"] = checked.override.requires_reason
+    return out
+
+
+def update_dose(uow: Any, principal: Principal, nct_id: str, subject_number: str, dose_id: int,
+                changes: Mapping[str, Any], reason: str | None) -> dict[str, Any]:
+    """Edit a recorded dose (``Action.DATA_ENTER``): a reason for change is required, and the audit event
+    ``dose.updated`` holds the old and new value of each changed field (derived ones too: planned dose, delay),
+    with who, when and why. Editable: dose_date, actual_mg, weight_kg, delay_reason, reduction_level,
+    reduction_reason, interrupted, override_reason. The same checks as :func:`record_dose` apply to the result."""
+    clean = require_reason(reason)
+    _, subject = get_subject(uow, principal, nct_id, subject_number, Action.DATA_ENTER, for_update=True)
+    row = uow.doses.get(_whole(dose_id, "dose_id"), for_update=True)
+    if row is None or row.subject_id != subject.id:
+        raise NotFound(f"no dose {dose_id} for subject {subject_number}")
+    if not changes:
+        raise InvalidInput("no field to change", field="changes")
+    for name in changes:
+        if name not in DOSE_EDITABLE_FIELDS:
+            raise InvalidInput(f"not editable; editable fields: {', '.join(sorted(DOSE_EDITABLE_FIELDS))}",
+                               field=name)
+    treatment, schedule = _specs(uow, nct_id)
+    course = load_course(uow, subject, treatment)
+    merged = {name: getattr(row, name) for name in DOSE_EDITABLE_FIELDS}
+    merged.update(changes)
+    values = _DoseInput(**merged, today=_today(uow))
+    checked = course.evaluate(treatment, schedule, row.drug, row.cycle, values.entry(), height_cm=_height(subject),
+                              exclude_id=row.id)
+    new = {"dose_date": values.dose_date.isoformat(), "actual_mg": values.actual_mg, "weight_kg": values.weight_kg,
+           "delay_reason": values.delay_reason, "reduction_level": values.reduction_level,
+           "reduction_reason": values.reduction_reason, "interrupted": values.interrupted,
+           "override_reason": values.override_reason}
+    new.update({k: v for k, v in checked.derived.items() if k != "calculation_json"})
+    diff = apply_changes(uow, principal, row, new, clean, "dose", subject, trial=nct_id)
+    row.calculation_json = checked.derived["calculation_json"]
+    if checked.override.requires_reason and {"actual_mg", "planned_mg", "override_reason"} & set(diff):
+        _record_override(uow, principal, nct_id, subject, row, checked.override)
+    out = dose_dict(row)
+    out["changes"] = diff
+    out["query_opened"] = bool(diff) and _open_window_query(uow, principal, subject, row, checked.context)
+    return out
+
+
+def list_doses(uow: Any, principal: Principal, nct_id: str, subject_number: str) -> list[dict[str, Any]]:
+    """The subject's recorded doses (JSON shape of :func:`dose_dict`)."""
+    _, subject = get_subject(uow, principal, nct_id, subject_number, Action.SUBJECT_VIEW)
+    return [dose_dict(d) for d in uow.doses.for_subject(subject.id)]
