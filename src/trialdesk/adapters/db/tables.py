@@ -1,401 +1,449 @@
-"""Database tables (SQLAlchemy 2 declarative). Schema changes go through Alembic migrations in ``migrations/``."""
+"""Database tables, and the imperative mapping of the domain records onto them.
+
+The tables are plain ``Table`` definitions on one ``MetaData``; the classes are ``trialdesk.domain.records``
+dataclasses, mapped with ``registry.map_imperatively`` when this module is imported (``bootstrap`` imports it, and
+so does every repository). The domain never imports SQLAlchemy; the ORM only instruments the records' attributes.
+Schema changes go through Alembic migrations in ``migrations/``, which must keep matching these definitions.
+
+The old declarative names (``SubjectRow``, ``AllocationRow``, ..., ``Base``) remain as aliases for existing
+imports: ``XRow`` is the record class itself, ``Base.metadata`` the tables' metadata.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     Date,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import deferred, registry
+
+from trialdesk.domain import records
+
+metadata = MetaData()
+mapper_registry = registry(metadata=metadata)
+# ``Base.metadata`` (Alembic's env, the demo reset, tests) is the tables' metadata.
+Base = mapper_registry
+
+_AUDIT_SEQ = BigInteger().with_variant(Integer, "sqlite")
 
 
-class Base(DeclarativeBase):
-    pass
+def _trial_fk(**kw: Any) -> Column[int]:
+    return Column("trial_id", ForeignKey("trials.id", ondelete="CASCADE"), nullable=False, index=True, **kw)
 
 
-class TrialRow(Base):
-    __tablename__ = "trials"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    nct_id: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
-    brief_title: Mapped[str] = mapped_column(Text, nullable=False)
-    overall_status: Mapped[str] = mapped_column(String(40), nullable=False)
-    source: Mapped[str] = mapped_column(String(20), nullable=False)  # protocol | ctgov
-    protocol_json: Mapped[str] = mapped_column(Text, nullable=False, deferred=True)  # loaded on first access
-    search_text: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    results_json: Mapped[str | None] = mapped_column(Text, deferred=True)
-    results_posted_at: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    updated_at: Mapped[str] = mapped_column(String(40), nullable=False)
+def _subject_fk() -> Column[int]:
+    return Column("subject_id", ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
 
 
-class SiteRow(Base):
-    __tablename__ = "sites"
-    __table_args__ = (UniqueConstraint("trial_id", "site_key", name="uq_sites_trial_site"),)
+trials = Table(
+    "trials", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("nct_id", String(16), unique=True, nullable=False),
+    Column("brief_title", Text, nullable=False),
+    Column("overall_status", String(40), nullable=False),
+    Column("source", String(20), nullable=False),  # protocol | ctgov
+    Column("protocol_json", Text, nullable=False),  # deferred: loaded on first access
+    Column("search_text", Text, nullable=False, default=""),
+    Column("results_json", Text),  # deferred
+    Column("results_posted_at", String(40)),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), nullable=False, index=True)
-    site_key: Mapped[str] = mapped_column(String(80), nullable=False)
-    position: Mapped[int] = mapped_column(Integer, nullable=False)
-    facility: Mapped[str | None] = mapped_column(Text)
-    city: Mapped[str | None] = mapped_column(String(120))
-    state: Mapped[str | None] = mapped_column(String(120))
-    country: Mapped[str | None] = mapped_column(String(120))
-    status: Mapped[str | None] = mapped_column(String(40))
+sites = Table(
+    "sites", metadata,
+    Column("id", Integer, primary_key=True),
+    _trial_fk(),
+    Column("site_key", String(80), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("facility", Text),
+    Column("city", String(120)),
+    Column("state", String(120)),
+    Column("country", String(120)),
+    Column("status", String(40)),
+    UniqueConstraint("trial_id", "site_key", name="uq_sites_trial_site"),
+)
 
+audit_events = Table(
+    "audit_events", metadata,
+    Column("seq", _AUDIT_SEQ, primary_key=True, autoincrement=False),
+    Column("occurred_at", String(40), nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("action", String(80), nullable=False),
+    Column("entity_type", String(60), nullable=False),
+    Column("entity_id", String(120), nullable=False),
+    Column("trial", String(16)),
+    Column("site", String(80)),
+    Column("before_json", Text),
+    Column("after_json", Text),
+    Column("reason", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_entity", "entity_type", "entity_id"),
+    Index("ix_audit_trial_site", "trial", "site"),
+)
 
-class AuditEventRow(Base):
-    __tablename__ = "audit_events"
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", _AUDIT_SEQ, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                     autoincrement=False)
-    occurred_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    actor: Mapped[str] = mapped_column(String(120), nullable=False)
-    action: Mapped[str] = mapped_column(String(80), nullable=False)
-    entity_type: Mapped[str] = mapped_column(String(60), nullable=False)
-    entity_id: Mapped[str] = mapped_column(String(120), nullable=False)
-    trial: Mapped[str | None] = mapped_column(String(16))
-    site: Mapped[str | None] = mapped_column(String(80))
-    before_json: Mapped[str | None] = mapped_column(Text)
-    after_json: Mapped[str | None] = mapped_column(Text)
-    reason: Mapped[str | None] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(80), unique=True, nullable=False),
+    Column("display_name", String(200)),
+    Column("password_hash", Text, nullable=False),
+    Column("must_change_password", Boolean, nullable=False, default=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", String(40)),
+    Column("created_at", String(40), nullable=False),
+)
 
-    __table_args__ = (
-        Index("ix_audit_entity", "entity_type", "entity_id"),
-        Index("ix_audit_trial_site", "trial", "site"),
-    )
+role_grants = Table(
+    "role_grants", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("role", String(40), nullable=False),
+    Column("site_key", String(80)),  # NULL: all sites
+    UniqueConstraint("user_id", "role", "site_key", name="uq_grant"),
+)
 
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), unique=True, nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("last_seen_at", String(40), nullable=False),
+    Column("ended_at", String(40)),
+)
 
-class AuditHeadRow(Base):
-    """One row: the latest event of the chain. Appending locks it, so the chain stays linear."""
-
-    __tablename__ = "audit_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), nullable=False)
-    hash: Mapped[str] = mapped_column(String(64), nullable=False)
-
-
-__all__ = [
-    "Base", "TrialRow", "SiteRow", "AuditEventRow", "AuditHeadRow",
-    # re-exported column types for later migrations' convenience
-    "Boolean", "Date", "DateTime", "Float",
-]
-
-
-class UserRow(Base):
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
-    display_name: Mapped[str | None] = mapped_column(String(200))
-    password_hash: Mapped[str] = mapped_column(Text, nullable=False)
-    must_change_password: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    locked_until: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[str] = mapped_column(String(40), nullable=False)
-
-
-class RoleGrantRow(Base):
-    __tablename__ = "role_grants"
-    __table_args__ = (UniqueConstraint("user_id", "role", "site_key", name="uq_grant"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    role: Mapped[str] = mapped_column(String(40), nullable=False)
-    site_key: Mapped[str | None] = mapped_column(String(80))  # NULL: all sites
-
-
-class WebSessionRow(Base):
-    __tablename__ = "web_sessions"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
-    created_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    last_seen_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    ended_at: Mapped[str | None] = mapped_column(String(40))
-
-
-class ApiTokenRow(Base):
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    name: Mapped[str | None] = mapped_column(String(120))
-    created_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    last_used_at: Mapped[str | None] = mapped_column(String(40))
-    revoked_at: Mapped[str | None] = mapped_column(String(40))
-
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), unique=True, nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(120)),
+    Column("created_at", String(40), nullable=False),
+    Column("last_used_at", String(40)),
+    Column("revoked_at", String(40)),
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Operations (migration 0003). Dates are ISO strings (YYYY-MM-DD), timestamps ISO-8601 UTC strings, structured
 # payloads canonical JSON text: identical on SQLite and PostgreSQL, and hashable for signatures.
 # ---------------------------------------------------------------------------------------------------------------
 
-from sqlalchemy import LargeBinary  # noqa: E402
+subjects = Table(
+    "subjects", metadata,
+    Column("id", Integer, primary_key=True),
+    _trial_fk(),
+    Column("site_key", String(80), nullable=False, index=True),
+    Column("subject_number", String(40), nullable=False),
+    Column("patient_ref", String(80), nullable=False),  # site's pseudonymous reference
+    Column("status", String(30), nullable=False, default="screening"),
+    Column("birth_date", String(10)),
+    Column("sex", String(10)),
+    Column("height_cm", Float),
+    Column("created_at", String(40), nullable=False),
+    Column("data_version", Integer, nullable=False, default=0),  # bumps on every change
+    UniqueConstraint("trial_id", "subject_number", name="uq_subject_number"),
+    UniqueConstraint("trial_id", "site_key", "patient_ref", name="uq_subject_patient"),
+)
+
+screenings = Table(
+    "screenings", metadata,
+    Column("id", Integer, primary_key=True),
+    _trial_fk(),
+    _subject_fk(),
+    Column("site_key", String(80), nullable=False, index=True),
+    Column("screening_number", String(40), nullable=False),
+    Column("screened_on", String(10), nullable=False),
+    Column("verdict", String(20), nullable=False),  # eligible | ineligible | incomplete
+    Column("record_json", Text, nullable=False),
+    Column("results_json", Text, nullable=False),  # per-criterion status and reason
+    Column("derived_json", Text, nullable=False, default="{}"),  # strata factors, etc.
+    Column("failed_criteria", Text, nullable=False, default=""),  # comma-separated ids
+    Column("protocol_digest", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("created_by", String(120), nullable=False),
+    UniqueConstraint("trial_id", "site_key", "screening_number", name="uq_screening_number"),
+)
+
+randomization_lists = Table(
+    "randomization_lists", metadata,
+    Column("id", Integer, primary_key=True),
+    _trial_fk(),
+    Column("spec_json", Text, nullable=False),
+    Column("spec_version", String(40), nullable=False),
+    Column("seed_check", String(64), nullable=False),
+    Column("status", String(20), nullable=False),  # generated | live | retired
+    Column("commitment", String(64)),
+    Column("generated_at", String(40), nullable=False),
+    Column("live_at", String(40)),
+    Column("next_number", Integer, nullable=False, default=1),  # R-0001, locked per allocation
+)
+
+randomization_strata = Table(
+    "randomization_strata", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("list_id", ForeignKey("randomization_lists.id", ondelete="CASCADE"), nullable=False),
+    Column("stratum", String(200), nullable=False),
+    Column("next_seq", Integer, nullable=False, default=0),
+    Column("n_slots", Integer, nullable=False, default=0),
+    Column("n_blocks", Integer, nullable=False, default=0),
+    Column("initial_blocks", Integer, nullable=False, default=0),  # migration 0004
+    UniqueConstraint("list_id", "stratum", name="uq_list_stratum"),
+)
+
+randomization_slots = Table(
+    "randomization_slots", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("list_id", ForeignKey("randomization_lists.id", ondelete="CASCADE"), nullable=False),
+    Column("stratum", String(200), nullable=False),
+    Column("seq", Integer, nullable=False),  # order of use within the stratum
+    Column("block_index", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("block_size", Integer, nullable=False),
+    Column("sealed_arm", LargeBinary, nullable=False),
+    UniqueConstraint("list_id", "stratum", "seq", name="uq_slot_seq"),
+    UniqueConstraint("list_id", "stratum", "block_index", "position", name="uq_slot_block"),
+)
+
+allocations = Table(
+    "allocations", metadata,
+    Column("id", Integer, primary_key=True),
+    _trial_fk(),
+    Column("subject_id", ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False),
+    Column("site_key", String(80), nullable=False, index=True),
+    Column("list_id", ForeignKey("randomization_lists.id")),
+    Column("slot_id", ForeignKey("randomization_slots.id")),
+    Column("stratum", String(200), nullable=False),
+    Column("randomization_number", String(40), nullable=False),
+    Column("arm", String(40), nullable=False),
+    Column("randomized_on", String(10), nullable=False),
+    Column("allocated_at", String(40), nullable=False),
+    Column("allocated_by", String(120), nullable=False),
+    Column("client_key", String(120)),
+    Column("details_json", Text, nullable=False, default="{}"),  # minimization scores etc.
+    Column("in_error", Boolean, nullable=False, default=False),
+    Column("error_reason", Text),
+    UniqueConstraint("trial_id", "randomization_number", name="uq_randomization_number"),
+    UniqueConstraint("slot_id", name="uq_allocation_slot"),
+    UniqueConstraint("subject_id", name="uq_allocation_subject"),
+    UniqueConstraint("trial_id", "client_key", name="uq_allocation_client_key"),
+)
+
+doses = Table(
+    "doses", metadata,
+    Column("id", Integer, primary_key=True),
+    _subject_fk(),
+    Column("cycle", Integer, nullable=False),
+    Column("drug", String(40), nullable=False),
+    Column("dose_date", String(10), nullable=False),
+    Column("planned_mg", Float),
+    Column("actual_mg", Float, nullable=False),
+    Column("weight_kg", Float),
+    Column("bsa_m2", Float),
+    Column("loading", Boolean, nullable=False, default=False),
+    Column("delay_days", Integer, nullable=False, default=0),
+    Column("delay_reason", Text),
+    Column("reduction_level", Integer, nullable=False, default=0),
+    Column("reduction_reason", Text),
+    Column("interrupted", Boolean, nullable=False, default=False),
+    Column("override_reason", Text),
+    Column("calculation_json", Text, nullable=False, default="{}"),
+    Column("entered_at", String(40), nullable=False),
+    Column("entered_by", String(120), nullable=False),
+)
+
+ctcae_terms = Table(
+    "ctcae_terms", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", String(20), nullable=False),
+    Column("term", String(200), nullable=False, index=True),
+    Column("meddra_code", Integer, nullable=False),
+    Column("soc", String(200), nullable=False),
+    Column("grades_json", Text, nullable=False),
+    Column("definition", Text),
+    UniqueConstraint("version", "meddra_code", name="uq_ctcae_code"),
+)
+
+adverse_events = Table(
+    "adverse_events", metadata,
+    Column("id", Integer, primary_key=True),
+    _subject_fk(),
+    Column("term", String(200), nullable=False),
+    Column("meddra_code", Integer, nullable=False),
+    Column("soc", String(200), nullable=False),
+    Column("grade", Integer, nullable=False),
+    Column("onset_date", String(10), nullable=False),
+    Column("resolution_date", String(10)),
+    Column("serious", Boolean, nullable=False, default=False),
+    Column("seriousness_json", Text, nullable=False, default="[]"),
+    Column("relationship_json", Text, nullable=False, default="{}"),
+    Column("action_taken", String(60)),
+    Column("outcome", String(60)),
+    Column("sae_reported_at", String(40)),
+    Column("entered_at", String(40), nullable=False),
+    Column("entered_by", String(120), nullable=False),
+)
+
+tumor_assessments = Table(
+    "tumor_assessments", metadata,
+    Column("id", Integer, primary_key=True),
+    _subject_fk(),
+    Column("assessment_date", String(10), nullable=False),
+    Column("baseline", Boolean, nullable=False, default=False),
+    Column("lesions_json", Text, nullable=False),
+    Column("overall_response", String(20)),
+    Column("result_json", Text, nullable=False, default="{}"),
+    Column("entered_at", String(40), nullable=False),
+    Column("entered_by", String(120), nullable=False),
+)
+
+dispositions = Table(
+    "dispositions", metadata,
+    Column("id", Integer, primary_key=True),
+    _subject_fk(),
+    Column("kind", String(30), nullable=False),  # end_of_treatment|end_of_study|death|new_therapy
+    Column("event_date", String(10), nullable=False),
+    Column("reason", Text),
+    Column("details_json", Text, nullable=False, default="{}"),
+    Column("entered_at", String(40), nullable=False),
+    Column("entered_by", String(120), nullable=False),
+    UniqueConstraint("subject_id", "kind", name="uq_disposition_kind"),
+)
+
+queries = Table(
+    "queries", metadata,
+    Column("id", Integer, primary_key=True),
+    _subject_fk(),
+    Column("site_key", String(80), nullable=False, index=True),
+    Column("entity_type", String(40), nullable=False),
+    Column("entity_id", String(80), nullable=False),
+    Column("field", String(80), nullable=False),
+    Column("check_id", String(80)),
+    Column("message", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # open | answered | closed
+    Column("origin", String(20), nullable=False),  # edit_check | manual
+    Column("history_json", Text, nullable=False, default="[]"),
+    Column("raised_at", String(40), nullable=False),
+    Column("raised_by", String(120), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+signatures = Table(
+    "signatures", metadata,
+    Column("id", Integer, primary_key=True),
+    _subject_fk(),
+    Column("signer", String(120), nullable=False),
+    Column("signer_name", String(200)),
+    Column("meaning", Text, nullable=False),
+    Column("signed_at", String(40), nullable=False),
+    Column("data_version", Integer, nullable=False),
+    Column("manifest_hash", String(64), nullable=False),
+    Column("invalidated_at", String(40)),
+    Column("invalidated_reason", Text),
+)
+
+analysis_runs = Table(
+    "analysis_runs", metadata,
+    Column("id", Integer, primary_key=True),
+    _trial_fk(),
+    Column("cut_date", String(10), nullable=False),
+    Column("run_at", String(40), nullable=False),
+    Column("run_by", String(120), nullable=False),
+    Column("summary_json", Text, nullable=False),
+    Column("results_section_json", Text),
+    Column("report_html", Text),
+    Column("posted_at", String(40)),
+)
 
 
-class SubjectRow(Base):
-    """A patient at a site, from first screening on. ``subject_number`` is site-unique (e.g. HUN-0007)."""
-
-    __tablename__ = "subjects"
-    __table_args__ = (UniqueConstraint("trial_id", "subject_number", name="uq_subject_number"),
-                      UniqueConstraint("trial_id", "site_key", "patient_ref", name="uq_subject_patient"))
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), nullable=False, index=True)
-    site_key: Mapped[str] = mapped_column(String(80), nullable=False, index=True)
-    subject_number: Mapped[str] = mapped_column(String(40), nullable=False)
-    patient_ref: Mapped[str] = mapped_column(String(80), nullable=False)  # site's pseudonymous reference
-    status: Mapped[str] = mapped_column(String(30), nullable=False, default="screening")
-    birth_date: Mapped[str | None] = mapped_column(String(10))
-    sex: Mapped[str | None] = mapped_column(String(10))
-    height_cm: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    data_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # bumps on every change
+def _map(cls: type, table: Table, **properties: Any) -> None:
+    """Map a record class onto its table (once, however often this module is reloaded) and give it ``__table__``,
+    as declarative classes had, for code that walks a record's columns."""
+    if "__mapper__" not in cls.__dict__:
+        mapper_registry.map_imperatively(cls, table, properties=properties or None)
+    type.__setattr__(cls, "__table__", table)
 
 
-class ScreeningRow(Base):
-    __tablename__ = "screenings"
-    __table_args__ = (UniqueConstraint("trial_id", "site_key", "screening_number", name="uq_screening_number"),)
+_map(records.Trial, trials, protocol_json=deferred(trials.c.protocol_json),
+     results_json=deferred(trials.c.results_json))
+_map(records.Site, sites)
+_map(records.AuditEventRecord, audit_events)
+_map(records.AuditHead, audit_head)
+_map(records.User, users)
+_map(records.RoleGrant, role_grants)
+_map(records.WebSession, web_sessions)
+_map(records.ApiToken, api_tokens)
+_map(records.Subject, subjects)
+_map(records.Screening, screenings)
+_map(records.RandomizationList, randomization_lists)
+_map(records.RandomizationStratum, randomization_strata)
+_map(records.RandomizationSlot, randomization_slots)
+_map(records.Allocation, allocations)
+_map(records.Dose, doses)
+_map(records.CtcaeTermRecord, ctcae_terms)
+_map(records.AdverseEvent, adverse_events)
+_map(records.TumorAssessmentRecord, tumor_assessments)
+_map(records.Disposition, dispositions)
+_map(records.Query, queries)
+_map(records.Signature, signatures)
+_map(records.AnalysisRun, analysis_runs)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), nullable=False, index=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
-    site_key: Mapped[str] = mapped_column(String(80), nullable=False, index=True)
-    screening_number: Mapped[str] = mapped_column(String(40), nullable=False)
-    screened_on: Mapped[str] = mapped_column(String(10), nullable=False)
-    verdict: Mapped[str] = mapped_column(String(20), nullable=False)  # eligible | ineligible | incomplete
-    record_json: Mapped[str] = mapped_column(Text, nullable=False)
-    results_json: Mapped[str] = mapped_column(Text, nullable=False)  # per-criterion status and reason
-    derived_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")  # strata factors, etc.
-    failed_criteria: Mapped[str] = mapped_column(Text, nullable=False, default="")  # comma-separated ids
-    protocol_digest: Mapped[str] = mapped_column(String(64), nullable=False)
-    created_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    created_by: Mapped[str] = mapped_column(String(120), nullable=False)
+# The declarative-era names, for existing imports: the record classes themselves.
+TrialRow = records.Trial
+SiteRow = records.Site
+AuditEventRow = records.AuditEventRecord
+AuditHeadRow = records.AuditHead
+UserRow = records.User
+RoleGrantRow = records.RoleGrant
+WebSessionRow = records.WebSession
+ApiTokenRow = records.ApiToken
+SubjectRow = records.Subject
+ScreeningRow = records.Screening
+RandomizationListRow = records.RandomizationList
+RandomizationStratumRow = records.RandomizationStratum
+RandomizationSlotRow = records.RandomizationSlot
+AllocationRow = records.Allocation
+DoseRow = records.Dose
+CtcaeTermRow = records.CtcaeTermRecord
+AdverseEventRow = records.AdverseEvent
+TumorAssessmentRow = records.TumorAssessmentRecord
+DispositionRow = records.Disposition
+QueryRow = records.Query
+SignatureRow = records.Signature
+AnalysisRunRow = records.AnalysisRun
 
-
-class RandomizationListRow(Base):
-    """A generated allocation list. Arms in its slots are sealed (AES-GCM) with a key derived from a secret seed
-    that is *not* in the database; ``seed_check`` lets the system recognise the right seed."""
-
-    __tablename__ = "randomization_lists"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), nullable=False, index=True)
-    spec_json: Mapped[str] = mapped_column(Text, nullable=False)
-    spec_version: Mapped[str] = mapped_column(String(40), nullable=False)
-    seed_check: Mapped[str] = mapped_column(String(64), nullable=False)
-    status: Mapped[str] = mapped_column(String(20), nullable=False)  # generated | live | retired
-    commitment: Mapped[str | None] = mapped_column(String(64))
-    generated_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    live_at: Mapped[str | None] = mapped_column(String(40))
-    next_number: Mapped[int] = mapped_column(Integer, nullable=False, default=1)  # R-0001, locked per allocation
-
-
-class RandomizationStratumRow(Base):
-    """Per-stratum cursor: the next slot to hand out (row-locked during allocation)."""
-
-    __tablename__ = "randomization_strata"
-    __table_args__ = (UniqueConstraint("list_id", "stratum", name="uq_list_stratum"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    list_id: Mapped[int] = mapped_column(ForeignKey("randomization_lists.id", ondelete="CASCADE"), nullable=False)
-    stratum: Mapped[str] = mapped_column(String(200), nullable=False)
-    next_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    n_slots: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    n_blocks: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    # blocks in the list at go-live: the commitment covers blocks [0, initial_blocks); later ones are extensions
-    initial_blocks: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # migration 0004
-
-
-class RandomizationSlotRow(Base):
-    __tablename__ = "randomization_slots"
-    __table_args__ = (UniqueConstraint("list_id", "stratum", "seq", name="uq_slot_seq"),
-                      UniqueConstraint("list_id", "stratum", "block_index", "position", name="uq_slot_block"))
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    list_id: Mapped[int] = mapped_column(ForeignKey("randomization_lists.id", ondelete="CASCADE"), nullable=False)
-    stratum: Mapped[str] = mapped_column(String(200), nullable=False)
-    seq: Mapped[int] = mapped_column(Integer, nullable=False)  # order of use within the stratum
-    block_index: Mapped[int] = mapped_column(Integer, nullable=False)
-    position: Mapped[int] = mapped_column(Integer, nullable=False)
-    block_size: Mapped[int] = mapped_column(Integer, nullable=False)
-    sealed_arm: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-
-
-class AllocationRow(Base):
-    __tablename__ = "allocations"
-    __table_args__ = (UniqueConstraint("trial_id", "randomization_number", name="uq_randomization_number"),
-                      UniqueConstraint("slot_id", name="uq_allocation_slot"),
-                      UniqueConstraint("subject_id", name="uq_allocation_subject"),
-                      UniqueConstraint("trial_id", "client_key", name="uq_allocation_client_key"))
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), nullable=False, index=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False)
-    site_key: Mapped[str] = mapped_column(String(80), nullable=False, index=True)
-    list_id: Mapped[int | None] = mapped_column(ForeignKey("randomization_lists.id"))
-    slot_id: Mapped[int | None] = mapped_column(ForeignKey("randomization_slots.id"))
-    stratum: Mapped[str] = mapped_column(String(200), nullable=False)
-    randomization_number: Mapped[str] = mapped_column(String(40), nullable=False)
-    arm: Mapped[str] = mapped_column(String(40), nullable=False)
-    randomized_on: Mapped[str] = mapped_column(String(10), nullable=False)
-    allocated_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    allocated_by: Mapped[str] = mapped_column(String(120), nullable=False)
-    client_key: Mapped[str | None] = mapped_column(String(120))
-    details_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")  # minimization scores etc.
-    in_error: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    error_reason: Mapped[str | None] = mapped_column(Text)
-
-
-class DoseRow(Base):
-    __tablename__ = "doses"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
-    cycle: Mapped[int] = mapped_column(Integer, nullable=False)
-    drug: Mapped[str] = mapped_column(String(40), nullable=False)
-    dose_date: Mapped[str] = mapped_column(String(10), nullable=False)
-    planned_mg: Mapped[float | None] = mapped_column(Float)
-    actual_mg: Mapped[float] = mapped_column(Float, nullable=False)
-    weight_kg: Mapped[float | None] = mapped_column(Float)
-    bsa_m2: Mapped[float | None] = mapped_column(Float)
-    loading: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    delay_days: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    delay_reason: Mapped[str | None] = mapped_column(Text)
-    reduction_level: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    reduction_reason: Mapped[str | None] = mapped_column(Text)
-    interrupted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    override_reason: Mapped[str | None] = mapped_column(Text)
-    calculation_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
-    entered_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    entered_by: Mapped[str] = mapped_column(String(120), nullable=False)
-
-
-class CtcaeTermRow(Base):
-    __tablename__ = "ctcae_terms"
-    __table_args__ = (UniqueConstraint("version", "meddra_code", name="uq_ctcae_code"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version: Mapped[str] = mapped_column(String(20), nullable=False)
-    term: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
-    meddra_code: Mapped[int] = mapped_column(Integer, nullable=False)
-    soc: Mapped[str] = mapped_column(String(200), nullable=False)
-    grades_json: Mapped[str] = mapped_column(Text, nullable=False)
-    definition: Mapped[str | None] = mapped_column(Text)
-
-
-class AdverseEventRow(Base):
-    __tablename__ = "adverse_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
-    term: Mapped[str] = mapped_column(String(200), nullable=False)
-    meddra_code: Mapped[int] = mapped_column(Integer, nullable=False)
-    soc: Mapped[str] = mapped_column(String(200), nullable=False)
-    grade: Mapped[int] = mapped_column(Integer, nullable=False)
-    onset_date: Mapped[str] = mapped_column(String(10), nullable=False)
-    resolution_date: Mapped[str | None] = mapped_column(String(10))
-    serious: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    seriousness_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
-    relationship_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
-    action_taken: Mapped[str | None] = mapped_column(String(60))
-    outcome: Mapped[str | None] = mapped_column(String(60))
-    sae_reported_at: Mapped[str | None] = mapped_column(String(40))
-    entered_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    entered_by: Mapped[str] = mapped_column(String(120), nullable=False)
-
-
-class TumorAssessmentRow(Base):
-    __tablename__ = "tumor_assessments"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
-    assessment_date: Mapped[str] = mapped_column(String(10), nullable=False)
-    baseline: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    lesions_json: Mapped[str] = mapped_column(Text, nullable=False)
-    overall_response: Mapped[str | None] = mapped_column(String(20))
-    result_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
-    entered_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    entered_by: Mapped[str] = mapped_column(String(120), nullable=False)
-
-
-class DispositionRow(Base):
-    """End of treatment, end of study, death, new anticancer therapy (one row per event)."""
-
-    __tablename__ = "dispositions"
-    __table_args__ = (UniqueConstraint("subject_id", "kind", name="uq_disposition_kind"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
-    kind: Mapped[str] = mapped_column(String(30), nullable=False)  # end_of_treatment|end_of_study|death|new_therapy
-    event_date: Mapped[str] = mapped_column(String(10), nullable=False)
-    reason: Mapped[str | None] = mapped_column(Text)
-    details_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
-    entered_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    entered_by: Mapped[str] = mapped_column(String(120), nullable=False)
-
-
-class QueryRow(Base):
-    __tablename__ = "queries"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
-    site_key: Mapped[str] = mapped_column(String(80), nullable=False, index=True)
-    entity_type: Mapped[str] = mapped_column(String(40), nullable=False)
-    entity_id: Mapped[str] = mapped_column(String(80), nullable=False)
-    field: Mapped[str] = mapped_column(String(80), nullable=False)
-    check_id: Mapped[str | None] = mapped_column(String(80))
-    message: Mapped[str] = mapped_column(Text, nullable=False)
-    status: Mapped[str] = mapped_column(String(20), nullable=False)  # open | answered | closed
-    origin: Mapped[str] = mapped_column(String(20), nullable=False)  # edit_check | manual
-    history_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
-    raised_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    raised_by: Mapped[str] = mapped_column(String(120), nullable=False)
-    updated_at: Mapped[str] = mapped_column(String(40), nullable=False)
-
-
-class SignatureRow(Base):
-    __tablename__ = "signatures"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
-    signer: Mapped[str] = mapped_column(String(120), nullable=False)
-    signer_name: Mapped[str | None] = mapped_column(String(200))
-    meaning: Mapped[str] = mapped_column(Text, nullable=False)
-    signed_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    data_version: Mapped[int] = mapped_column(Integer, nullable=False)
-    manifest_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    invalidated_at: Mapped[str | None] = mapped_column(String(40))
-    invalidated_reason: Mapped[str | None] = mapped_column(Text)
-
-
-class AnalysisRunRow(Base):
-    __tablename__ = "analysis_runs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), nullable=False, index=True)
-    cut_date: Mapped[str] = mapped_column(String(10), nullable=False)
-    run_at: Mapped[str] = mapped_column(String(40), nullable=False)
-    run_by: Mapped[str] = mapped_column(String(120), nullable=False)
-    summary_json: Mapped[str] = mapped_column(Text, nullable=False)
-    results_section_json: Mapped[str | None] = mapped_column(Text)
-    report_html: Mapped[str | None] = mapped_column(Text)
-    posted_at: Mapped[str | None] = mapped_column(String(40))
+__all__ = [
+    "Base", "metadata", "mapper_registry",
+    "TrialRow", "SiteRow", "AuditEventRow", "AuditHeadRow", "UserRow", "RoleGrantRow", "WebSessionRow",
+    "ApiTokenRow", "SubjectRow", "ScreeningRow", "RandomizationListRow", "RandomizationStratumRow",
+    "RandomizationSlotRow", "AllocationRow", "DoseRow", "CtcaeTermRow", "AdverseEventRow", "TumorAssessmentRow",
+    "DispositionRow", "QueryRow", "SignatureRow", "AnalysisRunRow",
+    # re-exported column types for later migrations' convenience
+    "Boolean", "Date", "DateTime", "Float",
+]
