@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 import yaml
@@ -16,8 +16,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from trialdesk.domain.dosing import TreatmentSpec, calculate_arm_doses
 from trialdesk.domain.errors import InvalidInput, TrialdeskError, problems_from_pydantic
+
+if TYPE_CHECKING:  # the dose engine (and numpy, through the BSA formulas) loads when a command runs
+    from trialdesk.domain.dosing import TreatmentSpec
 
 __all__ = ["dose_command", "load_treatment_spec"]
 
@@ -29,6 +31,8 @@ def load_treatment_spec(path: str | Path | None = None) -> TreatmentSpec:
 
     A stop-gap loader: the lead swaps it for the full protocol loader.
     """
+    from trialdesk.domain.dosing import TreatmentSpec
+
     if path is None:
         from trialdesk.adapters.protocol_files import packaged_protocol_path
 
@@ -79,6 +83,8 @@ def dose_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Compute the doses of an arm at a cycle, each with its formula and inputs."""
+    from trialdesk.domain.dosing import calculate_arm_doses
+
     err = Console(stderr=True)
     try:
         spec = load_treatment_spec(protocol)

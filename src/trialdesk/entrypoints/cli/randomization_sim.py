@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -34,6 +33,8 @@ def run_simulation(
     sites: int | None = None,
 ) -> list[dict]:
     """Simulate one scheme (or all three when ``scheme == "all"``) for the protocol's randomization spec."""
+    import numpy as np
+
     from trialdesk.adapters.protocol_files import load_default_protocol, load_protocol
     from trialdesk.stats.randomization_sim import simulate_scheme
 

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from trialdesk.domain.errors import InvalidInput
 from trialdesk.entrypoints.cli.common import cli_errors, print_json
-from trialdesk.stats.survival import CoxPHFitter, KaplanMeierFitter, fit_km_by_group, logrank_test
+
+if TYPE_CHECKING:  # pandas, numpy and the survival code (scipy) load when a command runs, not for --help
+    import pandas as pd
 
 __all__ = ["app"]
 
@@ -50,6 +50,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print all the numbers as 
 
 def _load(data: Path, columns: dict[str, str | list[str] | None]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read the CSV, check the named columns exist, drop rows with a missing value in them (R's na.omit)."""
+    import pandas as pd
+
     if not data.is_file():
         raise InvalidInput(f"file {str(data)!r} does not exist", field="DATA")
     try:
@@ -75,6 +77,8 @@ def _load(data: Path, columns: dict[str, str | list[str] | None]) -> tuple[pd.Da
 
 
 def _event_coding(values: pd.Series) -> str:
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(values):
         return "boolean"
     try:
@@ -88,6 +92,8 @@ def _strata_arg(df: pd.DataFrame, strata: list[str] | None) -> pd.DataFrame | No
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
+    import numpy as np
+
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "NA"
     if isinstance(v, (int, np.integer)):
@@ -107,6 +113,8 @@ def km_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Kaplan–Meier curves: median with its Brookmeyer–Crowley CI, restricted mean, S(t) at chosen times."""
+    from trialdesk.stats.survival import KaplanMeierFitter, fit_km_by_group
+
     with cli_errors():
         df, meta = _load(data, {"--time": time, "--event": event, "--group": group})
         meta["event_coding"] = _event_coding(df[event])
@@ -164,6 +172,8 @@ def logrank_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Log-rank (or G-rho) test between groups, optionally stratified (R's survdiff)."""
+    from trialdesk.stats.survival import logrank_test
+
     with cli_errors():
         df, meta = _load(data, {"--time": time, "--event": event, "--group": group, "--strata": strata})
         meta["event_coding"] = _event_coding(df[event])
@@ -203,6 +213,10 @@ def cox_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Cox proportional hazards model (R's coxph): HR, CI, Wald/score/likelihood-ratio tests."""
+    import pandas as pd
+
+    from trialdesk.stats.survival import CoxPHFitter
+
     with cli_errors():
         if group is None and not covariates:
             raise InvalidInput("give --group and/or at least one --covariate", field="--group")
