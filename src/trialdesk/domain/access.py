@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from trialdesk.domain.errors import PermissionDenied
 
@@ -150,7 +151,7 @@ class Denial(PermissionDenied):
     def status_code(self) -> int:  # type: ignore[override]
         return 404 if self.hide else 403
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         if self.hide:
             return {"error": "NotFound", "message": self.not_found}
         return super().to_dict()
@@ -165,11 +166,11 @@ def require(principal: Principal, action: Action, site: str | None = None, *, hi
                      not_found=not_found)
 
 
-def permission_table() -> list[dict]:
+def permission_table() -> list[dict[str, Any]]:
     """The matrix as rows, for docs and the admin page."""
     rows = []
     for action in Action:
-        row = {"action": action.value, "scope": "trial" if action in SITE_FREE else "site"}
+        row: dict[str, Any] = {"action": action.value, "scope": "trial" if action in SITE_FREE else "site"}
         for role in Role:
             row[role.value] = action in PERMISSIONS[role]
         rows.append(row)

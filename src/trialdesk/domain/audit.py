@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 GENESIS_HASH = "0" * 64
 
@@ -38,7 +39,7 @@ class AuditEvent:
     prev_hash: str
     hash: str = ""
 
-    def content(self) -> dict:
+    def content(self) -> dict[str, Any]:
         return {
             "seq": self.seq, "occurred_at": self.occurred_at, "actor": self.actor, "action": self.action,
             "entity_type": self.entity_type, "entity_id": self.entity_id, "trial": self.trial, "site": self.site,

@@ -58,10 +58,14 @@ def bsa_formula_text(formula: BsaFormula | str) -> str:
 @overload
 def body_surface_area(weight_kg: float, height_cm: float, formula: BsaFormula | str = ...) -> float: ...
 @overload
-def body_surface_area(weight_kg: ArrayLike, height_cm: ArrayLike, formula: BsaFormula | str = ...) -> NDArray: ...
+def body_surface_area(
+    weight_kg: ArrayLike, height_cm: ArrayLike, formula: BsaFormula | str = ...
+) -> NDArray[np.float64]: ...
 
 
-def body_surface_area(weight_kg, height_cm, formula: BsaFormula | str = BsaFormula.MOSTELLER):
+def body_surface_area(
+    weight_kg: ArrayLike, height_cm: ArrayLike, formula: BsaFormula | str = BsaFormula.MOSTELLER
+) -> float | NDArray[np.float64]:
     """Body surface area in m².
 
     Parameters

@@ -240,7 +240,8 @@ class DesignSpec(_Strict):
         if isinstance(c, ExponentialSurvival) and isinstance(e, ExponentialSurvival):
             return c.median / e.median
         if isinstance(c, WeibullSurvival) and isinstance(e, WeibullSurvival) and c.shape == e.shape:
-            return (c.median / e.median) ** c.shape
+            ratio: float = (c.median / e.median) ** c.shape
+            return ratio
         return None
 
     def with_hazard_ratio(self, hazard_ratio: float) -> DesignSpec:

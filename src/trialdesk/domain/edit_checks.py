@@ -91,14 +91,19 @@ class CheckFailure:
 # --- rules ---------------------------------------------------------------------------------------------------------
 
 
+def _value(record: Record, key: str) -> Any:
+    """``record[key]``, None when absent: the rules compare values of many types, after :func:`_given`."""
+    return record.get(key)
+
+
 def _given(*values: Any) -> bool:
     return all(v is not None for v in values)
 
 
 def _not_before(field: str, other: str, *, in_context: bool = False) -> Rule:
     def rule(record: Record, context: Record) -> bool:
-        value = record.get(field)
-        reference = (context if in_context else record).get(other)
+        value = _value(record, field)
+        reference = _value(context if in_context else record, other)
         return not _given(value, reference) or value >= reference
 
     return rule
@@ -106,21 +111,21 @@ def _not_before(field: str, other: str, *, in_context: bool = False) -> Rule:
 
 def _not_after_today(field: str) -> Rule:
     def rule(record: Record, context: Record) -> bool:
-        value, today = record.get(field), context.get("today")
+        value, today = _value(record, field), _value(context, "today")
         return not _given(value, today) or value <= today
 
     return rule
 
 
 def _grade_defined(record: Record, context: Record) -> bool:
-    dictionary, term, grade = context.get("ctcae"), record.get("term"), record.get("grade")
+    dictionary, term, grade = _value(context, "ctcae"), _value(record, "term"), _value(record, "grade")
     if not _given(dictionary, term, grade) or term not in dictionary:
         return True  # unknown terms are refused by the coding step, with suggestions
     return grade in dictionary.get(term).defined_grades
 
 
 def _grade_details(record: Record, context: Record) -> dict[str, Any]:
-    dictionary, term = context.get("ctcae"), record.get("term")
+    dictionary, term = _value(context, "ctcae"), _value(record, "term")
     if dictionary is None or term is None or term not in dictionary:
         return {"defined_grades": ""}
     return {"defined_grades": ", ".join(str(g) for g in dictionary.get(term).defined_grades)}
@@ -168,7 +173,7 @@ def nearest_assessment_window(spec: ScheduleSpec, randomization_date: dt.date,
 
 
 def _in_window(record: Record, context: Record) -> bool:
-    day, spec, r = record.get("assessment_date"), context.get("schedule"), context.get("randomization_date")
+    day, spec, r = _value(record, "assessment_date"), _value(context, "schedule"), _value(context, "randomization_date")
     if record.get("baseline") or not _given(day, spec, r) or day <= r:
         return True
     nearest = nearest_assessment_window(spec, r, day)
@@ -176,7 +181,7 @@ def _in_window(record: Record, context: Record) -> bool:
 
 
 def _window_details(record: Record, context: Record) -> dict[str, Any]:
-    day, spec, r = record.get("assessment_date"), context.get("schedule"), context.get("randomization_date")
+    day, spec, r = _value(record, "assessment_date"), _value(context, "schedule"), _value(context, "randomization_date")
     nearest = nearest_assessment_window(spec, r, day) if _given(day, spec, r) else None
     if nearest is None:
         return {"window": "none"}
@@ -185,17 +190,17 @@ def _window_details(record: Record, context: Record) -> dict[str, Any]:
 
 
 def _follow_up_after_randomization(record: Record, context: Record) -> bool:
-    day, r = record.get("assessment_date"), context.get("randomization_date")
+    day, r = _value(record, "assessment_date"), _value(context, "randomization_date")
     return record.get("baseline") or not _given(day, r) or day > r
 
 
 def _baseline_before_randomization(record: Record, context: Record) -> bool:
-    day, r = record.get("assessment_date"), context.get("randomization_date")
+    day, r = _value(record, "assessment_date"), _value(context, "randomization_date")
     return not record.get("baseline") or not _given(day, r) or day <= r
 
 
 def _weight_in_limits(record: Record, context: Record) -> bool:
-    weight, limits = record.get("weight_kg"), context.get("weight_limits")
+    weight, limits = _value(record, "weight_kg"), _value(context, "weight_limits")
     return not _given(weight, limits) or limits[0] <= weight <= limits[1]
 
 
@@ -252,7 +257,7 @@ def checks_for(entity: str, checks: Iterable[EditCheck] = EDIT_CHECKS) -> list[E
     return [c for c in checks if c.entity == entity]
 
 
-class _Blank(dict):
+class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "?"
 

@@ -15,6 +15,10 @@ The web layer maps them to HTTP status codes (see ``entrypoints/web/errors.py``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class TrialdeskError(Exception):
@@ -26,7 +30,7 @@ class TrialdeskError(Exception):
         super().__init__(message)
         self.message = message
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"error": type(self).__name__, "message": self.message}
 
 
@@ -54,7 +58,7 @@ class InvalidInput(TrialdeskError):
         self.problems = problems
         super().__init__("; ".join(str(p) for p in problems))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "error": type(self).__name__,
             "message": self.message,
@@ -82,7 +86,7 @@ class IntegrityError(TrialdeskError):
     status_code = 500
 
 
-def problems_from_pydantic(exc, *, prefix: str = "") -> list[Problem]:
+def problems_from_pydantic(exc: ValidationError, *, prefix: str = "") -> list[Problem]:
     """Turn a pydantic ``ValidationError`` into :class:`Problem` s with dotted paths."""
     problems = []
     for err in exc.errors():

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from trialdesk.domain.errors import InvalidInput
 from trialdesk.domain.randomization import SITE_FACTOR, RandomizationSpec, UniformSource
@@ -83,7 +84,8 @@ def imbalance_scores(
         per_factor = adjusted.var(axis=-1)
     else:
         raise InvalidInput(f"must be 'range' or 'variance', got {method!r}", field="minimization.imbalance")
-    return per_factor @ weights
+    scores: npt.NDArray[np.float64] = per_factor @ weights
+    return scores
 
 
 def assignment_probabilities(scores: np.ndarray, p_best: float) -> np.ndarray:
@@ -99,7 +101,8 @@ def assignment_probabilities(scores: np.ndarray, p_best: float) -> np.ndarray:
     other = (1.0 - p_best) / (n_arms - 1)
     unique = np.where(is_min, p_best, other)
     tied = is_min / n_min
-    return np.where(n_min == 1, unique, tied)
+    probabilities: npt.NDArray[np.float64] = np.where(n_min == 1, unique, tied)
+    return probabilities
 
 
 def choose_arm(probabilities: np.ndarray, u: np.ndarray | float) -> np.ndarray:
@@ -107,7 +110,8 @@ def choose_arm(probabilities: np.ndarray, u: np.ndarray | float) -> np.ndarray:
     probabilities = np.asarray(probabilities, dtype=float)
     cumulative = np.cumsum(probabilities, axis=-1)
     index = (np.asarray(u, dtype=float)[..., None] >= cumulative).sum(axis=-1)
-    return np.minimum(index, probabilities.shape[-1] - 1)
+    chosen: npt.NDArray[np.int64] = np.minimum(index, probabilities.shape[-1] - 1)
+    return chosen
 
 
 def factor_weights(spec: RandomizationSpec) -> tuple[list[str], np.ndarray]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -120,7 +120,7 @@ class NewLesion(_Lesion):
     status: Literal["unequivocal", "equivocal"] = "unequivocal"
 
 
-Lesion = Annotated[Union[TargetLesion, NonTargetLesion, NewLesion], Field(discriminator="kind")]
+Lesion = Annotated[TargetLesion | NonTargetLesion | NewLesion, Field(discriminator="kind")]
 
 
 class TumorAssessment(BaseModel):

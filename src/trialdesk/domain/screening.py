@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -54,30 +53,30 @@ class Her2(BaseModel):
     """HER2 testing (ASCO/CAP 2018: positive means IHC 3+ or ISH amplified)."""
 
     model_config = _Strict
-    ihc: Optional[Literal["0", "1+", "2+", "3+"]] = Field(None, description="Immunohistochemistry score.")
-    ish: Optional[Literal["amplified", "not_amplified"]] = Field(
+    ihc: Literal["0", "1+", "2+", "3+"] | None = Field(None, description="Immunohistochemistry score.")
+    ish: Literal["amplified", "not_amplified"] | None = Field(
         None, description="In situ hybridisation result per ASCO/CAP 2018 (after additional IHC work-up)."
     )
-    ish_ratio: Optional[float] = Field(None, ge=0, description="HER2/CEP17 ratio (informative).")
-    ish_copy_number: Optional[float] = Field(None, ge=0, description="Mean HER2 copies per cell (informative).")
+    ish_ratio: float | None = Field(None, ge=0, description="HER2/CEP17 ratio (informative).")
+    ish_copy_number: float | None = Field(None, ge=0, description="Mean HER2 copies per cell (informative).")
 
 
 class Disease(BaseModel):
     """Diagnosis of the breast cancer under study."""
 
     model_config = _Strict
-    invasive_carcinoma: Optional[bool] = Field(None, description="Invasive breast carcinoma.")
-    confirmation: Optional[Literal["histological", "cytological", "not_confirmed"]] = Field(
+    invasive_carcinoma: bool | None = Field(None, description="Invasive breast carcinoma.")
+    confirmation: Literal["histological", "cytological", "not_confirmed"] | None = Field(
         None, description="How the diagnosis was confirmed."
     )
-    recurrent_or_metastatic: Optional[bool] = Field(
+    recurrent_or_metastatic: bool | None = Field(
         None, description="Recurrent (locally, not amenable to curative treatment) or metastatic disease now."
     )
-    presentation: Optional[Literal["de_novo", "recurrent"]] = Field(
+    presentation: Literal["de_novo", "recurrent"] | None = Field(
         None, description="De novo stage IV, or recurrence after treatment of early disease."
     )
-    initial_diagnosis_date: Optional[dt.date] = None
-    recurrence_date: Optional[dt.date] = Field(
+    initial_diagnosis_date: dt.date | None = None
+    recurrence_date: dt.date | None = Field(
         None, description="Date the recurrence/metastasis was found (recurrent) or diagnosed (de novo)."
     )
 
@@ -105,10 +104,10 @@ class PriorTherapy(BaseModel):
     setting: Literal["neoadjuvant", "adjuvant", "metastatic"] = Field(
         description="'metastatic' = given in the recurrence/metastasis stage."
     )
-    start_date: Optional[dt.date] = None
-    end_date: Optional[dt.date] = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
     ongoing: bool = False
-    cumulative_dose_mg_m2: Optional[float] = Field(
+    cumulative_dose_mg_m2: float | None = Field(
         None, ge=0, description="Cumulative dose (mg/m²); required to judge anthracycline exposure."
     )
 
@@ -145,9 +144,9 @@ class Lesion(BaseModel):
         "bone",
         "other_visceral",
     ]
-    site: Optional[str] = Field(None, description="Free-text location.")
-    longest_diameter_mm: Optional[float] = Field(None, ge=0)
-    short_axis_mm: Optional[float] = Field(None, ge=0, description="Short axis, for lymph nodes.")
+    site: str | None = Field(None, description="Free-text location.")
+    longest_diameter_mm: float | None = Field(None, ge=0)
+    short_axis_mm: float | None = Field(None, ge=0, description="Short axis, for lymph nodes.")
     method: Literal["ct", "mri", "caliper", "x_ray", "ultrasound", "pet_ct", "bone_scan"]
     previously_irradiated: bool = False
 
@@ -156,8 +155,8 @@ class Cns(BaseModel):
     """Central nervous system and spinal cord status."""
 
     model_config = _Strict
-    spinal_cord_compression: Optional[bool] = None
-    brain_metastases: Optional[Literal["none", "treated_stable", "active"]] = Field(
+    spinal_cord_compression: bool | None = None
+    brain_metastases: Literal["none", "treated_stable", "active"] | None = Field(
         None, description="'active' = untreated, progressing or symptomatic."
     )
 
@@ -168,21 +167,21 @@ class LabResult(BaseModel):
     model_config = _Strict
     value: float = Field(ge=0)
     unit: str
-    uln: Optional[float] = Field(None, gt=0, description="Upper limit of normal, in `unit`.")
+    uln: float | None = Field(None, gt=0, description="Upper limit of normal, in `unit`.")
 
 
 class Labs(BaseModel):
     """Screening laboratory tests; each unit is checked against its analyte."""
 
     model_config = _Strict
-    anc: Optional[LabResult] = Field(None, description="Absolute neutrophil count.")
-    platelets: Optional[LabResult] = None
-    hemoglobin: Optional[LabResult] = None
-    total_bilirubin: Optional[LabResult] = None
-    alt: Optional[LabResult] = None
-    ast: Optional[LabResult] = None
-    creatinine: Optional[LabResult] = None
-    albumin: Optional[LabResult] = None
+    anc: LabResult | None = Field(None, description="Absolute neutrophil count.")
+    platelets: LabResult | None = None
+    hemoglobin: LabResult | None = None
+    total_bilirubin: LabResult | None = None
+    alt: LabResult | None = None
+    ast: LabResult | None = None
+    creatinine: LabResult | None = None
+    albumin: LabResult | None = None
 
     @model_validator(mode="after")
     def _units(self) -> Labs:
@@ -199,48 +198,48 @@ class Labs(BaseModel):
 
 class Vitals(BaseModel):
     model_config = _Strict
-    weight_kg: Optional[float] = Field(None, gt=0, le=400)
-    height_cm: Optional[float] = Field(None, gt=0, le=250)
-    systolic_bp_mmhg: Optional[float] = Field(None, gt=0, le=300)
-    diastolic_bp_mmhg: Optional[float] = Field(None, gt=0, le=200)
+    weight_kg: float | None = Field(None, gt=0, le=400)
+    height_cm: float | None = Field(None, gt=0, le=250)
+    systolic_bp_mmhg: float | None = Field(None, gt=0, le=300)
+    diastolic_bp_mmhg: float | None = Field(None, gt=0, le=200)
 
 
 class Urinalysis(BaseModel):
     model_config = _Strict
-    protein_dipstick: Optional[Literal["negative", "trace", "1+", "2+", "3+", "4+"]] = None
-    protein_24h_g: Optional[float] = Field(None, ge=0, description="24-hour urine protein (g).")
+    protein_dipstick: Literal["negative", "trace", "1+", "2+", "3+", "4+"] | None = None
+    protein_24h_g: float | None = Field(None, ge=0, description="24-hour urine protein (g).")
 
 
 class MedicalHistory(BaseModel):
     """Yes/no history items, one per medical exclusion (true = the condition is present)."""
 
     model_config = _Strict
-    other_malignancy_5y: Optional[bool] = Field(None, description="EXC-03.01")
-    unresolved_toxicity_above_grade1: Optional[bool] = Field(None, description="EXC-03.02")
-    major_surgery_4w: Optional[bool] = Field(None, description="EXC-03.03")
-    venous_access_disease: Optional[bool] = Field(None, description="EXC-03.04")
-    bleeding_disorder: Optional[bool] = Field(None, description="EXC-03.05")
-    thrombosis_6m: Optional[bool] = Field(None, description="EXC-03.06")
-    significant_cardiovascular_disease: Optional[bool] = Field(None, description="EXC-03.08")
-    uncontrolled_infection_14d: Optional[bool] = Field(None, description="EXC-03.09")
-    ild_pneumonitis_steroids: Optional[bool] = Field(None, description="EXC-03.10")
-    pulmonary_dysfunction_3m: Optional[bool] = Field(None, description="EXC-03.11")
-    active_hepatitis_uncontrolled: Optional[bool] = Field(None, description="EXC-03.12")
-    active_syphilis_needing_treatment: Optional[bool] = Field(None, description="EXC-03.13")
-    transplant: Optional[bool] = Field(None, description="EXC-03.14")
-    immunosuppression_required: Optional[bool] = Field(None, description="EXC-03.15")
-    immunodeficiency: Optional[bool] = Field(None, description="EXC-03.16")
-    dialysis: Optional[bool] = Field(None, description="EXC-03.18")
-    uncontrolled_diabetes: Optional[bool] = Field(None, description="EXC-03.19")
-    epilepsy_requiring_treatment: Optional[bool] = Field(None, description="EXC-03.20")
-    substance_abuse_or_mental_disorder: Optional[bool] = Field(None, description="EXC-03.21")
-    uncontrolled_effusion_or_lymphangitis: Optional[bool] = Field(None, description="EXC-04.01")
-    prior_radiotherapy: Optional[bool] = Field(None, description="EXC-04.03 (with last_radiotherapy_end_date)")
-    last_radiotherapy_end_date: Optional[dt.date] = None
-    antitumor_tcm_2w: Optional[bool] = Field(None, description="EXC-04.04")
-    study_drug_allergy: Optional[bool] = Field(None, description="EXC-05.02")
-    mab_severe_hypersensitivity: Optional[bool] = Field(None, description="EXC-05.03")
-    other_trial_4w: Optional[bool] = Field(None, description="EXC-05.04")
+    other_malignancy_5y: bool | None = Field(None, description="EXC-03.01")
+    unresolved_toxicity_above_grade1: bool | None = Field(None, description="EXC-03.02")
+    major_surgery_4w: bool | None = Field(None, description="EXC-03.03")
+    venous_access_disease: bool | None = Field(None, description="EXC-03.04")
+    bleeding_disorder: bool | None = Field(None, description="EXC-03.05")
+    thrombosis_6m: bool | None = Field(None, description="EXC-03.06")
+    significant_cardiovascular_disease: bool | None = Field(None, description="EXC-03.08")
+    uncontrolled_infection_14d: bool | None = Field(None, description="EXC-03.09")
+    ild_pneumonitis_steroids: bool | None = Field(None, description="EXC-03.10")
+    pulmonary_dysfunction_3m: bool | None = Field(None, description="EXC-03.11")
+    active_hepatitis_uncontrolled: bool | None = Field(None, description="EXC-03.12")
+    active_syphilis_needing_treatment: bool | None = Field(None, description="EXC-03.13")
+    transplant: bool | None = Field(None, description="EXC-03.14")
+    immunosuppression_required: bool | None = Field(None, description="EXC-03.15")
+    immunodeficiency: bool | None = Field(None, description="EXC-03.16")
+    dialysis: bool | None = Field(None, description="EXC-03.18")
+    uncontrolled_diabetes: bool | None = Field(None, description="EXC-03.19")
+    epilepsy_requiring_treatment: bool | None = Field(None, description="EXC-03.20")
+    substance_abuse_or_mental_disorder: bool | None = Field(None, description="EXC-03.21")
+    uncontrolled_effusion_or_lymphangitis: bool | None = Field(None, description="EXC-04.01")
+    prior_radiotherapy: bool | None = Field(None, description="EXC-04.03 (with last_radiotherapy_end_date)")
+    last_radiotherapy_end_date: dt.date | None = None
+    antitumor_tcm_2w: bool | None = Field(None, description="EXC-04.04")
+    study_drug_allergy: bool | None = Field(None, description="EXC-05.02")
+    mab_severe_hypersensitivity: bool | None = Field(None, description="EXC-05.03")
+    other_trial_4w: bool | None = Field(None, description="EXC-05.04")
 
 
 class ScreeningRecord(BaseModel):
@@ -248,24 +247,24 @@ class ScreeningRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, title="ScreeningRecord")
 
-    screening_id: Optional[str] = None
-    site: Optional[str] = None
-    birth_date: Optional[dt.date] = None
-    sex: Optional[Sex] = None
-    consent_date: Optional[dt.date] = None
-    planned_first_dose_date: Optional[dt.date] = None
-    ecog: Optional[int] = Field(None, ge=0, le=5, description="ECOG performance status.")
+    screening_id: str | None = None
+    site: str | None = None
+    birth_date: dt.date | None = None
+    sex: Sex | None = None
+    consent_date: dt.date | None = None
+    planned_first_dose_date: dt.date | None = None
+    ecog: int | None = Field(None, ge=0, le=5, description="ECOG performance status.")
     her2: Her2 = Field(default_factory=Her2)
-    er_status: Optional[Literal["positive", "negative", "not_determined"]] = None
-    pr_status: Optional[Literal["positive", "negative", "not_determined"]] = None
+    er_status: Literal["positive", "negative", "not_determined"] | None = None
+    pr_status: Literal["positive", "negative", "not_determined"] | None = None
     disease: Disease = Field(default_factory=Disease)
-    prior_therapies: Optional[list[PriorTherapy]] = Field(
+    prior_therapies: list[PriorTherapy] | None = Field(
         None, description="Prior systemic therapies; [] = none, absent = not collected."
     )
-    lesions: Optional[list[Lesion]] = Field(None, description="Baseline lesions; absent = not collected.")
+    lesions: list[Lesion] | None = Field(None, description="Baseline lesions; absent = not collected.")
     cns: Cns = Field(default_factory=Cns)
     labs: Labs = Field(default_factory=Labs)
-    lvef_percent: Optional[float] = Field(None, gt=0, le=100)
+    lvef_percent: float | None = Field(None, gt=0, le=100)
     vitals: Vitals = Field(default_factory=Vitals)
     urinalysis: Urinalysis = Field(default_factory=Urinalysis)
     history: MedicalHistory = Field(default_factory=MedicalHistory)
@@ -348,9 +347,8 @@ def record_types() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
 # --------------------------------------------------------------------------------------------- flat form
 def _leaf_kind(ann: Any) -> str:
     t = _type_of(ann)
-    if isinstance(t, tuple):
-        return "string" if t[0] == "enum" else t[0]
-    return t
+    kind: str = ("string" if t[0] == "enum" else t[0]) if isinstance(t, tuple) else t
+    return kind
 
 
 def flat_schema(slots: Mapping[str, int] | None = None) -> dict[str, str]:

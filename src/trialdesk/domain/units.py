@@ -127,7 +127,8 @@ def convert_array(
     units = np.asarray(units)
     if units.dtype.kind != "U":
         obj = units.astype(object)
-        units = np.where(np.equal(obj, None), "", obj).astype(str)
+        # numpy's stubs reject None as an operand; elementwise comparison with None is what finds the blanks
+        units = np.where(np.equal(obj, None), "", obj).astype(str)  # type: ignore[call-overload]
     out = np.full(values.shape, np.nan)
     todo = ~np.isnan(values)
     where = f" in {field}" if field else ""
