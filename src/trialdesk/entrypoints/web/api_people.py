@@ -5,19 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from trialdesk.entrypoints.web.auth import ApiUser
 from trialdesk.entrypoints.web.deps import PrincipalDep, UowDep
 from trialdesk.services import sites
+from trialdesk.services.commands import ChangeSiteStatus
 
 router = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["people and sites"])
-
-
-class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    status: str = Field(description="RECRUITING, SUSPENDED or CLOSED", min_length=1, max_length=40)
-    reason: str = Field(min_length=1, max_length=2000)
 
 
 class Me(BaseModel):
@@ -44,7 +39,7 @@ def get_site(nct_id: str, site_key: str, p: PrincipalDep, uow: UowDep) -> dict[s
 
 
 @router.post("/trials/{nct_id}/sites/{site_key}/status")
-def change_status(nct_id: str, site_key: str, body: StatusChange, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
+def change_status(nct_id: str, site_key: str, body: ChangeSiteStatus, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Admin: move a site through its activation states (audited with the reason)."""
     out = sites.change_site_status(uow, p, nct_id, site_key, body.status, body.reason)
     uow.commit()

@@ -8,35 +8,24 @@ logged in). The services check the rights: only a statistician runs, reads runs 
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from trialdesk.domain.errors import InvalidInput, NotFound
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import analysis, registry
+from trialdesk.services.commands import PostResults, RunAnalysis
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["analysis"])
 pages = APIRouter(dependencies=[PageUser])
 
-class RunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    cut_date: dt.date | None = Field(None, description="Data cut-off (default: today)")
-    ties: Literal["efron", "breslow"] | None = None
-
-
-class PostRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    run_id: int | None = Field(None, ge=1, description="Default: the latest run")
-
 
 @api.post("/trials/{nct_id}/analysis/runs", status_code=201)
-def api_run(nct_id: str, body: RunRequest, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
+def api_run(nct_id: str, body: RunAnalysis, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Run the final analysis at the cut (statistician); stored and audited."""
     run = analysis.run_analysis(uow, p, nct_id, body.cut_date, ties=body.ties)
     uow.commit()
@@ -64,7 +53,7 @@ def api_report(nct_id: str, run_id: int, p: PrincipalDep, uow: UowDep):
 
 
 @api.post("/trials/{nct_id}/results")
-def api_post_results(nct_id: str, body: PostRequest, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
+def api_post_results(nct_id: str, body: PostResults, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Post a run's resultsSection to the registry (statistician); audited."""
     out = analysis.post_results(uow, p, nct_id, body.run_id)
     uow.commit()

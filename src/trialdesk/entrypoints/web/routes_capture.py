@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from html import escape
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput
@@ -17,58 +16,20 @@ from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
 from trialdesk.services import adverse_events as ae
 from trialdesk.services import ctcae, queries, signatures, tumor
+from trialdesk.services.commands import (
+    EditRecord,
+    MarkSaeReported,
+    QueryStep,
+    RaiseQuery,
+    RecordAdverseEvent,
+    RecordTumourAssessment,
+    SignCasebook,
+)
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["capture"])
 pages = APIRouter(dependencies=[PageUser])
 
 SUBJECT = "/trials/{nct_id}/subjects/{subject_number}"
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AdverseEventBody(_Body):
-    term: str | int
-    grade: int
-    onset_date: str
-    resolution_date: str | None = None
-    serious: bool = False
-    seriousness: list[str] = Field(default_factory=list)
-    relationship: dict[str, str] = Field(default_factory=dict)
-    action_taken: str | None = None
-    outcome: str | None = None
-
-
-class ChangeBody(_Body):
-    changes: dict[Annotated[str, Field(min_length=1)], Any] = Field(description="field -> new value")
-    reason: str
-
-
-class SaeReportBody(_Body):
-    reported_at: str | None = None
-
-
-class TumorAssessmentBody(_Body):
-    assessment_date: str
-    lesions: list[dict[str, Any]]
-    baseline: bool = False
-
-
-class QueryBody(_Body):
-    entity_type: str = "subject"
-    entity_id: str
-    field: str
-    message: str
-
-
-class TextBody(_Body):
-    text: str | None = None
-
-
-class SignBody(_Body):
-    password: str
-    meaning: str = signatures.DEFAULT_MEANING
 
 
 def _write(uow, out: dict) -> dict:
@@ -92,19 +53,19 @@ def list_aes(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> 
 
 
 @api.post(SUBJECT + "/adverse-events", status_code=201)
-def add_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: AdverseEventBody) -> dict:
+def add_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordAdverseEvent) -> dict:
     return _write(uow, ae.record_adverse_event(uow, p, nct_id, subject_number, **body.model_dump()))
 
 
 @api.patch(SUBJECT + "/adverse-events/{ae_id}")
 def edit_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int,
-            body: ChangeBody) -> dict:
+            body: EditRecord) -> dict:
     return _write(uow, ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id, body.changes, body.reason))
 
 
 @api.post(SUBJECT + "/adverse-events/{ae_id}/sae-report")
 def sae_report(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int,
-               body: SaeReportBody) -> dict:
+               body: MarkSaeReported) -> dict:
     return _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, body.reported_at))
 
 
@@ -115,7 +76,7 @@ def tumor_summary(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str
 
 @api.post(SUBJECT + "/tumor-assessments", status_code=201)
 def add_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
-              body: TumorAssessmentBody) -> dict:
+              body: RecordTumourAssessment) -> dict:
     out = _write(uow, tumor.record_tumor_assessment(
         uow, p, nct_id, subject_number, body.assessment_date, body.lesions, baseline=body.baseline))
     return json.loads(json.dumps(out, default=str))
@@ -123,7 +84,7 @@ def add_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
 
 @api.patch(SUBJECT + "/tumor-assessments/{assessment_id}")
 def edit_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, assessment_id: int,
-               body: ChangeBody) -> dict:
+               body: EditRecord) -> dict:
     out = _write(uow, tumor.update_tumor_assessment(uow, p, nct_id, subject_number, assessment_id, body.changes,
                                                     body.reason))
     return json.loads(json.dumps(out, default=str))
@@ -136,7 +97,7 @@ def subject_queries(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: s
 
 
 @api.post(SUBJECT + "/queries", status_code=201)
-def raise_query(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: QueryBody) -> dict:
+def raise_query(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RaiseQuery) -> dict:
     return _write(uow, queries.raise_query(uow, p, nct_id, subject_number, **body.model_dump()))
 
 
@@ -147,7 +108,7 @@ def trial_queries(p: PrincipalDep, uow: UowDep, nct_id: str, site: str | None = 
 
 
 @api.post("/trials/{nct_id}/queries/{query_id}/{step}")
-def query_step(p: PrincipalDep, uow: UowDep, nct_id: str, query_id: int, step: str, body: TextBody) -> dict:
+def query_step(p: PrincipalDep, uow: UowDep, nct_id: str, query_id: int, step: str, body: QueryStep) -> dict:
     """``answer`` (site staff; text = the answer), ``close`` (monitor; text = optional note) or ``reopen``
     (monitor; text = reason)."""
     steps = {"answer": queries.answer_query, "close": queries.close_query, "reopen": queries.reopen_query}
@@ -162,7 +123,7 @@ def signature_status(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: 
 
 
 @api.post(SUBJECT + "/signature", status_code=201)
-def sign(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: SignBody) -> dict:
+def sign(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: SignCasebook) -> dict:
     return _write(uow, signatures.sign_casebook(uow, p, nct_id, subject_number, body.password, body.meaning))
 
 

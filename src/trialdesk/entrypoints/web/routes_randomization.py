@@ -7,14 +7,12 @@ Nothing here lists slots or tells anyone but the statistician anything about una
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import secrets
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
@@ -22,22 +20,10 @@ from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import PagePrincipalDep, PrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import randomization as rz
+from trialdesk.services.commands import FlagRandomizedInError, Randomize
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["randomization"])
 pages = APIRouter(dependencies=[PageUser])
-
-
-class RandomizeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    confirm: Literal[True] = Field(description="Must be true: the caller confirms this subject is to be randomized.")
-    client_key: str | None = Field(default=None, min_length=1, max_length=120,
-                                   description="Idempotency key: a retry with the same key returns the same result.")
-    randomized_on: dt.date | None = Field(default=None, description="Default: today.")
-
-
-class InErrorRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=2000)
 
 
 def _seed(uow, principal: Principal, nct_id: str) -> bytes:
@@ -55,7 +41,7 @@ def _seed(uow, principal: Principal, nct_id: str) -> bytes:
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/randomization")
-def api_randomize(nct_id: str, subject_number: str, body: RandomizeRequest, p: PrincipalDep,
+def api_randomize(nct_id: str, subject_number: str, body: Randomize, p: PrincipalDep,
                   uow: UowDep) -> dict[str, Any]:
     """Randomize an eligible subject (coordinator or investigator at the subject's site)."""
     out = rz.randomize_subject(uow, p, nct_id, subject_number, client_key=body.client_key,
@@ -74,7 +60,7 @@ def api_allocation(nct_id: str, subject_number: str, p: PrincipalDep, uow: UowDe
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/randomization/in-error")
-def api_in_error(nct_id: str, subject_number: str, body: InErrorRequest, p: PrincipalDep,
+def api_in_error(nct_id: str, subject_number: str, body: FlagRandomizedInError, p: PrincipalDep,
                  uow: UowDep) -> dict[str, Any]:
     """Flag a subject as randomized in error; the slot and number stay used."""
     out = rz.flag_randomized_in_error(uow, p, nct_id, subject_number, body.reason)

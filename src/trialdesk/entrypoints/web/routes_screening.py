@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import typing
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput, Problem
@@ -19,22 +17,17 @@ from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import screening, sites
+from trialdesk.services.commands import ScreenPatient
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["screening"])
 pages = APIRouter(dependencies=[PageUser])
 
 
 # --------------------------------------------------------------------------------------------------------- API
-class ScreeningIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    site: str = Field(min_length=1, max_length=80, description="Site id, e.g. 'hunan-cancer-hospital'.")
-    patient_ref: str = Field(min_length=1, max_length=80, description="The site's pseudonymous patient reference.")
-    record: dict[str, Any] = Field(description="ScreeningRecord (see `trialdesk screen --schema`).")
-    screened_on: dt.date | None = Field(None, description="Default: today.")
 
 
 @api.post("/trials/{nct_id}/screenings", status_code=201)
-def create_screening(nct_id: str, body: ScreeningIn, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
+def create_screening(nct_id: str, body: ScreenPatient, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Screen a patient at a site and store the screening (rescreening the same patient_ref keeps both)."""
     out = screening.screen_subject(uow, p, nct_id, body.site, body.patient_ref, body.record,
                                    screened_on=body.screened_on)

@@ -5,11 +5,10 @@ visits panel."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from trialdesk.adapters.ical import site_calendar_ics, subject_calendar_ics
 from trialdesk.domain.access import Action, Principal
@@ -17,8 +16,10 @@ from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError
 from trialdesk.domain.schedule import VisitStatus
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.forms import FormInvalid, service_errors, validate
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import treatment
+from trialdesk.services.commands import EditDose, PlanDoses, RecordDisposition, RecordDose, RecordDoseForm
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["treatment"])
 pages = APIRouter(dependencies=[PageUser])
@@ -27,37 +28,6 @@ ICS = "text/calendar; charset=utf-8"
 # The calendars answer JSON, or iCalendar with ``?format=ics``: the spec declares both.
 CALENDAR_RESPONSES = {200: {"description": "The visits as JSON, or as iCalendar with `format=ics`",
                             "content": {"text/calendar": {"schema": {"type": "string"}}}}}
-
-
-class DoseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    drug: str = Field(min_length=1, max_length=40)
-    cycle: int
-    dose_date: dt.date
-    actual_mg: float
-    weight_kg: float
-    delay_reason: str | None = None
-    reduction_level: int = 0
-    reduction_reason: str | None = None
-    interrupted: bool = False
-    override_reason: str | None = None
-    height_cm: float | None = Field(default=None, description="Records the subject's height when not yet known.")
-
-
-class DoseEdit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    changes: dict[Annotated[str, Field(min_length=1)], Any] = Field(description="Field -> new value; editable: "
-                                                + ", ".join(sorted(treatment.DOSE_EDITABLE_FIELDS)))
-    reason: str = Field(description="Reason for change (required).")
-
-
-class DispositionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["end_of_treatment", "end_of_study", "death", "new_therapy"]
-    event_date: dt.date
-    reason: str | None = Field(default=None, description="Reason (end of treatment/study), cause (death) or "
-                                                         "description (new therapy).")
-    details: dict[str, Any] | None = None
 
 
 def _ics_response(data: bytes, filename: str) -> Response:
@@ -108,7 +78,7 @@ def api_dose_plan(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/doses", status_code=201)
-def api_record_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: DoseIn) -> dict[str, Any]:
+def api_record_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordDose) -> dict[str, Any]:
     out = treatment.record_dose(uow, p, nct_id, subject_number, **body.model_dump())
     uow.commit()
     return out
@@ -116,7 +86,7 @@ def api_record_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: s
 
 @api.patch("/trials/{nct_id}/subjects/{subject_number}/doses/{dose_id}")
 def api_update_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, dose_id: int,
-                    body: DoseEdit) -> dict[str, Any]:
+                    body: EditDose) -> dict[str, Any]:
     out = treatment.update_dose(uow, p, nct_id, subject_number, dose_id, body.changes, body.reason)
     uow.commit()
     return out
@@ -129,7 +99,7 @@ def api_dispositions(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/dispositions", status_code=201)
 def api_record_disposition(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
-                           body: DispositionIn) -> dict[str, Any]:
+                           body: RecordDisposition) -> dict[str, Any]:
     out = treatment.record_disposition(uow, p, nct_id, subject_number, body.kind, body.event_date,
                                        body.reason, body.details)
     uow.commit()
@@ -158,24 +128,37 @@ def page_site_ics(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, site_key: 
 def _form_plan(uow, p: Principal, nct_id: str, subject_number: str, values: dict[str, str]) -> dict[str, Any]:
     """Plan for the dose page; problems are shown on the page rather than raised."""
     try:
-        return {"plan": treatment.planned_doses(uow, p, nct_id, subject_number, values.get("cycle") or 1,
-                                                values.get("weight_kg"), values.get("height_cm") or None,
-                                                values.get("dose_date") or None), "plan_error": None}
+        step = validate(PlanDoses, {**values, "cycle": values.get("cycle") or "1"})
+    except FormInvalid as exc:
+        return {"plan": None, "plan_error": None, "errors": exc.errors}
+    try:
+        return {"plan": treatment.planned_doses(uow, p, nct_id, subject_number, step.cycle, step.weight_kg,
+                                                step.height_cm, step.dose_date), "plan_error": None, "errors": {}}
     except (InvalidInput, Conflict) as exc:
-        return {"plan": None, "plan_error": exc.message}
+        errors = service_errors(exc) if isinstance(exc, InvalidInput) else {}
+        return {"plan": None, "plan_error": exc.message, "errors": errors}
 
 
 @pages.get("/ops/subjects/{subject_number}/doses/new", response_class=HTMLResponse, include_in_schema=False)
 def page_dose_new(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
                   cycle: str = "", weight_kg: str = "", height_cm: str = "", dose_date: str = ""):
-    """Step 1: cycle, weight and date -> the plan; step 2: the form pre-filled with the planned doses."""
+    """Step 1: cycle, weight and date -> the plan; step 2: the form pre-filled with the planned doses. Step 1's
+    values that fail validation come back (422) with the message beside each field."""
     from trialdesk.services.subjects import get_subject
 
     values = {"cycle": cycle, "weight_kg": weight_kg, "height_cm": height_cm, "dose_date": dose_date}
     _, subject = get_subject(uow, p, nct_id, subject_number, Action.DATA_ENTER)
-    planned = _form_plan(uow, p, nct_id, subject_number, values) if weight_kg else {"plan": None, "plan_error": None}
+    planned: dict[str, Any] = {"plan": None, "plan_error": None, "errors": {}}
+    if weight_kg:
+        planned = _form_plan(uow, p, nct_id, subject_number, values)
+    invalid = bool(planned["errors"]) and planned["plan_error"] is None
     return templates.TemplateResponse(request, "treatment_dose.html", ctx(
-        request, subject=subject, values=values, **planned, error=None, entered={}))
+        request, subject=subject, values=values, **planned, error=None, entered={}),
+        status_code=422 if invalid else 200)
+
+
+#: The dose form's inputs of one drug's row, named ``<field>__<drug>``.
+ROW_FIELDS = frozenset({"actual_mg", "reduction_level", "reduction_reason", "interrupted", "override_reason", "drug"})
 
 
 def _drug_entries(form, drugs: list[str]) -> list[dict[str, Any]]:
@@ -191,36 +174,56 @@ def _drug_entries(form, drugs: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def _dose_commands(values: dict[str, str], delay_reason: str, entries: list[dict[str, Any]]) -> list[RecordDoseForm]:
+    """One :class:`RecordDoseForm` per drug given; raises :class:`FormInvalid` with the errors of every row."""
+    commands, errors = [], {}
+    for e in entries:
+        try:
+            commands.append(validate(RecordDoseForm, {**values, "delay_reason": delay_reason, **e},
+                                     suffix=""))
+        except FormInvalid as exc:
+            for name, message in exc.errors.items():
+                errors.setdefault(f"{name}__{e['drug']}" if name in ROW_FIELDS else name, message)
+    if errors:
+        raise FormInvalid(errors)
+    return commands
+
+
 @pages.post("/ops/subjects/{subject_number}/doses", response_class=HTMLResponse, include_in_schema=False)
 def page_dose_record(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
                      nct_id: TrialDep):
-    """Record the drugs of one cycle given on one day, all or nothing."""
+    """Record the drugs of one cycle given on one day, all or nothing. Values that fail validation, or that the
+    use case refuses, come back (422) with the message beside the field and everything typed kept."""
     from trialdesk.services.subjects import get_subject
 
     values = {k: str(form.get(k) or "") for k in ("cycle", "weight_kg", "height_cm", "dose_date")}
+    delay_reason = str(form.get("delay_reason") or "")
     drugs = [d for d in str(form.get("drugs") or "").split(",") if d]
     entries = _drug_entries(form, drugs)
-    error = None
+    error, errors = None, {}
+    drug = ""
     try:
         if not entries:
             raise InvalidInput("tick at least one drug given", field="drugs")
-        for e in entries:
-            treatment.record_dose(uow, p, nct_id, subject_number, cycle=values["cycle"],
-                                  dose_date=values["dose_date"], weight_kg=values["weight_kg"],
-                                  height_cm=values["height_cm"] or None,
-                                  delay_reason=str(form.get("delay_reason") or "") or None, **e)
+        for command in _dose_commands(values, delay_reason, entries):
+            drug = command.drug
+            treatment.record_dose(uow, p, nct_id, subject_number, **command.model_dump())
         uow.commit()
+    except FormInvalid as exc:
+        error, errors = "Check the values marked below.", exc.errors
     except (InvalidInput, Conflict) as exc:
         uow.rollback()
         error = exc.message
+        if isinstance(exc, InvalidInput):
+            errors = service_errors(exc, suffix=f"__{drug}", row_fields=ROW_FIELDS)
     if error is None:
         return RedirectResponse(f"/ops/subjects/{subject_number}#panel-doses", status_code=303)
     _, subject = get_subject(uow, p, nct_id, subject_number, Action.DATA_ENTER)
     planned = _form_plan(uow, p, nct_id, subject_number, values)
     entered = {e["drug"]: e for e in entries}
     return templates.TemplateResponse(request, "treatment_dose.html", ctx(
-        request, subject=subject, values=values, **planned, error=error, entered=entered,
-        delay_reason=form.get("delay_reason") or ""), status_code=422)
+        request, subject=subject, values=values, **{**planned, "errors": {**planned["errors"], **errors}},
+        error=error, entered=entered, delay_reason=delay_reason), status_code=422)
 
 
 @pages.post("/ops/subjects/{subject_number}/doses/edit", include_in_schema=False)

@@ -1,0 +1,193 @@
+"""Typed commands: one model per use case that a web form or an API body drives, validated at the edge.
+
+The web layer validates a form with ``RecordDose.model_validate(form_values)`` and the JSON API uses the same model
+as its request body, so that a form and an API call are refused for the same reasons, naming the same fields.
+``extra="forbid"``: an unknown field is an error, not silently dropped. Bounds here are the ones no trial can
+relax (a weight is positive, a cycle counts from 1); the protocol's own limits (plausible weight range, the
+regimen's cycles, dates against randomization) stay with the use case, which knows the trial.
+
+The fields mirror what the service functions take today; the services will accept these objects directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trialdesk.services.signatures import DEFAULT_MEANING
+
+#: Free text a person types: at least one character, bounded.
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+FieldName = Annotated[str, Field(min_length=1)]
+
+DOSE_EDITABLE = ("delay_reason, dose_date, interrupted, override_reason, reduction_level, reduction_reason, "
+                 "weight_kg, actual_mg")
+
+
+class Command(BaseModel):
+    """A use case's input: unknown fields refused, numbers finite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# --- treatment -----------------------------------------------------------------------------------------------------
+
+
+class PlanDoses(Command):
+    """The inputs of a cycle's dose plan (the first step of the dose form)."""
+
+    cycle: int = Field(ge=1, le=1000)
+    weight_kg: float = Field(gt=0, le=1000, description="Weight today (kg)")
+    height_cm: float | None = Field(default=None, gt=0, le=300)
+    dose_date: dt.date | None = Field(default=None, description="Default: today.")
+
+
+class RecordDose(Command):
+    """One drug given at one cycle."""
+
+    drug: str = Field(min_length=1, max_length=40)
+    cycle: int
+    dose_date: dt.date
+    actual_mg: float
+    weight_kg: float
+    delay_reason: str | None = None
+    reduction_level: int = 0
+    reduction_reason: str | None = None
+    interrupted: bool = False
+    override_reason: str | None = None
+    height_cm: float | None = Field(default=None, description="Records the subject's height when not yet known.")
+
+
+class RecordDoseForm(RecordDose):
+    """A dose entered on the web form: the same fields with the bounds a person can get wrong by typing (the API
+    keeps :class:`RecordDose`, whose out-of-range values the use case refuses with its own messages)."""
+
+    cycle: int = Field(ge=1, le=1000)
+    actual_mg: float = Field(gt=0)
+    weight_kg: float = Field(gt=0, le=1000)
+    height_cm: float | None = Field(default=None, gt=0, le=300)
+    reduction_level: int = Field(default=0, ge=-10, le=10)
+
+
+class EditDose(Command):
+    """A change to a recorded dose, with the reason for change."""
+
+    changes: dict[FieldName, Any] = Field(description="Field -> new value; editable: " + DOSE_EDITABLE)
+    reason: str = Field(description="Reason for change (required).")
+
+
+DispositionKind = Literal["end_of_treatment", "end_of_study", "death", "new_therapy"]
+
+
+class RecordDisposition(Command):
+    """End of treatment, end of study, death or a new anticancer therapy."""
+
+    kind: DispositionKind
+    event_date: dt.date
+    reason: str | None = Field(default=None, description="Reason (end of treatment/study), cause (death) or "
+                                                         "description (new therapy).")
+    details: dict[str, Any] | None = None
+
+
+# --- capture -------------------------------------------------------------------------------------------------------
+
+
+class RecordAdverseEvent(Command):
+    """An adverse event, coded against CTCAE (term name or MedDRA code)."""
+
+    term: str | int
+    grade: int
+    onset_date: str
+    resolution_date: str | None = None
+    serious: bool = False
+    seriousness: list[str] = Field(default_factory=list)
+    relationship: dict[str, str] = Field(default_factory=dict)
+    action_taken: str | None = None
+    outcome: str | None = None
+
+
+class RecordAdverseEventForm(RecordAdverseEvent):
+    """An adverse event entered on the web form: a term name, a CTCAE grade 1-5 and real dates."""
+
+    term: str = Field(min_length=1, max_length=200)
+    grade: int = Field(ge=1, le=5)
+    onset_date: dt.date  # type: ignore[assignment]
+    resolution_date: dt.date | None = None  # type: ignore[assignment]
+
+
+class EditRecord(Command):
+    """A change to a recorded adverse event or tumour assessment, with the reason for change."""
+
+    changes: dict[FieldName, Any] = Field(description="field -> new value")
+    reason: str
+
+
+class MarkSaeReported(Command):
+    reported_at: str | None = None
+
+
+class RecordTumourAssessment(Command):
+    """A RECIST 1.1 assessment: the lesions measured or evaluated on one date."""
+
+    assessment_date: str
+    lesions: list[dict[str, Any]]
+    baseline: bool = False
+
+
+class RaiseQuery(Command):
+    """A data query on a subject's record (``entity_type``/``entity_id``/``field`` name the datum)."""
+
+    entity_type: str = "subject"
+    entity_id: str
+    field: str
+    message: str
+
+
+class QueryStep(Command):
+    """Answer (site staff: the answer), close (monitor: an optional note) or reopen (monitor: the reason)."""
+
+    text: str | None = None
+
+
+class SignCasebook(Command):
+    """The investigator's electronic signature: the password again, and what the signature means."""
+
+    password: str
+    meaning: str = DEFAULT_MEANING
+
+
+# --- screening, randomization, sites, analysis ---------------------------------------------------------------------
+
+
+class ScreenPatient(Command):
+    site: str = Field(min_length=1, max_length=80, description="Site id, e.g. 'hunan-cancer-hospital'.")
+    patient_ref: str = Field(min_length=1, max_length=80, description="The site's pseudonymous patient reference.")
+    record: dict[str, Any] = Field(description="ScreeningRecord (see `trialdesk screen --schema`).")
+    screened_on: dt.date | None = Field(None, description="Default: today.")
+
+
+class Randomize(Command):
+    confirm: Literal[True] = Field(description="Must be true: the caller confirms this subject is to be randomized.")
+    client_key: str | None = Field(default=None, min_length=1, max_length=120,
+                                   description="Idempotency key: a retry with the same key returns the same result.")
+    randomized_on: dt.date | None = Field(default=None, description="Default: today.")
+
+
+class FlagRandomizedInError(Command):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ChangeSiteStatus(Command):
+    status: str = Field(description="RECRUITING, SUSPENDED or CLOSED", min_length=1, max_length=40)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RunAnalysis(Command):
+    cut_date: dt.date | None = Field(None, description="Data cut-off (default: today)")
+    ties: Literal["efron", "breslow"] | None = None
+
+
+class PostResults(Command):
+    run_id: int | None = Field(None, ge=1, description="Default: the latest run")
