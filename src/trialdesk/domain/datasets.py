@@ -33,6 +33,7 @@ import pandas as pd
 
 from trialdesk.domain.analysis_spec import AnalysisSpec
 from trialdesk.domain.errors import InvalidInput
+from trialdesk.domain.recist import best_overall_response as recist_best_overall_response
 from trialdesk.domain.schedule import ScheduleSpec, assessment_grid
 
 __all__ = [
@@ -247,9 +248,6 @@ def pfs_outcome(
 # Response
 # ---------------------------------------------------------------------------------------------------------------
 
-_CONFIRM_DAYS = 28
-
-
 def best_overall_response(
     randomized_on: dt.date,
     assessments: Iterable[tuple[dt.date, str | None]],
@@ -257,38 +255,11 @@ def best_overall_response(
     min_sd_days: int,
     confirm: bool = False,
 ) -> tuple[str, dt.date | None]:
-    """Best overall response (RECIST 1.1 section 4.4) from time-point responses.
-
-    Without confirmation: the best of CR > PR > SD/non-CR/non-PD among time points before the first PD, SD
-    counting only from day ``min_sd_days`` after randomization; otherwise PD if progression was seen, else NE.
-    With confirmation (section 4.6), a CR needs a later CR and a PR a later CR/PR at least 28 days after it and
-    before progression; an unconfirmed CR/PR counts as SD when the SD rule allows.
-
-    Returns
-    -------
-    (bor, date)
-        ``date`` is the first date the BOR category was met (the first response date for CR/PR).
-    """
-    visits = sorted((d, r) for d, r in assessments if r is not None)
-    first_pd = next((d for d, r in visits if r == "PD"), None)
-    before = [(d, r) for d, r in visits if first_pd is None or d < first_pd]
-
-    def confirmed(i: int, allowed: set[str]) -> bool:
-        d0 = before[i][0]
-        return any(r in allowed and (d - d0).days >= _CONFIRM_DAYS for d, r in before[i + 1:])
-
-    for category, allowed in (("CR", {"CR"}), ("PR", {"CR", "PR"})):
-        for i, (d, r) in enumerate(before):
-            if r == category or (category == "PR" and r == "CR" and confirm):
-                if not confirm or confirmed(i, allowed):
-                    return category, d
-    stable_like = {"SD", "non-CR/non-PD"} | ({"CR", "PR"} if confirm else set())
-    for d, r in before:
-        if r in stable_like and (d - randomized_on).days >= min_sd_days:
-            return ("non-CR/non-PD" if r == "non-CR/non-PD" else "SD"), d
-    if first_pd is not None:
-        return "PD", first_pd
-    return "NE", None
+    """Best overall response (RECIST 1.1 sections 4.4 and 4.6) as the response dataset stores it: the category's
+    text and the first date it was met. The rule is :func:`trialdesk.domain.recist.best_overall_response`, the one
+    shared with the RECIST engine; ``confirm`` is the analysis spec's ``confirm_response``."""
+    bor = recist_best_overall_response(randomized_on, assessments, min_sd_days=min_sd_days, confirm=confirm)
+    return bor.response.value, bor.date
 
 
 # ---------------------------------------------------------------------------------------------------------------

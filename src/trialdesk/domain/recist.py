@@ -39,8 +39,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -59,7 +61,10 @@ from trialdesk.domain.recist_models import (
 )
 
 __all__ = [
+    "CONFIRM_DAYS",
+    "BestResponse",
     "RecistInputError",
+    "best_overall_response",
     "RecistSpec",
     "evaluate_subject",
     "validate_baseline",
@@ -133,8 +138,8 @@ class RecistInputError(InvalidInput):
         self.args = (self.message,)
 
 
-def _mm(value: float) -> Fraction:
-    """Exact value of a decimal measurement (``str`` gives the shortest repr: 10.1 -> 101/10)."""
+def _mm(value: float | str | None) -> Fraction:
+    """Exact value of a measurement in mm, always a number here (``str`` gives the shortest repr: 10.1 -> 101/10)."""
     return Fraction(str(value))
 
 
@@ -505,7 +510,10 @@ def evaluate_subject(subject: SubjectTumorAssessments, spec: RecistSpec | None =
         if total is not None and nadir is not None and total < nadir:
             nadir = total
 
-    bor, bor_date, bor_reasons = _best_overall_response(results, first_pd_date, spec.sd_earliest_day)
+    bor, bor_date, bor_reasons = best_overall_response(
+        subject.randomization_date, [(r.date, r.overall_response) for r in results],
+        min_sd_days=spec.sd_earliest_day, progression_date=first_pd_date,
+    )
     return RecistEvaluation(
         subject_id=subject.subject_id,
         randomization_date=subject.randomization_date,
@@ -523,29 +531,69 @@ def evaluate_subject(subject: SubjectTumorAssessments, spec: RecistSpec | None =
     )
 
 
-def _best_overall_response(
-    results: list[TimePointResult], first_pd_date: dt.date | None, min_sd_days: int
-) -> tuple[Response, dt.date | None, list[str]]:
-    """BOR without confirmation: best of CR > PR > SD among time points before the first PD."""
-    before_pd = [r for r in results if first_pd_date is None or r.date < first_pd_date]
-    for category in (Response.CR, Response.PR):
-        hits = [r for r in before_pd if r.overall_response is category]
-        if hits:
-            return category, hits[0].date, [f"best overall response {category.value} first met on {hits[0].date}"]
+#: RECIST 1.1 section 4.6: a confirming assessment is at least 4 weeks after the response it confirms.
+CONFIRM_DAYS = 28
+
+
+class BestResponse(NamedTuple):
+    """A best overall response: the category, the first date it was met (the first response date for CR/PR;
+    ``None`` for NE), and why."""
+
+    response: Response
+    date: dt.date | None
+    reasons: list[str]
+
+
+def best_overall_response(
+    randomized_on: dt.date,
+    time_points: Iterable[tuple[dt.date, str | None]],
+    *,
+    min_sd_days: int,
+    confirm: bool = False,
+    progression_date: dt.date | None = None,
+) -> BestResponse:
+    """Best overall response (RECIST 1.1 section 4.4) from time-point overall responses: the one BOR rule of the
+    platform, used by :func:`evaluate_subject` and by the analysis datasets (:mod:`trialdesk.domain.datasets`).
+
+    Without confirmation (``confirm=False``, the engine's and the default): the best of CR > PR > SD/non-CR/non-PD
+    among time points before the first PD, SD counting only from day ``min_sd_days`` after randomization
+    (``(date - randomized_on).days >= min_sd_days``); otherwise PD if progression was seen, else NE. With
+    confirmation (section 4.6, the analysis spec's ``confirm_response``), a CR needs a later CR and a PR a later
+    CR/PR at least :data:`CONFIRM_DAYS` days after it and before progression; an unconfirmed CR/PR counts as SD
+    when the SD rule allows.
+
+    Parameters
+    ----------
+    time_points
+        ``(date, overall response)``; responses are :class:`Response` values or their text (``"PR"``,
+        ``"non-CR/non-PD"``); ``None`` (not assessed) is ignored.
+    progression_date
+        The date progression is dated from, when the engine back-dates it (an equivocal new lesion later
+        confirmed); by default the first time point with response PD.
+    """
+    visits = sorted(((d, str(r)) for d, r in time_points if r is not None), key=lambda v: (v[0], v[1]))
+    first_pd = progression_date or next((d for d, r in visits if r == Response.PD), None)
+    before = [(d, r) for d, r in visits if first_pd is None or d < first_pd]
+
+    def confirmed(i: int, allowed: set[str]) -> bool:
+        d0 = before[i][0]
+        return any(r in allowed and (d - d0).days >= CONFIRM_DAYS for d, r in before[i + 1:])
+
+    for category, allowed in ((Response.CR, {"CR"}), (Response.PR, {"CR", "PR"})):
+        for i, (d, r) in enumerate(before):
+            matches = r == category or (category is Response.PR and r == Response.CR and confirm)
+            if matches and (not confirm or confirmed(i, allowed)):
+                return BestResponse(category, d, [f"best overall response {category.value} first met on {d}"])
+    stable_like = {"SD", "non-CR/non-PD"} | ({"CR", "PR"} if confirm else set())
+    stable = [(d, Response.NON_CR_NON_PD if r == Response.NON_CR_NON_PD else Response.SD)
+              for d, r in before if r in stable_like]
     reasons: list[str] = []
-    stable = [r for r in before_pd if r.overall_response in (Response.SD, Response.NON_CR_NON_PD)]
-    late = [r for r in stable if r.days_from_randomization >= min_sd_days]
-    if late:
-        r = late[0]
-        return (
-            r.overall_response,
-            r.date,
-            [f"{r.overall_response.value} met on {r.date}, day {r.days_from_randomization} >= {min_sd_days}"],
-        )
+    for d, category in stable:
+        day = (d - randomized_on).days
+        if day >= min_sd_days:
+            return BestResponse(category, d, [f"{category.value} met on {d}, day {day} >= {min_sd_days}"])
     if stable:
-        reasons.append(
-            f"{stable[0].overall_response.value} only before day {min_sd_days} after randomization: does not count"
-        )
-    if first_pd_date is not None:
-        return Response.PD, first_pd_date, reasons + [f"progression on {first_pd_date}"]
-    return Response.NE, None, reasons + ["no evaluable response"]
+        reasons.append(f"{stable[0][1].value} only before day {min_sd_days} after randomization: does not count")
+    if first_pd is not None:
+        return BestResponse(Response.PD, first_pd, [*reasons, f"progression on {first_pd}"])
+    return BestResponse(Response.NE, None, [*reasons, "no evaluable response"])

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.eligibility import coerce_criteria, evaluate, evaluate_named
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, Problem, problems_from_pydantic
+from trialdesk.domain.randomization import factor_level
 from trialdesk.domain.screening import ScreeningRecord
 from trialdesk.domain.sites import require_recruiting
 from trialdesk.domain.subject_lifecycle import SCREENING_STATUS, SubjectStatus, can_rescreen, status_after_screening
@@ -84,22 +85,6 @@ def _check_screened_on(screened_on: Any, today: dt.date) -> dt.date:
     if screened_on > today:
         raise InvalidInput(f"{screened_on} is in the future (today is {today})", field="screened_on")
     return screened_on
-
-
-def _as_level(value: Any, levels: tuple[str, ...]) -> Any:
-    """A derived value as the factor's level: yes/no quantities (``True``) become the level ``"yes"`` (or
-    ``"true"``) when the factor is coded that way; ``None`` (unknown) stays ``None``; other values are kept as
-    strings, so a value outside the levels is visible rather than silently dropped."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        for level in (("yes", "true") if value else ("no", "false")):
-            if level in levels:
-                return level
-        return value
-    if isinstance(value, (int, float)):
-        return value
-    return str(value)
 
 
 def _next_number(taken, prefix: str, start: int) -> str:
@@ -177,7 +162,7 @@ def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patien
     derived: dict[str, Any] = {}
     if protocol.operations.randomization is not None:
         for factor in protocol.operations.randomization.factors:
-            derived[factor.derive] = _as_level(evaluate_named(spec, rec, factor.derive), factor.levels)
+            derived[factor.derive] = factor_level(evaluate_named(spec, rec, factor.derive), factor.levels)
     criteria = [c.model_dump(mode="json") for c in result.criteria]
     failed = [c.id for c in result.criteria if c.status == "not_met" and c.basis != "heading"]
 
