@@ -29,7 +29,8 @@ def test_the_shipped_schemas_are_in_the_package_and_chosen_without_configuration
     # a configured spec that does not exist falls back to the shipped one (never to no validation)
     assert find_oas_spec(Settings(ctgov_oas=tmp_path / "absent.yaml")) == path
     doc = json.loads(path.read_text(encoding="utf-8"))
-    assert doc["openapi"] == "3.0.3" and doc["info"]["version"] == "2.0.0-draft" and len(doc["x-source"]["sha256"]) == 64
+    assert doc["openapi"] == "3.0.3" and doc["info"]["version"] == "2.0.0-draft"
+    assert len(doc["x-source"]["sha256"]) == 64
     assert {"Study", "ResultsSection", "ProtocolSection"} <= set(doc["components"]["schemas"])
 
 
@@ -37,7 +38,8 @@ def test_validation_works_with_shared_absent(monkeypatch):
     monkeypatch.delenv("TRIALDESK_CTGOV_OAS", raising=False)
     assert "shared" not in find_oas_spec().parts  # nothing is looked up beside the checkout any more
     paths = {p.path for p in schema_problems(BAD_STUDY)}
-    assert {"$.protocolSection.identificationModule.nctId", "$.protocolSection.identificationModule.briefTitle"} <= paths
+    module = "$.protocolSection.identificationModule"
+    assert {f"{module}.nctId", f"{module}.briefTitle"} <= paths
     assert schema_problems({"protocolSection": {"identificationModule": {"nctId": "NCT01234567"}}}) == []
     assert results_problems(BAD_RESULTS)
     with pytest.raises(IntegrityError, match="does not validate"):

@@ -88,7 +88,8 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict:
                 "studyType": _ENUM(_text(root, "study_type")),
                 "phases": phase_map.get(_text(root, "phase") or "", []),
                 "designInfo": {
-                    "allocation": {"Randomized": "RANDOMIZED", "Non-Randomized": "NON_RANDOMIZED"}.get(_text(di, "allocation") or ""),
+                    "allocation": {"Randomized": "RANDOMIZED", "Non-Randomized": "NON_RANDOMIZED"}.get(
+                        _text(di, "allocation") or ""),
                     "interventionModel": _ENUM((_text(di, "intervention_model") or "").replace(" Assignment", "")),
                     "primaryPurpose": _ENUM(_text(di, "primary_purpose")),
                     "maskingInfo": {"masking": _ENUM((_text(di, "masking") or "").split(" (")[0])
@@ -110,7 +111,8 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict:
                 "sex": _ENUM(_text(elig, "gender")),
                 "minimumAge": age(_text(elig, "minimum_age")),
                 "maximumAge": age(_text(elig, "maximum_age")),
-                "healthyVolunteers": {"No": False, "Accepts Healthy Volunteers": True}.get(_text(elig, "healthy_volunteers") or ""),
+                "healthyVolunteers": {"No": False, "Accepts Healthy Volunteers": True}.get(
+                    _text(elig, "healthy_volunteers") or ""),
             },
             "contactsLocationsModule": {
                 "locations": [{
