@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from trialdesk.domain.analysis_spec import AnalysisSpec
 from trialdesk.domain.datasets import Datasets
 from trialdesk.domain.errors import InvalidInput
 from trialdesk.stats.binomial import clopper_pearson, diff_proportion_ci
-from trialdesk.stats.survival import CoxPHFitter, KaplanMeierFitter, logrank_test
+from trialdesk.stats.survival import CoxPHFitter, KaplanMeierFitter, LogrankResult, logrank_test
 
 __all__ = ["FinalAnalysis", "baseline_table", "consort_counts", "safety_tables", "subgroup_hazard_ratios",
            "km_by_arm", "cox_hazard_ratio", "orr_table"]
@@ -44,7 +44,7 @@ def _f(v: Any) -> float | None:
 
 
 def _arm_order(spec: AnalysisSpec, arms: pd.Series) -> list[str]:
-    present = [a for a in pd.unique(arms.dropna())]
+    present = list(pd.unique(arms.dropna()))
     ordered = [a for a in (spec.experimental_arm, spec.control_arm) if a in present]
     return ordered + sorted(a for a in present if a not in ordered)
 
@@ -68,7 +68,7 @@ def km_by_arm(time: pd.Series, event: pd.Series, arm: pd.Series, arms: list[str]
 
 
 def cox_hazard_ratio(time: Any, event: Any, treated: Any, strata: Any, spec: AnalysisSpec,
-                     ties: str | None = None) -> dict[str, Any]:
+                     ties: Literal["efron", "breslow"] | None = None) -> dict[str, Any]:
     """HR of the experimental Arm (indicator ``treated``) with its Wald CI and p-value."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -204,13 +204,13 @@ def safety_tables(adae: pd.DataFrame, adsl: pd.DataFrame, adex: pd.DataFrame, ar
     return {
         "safety_n": n_arm,
         "any_teae": with_pct(subjects(te)),
-        "any_grade3plus": with_pct(subjects(te[te["grade"] >= 3]) if len(te) else {a: 0 for a in arms}),
+        "any_grade3plus": with_pct(subjects(te[te["grade"] >= 3]) if len(te) else dict.fromkeys(arms, 0)),
         "by_soc": by_soc,
         "worst_grade": worst_grade,
         "any_sae": with_pct(subjects(sae)),
         "sae_terms": term_counts(sae),
         "nonserious_terms": term_counts(te[~te["serious"]] if len(te) else te),
-        "other_any": with_pct(subjects(te[~te["serious"]]) if len(te) else {a: 0 for a in arms}),
+        "other_any": with_pct(subjects(te[~te["serious"]]) if len(te) else dict.fromkeys(arms, 0)),
         "leading_to_discontinuation": with_pct(subjects(disc)),
         "discontinuation_terms": term_counts(disc),
         "deaths": {a: {"n": deaths_all[a]} for a in arms},
@@ -334,7 +334,7 @@ class FinalAnalysis:
         self.censoring_ = {a: dict(Counter(tte.loc[tte["arm"] == a, "rule"])) for a in self.arms_}
         return self
 
-    def _lr(self, lr) -> dict[str, Any] | None:
+    def _lr(self, lr: LogrankResult | None) -> dict[str, Any] | None:
         if lr is None:
             return None
         return {"chisq": lr.chisq, "df": lr.df, "p_value": lr.p_value, "n_strata": lr.n_strata,

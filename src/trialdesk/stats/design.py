@@ -19,6 +19,7 @@ import itertools
 import math
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 from scipy import integrate, optimize, stats
 
@@ -86,9 +87,11 @@ def accrual_cdf(accrual: AccrualSpec, n: int, t: np.ndarray | float) -> np.ndarr
         tc = np.clip(t, 0.0, times[-1])
         ramp = 0.5 * full * np.minimum(tc, accrual.activation_months) ** 2 / accrual.activation_months
         flat = full * np.maximum(tc - accrual.activation_months, 0.0)
-        return np.minimum((ramp + flat) / n, 1.0)
+        fraction: npt.NDArray[np.float64] = np.minimum((ramp + flat) / n, 1.0)
+        return fraction
     times, cum, _ = _accrual_knots(accrual, n)
-    return np.interp(t, times, cum) / n
+    fraction = np.interp(t, times, cum) / n
+    return fraction
 
 
 def accrual_quantile(accrual: AccrualSpec, n: int, u: np.ndarray) -> np.ndarray:
@@ -104,13 +107,15 @@ def accrual_quantile(accrual: AccrualSpec, n: int, u: np.ndarray) -> np.ndarray:
             return np.sqrt(2.0 * k * accrual.activation_months / full)
         ramp_n = cum[1]
         in_ramp = np.sqrt(2.0 * np.minimum(k, ramp_n) * accrual.activation_months / full)
-        return np.where(k <= ramp_n, in_ramp, accrual.activation_months + (k - ramp_n) / full)
-    return np.interp(u * n, cum, times)
+        months: npt.NDArray[np.float64] = np.where(k <= ramp_n, in_ramp, accrual.activation_months + (k - ramp_n) / full)
+        return months
+    months = np.interp(u * n, cum, times)
+    return months
 
 
 def accrual_density(accrual: AccrualSpec, n: int, a: float) -> float:
     """Density (per month) of one subject's randomization month at ``a``; integrates to 1 over accrual."""
-    times, cum, rates = _accrual_knots(accrual, n)
+    times, _cum, rates = _accrual_knots(accrual, n)
     if a < 0 or a > times[-1]:
         return 0.0
     if isinstance(accrual, RampUpAccrual):
@@ -160,7 +165,8 @@ def inverse_cumulative_hazard(spec: SurvivalSpec, x: np.ndarray) -> np.ndarray:
         cum = np.concatenate(([0.0], np.cumsum(hz[:-1] * np.diff(starts))))
         i = np.searchsorted(cum, x, side="right") - 1
         # zero-hazard pieces have equal consecutive cum values; searchsorted(right) skips them
-        return starts[i] + (x - cum[i]) / hz[i]
+        times: npt.NDArray[np.float64] = starts[i] + (x - cum[i]) / hz[i]
+        return times
     if isinstance(spec, WeibullSurvival):
         return spec.median * (x / LN2) ** (1.0 / spec.shape)
     raise TypeError(f"unknown survival {spec!r}")
@@ -206,9 +212,11 @@ def event_probability(
             if d == 0.0:
                 return cdf(x)
             tail = integrate.quad(lambda s: cdf(s) * math.exp(-d * s), 0.0, x, epsabs=1e-13, epsrel=1e-11, limit=200)
-            return cdf(x) * math.exp(-d * x) + d * tail[0]
+            p: float = cdf(x) * math.exp(-d * x) + d * tail[0]
+            return p
 
-        return np.vectorize(one, otypes=[float])(u)
+        probabilities: npt.NDArray[np.float64] = np.vectorize(one, otypes=[float])(u)
+        return probabilities
     raise TypeError(f"unknown survival {spec!r}")
 
 
@@ -216,7 +224,10 @@ def experimental_survival(design: DesignSpec) -> tuple[SurvivalSpec, float]:
     """(distribution, hazard multiplier) of the experimental Arm: control x HR, or its own distribution."""
     if design.experimental is not None:
         return design.experimental, 1.0
-    return design.control, float(design.hazard_ratio)
+    hr = design.hazard_ratio
+    if hr is None:  # pragma: no cover - the spec's validator requires one of the two
+        raise TypeError("the design gives neither an experimental distribution nor a hazard ratio")
+    return design.control, float(hr)
 
 
 def stratum_mixture(design: DesignSpec) -> list[tuple[float, float]]:

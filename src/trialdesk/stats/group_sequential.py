@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 from scipy import optimize, stats
 
 Spending = Literal["obrien_fleming", "pocock"]
@@ -95,7 +96,7 @@ def _cross(stage: _Stage | None, theta: float, t_prev: float, t: float, bound: f
     return float(p @ stage.h)
 
 
-def _futility_array(futility, k: int) -> np.ndarray:
+def _futility_array(futility: np.ndarray | list[float] | None, k: int) -> np.ndarray:
     """Futility bounds padded to one per look (``-inf`` at the final look when only interims are given)."""
     if futility is None:
         return np.full(k, -_INF)
@@ -104,7 +105,8 @@ def _futility_array(futility, k: int) -> np.ndarray:
         a = np.append(a, -np.inf)
     if a.size != k:
         raise ValueError(f"futility needs one bound per interim look ({k - 1}) or per look ({k}), got {a.size}")
-    return np.maximum(a, -_INF)
+    bounds: npt.NDArray[np.float64] = np.maximum(a, -_INF)
+    return bounds
 
 
 def _validate_fractions(fractions: np.ndarray) -> np.ndarray:
@@ -185,7 +187,12 @@ def efficacy_bounds(
             b[j] = np.inf
         else:
             b[j] = optimize.brentq(
-                lambda x: _cross(stage, 0.0, t_prev, t[j], x, upper=True) - target, -10.0, 20.0, xtol=1e-12
+                lambda x, stage=stage, t_prev=t_prev, t_j=t[j], target=target: (
+                    _cross(stage, 0.0, t_prev, t_j, x, upper=True) - target
+                ),
+                -10.0,
+                20.0,
+                xtol=1e-12,
             )
         if j < k - 1:
             bj = min(b[j], _INF)

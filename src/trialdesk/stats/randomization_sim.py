@@ -24,8 +24,10 @@ Reported per scheme:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from trialdesk.domain.errors import InvalidInput
 from trialdesk.domain.minimization import assignment_probabilities, choose_arm, imbalance_scores
@@ -63,11 +65,13 @@ class SimulatedCohort:
 
     @property
     def reps(self) -> int:
-        return self.sites.shape[0]
+        reps: int = self.sites.shape[0]
+        return reps
 
     @property
     def n_subjects(self) -> int:
-        return self.sites.shape[1]
+        n: int = self.sites.shape[1]
+        return n
 
 
 def draw_cohort(
@@ -145,7 +149,8 @@ def _allocate_blocks(spec: RandomizationSpec, cohort: SimulatedCohort, rng: np.r
     arm_flat[order] = pattern
     row_start = np.r_[0, np.cumsum(sizes.sum(axis=1))[:-1]]
     row = np.arange(reps)[:, None] * n_strata + strata
-    return arm_flat[row_start[row] + rank]
+    arms: npt.NDArray[np.intp] = arm_flat[row_start[row] + rank]
+    return arms
 
 
 def _allocate_minimization(
@@ -191,7 +196,8 @@ def allocate(
     scheme = scheme or spec.scheme
     if scheme == "simple":
         cum = np.cumsum(spec.ratios)[:-1] / spec.ratio_total
-        return (rng.random(cohort.sites.shape)[..., None] >= cum).sum(axis=-1)
+        arms: npt.NDArray[np.intp] = (rng.random(cohort.sites.shape)[..., None] >= cum).sum(axis=-1)
+        return arms
     if scheme == "blocks":
         if not spec.block_sizes or any(b % spec.ratio_total for b in spec.block_sizes):
             raise InvalidInput(f"block sizes {list(spec.block_sizes)} must be multiples of {spec.ratio_total}",
@@ -212,7 +218,8 @@ def _counts(arms: np.ndarray, groups: np.ndarray, n_groups: int, n_arms: int) ->
 def imbalance(counts: np.ndarray, ratios: np.ndarray) -> np.ndarray:
     """``max_j n_j / r_j - min_j n_j / r_j`` over the last axis."""
     scaled = np.asarray(counts) / np.asarray(ratios, dtype=float)
-    return scaled.max(axis=-1) - scaled.min(axis=-1)
+    spread: npt.NDArray[np.float64] = scaled.max(axis=-1) - scaled.min(axis=-1)
+    return spread
 
 
 def convergence_predictability(arms: np.ndarray, units: np.ndarray, ratios: np.ndarray) -> np.ndarray:
@@ -239,7 +246,8 @@ def convergence_predictability(arms: np.ndarray, units: np.ndarray, ratios: np.n
     credit_sorted = is_min[np.arange(flat_units.size), arms.ravel()[order]] / is_min.sum(axis=1)
     credit = np.empty(flat_units.size)
     credit[order] = credit_sorted
-    return credit.reshape(reps, n).mean(axis=1)
+    credit_mean: npt.NDArray[np.float64] = credit.reshape(reps, n).mean(axis=1)
+    return credit_mean
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -273,7 +281,7 @@ class SchemeSimulation:
     seed: int | None = None
     notes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

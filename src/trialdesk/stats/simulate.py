@@ -252,7 +252,8 @@ def _draw_subjects(design: DesignSpec, rng: np.random.Generator, b: int, ws: _Wo
     """Fill ``ws.subjects[0]`` with entry month, observed time, event flag and packed (stratum, arm) key bits."""
     n = design.sample_size
     n_exp, _ = design.arm_sizes
-    entry, x, event, base = (a[:b] for a in ws.subjects[0])
+    buffers = ws.subjects[0]
+    entry, x, event, base = buffers[0][:b], buffers[1][:b], buffers[2][:b], buffers[3][:b]
     # accrual
     if design.entry_times == "planned":
         entry[...] = planned_entry_months(design)
@@ -312,7 +313,8 @@ def _run_block(task: ChunkTask, rng: np.random.Generator, b: int, ws: _Workspace
     n_strata = 2 ** len(design.strata)
 
     _draw_subjects(design, rng, b, ws)
-    entry, x, event, base = (a[:b] for a in ws.subjects[0])
+    buffers = ws.subjects[0]
+    entry, x, event = buffers[0][:b], buffers[1][:b], buffers[2][:b]
 
     # --- data cuts: calendar month of the look_events[k]-th event (all follow-up if never reached)
     calendar = ws.f1[:b]
@@ -384,7 +386,7 @@ def _run_block(task: ChunkTask, rng: np.random.Generator, b: int, ws: _Workspace
         "enrolled": enrolled[idx, stop],
         "look_time": np.where(np.isnan(z), np.nan, cuts),
         "look_enrolled": np.where(np.isnan(z), np.nan, enrolled),
-        "reached": reached.all(axis=1),
+        "reached": np.asarray(reached.all(axis=1)),
     }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from trialdesk.domain.screening import unflatten_row
 
@@ -51,8 +52,18 @@ _HISTORY_PREVALENCE = {
 }
 
 
-def _dates(base: np.ndarray, offset_days: np.ndarray) -> np.ndarray:
-    return base + np.round(offset_days).astype("int64").astype("timedelta64[D]")
+def _dates(
+    base: npt.NDArray[np.datetime64] | np.datetime64, offset_days: npt.NDArray[np.float64] | float
+) -> npt.NDArray[np.datetime64]:
+    """``base`` plus ``offset_days`` rounded to whole days."""
+    dates: npt.NDArray[np.datetime64] = base + np.round(offset_days).astype("int64").astype("timedelta64[D]")
+    return dates
+
+
+def _take_slot(a: np.ndarray, role: np.ndarray) -> np.ndarray:
+    """Row ``i`` of the result is ``a[i, role[i]]``: each patient's therapy that fills a slot."""
+    taken: np.ndarray = np.take_along_axis(a, role[:, None], axis=1)[:, 0]
+    return taken
 
 
 def _choice(rng: np.random.Generator, values: list[str], p: list[float], n: int) -> np.ndarray:
@@ -62,12 +73,11 @@ def _choice(rng: np.random.Generator, values: list[str], p: list[float], n: int)
 def _blank(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Copy of ``a`` with ``mask`` rows missing: NaN (numbers; booleans become 1.0/0.0), NaT (dates),
     '' (strings, as a fixed-width unicode array)."""
-    if a.dtype == object and len(a) and isinstance(a[0], (bool, np.bool_)):
-        a = a.astype(float)
-    elif a.dtype.kind == "b":
+    if (a.dtype == object and len(a) and isinstance(a[0], (bool, np.bool_))) or a.dtype.kind == "b":
         a = a.astype(float)
     elif a.dtype == object:
-        a = np.where(np.equal(a, None), "", a).astype(str)
+        # numpy's stubs reject None as an operand; elementwise comparison with None is what finds the blanks
+        a = np.where(np.equal(a, None), "", a).astype(str)  # type: ignore[call-overload]
     out = a.copy()
     if out.dtype.kind == "M":
         out[mask] = np.datetime64("NaT")
@@ -201,15 +211,14 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     for k in range(THERAPY_SLOTS):
         role = order[:, k] if k < r else np.zeros(n, int)
         used = count > k
-        take = lambda a: np.take_along_axis(a, role[:, None], axis=1)[:, 0]  # noqa: E731
         p = f"prior_therapies.{k}."
-        cols[p + "drug_class"] = _blank(take(drug_class), ~used)
-        cols[p + "agent"] = _blank(take(agent), ~used)
-        cols[p + "setting"] = _blank(take(setting), ~used)
-        cols[p + "start_date"] = _blank(take(start), ~used)
-        cols[p + "end_date"] = _blank(take(end), ~used)
-        cols[p + "ongoing"] = _blank(take(ongoing), ~used)
-        cols[p + "cumulative_dose_mg_m2"] = _blank(take(dose), ~used)
+        cols[p + "drug_class"] = _blank(_take_slot(drug_class, role), ~used)
+        cols[p + "agent"] = _blank(_take_slot(agent, role), ~used)
+        cols[p + "setting"] = _blank(_take_slot(setting, role), ~used)
+        cols[p + "start_date"] = _blank(_take_slot(start, role), ~used)
+        cols[p + "end_date"] = _blank(_take_slot(end, role), ~used)
+        cols[p + "ongoing"] = _blank(_take_slot(ongoing, role), ~used)
+        cols[p + "cumulative_dose_mg_m2"] = _blank(_take_slot(dose, role), ~used)
 
     # lesions
     n_les = np.minimum(1 + rng.binomial(4, 0.35, n), LESION_SLOTS)
@@ -270,8 +279,8 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     put("urinalysis.protein_dipstick", dip)
     high = np.isin(dip, ["2+", "3+"])
     cols["urinalysis.protein_24h_g"] = np.where(high, rng.lognormal(np.log(0.8), 0.5, n).round(2), np.nan)
-    for name, p in _HISTORY_PREVALENCE.items():
-        put(f"history.{name}", rng.random(n) < p)
+    for name, prevalence in _HISTORY_PREVALENCE.items():
+        put(f"history.{name}", rng.random(n) < prevalence)
     rt = rng.random(n) < 0.5
     put("history.prior_radiotherapy", rt)
     cols["history.last_radiotherapy_end_date"] = _blank(_dates(consent, -rng.uniform(5, 2000, n)), ~rt)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def arrivals(rng: np.random.Generator, sites: list[str], activation: dict[str, d
     return out
 
 
-def shift_dates(value, delta: dt.timedelta):
+def shift_dates(value: Any, delta: dt.timedelta) -> Any:
     """Shift every ISO date string in a nested record by ``delta``."""
     if isinstance(value, dict):
         return {k: shift_dates(v, delta) for k, v in value.items()}
@@ -91,7 +92,7 @@ class PlannedAE:
 @dataclass
 class Assessment:
     day: dt.date
-    lesions: list[dict]
+    lesions: list[dict[str, Any]]
     progression: bool
 
 
@@ -120,7 +121,7 @@ def _exp_days(rng: np.random.Generator, median_months: float) -> float:
 
 
 def simulate_course(rng: np.random.Generator, *, arm: str, randomized: dt.date, weight_kg: float,
-                    scenario: dict, max_cycles: int, assessment_days: list[int], horizon: dt.date,
+                    scenario: dict[str, Any], max_cycles: int, assessment_days: list[int], horizon: dt.date,
                     ae_grades: dict[str, list[int]]) -> Course:
     """The clinical course of one subject from randomization (arms: ``tqb2102`` experimental, ``thp`` control).
 
@@ -130,16 +131,14 @@ def simulate_course(rng: np.random.Generator, *, arm: str, randomized: dt.date, 
     eff = scenario["efficacy"]
     median = eff["control_median_pfs_months"] * (1.0 if arm == "thp" else 1.0 / eff["hazard_ratio"])
     pfs = randomized + dt.timedelta(days=max(1.0, _exp_days(rng, median)))
-    death = None
     yearly = eff["death_without_progression_rate_per_year"]
     early_death = randomized + dt.timedelta(days=float(rng.exponential(365.25 / yearly))) if yearly > 0 else None
     if early_death is not None and early_death < pfs:
         death = early_death
     else:
         death = pfs + dt.timedelta(days=max(7.0, _exp_days(rng, eff["post_progression_death_median_months"])))
-    dropout = randomized + dt.timedelta(days=float(rng.exponential(365.25 / eff["dropout_rate_per_year"])))
-    if dropout >= min(pfs, death):
-        dropout = None
+    dropout_at = randomized + dt.timedelta(days=float(rng.exponential(365.25 / eff["dropout_rate_per_year"])))
+    dropout = None if dropout_at >= min(pfs, death) else dropout_at
     course = Course(arm=arm, randomized=randomized, pfs_day=pfs, death_day=death, dropout_day=dropout,
                     new_therapy_day=None)
 

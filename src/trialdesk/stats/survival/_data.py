@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from trialdesk.domain.errors import InvalidInput
@@ -80,7 +81,8 @@ def as_event(values: Any, field: str = "event") -> np.ndarray:
     if bad.any():
         raw = arr[bad][0]
         raise SurvivalDataError(f"unexpected value {raw!r} for {coding} coding", field=field)
-    return num == 1
+    events: npt.NDArray[np.bool_] = num == 1
+    return events
 
 
 def as_labels(values: Any, n: int, field: str) -> tuple[np.ndarray, np.ndarray]:

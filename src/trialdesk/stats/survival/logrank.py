@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special
 
 from trialdesk.stats.survival._data import (
@@ -82,7 +83,9 @@ class LogrankResult:
         }
 
 
-def _observed_expected_variance(t: np.ndarray, e: np.ndarray, g: np.ndarray, s: np.ndarray, k: int, rho: float):
+def _observed_expected_variance(
+    t: np.ndarray, e: np.ndarray, g: np.ndarray, s: np.ndarray, k: int, rho: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """O, E and V summed over strata, vectorized over all (stratum, time) pairs at once."""
     order = np.lexsort((t, s))
     t, e, g, s = t[order], e[order], g[order], s[order]
