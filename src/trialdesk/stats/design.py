@@ -107,7 +107,8 @@ def accrual_quantile(accrual: AccrualSpec, n: int, u: np.ndarray) -> np.ndarray:
             return np.sqrt(2.0 * k * accrual.activation_months / full)
         ramp_n = cum[1]
         in_ramp = np.sqrt(2.0 * np.minimum(k, ramp_n) * accrual.activation_months / full)
-        months: npt.NDArray[np.float64] = np.where(k <= ramp_n, in_ramp, accrual.activation_months + (k - ramp_n) / full)
+        after_ramp = accrual.activation_months + (k - ramp_n) / full
+        months: npt.NDArray[np.float64] = np.where(k <= ramp_n, in_ramp, after_ramp)
         return months
     months = np.interp(u * n, cum, times)
     return months

@@ -37,7 +37,16 @@ from trialdesk.domain.expr.nodes import (
 from trialdesk.domain.expr.values import UNKNOWN, ExprError, ExprNameError, ExprTypeError
 from trialdesk.domain.units import conversion_factor
 
-__all__ = ["EPOCH", "ColumnScope", "V", "add_months_days", "evaluate_columns", "months_between", "truth", "years_between"]
+__all__ = [
+    "EPOCH",
+    "ColumnScope",
+    "V",
+    "add_months_days",
+    "evaluate_columns",
+    "months_between",
+    "truth",
+    "years_between",
+]
 
 #: day 0 of the float day numbers that stand for dates
 EPOCH = np.datetime64("1970-01-01", "D")
