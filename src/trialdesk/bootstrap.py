@@ -1,7 +1,8 @@
 """Wiring: real adapters for the app, the CLI and tests.
 
-``bootstrap(url)`` returns an :class:`App` holding the engine, the session factory and the clock, and can hand
-out units of work. Nothing else creates engines.
+``bootstrap(url)`` returns an :class:`App` holding the engine, the session factory, the clock, the settings and the
+ports (password hashing, secret stores, results, ...), and hands out units of work that carry them. Nothing else
+creates engines. Importing this module maps the domain records onto the tables (``adapters.db.tables``).
 """
 
 from __future__ import annotations
@@ -9,37 +10,54 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from trialdesk.adapters.db import tables as _tables  # noqa: F401  (maps the domain records)
 from trialdesk.adapters.db.engine import make_engine, resolve_url
 from trialdesk.adapters.db.migrate import upgrade
 from trialdesk.adapters.db.uow import SqlUnitOfWork
+from trialdesk.services.ports import Ports
 from trialdesk.services.unit_of_work import Clock, utc_now
+from trialdesk.settings import Settings, get_settings
+
+
+def default_ports(settings: Settings | None = None) -> Ports:
+    """The production ports (``adapters/ports.real_ports``). Without settings they follow the environment at call
+    time, so an app built before a test sets ``TRIALDESK_*`` variables still sees them."""
+    from trialdesk.adapters.ports import real_ports
+
+    return real_ports(settings)
 
 
 @dataclass
 class App:
     engine: Engine
-    session_factory: sessionmaker
+    session_factory: sessionmaker[Session]
     clock: Clock = utc_now
-    settings: dict = field(default_factory=dict)
+    settings: Settings = field(default_factory=get_settings)
+    ports: Ports = field(default_factory=default_ports)
 
     @property
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
     def uow(self, actor: str = "system") -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.session_factory, actor=actor, clock=self.clock)
+        return SqlUnitOfWork(self.session_factory, ports=self.ports, actor=actor, clock=self.clock)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
 def bootstrap(url: str | None = None, *, migrate: bool = True, load_default: bool = True, clock: Clock = utc_now,
-              pool_size: int = 10) -> App:
-    """Connect, migrate to the latest schema, and load the default trial (NCT07003074) if it is missing."""
-    engine = make_engine(resolve_url(url), pool_size=pool_size)
-    app = App(engine=engine, session_factory=sessionmaker(bind=engine, expire_on_commit=False), clock=clock)
+              pool_size: int = 10, settings: Settings | None = None, ports: Ports | None = None) -> App:
+    """Connect, migrate to the latest schema, and load the default trial if it is missing.
+
+    ``settings``: fixed settings for this app (default: the environment's, read when needed); ``ports``: replace
+    the real adapters (tests)."""
+    engine = make_engine(resolve_url(url, settings), pool_size=pool_size)
+    app = App(engine=engine, session_factory=sessionmaker(bind=engine, expire_on_commit=False), clock=clock,
+              settings=settings if settings is not None else get_settings(),
+              ports=ports if ports is not None else default_ports(settings))
     if migrate:
         upgrade(engine)
     if load_default:

@@ -159,7 +159,7 @@ def _sae_clock_start(uow, row) -> str | None:
     """When the 24-hour clock started: entry of the AE if serious then, else the edit that made it serious."""
     if not row.serious:
         return None
-    for pending in uow.events:  # this transaction made it serious: the clock starts now
+    for pending in uow.recorded():  # this transaction made it serious: the clock starts now
         if (pending.entity_type, pending.entity_id, pending.action) == ("adverse_event", str(row.id),
                                                                         "adverse_event.updated") \
                 and (pending.after or {}).get("serious") is True:

@@ -37,7 +37,7 @@ def dictionary(uow, version: str = CTCAE_VERSION) -> CtcaeDictionary:
     """The loaded dictionary; :class:`Conflict` when ``ctcae load`` has not been run.
 
     Built once per process for each state of the stored terms (a cheap aggregate decides whether it changed)."""
-    key = (str(uow.session.get_bind().url), version, uow.ctcae.fingerprint(version))
+    key = (uow.ctcae.store_id(), version, uow.ctcae.fingerprint(version))
     cached = _CACHE.get(key)
     if cached is not None:
         return cached

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -59,7 +60,7 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
                                                                          "max_overflow": max(pool_size, 10)}))
 
         @event.listens_for(engine, "connect")
-        def _connect(dbapi_connection, _record):  # pragma: no cover - trivial
+        def _connect(dbapi_connection: Any, _record: Any) -> None:  # pragma: no cover - trivial
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -69,7 +70,7 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin(connection):  # pragma: no cover - trivial
+        def _begin(connection: Connection) -> None:  # pragma: no cover - trivial
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from trialdesk.adapters.db import tables as t
 from trialdesk.adapters.db.tables import CtcaeTermRow
 from trialdesk.domain.ctcae import CtcaeTerm
 
@@ -27,19 +29,23 @@ class Repository:
 
     def count(self, version: str) -> int:
         return self.session.execute(select(func.count()).select_from(CtcaeTermRow)
-                                    .where(CtcaeTermRow.version == version)).scalar_one()
+                                    .where(t.ctcae_terms.c.version == version)).scalar_one()
 
-    def fingerprint(self, version: str) -> tuple:
+    def store_id(self) -> str:
+        """The database's URL (password hidden): dictionaries built from the terms are cached per database."""
+        return str(self.session.get_bind().engine.url)
+
+    def fingerprint(self, version: str) -> tuple[Any, ...]:
         """Changes whenever the stored terms of a version change (count, ids, text lengths)."""
         return tuple(self.session.execute(select(
-            func.count(), func.max(CtcaeTermRow.id),
-            func.sum(func.length(CtcaeTermRow.grades_json) + func.length(CtcaeTermRow.term)
-                     + func.coalesce(func.length(CtcaeTermRow.definition), 0) + CtcaeTermRow.meddra_code))
-            .where(CtcaeTermRow.version == version)).one())
+            func.count(), func.max(t.ctcae_terms.c.id),
+            func.sum(func.length(t.ctcae_terms.c.grades_json) + func.length(t.ctcae_terms.c.term)
+                     + func.coalesce(func.length(t.ctcae_terms.c.definition), 0) + t.ctcae_terms.c.meddra_code))
+            .where(t.ctcae_terms.c.version == version)).one())
 
     def all(self, version: str) -> list[CtcaeTermRow]:
-        return list(self.session.execute(select(CtcaeTermRow).where(CtcaeTermRow.version == version)
-                                         .order_by(CtcaeTermRow.id)).scalars())
+        return list(self.session.execute(select(CtcaeTermRow).where(t.ctcae_terms.c.version == version)
+                                         .order_by(t.ctcae_terms.c.id)).scalars())
 
     def terms(self, version: str) -> list[CtcaeTerm]:
         return [row_to_term(r) for r in self.all(version)]
@@ -49,7 +55,7 @@ class Repository:
         existing = {r.meddra_code: r for r in self.all(version)}
         counts = {"inserted": 0, "updated": 0, "unchanged": 0}
         for term in terms:
-            values = {"term": term.term, "soc": term.soc, "grades_json": _grades_json(term),
+            values: dict[str, Any] = {"term": term.term, "soc": term.soc, "grades_json": _grades_json(term),
                       "definition": term.definition}
             row = existing.get(term.meddra_code)
             if row is None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trialdesk.adapters.db.tables import AllocationRow, QueryRow, ScreeningRow, SubjectRow
+from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.tables import SubjectRow
 
 
 class Repository:
@@ -14,19 +15,19 @@ class Repository:
 
     def screenings(self, trial_id: int) -> list[tuple[str, str, int, str]]:
         """(site, screened_on, subject_id, verdict) of every screening."""
-        rows = self.session.execute(select(ScreeningRow.site_key, ScreeningRow.screened_on, ScreeningRow.subject_id,
-                                           ScreeningRow.verdict).where(ScreeningRow.trial_id == trial_id)
-                                    .order_by(ScreeningRow.id))
+        rows = self.session.execute(select(t.screenings.c.site_key, t.screenings.c.screened_on, t.screenings.c.subject_id,
+                                           t.screenings.c.verdict).where(t.screenings.c.trial_id == trial_id)
+                                    .order_by(t.screenings.c.id))
         return [tuple(r) for r in rows]
 
     def randomizations(self, trial_id: int) -> list[tuple[str, str]]:
         """(site, randomized_on) of every allocation."""
-        rows = self.session.execute(select(AllocationRow.site_key, AllocationRow.randomized_on).where(
-            AllocationRow.trial_id == trial_id).order_by(AllocationRow.randomized_on))
+        rows = self.session.execute(select(t.allocations.c.site_key, t.allocations.c.randomized_on).where(
+            t.allocations.c.trial_id == trial_id).order_by(t.allocations.c.randomized_on))
         return [tuple(r) for r in rows]
 
     def open_queries(self, trial_id: int) -> dict[str, int]:
         rows = self.session.execute(
-            select(QueryRow.site_key, func.count()).join(SubjectRow, SubjectRow.id == QueryRow.subject_id)
-            .where(SubjectRow.trial_id == trial_id, QueryRow.status != "closed").group_by(QueryRow.site_key))
-        return {site: n for site, n in rows}
+            select(t.queries.c.site_key, func.count()).join(SubjectRow, t.subjects.c.id == t.queries.c.subject_id)
+            .where(t.subjects.c.trial_id == trial_id, t.queries.c.status != "closed").group_by(t.queries.c.site_key))
+        return {str(site): int(n) for site, n in rows}

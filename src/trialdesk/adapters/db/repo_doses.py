@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trialdesk.adapters.db.tables import AllocationRow, DoseRow, TumorAssessmentRow
+from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.tables import AllocationRow, DoseRow
 
 
 class Repository:
@@ -20,14 +22,14 @@ class Repository:
         self.session = session
 
     # doses -------------------------------------------------------------------------------------------------------
-    def create(self, **fields) -> DoseRow:
+    def create(self, **fields: Any) -> DoseRow:
         row = DoseRow(**fields)
         self.session.add(row)
         self.session.flush()
         return row
 
     def get(self, dose_id: int, *, for_update: bool = False) -> DoseRow | None:
-        stmt = select(DoseRow).where(DoseRow.id == dose_id)
+        stmt = select(DoseRow).where(t.doses.c.id == dose_id)
         if for_update and self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         return self.session.execute(stmt).scalar_one_or_none()
@@ -35,16 +37,16 @@ class Repository:
     def for_subject(self, subject_id: int) -> list[DoseRow]:
         """A subject's doses in the order they were given (cycle, date, entry)."""
         return list(self.session.execute(
-            select(DoseRow).where(DoseRow.subject_id == subject_id)
-            .order_by(DoseRow.cycle, DoseRow.dose_date, DoseRow.id)).scalars())
+            select(DoseRow).where(t.doses.c.subject_id == subject_id)
+            .order_by(t.doses.c.cycle, t.doses.c.dose_date, t.doses.c.id)).scalars())
 
     def for_subjects(self, subject_ids: Iterable[int]) -> dict[int, list[DoseRow]]:
         ids = sorted(set(subject_ids))
         out: dict[int, list[DoseRow]] = defaultdict(list)
         if not ids:
             return out
-        rows = self.session.execute(select(DoseRow).where(DoseRow.subject_id.in_(ids))
-                                    .order_by(DoseRow.cycle, DoseRow.dose_date, DoseRow.id)).scalars()
+        rows = self.session.execute(select(DoseRow).where(t.doses.c.subject_id.in_(ids))
+                                    .order_by(t.doses.c.cycle, t.doses.c.dose_date, t.doses.c.id)).scalars()
         for row in rows:
             out[row.subject_id].append(row)
         return out
@@ -56,7 +58,7 @@ class Repository:
         if not ids:
             return {}
         rows = self.session.execute(select(AllocationRow).where(
-            AllocationRow.subject_id.in_(ids), AllocationRow.in_error.is_(False)).order_by(AllocationRow.id)).scalars()
+            t.allocations.c.subject_id.in_(ids), t.allocations.c.in_error.is_(False)).order_by(t.allocations.c.id)).scalars()
         return {row.subject_id: row for row in rows}
 
     def allocation(self, subject_id: int) -> AllocationRow | None:
@@ -69,10 +71,10 @@ class Repository:
         if not ids:
             return out
         rows = self.session.execute(
-            select(TumorAssessmentRow.subject_id, TumorAssessmentRow.assessment_date, TumorAssessmentRow.baseline,
-                   TumorAssessmentRow.overall_response)
-            .where(TumorAssessmentRow.subject_id.in_(ids))
-            .order_by(TumorAssessmentRow.assessment_date, TumorAssessmentRow.id))
+            select(t.tumor_assessments.c.subject_id, t.tumor_assessments.c.assessment_date, t.tumor_assessments.c.baseline,
+                   t.tumor_assessments.c.overall_response)
+            .where(t.tumor_assessments.c.subject_id.in_(ids))
+            .order_by(t.tumor_assessments.c.assessment_date, t.tumor_assessments.c.id))
         for sid, day, baseline, response in rows:
             out[sid].append((day, bool(baseline), response))
         return out

@@ -1,4 +1,4 @@
-"""Randomization lists, strata cursors, sealed slots and allocations: ``uow.randomization``.
+"""Randomization lists, strata cursors and sealed slots: ``uow.randomization`` (allocations: ``uow.allocations``).
 
 Locking: :meth:`Repository.lock_list` and :meth:`Repository.lock_stratum` take ``SELECT ... FOR UPDATE`` row locks
 on PostgreSQL (always in that order: list, then stratum). On SQLite every transaction is already ``BEGIN
@@ -7,9 +7,13 @@ IMMEDIATE`` (one writer at a time), so the plain reads are the locked reads.
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, update
+from typing import Any
+
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from trialdesk.adapters.db import repo_allocations
+from trialdesk.adapters.db import tables as t
 from trialdesk.adapters.db.tables import (
     AllocationRow,
     RandomizationListRow,
@@ -18,6 +22,7 @@ from trialdesk.adapters.db.tables import (
     ScreeningRow,
     SubjectRow,
 )
+from trialdesk.services.repositories import Sites
 
 
 class Repository:
@@ -27,28 +32,29 @@ class Repository:
     def _pg(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
-    def _lock(self, stmt, for_update: bool):
+    def _lock(self, stmt: Select[Any], for_update: bool) -> Select[Any]:
         return stmt.with_for_update() if for_update and self._pg() else stmt
 
     # lists ----------------------------------------------------------------------------------------------------
     def current_list(self, trial_id: int, *, for_update: bool = False) -> RandomizationListRow | None:
         """The newest list that is not retired (generated or live)."""
         stmt = (select(RandomizationListRow)
-                .where(RandomizationListRow.trial_id == trial_id, RandomizationListRow.status != "retired")
-                .order_by(RandomizationListRow.id.desc()).limit(1))
+                .where(t.randomization_lists.c.trial_id == trial_id, t.randomization_lists.c.status != "retired")
+                .order_by(t.randomization_lists.c.id.desc()).limit(1))
         return self.session.execute(self._lock(stmt, for_update)).scalar_one_or_none()
 
     def live_list(self, trial_id: int) -> RandomizationListRow | None:
-        stmt = select(RandomizationListRow).where(RandomizationListRow.trial_id == trial_id,
-                                                  RandomizationListRow.status == "live")
+        stmt = select(RandomizationListRow).where(t.randomization_lists.c.trial_id == trial_id,
+                                                  t.randomization_lists.c.status == "live")
         return self.session.execute(stmt).scalar_one_or_none()
 
     def lock_list(self, list_id: int) -> RandomizationListRow:
         """Re-read the list row under a row lock (PostgreSQL), refreshing the ORM copy."""
-        stmt = self._lock(select(RandomizationListRow).where(RandomizationListRow.id == list_id), True)
-        return self.session.execute(stmt.execution_options(populate_existing=True)).scalar_one()
+        stmt = self._lock(select(RandomizationListRow).where(t.randomization_lists.c.id == list_id), True)
+        row: RandomizationListRow = self.session.execute(stmt.execution_options(populate_existing=True)).scalar_one()
+        return row
 
-    def create_list(self, **fields) -> RandomizationListRow:
+    def create_list(self, **fields: Any) -> RandomizationListRow:
         row = RandomizationListRow(**fields)
         self.session.add(row)
         self.session.flush()
@@ -57,35 +63,35 @@ class Repository:
     # strata ---------------------------------------------------------------------------------------------------
     def strata(self, list_id: int) -> list[RandomizationStratumRow]:
         return list(self.session.execute(select(RandomizationStratumRow)
-                                         .where(RandomizationStratumRow.list_id == list_id)
-                                         .order_by(RandomizationStratumRow.stratum)).scalars())
+                                         .where(t.randomization_strata.c.list_id == list_id)
+                                         .order_by(t.randomization_strata.c.stratum)).scalars())
 
     def stratum(self, list_id: int, stratum: str) -> RandomizationStratumRow | None:
-        stmt = select(RandomizationStratumRow).where(RandomizationStratumRow.list_id == list_id,
-                                                     RandomizationStratumRow.stratum == stratum)
+        stmt = select(RandomizationStratumRow).where(t.randomization_strata.c.list_id == list_id,
+                                                     t.randomization_strata.c.stratum == stratum)
         return self.session.execute(stmt).scalar_one_or_none()
 
     def lock_stratum(self, list_id: int, stratum: str) -> RandomizationStratumRow | None:
-        stmt = self._lock(select(RandomizationStratumRow).where(RandomizationStratumRow.list_id == list_id,
-                                                                RandomizationStratumRow.stratum == stratum), True)
+        stmt = self._lock(select(RandomizationStratumRow).where(t.randomization_strata.c.list_id == list_id,
+                                                                t.randomization_strata.c.stratum == stratum), True)
         return self.session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
 
-    def create_stratum(self, **fields) -> RandomizationStratumRow:
+    def create_stratum(self, **fields: Any) -> RandomizationStratumRow:
         row = RandomizationStratumRow(**fields)
         self.session.add(row)
         self.session.flush()
         return row
 
     # slots ----------------------------------------------------------------------------------------------------
-    def add_slots(self, rows: list[dict]) -> None:
+    def add_slots(self, rows: list[dict[str, Any]]) -> None:
         """Bulk insert of slot rows (dicts of RandomizationSlotRow columns)."""
         if rows:
             self.session.execute(insert(RandomizationSlotRow), rows)
 
     def slot_at(self, list_id: int, stratum: str, seq: int) -> RandomizationSlotRow | None:
-        stmt = select(RandomizationSlotRow).where(RandomizationSlotRow.list_id == list_id,
-                                                  RandomizationSlotRow.stratum == stratum,
-                                                  RandomizationSlotRow.seq == seq)
+        stmt = select(RandomizationSlotRow).where(t.randomization_slots.c.list_id == list_id,
+                                                  t.randomization_slots.c.stratum == stratum,
+                                                  t.randomization_slots.c.seq == seq)
         return self.session.execute(stmt).scalar_one_or_none()
 
     def slot(self, slot_id: int) -> RandomizationSlotRow | None:
@@ -93,57 +99,53 @@ class Repository:
 
     def slots(self, list_id: int) -> list[RandomizationSlotRow]:
         return list(self.session.execute(select(RandomizationSlotRow)
-                                         .where(RandomizationSlotRow.list_id == list_id)
-                                         .order_by(RandomizationSlotRow.stratum, RandomizationSlotRow.seq))
+                                         .where(t.randomization_slots.c.list_id == list_id)
+                                         .order_by(t.randomization_slots.c.stratum, t.randomization_slots.c.seq))
                     .scalars())
 
     def count_slots(self, list_id: int) -> int:
         return self.session.execute(select(func.count()).select_from(RandomizationSlotRow)
-                                    .where(RandomizationSlotRow.list_id == list_id)).scalar_one()
+                                    .where(t.randomization_slots.c.list_id == list_id)).scalar_one()
 
-    # allocations ----------------------------------------------------------------------------------------------
+    # allocations: ``uow.allocations`` is their home; these delegate to it for existing callers ----------------
+    def _allocations(self) -> repo_allocations.Repository:
+        return repo_allocations.Repository(self.session)
+
     def allocation_for_subject(self, subject_id: int) -> AllocationRow | None:
-        return self.session.execute(select(AllocationRow).where(AllocationRow.subject_id == subject_id)
-                                    .execution_options(populate_existing=True)).scalar_one_or_none()
+        """Deprecated: ``uow.allocations.for_subject(subject_id, include_in_error=True)``."""
+        return self._allocations().for_subject(subject_id, include_in_error=True)
 
     def allocation_by_client_key(self, trial_id: int, client_key: str) -> AllocationRow | None:
-        return self.session.execute(select(AllocationRow).where(AllocationRow.trial_id == trial_id,
-                                                                AllocationRow.client_key == client_key)
-                                    ).scalar_one_or_none()
+        """Deprecated: ``uow.allocations.by_client_key``."""
+        return self._allocations().by_client_key(trial_id, client_key)
 
-    def allocations(self, trial_id: int, sites: frozenset[str] | set[str] | None = None) -> list[AllocationRow]:
-        stmt = select(AllocationRow).where(AllocationRow.trial_id == trial_id)
-        if sites is not None:
-            stmt = stmt.where(AllocationRow.site_key.in_(sorted(sites)))
-        return list(self.session.execute(stmt.order_by(AllocationRow.id)).scalars())
+    def allocations(self, trial_id: int, sites: Sites = None) -> list[AllocationRow]:
+        """Every allocation of the trial, in error or not (``uow.allocations.for_trial(..., include_in_error=True)``)."""
+        return self._allocations().for_trial(trial_id, sites, include_in_error=True)
 
     def allocations_with_subjects(self, trial_id: int) -> list[tuple[AllocationRow, str]]:
-        stmt = (select(AllocationRow, SubjectRow.subject_number)
-                .join(SubjectRow, SubjectRow.id == AllocationRow.subject_id)
-                .where(AllocationRow.trial_id == trial_id).order_by(AllocationRow.id))
-        return [(a, n) for a, n in self.session.execute(stmt).all()]
+        """Deprecated: ``uow.allocations.with_subject_numbers(trial_id, include_in_error=True)``."""
+        return self._allocations().with_subject_numbers(trial_id, include_in_error=True)
 
-    def add_allocation(self, **fields) -> AllocationRow:
-        row = AllocationRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+    def add_allocation(self, **fields: Any) -> AllocationRow:
+        """Deprecated: ``uow.allocations.add``."""
+        return self._allocations().add(**fields)
 
     def count_allocations(self, trial_id: int) -> int:
-        return self.session.execute(select(func.count()).select_from(AllocationRow)
-                                    .where(AllocationRow.trial_id == trial_id)).scalar_one()
+        """Every allocation of the trial, in error or not (``uow.allocations.count(..., include_in_error=True)``)."""
+        return self._allocations().count(trial_id, include_in_error=True)
 
     # screening (read; until services/screening lands, also fixtures) -----------------------------------------
     def latest_screening(self, subject_id: int) -> ScreeningRow | None:
-        stmt = (select(ScreeningRow).where(ScreeningRow.subject_id == subject_id)
-                .order_by(ScreeningRow.screened_on.desc(), ScreeningRow.id.desc()).limit(1))
+        stmt = (select(ScreeningRow).where(t.screenings.c.subject_id == subject_id)
+                .order_by(t.screenings.c.screened_on.desc(), t.screenings.c.id.desc()).limit(1))
         return self.session.execute(stmt).scalar_one_or_none()
 
-    def add_screening(self, **fields) -> ScreeningRow:
+    def add_screening(self, **fields: Any) -> ScreeningRow:
         row = ScreeningRow(**fields)
         self.session.add(row)
         self.session.flush()
         return row
 
     def set_subject_status(self, subject_id: int, status: str) -> None:
-        self.session.execute(update(SubjectRow).where(SubjectRow.id == subject_id).values(status=status))
+        self.session.execute(update(SubjectRow).where(t.subjects.c.id == subject_id).values(status=status))

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from trialdesk.adapters.db.tables import AllocationRow, ScreeningRow, SubjectRow
+from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.tables import ScreeningRow, SubjectRow
+from trialdesk.services.repositories import Sites
 
 
 class Repository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _lock(self, stmt, for_update: bool):
+    def _lock(self, stmt: Select[Any], for_update: bool) -> Select[Any]:
         if for_update and self.session.get_bind().dialect.name == "postgresql":
             return stmt.with_for_update()
         return stmt
 
     # -- writes ---------------------------------------------------------------------------------------------------
-    def add(self, **fields) -> ScreeningRow:
+    def add(self, **fields: Any) -> ScreeningRow:
         row = ScreeningRow(**fields)
         self.session.add(row)
         self.session.flush()
@@ -27,7 +31,7 @@ class Repository:
     # -- numbering ------------------------------------------------------------------------------------------------
     def count_at_site(self, trial_id: int, site_key: str) -> int:
         return self.session.execute(select(func.count()).select_from(ScreeningRow).where(
-            ScreeningRow.trial_id == trial_id, ScreeningRow.site_key == site_key)).scalar_one()
+            t.screenings.c.trial_id == trial_id, t.screenings.c.site_key == site_key)).scalar_one()
 
     def number_taken(self, trial_id: int, site_key: str, screening_number: str) -> bool:
         return self.get(trial_id, site_key, screening_number) is not None
@@ -35,43 +39,43 @@ class Repository:
     # -- reads ----------------------------------------------------------------------------------------------------
     def get(self, trial_id: int, site_key: str, screening_number: str) -> ScreeningRow | None:
         return self.session.execute(select(ScreeningRow).where(
-            ScreeningRow.trial_id == trial_id, ScreeningRow.site_key == site_key,
-            ScreeningRow.screening_number == screening_number)).scalar_one_or_none()
+            t.screenings.c.trial_id == trial_id, t.screenings.c.site_key == site_key,
+            t.screenings.c.screening_number == screening_number)).scalar_one_or_none()
 
     def latest(self, subject_id: int) -> ScreeningRow | None:
-        return self.session.execute(select(ScreeningRow).where(ScreeningRow.subject_id == subject_id)
-                                    .order_by(ScreeningRow.id.desc()).limit(1)).scalar_one_or_none()
+        return self.session.execute(select(ScreeningRow).where(t.screenings.c.subject_id == subject_id)
+                                    .order_by(t.screenings.c.id.desc()).limit(1)).scalar_one_or_none()
 
     def for_subject(self, subject_id: int) -> list[ScreeningRow]:
-        return list(self.session.execute(select(ScreeningRow).where(ScreeningRow.subject_id == subject_id)
-                                         .order_by(ScreeningRow.id)).scalars())
+        return list(self.session.execute(select(ScreeningRow).where(t.screenings.c.subject_id == subject_id)
+                                         .order_by(t.screenings.c.id)).scalars())
 
-    def log(self, trial_id: int, sites: set[str] | frozenset[str] | None = None) -> list[tuple[ScreeningRow, SubjectRow]]:
+    def log(self, trial_id: int, sites: Sites = None) -> list[tuple[ScreeningRow, SubjectRow]]:
         """Screenings with their subject, oldest first; ``sites=None``: every site."""
-        stmt = (select(ScreeningRow, SubjectRow).join(SubjectRow, SubjectRow.id == ScreeningRow.subject_id)
-                .where(ScreeningRow.trial_id == trial_id))
+        stmt = (select(ScreeningRow, SubjectRow).join(SubjectRow, t.subjects.c.id == t.screenings.c.subject_id)
+                .where(t.screenings.c.trial_id == trial_id))
         if sites is not None:
-            stmt = stmt.where(ScreeningRow.site_key.in_(sorted(sites)))
-        return [(s, subj) for s, subj in self.session.execute(stmt.order_by(ScreeningRow.id))]
+            stmt = stmt.where(t.screenings.c.site_key.in_(sorted(sites)))
+        return [(s, subj) for s, subj in self.session.execute(stmt.order_by(t.screenings.c.id))]
 
     def latest_per_subject(self, trial_id: int) -> list[ScreeningRow]:
         """The most recent screening of every screened subject."""
-        last = (select(func.max(ScreeningRow.id).label("id")).where(ScreeningRow.trial_id == trial_id)
-                .group_by(ScreeningRow.subject_id).subquery())
-        return list(self.session.execute(select(ScreeningRow).join(last, last.c.id == ScreeningRow.id)
-                                         .order_by(ScreeningRow.id)).scalars())
+        last = (select(func.max(t.screenings.c.id).label("id")).where(t.screenings.c.trial_id == trial_id)
+                .group_by(t.screenings.c.subject_id).subquery())
+        return list(self.session.execute(select(ScreeningRow).join(last, last.c.id == t.screenings.c.id)
+                                         .order_by(t.screenings.c.id)).scalars())
 
     def count(self, trial_id: int) -> int:
         return self.session.execute(select(func.count()).select_from(ScreeningRow)
-                                    .where(ScreeningRow.trial_id == trial_id)).scalar_one()
+                                    .where(t.screenings.c.trial_id == trial_id)).scalar_one()
 
     # -- subjects, as screening needs them ------------------------------------------------------------------------
     def subject_for_patient(self, trial_id: int, site_key: str, patient_ref: str, *,
                             for_update: bool = False) -> SubjectRow | None:
-        stmt = select(SubjectRow).where(SubjectRow.trial_id == trial_id, SubjectRow.site_key == site_key,
-                                        SubjectRow.patient_ref == patient_ref)
+        stmt = select(SubjectRow).where(t.subjects.c.trial_id == trial_id, t.subjects.c.site_key == site_key,
+                                        t.subjects.c.patient_ref == patient_ref)
         return self.session.execute(self._lock(stmt, for_update)).scalar_one_or_none()
 
     def is_allocated(self, subject_id: int) -> bool:
-        return self.session.execute(select(AllocationRow.id).where(AllocationRow.subject_id == subject_id)
+        return self.session.execute(select(t.allocations.c.id).where(t.allocations.c.subject_id == subject_id)
                                     .limit(1)).first() is not None

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import builtins
+from typing import Any
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from trialdesk.adapters.db import tables as t
 from trialdesk.adapters.db.tables import SubjectRow
+from trialdesk.services.repositories import Sites
 
 
 class Repository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _lock(self, stmt, for_update: bool):
+    def _lock(self, stmt: Select[Any], for_update: bool) -> Select[Any]:
         if for_update and self.session.get_bind().dialect.name == "postgresql":
             return stmt.with_for_update()
         return stmt
 
     def get(self, trial_id: int, subject_number: str, *, for_update: bool = False) -> SubjectRow | None:
-        stmt = select(SubjectRow).where(SubjectRow.trial_id == trial_id, SubjectRow.subject_number == subject_number)
+        stmt = select(SubjectRow).where(t.subjects.c.trial_id == trial_id, t.subjects.c.subject_number == subject_number)
         return self.session.execute(self._lock(stmt, for_update)).scalar_one_or_none()
 
     def by_id(self, subject_id: int) -> SubjectRow | None:
@@ -26,23 +31,23 @@ class Repository:
 
     def by_patient(self, trial_id: int, site_key: str, patient_ref: str) -> SubjectRow | None:
         return self.session.execute(select(SubjectRow).where(
-            SubjectRow.trial_id == trial_id, SubjectRow.site_key == site_key,
-            SubjectRow.patient_ref == patient_ref)).scalar_one_or_none()
+            t.subjects.c.trial_id == trial_id, t.subjects.c.site_key == site_key,
+            t.subjects.c.patient_ref == patient_ref)).scalar_one_or_none()
 
-    def list(self, trial_id: int, sites: set[str] | frozenset[str] | None = None,
-             status: str | None = None) -> list[SubjectRow]:
-        stmt = select(SubjectRow).where(SubjectRow.trial_id == trial_id)
+    def list(self, trial_id: int, sites: Sites = None,
+             status: str | None = None) -> builtins.list[SubjectRow]:
+        stmt = select(SubjectRow).where(t.subjects.c.trial_id == trial_id)
         if sites is not None:
-            stmt = stmt.where(SubjectRow.site_key.in_(sorted(sites)))
+            stmt = stmt.where(t.subjects.c.site_key.in_(sorted(sites)))
         if status is not None:
-            stmt = stmt.where(SubjectRow.status == status)
-        return list(self.session.execute(stmt.order_by(SubjectRow.id)).scalars())
+            stmt = stmt.where(t.subjects.c.status == status)
+        return list(self.session.execute(stmt.order_by(t.subjects.c.id)).scalars())
 
     def count_at_site(self, trial_id: int, site_key: str) -> int:
         return self.session.execute(select(func.count()).select_from(SubjectRow).where(
-            SubjectRow.trial_id == trial_id, SubjectRow.site_key == site_key)).scalar_one()
+            t.subjects.c.trial_id == trial_id, t.subjects.c.site_key == site_key)).scalar_one()
 
-    def create(self, **fields) -> SubjectRow:
+    def create(self, **fields: Any) -> SubjectRow:
         row = SubjectRow(**fields)
         self.session.add(row)
         self.session.flush()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trialdesk.adapters.db import tables as t
 from trialdesk.adapters.db.tables import AllocationRow, TumorAssessmentRow
 
 
@@ -12,7 +15,7 @@ class Repository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, **fields) -> TumorAssessmentRow:
+    def add(self, **fields: Any) -> TumorAssessmentRow:
         row = TumorAssessmentRow(**fields)
         self.session.add(row)
         self.session.flush()
@@ -23,11 +26,11 @@ class Repository:
 
     def for_subject(self, subject_id: int) -> list[TumorAssessmentRow]:
         return list(self.session.execute(
-            select(TumorAssessmentRow).where(TumorAssessmentRow.subject_id == subject_id)
-            .order_by(TumorAssessmentRow.baseline.desc(), TumorAssessmentRow.assessment_date,
-                      TumorAssessmentRow.id)).scalars())
+            select(TumorAssessmentRow).where(t.tumor_assessments.c.subject_id == subject_id)
+            .order_by(t.tumor_assessments.c.baseline.desc(), t.tumor_assessments.c.assessment_date,
+                      t.tumor_assessments.c.id)).scalars())
 
     def allocation(self, subject_id: int) -> AllocationRow | None:
         """The subject's allocation (randomization date and arm); None before randomization or if in error."""
         return self.session.execute(select(AllocationRow).where(
-            AllocationRow.subject_id == subject_id, AllocationRow.in_error.is_(False))).scalar_one_or_none()
+            t.allocations.c.subject_id == subject_id, t.allocations.c.in_error.is_(False))).scalar_one_or_none()

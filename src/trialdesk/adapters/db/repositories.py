@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+import builtins
+from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from trialdesk.adapters.db import tables as t
 from trialdesk.adapters.db.tables import (
     ApiTokenRow,
     AuditEventRow,
@@ -18,6 +21,7 @@ from trialdesk.adapters.db.tables import (
 )
 from trialdesk.adapters.db.uow import chain_head, iter_events
 from trialdesk.domain.audit import AuditEvent
+from trialdesk.services.repositories import Sites
 
 
 class TrialRepository:
@@ -31,7 +35,7 @@ class TrialRepository:
         cached = self._by_nct.get(nct_id)
         if cached is not None and not for_update and cached in self.session:
             return cached
-        stmt = select(TrialRow).where(TrialRow.nct_id == nct_id)
+        stmt = select(TrialRow).where(t.trials.c.nct_id == nct_id)
         if for_update and self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         row = self.session.execute(stmt).scalar_one_or_none()
@@ -39,10 +43,10 @@ class TrialRepository:
             self._by_nct[nct_id] = row
         return row
 
-    def list(self) -> list[TrialRow]:
-        return list(self.session.execute(select(TrialRow).order_by(TrialRow.nct_id)).scalars())
+    def list(self) -> builtins.list[TrialRow]:
+        return list(self.session.execute(select(TrialRow).order_by(t.trials.c.nct_id)).scalars())
 
-    def create(self, **fields) -> TrialRow:
+    def create(self, **fields: Any) -> TrialRow:
         row = TrialRow(**fields)
         self.session.add(row)
         self.session.flush()
@@ -58,15 +62,15 @@ class SiteRepository:
 
     def for_trial(self, trial_id: int) -> list[SiteRow]:
         return list(self.session.execute(
-            select(SiteRow).where(SiteRow.trial_id == trial_id).order_by(SiteRow.position)).scalars())
+            select(SiteRow).where(t.sites.c.trial_id == trial_id).order_by(t.sites.c.position)).scalars())
 
     def get(self, trial_id: int, site_key: str, *, for_update: bool = False) -> SiteRow | None:
-        stmt = select(SiteRow).where(SiteRow.trial_id == trial_id, SiteRow.site_key == site_key)
+        stmt = select(SiteRow).where(t.sites.c.trial_id == trial_id, t.sites.c.site_key == site_key)
         if for_update and self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         return self.session.execute(stmt).scalar_one_or_none()
 
-    def create(self, **fields) -> SiteRow:
+    def create(self, **fields: Any) -> SiteRow:
         row = SiteRow(**fields)
         self.session.add(row)
         self.session.flush()
@@ -84,20 +88,20 @@ class AuditRepository:
         return chain_head(self.session)
 
     def query(self, *, entity_type: str | None = None, entity_id: str | None = None, trial: str | None = None,
-              sites: set[str] | None = None, action_prefix: str | None = None, limit: int = 200,
+              sites: Sites = None, action_prefix: str | None = None, limit: int = 200,
               offset: int = 0) -> list[AuditEventRow]:
         stmt = select(AuditEventRow)
         if entity_type:
-            stmt = stmt.where(AuditEventRow.entity_type == entity_type)
+            stmt = stmt.where(t.audit_events.c.entity_type == entity_type)
         if entity_id:
-            stmt = stmt.where(AuditEventRow.entity_id == entity_id)
+            stmt = stmt.where(t.audit_events.c.entity_id == entity_id)
         if trial:
-            stmt = stmt.where(AuditEventRow.trial == trial)
+            stmt = stmt.where(t.audit_events.c.trial == trial)
         if sites is not None:
-            stmt = stmt.where(AuditEventRow.site.in_(sorted(sites)))
+            stmt = stmt.where(t.audit_events.c.site.in_(sorted(sites)))
         if action_prefix:
-            stmt = stmt.where(AuditEventRow.action.startswith(action_prefix))
-        stmt = stmt.order_by(AuditEventRow.seq.desc()).limit(limit).offset(offset)
+            stmt = stmt.where(t.audit_events.c.action.startswith(action_prefix))
+        stmt = stmt.order_by(t.audit_events.c.seq.desc()).limit(limit).offset(offset)
         return list(self.session.execute(stmt).scalars())
 
     def count(self) -> int:
@@ -109,7 +113,7 @@ class UserRepository:
         self.session = session
 
     def get(self, username: str, *, for_update: bool = False) -> UserRow | None:
-        stmt = select(UserRow).where(UserRow.username == username)
+        stmt = select(UserRow).where(t.users.c.username == username)
         if for_update and self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         return self.session.execute(stmt).scalar_one_or_none()
@@ -117,21 +121,21 @@ class UserRepository:
     def by_id(self, user_id: int) -> UserRow | None:
         return self.session.get(UserRow, user_id)
 
-    def list(self) -> list[UserRow]:
-        return list(self.session.execute(select(UserRow).order_by(UserRow.username)).scalars())
+    def list(self) -> builtins.list[UserRow]:
+        return list(self.session.execute(select(UserRow).order_by(t.users.c.username)).scalars())
 
     def count(self) -> int:
         return self.session.execute(select(func.count()).select_from(UserRow)).scalar_one()
 
-    def create(self, **fields) -> UserRow:
+    def create(self, **fields: Any) -> UserRow:
         row = UserRow(**fields)
         self.session.add(row)
         self.session.flush()
         return row
 
-    def grants(self, user_id: int) -> list[RoleGrantRow]:
+    def grants(self, user_id: int) -> builtins.list[RoleGrantRow]:
         return list(self.session.execute(
-            select(RoleGrantRow).where(RoleGrantRow.user_id == user_id).order_by(RoleGrantRow.id)).scalars())
+            select(RoleGrantRow).where(t.role_grants.c.user_id == user_id).order_by(t.role_grants.c.id)).scalars())
 
     def add_grant(self, user_id: int, role: str, site_key: str | None) -> RoleGrantRow:
         row = RoleGrantRow(user_id=user_id, role=role, site_key=site_key)
@@ -140,7 +144,7 @@ class UserRepository:
         return row
 
     # sessions -------------------------------------------------------------------------------------------
-    def create_session(self, **fields) -> WebSessionRow:
+    def create_session(self, **fields: Any) -> WebSessionRow:
         row = WebSessionRow(**fields)
         self.session.add(row)
         self.session.flush()
@@ -148,15 +152,15 @@ class UserRepository:
 
     def session_by_hash(self, token_hash: str) -> WebSessionRow | None:
         return self.session.execute(
-            select(WebSessionRow).where(WebSessionRow.token_hash == token_hash)).scalar_one_or_none()
+            select(WebSessionRow).where(t.web_sessions.c.token_hash == token_hash)).scalar_one_or_none()
 
     def end_sessions(self, user_id: int, when: str) -> None:
         for row in self.session.execute(select(WebSessionRow).where(
-                WebSessionRow.user_id == user_id, WebSessionRow.ended_at.is_(None))).scalars():
+                t.web_sessions.c.user_id == user_id, t.web_sessions.c.ended_at.is_(None))).scalars():
             row.ended_at = when
 
     # tokens ---------------------------------------------------------------------------------------------
-    def create_token(self, **fields) -> ApiTokenRow:
+    def create_token(self, **fields: Any) -> ApiTokenRow:
         row = ApiTokenRow(**fields)
         self.session.add(row)
         self.session.flush()
@@ -164,13 +168,13 @@ class UserRepository:
 
     def token_by_hash(self, token_hash: str) -> ApiTokenRow | None:
         return self.session.execute(
-            select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash)).scalar_one_or_none()
+            select(ApiTokenRow).where(t.api_tokens.c.token_hash == token_hash)).scalar_one_or_none()
 
     def token_by_id(self, token_id: int) -> ApiTokenRow | None:
         return self.session.get(ApiTokenRow, token_id)
 
-    def tokens(self, user_id: int | None = None) -> list[ApiTokenRow]:
-        stmt = select(ApiTokenRow).order_by(ApiTokenRow.id)
+    def tokens(self, user_id: int | None = None) -> builtins.list[ApiTokenRow]:
+        stmt = select(ApiTokenRow).order_by(t.api_tokens.c.id)
         if user_id is not None:
-            stmt = stmt.where(ApiTokenRow.user_id == user_id)
+            stmt = stmt.where(t.api_tokens.c.user_id == user_id)
         return list(self.session.execute(stmt).scalars())

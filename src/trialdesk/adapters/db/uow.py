@@ -3,33 +3,72 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterator
+from collections.abc import Iterable, Iterator
+from types import TracebackType
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from trialdesk.adapters.db import tables as t
 from trialdesk.adapters.db.tables import AuditEventRow, AuditHeadRow
 from trialdesk.domain.audit import GENESIS_HASH, AuditEvent, canonical_json
+from trialdesk.services import repositories as repos
+from trialdesk.services.ports import Ports
 from trialdesk.services.unit_of_work import AbstractUnitOfWork, Clock, PendingEvent, utc_now
 
 
 def _iso(ts: dt.datetime) -> str:
-    return ts.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    return ts.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 class SqlUnitOfWork(AbstractUnitOfWork):
-    """One database transaction. Use as ``with uow: ...; uow.commit()``."""
+    """One database transaction. Use as ``with uow: ...; uow.commit()``.
 
-    def __init__(self, session_factory: sessionmaker, *, actor: str = "system", clock: Clock = utc_now) -> None:
-        super().__init__(actor=actor, clock=clock)
+    Every repository is created explicitly in ``__enter__``, bound to the transaction's session, and typed with
+    the protocol services see (:mod:`trialdesk.services.repositories`). ``session`` stays public for tests and
+    adapters (never for services).
+    """
+
+    trials: repos.TrialRepository
+    sites: repos.SiteRepository
+    users: repos.UserRepository
+    audit: repos.AuditRepository
+    subjects: repos.SubjectRepository
+    screenings: repos.ScreeningRepository
+    randomization: repos.RandomizationRepository
+    allocations: repos.AllocationRepository
+    doses: repos.DoseRepository
+    ctcae: repos.CtcaeRepository
+    adverse_events: repos.AdverseEventRepository
+    tumor_assessments: repos.TumorAssessmentRepository
+    dispositions: repos.DispositionRepository
+    queries: repos.QueryRepository
+    signatures: repos.SignatureRepository
+    analysis: repos.AnalysisRepository
+    dashboard: repos.DashboardRepository
+
+    def __init__(self, session_factory: sessionmaker[Session], *, ports: Ports, actor: str = "system",
+                 clock: Clock = utc_now) -> None:
+        super().__init__(ports=ports, actor=actor, clock=clock)
         self._session_factory = session_factory
         self.session: Session | None = None
 
-    def __enter__(self) -> "SqlUnitOfWork":
-        self.session = self._session_factory()
-        self.events = []
-        for name in [k for k, v in vars(self).items() if type(v).__name__ == "Repository"]:
-            delattr(self, name)
+    def __enter__(self) -> SqlUnitOfWork:
+        from trialdesk.adapters.db import (
+            repo_adverse_events,
+            repo_allocations,
+            repo_analysis,
+            repo_ctcae,
+            repo_dashboard,
+            repo_dispositions,
+            repo_doses,
+            repo_queries,
+            repo_randomization,
+            repo_screenings,
+            repo_signatures,
+            repo_subjects,
+            repo_tumor_assessments,
+        )
         from trialdesk.adapters.db.repositories import (
             AuditRepository,
             SiteRepository,
@@ -37,20 +76,36 @@ class SqlUnitOfWork(AbstractUnitOfWork):
             UserRepository,
         )
 
-        self.trials = TrialRepository(self.session)
-        self.users = UserRepository(self.session)
-        self.sites = SiteRepository(self.session)
-        self.audit = AuditRepository(self.session)
+        session = self.session = self._session_factory()
+        self.events = []
+        self.trials = TrialRepository(session)
+        self.sites = SiteRepository(session)
+        self.users = UserRepository(session)
+        self.audit = AuditRepository(session)
+        self.subjects = repo_subjects.Repository(session)
+        self.screenings = repo_screenings.Repository(session)
+        self.randomization = repo_randomization.Repository(session)
+        self.allocations = repo_allocations.Repository(session)
+        self.doses = repo_doses.Repository(session)
+        self.ctcae = repo_ctcae.Repository(session)
+        self.adverse_events = repo_adverse_events.Repository(session)
+        self.tumor_assessments = repo_tumor_assessments.Repository(session)
+        self.dispositions = repo_dispositions.Repository(session)
+        self.queries = repo_queries.Repository(session)
+        self.signatures = repo_signatures.Repository(session)
+        self.analysis = repo_analysis.Repository(session)
+        self.dashboard = repo_dashboard.Repository(session)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         # close() rolls back whatever was not committed (events included) without expiring loaded objects
         self.events = []
         if self.session is not None:
             self.session.close()
             self.session = None
-        if exc and exc[1] is not None:
-            self._audit_denial(exc[1])
+        if exc is not None:
+            self._audit_denial(exc)
 
     def _audit_denial(self, error: BaseException) -> None:
         """A refused action is rolled back, then recorded in a transaction of its own."""
@@ -69,32 +124,24 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         finally:
             session.close()
 
-    def __getattr__(self, name: str):
-        """Feature repositories by convention: ``uow.screenings`` is ``adapters/db/repo_screenings.Repository``
-        bound to this transaction's session (created on first use)."""
-        if name.startswith("_") or self.__dict__.get("session") is None:
-            raise AttributeError(name)
-        import importlib
-
-        try:
-            module = importlib.import_module(f"trialdesk.adapters.db.repo_{name}")
-        except ModuleNotFoundError as exc:
-            raise AttributeError(f"no repository {name!r} (adapters/db/repo_{name}.py)") from exc
-        repo = module.Repository(self.session)
-        setattr(self, name, repo)
-        return repo
+    def _session(self) -> Session:
+        assert self.session is not None, "unit of work used outside its with-block"
+        return self.session
 
     @property
     def dialect(self) -> str:
-        return self.session.get_bind().dialect.name
+        return self._session().get_bind().dialect.name
+
+    def flush(self) -> None:
+        self._session().flush()
 
     def commit(self) -> None:
-        assert self.session is not None, "unit of work used outside its with-block"
-        self.session.flush()
+        session = self._session()
+        session.flush()
         if self.events:
-            append_events(self.session, self.events, default_actor=self.actor, now=_iso(self.clock()))
+            append_events(session, self.events, default_actor=self.actor, now=_iso(self.clock()))
             self.events = []
-        self.session.commit()
+        session.commit()
 
     def rollback(self) -> None:
         self.events = []
@@ -102,10 +149,10 @@ class SqlUnitOfWork(AbstractUnitOfWork):
             self.session.rollback()
 
 
-def append_events(session: Session, events, *, default_actor: str, now: str) -> None:
+def append_events(session: Session, events: Iterable[PendingEvent], *, default_actor: str, now: str) -> None:
     """Append events to the chain. The head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite transactions are
     already exclusive writers), so concurrent transactions append one after the other."""
-    stmt = select(AuditHeadRow).where(AuditHeadRow.id == 1)
+    stmt = select(AuditHeadRow).where(t.audit_head.c.id == 1)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     head = session.execute(stmt).scalar_one_or_none()
@@ -144,7 +191,7 @@ def iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
     last = 0
     while True:
         rows = session.execute(
-            select(AuditEventRow).where(AuditEventRow.seq > last).order_by(AuditEventRow.seq).limit(batch)
+            select(AuditEventRow).where(t.audit_events.c.seq > last).order_by(t.audit_events.c.seq).limit(batch)
         ).scalars().all()
         if not rows:
             return
@@ -155,7 +202,7 @@ def iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
 
 
 def chain_head(session: Session) -> tuple[int, str]:
-    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)).scalar_one_or_none()
+    head = session.execute(select(AuditHeadRow).where(t.audit_head.c.id == 1)).scalar_one_or_none()
     return (head.seq, head.hash) if head else (0, GENESIS_HASH)
 
 
