@@ -1,11 +1,14 @@
-"""Accounts, logins, web sessions and API tokens."""
+"""Accounts, logins, web sessions and API tokens.
+
+Password hashing (argon2id) and token generation are ports (``uow.ports.passwords``, ``uow.ports.tokens``),
+injected by bootstrap: this module never touches an adapter.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from trialdesk.adapters.secrets import hash_password, new_token, one_time_password, token_digest, verify_password
 from trialdesk.domain.access import (
     POLICY,
     Action,
@@ -20,7 +23,7 @@ from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput
 
 
 def _iso(ts: dt.datetime) -> str:
-    return ts.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    return ts.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def _parse(ts: str) -> dt.datetime:
@@ -71,9 +74,9 @@ def create_first_admin(uow, username: str = "admin") -> tuple[str, str]:
     """On an empty user table, create an admin with a one-time password (printed once, never stored)."""
     if uow.users.count() > 0:
         raise Conflict("users already exist; ask an admin to run 'trialdesk users add'")
-    password = one_time_password()
-    user = uow.users.create(username=username, password_hash=hash_password(password), must_change_password=True,
-                            active=True, failed_logins=0, created_at=_iso(uow.now()))
+    password = uow.ports.tokens.one_time_password()
+    user = uow.users.create(username=username, password_hash=uow.ports.passwords.hash(password),
+                            must_change_password=True, active=True, failed_logins=0, created_at=_iso(uow.now()))
     uow.users.add_grant(user.id, Role.ADMIN.value, None)
     uow.record("user.created", "user", username, after={"roles": "admin (all sites)"}, reason="first admin")
     return username, password
@@ -93,11 +96,11 @@ def add_user(uow, actor: Principal, username: str, grants: list[tuple[str, list[
     checked = _validate_grants(uow, grants)
     one_time = password is None
     if password is None:
-        password = one_time_password()
+        password = uow.ports.tokens.one_time_password()
     else:
         check_password_strength(password)
     user = uow.users.create(username=username, display_name=display_name,
-                            password_hash=hash_password(password, fast=demo),
+                            password_hash=uow.ports.passwords.hash(password, fast=demo),
                             must_change_password=one_time, active=True, failed_logins=0,
                             created_at=_iso(uow.now()))
     for role, site in checked:
@@ -133,8 +136,8 @@ def disable_user(uow, actor: Principal, username: str, reason: str) -> None:
 def reset_password(uow, actor: Principal, username: str) -> str:
     require(actor, Action.USER_MANAGE)
     user = _user(uow, username)
-    password = one_time_password()
-    user.password_hash, user.must_change_password = hash_password(password), True
+    password = uow.ports.tokens.one_time_password()
+    user.password_hash, user.must_change_password = uow.ports.passwords.hash(password), True
     user.failed_logins, user.locked_until = 0, None
     uow.users.end_sessions(user.id, _iso(uow.now()))
     uow.record("user.password_reset", "user", username, reason="password reset by admin", actor=actor.username)
@@ -143,12 +146,12 @@ def reset_password(uow, actor: Principal, username: str) -> str:
 
 def change_password(uow, username: str, old: str, new: str) -> None:
     user = _user(uow, username)
-    if not verify_password(user.password_hash, old):
+    if not uow.ports.passwords.verify(user.password_hash, old):
         raise AuthenticationFailed("the current password is wrong")
     check_password_strength(new)
     if old == new:
         raise InvalidInput("the new password must differ from the old one", field="new_password")
-    user.password_hash, user.must_change_password = hash_password(new), False
+    user.password_hash, user.must_change_password = uow.ports.passwords.hash(new), False
     uow.record("user.password_changed", "user", username, actor=username)
 
 
@@ -166,7 +169,7 @@ def login(uow, username: str, password: str, *, policy: SecurityPolicy = POLICY)
     now = uow.now()
     user = uow.users.get(username, for_update=True)
     if user is None:
-        verify_password(None, password)
+        uow.ports.passwords.verify(None, password)
         uow.record("auth.login_failed", "user", username, reason="unknown user", actor=username)
         uow.commit()
         raise AuthenticationFailed("wrong username or password")
@@ -179,7 +182,7 @@ def login(uow, username: str, password: str, *, policy: SecurityPolicy = POLICY)
         uow.record("auth.login_refused", "user", username, reason="account disabled", actor=username)
         uow.commit()
         raise AuthenticationFailed("wrong username or password")
-    if not verify_password(user.password_hash, password):
+    if not uow.ports.passwords.verify(user.password_hash, password):
         user.failed_logins = (user.failed_logins or 0) + 1
         reason = f"bad password (failure {user.failed_logins})"
         if user.failed_logins >= policy.lockout_threshold:
@@ -192,8 +195,8 @@ def login(uow, username: str, password: str, *, policy: SecurityPolicy = POLICY)
             raise AuthenticationFailed(f"account locked until {user.locked_until} after repeated failures")
         raise AuthenticationFailed("wrong username or password")
     user.failed_logins, user.locked_until = 0, None
-    token, csrf = new_token(), new_token()
-    uow.users.create_session(token_hash=token_digest(token), user_id=user.id, csrf_token=csrf,
+    token, csrf = uow.ports.tokens.new_token(), uow.ports.tokens.new_token()
+    uow.users.create_session(token_hash=uow.ports.tokens.digest(token), user_id=user.id, csrf_token=csrf,
                              created_at=_iso(now), last_seen_at=_iso(now))
     uow.record("auth.login", "user", username, actor=username)
     uow.commit()
@@ -212,7 +215,7 @@ def authenticate_session(uow, token: str | None, *, policy: SecurityPolicy = POL
     """Resolve a session cookie; expired after ``session_idle_minutes`` of inactivity."""
     if not token:
         raise AuthenticationFailed("not logged in")
-    row = uow.users.session_by_hash(token_digest(token))
+    row = uow.users.session_by_hash(uow.ports.tokens.digest(token))
     now = uow.now()
     if row is None or row.ended_at is not None:
         raise AuthenticationFailed("session ended; please log in")
@@ -233,7 +236,7 @@ def authenticate_session(uow, token: str | None, *, policy: SecurityPolicy = POL
 def logout(uow, token: str | None) -> None:
     if not token:
         return
-    row = uow.users.session_by_hash(token_digest(token))
+    row = uow.users.session_by_hash(uow.ports.tokens.digest(token))
     if row is not None and row.ended_at is None:
         row.ended_at = _iso(uow.now())
         user = uow.users.by_id(row.user_id)
@@ -249,8 +252,9 @@ def create_token(uow, actor: Principal, username: str, name: str | None = None) 
     user = _user(uow, username)
     if not user.active:
         raise Conflict(f"user {username!r} is disabled")
-    token = new_token("td_")
-    row = uow.users.create_token(token_hash=token_digest(token), prefix=token[:10], user_id=user.id, name=name,
+    token = uow.ports.tokens.new_token("td_")
+    row = uow.users.create_token(token_hash=uow.ports.tokens.digest(token), prefix=token[:10], user_id=user.id,
+                                 name=name,
                                  created_at=_iso(uow.now()))
     uow.record("token.created", "api_token", row.id, after={"user": username, "prefix": row.prefix, "name": name},
                actor=actor.username)
@@ -279,7 +283,7 @@ def list_tokens(uow, actor: Principal, username: str | None = None) -> list[dict
 
 
 def authenticate_token(uow, token: str) -> Principal:
-    row = uow.users.token_by_hash(token_digest(token)) if token else None
+    row = uow.users.token_by_hash(uow.ports.tokens.digest(token)) if token else None
     if row is None or row.revoked_at is not None:
         raise AuthenticationFailed("invalid or revoked API token")
     user = uow.users.by_id(row.user_id)

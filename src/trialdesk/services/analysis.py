@@ -94,21 +94,18 @@ def run_analysis(uow, principal: Principal, nct_id: str, cut_date: dt.date | str
     require(principal, Action.ANALYSIS_RUN)
     if ties is not None and ties not in ("efron", "breslow"):
         raise InvalidInput(f"must be 'efron' or 'breslow'; got {ties!r}", field="ties")
-    from trialdesk.adapters.ctgov_results import build_results_section, check_results_section
-
+    results = uow.ports.results
     trial = get_trial_row(uow, nct_id)
     protocol = get_protocol(uow, nct_id, live_sites=False)
     cut = _cut(uow, cut_date)
     analysis, datasets = analyze_captured(protocol, uow.analysis.captured_data(trial.id), cut, ties=ties)
     summary = analysis.to_dict()
-    section = build_results_section(summary, protocol)
-    check_results_section(section)
+    section = results.build_results_section(summary, protocol)
+    results.check_results_section(section)
     report_html = None
     if with_report:
-        from trialdesk.adapters.report import render_html
-
-        report_html = render_html(analysis, title=f"{nct_id} — {protocol.registry.identification.brief_title}: "
-                                                  f"final analysis")
+        report_html = results.render_report_html(
+            analysis, title=f"{nct_id} — {protocol.registry.identification.brief_title}: final analysis")
     row = uow.analysis.add_run(trial_id=trial.id, cut_date=cut.isoformat(), run_at=uow.now().isoformat(),
                                run_by=principal.username, summary_json=canonical_json(summary),
                                results_section_json=canonical_json(section), report_html=report_html)
@@ -153,8 +150,6 @@ def get_run(uow, principal: Principal, nct_id: str, run_id: int | None = None) -
 def post_results(uow, principal: Principal, nct_id: str, run_id: int | None = None) -> dict[str, Any]:
     """Post a run's resultsSection to the registry (the latest run when ``run_id`` is None); audited."""
     require(principal, Action.RESULTS_POST)
-    from trialdesk.adapters.ctgov_results import check_results_section
-
     trial = uow.trials.get(nct_id, for_update=True)
     if trial is None:
         raise NotFound(f"trial {nct_id} is not loaded")
@@ -165,7 +160,7 @@ def post_results(uow, principal: Principal, nct_id: str, run_id: int | None = No
                        else f"no analysis run for {nct_id}; run the analysis first")
     if not row.results_section_json:
         raise Conflict(f"analysis run {row.id} has no resultsSection")
-    check_results_section(json.loads(row.results_section_json))
+    uow.ports.results.check_results_section(json.loads(row.results_section_json))
     now = uow.now().isoformat()
     before = {"results_posted_at": trial.results_posted_at, "posted": trial.results_json is not None}
     trial.results_json = row.results_section_json

@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import yaml
@@ -39,7 +39,7 @@ class SimClock:
         self.set(day)
 
     def set(self, day: dt.date, hour: int = 10) -> None:
-        self.current = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.timezone.utc)
+        self.current = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.current
@@ -73,22 +73,6 @@ class DemoReport:
 def load_scenario(path: str | Path | None = None) -> dict:
     path = Path(path) if path else Path(str(resources.files("trialdesk") / "protocols" / f"{NCT}.demo.yaml"))
     return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def find_ctcae_workbook() -> Path | None:
-    """$TRIALDESK_CTCAE_XLSX, else NCI's workbook in a ``shared/data/ctcae`` folder beside the checkout."""
-    import os
-
-    if os.environ.get("TRIALDESK_CTCAE_XLSX"):
-        path = Path(os.environ["TRIALDESK_CTCAE_XLSX"])
-        return path if path.is_file() else None
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        for candidate in (parent / "shared" / "data" / "ctcae", parent.parent / "shared" / "data" / "ctcae"):
-            found = sorted(candidate.glob("CTCAE_v5*.xlsx")) if candidate.is_dir() else []
-            if found:
-                return found[0]
-    return None
 
 
 def demo_users(sites: list[str], codes: dict[str, str]) -> list[tuple[str, str, list[str] | None, str]]:
@@ -190,11 +174,11 @@ class DemoRunner:
         with self.td.uow("demo") as uow:
             for username, *_ in demo_users(self.sites, self.codes):
                 self.principals[username] = accounts.principal_for(uow, uow.users.get(username))
-        workbook = find_ctcae_workbook()
+        with self.td.uow() as uow:
+            source = uow.ports.ctcae
+        workbook = source.workbook()  # $TRIALDESK_CTCAE_XLSX, else NCI's file in shared/data/ctcae
         if workbook is not None:
-            from trialdesk.adapters.ctcae_xlsx import read_ctcae_workbook
-
-            terms = read_ctcae_workbook(workbook)
+            terms = source.read_terms(workbook)
             self.call("admin.demo", "ctcae.load", lambda uow, p: ctcae.load_terms(uow, p, terms))
             self.report.ctcae_loaded = True
             with self.td.uow() as uow:
@@ -210,10 +194,9 @@ class DemoRunner:
     def setup_randomization(self) -> None:
         from trialdesk.services import randomization
 
-        from trialdesk.adapters.randomization_secret import default_store
-
         secret = hashlib.sha256(f"trialdesk-demo-seed-{self.seed}".encode()).digest()
-        default_store().save(NCT, secret)  # kept outside the database, as for a real list
+        with self.td.uow() as uow:
+            uow.ports.seeds.store().save(NCT, secret)  # kept outside the database, as for a real list
         self.call("stat.demo", "randomization.generate", randomization.generate_list, NCT, seed=secret)
         self.call("stat.demo", "randomization.go_live", randomization.go_live, NCT, seed=secret)
 

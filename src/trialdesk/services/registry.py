@@ -134,9 +134,8 @@ def posted_results(uow, nct_id: str) -> dict | None:
 
 
 def export_study(uow, nct_id: str) -> dict:
-    from trialdesk.adapters.ctgov import protocol_to_study
-
-    return protocol_to_study(get_protocol(uow, nct_id), results_section=posted_results(uow, nct_id))
+    """The trial as a CT.gov API v2 study (with its posted results), through the study documents port."""
+    return uow.ports.studies.protocol_to_study(get_protocol(uow, nct_id), results_section=posted_results(uow, nct_id))
 
 
 _WORD = re.compile(r"[a-z0-9]+")

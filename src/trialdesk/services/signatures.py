@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from trialdesk.adapters.secrets import verify_password
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.audit import canonical_json
 from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput
@@ -18,7 +17,7 @@ DEFAULT_MEANING = "I approve the data in this casebook"
 
 
 def _ts(uow) -> str:
-    return uow.now().astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    return uow.now().astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def content_hash(uow, subject) -> str:
@@ -61,7 +60,7 @@ def sign_casebook(uow, principal: Principal, nct_id: str, subject_number: str, p
     if not meaning:
         raise InvalidInput("must not be blank: say what the signature means", field="meaning")
     user = uow.users.get(principal.username)
-    if user is None or not user.active or not verify_password(user.password_hash, password or ""):
+    if user is None or not user.active or not uow.ports.passwords.verify(user.password_hash, password or ""):
         uow.record("casebook.sign_failed", "subject", subject.subject_number, reason="password did not match",
                    trial=nct_id, site=subject.site_key, actor=principal.username)
         uow.commit()

@@ -7,7 +7,7 @@ Concealment rules applied here:
 - Every check that can refuse an allocation runs *before* the next slot is read, so errors cannot depend on the
   upcoming arm. Results never carry a slot's sequence, block or position.
 - Audit events never carry sealed arms, block sizes or slot counts of unallocated slots.
-- The seed is not in the database (see :mod:`trialdesk.adapters.randomization_secret`); slots hold AES-GCM
+- The seed is not in the database (it loads through the seed port, ``uow.ports.seeds``); slots hold AES-GCM
   sealed arms, so the tables alone do not reveal upcoming arms.
 
 Concurrency: an allocation reads and validates first, then takes the list row lock (randomization number, cap)

@@ -7,21 +7,20 @@ from typing import Any
 
 from trialdesk.domain.errors import Conflict, InvalidInput
 from trialdesk.domain.randomization import RandomizationSpec, Slot, seal_arm
+from trialdesk.services.ports import SeedStore
 from trialdesk.services.registry import get_protocol
 
 
-def _seeds(seeds: Any) -> Any:
+def _seeds(uow: Any, seeds: SeedStore | None = None) -> SeedStore:
+    """The seed store: the one given (tests), else the unit of work's seed port (the only place seeds load from)."""
     if seeds is not None:
         return seeds
-    from trialdesk.adapters.randomization_secret import default_store
+    store: SeedStore = uow.ports.seeds.store()
+    return store
 
-    return default_store()
 
-
-def _seed_check(seed: bytes) -> str:
-    from trialdesk.adapters.randomization_secret import seed_check
-
-    check: str = seed_check(seed)
+def _seed_check(uow: Any, seed: bytes) -> str:
+    check: str = uow.ports.seeds.check(seed)
     return check
 
 
@@ -40,8 +39,8 @@ def _protocol_spec(uow: Any, nct_id: str) -> RandomizationSpec:
     return spec
 
 
-def _check_seed_matches(lst: Any, seed: bytes) -> None:
-    if not hmac.compare_digest(_seed_check(seed), lst.seed_check):
+def _check_seed_matches(uow: Any, lst: Any, seed: bytes) -> None:
+    if not hmac.compare_digest(_seed_check(uow, seed), lst.seed_check):
         raise InvalidInput("this is not the seed the list was generated with (seed check differs)", field="seed")
 
 

@@ -152,7 +152,7 @@ def randomize_subject(uow: Any, principal: Principal, nct_id: str, subject_numbe
     levels, stratum, on, screening = ready.levels, ready.stratum, ready.on, ready.screening
     repo = uow.randomization
     try:
-        seed = _seeds(seeds).load(nct_id, lst.seed_check)
+        seed = _seeds(uow, seeds).load(nct_id, lst.seed_check)
     except NotFound as exc:
         raise Conflict(f"randomization is unavailable: {exc.message}") from None
     key = derive_key(seed, "seal") if spec.scheme == "blocks" else b""

@@ -61,7 +61,7 @@ def generate_list(uow: Any, principal: Principal, nct_id: str, seed: bytes, *,
                    after={"status": "retired"}, reason=reason or "replaced by a newly generated list", trial=nct_id,
                    actor=principal.username)
     lst = repo.create_list(trial_id=trial.id, spec_json=spec.model_dump_json(), spec_version=spec.version,
-                           seed_check=_seed_check(seed), status="generated", commitment=None, generated_at=now,
+                           seed_check=_seed_check(uow, seed), status="generated", commitment=None, generated_at=now,
                            next_number=1)
     n_strata, n_slots = 0, 0
     if spec.scheme == "blocks":
@@ -109,7 +109,7 @@ def go_live(uow: Any, principal: Principal, nct_id: str, seed: bytes, *, reason:
         raise Conflict(f"{nct_id} has no generated randomization list; run 'randomization generate' first")
     if lst.status != "generated":
         raise Conflict(f"randomization list #{lst.id} is {lst.status}, not generated")
-    _check_seed_matches(lst, seed)
+    _check_seed_matches(uow, lst, seed)
     spec = _spec_of(lst)
     strata = repo.strata(lst.id)
     slots = check_go_live(spec, seed, [stratum_state(st) for st in strata], [stored_slot(r) for r in repo.slots(lst.id)])

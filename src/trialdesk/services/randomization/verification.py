@@ -44,7 +44,7 @@ def verify_list(uow: Any, principal: Principal, nct_id: str, seed: bytes) -> dic
     lst = repo.current_list(trial.id)
     if lst is None:
         raise Conflict(f"{nct_id} has no randomization list")
-    _check_seed_matches(lst, seed)
+    _check_seed_matches(uow, lst, seed)
     spec = _spec_of(lst)
     allocations = repo.allocations(trial.id)
     blocks = spec.scheme == "blocks"
@@ -73,7 +73,7 @@ def export_list(uow: Any, principal: Principal, nct_id: str, seed: bytes) -> lis
     lst = repo.current_list(trial.id)
     if lst is None:
         raise Conflict(f"{nct_id} has no randomization list")
-    _check_seed_matches(lst, seed)
+    _check_seed_matches(uow, lst, seed)
     key = derive_key(seed, "seal")
     allocated = {a.slot_id: (a, number) for a, number in repo.allocations_with_subjects(trial.id)
                  if a.slot_id is not None}
