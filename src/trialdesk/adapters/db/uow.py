@@ -14,7 +14,7 @@ from trialdesk.adapters.db.tables import AuditEventRow, AuditHeadRow
 from trialdesk.domain.audit import GENESIS_HASH, AuditEvent, canonical_json
 from trialdesk.services import repositories as repos
 from trialdesk.services.ports import Ports
-from trialdesk.services.unit_of_work import AbstractUnitOfWork, Clock, PendingEvent, utc_now
+from trialdesk.services.unit_of_work import AbstractUnitOfWork, Clock, PendingEvent, UnitOfWork, utc_now
 
 
 def _iso(ts: dt.datetime) -> str:
@@ -147,6 +147,11 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         self.events = []
         if self.session is not None:
             self.session.rollback()
+
+
+def _conforms(uow: SqlUnitOfWork) -> UnitOfWork:
+    """Never called: mypy checks here that the SQL unit of work is a :class:`UnitOfWork`."""
+    return uow
 
 
 def append_events(session: Session, events: Iterable[PendingEvent], *, default_actor: str, now: str) -> None:
