@@ -78,6 +78,22 @@ class EditDose(Command):
     reason: str = Field(description="Reason for change (required).")
 
 
+class EditDoseForm(Command):
+    """The web form's correction of one field of one recorded dose (the use case checks the field and value)."""
+
+    dose_id: int = Field(ge=1)
+    field: FieldName
+    value: str | None = None
+    reason: Text
+
+    def command(self) -> EditDose:
+        """The use case's :class:`EditDose` (``interrupted`` is a yes/no typed as text)."""
+        value: Any = self.value
+        if self.field == "interrupted":
+            value = str(value or "").strip().lower() in ("yes", "true", "1")
+        return EditDose(changes={self.field: value}, reason=self.reason)
+
+
 DispositionKind = Literal["end_of_treatment", "end_of_study", "death", "new_therapy"]
 
 
@@ -136,6 +152,12 @@ class RecordTumourAssessment(Command):
     baseline: bool = False
 
 
+class RecordTumourAssessmentForm(RecordTumourAssessment):
+    """A tumour assessment entered on the web form: a real scan date."""
+
+    assessment_date: dt.date  # type: ignore[assignment]
+
+
 class RaiseQuery(Command):
     """A data query on a subject's record (``entity_type``/``entity_id``/``field`` name the datum)."""
 
@@ -145,10 +167,25 @@ class RaiseQuery(Command):
     message: str
 
 
+class RaiseQueryForm(RaiseQuery):
+    """A query raised on the web form: the field and the message typed, not blank."""
+
+    entity_type: str = Field(default="subject", min_length=1, max_length=40)
+    entity_id: str = Field(min_length=1, max_length=80)
+    field: str = Field(min_length=1, max_length=200)
+    message: Text
+
+
 class QueryStep(Command):
     """Answer (site staff: the answer), close (monitor: an optional note) or reopen (monitor: the reason)."""
 
     text: str | None = None
+
+
+class QueryStepForm(QueryStep):
+    """An answer or a reason to re-open typed on the web form: required (a note to close stays optional)."""
+
+    text: Text
 
 
 class SignCasebook(Command):
@@ -156,6 +193,13 @@ class SignCasebook(Command):
 
     password: str
     meaning: str = DEFAULT_MEANING
+
+
+class SignCasebookForm(SignCasebook):
+    """The signature on the web form: a password typed and a meaning that is not blank."""
+
+    password: str = Field(min_length=1)
+    meaning: Text = DEFAULT_MEANING
 
 
 # --- screening, randomization, sites, analysis ---------------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialdesk.adapters.secrets import new_token
-from trialdesk.domain.access import Action
-from trialdesk.domain.errors import AuthenticationFailed, PermissionDenied, TrialdeskError
+from trialdesk.domain.access import Action, Principal
+from trialdesk.domain.errors import AuthenticationFailed, InvalidInput, PermissionDenied, TrialdeskError
+from trialdesk.entrypoints.web import subject_page as subject_view
 from trialdesk.entrypoints.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -16,10 +19,12 @@ from trialdesk.entrypoints.web.auth import (
     is_https,
     set_session_cookie,
 )
-from trialdesk.entrypoints.web.deps import AppDep, PagePrincipalDep, TrialDep, UowDep
-from trialdesk.entrypoints.web.panels import site_panels, subject_panels
+from trialdesk.entrypoints.web.deps import AppDep, FormDep, PagePrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, service_errors, typed, validate
+from trialdesk.entrypoints.web.panels import site_panels
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import accounts, sites
+from trialdesk.services.commands import ChangeSiteStatus
 
 public = APIRouter()
 pages = APIRouter(dependencies=[PageUser])
@@ -32,7 +37,7 @@ def _safe_next(next_url: str | None) -> str:
 
 
 @public.get("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_page(request: Request, next: str | None = None, msg: str | None = None):
+def login_page(request: Request, next: str | None = None, msg: str | None = None) -> HTMLResponse:
     token = new_token()
     response = templates.TemplateResponse(request, "login.html", ctx(request, login_csrf=token, next=next or "",
                                                                        error=msg))
@@ -42,7 +47,7 @@ def login_page(request: Request, next: str | None = None, msg: str | None = None
 
 @public.post("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_submit(request: Request, td: AppDep, username: str = Form(""), password: str = Form(""),
-                 csrf_token: str = Form(""), next: str = Form("")):
+                 csrf_token: str = Form(""), next: str = Form("")) -> Response:
     try:
         check_csrf(request, request.cookies.get(LOGIN_CSRF_COOKIE) or "", csrf_token)
     except PermissionDenied:
@@ -52,10 +57,10 @@ def login_submit(request: Request, td: AppDep, username: str = Form(""), passwor
             result = accounts.login(uow, username.strip(), password)
     except AuthenticationFailed as exc:
         token = new_token()
-        response = templates.TemplateResponse(request, "login.html", ctx(request, login_csrf=token, next=next,
-                                                                           error=exc.message), status_code=401)
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request))
-        return response
+        refused = templates.TemplateResponse(request, "login.html", ctx(request, login_csrf=token, next=next,
+                                                                          error=exc.message), status_code=401)
+        refused.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request))
+        return refused
     target = "/account/password" if result.must_change_password else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, request, result.session_token)
@@ -64,7 +69,7 @@ def login_submit(request: Request, td: AppDep, username: str = Form(""), passwor
 
 
 @pages.post("/logout", include_in_schema=False)
-def logout(request: Request, td: AppDep):
+def logout(request: Request, td: AppDep) -> RedirectResponse:
     # as "system", as before: the session being ended is the one in the cookie, whoever it belongs to
     with td.uow() as uow:
         accounts.logout(uow, request.cookies.get(SESSION_COOKIE))
@@ -74,13 +79,13 @@ def logout(request: Request, td: AppDep):
 
 
 @pages.get("/account/password", response_class=HTMLResponse, include_in_schema=False)
-def password_page(request: Request):
+def password_page(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "password.html", ctx(request))
 
 
 @pages.post("/account/password", response_class=HTMLResponse, include_in_schema=False)
 def password_submit(request: Request, principal: PagePrincipalDep, uow: UowDep, current: str = Form(""),
-                    new: str = Form(""), confirm: str = Form("")):
+                    new: str = Form(""), confirm: str = Form("")) -> Response:
     error = None
     if new != confirm:
         error = "The two new passwords differ."
@@ -97,35 +102,48 @@ def password_submit(request: Request, principal: PagePrincipalDep, uow: UowDep, 
 
 
 @pages.get("/ops", response_class=HTMLResponse, include_in_schema=False)
-def ops_home(request: Request, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+def ops_home(request: Request, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     my_sites = sites.list_sites(uow, principal, nct_id)
     return templates.TemplateResponse(request, "ops_home.html", ctx(
         request, sites=my_sites, nct_id=nct_id, can_activate=principal.can(Action.SITE_ACTIVATE, None)
         or any(principal.can(Action.SITE_ACTIVATE, s["site"]) for s in my_sites)))
 
 
-@pages.get("/ops/sites/{site_key}", response_class=HTMLResponse, include_in_schema=False)
-def site_page(request: Request, site_key: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+def _site_page(request: Request, site_key: str, principal: Principal, uow: Any, nct_id: str, *,
+               form_state: FormState | None = None, status_code: int = 200) -> HTMLResponse:
     site = sites.view_site(uow, principal, nct_id, site_key)
     work = site_panels(uow, principal, nct_id, site_key)
     return templates.TemplateResponse(request, "site.html", ctx(
-        request, site=site, nct_id=nct_id, work=work, can_activate=principal.can(Action.SITE_ACTIVATE, site_key)))
+        request, site=site, nct_id=nct_id, work=work, can_activate=principal.can(Action.SITE_ACTIVATE, site_key),
+        form_state=form_state), status_code=status_code)
+
+
+@pages.get("/ops/sites/{site_key}", response_class=HTMLResponse, include_in_schema=False)
+def site_page(request: Request, site_key: str, principal: PagePrincipalDep, uow: UowDep,
+              nct_id: TrialDep) -> HTMLResponse:
+    return _site_page(request, site_key, principal, uow, nct_id)
 
 
 @pages.post("/ops/sites/{site_key}/status", include_in_schema=False)
-def site_status(site_key: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, status: str = Form(...),
-                reason: str = Form("")):
-    sites.change_site_status(uow, principal, nct_id, site_key, status, reason)
-    uow.commit()
+def site_status(request: Request, site_key: str, form: FormDep, principal: PagePrincipalDep, uow: UowDep,
+                nct_id: TrialDep) -> Response:
+    """Move the site through its activation states; a missing reason or a status the site cannot take comes back
+    (422) beside its field. A transition the site's state does not allow is a conflict (409, the error page)."""
+    values = typed(form)
+    try:
+        command = validate(ChangeSiteStatus, {k: values.get(k, "") for k in ("status", "reason")})
+        sites.change_site_status(uow, principal, nct_id, site_key, command.status, command.reason)
+        uow.commit()
+    except (FormInvalid, InvalidInput) as exc:
+        uow.rollback()
+        errors, message = (exc.errors, CHECK_FIELDS) if isinstance(exc, FormInvalid) else \
+            (service_errors(exc), exc.message)
+        state = FormState("site-status-form", values, errors, message)
+        return _site_page(request, site_key, principal, uow, nct_id, form_state=state, status_code=422)
     return RedirectResponse(f"/ops/sites/{site_key}", status_code=303)
 
 
 @pages.get("/ops/subjects/{subject_number}", response_class=HTMLResponse, include_in_schema=False)
-def subject_page(request: Request, subject_number: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
-    from trialdesk.services.subjects import get_subject
-
-    _, subject = get_subject(uow, principal, nct_id, subject_number)
-    panels = subject_panels(uow, principal, nct_id, subject)
-    site = sites.view_site(uow, principal, nct_id, subject.site_key)
-    return templates.TemplateResponse(request, "subject.html", ctx(
-        request, subject=subject, site=site, panels=panels, nct_id=nct_id))
+def subject_page(request: Request, subject_number: str, principal: PagePrincipalDep, uow: UowDep,
+                 nct_id: TrialDep) -> HTMLResponse:
+    return subject_view.render(request, uow, principal, nct_id, subject_number)

@@ -4,26 +4,45 @@ the forms behind the subject page's panels, and the site panels "Open queries" a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from trialdesk.domain.access import Action, Principal
-from trialdesk.domain.errors import InvalidInput
+from trialdesk.domain.errors import InvalidInput, NotFound
+from trialdesk.entrypoints.web import subject_page
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.forms import (
+    CHECK_FIELDS,
+    FormInvalid,
+    FormState,
+    Rename,
+    service_errors,
+    text,
+    typed,
+    validate,
+)
+from trialdesk.entrypoints.web.subject_page import submit
 from trialdesk.services import adverse_events as ae
 from trialdesk.services import ctcae, queries, signatures, tumor
 from trialdesk.services.commands import (
     EditRecord,
     MarkSaeReported,
     QueryStep,
+    QueryStepForm,
     RaiseQuery,
+    RaiseQueryForm,
     RecordAdverseEvent,
+    RecordAdverseEventForm,
     RecordTumourAssessment,
+    RecordTumourAssessmentForm,
     SignCasebook,
+    SignCasebookForm,
 )
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["capture"])
@@ -32,139 +51,172 @@ pages = APIRouter(dependencies=[PageUser])
 SUBJECT = "/trials/{nct_id}/subjects/{subject_number}"
 
 
-def _write(uow, out: dict) -> dict:
+def _write(uow: Any, out: dict[str, Any]) -> dict[str, Any]:
     """Commit the use case's change and answer its result."""
     uow.commit()
     return out
+
+
+def _json(out: dict[str, Any]) -> dict[str, Any]:
+    """``out`` as JSON values (dates as ISO text), as the tumour assessment API has always answered."""
+    plain: dict[str, Any] = json.loads(json.dumps(out, default=str))
+    return plain
+
+
+QUERY_STEPS: dict[str, Callable[..., dict[str, Any]]] = {
+    "answer": queries.answer_query, "close": queries.close_query, "reopen": queries.reopen_query}
 
 
 # --- JSON API ----------------------------------------------------------------------------------------------------
 
 
 @api.get("/ctcae/terms/{query}")
-def ctcae_term(uow: UowDep, query: str) -> dict:
+def ctcae_term(uow: UowDep, query: str) -> dict[str, Any]:
     """A CTCAE term (name or MedDRA code) with the grades it defines."""
     return ctcae.term_info(uow, query)
 
 
 @api.get(SUBJECT + "/adverse-events")
-def list_aes(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> list[dict]:
+def list_aes(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> list[dict[str, Any]]:
     return ae.list_adverse_events(uow, p, nct_id, subject_number)
 
 
 @api.post(SUBJECT + "/adverse-events", status_code=201)
-def add_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordAdverseEvent) -> dict:
+def add_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordAdverseEvent) -> dict[str, Any]:
     return _write(uow, ae.record_adverse_event(uow, p, nct_id, subject_number, **body.model_dump()))
 
 
 @api.patch(SUBJECT + "/adverse-events/{ae_id}")
 def edit_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int,
-            body: EditRecord) -> dict:
+            body: EditRecord) -> dict[str, Any]:
     return _write(uow, ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id, body.changes, body.reason))
 
 
 @api.post(SUBJECT + "/adverse-events/{ae_id}/sae-report")
 def sae_report(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int,
-               body: MarkSaeReported) -> dict:
+               body: MarkSaeReported) -> dict[str, Any]:
     return _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, body.reported_at))
 
 
 @api.get(SUBJECT + "/tumor-assessments")
-def tumor_summary(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> dict:
-    return json.loads(json.dumps(tumor.recist_summary(uow, p, nct_id, subject_number), default=str))
+def tumor_summary(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> dict[str, Any]:
+    return _json(tumor.recist_summary(uow, p, nct_id, subject_number))
 
 
 @api.post(SUBJECT + "/tumor-assessments", status_code=201)
 def add_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
-              body: RecordTumourAssessment) -> dict:
+              body: RecordTumourAssessment) -> dict[str, Any]:
     out = _write(uow, tumor.record_tumor_assessment(
         uow, p, nct_id, subject_number, body.assessment_date, body.lesions, baseline=body.baseline))
-    return json.loads(json.dumps(out, default=str))
+    return _json(out)
 
 
 @api.patch(SUBJECT + "/tumor-assessments/{assessment_id}")
 def edit_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, assessment_id: int,
-               body: EditRecord) -> dict:
+               body: EditRecord) -> dict[str, Any]:
     out = _write(uow, tumor.update_tumor_assessment(uow, p, nct_id, subject_number, assessment_id, body.changes,
                                                     body.reason))
-    return json.loads(json.dumps(out, default=str))
+    return _json(out)
 
 
 @api.get(SUBJECT + "/queries")
 def subject_queries(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
-                    status: str | None = None) -> list[dict]:
+                    status: str | None = None) -> list[dict[str, Any]]:
     return queries.list_queries(uow, p, nct_id, subject_number=subject_number, status=status)
 
 
 @api.post(SUBJECT + "/queries", status_code=201)
-def raise_query(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RaiseQuery) -> dict:
+def raise_query(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RaiseQuery) -> dict[str, Any]:
     return _write(uow, queries.raise_query(uow, p, nct_id, subject_number, **body.model_dump()))
 
 
 @api.get("/trials/{nct_id}/queries")
 def trial_queries(p: PrincipalDep, uow: UowDep, nct_id: str, site: str | None = None,
-                  status: str | None = None) -> list[dict]:
+                  status: str | None = None) -> list[dict[str, Any]]:
     return queries.list_queries(uow, p, nct_id, site=site, status=status)
 
 
 @api.post("/trials/{nct_id}/queries/{query_id}/{step}")
-def query_step(p: PrincipalDep, uow: UowDep, nct_id: str, query_id: int, step: str, body: QueryStep) -> dict:
+def query_step(p: PrincipalDep, uow: UowDep, nct_id: str, query_id: int, step: str, body: QueryStep) -> dict[str, Any]:
     """``answer`` (site staff; text = the answer), ``close`` (monitor; text = optional note) or ``reopen``
     (monitor; text = reason)."""
-    steps = {"answer": queries.answer_query, "close": queries.close_query, "reopen": queries.reopen_query}
-    if step not in steps:
+    if step not in QUERY_STEPS:
         raise InvalidInput(f"unknown step {step!r}; one of answer, close, reopen", field="step")
-    return _write(uow, steps[step](uow, p, nct_id, query_id, body.text))
+    return _write(uow, QUERY_STEPS[step](uow, p, nct_id, query_id, body.text))
 
 
 @api.get(SUBJECT + "/signature")
-def signature_status(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> dict:
+def signature_status(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> dict[str, Any]:
     return signatures.casebook_status(uow, p, nct_id, subject_number)
 
 
 @api.post(SUBJECT + "/signature", status_code=201)
-def sign(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: SignCasebook) -> dict:
+def sign(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: SignCasebook) -> dict[str, Any]:
     return _write(uow, signatures.sign_casebook(uow, p, nct_id, subject_number, body.password, body.meaning))
 
 
 # --- page forms --------------------------------------------------------------------------------------------------
+# Each form comes back to the subject page (422) with what was typed and each message beside its field when its
+# command model or the use case refuses the input (subject_page.submit).
 
 
 def _back(subject_number: str, anchor: str) -> RedirectResponse:
     return RedirectResponse(f"/ops/subjects/{subject_number}#panel-{anchor}", status_code=303)
 
 
+def _ae_field(path: str) -> str:
+    """The AE form's input of a command field: ``relationship.docetaxel`` is the select ``rel_docetaxel``."""
+    head, _, rest = path.partition(".")
+    if head == "relationship" and rest:
+        return "rel_" + rest.split(".")[0]
+    return head
+
+
 @pages.post("/ops/subjects/{subject_number}/adverse-events", include_in_schema=False)
-def ae_form(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
-    relationship = {k[4:]: v for k, v in form.items() if k.startswith("rel_") and v}
-    values = dict(term=form.get("term", "").strip(), grade=form.get("grade") or None,
-                  onset_date=form.get("onset_date") or None, resolution_date=form.get("resolution_date") or None,
-                  serious=form.get("serious") == "on", seriousness=form.getlist("seriousness"),
-                  relationship=relationship, action_taken=form.get("action_taken") or None,
-                  outcome=form.get("outcome") or None)
-    _write(uow, ae.record_adverse_event(uow, p, nct_id, subject_number, **values))
-    return _back(subject_number, "adverse_events")
+def ae_form(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
+            nct_id: TrialDep) -> Response:
+    relationship = {k[4:]: v for k, v in form.items() if k.startswith("rel_") and isinstance(v, str) and v}
+    seriousness = [v for v in form.getlist("seriousness") if isinstance(v, str)]
+    values = {k: text(form, k) for k in ("term", "grade", "onset_date", "resolution_date", "action_taken",
+                                         "outcome")}
+    typed_values: dict[str, Any] = {**typed(form), "seriousness": seriousness}
+
+    def record() -> None:
+        command = validate(RecordAdverseEventForm, {
+            **values, "serious": text(form, "serious") == "on", "seriousness": seriousness,
+            "relationship": relationship}, rename=_ae_field)
+        ae.record_adverse_event(uow, p, nct_id, subject_number, **command.model_dump())
+
+    back = submit(request, uow, p, nct_id, subject_number, FormState("ae-form", typed_values), record,
+                  rename=_ae_field)
+    return back or _back(subject_number, "adverse_events")
 
 
 @pages.post("/ops/subjects/{subject_number}/adverse-events/{ae_id}/sae-report", include_in_schema=False)
-def sae_form(subject_number: str, ae_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+def sae_form(subject_number: str, ae_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
     _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id))
     return _back(subject_number, "adverse_events")
 
 
-def _lesions_from_rows(form) -> list[dict]:
-    lesions = []
-    for i in range(10):
-        lesion_id = (form.get(f"l{i}_id") or "").strip()
+#: The tumour form's lesion rows (``l0_id`` ... ``l7_value``), and the lesion fields each row's inputs show.
+LESION_ROWS = 10
+_LESION_INPUTS = {"lesion_id": "id", "kind": "kind", "organ": "organ", "nodal": "nodal"}
+
+
+def _lesions_from_rows(form: FormData) -> tuple[list[dict[str, Any]], list[int]]:
+    """The lesions of the filled rows, and for each the row it came from (rows without a lesion id are empty)."""
+    lesions, rows = [], []
+    for i in range(LESION_ROWS):
+        lesion_id = text(form, f"l{i}_id").strip()
         if not lesion_id:
             continue
-        kind = form.get(f"l{i}_kind") or "target"
+        kind = text(form, f"l{i}_kind") or "target"
         lesion: dict[str, Any] = {"lesion_id": lesion_id, "kind": kind}
-        if form.get(f"l{i}_organ"):
-            lesion["organ"] = form.get(f"l{i}_organ").strip()
-        if form.get(f"l{i}_nodal") == "on":
+        if text(form, f"l{i}_organ"):
+            lesion["organ"] = text(form, f"l{i}_organ").strip()
+        if text(form, f"l{i}_nodal") == "on":
             lesion["nodal"] = True
-        value = (form.get(f"l{i}_value") or "").strip()
+        value = text(form, f"l{i}_value").strip()
         if kind == "target":
             try:
                 lesion["measurement"] = float(value)
@@ -173,49 +225,118 @@ def _lesions_from_rows(form) -> list[dict]:
         elif value:
             lesion["status"] = value
         lesions.append(lesion)
-    return lesions
+        rows.append(i)
+    return lesions, rows
+
+
+def _tumor_field(rows: list[int] | None) -> Rename:
+    """The tumour form's input of a lesion path: ``lesions.1.organ`` is the second filled row's organ input,
+    any other field of a lesion its value input; the lesions typed as JSON all show in the JSON box."""
+
+    def rename(path: str) -> str:
+        parts = path.split(".")
+        if parts[0] != "lesions":
+            return parts[0]
+        if rows is None:
+            return "lesions_json"
+        if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(rows):
+            row = rows[int(parts[1])]
+            return f"l{row}_" + _LESION_INPUTS.get(parts[2] if len(parts) > 2 else "", "value")
+        return "lesions"
+
+    return rename
 
 
 @pages.post("/ops/subjects/{subject_number}/tumor-assessments", include_in_schema=False)
-def tumor_form(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
-    text = (form.get("lesions_json") or "").strip()
-    lesions = text if text else _lesions_from_rows(form)
-    _write(uow, tumor.record_tumor_assessment(
-        uow, p, nct_id, subject_number, form.get("assessment_date") or "", lesions,
-        baseline=form.get("baseline") == "on"))
-    return _back(subject_number, "tumour_assessments")
+def tumor_form(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
+               nct_id: TrialDep) -> Response:
+    lesions_json = text(form, "lesions_json").strip()
+    rows: list[int] | None = None
+    lesions: Any
+    if lesions_json:
+        try:
+            lesions = json.loads(lesions_json)
+        except ValueError as exc:
+            lesions = exc
+    else:
+        lesions, rows = _lesions_from_rows(form)
+    rename = _tumor_field(rows)
+
+    def record() -> None:
+        if isinstance(lesions, ValueError):
+            raise FormInvalid({"lesions_json": f"not valid JSON: {lesions}"})
+        command = validate(RecordTumourAssessmentForm, {
+            "assessment_date": text(form, "assessment_date"), "lesions": lesions,
+            "baseline": text(form, "baseline") == "on"}, rename=rename)
+        tumor.record_tumor_assessment(uow, p, nct_id, subject_number, command.assessment_date, command.lesions,
+                                      baseline=command.baseline)
+
+    back = submit(request, uow, p, nct_id, subject_number, FormState("tumor-form", typed(form)), record,
+                  rename=rename)
+    return back or _back(subject_number, "tumour_assessments")
 
 
 @pages.post("/ops/subjects/{subject_number}/queries", include_in_schema=False)
-def raise_form(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
-    _write(uow, queries.raise_query(
-        uow, p, nct_id, subject_number, entity_type=form.get("entity_type") or "subject",
-        entity_id=form.get("entity_id") or subject_number, field=form.get("field") or "",
-        message=form.get("message") or ""))
-    return _back(subject_number, "queries")
+def raise_form(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
+               nct_id: TrialDep) -> Response:
+    def record() -> None:
+        command = validate(RaiseQueryForm, {
+            "entity_type": text(form, "entity_type") or "subject",
+            "entity_id": text(form, "entity_id").strip() or subject_number,
+            "field": text(form, "field"), "message": text(form, "message")})
+        queries.raise_query(uow, p, nct_id, subject_number, **command.model_dump())
+
+    back = submit(request, uow, p, nct_id, subject_number, FormState("query-raise-form", typed(form)), record)
+    return back or _back(subject_number, "queries")
+
+
+def _query_subject(uow: Any, p: Principal, nct_id: str, query_id: int) -> str:
+    """The subject of a query the user may see (as the use cases find it: not found otherwise)."""
+    for q in queries.list_queries(uow, p, nct_id):
+        if q["id"] == query_id:
+            return str(q["subject"])
+    raise NotFound(f"no query {query_id} in {nct_id}")
 
 
 @pages.post("/ops/queries/{query_id}/{step}", include_in_schema=False)
-def query_form(query_id: int, step: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
-    steps = {"answer": queries.answer_query, "close": queries.close_query, "reopen": queries.reopen_query}
-    if step not in steps:
+def query_form(request: Request, query_id: int, step: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
+               nct_id: TrialDep) -> Response:
+    """Answer, close or re-open a query; an answer or a reason left blank comes back beside the query's input."""
+    if step not in QUERY_STEPS:
         raise InvalidInput(f"unknown step {step!r}", field="step")
-    out = _write(uow, steps[step](uow, p, nct_id, query_id, form.get("text") or None))
+    try:
+        command = validate(QueryStep if step == "close" else QueryStepForm, {"text": text(form, "text")})
+        out = _write(uow, QUERY_STEPS[step](uow, p, nct_id, query_id, command.text))
+    except (FormInvalid, InvalidInput) as exc:
+        uow.rollback()
+        if isinstance(exc, FormInvalid):
+            errors, message = exc.errors, CHECK_FIELDS
+        else:
+            errors, message = service_errors(exc, rename=lambda _: "text"), exc.message
+        state = FormState(f"query-{query_id}-{step}", typed(form), errors, message)
+        return subject_page.render(request, uow, p, nct_id, _query_subject(uow, p, nct_id, query_id),
+                                   form_state=state, status_code=422)
     return _back(out["subject"], "queries")
 
 
 @pages.post("/ops/subjects/{subject_number}/signature", include_in_schema=False)
-def sign_form(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
-    _write(uow, signatures.sign_casebook(uow, p, nct_id, subject_number,
-                                                            form.get("password") or "",
-                                                            form.get("meaning") or signatures.DEFAULT_MEANING))
-    return _back(subject_number, "signature")
+def sign_form(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
+              nct_id: TrialDep) -> Response:
+    def record() -> None:
+        command = validate(SignCasebookForm, {"password": text(form, "password"),
+                                              "meaning": text(form, "meaning") or signatures.DEFAULT_MEANING})
+        signatures.sign_casebook(uow, p, nct_id, subject_number, command.password, command.meaning)
+
+    # the password typed is never sent back
+    state = FormState("sign-form", {"meaning": text(form, "meaning")})
+    back = submit(request, uow, p, nct_id, subject_number, state, record)
+    return back or _back(subject_number, "signature")
 
 
 # --- panels ------------------------------------------------------------------------------------------------------
 
 
-def _sae_text(clock: dict | None) -> str:
+def _sae_text(clock: dict[str, Any] | None) -> str:
     if not clock:
         return ""
     if clock["reported_at"]:
@@ -224,7 +345,7 @@ def _sae_text(clock: dict | None) -> str:
     return f"SAE report {word} by {clock['due_by'][:16].replace('T', ' ')} UTC"
 
 
-def ae_panel(uow, principal: Principal, nct_id: str, subject):
+def ae_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     rows = uow.adverse_events.for_subject(subject.id)
     items = [ae.ae_dict(uow, r, subject.subject_number) for r in rows]
     can_enter = principal.can(Action.DATA_ENTER, subject.site_key)
@@ -248,11 +369,11 @@ def ae_panel(uow, principal: Principal, nct_id: str, subject):
             "sae_open": [i["id"] for i in items if i["sae"] and not i["sae"]["reported_at"]] if can_enter else []}
 
 
-def _fmt(value, suffix: str = "") -> str:
+def _fmt(value: Any, suffix: str = "") -> str:
     return "" if value is None else f"{value:g}{suffix}" if isinstance(value, (int, float)) else str(value)
 
 
-def tumor_panel(uow, principal: Principal, nct_id: str, subject):
+def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     summary = tumor.recist_summary(uow, principal, nct_id, subject.subject_number)
     rows = []
     for a in summary["assessments"]:
@@ -277,7 +398,7 @@ def tumor_panel(uow, principal: Principal, nct_id: str, subject):
             "forms": ["capture_tumor_form.html"] if can_enter else [], "subject_number": subject.subject_number}
 
 
-def queries_panel(uow, principal: Principal, nct_id: str, subject):
+def queries_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     found = queries.list_queries(uow, principal, nct_id, subject_number=subject.subject_number)
     return {"title": "Queries",
             "columns": ["#", "On", "Message", "Status", "Raised", "Last step"],
@@ -291,7 +412,7 @@ def queries_panel(uow, principal: Principal, nct_id: str, subject):
             "subject_number": subject.subject_number}
 
 
-def signature_panel(uow, principal: Principal, nct_id: str, subject):
+def signature_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     status = signatures.casebook_status(uow, principal, nct_id, subject.subject_number)
     words = {"unsigned": "Not signed.", "signed": "Signed.",
              "needs_resigning": "The signature was invalidated by a later change: the casebook needs re-signing."}
@@ -306,7 +427,7 @@ def signature_panel(uow, principal: Principal, nct_id: str, subject):
             "subject_number": subject.subject_number, "default_meaning": signatures.DEFAULT_MEANING}
 
 
-def site_queries_panel(uow, principal: Principal, nct_id: str, site_key: str):
+def site_queries_panel(uow: Any, principal: Principal, nct_id: str, site_key: str) -> dict[str, Any] | None:
     if not principal.can(Action.SUBJECT_VIEW, site_key):
         return None
     found = queries.list_queries(uow, principal, nct_id, site=site_key)
@@ -317,7 +438,7 @@ def site_queries_panel(uow, principal: Principal, nct_id: str, site_key: str):
                      for q in found], "empty": "No open queries."}
 
 
-def site_sae_panel(uow, principal: Principal, nct_id: str, site_key: str):
+def site_sae_panel(uow: Any, principal: Principal, nct_id: str, site_key: str) -> dict[str, Any] | None:
     if not principal.can(Action.SUBJECT_VIEW, site_key):
         return None
     found = ae.serious_events(uow, principal, nct_id, site_key)

@@ -16,10 +16,18 @@ from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError
 from trialdesk.domain.schedule import VisitStatus
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
-from trialdesk.entrypoints.web.forms import FormInvalid, service_errors, validate
+from trialdesk.entrypoints.web.forms import FormInvalid, FormState, service_errors, text, typed, validate
+from trialdesk.entrypoints.web.subject_page import submit
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import treatment
-from trialdesk.services.commands import EditDose, PlanDoses, RecordDisposition, RecordDose, RecordDoseForm
+from trialdesk.services.commands import (
+    EditDose,
+    EditDoseForm,
+    PlanDoses,
+    RecordDisposition,
+    RecordDose,
+    RecordDoseForm,
+)
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["treatment"])
 pages = APIRouter(dependencies=[PageUser])
@@ -226,28 +234,47 @@ def page_dose_record(request: Request, subject_number: str, form: FormDep, p: Pa
         error=error, entered=entered, delay_reason=delay_reason), status_code=422)
 
 
+def _dose_edit_field(path: str) -> str:
+    """The correction form's input of a use case's problem: the reason, the dose, else the new value."""
+    return path if path in ("reason", "dose_id", "field") else "value"
+
+
 @pages.post("/ops/subjects/{subject_number}/doses/edit", include_in_schema=False)
-def page_dose_edit(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
-    """Change one field of a recorded dose, with a reason for change."""
-    dose_id = form.get("dose_id") or ""
-    field = str(form.get("field") or "")
-    value: Any = form.get("value")
-    if field == "interrupted":
-        value = str(value).strip().lower() in ("yes", "true", "1")
-    treatment.update_dose(uow, p, nct_id, subject_number, dose_id, {field: value}, form.get("reason"))
-    uow.commit()
-    return RedirectResponse(f"/ops/subjects/{subject_number}#panel-doses", status_code=303)
+def page_dose_edit(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
+                   nct_id: TrialDep) -> Response:
+    """Change one field of a recorded dose, with a reason for change; refused input comes back beside its field."""
+
+    def change() -> None:
+        command = validate(EditDoseForm, {k: text(form, k) for k in ("dose_id", "field", "value", "reason")})
+        edit = command.command()
+        treatment.update_dose(uow, p, nct_id, subject_number, command.dose_id, edit.changes, edit.reason)
+
+    back = submit(request, uow, p, nct_id, subject_number, FormState("dose-edit-form", typed(form)), change,
+                  rename=_dose_edit_field)
+    return back or RedirectResponse(f"/ops/subjects/{subject_number}#panel-doses", status_code=303)
+
+
+def _disposition_field(path: str) -> str:
+    """The disposition form's input of a command field (``details.eot_visit_date`` is ``eot_visit_date``)."""
+    return "eot_visit_date" if path.startswith("details") else path.split(".")[0]
 
 
 @pages.post("/ops/subjects/{subject_number}/dispositions", include_in_schema=False)
-def page_disposition(subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
-    details = {}
-    if form.get("eot_visit_date"):
-        details["eot_visit_date"] = form.get("eot_visit_date")
-    treatment.record_disposition(uow, p, nct_id, subject_number, str(form.get("kind") or ""),
-                                 form.get("event_date") or "", form.get("reason"), details)
-    uow.commit()
-    return RedirectResponse(f"/ops/subjects/{subject_number}#panel-disposition", status_code=303)
+def page_disposition(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
+                     nct_id: TrialDep) -> Response:
+    """End of treatment, end of study, death or a new therapy; refused input comes back beside its field."""
+
+    def record() -> None:
+        details = {"eot_visit_date": text(form, "eot_visit_date")} if text(form, "eot_visit_date") else {}
+        command = validate(RecordDisposition, {"kind": text(form, "kind"), "event_date": text(form, "event_date"),
+                                               "reason": text(form, "reason"), "details": details},
+                           rename=_disposition_field)
+        treatment.record_disposition(uow, p, nct_id, subject_number, command.kind, command.event_date,
+                                     command.reason, command.details)
+
+    back = submit(request, uow, p, nct_id, subject_number, FormState("disposition-form", typed(form)), record,
+                  rename=_disposition_field)
+    return back or RedirectResponse(f"/ops/subjects/{subject_number}#panel-disposition", status_code=303)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -259,7 +286,7 @@ _STATUS_CLASS = {VisitStatus.DONE: "ok", VisitStatus.DUE: "warn", VisitStatus.OV
 
 
 def _randomized(uow, subject) -> bool:
-    return uow.doses.allocation(subject.id) is not None
+    return uow.allocations.for_subject(subject.id) is not None
 
 
 def calendar_panel(uow, principal: Principal, nct_id: str, subject):
