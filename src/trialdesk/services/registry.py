@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.audit import canonical_json
 from trialdesk.domain.errors import NotFound
 from trialdesk.domain.protocol import Protocol, SiteStatus
+from trialdesk.domain.records import Trial
+from trialdesk.services.unit_of_work import UnitOfWork
 
 
 @lru_cache(maxsize=64)
@@ -17,10 +21,10 @@ def _parse(protocol_json: str) -> Protocol:
     return Protocol.model_validate_json(protocol_json)
 
 
-_BY_VERSION: dict[tuple, Protocol] = {}
+_BY_VERSION: dict[tuple[int | None, str, str], Protocol] = {}
 
 
-def _protocol_of(row) -> Protocol:
+def _protocol_of(row: Trial) -> Protocol:
     """The row's protocol, parsed once per (trial, version): the JSON column is loaded only on a cache miss."""
     key = (row.id, row.nct_id, row.updated_at)
     cached = _BY_VERSION.get(key)
@@ -40,14 +44,14 @@ def _search_text(p: Protocol) -> str:
     return " ".join(parts).lower()
 
 
-def _summary(p: Protocol) -> dict:
+def _summary(p: Protocol) -> dict[str, Any]:
     r = p.registry
     return {"nct_id": r.nct_id, "brief_title": r.identification.brief_title,
             "overall_status": r.status.overall_status.value, "locations": len(r.locations),
             "operations": sorted(k for k, v in p.operations.model_dump(exclude_none=True).items() if v)}
 
 
-def save_protocol(uow, protocol: Protocol, *, source: str = "protocol", reason: str | None = None) -> str:
+def save_protocol(uow: UnitOfWork, protocol: Protocol, *, source: str = "protocol", reason: str | None = None) -> str:
     """Create or replace a trial's protocol. Sites are created from the record's locations; an existing site
     keeps its live status (set by site activation), so reloading a protocol never silently reopens a site.
     Returns ``"created"``, ``"updated"`` or ``"unchanged"``."""
@@ -71,7 +75,7 @@ def save_protocol(uow, protocol: Protocol, *, source: str = "protocol", reason: 
         row.search_text, row.updated_at = _search_text(protocol), now
         outcome = "updated"
         uow.record("trial.updated", "trial", nct, before=before, after=_summary(protocol), reason=reason, trial=nct)
-    existing = {s.site_key: s for s in uow.sites.for_trial(row.id)}
+    existing = {s.site_key: s for s in uow.sites.for_trial(stored_id(row))}
     for position, loc in enumerate(protocol.registry.locations):
         site = existing.get(loc.site_id)
         if site is None:
@@ -84,7 +88,7 @@ def save_protocol(uow, protocol: Protocol, *, source: str = "protocol", reason: 
     return outcome
 
 
-def load_protocol(uow, principal: Principal, protocol: Protocol, *, source: str = "protocol",
+def load_protocol(uow: UnitOfWork, principal: Principal, protocol: Protocol, *, source: str = "protocol",
                   reason: str | None = None) -> str:
     """Create or replace a trial's protocol on behalf of ``principal`` (admin, ``Action.PROTOCOL_LOAD``).
 
@@ -95,26 +99,39 @@ def load_protocol(uow, principal: Principal, protocol: Protocol, *, source: str 
     return save_protocol(uow, protocol, source=source, reason=reason)
 
 
-def get_trial_row(uow, nct_id: str):
+class _Stored(TypingProtocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def stored_id(record: _Stored) -> int:
+    """The id of a record that storage holds: records carry ``id: int | None`` because a new one has no id until
+    it is first written; every record a repository returns has one."""
+    if record.id is None:
+        raise RuntimeError(f"this {type(record).__name__} has not been written yet")
+    return record.id
+
+
+def get_trial_row(uow: UnitOfWork, nct_id: str) -> Trial:
     row = uow.trials.get(nct_id)
     if row is None:
         raise NotFound(f"trial {nct_id} is not loaded")
     return row
 
 
-def get_protocol(uow, nct_id: str, *, live_sites: bool = True) -> Protocol:
+def get_protocol(uow: UnitOfWork, nct_id: str, *, live_sites: bool = True) -> Protocol:
     """The trial's protocol; with ``live_sites`` the locations carry the sites' current status."""
     row = get_trial_row(uow, nct_id)
     protocol = _protocol_of(row)
     if not live_sites:
         return protocol
-    status = {s.site_key: s.status for s in uow.sites.for_trial(row.id)}
-    locations = [loc.model_copy(update={"status": SiteStatus(status[loc.site_id]) if status.get(loc.site_id)
+    status = {s.site_key: s.status for s in uow.sites.for_trial(stored_id(row))}
+    locations = [loc.model_copy(update={"status": SiteStatus(live) if (live := status.get(loc.site_id))
                                         else loc.status}) for loc in protocol.registry.locations]
     return protocol.model_copy(update={"registry": protocol.registry.model_copy(update={"locations": locations})})
 
 
-def list_trials(uow, query: str | None = None) -> list[dict]:
+def list_trials(uow: UnitOfWork, query: str | None = None) -> list[dict[str, Any]]:
     rows = uow.trials.list()
     out = []
     words = [w for w in re.split(r"\s+", (query or "").lower()) if w]
@@ -126,14 +143,15 @@ def list_trials(uow, query: str | None = None) -> list[dict]:
     return out
 
 
-def posted_results(uow, nct_id: str) -> dict | None:
+def posted_results(uow: UnitOfWork, nct_id: str) -> dict[str, Any] | None:
     import json
 
     row = get_trial_row(uow, nct_id)
-    return json.loads(row.results_json) if row.results_json else None
+    results: dict[str, Any] | None = json.loads(row.results_json) if row.results_json else None
+    return results
 
 
-def export_study(uow, nct_id: str) -> dict:
+def export_study(uow: UnitOfWork, nct_id: str) -> dict[str, Any]:
     """The trial as a CT.gov API v2 study (with its posted results), through the study documents port."""
     return uow.ports.studies.protocol_to_study(get_protocol(uow, nct_id), results_section=posted_results(uow, nct_id))
 
@@ -155,7 +173,7 @@ class RelatedTrial:
     shared_terms: tuple[str, ...]
 
 
-def related_trials(uow, nct_id: str, limit: int = 5) -> list[RelatedTrial]:
+def related_trials(uow: UnitOfWork, nct_id: str, limit: int = 5) -> list[RelatedTrial]:
     """Other loaded trials ranked by Jaccard similarity of their condition and intervention terms."""
     me = _terms(get_protocol(uow, nct_id, live_sites=False))
     ranked = []

@@ -7,27 +7,32 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Any
 
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.audit import canonical_json
 from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput
+from trialdesk.domain.records import Signature, Subject
+from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import get_subject, touch
+from trialdesk.services.unit_of_work import UnitOfWork
 
 DEFAULT_MEANING = "I approve the data in this casebook"
 
 
-def _ts(uow) -> str:
+def _ts(uow: UnitOfWork) -> str:
     return uow.now().astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
-def content_hash(uow, subject) -> str:
+def content_hash(uow: UnitOfWork, subject: Subject) -> str:
     """SHA-256 of the canonical JSON of everything recorded for the subject."""
-    return hashlib.sha256(canonical_json(uow.signatures.casebook_content(subject.id)).encode("utf-8")).hexdigest()
+    content = canonical_json(uow.signatures.casebook_content(stored_id(subject)))
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def touch_and_record(uow, subject, *, reason: str, nct_id: str, actor: str) -> None:
+def touch_and_record(uow: UnitOfWork, subject: Subject, *, reason: str, nct_id: str, actor: str) -> None:
     """``services.subjects.touch`` plus an audit event when it invalidates a live signature."""
-    live = uow.signatures.active(subject.id)
+    live = uow.signatures.active(stored_id(subject))
     touch(uow, subject, reason=reason)
     if live is not None:
         uow.record("casebook.signature_invalidated", "signature", live.id,
@@ -36,15 +41,15 @@ def touch_and_record(uow, subject, *, reason: str, nct_id: str, actor: str) -> N
                    reason=reason, trial=nct_id, site=subject.site_key, actor=actor)
 
 
-def signature_dict(row) -> dict:
+def signature_dict(row: Signature) -> dict[str, Any]:
     return {"id": row.id, "signer": row.signer, "signer_name": row.signer_name, "meaning": row.meaning,
             "signed_at": row.signed_at, "data_version": row.data_version, "manifest_hash": row.manifest_hash,
             "invalidated_at": row.invalidated_at, "invalidated_reason": row.invalidated_reason,
             "valid": row.invalidated_at is None}
 
 
-def sign_casebook(uow, principal: Principal, nct_id: str, subject_number: str, password: str,
-                  meaning: str = DEFAULT_MEANING) -> dict:
+def sign_casebook(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, password: str,
+                  meaning: str = DEFAULT_MEANING) -> dict[str, Any]:
     """Sign the subject's casebook (investigator at the subject's site, ``Action.CASEBOOK_SIGN``).
 
     Raises
@@ -83,7 +88,7 @@ def sign_casebook(uow, principal: Principal, nct_id: str, subject_number: str, p
     return {**signature_dict(row), "manifest": manifest}
 
 
-def casebook_status(uow, principal: Principal, nct_id: str, subject_number: str) -> dict:
+def casebook_status(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str) -> dict[str, Any]:
     """``unsigned``, ``signed`` or ``needs_resigning`` (the last signature was invalidated by a change), with
     the signatures, newest first."""
     _, subject = get_subject(uow, principal, nct_id, subject_number)
