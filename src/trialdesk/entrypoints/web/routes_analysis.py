@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from trialdesk.domain.errors import InvalidInput, NotFound
+from trialdesk.domain.access import Principal
+from trialdesk.domain.errors import InvalidInput, NotFound, Problem
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.forms import FormInvalid, text, typed, validate
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import analysis, registry
 from trialdesk.services.commands import PostResults, RunAnalysis
@@ -44,12 +46,16 @@ def api_get_run(nct_id: str, run_id: int, p: PrincipalDep, uow: UowDep) -> dict[
     return run
 
 
-@api.get("/trials/{nct_id}/analysis/runs/{run_id}/report", response_class=HTMLResponse)
-def api_report(nct_id: str, run_id: int, p: PrincipalDep, uow: UowDep):
+def _report(uow: Any, p: Principal, nct_id: str, run_id: int) -> HTMLResponse:
     run = analysis.get_run(uow, p, nct_id, run_id)
     if not run["report_html"]:
         raise NotFound(f"analysis run {run_id} has no stored report")
     return HTMLResponse(run["report_html"])
+
+
+@api.get("/trials/{nct_id}/analysis/runs/{run_id}/report", response_class=HTMLResponse)
+def api_report(nct_id: str, run_id: int, p: PrincipalDep, uow: UowDep) -> HTMLResponse:
+    return _report(uow, p, nct_id, run_id)
 
 
 @api.post("/trials/{nct_id}/results")
@@ -69,43 +75,51 @@ def api_posted_results(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, A
     return section
 
 
-@pages.get("/ops/analysis", response_class=HTMLResponse, include_in_schema=False)
-def analysis_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, msg: str | None = None):
+def _analysis_page(request: Request, p: Principal, uow: Any, nct_id: str, *, msg: str | None = None,
+                   problems: list[Problem] | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
+    """The statistician's page; ``problems`` (a refused run) are listed and shown beside their fields, with the
+    run form's ``values`` kept."""
     runs = analysis.list_runs(uow, p, nct_id)
-    latest = analysis.get_run(uow, p, nct_id) if runs else None
+    latest = analysis.get_run(uow, p, nct_id) if runs and not problems else None
     today = uow.now().date().isoformat()
+    errors = {problem.path: problem.message for problem in problems or [] if problem.path}
     return templates.TemplateResponse(request, "analysis.html", ctx(
-        request, nct=nct_id, runs=runs, latest=latest, today=today, msg=msg, problems=[]))
+        request, nct=nct_id, runs=runs, latest=latest, today=today, msg=msg, problems=problems or [],
+        errors=errors, values=values or {}), status_code=422 if problems else 200)
+
+
+@pages.get("/ops/analysis", response_class=HTMLResponse, include_in_schema=False)
+def analysis_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
+                  msg: str | None = None) -> HTMLResponse:
+    return _analysis_page(request, p, uow, nct_id, msg=msg)
 
 
 @pages.post("/ops/analysis/runs", include_in_schema=False)
-def analysis_run_form(request: Request, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
-    ties = form.get("ties") or None
+def analysis_run_form(request: Request, form: FormDep, p: PagePrincipalDep, uow: UowDep,
+                      nct_id: TrialDep) -> Response:
+    """Run the analysis at the cut; a cut-off or ties option that :class:`RunAnalysis` or the use case refuses
+    comes back (422) beside its field."""
+    values = typed(form)
     try:
-        if ties not in (None, "efron", "breslow"):
-            raise InvalidInput(f"must be efron or breslow; got {ties!r}", field="ties")
-        run = analysis.run_analysis(uow, p, nct_id, form.get("cut_date") or None, ties=ties)
+        command = validate(RunAnalysis, {k: text(form, k) for k in ("cut_date", "ties")})
+        run = analysis.run_analysis(uow, p, nct_id, command.cut_date, ties=command.ties)
         uow.commit()
+    except FormInvalid as exc:
+        problems = [Problem(name, message) for name, message in exc.errors.items()]
+        return _analysis_page(request, p, uow, nct_id, problems=problems, values=values)
     except InvalidInput as exc:
         uow.rollback()
-        runs = analysis.list_runs(uow, p, nct_id)
-        today = uow.now().date().isoformat()
-        return templates.TemplateResponse(request, "analysis.html", ctx(
-            request, nct=nct_id, runs=runs, latest=None, today=today, msg=None, problems=exc.problems),
-            status_code=422)
+        return _analysis_page(request, p, uow, nct_id, problems=exc.problems, values=values)
     return RedirectResponse(f"/ops/analysis?msg=Analysis+run+{run['run_id']}+done", status_code=303)
 
 
 @pages.post("/ops/analysis/runs/{run_id}/post", include_in_schema=False)
-def analysis_post_form(run_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+def analysis_post_form(run_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> RedirectResponse:
     out = analysis.post_results(uow, p, nct_id, run_id)
     uow.commit()
     return RedirectResponse(f"/ops/analysis?msg=Results+of+run+{out['run_id']}+posted", status_code=303)
 
 
 @pages.get("/ops/analysis/runs/{run_id}/report", response_class=HTMLResponse, include_in_schema=False)
-def analysis_report_page(run_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
-    run = analysis.get_run(uow, p, nct_id, run_id)
-    if not run["report_html"]:
-        raise NotFound(f"analysis run {run_id} has no stored report")
-    return HTMLResponse(run["report_html"])
+def analysis_report_page(run_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
+    return _report(uow, p, nct_id, run_id)

@@ -11,13 +11,14 @@ import io
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.deps import PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, service_errors, text, typed, validate
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import randomization as rz
 from trialdesk.services.commands import FlagRandomizedInError, Randomize
@@ -106,33 +107,48 @@ def api_verify(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
 
 
 @pages.get("/ops/subjects/{subject_number}/randomize", response_class=HTMLResponse, include_in_schema=False)
-def randomize_page(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+def randomize_page(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep,
+                   nct_id: TrialDep) -> HTMLResponse:
     preview = rz.preview_randomization(uow, p, nct_id, subject_number)
     return templates.TemplateResponse(request, "randomize.html", ctx(
         request, subject_number=subject_number, preview=preview, client_key=secrets.token_urlsafe(16),
-        nct_id=nct_id, error=None))
+        nct_id=nct_id, error=None, errors={}, values={}))
+
+
+UNCONFIRMED = "Tick the confirmation box to randomize this subject."
 
 
 @pages.post("/ops/subjects/{subject_number}/randomize", include_in_schema=False)
-def randomize_submit(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
-                     confirm: str = Form(""), client_key: str = Form(""), randomized_on: str = Form("")):
-    error = None
-    if confirm != "yes":
-        error = "Tick the confirmation box to randomize this subject."
-    else:
-        try:
-            rz.randomize_subject(uow, p, nct_id, subject_number, client_key=client_key or None,
-                                 randomized_on=randomized_on or None)
-            uow.commit()
-        except (Conflict, InvalidInput) as exc:
-            uow.rollback()
-            error = exc.message
+def randomize_submit(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
+                     nct_id: TrialDep) -> Response:
+    """Randomize after the explicit confirmation. Without it, or with a date the :class:`Randomize` command or
+    the use case refuses, the page comes back (422) with the message beside the field; a subject the use case
+    cannot randomize now (not eligible, site not recruiting) is a conflict (409)."""
+    values = typed(form)
+    error, errors, status = None, {}, 422
+    try:
+        confirmed = {"confirm": True} if text(form, "confirm") == "yes" else {}
+        command = validate(Randomize, {**confirmed, "client_key": text(form, "client_key"),
+                                       "randomized_on": text(form, "randomized_on")})
+        rz.randomize_subject(uow, p, nct_id, subject_number, client_key=command.client_key,
+                             randomized_on=command.randomized_on)
+        uow.commit()
+    except FormInvalid as exc:
+        errors = {**exc.errors, **({"confirm": UNCONFIRMED} if "confirm" in exc.errors else {})}
+        error = UNCONFIRMED if "confirm" in errors else CHECK_FIELDS
+    except InvalidInput as exc:
+        uow.rollback()
+        error, errors = exc.message, service_errors(exc)
+    except Conflict as exc:
+        uow.rollback()
+        error, status = exc.message, 409
     if error is None:
         return RedirectResponse(f"/ops/subjects/{subject_number}/randomization", status_code=303)
     preview = rz.preview_randomization(uow, p, nct_id, subject_number)
     return templates.TemplateResponse(request, "randomize.html", ctx(
-        request, subject_number=subject_number, preview=preview, client_key=client_key or secrets.token_urlsafe(16),
-        nct_id=nct_id, error=error), status_code=409 if confirm == "yes" else 422)
+        request, subject_number=subject_number, preview=preview,
+        client_key=values.get("client_key") or secrets.token_urlsafe(16), nct_id=nct_id, error=error,
+        errors=errors, values=values), status_code=status)
 
 
 @pages.get("/ops/subjects/{subject_number}/randomization", response_class=HTMLResponse, include_in_schema=False)

@@ -7,7 +7,7 @@ import typing
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput, Problem
@@ -15,6 +15,7 @@ from trialdesk.domain.screening import MedicalHistory
 from trialdesk.domain.units import ANALYTES
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.forms import FormInvalid, text, typed, validate
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import screening, sites
 from trialdesk.services.commands import ScreenPatient
@@ -247,16 +248,28 @@ def _example(name: str) -> str:
     return ""
 
 
-def _form_response(request: Request, nct_id: str, site: dict, sections: list[dict], values: dict, errors=None,
-                   status_code: int = 200):
+def _form_field(path: str) -> str:
+    """The form input of a problem's path: the record's items are named by their path in the record."""
+    return path.removeprefix("record.")
+
+
+def _form_response(request: Request, nct_id: str, site: dict[str, Any], sections: list[dict[str, Any]],
+                   values: dict[str, str], errors: list[Problem] | None = None,
+                   status_code: int = 200) -> HTMLResponse:
+    """The screening form; ``errors``: every problem listed above the form, and each beside its input."""
+    problems = errors or []
+    field_errors: dict[str, str] = {}
+    for problem in problems:
+        if problem.path:
+            field_errors.setdefault(_form_field(problem.path), problem.message)
     return templates.TemplateResponse(request, "screening_form.html", ctx(
-        request, site=site, sections=sections, values=values, errors=errors or [], nct_id=nct_id),
-        status_code=status_code)
+        request, site=site, sections=sections, values=values, errors=problems, field_errors=field_errors,
+        nct_id=nct_id), status_code=status_code)
 
 
 @pages.get("/ops/sites/{site_key}/screen", response_class=HTMLResponse, include_in_schema=False)
 def screening_form(request: Request, site_key: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
-                   example: str | None = None):
+                   example: str | None = None) -> HTMLResponse:
     from trialdesk.domain.access import require
 
     require(principal, Action.SCREEN, site_key)
@@ -270,15 +283,22 @@ def screening_form(request: Request, site_key: str, principal: PagePrincipalDep,
 
 @pages.post("/ops/sites/{site_key}/screen", response_class=HTMLResponse, include_in_schema=False)
 def screening_submit(request: Request, site_key: str, form: FormDep, principal: PagePrincipalDep, uow: UowDep,
-                     nct_id: TrialDep):
+                     nct_id: TrialDep) -> Response:
+    """Screen and store; the record's unreadable items and the use case's problems come back (422) listed above
+    the form and each beside its input, with everything typed kept."""
     site = sites.view_site(uow, principal, nct_id, site_key)
     sections = form_sections(_attestation_texts(uow, nct_id))
-    values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
+    values = typed(form)
     try:
         record = record_from_form(form, sections)
-        out = screening.screen_subject(uow, principal, nct_id, site_key, form.get("patient_ref") or "",
-                                       record, screened_on=(form.get("screened_on") or None))
+        command = validate(ScreenPatient, {"site": site_key, "patient_ref": text(form, "patient_ref"),
+                                           "record": record, "screened_on": text(form, "screened_on")})
+        out = screening.screen_subject(uow, principal, nct_id, site_key, command.patient_ref, command.record,
+                                       screened_on=command.screened_on)
         uow.commit()
+    except FormInvalid as exc:
+        problems = [Problem(name, message) for name, message in exc.errors.items()]
+        return _form_response(request, nct_id, site, sections, values, problems, status_code=422)
     except InvalidInput as exc:
         uow.rollback()
         return _form_response(request, nct_id, site, sections, values, exc.problems, status_code=422)
