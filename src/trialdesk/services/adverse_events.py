@@ -102,7 +102,7 @@ def _parse(values: dict[str, Any]) -> AdverseEventInput:
 
 
 def _arm_drugs(uow, nct_id: str, subject) -> tuple[str | None, list[str]]:
-    allocation = uow.tumor_assessments.allocation(subject.id)
+    allocation = uow.allocations.for_subject(subject.id)
     if allocation is None:
         return None, []
     treatment = protocol(uow, nct_id).operations.treatment

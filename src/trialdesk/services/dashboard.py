@@ -32,7 +32,8 @@ def dashboard(uow, principal: Principal, nct_id: str, *, today: dt.date | None =
     site_keys = {s.site_key for s in sites}
 
     screenings = [r for r in uow.dashboard.screenings(trial.id) if r[0] in site_keys]
-    randomizations = [r for r in uow.dashboard.randomizations(trial.id) if r[0] in site_keys]
+    dates = uow.allocations.randomization_dates(trial.id, include_in_error=True)  # in-error ones were randomized too
+    randomizations = [r for r in dates if r[0] in site_keys]
     latest: dict[int, tuple[str, str]] = {}
     for site, _day, subject_id, verdict in screenings:
         latest[subject_id] = (site, verdict)
@@ -65,7 +66,7 @@ def dashboard(uow, principal: Principal, nct_id: str, *, today: dt.date | None =
 
     # The forecast is trial-wide (aggregate counts only) and uses the recent pace: randomizations in the last
     # FORECAST_WINDOW_DAYS (or since the first one, when that is shorter).
-    everyone = uow.dashboard.randomizations(trial.id)
+    everyone = uow.allocations.randomization_dates(trial.id, include_in_error=True)
     n_total = len(everyone)
     first = dt.date.fromisoformat(everyone[0][1]) if everyone else None
     window_start = max(first, today - dt.timedelta(days=FORECAST_WINDOW_DAYS)) if first else today

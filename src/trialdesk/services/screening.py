@@ -177,7 +177,8 @@ def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patien
                                       status=SubjectStatus.SCREENING.value, created_at=now, data_version=0)
         before = None
     else:
-        if not can_rescreen(subject.status) or uow.screenings.is_allocated(subject.id):
+        allocated = uow.allocations.for_subject(subject.id, include_in_error=True) is not None
+        if not can_rescreen(subject.status) or allocated:
             raise Conflict(f"subject {subject.subject_number} is {subject.status}: a randomized subject cannot be "
                            f"rescreened")
         before = _subject_state(subject)

@@ -98,7 +98,7 @@ def _evaluate(uow, nct_id: str, subject, randomized_on: dt.date | None):
 
 
 def _randomized_on(uow, subject) -> dt.date | None:
-    allocation = uow.tumor_assessments.allocation(subject.id)
+    allocation = uow.allocations.for_subject(subject.id)
     return dt.date.fromisoformat(allocation.randomized_on) if allocation is not None else None
 
 

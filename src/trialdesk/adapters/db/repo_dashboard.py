@@ -20,12 +20,6 @@ class Repository:
                                     .order_by(t.screenings.c.id))
         return [tuple(r) for r in rows]
 
-    def randomizations(self, trial_id: int) -> list[tuple[str, str]]:
-        """(site, randomized_on) of every allocation."""
-        rows = self.session.execute(select(t.allocations.c.site_key, t.allocations.c.randomized_on).where(
-            t.allocations.c.trial_id == trial_id).order_by(t.allocations.c.randomized_on))
-        return [tuple(r) for r in rows]
-
     def open_queries(self, trial_id: int) -> dict[str, int]:
         rows = self.session.execute(
             select(t.queries.c.site_key, func.count()).join(SubjectRow, t.subjects.c.id == t.queries.c.subject_id)

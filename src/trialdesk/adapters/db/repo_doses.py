@@ -1,7 +1,7 @@
 """Doses administered: ``uow.doses``.
 
-Also the reads the treatment calendar needs from tables written by other modules (the allocation's arm and
-date, the tumour-assessment dates), batched over many subjects for the site calendar.
+Also a read the treatment calendar needs from a table written by another module (the tumour-assessment dates),
+batched over many subjects for the site calendar; the allocation's arm and date come from ``uow.allocations``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
-from trialdesk.adapters.db.tables import AllocationRow, DoseRow
+from trialdesk.adapters.db.tables import DoseRow
 
 
 class Repository:
@@ -51,19 +51,7 @@ class Repository:
             out[row.subject_id].append(row)
         return out
 
-    # reads for the calendar ----------------------------------------------------------------------------------------
-    def allocations(self, subject_ids: Iterable[int]) -> dict[int, AllocationRow]:
-        """The valid (not in-error) allocation of each subject that has one."""
-        ids = sorted(set(subject_ids))
-        if not ids:
-            return {}
-        rows = self.session.execute(select(AllocationRow).where(
-            t.allocations.c.subject_id.in_(ids), t.allocations.c.in_error.is_(False)).order_by(t.allocations.c.id)).scalars()
-        return {row.subject_id: row for row in rows}
-
-    def allocation(self, subject_id: int) -> AllocationRow | None:
-        return self.allocations([subject_id]).get(subject_id)
-
+    # reads for the calendar (the allocation: ``uow.allocations``) ----------------------------------------------------------------------------------------
     def assessments(self, subject_ids: Iterable[int]) -> dict[int, list[tuple[str, bool, str | None]]]:
         """``subject_id -> [(assessment_date, baseline, overall_response), ...]`` sorted by date."""
         ids = sorted(set(subject_ids))

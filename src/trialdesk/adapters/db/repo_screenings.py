@@ -75,7 +75,3 @@ class Repository:
         stmt = select(SubjectRow).where(t.subjects.c.trial_id == trial_id, t.subjects.c.site_key == site_key,
                                         t.subjects.c.patient_ref == patient_ref)
         return self.session.execute(self._lock(stmt, for_update)).scalar_one_or_none()
-
-    def is_allocated(self, subject_id: int) -> bool:
-        return self.session.execute(select(t.allocations.c.id).where(t.allocations.c.subject_id == subject_id)
-                                    .limit(1)).first() is not None

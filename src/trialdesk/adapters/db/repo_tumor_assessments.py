@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
-from trialdesk.adapters.db.tables import AllocationRow, TumorAssessmentRow
+from trialdesk.adapters.db.tables import TumorAssessmentRow
 
 
 class Repository:
@@ -29,8 +29,3 @@ class Repository:
             select(TumorAssessmentRow).where(t.tumor_assessments.c.subject_id == subject_id)
             .order_by(t.tumor_assessments.c.baseline.desc(), t.tumor_assessments.c.assessment_date,
                       t.tumor_assessments.c.id)).scalars())
-
-    def allocation(self, subject_id: int) -> AllocationRow | None:
-        """The subject's allocation (randomization date and arm); None before randomization or if in error."""
-        return self.session.execute(select(AllocationRow).where(
-            t.allocations.c.subject_id == subject_id, t.allocations.c.in_error.is_(False))).scalar_one_or_none()

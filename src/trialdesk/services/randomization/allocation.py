@@ -93,7 +93,7 @@ def _preflight(uow: Any, principal: Principal, nct_id: str, subject_number: str,
     """Every check that can refuse an allocation, in a fixed order, before any slot is read."""
     trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.RANDOMIZE)
     repo = uow.randomization
-    existing = repo.allocation_for_subject(subject.id)
+    existing = uow.allocations.for_subject(subject.id, include_in_error=True)
     if existing is not None:
         raise Conflict(f"subject {subject_number} is already randomized ({existing.randomization_number})")
     on = _check_randomized_on(randomized_on, uow.now().date())
@@ -143,7 +143,7 @@ def randomize_subject(uow: Any, principal: Principal, nct_id: str, subject_numbe
     _check_client_key(client_key)
     if client_key is not None:
         trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.RANDOMIZE)
-        previous = uow.randomization.allocation_by_client_key(trial.id, client_key)
+        previous = uow.allocations.by_client_key(trial.id, client_key)
         if previous is not None:
             lst = uow.randomization.live_list(trial.id)
             return _replay(previous, subject, _spec_of(lst) if lst else None, nct_id, client_key)
@@ -168,11 +168,11 @@ def randomize_subject(uow: Any, principal: Principal, nct_id: str, subject_numbe
     if n > spec.enrollment_cap:
         raise Conflict(f"enrollment cap reached: {spec.enrollment_cap} subjects are randomized")
     if client_key is not None:  # a concurrent retry may have committed meanwhile
-        previous = repo.allocation_by_client_key(trial.id, client_key)
+        previous = uow.allocations.by_client_key(trial.id, client_key)
         if previous is not None:
             uow.rollback()  # nothing of this attempt is kept
             return _replay(previous, subject, spec, nct_id, client_key)
-    existing = repo.allocation_for_subject(subject.id)
+    existing = uow.allocations.for_subject(subject.id, include_in_error=True)
     if existing is not None:
         raise Conflict(f"subject {subject_number} is already randomized ({existing.randomization_number})")
     number = spec.randomization_number(n)
@@ -191,7 +191,8 @@ def randomize_subject(uow: Any, principal: Principal, nct_id: str, subject_numbe
         cursor.next_seq += 1
         slot_id = slot.id
     elif spec.scheme == "minimization":
-        past = [(json.loads(a.details_json)["levels"], a.arm) for a in repo.allocations(trial.id)]
+        past = [(json.loads(a.details_json)["levels"], a.arm) for a in uow.allocations.for_trial(
+            trial.id, include_in_error=True)]
         decision = minimization_assign(spec, counts_from_assignments(spec, past), levels, draw_stream(seed, spec, n))
         arm = decision.arm
         details.update(scores=decision.scores, probabilities=decision.probabilities)
@@ -199,7 +200,7 @@ def randomize_subject(uow: Any, principal: Principal, nct_id: str, subject_numbe
         arm = simple_assign(spec, draw_stream(seed, spec, n))
     lst.next_number = n + 1
     now = uow.now().isoformat()
-    row = repo.add_allocation(trial_id=trial.id, subject_id=subject.id, site_key=subject.site_key, list_id=lst.id,
+    row = uow.allocations.add(trial_id=trial.id, subject_id=subject.id, site_key=subject.site_key, list_id=lst.id,
                               slot_id=slot_id, stratum=stratum, randomization_number=number, arm=arm,
                               randomized_on=on, allocated_at=now, allocated_by=principal.username,
                               client_key=client_key, details_json=json.dumps(details, sort_keys=True),
@@ -237,7 +238,7 @@ def _extend(uow: Any, spec: RandomizationSpec, seed: bytes, key: bytes, lst: Any
 def get_allocation(uow: Any, principal: Principal, nct_id: str, subject_number: str) -> dict[str, Any] | None:
     """The subject's allocation (``None`` before randomization), for whoever may view the subject."""
     trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.SUBJECT_VIEW)
-    row = uow.randomization.allocation_for_subject(subject.id)
+    row = uow.allocations.for_subject(subject.id, include_in_error=True)
     if row is None:
         return None
     lst = uow.randomization.live_list(trial.id)
@@ -250,7 +251,7 @@ def flag_randomized_in_error(uow: Any, principal: Principal, nct_id: str, subjec
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput("a reason is required", field="reason")
     trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.RANDOMIZE)
-    row = uow.randomization.allocation_for_subject(subject.id)
+    row = uow.allocations.for_subject(subject.id, include_in_error=True)
     if row is None:
         raise Conflict(f"subject {subject_number} is not randomized")
     if row.in_error:

@@ -46,7 +46,7 @@ def verify_list(uow: Any, principal: Principal, nct_id: str, seed: bytes) -> dic
         raise Conflict(f"{nct_id} has no randomization list")
     _check_seed_matches(uow, lst, seed)
     spec = _spec_of(lst)
-    allocations = repo.allocations(trial.id)
+    allocations = uow.allocations.for_trial(trial.id, include_in_error=True)
     blocks = spec.scheme == "blocks"
     found = verify_allocation_list(
         spec, seed, list_id=lst.id, next_number=lst.next_number, committed=lst.commitment,
@@ -75,7 +75,8 @@ def export_list(uow: Any, principal: Principal, nct_id: str, seed: bytes) -> lis
         raise Conflict(f"{nct_id} has no randomization list")
     _check_seed_matches(uow, lst, seed)
     key = derive_key(seed, "seal")
-    allocated = {a.slot_id: (a, number) for a, number in repo.allocations_with_subjects(trial.id)
+    allocated = {a.slot_id: (a, number)
+                 for a, number in uow.allocations.with_subject_numbers(trial.id, include_in_error=True)
                  if a.slot_id is not None}
     rows = []
     for slot in repo.slots(lst.id):
@@ -88,7 +89,7 @@ def export_list(uow: Any, principal: Principal, nct_id: str, seed: bytes) -> lis
                      "subject_number": a[1] if a else None, "site": a[0].site_key if a else None,
                      "in_error": bool(a[0].in_error) if a else None})
     if lst.status != "generated" or not rows:  # draws-based schemes: export the allocations made
-        for a, number in repo.allocations_with_subjects(trial.id):
+        for a, number in uow.allocations.with_subject_numbers(trial.id, include_in_error=True):
             if a.slot_id is None:
                 rows.append({"stratum": a.stratum, "seq": None, "block": None, "position": None, "block_size": None,
                              "arm": a.arm, "randomization_number": a.randomization_number, "subject_number": number,
@@ -105,6 +106,7 @@ def balance(uow: Any, principal: Principal, nct_id: str) -> list[dict[str, Any]]
     trial = get_trial_row(uow, nct_id)
     lst = uow.randomization.current_list(trial.id)
     spec = _spec_of(lst) if lst is not None else _protocol_spec(uow, nct_id)
-    rows = balance_table(spec, [(a.stratum, a.site_key, a.arm) for a in uow.randomization.allocations(trial.id)])
+    rows = balance_table(spec, [(a.stratum, a.site_key, a.arm) for a in uow.allocations.for_trial(
+        trial.id, include_in_error=True)])
     return [{"stratum": r.stratum, "site": r.site, "counts": r.counts, "total": r.total, "imbalance": r.imbalance}
             for r in rows]

@@ -76,7 +76,7 @@ def _specs(uow: Any, nct_id: str) -> tuple[TreatmentSpec, ScheduleSpec]:
 
 
 def _allocation(uow: Any, subject: Any) -> Any:
-    alloc = uow.doses.allocation(subject.id)
+    alloc = uow.allocations.for_subject(subject.id)
     if alloc is None:
         raise Conflict(f"subject {subject.subject_number} is not randomized: no treatment, doses or calendar yet")
     return alloc

@@ -42,7 +42,7 @@ def site_calendar(uow: Any, principal: Principal, nct_id: str, site_key: str, as
     treatment, schedule = _specs(uow, nct_id)
     day = _today(uow) if as_of is None else _date(as_of, "as_of")
     ids = [s.id for s in subjects]
-    allocs = uow.doses.allocations(ids)
+    allocs = uow.allocations.for_subjects(ids)
     doses = uow.doses.for_subjects(allocs)
     assessments = uow.doses.assessments(allocs)
     dispositions = uow.dispositions.for_subjects(allocs)
