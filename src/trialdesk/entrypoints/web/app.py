@@ -6,20 +6,26 @@ without authentication; ``tests/test_access_routes.py`` walks the route table to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from trialdesk import __version__
 from trialdesk.domain.errors import AuthenticationFailed, TrialdeskError
 from trialdesk.entrypoints.web.templating import HERE, templates
 
+if TYPE_CHECKING:
+    from trialdesk.bootstrap import App
+
 PUBLIC_PATHS = frozenset({"/", "/trials/{nct_id}", "/login", "/health", "/static"})
 
 
-def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) -> FastAPI:
+def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | None = None) -> FastAPI:
     """Build the web app over a database (``td_app``: an already bootstrapped :class:`trialdesk.bootstrap.App`)."""
     from trialdesk.bootstrap import bootstrap
     from trialdesk.entrypoints.web.auth import LoginRequired, api_user, login_redirect
@@ -38,11 +44,11 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @web.exception_handler(LoginRequired)
-    async def _login_required(request: Request, exc: LoginRequired):
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
         return login_redirect(exc)
 
     @web.exception_handler(TrialdeskError)
-    async def _trialdesk_error(request: Request, exc: TrialdeskError):
+    async def _trialdesk_error(request: Request, exc: TrialdeskError) -> Response:
         if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
             headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
             return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
@@ -57,7 +63,7 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
             "csrf_token": getattr(request.state, "csrf", None)}, status_code=exc.status_code)
 
     @web.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError):
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         # A body field is named by its path in the body ("actual_mg", "lesions.0.size_mm"); a body that is no object,
         # or is missing, by "body"; path and query parameters as "path.run_id", "query.hr".
         problems = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
@@ -75,11 +81,11 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app=None) ->
         web.include_router(router, responses=API_ERROR_RESPONSES if is_api_router(router) else None)
 
     @web.get("/openapi.json", include_in_schema=False, dependencies=[Depends(api_user)])
-    def openapi_json():
+    def openapi_json() -> JSONResponse:
         return JSONResponse(web.openapi())
 
     @web.get("/docs", include_in_schema=False, response_class=HTMLResponse, dependencies=[Depends(api_user)])
-    def docs():
+    def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="trialdesk API")
 
     return web
@@ -113,7 +119,7 @@ def route_table(web: FastAPI) -> list[tuple[str, frozenset[str], object]]:
     """Every (path, methods, route) the app serves, flattening included routers (FastAPI >= 0.16x wraps them)."""
     out: list[tuple[str, frozenset[str], object]] = []
 
-    def walk(routes, prefix: str = "") -> None:
+    def walk(routes: Iterable[Any], prefix: str = "") -> None:
         for route in routes:
             original = getattr(route, "original_router", None)
             if original is not None:

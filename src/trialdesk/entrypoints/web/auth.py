@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 
 from fastapi import Depends, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from trialdesk.domain.access import Principal
 from trialdesk.domain.errors import AuthenticationFailed, PermissionDenied
@@ -32,7 +32,7 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https"
 
 
-def set_session_cookie(response, request: Request, token: str) -> None:
+def set_session_cookie(response: Response, request: Request, token: str) -> None:
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=is_https(request), path="/")
 
 
@@ -98,7 +98,8 @@ async def page_user(request: Request) -> Principal:
     principal, csrf = found
     if request.method not in SAFE_METHODS:
         form = await request.form()
-        check_csrf(request, csrf, form.get("csrf_token") or request.headers.get("x-csrf-token"))
+        field = form.get("csrf_token")  # a file upload named csrf_token is no token
+        check_csrf(request, csrf, (field if isinstance(field, str) else None) or request.headers.get("x-csrf-token"))
     request.state.principal, request.state.csrf = principal, csrf
     return principal
 

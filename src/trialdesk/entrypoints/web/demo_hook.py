@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trialdesk.bootstrap import App
+
 DEMO_SUBJECTS = 100
 
 
-def ensure_demo(td) -> list[dict]:
+def ensure_demo(td: App) -> list[dict[str, str]]:
     """Run the demo once on an empty trial; return the demo logins to show on the home page."""
     from trialdesk.services.demo import NCT, demo_password, demo_users, run_demo
+    from trialdesk.services.registry import get_trial_row, stored_id
     from trialdesk.services.subjects import site_code
     from trialdesk.services.unit_of_work import utc_now
 
     with td.uow() as uow:
-        trial = uow.trials.get(NCT)
-        populated = bool(uow.subjects.list(trial.id))
-        sites = [s.site_key for s in uow.sites.for_trial(trial.id)]
-        codes = {s: site_code(uow, trial.id, s) for s in sites}
+        trial_id = stored_id(get_trial_row(uow, NCT))
+        populated = bool(uow.subjects.list(trial_id))
+        sites = [s.site_key for s in uow.sites.for_trial(trial_id)]
+        codes = {s: site_code(uow, trial_id, s) for s in sites}
         has_demo_users = uow.users.get("admin.demo") is not None
     if not populated:
         print(f"trialdesk: first start in demo mode: simulating {DEMO_SUBJECTS} subjects to the final analysis "
@@ -33,7 +39,7 @@ def ensure_demo(td) -> list[dict]:
             for u, role, s, _ in users if s is None or u in {"coord.12", "inv.12", "coord.01"}]
 
 
-def _continue_demo_clock(td) -> None:
+def _continue_demo_clock(td: App) -> None:
     """The demo simulates past the real date: serve it on a clock that continues from its last event, so that
     calendars, overdue visits and the dashboard read as on the day the simulation stopped."""
     import datetime as dt

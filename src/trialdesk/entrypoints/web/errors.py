@@ -9,7 +9,12 @@ router whose routes live under ``/api/`` when the app includes it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
 
 
 class ProblemOut(BaseModel):
@@ -32,13 +37,13 @@ class ErrorBody(BaseModel):
 ERROR_SCHEMA_REF = "#/components/schemas/ErrorBody"
 
 
-def _error(description: str) -> dict:
+def _error(description: str) -> dict[str, Any]:
     # The content is spelled out (not ``model=``) so that routes answering HTML or iCalendar on success still
     # declare their errors as JSON, which is what the handlers send.
     return {"description": description, "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}}
 
 
-API_ERROR_RESPONSES: dict[int | str, dict] = {
+API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _error("Malformed request: the body cannot be read (e.g. it is not UTF-8 JSON)"),
     401: _error("Not authenticated: missing, wrong or expired token or session"),
     403: _error("The caller's role or site scope does not allow this (or a CSRF token is missing)"),
@@ -48,7 +53,7 @@ API_ERROR_RESPONSES: dict[int | str, dict] = {
 }
 
 
-def is_api_router(router) -> bool:
+def is_api_router(router: APIRouter) -> bool:
     """Whether every route of ``router`` is served under ``/api/`` (the JSON API)."""
     paths = [getattr(route, "path", "") for route in router.routes]
     return bool(paths) and all(path.startswith("/api/") for path in paths)
@@ -58,17 +63,18 @@ def is_api_path(path: str) -> bool:
     return path.startswith("/api/") or path == "/openapi.json"
 
 
-def install(web) -> None:
+def install(web: FastAPI) -> None:
     """Answer Starlette's own HTTP errors under ``/api/`` (an unreadable body, an unknown path or method) with an
     :class:`ErrorBody`, and put :class:`ErrorBody` in the spec's components for ``API_ERROR_RESPONSES``."""
     from http import HTTPStatus
 
+    from fastapi import Request
     from fastapi.exception_handlers import http_exception_handler
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    @web.exception_handler(StarletteHTTPException)
-    async def _http_error(request, exc: StarletteHTTPException):
+    async def _http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)  # registered for this class only
         if not is_api_path(request.url.path):
             return await http_exception_handler(request, exc)
         try:
@@ -79,10 +85,11 @@ def install(web) -> None:
         return JSONResponse({"error": name, "message": message}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
+    web.add_exception_handler(StarletteHTTPException, _http_error)
     generate = web.openapi
 
-    def openapi() -> dict:
-        spec = generate()  # FastAPI's, cached
+    def openapi() -> dict[str, Any]:
+        spec: dict[str, Any] = generate()  # FastAPI's, cached
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         if "ErrorBody" not in schemas:
             error = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -90,4 +97,4 @@ def install(web) -> None:
             schemas["ErrorBody"] = error
         return spec
 
-    web.openapi = openapi
+    web.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the spec

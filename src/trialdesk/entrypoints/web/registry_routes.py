@@ -30,7 +30,8 @@ def health(uow: UowDep) -> Health:
 
 
 @public.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request, uow: UowDep, default_trial: TrialDep, q: str | None = Query(None, max_length=200)):
+def home(request: Request, uow: UowDep, default_trial: TrialDep,
+         q: str | None = Query(None, max_length=200)) -> HTMLResponse:
     from trialdesk.entrypoints.web.auth import resolve
 
     try:
@@ -46,7 +47,7 @@ def home(request: Request, uow: UowDep, default_trial: TrialDep, q: str | None =
 
 
 @public.get("/trials/{nct_id}", response_class=HTMLResponse, include_in_schema=False)
-def trial_page(request: Request, nct_id: str, uow: UowDep):
+def trial_page(request: Request, nct_id: str, uow: UowDep) -> HTMLResponse:
     protocol = registry.get_protocol(uow, nct_id)
     results = registry.posted_results(uow, nct_id)
     related = registry.related_trials(uow, nct_id)

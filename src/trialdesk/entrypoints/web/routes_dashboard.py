@@ -24,7 +24,7 @@ def dashboard_api(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
 
 
 @pages.get("/ops/dashboard", response_class=HTMLResponse, include_in_schema=False)
-def dashboard_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+def dashboard_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     from trialdesk.adapters.figures import enrollment_figure
 
     data = dashboard_service.dashboard(uow, p, nct_id)

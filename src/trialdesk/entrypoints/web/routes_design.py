@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -13,6 +13,9 @@ from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import AppDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import design as design_service
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure  # the figures are drawn only when the page is asked for
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["design"])
 pages = APIRouter(dependencies=[PageUser])
@@ -40,10 +43,11 @@ def simulate(nct_id: str, body: SimulationRequest, p: PrincipalDep, td: AppDep) 
     with td.uow(p.username) as uow:
         design = design_service.design_of(uow, p, nct_id)
     result = design_service.simulate_design(design, trials=body.trials, hazard_ratio=body.hr, seed=body.seed)
-    return result.model_dump(mode="json")
+    out: dict[str, Any] = result.model_dump(mode="json")
+    return out
 
 
-def _svg(fig) -> str:
+def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
     text = buffer.getvalue()
@@ -52,7 +56,7 @@ def _svg(fig) -> str:
 
 @pages.get("/ops/design", response_class=HTMLResponse, include_in_schema=False)
 def design_page(request: Request, p: PagePrincipalDep, td: AppDep, nct_id: TrialDep, trials: int = 2000,
-                hr: float | None = None, seed: int = 20250623):
+                hr: float | None = None, seed: int = 20250623) -> HTMLResponse:
     from trialdesk.adapters.design_figures import analysis_time_figure, power_curve_figure
 
     with td.uow(p.username) as uow:  # closed before the (long) simulations

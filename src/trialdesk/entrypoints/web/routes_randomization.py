@@ -27,7 +27,7 @@ api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["randomization"]
 pages = APIRouter(dependencies=[PageUser])
 
 
-def _seed(uow, principal: Principal, nct_id: str) -> bytes:
+def _seed(uow: Any, principal: Principal, nct_id: str) -> bytes:
     from trialdesk.adapters.randomization_secret import default_store
 
     info = rz.list_info(uow, principal, nct_id)
@@ -152,7 +152,8 @@ def randomize_submit(request: Request, subject_number: str, form: FormDep, p: Pa
 
 
 @pages.get("/ops/subjects/{subject_number}/randomization", response_class=HTMLResponse, include_in_schema=False)
-def allocation_page(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+def allocation_page(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep,
+                    nct_id: TrialDep) -> Response:
     allocation = rz.get_allocation(uow, p, nct_id, subject_number)
     if allocation is None:
         return RedirectResponse(f"/ops/subjects/{subject_number}/randomize", status_code=303)
@@ -160,7 +161,7 @@ def allocation_page(request: Request, subject_number: str, p: PagePrincipalDep, 
         request, subject_number=subject_number, a=allocation, nct_id=nct_id))
 
 
-def _statistician_context(uow, p: Principal, nct_id: str) -> dict:
+def _statistician_context(uow: Any, p: Principal, nct_id: str) -> dict[str, Any]:
     info = rz.list_info(uow, p, nct_id)
     rows = rz.balance(uow, p, nct_id)
     from trialdesk.services.registry import get_protocol
@@ -171,14 +172,14 @@ def _statistician_context(uow, p: Principal, nct_id: str) -> dict:
 
 
 @pages.get("/ops/randomization", response_class=HTMLResponse, include_in_schema=False)
-def statistician_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+def statistician_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     values = _statistician_context(uow, p, nct_id)
     return templates.TemplateResponse(request, "randomization_list.html", ctx(
         request, nct_id=nct_id, report=None, **values))
 
 
 @pages.post("/ops/randomization/verify", response_class=HTMLResponse, include_in_schema=False)
-def statistician_verify(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+def statistician_verify(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     report = rz.verify_list(uow, p, nct_id, _seed(uow, p, nct_id))
     uow.commit()
     values = _statistician_context(uow, p, nct_id)
@@ -187,7 +188,7 @@ def statistician_verify(request: Request, p: PagePrincipalDep, uow: UowDep, nct_
 
 
 @pages.post("/ops/randomization/export.csv", include_in_schema=False)
-def statistician_export(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
+def statistician_export(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
     rows = rz.export_list(uow, p, nct_id, _seed(uow, p, nct_id))
     uow.commit()
     buffer = io.StringIO()
@@ -204,7 +205,7 @@ def statistician_export(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def randomization_panel(uow, principal: Principal, nct_id: str, subject) -> dict | None:
+def randomization_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any] | None:
     allocation = rz.get_allocation(uow, principal, nct_id, subject.subject_number)
     if allocation is not None:
         flag = f"randomized in error: {allocation['error_reason']}" if allocation["in_error"] else ""

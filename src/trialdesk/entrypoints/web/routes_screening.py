@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import typing
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput, Problem
@@ -65,15 +67,16 @@ ORGANS = ["breast", "chest_wall", "skin", "lymph_node", "soft_tissue", "lung", "
 METHODS = ["ct", "mri", "caliper", "x_ray", "ultrasound", "pet_ct", "bone_scan"]
 
 
-def _options(values) -> list[tuple[str, str]]:
+def _options(values: Iterable[str]) -> list[tuple[str, str]]:
     return [("", "not recorded")] + [(v, v) for v in values]
 
 
-def _field(name: str, label: str, kind: str, options=None, hint: str | None = None) -> dict:
+def _field(name: str, label: str, kind: str, options: list[tuple[str, str]] | None = None,
+           hint: str | None = None) -> dict[str, Any]:
     return {"name": name, "label": label, "kind": kind, "options": options, "hint": hint}
 
 
-def form_sections(attestations: dict[str, str]) -> list[dict]:
+def form_sections(attestations: dict[str, str]) -> list[dict[str, Any]]:
     """The form's fields, by section. ``name`` is the record path (``labs.anc.value``); ``kind`` is text, date,
     number, int, bool (yes/no) or select."""
     history = []
@@ -140,7 +143,7 @@ def form_sections(attestations: dict[str, str]) -> list[dict]:
     ]
 
 
-def _set(target: dict, path: str, value: Any) -> None:
+def _set(target: dict[str, Any], path: str, value: Any) -> None:
     parts = path.split(".")
     cur: Any = target
     for i, part in enumerate(parts[:-1]):
@@ -157,16 +160,16 @@ def _set(target: dict, path: str, value: Any) -> None:
     cur[parts[-1]] = value
 
 
-def record_from_form(form, sections: list[dict]) -> dict:
+def record_from_form(form: FormData, sections: list[dict[str, Any]]) -> dict[str, Any]:
     """The screening record from the form: the JSON box (advanced) first, then every filled field over it.
 
     Raises :class:`InvalidInput` naming ``record_json`` or ``record.<path>`` for unreadable input."""
     problems: list[Problem] = []
-    text = (form.get("record_json") or "").strip()
+    json_text = text(form, "record_json").strip()
     record: dict[str, Any] = {}
-    if text:
+    if json_text:
         try:
-            record = json.loads(text)
+            record = json.loads(json_text)
         except json.JSONDecodeError as exc:
             problems.append(Problem("record_json", f"not valid JSON: {exc.msg}", exc.lineno))
         if not isinstance(record, dict):
@@ -175,7 +178,7 @@ def record_from_form(form, sections: list[dict]) -> dict:
     values: dict[str, Any] = {}
     for section in sections:
         for f in section["fields"]:
-            raw = (form.get(f["name"]) or "").strip()
+            raw = text(form, f["name"]).strip()
             if not raw:
                 continue
             path = f["name"]
@@ -216,8 +219,8 @@ def record_from_form(form, sections: list[dict]) -> dict:
             values.pop(f"labs.{name}.uln", None)
     lesion_values = {k: v for k, v in values.items() if k.startswith("lesions.")}
     entered = sorted({int(k.split(".")[1]) for k in lesion_values if k.endswith(".organ")})
-    for k in lesion_values:
-        del values[k]
+    for key in lesion_values:
+        del values[key]
     if entered:
         lesions = list(record.get("lesions") or [])
         for slot in entered:
@@ -229,7 +232,7 @@ def record_from_form(form, sections: list[dict]) -> dict:
     return record
 
 
-def _attestation_texts(uow, nct_id: str) -> dict[str, str]:
+def _attestation_texts(uow: Any, nct_id: str) -> dict[str, str]:
     from trialdesk.services.registry import get_protocol
 
     spec = get_protocol(uow, nct_id, live_sites=False).operations.eligibility
@@ -308,7 +311,7 @@ def screening_submit(request: Request, site_key: str, form: FormDep, principal: 
 @pages.get("/ops/sites/{site_key}/screenings/{screening_number}", response_class=HTMLResponse,
            include_in_schema=False)
 def screening_result(request: Request, site_key: str, screening_number: str, principal: PagePrincipalDep,
-                     uow: UowDep, nct_id: TrialDep):
+                     uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     row = screening.get_screening(uow, principal, nct_id, site_key, screening_number)
     site = sites.view_site(uow, principal, nct_id, site_key)
     return templates.TemplateResponse(request, "screening_result.html", ctx(
@@ -316,7 +319,7 @@ def screening_result(request: Request, site_key: str, screening_number: str, pri
 
 
 # --------------------------------------------------------------------------------------------------------- panels
-def site_screening_panel(uow, principal: Principal, nct_id: str, site_key: str):
+def site_screening_panel(uow: Any, principal: Principal, nct_id: str, site_key: str) -> dict[str, Any] | None:
     can_view = principal.can(Action.SUBJECT_VIEW, site_key)
     can_screen = principal.can(Action.SCREEN, site_key)
     if not (can_view or can_screen):
@@ -333,7 +336,7 @@ def site_screening_panel(uow, principal: Principal, nct_id: str, site_key: str):
             "actions": [{"href": f"/ops/sites/{site_key}/screen", "label": "Screen a patient"}] if can_screen else []}
 
 
-def subject_screenings_panel(uow, principal: Principal, nct_id: str, subject):
+def subject_screenings_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     rows = [[{"href": f"/ops/sites/{subject.site_key}/screenings/{r['screening_number']}",
               "text": r["screening_number"]}, r["screened_on"], r["verdict"], ", ".join(r["failed_criteria"]) or "-"]
             for r in screening.screenings_of(uow, principal, nct_id, subject)]

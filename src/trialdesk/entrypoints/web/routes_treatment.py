@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from trialdesk.adapters.ical import site_calendar_ics, subject_calendar_ics
 from trialdesk.domain.access import Action, Principal
@@ -34,7 +35,7 @@ pages = APIRouter(dependencies=[PageUser])
 
 ICS = "text/calendar; charset=utf-8"
 # The calendars answer JSON, or iCalendar with ``?format=ics``: the spec declares both.
-CALENDAR_RESPONSES = {200: {"description": "The visits as JSON, or as iCalendar with `format=ics`",
+CALENDAR_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"description": "The visits as JSON, or as iCalendar with `format=ics`",
                             "content": {"text/calendar": {"schema": {"type": "string"}}}}}
 
 
@@ -47,10 +48,10 @@ def _ics_response(data: bytes, filename: str) -> Response:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@api.get("/trials/{nct_id}/subjects/{subject_number}/calendar", responses=CALENDAR_RESPONSES)
+@api.get("/trials/{nct_id}/subjects/{subject_number}/calendar", responses=CALENDAR_RESPONSES, response_model=None)
 def api_subject_calendar(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, as_of: dt.date | None = None,
                          horizon_days: int = Query(126, ge=0, le=3650),
-                         format: Literal["json", "ics"] = "json"):
+                         format: Literal["json", "ics"] = "json") -> Response | dict[str, Any]:
     """A subject's visits with windows and statuses (``?format=ics`` for iCalendar)."""
     visits = treatment.subject_calendar(uow, p, nct_id, subject_number, as_of, horizon_days=horizon_days)
     now = uow.now()
@@ -61,9 +62,10 @@ def api_subject_calendar(p: PrincipalDep, uow: UowDep, nct_id: str, subject_numb
             "visits": [treatment.visit_dict(v) for v in visits]}
 
 
-@api.get("/trials/{nct_id}/sites/{site_key}/calendar", responses=CALENDAR_RESPONSES)
+@api.get("/trials/{nct_id}/sites/{site_key}/calendar", responses=CALENDAR_RESPONSES, response_model=None)
 def api_site_calendar(p: PrincipalDep, uow: UowDep, nct_id: str, site_key: str, as_of: dt.date | None = None,
-                      horizon_days: int = Query(28, ge=0, le=3650), format: Literal["json", "ics"] = "json"):
+                      horizon_days: int = Query(28, ge=0, le=3650),
+                      format: Literal["json", "ics"] = "json") -> Response | dict[str, Any]:
     """Visits to do at a site: overdue, due, then upcoming within ``horizon_days``."""
     visits = treatment.site_calendar(uow, p, nct_id, site_key, as_of, horizon_days=horizon_days)
     now = uow.now()
@@ -120,20 +122,20 @@ def api_record_disposition(p: PrincipalDep, uow: UowDep, nct_id: str, subject_nu
 
 
 @pages.get("/ops/subjects/{subject_number}/calendar.ics", include_in_schema=False)
-def page_subject_ics(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, subject_number: str):
+def page_subject_ics(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, subject_number: str) -> Response:
     visits = treatment.subject_calendar(uow, p, nct_id, subject_number)
     now = uow.now()
     return _ics_response(subject_calendar_ics(subject_number, visits, generated_at=now), f"{subject_number}.ics")
 
 
 @pages.get("/ops/sites/{site_key}/calendar.ics", include_in_schema=False)
-def page_site_ics(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, site_key: str):
+def page_site_ics(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, site_key: str) -> Response:
     visits = treatment.site_calendar(uow, p, nct_id, site_key)
     now = uow.now()
     return _ics_response(site_calendar_ics(site_key, visits, generated_at=now), f"{site_key}.ics")
 
 
-def _form_plan(uow, p: Principal, nct_id: str, subject_number: str, values: dict[str, str]) -> dict[str, Any]:
+def _form_plan(uow: Any, p: Principal, nct_id: str, subject_number: str, values: dict[str, str]) -> dict[str, Any]:
     """Plan for the dose page; problems are shown on the page rather than raised."""
     try:
         step = validate(PlanDoses, {**values, "cycle": values.get("cycle") or "1"})
@@ -149,7 +151,8 @@ def _form_plan(uow, p: Principal, nct_id: str, subject_number: str, values: dict
 
 @pages.get("/ops/subjects/{subject_number}/doses/new", response_class=HTMLResponse, include_in_schema=False)
 def page_dose_new(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
-                  cycle: str = "", weight_kg: str = "", height_cm: str = "", dose_date: str = ""):
+                  cycle: str = "", weight_kg: str = "", height_cm: str = "",
+                  dose_date: str = "") -> HTMLResponse:
     """Step 1: cycle, weight and date -> the plan; step 2: the form pre-filled with the planned doses. Step 1's
     values that fail validation come back (422) with the message beside each field."""
     from trialdesk.services.subjects import get_subject
@@ -169,22 +172,23 @@ def page_dose_new(request: Request, subject_number: str, p: PagePrincipalDep, uo
 ROW_FIELDS = frozenset({"actual_mg", "reduction_level", "reduction_reason", "interrupted", "override_reason", "drug"})
 
 
-def _drug_entries(form, drugs: list[str]) -> list[dict[str, Any]]:
+def _drug_entries(form: FormData, drugs: list[str]) -> list[dict[str, Any]]:
     out = []
     for drug in drugs:
-        if form.get(f"give__{drug}") != "yes":
+        if text(form, f"give__{drug}") != "yes":
             continue
-        out.append({"drug": drug, "actual_mg": form.get(f"actual_mg__{drug}", ""),
-                    "reduction_level": form.get(f"reduction_level__{drug}") or 0,
-                    "reduction_reason": form.get(f"reduction_reason__{drug}") or None,
-                    "interrupted": form.get(f"interrupted__{drug}") == "yes",
-                    "override_reason": form.get(f"override_reason__{drug}") or None})
+        out.append({"drug": drug, "actual_mg": text(form, f"actual_mg__{drug}"),
+                    "reduction_level": text(form, f"reduction_level__{drug}") or 0,
+                    "reduction_reason": text(form, f"reduction_reason__{drug}") or None,
+                    "interrupted": text(form, f"interrupted__{drug}") == "yes",
+                    "override_reason": text(form, f"override_reason__{drug}") or None})
     return out
 
 
 def _dose_commands(values: dict[str, str], delay_reason: str, entries: list[dict[str, Any]]) -> list[RecordDoseForm]:
     """One :class:`RecordDoseForm` per drug given; raises :class:`FormInvalid` with the errors of every row."""
-    commands, errors = [], {}
+    commands: list[RecordDoseForm] = []
+    errors: dict[str, str] = {}
     for e in entries:
         try:
             commands.append(validate(RecordDoseForm, {**values, "delay_reason": delay_reason, **e},
@@ -199,7 +203,7 @@ def _dose_commands(values: dict[str, str], delay_reason: str, entries: list[dict
 
 @pages.post("/ops/subjects/{subject_number}/doses", response_class=HTMLResponse, include_in_schema=False)
 def page_dose_record(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-                     nct_id: TrialDep):
+                     nct_id: TrialDep) -> Response:
     """Record the drugs of one cycle given on one day, all or nothing. Values that fail validation, or that the
     use case refuses, come back (422) with the message beside the field and everything typed kept."""
     from trialdesk.services.subjects import get_subject
@@ -285,11 +289,11 @@ _STATUS_CLASS = {VisitStatus.DONE: "ok", VisitStatus.DUE: "warn", VisitStatus.OV
                  VisitStatus.MISSED: "bad", VisitStatus.UPCOMING: "meta"}
 
 
-def _randomized(uow, subject) -> bool:
+def _randomized(uow: Any, subject: Any) -> bool:
     return uow.allocations.for_subject(subject.id) is not None
 
 
-def calendar_panel(uow, principal: Principal, nct_id: str, subject):
+def calendar_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any] | None:
     if not _randomized(uow, subject):
         return None
     try:
@@ -301,7 +305,7 @@ def calendar_panel(uow, principal: Principal, nct_id: str, subject):
     return {"title": "Calendar", "html": html}
 
 
-def doses_panel(uow, principal: Principal, nct_id: str, subject):
+def doses_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any] | None:
     if not _randomized(uow, subject):
         return None
     doses = treatment.list_doses(uow, principal, nct_id, subject.subject_number)
@@ -314,7 +318,7 @@ def doses_panel(uow, principal: Principal, nct_id: str, subject):
     can_enter = principal.can(Action.DATA_ENTER, subject.site_key)
     last_cycle = max((d["cycle"] for d in doses), default=0)
     last_weight = doses[-1]["weight_kg"] if doses else None
-    panel = {"title": "Doses", "columns": ["Cycle", "Drug", "Date", "Planned mg", "Given mg", "Weight kg",
+    panel: dict[str, Any] = {"title": "Doses", "columns": ["Cycle", "Drug", "Date", "Planned mg", "Given mg", "Weight kg",
                                            "Loading", "Delay (days)", "Dose level", "Interrupted", "Override",
                                            "Id"],
              "rows": rows, "empty": "No dose recorded yet."}
@@ -328,13 +332,13 @@ def doses_panel(uow, principal: Principal, nct_id: str, subject):
     return panel
 
 
-def disposition_panel(uow, principal: Principal, nct_id: str, subject):
+def disposition_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any] | None:
     if not _randomized(uow, subject):
         return None
     rows = [[d["kind"].replace("_", " "), d["event_date"], d["reason"] or "",
              ", ".join(f"{k}: {v}" for k, v in d["details"].items())]
             for d in treatment.list_dispositions(uow, principal, nct_id, subject.subject_number)]
-    panel = {"title": "Disposition", "columns": ["Event", "Date", "Reason / cause / therapy", "Details"],
+    panel: dict[str, Any] = {"title": "Disposition", "columns": ["Event", "Date", "Reason / cause / therapy", "Details"],
              "rows": rows, "empty": "On study; no disposition event recorded."}
     if principal.can(Action.DATA_ENTER, subject.site_key):
         panel["forms"] = ["treatment_disposition_form.html"]
@@ -344,7 +348,7 @@ def disposition_panel(uow, principal: Principal, nct_id: str, subject):
     return panel
 
 
-def upcoming_visits_panel(uow, principal: Principal, nct_id: str, site_key: str):
+def upcoming_visits_panel(uow: Any, principal: Principal, nct_id: str, site_key: str) -> dict[str, Any] | None:
     if not principal.can(Action.SUBJECT_VIEW, site_key):
         return None
     try:
