@@ -107,33 +107,14 @@ class Repository:
         return self.session.execute(select(func.count()).select_from(RandomizationSlotRow)
                                     .where(t.randomization_slots.c.list_id == list_id)).scalar_one()
 
-    # allocations: ``uow.allocations`` is their home; these delegate to it for existing callers ----------------
-    def _allocations(self) -> repo_allocations.Repository:
-        return repo_allocations.Repository(self.session)
-
-    def allocation_for_subject(self, subject_id: int) -> AllocationRow | None:
-        """Deprecated: ``uow.allocations.for_subject(subject_id, include_in_error=True)``."""
-        return self._allocations().for_subject(subject_id, include_in_error=True)
-
-    def allocation_by_client_key(self, trial_id: int, client_key: str) -> AllocationRow | None:
-        """Deprecated: ``uow.allocations.by_client_key``."""
-        return self._allocations().by_client_key(trial_id, client_key)
-
+    # allocations live in ``uow.allocations``; these two remain for existing callers (tests) -------------------
     def allocations(self, trial_id: int, sites: Sites = None) -> list[AllocationRow]:
         """Every allocation of the trial, in error or not (``uow.allocations.for_trial(..., include_in_error=True)``)."""
-        return self._allocations().for_trial(trial_id, sites, include_in_error=True)
-
-    def allocations_with_subjects(self, trial_id: int) -> list[tuple[AllocationRow, str]]:
-        """Deprecated: ``uow.allocations.with_subject_numbers(trial_id, include_in_error=True)``."""
-        return self._allocations().with_subject_numbers(trial_id, include_in_error=True)
-
-    def add_allocation(self, **fields: Any) -> AllocationRow:
-        """Deprecated: ``uow.allocations.add``."""
-        return self._allocations().add(**fields)
+        return repo_allocations.Repository(self.session).for_trial(trial_id, sites, include_in_error=True)
 
     def count_allocations(self, trial_id: int) -> int:
         """Every allocation of the trial, in error or not (``uow.allocations.count(..., include_in_error=True)``)."""
-        return self._allocations().count(trial_id, include_in_error=True)
+        return repo_allocations.Repository(self.session).count(trial_id, include_in_error=True)
 
     # screening (read; until services/screening lands, also fixtures) -----------------------------------------
     def latest_screening(self, subject_id: int) -> ScreeningRow | None:
