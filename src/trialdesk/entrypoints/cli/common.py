@@ -38,11 +38,17 @@ def print_json(value: Any) -> None:
 
 @contextmanager
 def cli_errors() -> Iterator[None]:
-    """Print a TrialdeskError as 'error: ...' (one problem per line) and exit 1 (2 for bad input)."""
-    from trialdesk.domain.errors import InvalidInput
+    """Print a TrialdeskError as 'error: ...' (one problem per line) and exit 1 (2 for bad input). A command model
+    that refuses the options (``pydantic.ValidationError``) is bad input too: its problems name the fields."""
+    from pydantic import ValidationError
+
+    from trialdesk.domain.errors import InvalidInput, problems_from_pydantic
 
     try:
-        yield
+        try:
+            yield
+        except ValidationError as invalid:
+            raise InvalidInput(problems_from_pydantic(invalid)) from invalid
     except TrialdeskError as exc:
         if isinstance(exc, InvalidInput):
             err_console.print("[bold red]error:[/] invalid input", highlight=False)
