@@ -7,26 +7,17 @@ derived quantities (evaluated lazily, cached, cycles reported), constants, then 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from trialdesk.domain.expr import nodes as ast_
 from trialdesk.domain.expr.dates import add_months, days_between, months_between, years_between
-from trialdesk.domain.expr.nodes import (
-    Binary,
-    Call,
-    Comprehension,
-    IfExpr,
-    ListLit,
-    Literal,
-    Logical,
-    Name,
-    Node,
-    Unary,
-)
 from trialdesk.domain.expr.values import UNKNOWN, ExprNameError, ExprSyntaxError, ExprTypeError
 
-__all__ = ["Item", "Resolver", "Scope", "evaluate", "is_number"]
+__all__ = ["Item", "Resolver", "Scope", "evaluate", "is_number", "lookup_head"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,6 +26,32 @@ class Item:
 
     list_name: str
     data: Mapping[str, Any]
+
+
+def lookup_head(
+    head: str,
+    dotted: str,
+    bound: Mapping[str, T],
+    derived: Collection[str],
+    derive: Callable[[str], T],
+    constants: Mapping[str, T],
+    record: Mapping[str, T],
+) -> T:
+    """The first part of a name, looked up in the language's one scope order.
+
+    Comprehension variables shadow derived quantities, which shadow constants, which shadow the record's own
+    fields. The scalar evaluator looks values up in this order and the type checker looks types up in it, so a
+    rule means at load time what it means at run time.
+    """
+    if head in bound:
+        return bound[head]
+    if head in derived:
+        return derive(head)
+    if head in constants:
+        return constants[head]
+    if head in record:
+        return record[head]
+    raise ExprNameError(f"unknown name {dotted!r}")
 
 
 class Scope:
@@ -59,8 +76,8 @@ class Scope:
     def __init__(
         self,
         record: Mapping[str, Any],
-        derived: Mapping[str, Node] | None = None,
-        item_derived: Mapping[str, Mapping[str, Node]] | None = None,
+        derived: Mapping[str, ast_.Node] | None = None,
+        item_derived: Mapping[str, Mapping[str, ast_.Node]] | None = None,
         constants: Mapping[str, Any] | None = None,
         tables: Mapping[str, Mapping[str, Any]] | None = None,
     ):
@@ -87,16 +104,7 @@ class Scope:
 
     def resolve(self, path: tuple[str, ...], env: Mapping[str, Any]) -> Any:
         head, rest = path[0], path[1:]
-        if head in env:
-            val = env[head]
-        elif head in self.derived:
-            val = self.derived_value(head)
-        elif head in self.constants:
-            val = self.constants[head]
-        elif head in self.record:
-            val = self.record[head]
-        else:
-            raise ExprNameError(f"unknown name {'.'.join(path)!r}")
+        val = lookup_head(head, ".".join(path), env, self.derived, self.derived_value, self.constants, self.record)
         for i, part in enumerate(rest):
             if val is None or val is UNKNOWN:
                 return UNKNOWN
@@ -116,7 +124,7 @@ class Scope:
         return UNKNOWN if val is None else val
 
 
-def evaluate(node: Node, scope: Scope) -> Any:
+def evaluate(node: ast_.Node, scope: Scope) -> Any:
     """Evaluate ``node`` for one record; returns a value or :data:`UNKNOWN`."""
     return _eval(node, scope, {})
 
@@ -125,7 +133,7 @@ def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _check_same(op: str, a: Any, b: Any, node: Node) -> None:
+def _check_same(op: str, a: Any, b: Any, node: ast_.Node) -> None:
     if is_number(a) and is_number(b):
         return
     if type(a) is type(b):
@@ -133,38 +141,31 @@ def _check_same(op: str, a: Any, b: Any, node: Node) -> None:
     raise ExprTypeError(f"cannot apply {op!r} to {type(a).__name__} and {type(b).__name__} in {node.text!r}")
 
 
-def _eval(node: Node, scope: Scope, env: Mapping[str, Any]) -> Any:
-    if isinstance(node, Literal):
+def _eval(node: ast_.Node, scope: Scope, env: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast_.Literal):
         return node.value
-    if isinstance(node, Name):
+    if isinstance(node, ast_.Name):
         return scope.resolve(node.path, env)
-    if isinstance(node, Logical):
+    if isinstance(node, ast_.Logical):
+        # Kleene: the value that decides the operator (false for ``and``, true for ``or``) wins over unknown.
+        decisive = node.op != "and"
         a = _eval(node.left, scope, env)
-        if node.op == "and":
-            if a is False:
-                return False
-            b = _eval(node.right, scope, env)
-            if b is False:
-                return False
-            if a is UNKNOWN or b is UNKNOWN:
-                return UNKNOWN
-            return True
-        if a is True:
-            return True
+        if a is decisive:
+            return decisive
         b = _eval(node.right, scope, env)
-        if b is True:
-            return True
+        if b is decisive:
+            return decisive
         if a is UNKNOWN or b is UNKNOWN:
             return UNKNOWN
-        return False
-    if isinstance(node, Unary):
+        return not decisive
+    if isinstance(node, ast_.Unary):
         v = _eval(node.operand, scope, env)
         if v is UNKNOWN:
             return UNKNOWN
         if node.op == "not":
             return not v
         return -v
-    if isinstance(node, Binary):
+    if isinstance(node, ast_.Binary):
         a = _eval(node.left, scope, env)
         b = _eval(node.right, scope, env)
         if a is UNKNOWN or b is UNKNOWN:
@@ -195,21 +196,21 @@ def _eval(node: Node, scope: Scope, env: Mapping[str, Any]) -> Any:
         if op == "/":
             return UNKNOWN if b == 0 else a / b
         raise ExprSyntaxError(f"unknown operator {op!r}")  # pragma: no cover
-    if isinstance(node, IfExpr):
+    if isinstance(node, ast_.IfExpr):
         c = _eval(node.cond, scope, env)
         if c is UNKNOWN:
             return UNKNOWN
         return _eval(node.then if c else node.else_, scope, env)
-    if isinstance(node, ListLit):
+    if isinstance(node, ast_.ListLit):
         return [_eval(i, scope, env) for i in node.items]
-    if isinstance(node, Call):
+    if isinstance(node, ast_.Call):
         return _call(node, [_eval(a, scope, env) for a in node.args], scope)
-    if isinstance(node, Comprehension):
+    if isinstance(node, ast_.Comprehension):
         return _comprehend(node, scope, env)
     raise ExprSyntaxError(f"cannot evaluate {node!r}")  # pragma: no cover
 
 
-def _call(node: Call, args: list[Any], scope: Scope) -> Any:
+def _call(node: ast_.Call, args: list[Any], scope: Scope) -> Any:
     f = node.func
     if f == "known":
         return args[0] is not UNKNOWN
@@ -249,7 +250,7 @@ def _call(node: Call, args: list[Any], scope: Scope) -> Any:
     raise ExprNameError(f"unknown function {f!r}")  # pragma: no cover
 
 
-def _comprehend(node: Comprehension, scope: Scope, env: Mapping[str, Any]) -> Any:
+def _comprehend(node: ast_.Comprehension, scope: Scope, env: Mapping[str, Any]) -> Any:
     items = scope.resolve(node.source.path, env)
     if items is UNKNOWN:
         return UNKNOWN

@@ -12,22 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from trialdesk.domain.expr.nodes import (
-    AGGREGATES,
-    COMPARISONS,
-    FUNCTIONS,
-    REDUCERS,
-    Binary,
-    Call,
-    Comprehension,
-    IfExpr,
-    ListLit,
-    Literal,
-    Logical,
-    Name,
-    Node,
-    Unary,
-)
+from trialdesk.domain.expr import nodes as ast_
 from trialdesk.domain.expr.values import UNKNOWN, ExprNameError, ExprSyntaxError
 
 __all__ = ["KEYWORDS", "Token", "parse", "tokenize"]
@@ -122,14 +107,14 @@ class _Parser:
         return self.text[start : self.toks[self.i - 1].end].strip()
 
     # grammar
-    def parse(self) -> Node:
+    def parse(self) -> ast_.Node:
         node = self.expr()
         if not self.at("end"):
             t = self.peek()
             raise ExprSyntaxError(f"unexpected {t.value!r} at position {t.pos} in {self.text!r}")
         return node
 
-    def expr(self) -> Node:
+    def expr(self) -> ast_.Node:
         start = self.peek().pos
         if self.at("kw", "if"):
             self.take()
@@ -138,99 +123,99 @@ class _Parser:
             then = self.expr()
             self.expect("kw", "else")
             else_ = self.expr()
-            return IfExpr(cond, then, else_, text=self.span(start))
+            return ast_.IfExpr(cond, then, else_, text=self.span(start))
         return self.or_()
 
-    def or_(self) -> Node:
+    def _logical(self, keyword: str, operand: Callable[[], ast_.Node]) -> ast_.Node:
+        """``operand (keyword operand)*`` for ``or`` and ``and``, both left-associative."""
         start = self.peek().pos
-        left = self.and_()
-        while self.at("kw", "or"):
+        left = operand()
+        while self.at("kw", keyword):
             self.take()
-            right = self.and_()
-            left = Logical("or", left, right, text=self.span(start))
+            right = operand()
+            left = ast_.Logical(keyword, left, right, text=self.span(start))
         return left
 
-    def and_(self) -> Node:
-        start = self.peek().pos
-        left = self.not_()
-        while self.at("kw", "and"):
-            self.take()
-            right = self.not_()
-            left = Logical("and", left, right, text=self.span(start))
-        return left
+    def or_(self) -> ast_.Node:
+        return self._logical("or", self.and_)
 
-    def not_(self) -> Node:
+    def and_(self) -> ast_.Node:
+        return self._logical("and", self.not_)
+
+    def not_(self) -> ast_.Node:
         start = self.peek().pos
         if self.at("kw", "not"):
             self.take()
             operand = self.not_()
-            return Unary("not", operand, text=self.span(start))
+            return ast_.Unary("not", operand, text=self.span(start))
         return self.cmp()
 
-    def cmp(self) -> Node:
+    def cmp(self) -> ast_.Node:
         start = self.peek().pos
         left = self.sum_()
-        if self.at("op") and self.peek().value in COMPARISONS:
+        op: str
+        if self.at("op") and self.peek().value in ast_.COMPARISONS:
             op = self.take().value
-            right = self.sum_()
-            return Binary(op, left, right, text=self.span(start))
-        if self.at("kw", "in"):
+        elif self.at("kw", "in"):
             self.take()
-            right = self.sum_()
-            return Binary("in", left, right, text=self.span(start))
-        if self.at("kw", "not") and self.at("kw", "in", 1):
+            op = "in"
+        elif self.at("kw", "not") and self.at("kw", "in", 1):
             self.take()
             self.take()
-            right = self.sum_()
-            return Binary("notin", left, right, text=self.span(start))
-        return left
+            op = "notin"
+        else:
+            return left
+        right = self.sum_()
+        return ast_.Binary(op, left, right, text=self.span(start))
 
-    def _left_assoc(self, operators: tuple[str, ...], operand: Callable[[], Node]) -> Node:
+    def _left_assoc(self, operators: tuple[str, ...], operand: Callable[[], ast_.Node]) -> ast_.Node:
         """``operand (op operand)*`` for left-associative binary operators of one precedence level."""
         start = self.peek().pos
         left = operand()
         while self.at("op") and self.peek().value in operators:
             op: str = self.take().value
             right = operand()
-            left = Binary(op, left, right, text=self.span(start))
+            left = ast_.Binary(op, left, right, text=self.span(start))
         return left
 
-    def sum_(self) -> Node:
+    def sum_(self) -> ast_.Node:
         return self._left_assoc(("+", "-"), self.product)
 
-    def product(self) -> Node:
+    def product(self) -> ast_.Node:
         return self._left_assoc(("*", "/"), self.unary)
 
-    def unary(self) -> Node:
+    def unary(self) -> ast_.Node:
         start = self.peek().pos
         if self.at("op", "-"):
             self.take()
             operand = self.unary()
-            if isinstance(operand, Literal) and isinstance(operand.value, (int, float)) and not isinstance(
-                operand.value, bool
+            if (
+                isinstance(operand, ast_.Literal)
+                and isinstance(operand.value, (int, float))
+                and not isinstance(operand.value, bool)
             ):
-                return Literal(-operand.value, text=self.span(start))
-            return Unary("-", operand, text=self.span(start))
+                return ast_.Literal(-operand.value, text=self.span(start))
+            return ast_.Unary("-", operand, text=self.span(start))
         return self.primary()
 
-    def name(self) -> Name:
+    def name(self) -> ast_.Name:
         start = self.peek().pos
         parts = [self.expect("ident").value]
         while self.at("op", "."):
             self.take()
             parts.append(self.expect("ident").value)
-        return Name(tuple(parts), text=self.span(start))
+        return ast_.Name(tuple(parts), text=self.span(start))
 
-    def primary(self) -> Node:
+    def primary(self) -> ast_.Node:
         t = self.peek()
         start = t.pos
         if t.kind in ("number", "string", "date"):
             self.take()
-            return Literal(t.value, text=self.span(start))
+            return ast_.Literal(t.value, text=self.span(start))
         if t.kind == "kw" and t.value in ("true", "false", "null"):
             self.take()
             val = {"true": True, "false": False, "null": UNKNOWN}[t.value]
-            return Literal(val, text=t.value)
+            return ast_.Literal(val, text=t.value)
         if self.at("op", "("):
             self.take()
             node = self.expr()
@@ -238,14 +223,14 @@ class _Parser:
             return node
         if self.at("op", "["):
             self.take()
-            items: list[Node] = []
+            items: list[ast_.Node] = []
             if not self.at("op", "]"):
                 items.append(self.expr())
                 while self.at("op", ","):
                     self.take()
                     items.append(self.expr())
             self.expect("op", "]")
-            return ListLit(tuple(items), text=self.span(start))
+            return ast_.ListLit(tuple(items), text=self.span(start))
         if t.kind == "ident" and self.at("op", "(", 1):
             return self.call()
         if t.kind == "ident":
@@ -253,54 +238,53 @@ class _Parser:
         got = "end of expression" if t.kind == "end" else repr(t.value)
         raise ExprSyntaxError(f"unexpected {got} at position {t.pos} in {self.text!r}")
 
-    def call(self) -> Node:
+    def call(self) -> ast_.Node:
         start = self.peek().pos
         func = self.take().value
         self.expect("op", "(")
-        if func in AGGREGATES:
-            var = self.expect("ident").value
-            self.expect("kw", "in")
-            source = self.name()
-            cond = None
-            if self.at("kw", "where"):
-                self.take()
-                cond = self.expr()
-            self.expect("op", ")")
-            return Comprehension(func, var, source, cond, None, text=self.span(start))
-        args: list[Node] = []
+        if func in ast_.AGGREGATES:
+            return self._comprehension(func, None, start)
+        args: list[ast_.Node] = []
         if not self.at("op", ")"):
             args.append(self.expr())
-            if func in REDUCERS and self.at("kw", "for"):
+            if func in ast_.REDUCERS and self.at("kw", "for"):
                 self.take()
-                var = self.expect("ident").value
-                self.expect("kw", "in")
-                source = self.name()
-                cond = None
-                if self.at("kw", "where"):
-                    self.take()
-                    cond = self.expr()
-                self.expect("op", ")")
-                return Comprehension(func, var, source, cond, args[0], text=self.span(start))
+                return self._comprehension(func, args[0], start)
             while self.at("op", ","):
                 self.take()
                 args.append(self.expr())
         self.expect("op", ")")
-        if func in REDUCERS and func == "sum":
+        if func in ast_.REDUCERS and func == "sum":
             raise ExprSyntaxError(f"sum() needs the form sum(expr for x in list) in {self.text!r}")
-        if func not in FUNCTIONS:
-            allowed = sorted(set(FUNCTIONS) | AGGREGATES | REDUCERS)
+        if func not in ast_.FUNCTIONS:
+            allowed = sorted(set(ast_.FUNCTIONS) | ast_.AGGREGATES | ast_.REDUCERS)
             raise ExprNameError(f"unknown function {func!r} in {self.text!r} (allowed: {', '.join(allowed)})")
-        lo, hi = FUNCTIONS[func]
+        lo, hi = ast_.FUNCTIONS[func]
         if not lo <= len(args) <= hi:
             raise ExprSyntaxError(f"{func}() takes {lo}..{hi} arguments, got {len(args)} in {self.text!r}")
-        if func in ("lookup",) and not (isinstance(args[0], Literal) and isinstance(args[0].value, str)):
+        if func in ("lookup",) and not (isinstance(args[0], ast_.Literal) and isinstance(args[0].value, str)):
             raise ExprSyntaxError(f"lookup() needs a table name as a string literal in {self.text!r}")
-        if func == "convert" and not all(isinstance(a, Literal) and isinstance(a.value, str) for a in args[1:]):
+        if func == "convert" and not all(isinstance(a, ast_.Literal) and isinstance(a.value, str) for a in args[1:]):
             raise ExprSyntaxError(f"convert() needs analyte and units as string literals in {self.text!r}")
-        return Call(func, tuple(args), text=self.span(start))
+        return ast_.Call(func, tuple(args), text=self.span(start))
+
+    def _comprehension(self, func: str, body: ast_.Node | None, start: int) -> ast_.Node:
+        """``IDENT 'in' name ('where' expr)? ')'``: the tail that aggregates and reducers share.
+
+        Read after ``count(`` (``body`` None) or after ``sum(body for``, so both forms are one rule.
+        """
+        var = self.expect("ident").value
+        self.expect("kw", "in")
+        source = self.name()
+        cond = None
+        if self.at("kw", "where"):
+            self.take()
+            cond = self.expr()
+        self.expect("op", ")")
+        return ast_.Comprehension(func, var, source, cond, body, text=self.span(start))
 
 
-def parse(text: str) -> Node:
+def parse(text: str) -> ast_.Node:
     """Parse ``text`` into an AST; raises :class:`ExprSyntaxError` or :class:`ExprNameError`."""
     if not isinstance(text, str) or not text.strip():
         raise ExprSyntaxError("empty expression")

@@ -12,20 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialdesk.domain.expr.evaluator import is_number
-from trialdesk.domain.expr.nodes import (
-    COMPARISONS,
-    Binary,
-    Call,
-    Comprehension,
-    IfExpr,
-    ListLit,
-    Literal,
-    Logical,
-    Name,
-    Node,
-    Unary,
-)
+from trialdesk.domain.expr import nodes as ast_
+from trialdesk.domain.expr.evaluator import is_number, lookup_head
 from trialdesk.domain.expr.values import UNKNOWN, ExprNameError, ExprTypeError
 
 __all__ = ["TypeEnv", "TypeTag", "check"]
@@ -53,8 +41,8 @@ class TypeEnv:
 
     fields: Mapping[str, TypeTag]
     lists: Mapping[str, Mapping[str, TypeTag]]
-    derived: Mapping[str, Node] = field(default_factory=dict)
-    item_derived: Mapping[str, Mapping[str, Node]] = field(default_factory=dict)
+    derived: Mapping[str, ast_.Node] = field(default_factory=dict)
+    item_derived: Mapping[str, Mapping[str, ast_.Node]] = field(default_factory=dict)
     constants: Mapping[str, TypeTag] = field(default_factory=dict)
     tables: Mapping[str, TypeTag] = field(default_factory=dict)
     _derived_types: dict[str, TypeTag] = field(default_factory=dict)
@@ -72,7 +60,7 @@ class TypeEnv:
         return self._derived_types[name]
 
 
-def check(node: Node, tenv: TypeEnv, bound: Mapping[str, TypeTag] | None = None) -> TypeTag:
+def check(node: ast_.Node, tenv: TypeEnv, bound: Mapping[str, TypeTag] | None = None) -> TypeTag:
     """Statically check ``node``: names exist, operand types agree, string literals belong to enums.
 
     Returns the inferred type; raises :class:`ExprNameError` or :class:`ExprTypeError`.
@@ -81,18 +69,9 @@ def check(node: Node, tenv: TypeEnv, bound: Mapping[str, TypeTag] | None = None)
     return _check(node, tenv, bound)
 
 
-def _resolve_type(node: Name, tenv: TypeEnv, bound: Mapping[str, TypeTag]) -> TypeTag:
+def _resolve_type(node: ast_.Name, tenv: TypeEnv, bound: Mapping[str, TypeTag]) -> TypeTag:
     head, rest = node.path[0], node.path[1:]
-    if head in bound:
-        t = bound[head]
-    elif head in tenv.derived:
-        t = tenv.derived_type(head)
-    elif head in tenv.constants:
-        t = tenv.constants[head]
-    elif head in tenv.fields:
-        t = tenv.fields[head]
-    else:
-        raise ExprNameError(f"unknown name {node.dotted!r}")
+    t = lookup_head(head, node.dotted, bound, tenv.derived, tenv.derived_type, tenv.constants, tenv.fields)
     for part in rest:
         if isinstance(t, tuple) and t[0] == "item":
             lname = t[1]
@@ -128,7 +107,7 @@ def _literal_type(v: Any) -> TypeTag:
     return "any"  # pragma: no cover
 
 
-def _compatible(a: TypeTag, b: TypeTag, node: Node) -> None:
+def _compatible(a: TypeTag, b: TypeTag, node: ast_.Node) -> None:
     ka, kb = _kind(a), _kind(b)
     if "any" in (ka, kb):
         return
@@ -136,11 +115,11 @@ def _compatible(a: TypeTag, b: TypeTag, node: Node) -> None:
         raise ExprTypeError(f"cannot compare {ka} with {kb} in {node.text!r}")
 
 
-def _enum_literal(t: TypeTag, lit: Node, node: Node) -> None:
+def _enum_literal(t: TypeTag, lit: ast_.Node, node: ast_.Node) -> None:
     if (
         isinstance(t, tuple)
         and t[0] == "enum"
-        and isinstance(lit, Literal)
+        and isinstance(lit, ast_.Literal)
         and isinstance(lit.value, str)
         and lit.value not in t[1]
     ):
@@ -149,37 +128,37 @@ def _enum_literal(t: TypeTag, lit: Node, node: Node) -> None:
         )
 
 
-def _check(node: Node, tenv: TypeEnv, bound: Mapping[str, TypeTag]) -> TypeTag:
-    if isinstance(node, Literal):
+def _check(node: ast_.Node, tenv: TypeEnv, bound: Mapping[str, TypeTag]) -> TypeTag:
+    if isinstance(node, ast_.Literal):
         return _literal_type(node.value)
-    if isinstance(node, Name):
+    if isinstance(node, ast_.Name):
         t = _resolve_type(node, tenv, bound)
         if isinstance(t, tuple) and t[0] in ("object",):
             raise ExprTypeError(f"{node.dotted!r} is a group of fields, not a value")
         return t
-    if isinstance(node, Logical):
+    if isinstance(node, ast_.Logical):
         for side in (node.left, node.right):
             k = _kind(_check(side, tenv, bound))
             if k not in ("bool", "any"):
                 raise ExprTypeError(f"'{node.op}' needs true/false operands, got {k} in {node.text!r}")
         return "bool"
-    if isinstance(node, Unary):
+    if isinstance(node, ast_.Unary):
         k = _kind(_check(node.operand, tenv, bound))
         want = "bool" if node.op == "not" else "number"
         if k not in (want, "any"):
             raise ExprTypeError(f"'{node.op}' needs a {want} operand, got {k} in {node.text!r}")
         return want
-    if isinstance(node, Binary):
+    if isinstance(node, ast_.Binary):
         lt = _check(node.left, tenv, bound)
         if node.op in ("in", "notin"):
-            if not isinstance(node.right, ListLit):
+            if not isinstance(node.right, ast_.ListLit):
                 raise ExprTypeError(f"'in' needs a [list] on its right in {node.text!r}")
             for it in node.right.items:
                 _compatible(lt, _check(it, tenv, bound), node)
                 _enum_literal(lt, it, node)
             return "bool"
         rt = _check(node.right, tenv, bound)
-        if node.op in COMPARISONS:
+        if node.op in ast_.COMPARISONS:
             _compatible(lt, rt, node)
             _enum_literal(lt, node.right, node)
             _enum_literal(rt, node.left, node)
@@ -191,7 +170,7 @@ def _check(node: Node, tenv: TypeEnv, bound: Mapping[str, TypeTag]) -> TypeTag:
             if k not in ("number", "any"):
                 raise ExprTypeError(f"arithmetic '{node.op}' needs numbers, got {k} in {node.text!r}")
         return "number"
-    if isinstance(node, IfExpr):
+    if isinstance(node, ast_.IfExpr):
         k = _kind(_check(node.cond, tenv, bound))
         if k not in ("bool", "any"):
             raise ExprTypeError(f"'if' needs a true/false condition in {node.text!r}")
@@ -199,11 +178,11 @@ def _check(node: Node, tenv: TypeEnv, bound: Mapping[str, TypeTag]) -> TypeTag:
         b = _check(node.else_, tenv, bound)
         _compatible(a, b, node)
         return a if _kind(a) != "any" else b
-    if isinstance(node, ListLit):
+    if isinstance(node, ast_.ListLit):
         for it in node.items:
             _check(it, tenv, bound)
         return "any"
-    if isinstance(node, Call):
+    if isinstance(node, ast_.Call):
         kinds = [_kind(_check(a, tenv, bound)) for a in node.args]
         f = node.func
 
@@ -244,7 +223,7 @@ def _check(node: Node, tenv: TypeEnv, bound: Mapping[str, TypeTag]) -> TypeTag:
                 raise ExprTypeError(f"{exc} in {node.text!r}") from None
             return "number"
         raise ExprNameError(f"unknown function {f!r}")  # pragma: no cover
-    if isinstance(node, Comprehension):
+    if isinstance(node, ast_.Comprehension):
         st = _resolve_type(node.source, tenv, bound)
         if not (isinstance(st, tuple) and st[0] == "list"):
             raise ExprTypeError(f"{node.source.dotted!r} is not a list in {node.text!r}")

@@ -22,18 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from trialdesk.domain.expr.nodes import (
-    Binary,
-    Call,
-    Comprehension,
-    IfExpr,
-    ListLit,
-    Literal,
-    Logical,
-    Name,
-    Node,
-    Unary,
-)
+from trialdesk.domain.expr import nodes as ast_
 from trialdesk.domain.expr.values import UNKNOWN, ExprError, ExprNameError, ExprTypeError
 from trialdesk.domain.units import conversion_factor
 
@@ -90,8 +79,8 @@ class ColumnScope:
         kinds: Mapping[str, str],
         slots: Mapping[str, int],
         lists: Collection[str],
-        derived: Mapping[str, Node],
-        item_derived: Mapping[str, Mapping[str, Node]],
+        derived: Mapping[str, ast_.Node],
+        item_derived: Mapping[str, Mapping[str, ast_.Node]],
         constants: Mapping[str, Any],
         tables: Mapping[str, Mapping[str, Any]],
     ):
@@ -116,7 +105,7 @@ class ColumnScope:
         return V(np.full(self.n, empty, dtype=None if kind != "string" else "U1"), np.zeros(self.n, bool), kind)
 
 
-def evaluate_columns(node: Node, scope: ColumnScope) -> V:
+def evaluate_columns(node: ast_.Node, scope: ColumnScope) -> V:
     """Evaluate ``node`` for every row of ``scope``."""
     return _ev(node, scope, {})
 
@@ -135,7 +124,7 @@ def _const(value: Any) -> V:
     raise ExprTypeError(f"unsupported literal {value!r}")  # pragma: no cover
 
 
-def _resolve(node: Name, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
+def _resolve(node: ast_.Name, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
     path = node.path
     head = path[0]
     if head in env:
@@ -211,24 +200,24 @@ _CMP = {
 }
 
 
-def _ev(node: Node, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
-    if isinstance(node, Literal):
+def _ev(node: ast_.Node, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
+    if isinstance(node, ast_.Literal):
         return _const(node.value)
-    if isinstance(node, Name):
+    if isinstance(node, ast_.Name):
         return _resolve(node, ctx, env)
-    if isinstance(node, Logical):
+    if isinstance(node, ast_.Logical):
         a = _ev(node.left, ctx, env)
         b = _ev(node.right, ctx, env)
         return _and(a, b) if node.op == "and" else _or(a, b)
-    if isinstance(node, Unary):
+    if isinstance(node, ast_.Unary):
         a = _ev(node.operand, ctx, env)
         if node.op == "not":
             return V(~np.asarray(truth(a), bool), a.known, "bool")
         return V(-a.val, a.known, a.kind)
-    if isinstance(node, Binary):
+    if isinstance(node, ast_.Binary):
         a = _ev(node.left, ctx, env)
         if node.op in ("in", "notin"):
-            items = node.right.items if isinstance(node.right, ListLit) else ()
+            items = node.right.items if isinstance(node.right, ast_.ListLit) else ()
             hit: Any = False
             known: Any = a.known
             for it in items:
@@ -254,7 +243,7 @@ def _ev(node: Node, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
                 val = a.val / b.val
                 known = known & (b.val != 0)
         return V(val, known, "number")
-    if isinstance(node, IfExpr):
+    if isinstance(node, ast_.IfExpr):
         c = _ev(node.cond, ctx, env)
         t = _ev(node.then, ctx, env)
         e = _ev(node.else_, ctx, env)
@@ -263,9 +252,9 @@ def _ev(node: Node, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
         val = np.where(cv, _fill(t, kind), _fill(e, kind))
         known = c.known & np.where(cv, t.known, e.known)
         return V(val, known, kind)
-    if isinstance(node, Call):
+    if isinstance(node, ast_.Call):
         return _call(node, ctx, env)
-    if isinstance(node, Comprehension):
+    if isinstance(node, ast_.Comprehension):
         return _comprehend(node, ctx, env)
     raise ExprError(f"cannot evaluate {node!r}")  # pragma: no cover
 
@@ -330,7 +319,7 @@ def months_between(a: FloatArray, b: FloatArray) -> FloatArray:
     return months
 
 
-def _call(node: Call, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
+def _call(node: ast_.Call, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
     f = node.func
     if f == "lookup":
         table = ctx.tables[node.args[0].value]  # type: ignore[attr-defined]
@@ -375,7 +364,7 @@ def _call(node: Call, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
     raise ExprNameError(f"unknown function {f!r}")  # pragma: no cover
 
 
-def _comprehend(node: Comprehension, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
+def _comprehend(node: ast_.Comprehension, ctx: ColumnScope, env: Mapping[str, Any]) -> V:
     lname = node.source.path[-1]
     if lname not in ctx.lists:
         raise ExprError(f"{node.source.dotted!r} is not a list")
