@@ -62,15 +62,18 @@ class OverallStatus(StrEnum):
 class SiteStatus(StrEnum):
     """Recruitment status of one location (CT.gov ``RecruitmentStatus``)."""
 
-    ACTIVE_NOT_RECRUITING = "ACTIVE_NOT_RECRUITING"
-    COMPLETED = "COMPLETED"
-    ENROLLING_BY_INVITATION = "ENROLLING_BY_INVITATION"
-    NOT_YET_RECRUITING = "NOT_YET_RECRUITING"
-    RECRUITING = "RECRUITING"
-    SUSPENDED = "SUSPENDED"
-    TERMINATED = "TERMINATED"
-    WITHDRAWN = "WITHDRAWN"
-    AVAILABLE = "AVAILABLE"
+    # CT.gov has one recruitment vocabulary for the study and for its locations, so a location's statuses are the
+    # study's own (the first nine of OverallStatus, in its order); a site adds CLOSED for its activation lifecycle
+    # (trialdesk.domain.sites). The docstring above is the JSON schema's description: keep it as it is.
+    ACTIVE_NOT_RECRUITING = OverallStatus.ACTIVE_NOT_RECRUITING.value
+    COMPLETED = OverallStatus.COMPLETED.value
+    ENROLLING_BY_INVITATION = OverallStatus.ENROLLING_BY_INVITATION.value
+    NOT_YET_RECRUITING = OverallStatus.NOT_YET_RECRUITING.value
+    RECRUITING = OverallStatus.RECRUITING.value
+    SUSPENDED = OverallStatus.SUSPENDED.value
+    TERMINATED = OverallStatus.TERMINATED.value
+    WITHDRAWN = OverallStatus.WITHDRAWN.value
+    AVAILABLE = OverallStatus.AVAILABLE.value
     CLOSED = "CLOSED"
 
 

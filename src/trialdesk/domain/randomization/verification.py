@@ -17,37 +17,17 @@ from typing import Any
 
 from trialdesk.domain import minimization as _minimization  # module import: minimization imports this package
 from trialdesk.domain.errors import IntegrityError
-from trialdesk.domain.randomization.lists import (
-    HmacStream,
-    Slot,
-    commitment,
-    derive_key,
-    generate_stratum_blocks,
-    open_arm,
-    simple_assign,
-)
+from trialdesk.domain.randomization import lists
 from trialdesk.domain.randomization.spec import RandomizationSpec
-
-__all__ = [
-    "AllocationFact",
-    "ListVerification",
-    "StoredSlot",
-    "StratumState",
-    "check_go_live",
-    "draw_stream",
-    "regenerate",
-    "verify_allocation_list",
-    "verify_numbers",
-]
 
 MINIMIZATION_LABEL = "trialdesk/minimization/v1"
 SIMPLE_LABEL = "trialdesk/simple/v1"
 
 
-def draw_stream(seed: bytes, spec: RandomizationSpec, n: int) -> HmacStream:
+def draw_stream(seed: bytes, spec: RandomizationSpec, n: int) -> lists.HmacStream:
     """The uniform source of the ``n``-th allocation of a minimization or simple list (from 1)."""
     label = MINIMIZATION_LABEL if spec.scheme == "minimization" else SIMPLE_LABEL
-    return HmacStream(seed, f"{label}|{spec.version}|{n}")
+    return lists.HmacStream(seed, f"{label}|{spec.version}|{n}")
 
 
 @dataclass(frozen=True)
@@ -97,9 +77,9 @@ class ListVerification:
     completed_blocks: int = 0
 
 
-def regenerate(spec: RandomizationSpec, seed: bytes, stratum: str, n_blocks: int) -> list[Slot]:
+def regenerate(spec: RandomizationSpec, seed: bytes, stratum: str, n_blocks: int) -> list[lists.Slot]:
     """The first ``n_blocks`` blocks of a stratum, regenerated from the seed."""
-    return generate_stratum_blocks(spec, seed, stratum, 0, n_blocks) if n_blocks else []
+    return lists.generate_stratum_blocks(spec, seed, stratum, 0, n_blocks) if n_blocks else []
 
 
 def _by_stratum(slots: Sequence[StoredSlot]) -> dict[str, list[StoredSlot]]:
@@ -110,12 +90,12 @@ def _by_stratum(slots: Sequence[StoredSlot]) -> dict[str, list[StoredSlot]]:
 
 
 def check_go_live(spec: RandomizationSpec, seed: bytes, strata: Sequence[StratumState],
-                  slots: Sequence[StoredSlot]) -> list[Slot]:
+                  slots: Sequence[StoredSlot]) -> list[lists.Slot]:
     """Before go-live: every stored slot equals the slot regenerated from the seed (IntegrityError otherwise).
     Returns the regenerated slots, whose :func:`commitment` is recorded."""
-    key = derive_key(seed, "seal")
+    key = lists.derive_key(seed, "seal")
     by_stratum = _by_stratum(slots)
-    out: list[Slot] = []
+    out: list[lists.Slot] = []
     for st in strata:
         expected = regenerate(spec, seed, st.stratum, st.n_blocks)
         stored = by_stratum.get(st.stratum, [])
@@ -123,7 +103,7 @@ def check_go_live(spec: RandomizationSpec, seed: bytes, strata: Sequence[Stratum
             raise IntegrityError(f"stratum {st.stratum}: {len(stored)} slots stored, {len(expected)} expected")
         for row, slot in zip(stored, expected, strict=False):
             if (row.block_index, row.position, row.block_size) != (slot.block_index, slot.position, slot.block_size) \
-                    or open_arm(key, slot.slot_id, row.sealed_arm) != slot.arm:
+                    or lists.open_arm(key, slot.slot_id, row.sealed_arm) != slot.arm:
                 raise IntegrityError(f"slot {slot.slot_id} does not match the list regenerated from the seed")
         out.extend(expected)
     return out
@@ -167,11 +147,11 @@ def _verify_blocks(spec: RandomizationSpec, seed: bytes, list_id: int, committed
                    strata: Sequence[StratumState], slots: Sequence[StoredSlot], allocations: Sequence[AllocationFact],
                    out: ListVerification) -> None:
     problems = out.problems
-    key = derive_key(seed, "seal")
+    key = lists.derive_key(seed, "seal")
     stored_by_stratum = _by_stratum(slots)
     arm_of_slot: dict[int, tuple[str, str, int]] = {}  # slot row id -> (stratum, arm, seq)
-    initial: list[Slot] = []
-    slots_of_stratum: dict[str, list[Slot]] = {}
+    initial: list[lists.Slot] = []
+    slots_of_stratum: dict[str, list[lists.Slot]] = {}
     for st in strata:
         expected = regenerate(spec, seed, st.stratum, st.n_blocks)
         slots_of_stratum[st.stratum] = expected
@@ -187,7 +167,7 @@ def _verify_blocks(spec: RandomizationSpec, seed: bytes, list_id: int, committed
                                 f"size {row.block_size}, regenerated as seq {seq} size {slot.block_size}")
                 continue
             try:
-                stored_arm = open_arm(key, label, row.sealed_arm)
+                stored_arm = lists.open_arm(key, label, row.sealed_arm)
             except IntegrityError as exc:
                 problems.append(exc.message)
                 continue
@@ -202,7 +182,7 @@ def _verify_blocks(spec: RandomizationSpec, seed: bytes, list_id: int, committed
     for stratum in stored_by_stratum:
         problems.append(f"slots stored for unknown stratum {stratum}")
     if committed is not None:
-        recomputed = commitment(spec, initial)
+        recomputed = lists.commitment(spec, initial)
         if recomputed != committed:
             problems.append(f"commitment recorded at go-live {committed} differs from the regenerated list's "
                             f"{recomputed}")
@@ -232,8 +212,9 @@ def _check_allocated_slots(list_id: int, allocations: Sequence[AllocationFact],
     return used
 
 
-def _check_cursors(spec: RandomizationSpec, strata: Sequence[StratumState], slots_of_stratum: Mapping[str, list[Slot]],
-                   used: Mapping[str, list[int]], problems: list[str]) -> int:
+def _check_cursors(spec: RandomizationSpec, strata: Sequence[StratumState],
+                   slots_of_stratum: Mapping[str, list[lists.Slot]], used: Mapping[str, list[int]],
+                   problems: list[str]) -> int:
     completed = 0
     for st in strata:
         seqs = sorted(used.get(st.stratum, []))
@@ -243,7 +224,7 @@ def _check_cursors(spec: RandomizationSpec, strata: Sequence[StratumState], slot
             problems.append(f"stratum {st.stratum}: slots used out of order (cursor {st.next_seq}; unused "
                             f"{gaps}; beyond the cursor {beyond})")
         # every block whose slots are all used is balanced (follows from the regeneration; counted for reports)
-        by_block: dict[int, list[Slot]] = defaultdict(list)
+        by_block: dict[int, list[lists.Slot]] = defaultdict(list)
         for slot in slots_of_stratum.get(st.stratum, [])[: st.next_seq]:
             by_block[slot.block_index].append(slot)
         for block in by_block.values():
@@ -266,7 +247,7 @@ def _verify_draws(spec: RandomizationSpec, seed: bytes, allocations: Sequence[Al
             counts = _minimization.counts_from_assignments(spec, past)
             expected = _minimization.minimization_assign(spec, counts, a.levels, stream).arm
         else:
-            expected = simple_assign(spec, stream)
+            expected = lists.simple_assign(spec, stream)
         if a.arm != expected:
             problems.append(f"{a.randomization_number}: allocated arm {a.arm} but the replayed draw gives {expected}")
         past.append((a.levels, a.arm))
