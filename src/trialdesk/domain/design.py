@@ -38,6 +38,27 @@ class UniformAccrual(_Strict):
     duration: PositiveFloat = Field(description="Months from first to last randomization.")
 
 
+def _check_steps(starts: list[float], values: list[float], name: str, *, per: str, last_rule: str,
+                 match_note: str = "", first_note: str = "") -> None:
+    """Check a step function of time: ``values[i]`` from month ``starts[i]``.
+
+    Piecewise accrual rates and piecewise hazards are both such functions, so they share one set of checks: as
+    many values as starts, the first start at month 0, starts strictly increasing, no negative value and a last
+    value above 0 (``last_rule`` says why it must be). The notes complete the messages each model has always given.
+    """
+    if len(starts) != len(values):
+        raise ValueError(f"starts has {len(starts)} entries but {name} has {len(values)}{match_note}")
+    if starts[0] != 0:
+        raise ValueError(f"starts[0] must be 0{first_note}, got {starts[0]}")
+    for i in range(1, len(starts)):
+        if not starts[i] > starts[i - 1]:
+            raise ValueError(f"starts must increase strictly; starts[{i}]={starts[i]} <= {starts[i - 1]}")
+    if any(v < 0 for v in values):
+        raise ValueError(f"{name} must be >= 0 {per}")
+    if not values[-1] > 0:
+        raise ValueError(last_rule)
+
+
 class PiecewiseAccrual(_Strict):
     """Piecewise-constant accrual rates (subjects per month); the last rate runs until the sample size is met.
 
@@ -51,17 +72,9 @@ class PiecewiseAccrual(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> PiecewiseAccrual:
-        if len(self.starts) != len(self.rates):
-            raise ValueError(f"starts has {len(self.starts)} entries but rates has {len(self.rates)}; they must match")
-        if self.starts[0] != 0:
-            raise ValueError(f"starts[0] must be 0 (month of the first randomization), got {self.starts[0]}")
-        for i in range(1, len(self.starts)):
-            if not self.starts[i] > self.starts[i - 1]:
-                raise ValueError(f"starts must increase strictly; starts[{i}]={self.starts[i]} <= {self.starts[i - 1]}")
-        if any(r < 0 for r in self.rates):
-            raise ValueError("rates must be >= 0 subjects per month")
-        if not self.rates[-1] > 0:
-            raise ValueError("the last accrual rate must be > 0, otherwise accrual never ends")
+        _check_steps(self.starts, self.rates, "rates", per="subjects per month", match_note="; they must match",
+                     first_note=" (month of the first randomization)",
+                     last_rule="the last accrual rate must be > 0, otherwise accrual never ends")
         return self
 
 
@@ -98,17 +111,8 @@ class PiecewiseExponentialSurvival(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> PiecewiseExponentialSurvival:
-        if len(self.starts) != len(self.hazards):
-            raise ValueError(f"starts has {len(self.starts)} entries but hazards has {len(self.hazards)}")
-        if self.starts[0] != 0:
-            raise ValueError(f"starts[0] must be 0, got {self.starts[0]}")
-        for i in range(1, len(self.starts)):
-            if not self.starts[i] > self.starts[i - 1]:
-                raise ValueError(f"starts must increase strictly; starts[{i}]={self.starts[i]} <= {self.starts[i - 1]}")
-        if any(h < 0 for h in self.hazards):
-            raise ValueError("hazards must be >= 0 per month")
-        if not self.hazards[-1] > 0:
-            raise ValueError("the last hazard must be > 0 so that every subject eventually progresses")
+        _check_steps(self.starts, self.hazards, "hazards", per="per month",
+                     last_rule="the last hazard must be > 0 so that every subject eventually progresses")
         return self
 
 

@@ -32,6 +32,12 @@ __all__ = [
 ]
 
 
+def _require_unique(ids: list[str], message: str) -> None:
+    """A validator's check that no id repeats (pydantic turns the ``ValueError`` into a validation error)."""
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{message}, got {ids}")
+
+
 class FrozenSpec(BaseModel):
     """Base of the section's models and of the engine's results: immutable, unknown keys rejected."""
 
@@ -144,9 +150,7 @@ class ArmRegimen(FrozenSpec):
     @field_validator("drugs")
     @classmethod
     def _unique(cls, drugs: list[DrugRegimen]) -> list[DrugRegimen]:
-        ids = [d.drug for d in drugs]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"drug ids must be unique within an arm, got {ids}")
+        _require_unique([d.drug for d in drugs], "drug ids must be unique within an arm")
         return drugs
 
     def drug(self, drug_id: str) -> DrugRegimen:
@@ -195,9 +199,7 @@ class TreatmentSpec(BaseModel):
     @field_validator("arms")
     @classmethod
     def _unique_arms(cls, arms: list[ArmRegimen]) -> list[ArmRegimen]:
-        ids = [a.arm_id for a in arms]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"arm ids must be unique, got {ids}")
+        _require_unique([a.arm_id for a in arms], "arm ids must be unique")
         return arms
 
     @model_validator(mode="after")

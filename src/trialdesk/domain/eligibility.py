@@ -259,13 +259,15 @@ def heading_status(children: Sequence[str]) -> str:
     return "met"
 
 
+_VERDICT_OF_STATUS = {"not_met": "ineligible", "missing": "incomplete", "met": "eligible"}
+
+
 def verdict_of(statuses: Sequence[str]) -> str:
-    """Verdict from the statuses of the leaf (non-heading) criteria."""
-    if "not_met" in statuses:
-        return "ineligible"
-    if "missing" in statuses:
-        return "incomplete"
-    return "eligible"
+    """Verdict from the statuses of the leaf (non-heading) criteria.
+
+    The same rule as a heading's: one criterion not met decides, then one missing; only the names differ.
+    """
+    return _VERDICT_OF_STATUS[heading_status(statuses)]
 
 
 def _status(value: Any) -> str:
