@@ -3,8 +3,9 @@
 A coordinator plans a cycle's doses with a weight of -3 kg: the dose page comes back (422) with the cycle and date
 kept, and "greater than 0" beside the weight input, linked by ``aria-describedby``; nothing is stored. Then a
 docetaxel dose 22% above the plan without an override reason: the page comes back with every typed amount kept and
-the message beside docetaxel's override reason. Fixed, the doses are stored. Screenshots at 1366 and 390 px wide
-(``TRIALDESK_SCREENSHOTS=<dir>`` keeps them).
+the message beside docetaxel's override reason. Fixed, the doses are stored. An adverse event whose resolution
+date is before its onset comes back on the subject page with the term, grade, dates and causalities kept and the
+message beside the resolution date. Screenshots at 1366 and 390 px wide (``TRIALDESK_SCREENSHOTS=<dir>`` keeps them).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from access_helpers import NCT, PASSWORD, make_users
 from browser_helpers import browser_page, live_server, require_chromium
+from capture_helpers import THP_RELATIONSHIP, load_ctcae
 from test_treatment_helpers import Clock, day, randomized_subject
 from trialdesk.bootstrap import bootstrap
 from trialdesk.entrypoints.web.app import create_app
@@ -114,3 +116,51 @@ def test_dose_form_keeps_input_and_shows_the_message_beside_the_field(server, tm
         page.wait_for_url(f"{url}/ops/subjects/01-001*")
         assert page.locator("#panel-doses").is_visible()
     assert _n_doses(td) == 3
+
+
+def _n_aes(td) -> int:
+    with td.uow() as uow:
+        return len(uow.adverse_events.for_subject(uow.subjects.get(uow.trials.get(NCT).id, "01-001").id))
+
+
+def test_adverse_event_form_keeps_input_and_shows_the_message_beside_the_field(server, shared_dir, tmp_path):
+    td, url = server
+    load_ctcae(td, shared_dir)
+    onset, resolved = day(R, 40), day(R, 30)
+    with browser_page() as page:
+        _login(page, url)
+        page.goto(f"{url}/ops/subjects/01-001")
+        form = page.locator("#ae-form")
+        form.locator("input[name=term]").fill("Nausea")
+        form.locator("input[name=term]").press("Tab")  # leaving the term fetches its grades
+        page.wait_for_function("document.getElementById('ae-grade-help').textContent.includes('MedDRA')")
+        form.locator("select[name=grade]").select_option("2")
+        form.locator("input[name=onset_date]").fill(onset)
+        form.locator("input[name=resolution_date]").fill(resolved)
+        for drug, relationship in THP_RELATIONSHIP.items():
+            form.locator(f"select[name=rel_{drug}]").select_option(relationship)
+        with page.expect_response(lambda r: r.url.endswith("/adverse-events") and r.request.method == "POST") \
+                as answer:
+            form.locator("button[type=submit]").click()
+        assert answer.value.status == 422
+        form = page.locator("#ae-form")
+        assert form.is_visible()  # its panel is open
+        resolution = form.locator("input[name=resolution_date]")
+        assert resolution.input_value() == resolved
+        assert form.locator("input[name=term]").input_value() == "Nausea"
+        assert form.locator("select[name=grade]").input_value() == "2"
+        assert form.locator("input[name=onset_date]").input_value() == onset
+        assert form.locator("select[name=rel_docetaxel]").input_value() == THP_RELATIONSHIP["docetaxel"]
+        assert resolution.get_attribute("aria-invalid") == "true"
+        assert resolution.get_attribute("aria-describedby") == "err-resolution_date"
+        message = page.locator("#err-resolution_date")
+        assert message.is_visible() and f"before the onset date {onset}" in message.inner_text()
+        assert message.evaluate("e => e.closest('label').querySelector('input').name") == "resolution_date"
+        assert _n_aes(td) == 0
+        _screenshots(page, "ae-invalid", tmp_path)
+
+        resolution.fill(day(R, 45))
+        form.locator("button[type=submit]").click()
+        page.wait_for_url(f"{url}/ops/subjects/01-001*")
+        assert page.locator("#panel-adverse_events").is_visible()
+    assert _n_aes(td) == 1
