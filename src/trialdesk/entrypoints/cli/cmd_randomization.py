@@ -16,8 +16,9 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -25,6 +26,11 @@ from trialdesk.domain.errors import Conflict, InvalidInput
 from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
 from trialdesk.entrypoints.cli.people import resolve_principal
 from trialdesk.entrypoints.cli.randomization_sim import simulate_command
+
+if TYPE_CHECKING:
+    from trialdesk.bootstrap import App
+    from trialdesk.domain.access import Principal
+    from trialdesk.services.ports import SeedStore
 
 randomization_app = typer.Typer(help="The IWRS: allocation list, allocation, verification, qualification.",
                                 no_args_is_help=True)
@@ -48,8 +54,8 @@ def _read_seed_file(path: Path) -> bytes:
     return parse_seed(text, field="--seed-file")
 
 
-def _seed_for(app, principal, nct_id: str, seed_file: Path | None) -> bytes:
-    from trialdesk.adapters.randomization_secret import default_store
+def _seed_for(app: App, principal: Principal, nct_id: str, seed_file: Path | None) -> bytes:
+    """The list's seed: the ``--seed-file`` given, else through the app's seed port (the one place seeds load)."""
     from trialdesk.services import randomization as rz
 
     if seed_file is not None:
@@ -58,7 +64,7 @@ def _seed_for(app, principal, nct_id: str, seed_file: Path | None) -> bytes:
         info = rz.list_info(uow, principal, nct_id)
     if info is None:
         raise Conflict(f"{nct_id} has no randomization list")
-    return default_store().load(nct_id, info["seed_check"])
+    return app.ports.seeds.store().load(nct_id, info["seed_check"])
 
 
 @randomization_app.command("generate")
@@ -69,14 +75,13 @@ def generate(nct_id: str = TrialOption, seed_file: Optional[Path] = typer.Option
              as_json: bool = typer.Option(False, "--json"), as_user: Optional[str] = AsOption,
              db: Optional[str] = DbOption) -> None:
     """Generate the allocation list from the protocol's spec and a secret seed (stored outside the database)."""
-    from trialdesk.adapters.randomization_secret import default_store, new_seed
     from trialdesk.services import randomization as rz
 
     with cli_errors():
         app = app_for(db)
         principal = resolve_principal(app, as_user)
-        seed = _read_seed_file(seed_file) if seed_file else new_seed()
-        path = default_store().save(nct_id, seed)
+        seed = _read_seed_file(seed_file) if seed_file else app.ports.seeds.new_seed()
+        path = app.ports.seeds.store().save(nct_id, seed)
         with app.uow(principal.username) as uow:
             info = rz.generate_list(uow, principal, nct_id, seed, slots_per_stratum=slots_per_stratum)
             uow.commit()
@@ -89,7 +94,8 @@ def generate(nct_id: str = TrialOption, seed_file: Optional[Path] = typer.Option
                   highlight=False, markup=False)
 
 
-def _run_with_seed(service, nct_id: str, seed_file: Optional[Path], as_user: Optional[str], db: Optional[str]):
+def _run_with_seed(service: Callable[[Any, Principal, str, bytes], dict[str, Any]], nct_id: str,
+                   seed_file: Optional[Path], as_user: Optional[str], db: Optional[str]) -> dict[str, Any]:
     """Resolve the caller and the list's seed, then run ``service(uow, principal, nct_id, seed)`` and commit."""
     with cli_errors():
         app = app_for(db)
@@ -221,23 +227,20 @@ def in_error(subject: str, reason: str = typer.Option(..., "--reason"), nct_id: 
 # -------------------------------------------------------------------------------------------------------------
 
 
-def _transient(exc: BaseException) -> bool:
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    if isinstance(exc, OperationalError):
-        return True
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return isinstance(exc, DBAPIError) and code in {"40001", "40P01", "55P03"}
-
-
-def setup_scratch_trial(app, principal, subjects: int, *, rng: random.Random, slots_per_stratum: int | None = None,
-                        nct_id: str | None = None):
+def setup_scratch_trial(app: App, principal: Principal, subjects: int, *, rng: random.Random,
+                        slots_per_stratum: int | None = None, nct_id: str | None = None
+                        ) -> tuple[str, SeedStore, bytes, list[str]]:
     """A copy of NCT07003074 under a scratch NCT id, all sites recruiting, a live list, ``subjects`` eligible
-    subjects at random sites with random strata. Returns ``(nct_id, seed store, seed, subject numbers)``."""
+    subjects at random sites with random strata. Returns ``(nct_id, seed store, seed, subject numbers)``.
+
+    The scratch list's seed comes from the seed port but lives only in a throwaway :class:`SeedStore` (an empty
+    temporary directory, the seed remembered in memory, never written): a qualification run must not leave a
+    seed file in the real seed directory nor a scratch seed in the process-wide store the app's port hands out.
+    """
     from trialdesk.adapters.protocol_files import load_default_protocol
-    from trialdesk.adapters.randomization_secret import SeedStore, new_seed
+    from trialdesk.adapters.randomization_secret import SeedStore as ScratchSeedStore
     from trialdesk.services import randomization as rz
-    from trialdesk.services.registry import save_protocol
+    from trialdesk.services.registry import get_trial_row, save_protocol, stored_id
     from trialdesk.services.sites import change_site_status
 
     base = load_default_protocol()
@@ -250,18 +253,19 @@ def setup_scratch_trial(app, principal, subjects: int, *, rng: random.Random, sl
         update={"nct_id": nct_id})})
     copy = base.model_copy(update={"registry": registry})
     spec = copy.operations.randomization
+    if spec is None:
+        raise Conflict(f"{base.registry.identification.nct_id} has no randomization spec to qualify")
     with app.uow(principal.username) as uow:
         save_protocol(uow, copy, reason=f"randomization qualification: scratch copy of {base.registry.identification.nct_id}")
         uow.commit()
     with app.uow(principal.username) as uow:
-        trial = uow.trials.get(nct_id)
-        sites = uow.sites.for_trial(trial.id)
+        sites = uow.sites.for_trial(stored_id(get_trial_row(uow, nct_id)))
         for site in sites:
             if site.status != "RECRUITING":
                 change_site_status(uow, principal, nct_id, site.site_key, "RECRUITING", "qualification run")
         uow.commit()
-    seed = new_seed()
-    store = SeedStore(tempfile.mkdtemp(prefix="trialdesk-qualify-"))
+    seed = app.ports.seeds.new_seed()
+    store = ScratchSeedStore(tempfile.mkdtemp(prefix="trialdesk-qualify-"))
     store.remember(seed)
     with app.uow(principal.username) as uow:
         rz.generate_list(uow, principal, nct_id, seed, slots_per_stratum=slots_per_stratum,
@@ -270,19 +274,19 @@ def setup_scratch_trial(app, principal, subjects: int, *, rng: random.Random, sl
     with app.uow(principal.username) as uow:
         rz.go_live(uow, principal, nct_id, seed, reason="qualification run")
         uow.commit()
-    numbers = []
+    numbers: list[str] = []
     with app.uow(principal.username) as uow:
-        trial = uow.trials.get(nct_id)
-        site_keys = [s.site_key for s in uow.sites.for_trial(trial.id)]
+        trial_id = stored_id(get_trial_row(uow, nct_id))
+        site_keys = [s.site_key for s in uow.sites.for_trial(trial_id)]
         now = uow.now().isoformat()
         for i in range(1, subjects + 1):
-            site = rng.choice(site_keys)
+            site_key = rng.choice(site_keys)
             levels = {f.derive: rng.choice(f.levels) for f in spec.factors}
             number = f"Q-{i:05d}"
-            row = uow.subjects.create(trial_id=trial.id, site_key=site, subject_number=number,
+            row = uow.subjects.create(trial_id=trial_id, site_key=site_key, subject_number=number,
                                       patient_ref=f"QP-{i:05d}", status="screening", created_at=now, data_version=0)
             uow.randomization.add_screening(
-                trial_id=trial.id, subject_id=row.id, site_key=site, screening_number=f"QS-{i:05d}",
+                trial_id=trial_id, subject_id=row.id, site_key=site_key, screening_number=f"QS-{i:05d}",
                 screened_on=now[:10], verdict="eligible", record_json="{}", results_json="{}",
                 derived_json=json.dumps(levels), failed_criteria="", protocol_digest="0" * 64, created_at=now,
                 created_by=principal.username)
@@ -291,14 +295,16 @@ def setup_scratch_trial(app, principal, subjects: int, *, rng: random.Random, sl
     return nct_id, store, seed, numbers
 
 
-def allocate_concurrently(app, principal, nct_id: str, numbers: list[str], concurrency: int, store) -> dict:
+def allocate_concurrently(app: App, principal: Principal, nct_id: str, numbers: list[str], concurrency: int,
+                          store: SeedStore) -> dict[str, Any]:
     """Randomize ``numbers`` from ``concurrency`` threads, each allocation its own unit of work; transient lock
     errors are retried with backoff. Returns ``{"seconds", "retries", "errors"}``."""
+    from trialdesk.adapters.db.errors import is_retryable
     from trialdesk.services import randomization as rz
 
     lock = threading.Lock()
     pending = list(reversed(numbers))
-    retries, errors = [0], []
+    retries, errors = [0], list[str]()
 
     def worker() -> None:
         while True:
@@ -312,8 +318,8 @@ def allocate_concurrently(app, principal, nct_id: str, numbers: list[str], concu
                         rz.randomize_subject(uow, principal, nct_id, number, seeds=store)
                         uow.commit()
                     break
-                except Exception as exc:  # noqa: BLE001 - classified
-                    if _transient(exc) and attempt < 29:
+                except Exception as exc:
+                    if is_retryable(exc) and attempt < 29:
                         with lock:
                             retries[0] += 1
                         time.sleep(min(0.5, 0.005 * 2 ** attempt) * random.random())
@@ -331,8 +337,8 @@ def allocate_concurrently(app, principal, nct_id: str, numbers: list[str], concu
     return {"seconds": time.perf_counter() - start, "retries": retries[0], "errors": errors}
 
 
-def run_qualification(app, principal, subjects: int, concurrency: int, *, seed: int | None = None,
-                      slots_per_stratum: int | None = None) -> dict:
+def run_qualification(app: App, principal: Principal, subjects: int, concurrency: int, *, seed: int | None = None,
+                      slots_per_stratum: int | None = None) -> dict[str, Any]:
     """Operational qualification: N allocations from C concurrent workers on a scratch trial, then checks."""
     from trialdesk.services import randomization as rz
 
@@ -352,7 +358,7 @@ def run_qualification(app, principal, subjects: int, concurrency: int, *, seed: 
     duplicates = sum(c - 1 for c in Counter(r["randomization_number"] for r in used).values() if c > 1)
     duplicates += sum(c - 1 for c in Counter(r["subject_number"] for r in used).values() if c > 1)
     by_stratum: dict[str, list[int]] = defaultdict(list)
-    blocks: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    blocks: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for r in used:
         by_stratum[r["stratum"]].append(r["seq"])
         blocks[(r["stratum"], r["block"])].append(r)
@@ -362,7 +368,7 @@ def run_qualification(app, principal, subjects: int, concurrency: int, *, seed: 
     got_numbers = {str(int("".join(ch for ch in r["randomization_number"] if ch.isdigit()))) for r in used}
     gaps += len(expected_numbers - got_numbers)
     balanced = all(Counter(r["arm"] for r in block).most_common()[0][1] * 2 == len(block)
-                   and len(set(r["arm"] for r in block)) == 2
+                   and len({r["arm"] for r in block}) == 2
                    for block in blocks.values() if len(block) == block[0]["block_size"])
     out = {"trial": nct_id, "database": app.engine.dialect.name, "subjects": subjects, "concurrency": concurrency,
            "allocated": len(used), "duplicates": duplicates, "gaps": gaps, "balanced_blocks": balanced,

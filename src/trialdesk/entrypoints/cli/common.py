@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import typer
 from rich.console import Console
 
 from trialdesk.domain.errors import TrialdeskError
+
+if TYPE_CHECKING:
+    from trialdesk.bootstrap import App
 
 console = Console()
 err_console = Console(stderr=True)
@@ -59,7 +62,8 @@ def cli_errors() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
-def app_for(db: str | None, *, load_default: bool = True):
+def app_for(db: str | None, *, load_default: bool = True) -> App:
+    """The app for ``--db`` (bootstrap is imported here, not at module level, so that ``--help`` stays light)."""
     from trialdesk.bootstrap import bootstrap
 
     return bootstrap(db, load_default=load_default)

@@ -8,18 +8,23 @@ framework's management command) and are audited as ``cli:<os user>``. Commands t
 from __future__ import annotations
 
 import getpass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
+
+if TYPE_CHECKING:
+    from trialdesk.bootstrap import App
+    from trialdesk.domain.access import Principal
 
 users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
 sites_app = typer.Typer(help="Sites and their activation.", no_args_is_help=True)
 
 
-def operator():
+def operator() -> Principal:
+    """The local operator: the ``system`` principal, audited as ``cli:<os user>``."""
     from dataclasses import replace
 
     from trialdesk.domain.access import SYSTEM
@@ -31,7 +36,7 @@ def operator():
     return replace(SYSTEM, username=f"cli:{who}")
 
 
-def resolve_principal(app, as_user: str | None):
+def resolve_principal(app: App, as_user: str | None) -> Principal:
     """The CLI caller: ``--as USER`` (password from $TRIALDESK_PASSWORD or a prompt), $TRIALDESK_TOKEN, or the
     local operator when neither is given."""
     from trialdesk.services import accounts

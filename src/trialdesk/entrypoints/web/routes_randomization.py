@@ -28,12 +28,12 @@ pages = APIRouter(dependencies=[PageUser])
 
 
 def _seed(uow: Any, principal: Principal, nct_id: str) -> bytes:
-    from trialdesk.adapters.randomization_secret import default_store
-
+    """The list's seed, through the unit of work's seed port (the one place seeds load from)."""
     info = rz.list_info(uow, principal, nct_id)
     if info is None:
         raise Conflict(f"{nct_id} has no randomization list")
-    return default_store().load(nct_id, info["seed_check"])
+    seed: bytes = uow.ports.seeds.store().load(nct_id, info["seed_check"])
+    return seed
 
 
 # ----------------------------------------------------------------------------------------------------------------
