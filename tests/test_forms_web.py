@@ -13,10 +13,10 @@ import html
 import re
 
 import pytest
-from access_helpers import NCT, OWN, make_users, token_for
-from capture_helpers import THP_RELATIONSHIP, Clock, add_subject, load_ctcae
 from fastapi.testclient import TestClient
 
+from access_helpers import NCT, OWN, make_users, token_for
+from capture_helpers import THP_RELATIONSHIP, Clock, add_subject, load_ctcae
 from trialdesk.bootstrap import bootstrap
 from trialdesk.entrypoints.web.app import create_app
 
@@ -226,7 +226,6 @@ def test_analysis_run_form(web):
 
 def test_randomize_confirmation_form(sqlite_url, tmp_path, monkeypatch):
     from randomization_db_helpers import ALL_STRATA, SEED, add_subjects, setup_list
-
     from trialdesk.adapters.randomization_secret import SeedStore
 
     monkeypatch.setenv("TRIALDESK_RANDOMIZATION_DIR", str(tmp_path / "secrets"))
