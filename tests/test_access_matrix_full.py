@@ -63,6 +63,14 @@ from trialdesk.services import (
     treatment,
     tumor,
 )
+from trialdesk.services.commands import (
+    QueryStep,
+    RaiseQuery,
+    RecordAdverseEvent,
+    RecordTumourAssessment,
+    ScreenPatient,
+    SignCasebook,
+)
 
 A = Action
 NOW = dt.datetime(2026, 1, 20, 9, 30, tzinfo=dt.timezone.utc)
@@ -211,8 +219,9 @@ def _eligible(w: World, site: str) -> dict:
 def _query(w: World, site: str) -> dict:
     ctx = _subject(w, site)
     with w.td.uow("setup") as uow:
-        q = queries.raise_query(uow, SYSTEM, NCT, ctx["subject"], entity_type="subject", entity_id=ctx["subject"],
-                                field="birth_date", message="differs from the source document")
+        q = queries.raise_query(uow, SYSTEM, NCT, ctx["subject"], RaiseQuery(
+            entity_type="subject", entity_id=ctx["subject"], field="birth_date",
+            message="differs from the source document"))
         uow.commit()
     return {**ctx, "query": q["id"]}
 
@@ -277,7 +286,9 @@ OPS = [
        call=lambda uow, p, c: screening.get_screening(uow, p, NCT, c["site"], f"S-{c['subject']}"),
        http=Http("GET", lambda c: f"{TRIAL}/screenings/{c['site']}/S-{c['subject']}")),
     Op("screen", A.SCREEN, writes=True, prepare=_patient,
-       call=lambda uow, p, c: screening.screen_subject(uow, p, NCT, c["site"], c["ref"], ELIGIBLE),
+       call=lambda uow, p, c: screening.screen_subject(uow, p, NCT, ScreenPatient(site=c["site"],
+                                                                                 patient_ref=c["ref"],
+                                                                                 record=ELIGIBLE)),
        http=Http("POST", lambda c: f"{TRIAL}/screenings",
                  lambda c: {"site": c["site"], "patient_ref": c["ref"], "record": ELIGIBLE}, 201)),
     Op("randomize", A.RANDOMIZE, writes=True, prepare=_eligible,
@@ -287,10 +298,12 @@ OPS = [
        call=lambda uow, p, c: treatment.record_dose(uow, p, NCT, c["subject"], **_dose(c)),
        http=Http("POST", lambda c: SUBJ.format(**c) + "/doses", _dose, 201)),
     Op("adverse_event", A.DATA_ENTER, writes=True, prepare=_subject,
-       call=lambda uow, p, c: adverse_events.record_adverse_event(uow, p, NCT, c["subject"], **_ae(c)),
+       call=lambda uow, p, c: adverse_events.record_adverse_event(uow, p, NCT, c["subject"],
+                                                                  RecordAdverseEvent.model_validate(_ae(c))),
        http=Http("POST", lambda c: SUBJ.format(**c) + "/adverse-events", _ae, 201)),
     Op("tumor_assessment", A.DATA_ENTER, writes=True, prepare=_subject,
-       call=lambda uow, p, c: tumor.record_tumor_assessment(uow, p, NCT, c["subject"], **_tumor(c)),
+       call=lambda uow, p, c: tumor.record_tumor_assessment(uow, p, NCT, c["subject"],
+                                                            RecordTumourAssessment.model_validate(_tumor(c))),
        http=Http("POST", lambda c: SUBJ.format(**c) + "/tumor-assessments", _tumor, 201)),
     Op("disposition", A.DATA_ENTER, writes=True, prepare=_subject,
        call=lambda uow, p, c: treatment.record_disposition(uow, p, NCT, c["subject"], "end_of_treatment",
@@ -299,16 +312,16 @@ OPS = [
                  lambda c: {"kind": "end_of_treatment", "event_date": "2026-01-15",
                             "reason": "investigator decision"}, 201)),
     Op("query.raise", A.QUERY_RAISE, writes=True, prepare=_subject,
-       call=lambda uow, p, c: queries.raise_query(uow, p, NCT, c["subject"], **_query_body(c)),
+       call=lambda uow, p, c: queries.raise_query(uow, p, NCT, c["subject"], RaiseQuery(**_query_body(c))),
        http=Http("POST", lambda c: SUBJ.format(**c) + "/queries", _query_body, 201)),
     Op("query.answer", A.QUERY_ANSWER, writes=True, prepare=_query,
-       call=lambda uow, p, c: queries.answer_query(uow, p, NCT, c["query"], "corrected"),
+       call=lambda uow, p, c: queries.answer_query(uow, p, NCT, c["query"], QueryStep(text="corrected")),
        http=Http("POST", lambda c: f"{TRIAL}/queries/{c['query']}/answer", lambda c: {"text": "corrected"})),
     Op("query.close", A.QUERY_CLOSE, writes=True, prepare=_query,
-       call=lambda uow, p, c: queries.close_query(uow, p, NCT, c["query"], "raised in error"),
+       call=lambda uow, p, c: queries.close_query(uow, p, NCT, c["query"], QueryStep(text="raised in error")),
        http=Http("POST", lambda c: f"{TRIAL}/queries/{c['query']}/close", lambda c: {"text": "raised in error"})),
     Op("casebook.sign", A.CASEBOOK_SIGN, writes=True, prepare=_subject,
-       call=lambda uow, p, c: signatures.sign_casebook(uow, p, NCT, c["subject"], PASSWORD),
+       call=lambda uow, p, c: signatures.sign_casebook(uow, p, NCT, c["subject"], SignCasebook(password=PASSWORD)),
        http=Http("POST", lambda c: SUBJ.format(**c) + "/signature", lambda c: {"password": PASSWORD}, 201)),
     Op("randomization.balance", A.RANDOMIZATION_LIST, call=lambda uow, p, c: randomization.balance(uow, p, NCT),
        http=Http("GET", lambda c: f"{TRIAL}/randomization/balance")),

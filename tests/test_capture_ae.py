@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 from access_helpers import NCT, OTHER, OWN
 from capture_helpers import THP_RELATIONSHIP, WORKBOOK, Clock, add_subject, ctcae_terms, load_ctcae, principals
 
 from trialdesk.domain.access import SYSTEM, Grant, Principal, Role
-from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied, problems_from_pydantic
 from trialdesk.services import adverse_events as ae
 from trialdesk.services import ctcae
+from trialdesk.services.commands import EditRecord, MarkSaeReported, RecordAdverseEvent
 
 
 @pytest.fixture
@@ -35,11 +37,30 @@ def _count(td, subject="HUN-0001"):
         return len(ae.list_adverse_events(uow, SYSTEM, NCT, subject))
 
 
+def _values(**kw):
+    return {"term": "Nausea", "grade": 2, "onset_date": "2026-01-20", "relationship": THP_RELATIONSHIP, **kw}
+
+
 def _record(td, principal, **kw):
-    values = dict(term="Nausea", grade=2, onset_date="2026-01-20", relationship=THP_RELATIONSHIP)
-    values.update(kw)
+    values = _values(**kw)
+    subject = values.pop("subject", "HUN-0001")
     with td.uow(principal.username) as uow:
-        out = ae.record_adverse_event(uow, principal, NCT, values.pop("subject", "HUN-0001"), **values)
+        out = ae.record_adverse_event(uow, principal, NCT, subject, RecordAdverseEvent.model_validate(values))
+        uow.commit()
+    return out
+
+
+def _edit(td, principal, ae_id, changes, reason):
+    with td.uow() as uow:
+        out = ae.update_adverse_event(uow, principal, NCT, "HUN-0001", ae_id,
+                                      EditRecord(changes=changes, reason=reason))
+        uow.commit()
+    return out
+
+
+def _reported(td, principal, ae_id, **kw):
+    with td.uow() as uow:
+        out = ae.mark_sae_reported(uow, principal, NCT, "HUN-0001", ae_id, MarkSaeReported.model_validate(kw))
         uow.commit()
     return out
 
@@ -111,30 +132,40 @@ def test_record_ae_codes_term_and_audits(cap):
     assert events[0].actor == "coordinator1" and subject.data_version == 1
 
 
+#: refused by the command model (RecordAdverseEvent) before the use case runs
+MALFORMED = [
+    ({"grade": 6}, "grade", "less than or equal to 5"),
+    ({"onset_date": "2026-02-30"}, "onset_date", "date"),
+    ({"seriousness": ["hospitalization"], "serious": True}, "seriousness.0", "Input should be"),
+    ({"relationship": {**THP_RELATIONSHIP, "docetaxel": "maybe"}}, "relationship.docetaxel", "Input should be"),
+]
+#: refused by the use case (the dictionary, the subject's arm, consent, today, the edit checks)
 BAD = [
     ({"term": "Nausia"}, "term", "did you mean 'Nausea'"),
     ({"term": "99999999"}, "term", "not a CTCAE v5.0 term"),
     ({"grade": 4}, "grade", "grade 4 is not defined for CTCAE term 'Nausea' (defined: 1, 2, 3)"),
     ({"term": "Death NOS", "grade": 3}, "grade", "(defined: 5)"),
-    ({"grade": 6}, "grade", "less than or equal to 5"),
-    ({"onset_date": "2026-02-30"}, "onset_date", "date"),
     ({"onset_date": "2026-01-20", "resolution_date": "2026-01-19"}, "resolution_date",
      "2026-01-19 is before the onset date 2026-01-20"),
     ({"onset_date": "2025-12-19"}, "onset_date", "before the subject's informed consent (2025-12-20)"),
     ({"onset_date": "2026-03-03"}, "onset_date", "in the future (today is 2026-03-02)"),
     ({"serious": True}, "seriousness", "at least one ICH seriousness criterion"),
     ({"seriousness": ["hospitalisation"]}, "seriousness", "not marked serious"),
-    ({"seriousness": ["hospitalization"], "serious": True}, "seriousness.0", "Input should be"),
     ({"relationship": {"docetaxel": "possible", "trastuzumab": "possible"}}, "relationship.pertuzumab",
      "required"),
     ({"relationship": {**THP_RELATIONSHIP, "tqb2102": "possible"}}, "relationship.tqb2102",
      "not a study drug of the subject's arm"),
-    ({"relationship": {**THP_RELATIONSHIP, "docetaxel": "maybe"}}, "relationship.docetaxel", "Input should be"),
 ]
 
 
 def test_bad_ae_is_refused_naming_the_field_and_nothing_is_stored(cap):
     td, users = cap
+    for kw, field, words in MALFORMED:
+        with pytest.raises(ValidationError) as refused:
+            _record(td, users[Role.COORDINATOR], **kw)
+        problems = problems_from_pydantic(refused.value)
+        assert field in [p.path for p in problems], (kw, problems)
+        assert words in str(refused.value), (kw, str(refused.value))
     for kw, field, words in BAD:
         with pytest.raises(InvalidInput) as info:
             _record(td, users[Role.COORDINATOR], **kw)
@@ -186,31 +217,23 @@ def test_sae_clock_due_overdue_reported(cap):
     with td.uow() as uow:
         [row] = ae.serious_events(uow, users[Role.MONITOR], NCT, OWN)
     assert row["sae"]["status"] == "overdue"
-    with td.uow() as uow:
-        done = ae.mark_sae_reported(uow, users[Role.COORDINATOR], NCT, "HUN-0001", out["id"])
-        uow.commit()
+    done = _reported(td, users[Role.COORDINATOR], out["id"])
     assert done["sae"]["status"] == "reported_late" and done["sae"]["reported_at"] == "2026-03-03T02:00:01+00:00"
-    with pytest.raises(Conflict, match="already marked"), td.uow() as uow:
-        ae.mark_sae_reported(uow, users[Role.COORDINATOR], NCT, "HUN-0001", out["id"])
+    with pytest.raises(Conflict, match="already marked"):
+        _reported(td, users[Role.COORDINATOR], out["id"])
 
 
 def test_sae_clock_starts_when_an_edit_makes_the_event_serious(cap):
     td, users = cap
     out = _record(td, users[Role.COORDINATOR])
-    with pytest.raises(Conflict, match="not serious"), td.uow() as uow:
-        ae.mark_sae_reported(uow, users[Role.COORDINATOR], NCT, "HUN-0001", out["id"])
+    with pytest.raises(Conflict, match="not serious"):
+        _reported(td, users[Role.COORDINATOR], out["id"])
     td.clock.advance(hours=5)
-    with td.uow() as uow:
-        edited = ae.update_adverse_event(uow, users[Role.COORDINATOR], NCT, "HUN-0001", out["id"],
-                                         {"serious": True, "seriousness": ["hospitalisation"], "grade": 3},
-                                         reason="admitted overnight")
-        uow.commit()
+    edited = _edit(td, users[Role.COORDINATOR], out["id"],
+                   {"serious": True, "seriousness": ["hospitalisation"], "grade": 3}, reason="admitted overnight")
     assert edited["sae"]["started_at"] == "2026-03-02T07:00:00+00:00"
     assert edited["sae"]["due_by"] == "2026-03-03T07:00:00+00:00"
-    with td.uow() as uow:
-        done = ae.mark_sae_reported(uow, users[Role.COORDINATOR], NCT, "HUN-0001", out["id"],
-                                    reported_at="2026-03-02T09:00:00+08:00")
-        uow.commit()
+    done = _reported(td, users[Role.COORDINATOR], out["id"], reported_at="2026-03-02T09:00:00+08:00")
     assert done["sae"]["status"] == "reported" and done["sae"]["reported_at"] == "2026-03-02T01:00:00+00:00"
 
 
@@ -220,18 +243,15 @@ def test_sae_clock_starts_when_an_edit_makes_the_event_serious(cap):
 def test_edit_needs_reason_and_audits_old_and_new(cap):
     td, users = cap
     out = _record(td, users[Role.COORDINATOR])
-    with pytest.raises(InvalidInput, match="reason"), td.uow() as uow:
-        ae.update_adverse_event(uow, users[Role.COORDINATOR], NCT, "HUN-0001", out["id"], {"grade": 3}, " ")
-    with pytest.raises(InvalidInput, match="grade 4 is not defined"), td.uow() as uow:
-        ae.update_adverse_event(uow, users[Role.COORDINATOR], NCT, "HUN-0001", out["id"], {"grade": 4}, "typo")
-    with pytest.raises(InvalidInput, match="entered_by"), td.uow() as uow:
-        ae.update_adverse_event(uow, users[Role.COORDINATOR], NCT, "HUN-0001", out["id"], {"entered_by": "x"},
-                                "typo")
-    with td.uow() as uow:
-        edited = ae.update_adverse_event(uow, users[Role.INVESTIGATOR], NCT, "HUN-0001", out["id"],
-                                         {"grade": 3, "resolution_date": "2026-01-30", "outcome": "recovered"},
-                                         "source document says grade 3")
-        uow.commit()
+    with pytest.raises(InvalidInput, match="reason"):
+        _edit(td, users[Role.COORDINATOR], out["id"], {"grade": 3}, " ")
+    with pytest.raises(InvalidInput, match="grade 4 is not defined"):
+        _edit(td, users[Role.COORDINATOR], out["id"], {"grade": 4}, "typo")
+    with pytest.raises(InvalidInput, match="entered_by"):
+        _edit(td, users[Role.COORDINATOR], out["id"], {"entered_by": "x"}, "typo")
+    edited = _edit(td, users[Role.INVESTIGATOR], out["id"],
+                   {"grade": 3, "resolution_date": "2026-01-30", "outcome": "recovered"},
+                   "source document says grade 3")
     assert edited["grade"] == 3 and edited["changed"]["grade"] == {"old": 2, "new": 3}
     with td.uow() as uow:
         [event] = uow.audit.query(entity_type="adverse_event", action_prefix="adverse_event.updated")

@@ -10,6 +10,7 @@ from capture_helpers import Clock, add_subject, principals
 from trialdesk.domain.access import SYSTEM, Grant, Principal, Role
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from trialdesk.services import queries as q
+from trialdesk.services.commands import QueryStep, RaiseQuery
 
 
 @pytest.fixture
@@ -21,8 +22,14 @@ def cap(td):
 
 
 def _do(td, fn, principal, *args, **kw):
+    """Call a use case with its command: raise_query's fields as keywords (after the subject), a step's text
+    (answer, note, reason) as the argument after the query id."""
+    if fn is q.raise_query:
+        command: RaiseQuery | QueryStep = RaiseQuery(**kw)
+    else:
+        command = QueryStep(text=args[1] if len(args) > 1 else None)
     with td.uow(principal.username) as uow:
-        out = fn(uow, principal, NCT, *args, **kw)
+        out = fn(uow, principal, NCT, args[0], command)
         uow.commit()
     return out
 

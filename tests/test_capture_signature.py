@@ -14,11 +14,12 @@ from trialdesk.domain.access import Role
 from trialdesk.domain.errors import AuthenticationFailed, Conflict, PermissionDenied
 from trialdesk.services import adverse_events as ae
 from trialdesk.services import signatures as sig
+from trialdesk.services.commands import EditRecord, RecordAdverseEvent, SignCasebook
 
 
 def _sign(td, principal, password=PASSWORD, meaning=sig.DEFAULT_MEANING):
     with td.uow(principal.username) as uow:
-        out = sig.sign_casebook(uow, principal, NCT, "HUN-0001", password, meaning)
+        out = sig.sign_casebook(uow, principal, NCT, "HUN-0001", SignCasebook(password=password, meaning=meaning))
         uow.commit()
     return out
 
@@ -35,8 +36,8 @@ def test_sign_invalidate_resign(td, shared_dir):
     add_subject(td, "HUN-0001")
     inv, coord = users[Role.INVESTIGATOR], users[Role.COORDINATOR]
     with td.uow() as uow:
-        event = ae.record_adverse_event(uow, coord, NCT, "HUN-0001", term="Nausea", grade=1,
-                                        onset_date="2026-01-20", relationship=THP_RELATIONSHIP)
+        event = ae.record_adverse_event(uow, coord, NCT, "HUN-0001", RecordAdverseEvent.model_validate(
+            {"term": "Nausea", "grade": 1, "onset_date": "2026-01-20", "relationship": THP_RELATIONSHIP}))
         uow.commit()
     assert _status(td, inv)["status"] == "unsigned"
 
@@ -65,7 +66,8 @@ def test_sign_invalidate_resign(td, shared_dir):
 
     td.clock.advance(hours=1)
     with td.uow() as uow:
-        ae.update_adverse_event(uow, coord, NCT, "HUN-0001", event["id"], {"grade": 2}, "grade per source")
+        ae.update_adverse_event(uow, coord, NCT, "HUN-0001", event["id"],
+                                EditRecord(changes={"grade": 2}, reason="grade per source"))
         uow.commit()
     status = _status(td, inv)
     assert status["status"] == "needs_resigning" and status["data_version"] == 2

@@ -13,12 +13,14 @@ import datetime as dt
 import json
 
 import pytest
+from pydantic import ValidationError
 from access_helpers import NCT
 from capture_helpers import Clock, add_subject, principals
 
 from trialdesk.domain.access import Role
-from trialdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
+from trialdesk.domain.errors import Conflict, InvalidInput, PermissionDenied, problems_from_pydantic
 from trialdesk.services import tumor
+from trialdesk.services.commands import EditRecord, RecordTumourAssessment
 from trialdesk.services.queries import list_queries
 
 BASELINE = [{"lesion_id": "T1", "kind": "target", "organ": "liver", "measurement": 50},
@@ -41,7 +43,9 @@ def cap(td):
 
 def _save(td, principal, day, lesions, baseline=False, subject="HUN-0001"):
     with td.uow(principal.username) as uow:
-        out = tumor.record_tumor_assessment(uow, principal, NCT, subject, day, lesions, baseline=baseline)
+        command = RecordTumourAssessment.model_validate({"assessment_date": day, "lesions": lesions,
+                                                         "baseline": baseline})
+        out = tumor.record_tumor_assessment(uow, principal, NCT, subject, command)
         uow.commit()
     return out
 
@@ -107,10 +111,11 @@ def test_refusals_store_nothing(cap):
     six = [{"lesion_id": f"T{i}", "kind": "target", "organ": f"organ{i}", "measurement": 20} for i in range(6)]
     with pytest.raises(InvalidInput, match="target"):
         _save(td, coord, "2025-12-28", six, baseline=True)
-    with pytest.raises(InvalidInput) as info:
+    # a lesion without its measurement, a date that is no date: refused by the command model
+    with pytest.raises(ValidationError) as info:
         _save(td, coord, "2025-12-28", [{"lesion_id": "T1", "kind": "target", "organ": "liver"}], baseline=True)
-    assert info.value.problems[0].path.startswith("lesions")
-    with pytest.raises(InvalidInput, match="assessment_date"):
+    assert problems_from_pydantic(info.value)[0].path.startswith("lesions")
+    with pytest.raises(ValidationError, match="assessment_date"):
         _save(td, coord, "2025-13-01", BASELINE, baseline=True)
     _save(td, coord, "2025-12-28", BASELINE, baseline=True)
     with pytest.raises(InvalidInput, match="not after randomization"):
@@ -137,10 +142,11 @@ def test_correction_with_reason_reevaluates(cap):
     out = _save(td, coord, "2026-02-16", follow(30, 20))
     with pytest.raises(InvalidInput, match="reason"), td.uow() as uow:
         tumor.update_tumor_assessment(uow, coord, NCT, "HUN-0001", out["assessment"]["id"],
-                                      {"lesions": follow(40, 20)}, "")
+                                      EditRecord(changes={"lesions": follow(40, 20)}, reason=""))
     with td.uow() as uow:
         fixed = tumor.update_tumor_assessment(uow, coord, NCT, "HUN-0001", out["assessment"]["id"],
-                                              {"lesions": follow(40, 20)}, "T1 misread: 40 mm")
+                                              EditRecord(changes={"lesions": follow(40, 20)},
+                                                         reason="T1 misread: 40 mm"))
         uow.commit()
     # 60 mm vs 80 mm: -25 % -> SD (day 42 >= 35, the SD minimum with its window)
     assert fixed["assessment"]["overall_response"] == "SD" and fixed["best_overall_response"] == "SD"

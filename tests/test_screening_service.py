@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from access_helpers import NCT, OTHER, OWN, make_users
@@ -22,6 +23,7 @@ from trialdesk.bootstrap import bootstrap
 from trialdesk.domain.access import SYSTEM, Role
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from trialdesk.services import screening, sites
+from trialdesk.services.commands import ScreenPatient
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "screening"
 TODAY = dt.date(2026, 1, 20)
@@ -45,7 +47,8 @@ def people(tdc):
 
 def screen(td, principal, ref, record, site=OWN, **kw):
     with td.uow(principal.username) as uow:
-        out = screening.screen_subject(uow, principal, NCT, site, ref, record, **kw)
+        command = ScreenPatient(site=site, patient_ref=ref, record=record, **kw)
+        out = screening.screen_subject(uow, principal, NCT, command)
         uow.commit()
     return out
 
@@ -216,11 +219,16 @@ def test_malformed_record_names_the_field_and_stores_nothing(tdc, people, mutate
 
 def test_other_bad_inputs(tdc, people):
     coord = people[Role.COORDINATOR]
+    # a blank reference, a future date and a malformed record are all named at once
     with pytest.raises(InvalidInput) as info:
-        screen(tdc, coord, "  ", "not a record", screened_on=dt.date(2026, 1, 21))
-    assert {p.path for p in info.value.problems} == {"patient_ref", "screened_on", "record"}
+        screen(tdc, coord, "  ", {"favourite_colour": "blue"}, screened_on=dt.date(2026, 1, 21))
+    assert {p.path.split(".")[0] for p in info.value.problems} == {"patient_ref", "screened_on", "record"}
     assert "in the future" in info.value.message
-    with pytest.raises(InvalidInput, match="at most 80"):
+    # what is no record at all, or a reference too long, the command model refuses
+    with pytest.raises(ValidationError) as refused:
+        screen(tdc, coord, "HN-1", "not a record")
+    assert [e["loc"] for e in refused.value.errors()] == [("record",)]
+    with pytest.raises(ValidationError, match="at most 80"):
         screen(tdc, coord, "x" * 81, example("eligible"))
     with pytest.raises(NotFound):
         screen(tdc, SYSTEM, "x", example("eligible"), site="no-such-site")

@@ -15,6 +15,7 @@ from fakes import FakeDatabase, FakeUnitOfWork
 from trialdesk.domain.access import Denial, Grant, Principal, Role
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.services import queries, sites
+from trialdesk.services.commands import QueryStep, RaiseQuery
 from trialdesk.services.unit_of_work import UnitOfWork
 
 NCT = "NCT00000001"
@@ -85,28 +86,29 @@ def test_sites_a_coordinator_sees_are_their_own(db):
 # -- data queries -------------------------------------------------------------------------------------------------
 def test_query_life_cycle_open_answer_close_reopen(db):
     with FakeUnitOfWork(db, actor="mo") as uow:
-        raised = queries.raise_query(uow, MONITOR, NCT, "HUN-0001", entity_type="subject", entity_id=1,
-                                     field="birth_date", message=" Please check the year ")
+        raised = queries.raise_query(uow, MONITOR, NCT, "HUN-0001", RaiseQuery(
+            entity_type="subject", entity_id="1", field="birth_date", message=" Please check the year "))
         uow.commit()
     assert (raised["status"], raised["message"], raised["origin"]) == ("open", "Please check the year", "manual")
     qid = raised["id"]
 
     with FakeUnitOfWork(db, actor="cora") as uow:
         with pytest.raises(Conflict, match="already open"):
-            queries.reopen_query(uow, MONITOR, NCT, qid, "too early")
-        assert queries.answer_query(uow, COORDINATOR, NCT, qid, "1961 is right")["status"] == "answered"
+            queries.reopen_query(uow, MONITOR, NCT, qid, QueryStep(text="too early"))
+        answered = queries.answer_query(uow, COORDINATOR, NCT, qid, QueryStep(text="1961 is right"))
+        assert answered["status"] == "answered"
         uow.commit()
     with FakeUnitOfWork(db) as uow:
         with pytest.raises(Conflict, match="only an open query can be answered"):
-            queries.answer_query(uow, COORDINATOR, NCT, qid, "again")
-        assert queries.close_query(uow, MONITOR, NCT, qid)["status"] == "closed"
+            queries.answer_query(uow, COORDINATOR, NCT, qid, QueryStep(text="again"))
+        assert queries.close_query(uow, MONITOR, NCT, qid, QueryStep())["status"] == "closed"
         uow.commit()
     with FakeUnitOfWork(db) as uow:
         with pytest.raises(Conflict, match="already closed"):
-            queries.close_query(uow, MONITOR, NCT, qid, "twice")
+            queries.close_query(uow, MONITOR, NCT, qid, QueryStep(text="twice"))
         with pytest.raises(InvalidInput):
-            queries.reopen_query(uow, MONITOR, NCT, qid, " ")
-        final = queries.reopen_query(uow, MONITOR, NCT, qid, "source document disagrees")
+            queries.reopen_query(uow, MONITOR, NCT, qid, QueryStep(text=" "))
+        final = queries.reopen_query(uow, MONITOR, NCT, qid, QueryStep(text="source document disagrees"))
         uow.commit()
 
     assert [(h["action"], h["status"], h["by"]) for h in final["history"]] == [
@@ -117,11 +119,11 @@ def test_query_life_cycle_open_answer_close_reopen(db):
 
 def test_closing_an_unanswered_query_needs_a_note(db):
     with FakeUnitOfWork(db) as uow:
-        qid = queries.raise_query(uow, MONITOR, NCT, "HUN-0001", entity_type="subject", entity_id=1,
-                                  field="sex", message="missing")["id"]
+        qid = queries.raise_query(uow, MONITOR, NCT, "HUN-0001", RaiseQuery(
+            entity_type="subject", entity_id="1", field="sex", message="missing"))["id"]
         with pytest.raises(InvalidInput, match="needs a note"):
-            queries.close_query(uow, MONITOR, NCT, qid)
-        assert queries.close_query(uow, MONITOR, NCT, qid, "withdrawn")["status"] == "closed"
+            queries.close_query(uow, MONITOR, NCT, qid, QueryStep())
+        assert queries.close_query(uow, MONITOR, NCT, qid, QueryStep(text="withdrawn"))["status"] == "closed"
 
 
 def test_an_edit_check_does_not_pile_up_duplicate_queries(db):
@@ -137,11 +139,11 @@ def test_an_edit_check_does_not_pile_up_duplicate_queries(db):
 
 def test_queries_at_other_sites_look_absent(db):
     with FakeUnitOfWork(db) as uow:
-        qid = queries.raise_query(uow, MONITOR, NCT, "HUN-0001", entity_type="subject", entity_id=1,
-                                  field="sex", message="missing")["id"]
+        qid = queries.raise_query(uow, MONITOR, NCT, "HUN-0001", RaiseQuery(
+            entity_type="subject", entity_id="1", field="sex", message="missing"))["id"]
         uow.commit()
     with pytest.raises(Denial) as refused, FakeUnitOfWork(db) as uow:
-        queries.answer_query(uow, OTHER_SITE, NCT, qid, "not mine")
+        queries.answer_query(uow, OTHER_SITE, NCT, qid, QueryStep(text="not mine"))
     # answered exactly like a query that does not exist (and kept for the audit trail)
     assert refused.value.hide and refused.value.not_found == f"no query {qid} in {NCT}"
     assert db.denials == [refused.value]

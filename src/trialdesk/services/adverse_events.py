@@ -10,99 +10,58 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from trialdesk.domain.access import Action, Principal, require
-from trialdesk.domain.edit_checks import Severity, run_checks
+from trialdesk.domain.adverse_events import SAE_REPORT_HOURS, ActionTaken, Outcome, Relationship, Seriousness
+from trialdesk.domain.ctcae import CtcaeTerm
+from trialdesk.domain.edit_checks import CheckFailure, Severity, run_checks
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, Problem, problems_from_pydantic
+from trialdesk.domain.records import AdverseEvent, Subject
 from trialdesk.services import ctcae as ctcae_service
+from trialdesk.services.commands import EditRecord, MarkSaeReported, RecordAdverseEvent
 from trialdesk.services.queries import open_query
+from trialdesk.services.registry import stored_id
 from trialdesk.services.signatures import touch_and_record
 from trialdesk.services.subjects import get_subject, protocol
+from trialdesk.services.unit_of_work import UnitOfWork
 
-#: ICH E2A: a serious adverse event must be reported to the sponsor within 24 hours of the site learning of it.
-SAE_REPORT_HOURS = 24
-
-
-class Seriousness(StrEnum):
-    """ICH E2A seriousness criteria."""
-
-    DEATH = "death"
-    LIFE_THREATENING = "life_threatening"
-    HOSPITALISATION = "hospitalisation"
-    DISABILITY = "disability"
-    CONGENITAL_ANOMALY = "congenital_anomaly"
-    MEDICALLY_IMPORTANT = "medically_important"
-
-
-class Relationship(StrEnum):
-    """Causality to one study drug (WHO-UMC-like scale)."""
-
-    NOT_RELATED = "not_related"
-    UNLIKELY = "unlikely"
-    POSSIBLE = "possible"
-    PROBABLE = "probable"
-    DEFINITE = "definite"
-
-
-class ActionTaken(StrEnum):
-    """Action taken with study treatment (CDISC AEACN)."""
-
-    DOSE_NOT_CHANGED = "dose_not_changed"
-    DOSE_REDUCED = "dose_reduced"
-    DRUG_INTERRUPTED = "drug_interrupted"
-    DRUG_WITHDRAWN = "drug_withdrawn"
-    NOT_APPLICABLE = "not_applicable"
-    UNKNOWN = "unknown"
-
-
-class Outcome(StrEnum):
-    """Outcome of the event (CDISC AEOUT)."""
-
-    RECOVERED = "recovered"
-    RECOVERING = "recovering"
-    NOT_RECOVERED = "not_recovered"
-    RECOVERED_WITH_SEQUELAE = "recovered_with_sequelae"
-    FATAL = "fatal"
-    UNKNOWN = "unknown"
-
-
-class AdverseEventInput(BaseModel):
-    """What the site enters for one adverse event."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    term: str | int = Field(description="CTCAE v5.0 term or its MedDRA code.")
-    grade: int = Field(ge=1, le=5)
-    onset_date: dt.date
-    resolution_date: dt.date | None = None
-    serious: bool = False
-    seriousness: list[Seriousness] = Field(default_factory=list)
-    relationship: dict[str, Relationship] = Field(default_factory=dict)
-    action_taken: ActionTaken | None = None
-    outcome: Outcome | None = None
-
+__all__ = [
+    "EDITABLE",
+    "SAE_REPORT_HOURS",
+    "ActionTaken",
+    "Outcome",
+    "Relationship",
+    "Seriousness",
+    "ae_dict",
+    "list_adverse_events",
+    "mark_sae_reported",
+    "record_adverse_event",
+    "sae_clock",
+    "serious_events",
+    "update_adverse_event",
+]
 
 EDITABLE = ("term", "grade", "onset_date", "resolution_date", "serious", "seriousness", "relationship",
             "action_taken", "outcome")
 
 
-def _ts(uow) -> str:
-    return uow.now().astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+def _ts(uow: UnitOfWork) -> str:
+    return uow.now().astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
-def _parse(values: dict[str, Any]) -> AdverseEventInput:
+def _revalidate(values: dict[str, Any]) -> RecordAdverseEvent:
+    """An edited AE as a whole, through the same command model that a new one is entered with."""
     try:
-        return AdverseEventInput.model_validate(values)
+        return RecordAdverseEvent.model_validate(values)
     except ValidationError as exc:
         raise InvalidInput(problems_from_pydantic(exc)) from exc
 
 
-def _arm_drugs(uow, nct_id: str, subject) -> tuple[str | None, list[str]]:
-    allocation = uow.allocations.for_subject(subject.id)
+def _arm_drugs(uow: UnitOfWork, nct_id: str, subject: Subject) -> tuple[str | None, list[str]]:
+    allocation = uow.allocations.for_subject(stored_id(subject))
     if allocation is None:
         return None, []
     treatment = protocol(uow, nct_id).operations.treatment
@@ -112,7 +71,8 @@ def _arm_drugs(uow, nct_id: str, subject) -> tuple[str | None, list[str]]:
     return arm.arm_id, [d.drug for d in arm.drugs]
 
 
-def _validate(uow, nct_id: str, subject, data: AdverseEventInput):
+def _validate(uow: UnitOfWork, nct_id: str, subject: Subject,
+              data: RecordAdverseEvent) -> tuple[CtcaeTerm, list[CheckFailure]]:
     """Code the term, check relationship against the arm's drugs and run the edit checks.
     Returns (ctcae term, query failures); raises InvalidInput for anything refused."""
     dictionary = ctcae_service.dictionary(uow)
@@ -128,7 +88,7 @@ def _validate(uow, nct_id: str, subject, data: AdverseEventInput):
         if drug not in data.relationship:
             problems.append(Problem(f"relationship.{drug}", f"required: relationship to {drug} (arm {arm}), one "
                                                             f"of {', '.join(r.value for r in Relationship)}"))
-    consent = uow.adverse_events.first_consent_date(subject.id)
+    consent = uow.adverse_events.first_consent_date(stored_id(subject))
     record = {**data.model_dump(), "term": term.term, "seriousness": [s.value for s in data.seriousness]}
     context = {"ctcae": dictionary, "today": uow.now().date(),
                "consent_date": dt.date.fromisoformat(consent) if consent else None}
@@ -139,7 +99,7 @@ def _validate(uow, nct_id: str, subject, data: AdverseEventInput):
     return term, [f for f in failures if f.severity is Severity.QUERY]
 
 
-def _columns(term, data: AdverseEventInput) -> dict[str, Any]:
+def _columns(term: CtcaeTerm, data: RecordAdverseEvent) -> dict[str, Any]:
     return {"term": term.term, "meddra_code": term.meddra_code, "soc": term.soc, "grade": data.grade,
             "onset_date": data.onset_date.isoformat(),
             "resolution_date": data.resolution_date.isoformat() if data.resolution_date else None,
@@ -150,12 +110,12 @@ def _columns(term, data: AdverseEventInput) -> dict[str, Any]:
             "outcome": data.outcome.value if data.outcome else None}
 
 
-def _open_queries(uow, subject, row, failures) -> list[int]:
-    return [open_query(uow, subject, "adverse_event", row.id, f.field, f.message, check_id=f.check_id).id
-            for f in failures]
+def _open_queries(uow: UnitOfWork, subject: Subject, row: AdverseEvent, failures: list[CheckFailure]) -> list[int]:
+    return [stored_id(open_query(uow, subject, "adverse_event", stored_id(row), f.field, f.message,
+                                 check_id=f.check_id)) for f in failures]
 
 
-def _sae_clock_start(uow, row) -> str | None:
+def _sae_clock_start(uow: UnitOfWork, row: AdverseEvent) -> str | None:
     """When the 24-hour clock started: entry of the AE if serious then, else the edit that made it serious."""
     if not row.serious:
         return None
@@ -171,12 +131,12 @@ def _sae_clock_start(uow, row) -> str | None:
         if event.action == "adverse_event.recorded" and after.get("serious"):
             return row.entered_at
         if event.action == "adverse_event.updated" and after.get("serious") is True:
-            return dt.datetime.fromisoformat(event.occurred_at).astimezone(dt.timezone.utc) \
+            return dt.datetime.fromisoformat(event.occurred_at).astimezone(dt.UTC) \
                 .isoformat(timespec="seconds")
     return row.entered_at
 
 
-def sae_clock(uow, row, now: dt.datetime | None = None) -> dict | None:
+def sae_clock(uow: UnitOfWork, row: AdverseEvent, now: dt.datetime | None = None) -> dict[str, Any] | None:
     """The SAE reporting clock of a serious AE: start, due time, reported time and status
     (``reported``, ``reported_late``, ``due`` or ``overdue``)."""
     start = _sae_clock_start(uow, row)
@@ -193,7 +153,7 @@ def sae_clock(uow, row, now: dt.datetime | None = None) -> dict | None:
             round((due - now).total_seconds() / 3600, 1)}
 
 
-def ae_dict(uow, row, subject_number: str | None = None) -> dict:
+def ae_dict(uow: UnitOfWork, row: AdverseEvent, subject_number: str | None = None) -> dict[str, Any]:
     return {"id": row.id, "subject": subject_number, "term": row.term, "meddra_code": row.meddra_code,
             "soc": row.soc, "grade": row.grade, "onset_date": row.onset_date,
             "resolution_date": row.resolution_date, "serious": row.serious,
@@ -203,24 +163,21 @@ def ae_dict(uow, row, subject_number: str | None = None) -> dict:
             "sae": sae_clock(uow, row)}
 
 
-def record_adverse_event(uow, principal: Principal, nct_id: str, subject_number: str, *, term: str | int,
-                         grade: int, onset_date, resolution_date=None, serious: bool = False,
-                         seriousness=(), relationship: dict | None = None, action_taken: str | None = None,
-                         outcome: str | None = None) -> dict:
+def record_adverse_event(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
+                         cmd: RecordAdverseEvent) -> dict[str, Any]:
     """Record an adverse event (site staff, ``Action.DATA_ENTER``).
 
     Returns the stored AE (with its SAE clock when serious) and ``queries``: ids of queries opened by edit
     checks. Raises :class:`InvalidInput` naming the field (unknown term with suggestions, a grade the term
-    does not define, impossible dates, missing seriousness criteria or causality) and stores nothing.
+    does not define, dates against consent and today, missing seriousness criteria or causality) and stores
+    nothing; the command model has already refused what is malformed (a grade outside 1-5, a date that is no
+    date, an unknown seriousness criterion).
     """
     _, subject = get_subject(uow, principal, nct_id, subject_number, for_update=True)
     require(principal, Action.DATA_ENTER, subject.site_key, hide=False)
-    data = _parse({"term": term, "grade": grade, "onset_date": onset_date, "resolution_date": resolution_date,
-                   "serious": serious, "seriousness": list(seriousness or ()), "relationship": relationship or {},
-                   "action_taken": action_taken, "outcome": outcome})
-    ctcae_term, failures = _validate(uow, nct_id, subject, data)
-    row = uow.adverse_events.add(subject_id=subject.id, entered_at=_ts(uow), entered_by=principal.username,
-                                 **_columns(ctcae_term, data))
+    ctcae_term, failures = _validate(uow, nct_id, subject, cmd)
+    row = uow.adverse_events.add(subject_id=stored_id(subject), entered_at=_ts(uow), entered_by=principal.username,
+                                 **_columns(ctcae_term, cmd))
     after = {k: v for k, v in ae_dict(uow, row, subject.subject_number).items() if k != "sae"}
     uow.record("adverse_event.recorded", "adverse_event", row.id, after=after, trial=nct_id,
                site=subject.site_key, actor=principal.username)
@@ -229,7 +186,8 @@ def record_adverse_event(uow, principal: Principal, nct_id: str, subject_number:
     return {**ae_dict(uow, row, subject.subject_number), "queries": _open_queries(uow, subject, row, failures)}
 
 
-def _get_ae(uow, principal: Principal, nct_id: str, subject_number: str, ae_id: int, action: Action):
+def _get_ae(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, ae_id: int,
+            action: Action) -> tuple[Subject, AdverseEvent]:
     _, subject = get_subject(uow, principal, nct_id, subject_number, for_update=action is Action.DATA_ENTER)
     require(principal, action, subject.site_key, hide=False)
     row = uow.adverse_events.get(int(ae_id), for_update=True)
@@ -238,13 +196,14 @@ def _get_ae(uow, principal: Principal, nct_id: str, subject_number: str, ae_id: 
     return subject, row
 
 
-def update_adverse_event(uow, principal: Principal, nct_id: str, subject_number: str, ae_id: int,
-                         changes: dict[str, Any], reason: str) -> dict:
+def update_adverse_event(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, ae_id: int,
+                         cmd: EditRecord) -> dict[str, Any]:
     """Change fields of a recorded AE with a reason for change; the whole AE is re-validated and the edit
     checks run again. Audited old/new per field (``services.capture.apply_changes``); invalidates a signature."""
     from trialdesk.services.capture import apply_changes, require_reason
 
     subject, row = _get_ae(uow, principal, nct_id, subject_number, ae_id, Action.DATA_ENTER)
+    changes, reason = cmd.changes, cmd.reason
     require_reason(reason)
     unknown = [k for k in changes if k not in EDITABLE]
     if unknown:
@@ -253,10 +212,10 @@ def update_adverse_event(uow, principal: Principal, nct_id: str, subject_number:
     current = ae_dict(uow, row)
     merged = {k: current[k] for k in EDITABLE}
     merged.update(changes)
-    data = _parse(merged)
+    data = _revalidate(merged)
     ctcae_term, failures = _validate(uow, nct_id, subject, data)
     columns = _columns(ctcae_term, data)
-    live = uow.signatures.active(subject.id)
+    live = uow.signatures.active(stored_id(subject))
     diff = apply_changes(uow, principal, row, columns, reason, "adverse_event", subject, trial=nct_id)
     if diff and live is not None:
         uow.record("casebook.signature_invalidated", "signature", live.id,
@@ -267,27 +226,23 @@ def update_adverse_event(uow, principal: Principal, nct_id: str, subject_number:
             "queries": _open_queries(uow, subject, row, failures) if diff else []}
 
 
-def mark_sae_reported(uow, principal: Principal, nct_id: str, subject_number: str, ae_id: int,
-                      reported_at: dt.datetime | str | None = None) -> dict:
-    """Record that a serious AE was reported to the sponsor/safety desk (default: now)."""
+def mark_sae_reported(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, ae_id: int,
+                      cmd: MarkSaeReported) -> dict[str, Any]:
+    """Record that a serious AE was reported to the sponsor/safety desk (default: now; a time given needs its
+    zone and may not be in the future)."""
     subject, row = _get_ae(uow, principal, nct_id, subject_number, ae_id, Action.DATA_ENTER)
     if not row.serious:
         raise Conflict(f"adverse event {row.id} is not serious; there is no SAE report to mark")
     if row.sae_reported_at:
         raise Conflict(f"the SAE report of adverse event {row.id} was already marked at {row.sae_reported_at}")
-    now = uow.now()
-    if reported_at is None:
-        when = now
-    else:
-        try:
-            when = reported_at if isinstance(reported_at, dt.datetime) else dt.datetime.fromisoformat(reported_at)
-        except ValueError as exc:
-            raise InvalidInput(f"not an ISO date-time: {reported_at!r}", field="reported_at") from exc
+    now = when = uow.now()
+    if cmd.reported_at is not None:
+        when = cmd.reported_at
         if when.tzinfo is None:
             raise InvalidInput("give a time zone (e.g. 2026-01-05T10:00:00+08:00)", field="reported_at")
         if when > now:
             raise InvalidInput(f"{when.isoformat()} is in the future", field="reported_at")
-    row.sae_reported_at = when.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    row.sae_reported_at = when.astimezone(dt.UTC).isoformat(timespec="seconds")
     uow.record("adverse_event.sae_reported", "adverse_event", row.id, before={"sae_reported_at": None},
                after={"sae_reported_at": row.sae_reported_at}, trial=nct_id, site=subject.site_key,
                actor=principal.username)
@@ -296,12 +251,14 @@ def mark_sae_reported(uow, principal: Principal, nct_id: str, subject_number: st
     return ae_dict(uow, row, subject.subject_number)
 
 
-def list_adverse_events(uow, principal: Principal, nct_id: str, subject_number: str) -> list[dict]:
+def list_adverse_events(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str
+                        ) -> list[dict[str, Any]]:
     _, subject = get_subject(uow, principal, nct_id, subject_number)
-    return [ae_dict(uow, r, subject.subject_number) for r in uow.adverse_events.for_subject(subject.id)]
+    return [ae_dict(uow, r, subject.subject_number) for r in uow.adverse_events.for_subject(stored_id(subject))]
 
 
-def serious_events(uow, principal: Principal, nct_id: str, site_key: str | None = None) -> list[dict]:
+def serious_events(uow: UnitOfWork, principal: Principal, nct_id: str, site_key: str | None = None
+                   ) -> list[dict[str, Any]]:
     """Serious AEs at the sites the caller may see (``Action.SUBJECT_VIEW``) with their reporting clocks."""
     from trialdesk.services.registry import get_trial_row
 
@@ -313,4 +270,4 @@ def serious_events(uow, principal: Principal, nct_id: str, site_key: str | None 
     if sites is not None and not sites:
         return []
     return [{**ae_dict(uow, a, s.subject_number), "site": s.site_key}
-            for a, s in uow.adverse_events.serious_at_sites(trial.id, sites)]
+            for a, s in uow.adverse_events.serious_at_sites(stored_id(trial), sites)]

@@ -6,7 +6,8 @@ as its request body, so that a form and an API call are refused for the same rea
 relax (a weight is positive, a cycle counts from 1); the protocol's own limits (plausible weight range, the
 regimen's cycles, dates against randomization) stay with the use case, which knows the trial.
 
-The fields mirror what the service functions take today; the services will accept these objects directly.
+The services accept these objects directly (``record_adverse_event(uow, principal, nct_id, subject, cmd)``): the
+command is the body of the use case, the trial, subject and record ids stay its positional arguments.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trialdesk.services.signatures import DEFAULT_MEANING
+from trialdesk.domain.adverse_events import ActionTaken, Outcome, Relationship, Seriousness
+from trialdesk.domain.recist_models import Lesion
 
 #: Free text a person types: at least one character, bounded.
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 FieldName = Annotated[str, Field(min_length=1)]
+
+#: What an investigator's signature means unless they say otherwise.
+DEFAULT_MEANING = "I approve the data in this casebook"
 
 DOSE_EDITABLE = ("delay_reason, dose_date, interrupted, override_reason, reduction_level, reduction_reason, "
                  "weight_kg, actual_mg")
@@ -111,26 +116,25 @@ class RecordDisposition(Command):
 
 
 class RecordAdverseEvent(Command):
-    """An adverse event, coded against CTCAE (term name or MedDRA code)."""
+    """An adverse event, coded against CTCAE (term name or MedDRA code): a CTCAE grade 1-5, real dates, ICH
+    seriousness criteria and a causality per study drug (the use case checks the term, the grades it defines,
+    the dates against consent and today, and the drugs against the subject's arm)."""
 
-    term: str | int
-    grade: int
-    onset_date: str
-    resolution_date: str | None = None
+    term: str | int = Field(description="CTCAE v5.0 term or its MedDRA code.")
+    grade: int = Field(ge=1, le=5)
+    onset_date: dt.date
+    resolution_date: dt.date | None = None
     serious: bool = False
-    seriousness: list[str] = Field(default_factory=list)
-    relationship: dict[str, str] = Field(default_factory=dict)
-    action_taken: str | None = None
-    outcome: str | None = None
+    seriousness: list[Seriousness] = Field(default_factory=list)
+    relationship: dict[str, Relationship] = Field(default_factory=dict)
+    action_taken: ActionTaken | None = None
+    outcome: Outcome | None = None
 
 
 class RecordAdverseEventForm(RecordAdverseEvent):
-    """An adverse event entered on the web form: a term name, a CTCAE grade 1-5 and real dates."""
+    """An adverse event entered on the web form: a term name (the form has no MedDRA code input)."""
 
     term: str = Field(min_length=1, max_length=200)
-    grade: int = Field(ge=1, le=5)
-    onset_date: dt.date  # type: ignore[assignment]
-    resolution_date: dt.date | None = None  # type: ignore[assignment]
 
 
 class EditRecord(Command):
@@ -141,21 +145,23 @@ class EditRecord(Command):
 
 
 class MarkSaeReported(Command):
-    reported_at: str | None = None
+    """When a serious AE was reported to the sponsor: a date-time with its zone, not in the future (default:
+    now)."""
+
+    reported_at: dt.datetime | None = None
 
 
 class RecordTumourAssessment(Command):
-    """A RECIST 1.1 assessment: the lesions measured or evaluated on one date."""
+    """A RECIST 1.1 assessment: the lesions measured or evaluated on one date (the use case checks the
+    assessment as a whole against RECIST, and the date against the schedule)."""
 
-    assessment_date: str
-    lesions: list[dict[str, Any]]
+    assessment_date: dt.date
+    lesions: list[Lesion]
     baseline: bool = False
 
 
 class RecordTumourAssessmentForm(RecordTumourAssessment):
-    """A tumour assessment entered on the web form: a real scan date."""
-
-    assessment_date: dt.date  # type: ignore[assignment]
+    """A tumour assessment entered on the web form (the same fields: the form's lesion rows are lesions)."""
 
 
 class RaiseQuery(Command):

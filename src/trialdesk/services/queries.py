@@ -6,28 +6,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
-from trialdesk.services.registry import get_trial_row
+from trialdesk.domain.records import Query, Subject
+from trialdesk.services.commands import QueryStep, RaiseQuery
+from trialdesk.services.registry import get_trial_row, stored_id
 from trialdesk.services.subjects import get_subject
+from trialdesk.services.unit_of_work import UnitOfWork
 
 STATUSES = ("open", "answered", "closed")
 ENTITY_TYPES = ("subject", "adverse_event", "tumor_assessment", "dose", "disposition", "screening")
 
 
-def _ts(uow) -> str:
-    return uow.now().astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+def _ts(uow: UnitOfWork) -> str:
+    return uow.now().astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
-def query_dict(row, subject_number: str | None = None) -> dict:
+def query_dict(row: Query, subject_number: str | None = None) -> dict[str, Any]:
     return {"id": row.id, "subject": subject_number, "site": row.site_key, "entity_type": row.entity_type,
             "entity_id": row.entity_id, "field": row.field, "check_id": row.check_id, "message": row.message,
             "status": row.status, "origin": row.origin, "raised_at": row.raised_at, "raised_by": row.raised_by,
             "updated_at": row.updated_at, "history": json.loads(row.history_json or "[]")}
 
 
-def _step(uow, row, *, action: str, status: str, by: str, text: str | None, nct: str) -> None:
+def _step(uow: UnitOfWork, row: Query, *, action: str, status: str, by: str, text: str | None, nct: str) -> None:
     before = {"status": row.status}
     history = json.loads(row.history_json or "[]")
     when = _ts(uow)
@@ -40,8 +44,8 @@ def _step(uow, row, *, action: str, status: str, by: str, text: str | None, nct:
                reason=text, trial=nct, site=row.site_key, actor=by)
 
 
-def open_query(uow, subject, entity_type: str, entity_id, field: str, message: str, check_id: str | None = None,
-               origin: str = "edit_check", raised_by: str = "system"):
+def open_query(uow: UnitOfWork, subject: Subject, entity_type: str, entity_id: int | str, field: str, message: str,
+               check_id: str | None = None, origin: str = "edit_check", raised_by: str = "system") -> Query:
     """Open a query on one field of a subject's data (no access check: callers have done theirs). An edit
     check that already has an unresolved (open or answered) query on the same field gets that one back, so
     re-saving does not pile up duplicates."""
@@ -53,11 +57,11 @@ def open_query(uow, subject, entity_type: str, entity_id, field: str, message: s
         raise InvalidInput("must not be blank", field="message")
     entity_id = str(entity_id)
     if check_id is not None:
-        existing = uow.queries.find_unresolved(subject.id, entity_type, entity_id, field, check_id)
+        existing = uow.queries.find_unresolved(stored_id(subject), entity_type, entity_id, field, check_id)
         if existing is not None:
             return existing
     when = _ts(uow)
-    row = uow.queries.add(subject_id=subject.id, site_key=subject.site_key, entity_type=entity_type,
+    row = uow.queries.add(subject_id=stored_id(subject), site_key=subject.site_key, entity_type=entity_type,
                           entity_id=entity_id, field=field.strip(), check_id=check_id, message=message.strip(),
                           status="open", origin=origin, raised_at=when, raised_by=raised_by, updated_at=when,
                           history_json=json.dumps([{"at": when, "by": raised_by, "action": "opened",
@@ -69,17 +73,18 @@ def open_query(uow, subject, entity_type: str, entity_id, field: str, message: s
     return row
 
 
-def raise_query(uow, principal: Principal, nct_id: str, subject_number: str, *, entity_type: str, entity_id,
-                field: str, message: str) -> dict:
+def raise_query(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
+                cmd: RaiseQuery) -> dict[str, Any]:
     """A monitor raises a query by hand (``Action.QUERY_RAISE`` at the subject's site)."""
     _, subject = get_subject(uow, principal, nct_id, subject_number)
     require(principal, Action.QUERY_RAISE, subject.site_key, hide=False)
-    row = open_query(uow, subject, entity_type, entity_id, field, message, origin="manual",
+    row = open_query(uow, subject, cmd.entity_type, cmd.entity_id, cmd.field, cmd.message, origin="manual",
                      raised_by=principal.username)
     return query_dict(row, subject.subject_number)
 
 
-def _load(uow, principal: Principal, nct_id: str, query_id: int, action: Action):
+def _load(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int,
+          action: Action) -> tuple[Query, Subject]:
     trial = get_trial_row(uow, nct_id)
     row = uow.queries.get(int(query_id), for_update=True)
     subject = uow.subjects.by_id(row.subject_id) if row is not None else None
@@ -98,19 +103,23 @@ def _text(text: str | None, name: str) -> str:
     return text.strip()
 
 
-def answer_query(uow, principal: Principal, nct_id: str, query_id: int, answer: str) -> dict:
-    """Site staff answer an open query (``Action.QUERY_ANSWER``)."""
+def answer_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int,
+                 cmd: QueryStep) -> dict[str, Any]:
+    """Site staff answer an open query (``Action.QUERY_ANSWER``); the command's text is the answer."""
     row, subject = _load(uow, principal, nct_id, query_id, Action.QUERY_ANSWER)
-    answer = _text(answer, "answer")
+    answer = _text(cmd.text, "answer")
     if row.status != "open":
         raise Conflict(f"query {row.id} is {row.status}; only an open query can be answered")
     _step(uow, row, action="answered", status="answered", by=principal.username, text=answer, nct=nct_id)
     return query_dict(row, subject.subject_number)
 
 
-def close_query(uow, principal: Principal, nct_id: str, query_id: int, note: str | None = None) -> dict:
-    """A monitor closes a query (answered, or open when withdrawn) (``Action.QUERY_CLOSE``)."""
+def close_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int,
+                cmd: QueryStep) -> dict[str, Any]:
+    """A monitor closes a query (answered, or open when withdrawn) (``Action.QUERY_CLOSE``); the command's text is
+    an optional note, required to close a query nobody answered."""
     row, subject = _load(uow, principal, nct_id, query_id, Action.QUERY_CLOSE)
+    note = cmd.text
     if row.status == "closed":
         raise Conflict(f"query {row.id} is already closed")
     if row.status == "open" and not (note and note.strip()):
@@ -120,18 +129,20 @@ def close_query(uow, principal: Principal, nct_id: str, query_id: int, note: str
     return query_dict(row, subject.subject_number)
 
 
-def reopen_query(uow, principal: Principal, nct_id: str, query_id: int, reason: str) -> dict:
-    """A monitor re-opens an answered or closed query (``Action.QUERY_CLOSE``); a reason is required."""
+def reopen_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int,
+                 cmd: QueryStep) -> dict[str, Any]:
+    """A monitor re-opens an answered or closed query (``Action.QUERY_CLOSE``); the command's text is the reason,
+    required."""
     row, subject = _load(uow, principal, nct_id, query_id, Action.QUERY_CLOSE)
-    reason = _text(reason, "reason")
+    reason = _text(cmd.text, "reason")
     if row.status == "open":
         raise Conflict(f"query {row.id} is already open")
     _step(uow, row, action="reopened", status="open", by=principal.username, text=reason, nct=nct_id)
     return query_dict(row, subject.subject_number)
 
 
-def list_queries(uow, principal: Principal, nct_id: str, site: str | None = None,
-                 subject_number: str | None = None, status: str | None = None) -> list[dict]:
+def list_queries(uow: UnitOfWork, principal: Principal, nct_id: str, site: str | None = None,
+                 subject_number: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
     """Queries the caller may see (``Action.SUBJECT_VIEW`` sites), filtered by site, subject and status."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"must be one of {', '.join(STATUSES)}", field="status")
@@ -147,4 +158,4 @@ def list_queries(uow, principal: Principal, nct_id: str, site: str | None = None
     if sites is not None and not sites:
         return []
     return [query_dict(q, s.subject_number)
-            for q, s in uow.queries.list(trial.id, sites=sites, subject_id=subject_id, status=status)]
+            for q, s in uow.queries.list(stored_id(trial), sites=sites, subject_id=subject_id, status=status)]

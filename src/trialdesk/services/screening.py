@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,11 +24,14 @@ from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.eligibility import coerce_criteria, evaluate, evaluate_named
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, Problem, problems_from_pydantic
 from trialdesk.domain.randomization import factor_level
+from trialdesk.domain.records import Screening, Subject
 from trialdesk.domain.screening import ScreeningRecord
 from trialdesk.domain.sites import require_recruiting
 from trialdesk.domain.subject_lifecycle import SCREENING_STATUS, SubjectStatus, can_rescreen, status_after_screening
-from trialdesk.services.registry import get_protocol, get_trial_row, protocol_digest
+from trialdesk.services.commands import ScreenPatient
+from trialdesk.services.registry import get_protocol, get_trial_row, protocol_digest, stored_id
 from trialdesk.services.subjects import site_code, touch
+from trialdesk.services.unit_of_work import UnitOfWork
 
 __all__ = [
     "SUBJECT_STATUS",
@@ -61,8 +65,9 @@ def parse_record(record: Any, *, prefix: str = "record") -> ScreeningRecord:
         raise InvalidInput(problems_from_pydantic(exc, prefix=prefix)) from None
 
 
-def _check_patient_ref(patient_ref: Any) -> str:
-    if not isinstance(patient_ref, str) or not patient_ref.strip():
+def _check_patient_ref(patient_ref: str) -> str:
+    """The reference without surrounding blanks: blanks alone are no reference (the command counts them)."""
+    if not patient_ref.strip():
         raise InvalidInput("required: the site's pseudonymous reference of the patient", field="patient_ref")
     ref = patient_ref.strip()
     if len(ref) > PATIENT_REF_MAX:
@@ -70,24 +75,15 @@ def _check_patient_ref(patient_ref: Any) -> str:
     return ref
 
 
-def _check_screened_on(screened_on: Any, today: dt.date) -> dt.date:
+def _check_screened_on(screened_on: dt.date | None, today: dt.date) -> dt.date:
     if screened_on is None:
         return today
-    if isinstance(screened_on, dt.datetime):
-        screened_on = screened_on.date()
-    if isinstance(screened_on, str):
-        try:
-            screened_on = dt.date.fromisoformat(screened_on)
-        except ValueError:
-            raise InvalidInput(f"not a date (YYYY-MM-DD): {screened_on!r}", field="screened_on") from None
-    if not isinstance(screened_on, dt.date):
-        raise InvalidInput("must be a date (YYYY-MM-DD)", field="screened_on")
     if screened_on > today:
         raise InvalidInput(f"{screened_on} is in the future (today is {today})", field="screened_on")
     return screened_on
 
 
-def _next_number(taken, prefix: str, start: int) -> str:
+def _next_number(taken: Callable[[str], bool], prefix: str, start: int) -> str:
     n = start
     while taken(f"{prefix}{n:04d}"):
         n += 1
@@ -95,8 +91,7 @@ def _next_number(taken, prefix: str, start: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------- use cases
-def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patient_ref: str,
-                   record: dict | ScreeningRecord, *, screened_on: dt.date | None = None) -> dict:
+def screen_subject(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: ScreenPatient) -> dict[str, Any]:
     """Screen a patient at a site and store the screening.
 
     Parameters
@@ -104,17 +99,15 @@ def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patien
     uow
         Unit of work (the caller commits).
     principal
-        The caller; needs :attr:`Action.SCREEN` at ``site_key``.
-    nct_id, site_key
-        Trial and site; the site must be RECRUITING.
-    patient_ref
-        The site's pseudonymous reference of the patient; the same reference at the same site is the same
-        Subject (rescreening).
-    record
-        The screening record (dict or :class:`ScreeningRecord`). A malformed record raises
-        :class:`InvalidInput` naming the field (``record.labs.anc.value``) and nothing is stored.
-    screened_on
-        Date of the screening (default: today by the unit of work's clock; not in the future).
+        The caller; needs :attr:`Action.SCREEN` at the command's site.
+    nct_id
+        The trial.
+    cmd
+        ``site``: the site, which must be RECRUITING. ``patient_ref``: the site's pseudonymous reference of the
+        patient; the same reference at the same site is the same Subject (rescreening). ``record``: the screening
+        record; a malformed one raises :class:`InvalidInput` naming the field (``record.labs.anc.value``) and
+        nothing is stored. ``screened_on``: date of the screening (default: today by the unit of work's clock;
+        not in the future).
 
     Returns
     -------
@@ -130,28 +123,30 @@ def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patien
     Conflict
         The site is not RECRUITING, or the subject is already randomized.
     """
+    site_key = cmd.site
     require(principal, Action.SCREEN, site_key)
     trial = get_trial_row(uow, nct_id)
-    site = uow.sites.get(trial.id, site_key, for_update=True)  # serialises numbering at the site
+    trial_id = stored_id(trial)
+    site = uow.sites.get(trial_id, site_key, for_update=True)  # serialises numbering at the site
     if site is None:
         raise NotFound(f"no site {site_key!r} in {nct_id}")
     require_recruiting(site_key, site.status)
 
     problems: list[Problem] = []
-    rec = None
+    ref, day, rec = "", uow.now().date(), None
     try:
-        ref = _check_patient_ref(patient_ref)
+        ref = _check_patient_ref(cmd.patient_ref)
     except InvalidInput as exc:
         problems += exc.problems
     try:
-        day = _check_screened_on(screened_on, uow.now().date())
+        day = _check_screened_on(cmd.screened_on, day)
     except InvalidInput as exc:
         problems += exc.problems
     try:
-        rec = parse_record(record)
+        rec = parse_record(cmd.record)
     except InvalidInput as exc:
         problems += exc.problems
-    if problems:
+    if problems or rec is None:
         raise InvalidInput(problems)
 
     protocol = get_protocol(uow, nct_id, live_sites=False)
@@ -167,17 +162,17 @@ def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patien
     failed = [c.id for c in result.criteria if c.status == "not_met" and c.basis != "heading"]
 
     now = uow.now().isoformat()
-    code = site_code(uow, trial.id, site_key)
-    subject = uow.screenings.subject_for_patient(trial.id, site_key, ref, for_update=True)
+    code = site_code(uow, trial_id, site_key)
+    subject = uow.screenings.subject_for_patient(trial_id, site_key, ref, for_update=True)
     rescreen = subject is not None
     if subject is None:
-        number = _next_number(lambda n: uow.subjects.get(trial.id, n) is not None, f"{code}-",
-                              uow.subjects.count_at_site(trial.id, site_key) + 1)
-        subject = uow.subjects.create(trial_id=trial.id, site_key=site_key, subject_number=number, patient_ref=ref,
+        number = _next_number(lambda n: uow.subjects.get(trial_id, n) is not None, f"{code}-",
+                              uow.subjects.count_at_site(trial_id, site_key) + 1)
+        subject = uow.subjects.create(trial_id=trial_id, site_key=site_key, subject_number=number, patient_ref=ref,
                                       status=SubjectStatus.SCREENING.value, created_at=now, data_version=0)
         before = None
     else:
-        allocated = uow.allocations.for_subject(subject.id, include_in_error=True) is not None
+        allocated = uow.allocations.for_subject(stored_id(subject), include_in_error=True) is not None
         if not can_rescreen(subject.status) or allocated:
             raise Conflict(f"subject {subject.subject_number} is {subject.status}: a randomized subject cannot be "
                            f"rescreened")
@@ -192,10 +187,10 @@ def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patien
         subject.height_cm = rec.vitals.height_cm
     touch(uow, subject, reason="screening recorded")
 
-    screening_number = _next_number(lambda n: uow.screenings.number_taken(trial.id, site_key, n), f"S{code}-",
-                                    uow.screenings.count_at_site(trial.id, site_key) + 1)
+    screening_number = _next_number(lambda n: uow.screenings.number_taken(trial_id, site_key, n), f"S{code}-",
+                                    uow.screenings.count_at_site(trial_id, site_key) + 1)
     row = uow.screenings.add(
-        trial_id=trial.id, subject_id=subject.id, site_key=site_key, screening_number=screening_number,
+        trial_id=trial_id, subject_id=stored_id(subject), site_key=site_key, screening_number=screening_number,
         screened_on=day.isoformat(), verdict=result.verdict,
         record_json=json.dumps(rec.model_dump(mode="json"), ensure_ascii=False, sort_keys=True),
         results_json=json.dumps(criteria, ensure_ascii=False),
@@ -221,23 +216,24 @@ def screen_subject(uow, principal: Principal, nct_id: str, site_key: str, patien
             "derived": derived, "failed_criteria": failed, "rescreen": rescreen}
 
 
-def _subject_state(subject) -> dict:
+def _subject_state(subject: Subject) -> dict[str, Any]:
     return {"subject_number": subject.subject_number, "patient_ref": subject.patient_ref, "status": subject.status,
             "birth_date": subject.birth_date, "sex": subject.sex, "height_cm": subject.height_cm}
 
 
-def latest_screening(uow, subject_id: int):
+def latest_screening(uow: UnitOfWork, subject_id: int) -> Screening | None:
     """The subject's most recent :class:`ScreeningRow`, or ``None``. No access check: for services that have
     already loaded the subject through :func:`trialdesk.services.subjects.get_subject` (e.g. randomization reads
     ``derived_json`` from it)."""
     return uow.screenings.latest(subject_id)
 
 
-def _row_dict(row, subject=None, *, detail: bool = False) -> dict:
-    out = {"screening_number": row.screening_number, "site": row.site_key, "screened_on": row.screened_on,
-           "verdict": row.verdict, "failed_criteria": [c for c in row.failed_criteria.split(",") if c],
-           "derived": json.loads(row.derived_json or "{}"), "created_at": row.created_at,
-           "created_by": row.created_by}
+def _row_dict(row: Screening, subject: Subject | None = None, *, detail: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "screening_number": row.screening_number, "site": row.site_key, "screened_on": row.screened_on,
+        "verdict": row.verdict, "failed_criteria": [c for c in row.failed_criteria.split(",") if c],
+        "derived": json.loads(row.derived_json or "{}"), "created_at": row.created_at,
+        "created_by": row.created_by}
     if subject is not None:
         out.update(subject_number=subject.subject_number, patient_ref=subject.patient_ref,
                    subject_status=subject.status)
@@ -247,16 +243,17 @@ def _row_dict(row, subject=None, *, detail: bool = False) -> dict:
     return out
 
 
-def screenings_of(uow, principal: Principal, nct_id: str, subject) -> list[dict]:
+def screenings_of(uow: UnitOfWork, principal: Principal, nct_id: str, subject: Subject) -> list[dict[str, Any]]:
     """Every screening of a subject the caller may view, oldest first."""
     require(principal, Action.SUBJECT_VIEW, subject.site_key, hide=True)
-    return [_row_dict(r, subject) for r in uow.screenings.for_subject(subject.id)]
+    return [_row_dict(r, subject) for r in uow.screenings.for_subject(stored_id(subject))]
 
 
-def get_screening(uow, principal: Principal, nct_id: str, site_key: str, screening_number: str) -> dict:
+def get_screening(uow: UnitOfWork, principal: Principal, nct_id: str, site_key: str,
+                  screening_number: str) -> dict[str, Any]:
     """One screening with every criterion's result and the record; other sites' screenings are 'not found'."""
     trial = get_trial_row(uow, nct_id)
-    row = uow.screenings.get(trial.id, site_key, screening_number)
+    row = uow.screenings.get(stored_id(trial), site_key, screening_number)
     if not principal.can(Action.SUBJECT_VIEW, site_key):
         if row is not None:  # audited; answered exactly like absence at a site the caller cannot see
             require(principal, Action.SUBJECT_VIEW, site_key, hide=True)
@@ -267,7 +264,8 @@ def get_screening(uow, principal: Principal, nct_id: str, site_key: str, screeni
     return _row_dict(row, subject, detail=True)
 
 
-def screening_log(uow, principal: Principal, nct_id: str, site_key: str | None = None) -> list[dict]:
+def screening_log(uow: UnitOfWork, principal: Principal, nct_id: str,
+                  site_key: str | None = None) -> list[dict[str, Any]]:
     """The screening log (every screening, rescreens included, oldest first) at the sites the caller may see
     subjects of; ``site_key`` narrows it to one site (403 if not the caller's)."""
     trial = get_trial_row(uow, nct_id)
@@ -277,10 +275,10 @@ def screening_log(uow, principal: Principal, nct_id: str, site_key: str | None =
         sites = frozenset({site_key})
     elif sites is not None and not sites:
         require(principal, Action.SUBJECT_VIEW, None, hide=False)
-    return [_row_dict(r, s) for r, s in uow.screenings.log(trial.id, sites)]
+    return [_row_dict(r, s) for r, s in uow.screenings.log(stored_id(trial), sites)]
 
 
-def screen_failure_summary(uow, principal: Principal, nct_id: str) -> dict:
+def screen_failure_summary(uow: UnitOfWork, principal: Principal, nct_id: str) -> dict[str, Any]:
     """Screening counts and screen failures by criterion, trial-wide and without identifiers.
 
     Counts are by subject, from each subject's latest screening: ``screened`` subjects, of whom ``eligible``,
@@ -290,16 +288,16 @@ def screen_failure_summary(uow, principal: Principal, nct_id: str) -> dict:
     """
     require(principal, Action.DASHBOARD_VIEW, None)
     trial = get_trial_row(uow, nct_id)
-    latest = uow.screenings.latest_per_subject(trial.id)
+    latest = uow.screenings.latest_per_subject(stored_id(trial))
     verdicts = Counter(r.verdict for r in latest)
     failures = Counter(c for r in latest if r.verdict == "ineligible" for c in r.failed_criteria.split(",") if c)
     protocol = get_protocol(uow, nct_id, live_sites=False)
     order = coerce_criteria(protocol.registry.eligibility)
     rank = {c.id: i for i, c in enumerate(order)}
     texts = {c.id: c.text for c in order}
+    ordered = sorted(failures, key=lambda cid: (rank.get(cid, len(rank)), cid))
     rows = [{"id": cid, "text": texts.get(cid), "parent": cid.split(".")[0] if "." in cid else None,
-             "subjects": n} for cid, n in failures.items()]
-    rows.sort(key=lambda r: (rank.get(r["id"], len(rank)), r["id"]))
-    return {"nct_id": nct_id, "screened": len(latest), "screenings": uow.screenings.count(trial.id),
+             "subjects": failures[cid]} for cid in ordered]
+    return {"nct_id": nct_id, "screened": len(latest), "screenings": uow.screenings.count(stored_id(trial)),
             "eligible": verdicts.get("eligible", 0), "ineligible": verdicts.get("ineligible", 0),
             "incomplete": verdicts.get("incomplete", 0), "failures": rows}

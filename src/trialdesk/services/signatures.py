@@ -13,11 +13,13 @@ from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.audit import canonical_json
 from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput
 from trialdesk.domain.records import Signature, Subject
+from trialdesk.services.commands import DEFAULT_MEANING, SignCasebook
 from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import get_subject, touch
 from trialdesk.services.unit_of_work import UnitOfWork
 
-DEFAULT_MEANING = "I approve the data in this casebook"
+__all__ = ["DEFAULT_MEANING", "casebook_status", "content_hash", "sign_casebook", "signature_dict",
+           "touch_and_record"]
 
 
 def _ts(uow: UnitOfWork) -> str:
@@ -48,9 +50,10 @@ def signature_dict(row: Signature) -> dict[str, Any]:
             "valid": row.invalidated_at is None}
 
 
-def sign_casebook(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, password: str,
-                  meaning: str = DEFAULT_MEANING) -> dict[str, Any]:
-    """Sign the subject's casebook (investigator at the subject's site, ``Action.CASEBOOK_SIGN``).
+def sign_casebook(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
+                  cmd: SignCasebook) -> dict[str, Any]:
+    """Sign the subject's casebook (investigator at the subject's site, ``Action.CASEBOOK_SIGN``) with the
+    password typed again and what the signature means (``DEFAULT_MEANING`` unless the command says otherwise).
 
     Raises
     ------
@@ -61,16 +64,16 @@ def sign_casebook(uow: UnitOfWork, principal: Principal, nct_id: str, subject_nu
     """
     _, subject = get_subject(uow, principal, nct_id, subject_number, for_update=True)
     require(principal, Action.CASEBOOK_SIGN, subject.site_key, hide=False)
-    meaning = (meaning or "").strip()
+    meaning = cmd.meaning.strip()
     if not meaning:
         raise InvalidInput("must not be blank: say what the signature means", field="meaning")
     user = uow.users.get(principal.username)
-    if user is None or not user.active or not uow.ports.passwords.verify(user.password_hash, password or ""):
+    if user is None or not user.active or not uow.ports.passwords.verify(user.password_hash, cmd.password):
         uow.record("casebook.sign_failed", "subject", subject.subject_number, reason="password did not match",
                    trial=nct_id, site=subject.site_key, actor=principal.username)
         uow.commit()
         raise AuthenticationFailed("the password does not match; the casebook was not signed")
-    live = uow.signatures.active(subject.id)
+    live = uow.signatures.active(stored_id(subject))
     if live is not None:
         raise Conflict(f"casebook {subject.subject_number} is already signed (by {live.signer} at "
                        f"{live.signed_at}, data version {live.data_version})")
@@ -80,8 +83,8 @@ def sign_casebook(uow: UnitOfWork, principal: Principal, nct_id: str, subject_nu
         "data_version": subject.data_version or 0, "content_hash": content_hash(uow, subject),
     }
     digest = hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
-    row = uow.signatures.add(subject_id=subject.id, signer=manifest["signer"], signer_name=manifest["signer_name"],
-                             meaning=meaning, signed_at=manifest["signed_at"],
+    row = uow.signatures.add(subject_id=stored_id(subject), signer=manifest["signer"],
+                             signer_name=manifest["signer_name"], meaning=meaning, signed_at=manifest["signed_at"],
                              data_version=manifest["data_version"], manifest_hash=digest)
     uow.record("casebook.signed", "signature", row.id, after={**manifest, "manifest_hash": digest},
                reason=meaning, trial=nct_id, site=subject.site_key, actor=principal.username)
@@ -92,7 +95,7 @@ def casebook_status(uow: UnitOfWork, principal: Principal, nct_id: str, subject_
     """``unsigned``, ``signed`` or ``needs_resigning`` (the last signature was invalidated by a change), with
     the signatures, newest first."""
     _, subject = get_subject(uow, principal, nct_id, subject_number)
-    signatures = uow.signatures.for_subject(subject.id)
+    signatures = uow.signatures.for_subject(stored_id(subject))
     if not signatures:
         status = "unsigned"
     elif signatures[-1].invalidated_at is None:

@@ -15,23 +15,29 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from trialdesk.domain.access import Action, Principal, require
-from trialdesk.domain.edit_checks import Severity, run_checks
+from trialdesk.domain.edit_checks import CheckFailure, Severity, run_checks
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, Problem, problems_from_pydantic
 from trialdesk.domain.recist import RecistSpec, evaluate_subject
-from trialdesk.domain.recist_models import Lesion, SubjectTumorAssessments, TumorAssessment
+from trialdesk.domain.recist_models import Lesion, RecistEvaluation, SubjectTumorAssessments, TumorAssessment
+from trialdesk.domain.records import Subject, TumorAssessmentRecord
 from trialdesk.domain.schedule import ScheduleSpec
+from trialdesk.services.commands import EditRecord, RecordTumourAssessment
 from trialdesk.services.queries import open_query
+from trialdesk.services.registry import stored_id
 from trialdesk.services.signatures import touch_and_record
 from trialdesk.services.subjects import get_subject, protocol
+from trialdesk.services.unit_of_work import UnitOfWork
 
-_LESIONS = TypeAdapter(list[Lesion])
-
-
-def _ts(uow) -> str:
-    return uow.now().astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+_LESIONS: TypeAdapter[list[Lesion]] = TypeAdapter(list[Lesion])
 
 
-def _date(value, field: str) -> dt.date:
+def _ts(uow: UnitOfWork) -> str:
+    return uow.now().astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+# A new assessment arrives as a RecordTumourAssessment (a real date, lesions already validated); a correction is a
+# loose change set (EditRecord), whose date and lesions are read here.
+def _date(value: object, field: str) -> dt.date:
     if isinstance(value, dt.datetime):
         raise InvalidInput("give a date (YYYY-MM-DD), not a date-time", field=field)
     if isinstance(value, dt.date):
@@ -42,7 +48,7 @@ def _date(value, field: str) -> dt.date:
         raise InvalidInput(f"not a valid date (YYYY-MM-DD): {value!r}", field=field) from exc
 
 
-def _lesions(value) -> list:
+def _lesions(value: object) -> list[Lesion]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -54,29 +60,34 @@ def _lesions(value) -> list:
         raise InvalidInput(problems_from_pydantic(exc, prefix="lesions")) from exc
 
 
-def _specs(uow, nct_id: str) -> tuple[RecistSpec, ScheduleSpec]:
+def _lesions_json(lesions: list[Lesion]) -> str:
+    return json.dumps([lesion.model_dump(mode="json", exclude_none=True) for lesion in lesions], ensure_ascii=False)
+
+
+def _specs(uow: UnitOfWork, nct_id: str) -> tuple[RecistSpec, ScheduleSpec]:
     ops = protocol(uow, nct_id).operations
     return ops.recist or RecistSpec(), ops.schedule or ScheduleSpec()
 
 
-def assessment_dict(row) -> dict:
+def assessment_dict(row: TumorAssessmentRecord) -> dict[str, Any]:
     return {"id": row.id, "assessment_date": row.assessment_date, "baseline": row.baseline,
             "lesions": json.loads(row.lesions_json), "overall_response": row.overall_response,
             "result": json.loads(row.result_json or "{}"), "entered_at": row.entered_at,
             "entered_by": row.entered_by}
 
 
-def _evaluate(uow, nct_id: str, subject, randomized_on: dt.date | None):
+def _evaluate(uow: UnitOfWork, nct_id: str, subject: Subject,
+              randomized_on: dt.date | None) -> RecistEvaluation | None:
     """Run the engine over the stored history; store each assessment's result. None when there is no baseline
     or no randomization yet."""
-    rows = uow.tumor_assessments.for_subject(subject.id)
+    rows = uow.tumor_assessments.for_subject(stored_id(subject))
     baselines = [r for r in rows if r.baseline]
     if not baselines or randomized_on is None:
         return None
     base = baselines[0]
     follow = sorted((r for r in rows if not r.baseline), key=lambda r: r.assessment_date)
 
-    def model(row) -> TumorAssessment:
+    def model(row: TumorAssessmentRecord) -> TumorAssessment:
         return TumorAssessment(date=dt.date.fromisoformat(row.assessment_date),
                                lesions=json.loads(row.lesions_json))
 
@@ -97,12 +108,13 @@ def _evaluate(uow, nct_id: str, subject, randomized_on: dt.date | None):
     return evaluation
 
 
-def _randomized_on(uow, subject) -> dt.date | None:
-    allocation = uow.allocations.for_subject(subject.id)
+def _randomized_on(uow: UnitOfWork, subject: Subject) -> dt.date | None:
+    allocation = uow.allocations.for_subject(stored_id(subject))
     return dt.date.fromisoformat(allocation.randomized_on) if allocation is not None else None
 
 
-def _checks(uow, nct_id: str, subject, record: dict, randomized_on: dt.date | None):
+def _checks(uow: UnitOfWork, nct_id: str, record: dict[str, Any],
+            randomized_on: dt.date | None) -> list[CheckFailure]:
     _, schedule = _specs(uow, nct_id)
     failures = run_checks("tumor_assessment", record, {"schedule": schedule, "randomization_date": randomized_on,
                                                        "today": uow.now().date()})
@@ -112,7 +124,7 @@ def _checks(uow, nct_id: str, subject, record: dict, randomized_on: dt.date | No
     return [f for f in failures if f.severity is Severity.QUERY]
 
 
-def _summary(evaluation) -> dict:
+def _summary(evaluation: RecistEvaluation | None) -> dict[str, Any]:
     if evaluation is None:
         return {"best_overall_response": None, "best_overall_response_date": None, "first_pd_date": None}
     return {"best_overall_response": evaluation.best_overall_response.value,
@@ -120,24 +132,24 @@ def _summary(evaluation) -> dict:
             "first_pd_date": evaluation.first_pd_date}
 
 
-def record_tumor_assessment(uow, principal: Principal, nct_id: str, subject_number: str, assessment_date,
-                            lesions, baseline: bool = False) -> dict:
+def record_tumor_assessment(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
+                            cmd: RecordTumourAssessment) -> dict[str, Any]:
     """Store one assessment and re-evaluate the subject's RECIST history (site staff, ``Action.DATA_ENTER``).
 
     Returns the stored assessment, the best overall response (BOR) and its date, the date of first PD and the
-    ids of queries opened by edit checks. Invalid lesions, RECIST rule violations (e.g. six target lesions at
-    baseline) or a follow-up before randomization raise :class:`InvalidInput` and nothing is stored.
+    ids of queries opened by edit checks. RECIST rule violations (e.g. six target lesions at baseline) or a
+    follow-up before randomization raise :class:`InvalidInput` and nothing is stored (each lesion has already
+    been validated by the command model).
     """
     _, subject = get_subject(uow, principal, nct_id, subject_number, for_update=True)
     require(principal, Action.DATA_ENTER, subject.site_key, hide=False)
-    day = _date(assessment_date, "assessment_date")
-    parsed = _lesions(lesions)
+    day, parsed, baseline = cmd.assessment_date, cmd.lesions, cmd.baseline
     try:
         TumorAssessment(date=day, lesions=parsed)
     except ValidationError as exc:
         raise InvalidInput(problems_from_pydantic(exc, prefix="lesions")) from exc
     randomized_on = _randomized_on(uow, subject)
-    existing = uow.tumor_assessments.for_subject(subject.id)
+    existing = uow.tumor_assessments.for_subject(stored_id(subject))
     if baseline and any(r.baseline for r in existing):
         raise Conflict(f"subject {subject_number} already has a baseline assessment; correct it instead")
     if not baseline:
@@ -148,12 +160,10 @@ def record_tumor_assessment(uow, principal: Principal, nct_id: str, subject_numb
                            "randomization")
     if any(r.assessment_date == day.isoformat() and r.baseline == baseline for r in existing):
         raise Conflict(f"subject {subject_number} already has an assessment on {day}; correct it instead")
-    failures = _checks(uow, nct_id, subject, {"assessment_date": day, "baseline": baseline}, randomized_on)
+    failures = _checks(uow, nct_id, {"assessment_date": day, "baseline": baseline}, randomized_on)
     row = uow.tumor_assessments.add(
-        subject_id=subject.id, assessment_date=day.isoformat(), baseline=baseline,
-        lesions_json=json.dumps([lesion.model_dump(mode="json", exclude_none=True) for lesion in parsed],
-                                ensure_ascii=False),
-        entered_at=_ts(uow), entered_by=principal.username)
+        subject_id=stored_id(subject), assessment_date=day.isoformat(), baseline=baseline,
+        lesions_json=_lesions_json(parsed), entered_at=_ts(uow), entered_by=principal.username)
     evaluation = _evaluate(uow, nct_id, subject, randomized_on)
     uow.record("tumor_assessment.recorded", "tumor_assessment", row.id,
                after={"subject": subject.subject_number, "assessment_date": row.assessment_date,
@@ -162,18 +172,19 @@ def record_tumor_assessment(uow, principal: Principal, nct_id: str, subject_numb
                trial=nct_id, site=subject.site_key, actor=principal.username)
     touch_and_record(uow, subject, reason=f"tumour assessment {row.id} recorded", nct_id=nct_id,
                      actor=principal.username)
-    queries = [open_query(uow, subject, "tumor_assessment", row.id, f.field, f.message, check_id=f.check_id).id
-               for f in failures]
+    queries = [open_query(uow, subject, "tumor_assessment", stored_id(row), f.field, f.message,
+                          check_id=f.check_id).id for f in failures]
     return {"assessment": assessment_dict(row), **_summary(evaluation), "queries": queries}
 
 
-def update_tumor_assessment(uow, principal: Principal, nct_id: str, subject_number: str, assessment_id: int,
-                            changes: dict[str, Any], reason: str) -> dict:
+def update_tumor_assessment(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
+                            assessment_id: int, cmd: EditRecord) -> dict[str, Any]:
     """Correct an assessment's date or lesions with a reason for change; the history is re-evaluated."""
     from trialdesk.services.capture import apply_changes, require_reason
 
     _, subject = get_subject(uow, principal, nct_id, subject_number, for_update=True)
     require(principal, Action.DATA_ENTER, subject.site_key, hide=False)
+    changes, reason = cmd.changes, cmd.reason
     require_reason(reason)
     row = uow.tumor_assessments.get(int(assessment_id))
     if row is None or row.subject_id != subject.id:
@@ -186,12 +197,10 @@ def update_tumor_assessment(uow, principal: Principal, nct_id: str, subject_numb
     day = _date(changes.get("assessment_date", row.assessment_date), "assessment_date")
     columns["assessment_date"] = day.isoformat()
     if "lesions" in changes:
-        parsed = _lesions(changes["lesions"])
-        columns["lesions_json"] = json.dumps([lesion.model_dump(mode="json", exclude_none=True)
-                                              for lesion in parsed], ensure_ascii=False)
+        columns["lesions_json"] = _lesions_json(_lesions(changes["lesions"]))
     randomized_on = _randomized_on(uow, subject)
-    failures = _checks(uow, nct_id, subject, {"assessment_date": day, "baseline": row.baseline}, randomized_on)
-    live = uow.signatures.active(subject.id)
+    failures = _checks(uow, nct_id, {"assessment_date": day, "baseline": row.baseline}, randomized_on)
+    live = uow.signatures.active(stored_id(subject))
     diff = apply_changes(uow, principal, row, columns, reason, "tumor_assessment", subject, trial=nct_id)
     if diff and live is not None:
         uow.record("casebook.signature_invalidated", "signature", live.id,
@@ -199,15 +208,15 @@ def update_tumor_assessment(uow, principal: Principal, nct_id: str, subject_numb
                    after={"invalidated_at": live.invalidated_at}, reason=reason, trial=nct_id,
                    site=subject.site_key, actor=principal.username)
     evaluation = _evaluate(uow, nct_id, subject, randomized_on)
-    queries = [open_query(uow, subject, "tumor_assessment", row.id, f.field, f.message, check_id=f.check_id).id
-               for f in failures] if diff else []
+    queries = [open_query(uow, subject, "tumor_assessment", stored_id(row), f.field, f.message,
+                          check_id=f.check_id).id for f in failures] if diff else []
     return {"assessment": assessment_dict(row), **_summary(evaluation), "changed": diff, "queries": queries}
 
 
-def recist_summary(uow, principal: Principal, nct_id: str, subject_number: str) -> dict:
+def recist_summary(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str) -> dict[str, Any]:
     """The subject's assessments with sums, changes and responses, the BOR and the date of first PD."""
     _, subject = get_subject(uow, principal, nct_id, subject_number)
-    rows = uow.tumor_assessments.for_subject(subject.id)
+    rows = uow.tumor_assessments.for_subject(stored_id(subject))
     randomized_on = _randomized_on(uow, subject)
     base = next((r for r in rows if r.baseline), None)
     evaluation = None

@@ -115,12 +115,14 @@ def ae_add(subject: str = typer.Argument(...), term: str = typer.Option(..., "--
            db: Optional[str] = DbOption, as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
     """Record an adverse event."""
     from trialdesk.services import adverse_events as ae
+    from trialdesk.services.commands import RecordAdverseEvent
 
     with cli_errors():
         rel = _pairs(relationship, "relationship")
-        out = _run(db, as_user, lambda uow, p: ae.record_adverse_event(
-            uow, p, trial, subject, term=term, grade=grade, onset_date=onset, resolution_date=resolution,
-            serious=serious, seriousness=criterion, relationship=rel, action_taken=action_taken, outcome=outcome))
+        command = RecordAdverseEvent.model_validate({
+            "term": term, "grade": grade, "onset_date": onset, "resolution_date": resolution, "serious": serious,
+            "seriousness": criterion, "relationship": rel, "action_taken": action_taken, "outcome": outcome})
+        out = _run(db, as_user, lambda uow, p: ae.record_adverse_event(uow, p, trial, subject, command))
     _show(out, as_json, _ae_lines)
 
 
@@ -131,6 +133,7 @@ def ae_edit(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...)
             as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
     """Change fields of an AE with a reason for change."""
     from trialdesk.services import adverse_events as ae
+    from trialdesk.services.commands import EditRecord
 
     def value(text: str):
         try:
@@ -139,9 +142,9 @@ def ae_edit(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...)
             return text
 
     with cli_errors():
-        changes = {k: value(v) for k, v in _pairs(set_, "set").items()}
-        out = _run(db, as_user, lambda uow, p: ae.update_adverse_event(uow, p, trial, subject, ae_id, changes,
-                                                                        reason))
+        command = EditRecord.model_validate({"changes": {k: value(v) for k, v in _pairs(set_, "set").items()},
+                                             "reason": reason})
+        out = _run(db, as_user, lambda uow, p: ae.update_adverse_event(uow, p, trial, subject, ae_id, command))
     _show(out, as_json, _ae_lines)
 
 
@@ -152,9 +155,11 @@ def ae_reported(subject: str = typer.Argument(...), ae_id: int = typer.Argument(
                 as_json: bool = JsonOption) -> None:
     """Mark a serious AE as reported (stops its 24-hour clock)."""
     from trialdesk.services import adverse_events as ae
+    from trialdesk.services.commands import MarkSaeReported
 
     with cli_errors():
-        out = _run(db, as_user, lambda uow, p: ae.mark_sae_reported(uow, p, trial, subject, ae_id, at))
+        command = MarkSaeReported.model_validate({"reported_at": at})
+        out = _run(db, as_user, lambda uow, p: ae.mark_sae_reported(uow, p, trial, subject, ae_id, command))
     _show(out, as_json, _ae_lines)
 
 
@@ -193,14 +198,20 @@ def tumor_add(subject: str = typer.Argument(...), date: str = typer.Option(..., 
     """Record a tumour assessment and re-evaluate RECIST 1.1."""
     from trialdesk.domain.errors import InvalidInput
     from trialdesk.services import tumor
+    from trialdesk.services.commands import RecordTumourAssessment
 
     with cli_errors():
         try:
             text = lesions.read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInput(f"cannot read {lesions}: {exc}", field="lesions") from exc
-        out = _run(db, as_user, lambda uow, p: tumor.record_tumor_assessment(uow, p, trial, subject, date, text,
-                                                                             baseline=baseline))
+        try:
+            found = json.loads(text)
+        except ValueError as exc:
+            raise InvalidInput(f"not valid JSON: {exc}", field="lesions") from exc
+        command = RecordTumourAssessment.model_validate({"assessment_date": date, "lesions": found,
+                                                         "baseline": baseline})
+        out = _run(db, as_user, lambda uow, p: tumor.record_tumor_assessment(uow, p, trial, subject, command))
     _show(out, as_json, _summary_lines)
 
 
@@ -246,11 +257,12 @@ def queries_raise(subject: str = typer.Argument(...), entity_type: str = typer.O
                   db: Optional[str] = DbOption, as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
     """Raise a query by hand (monitor)."""
     from trialdesk.services import queries
+    from trialdesk.services.commands import RaiseQuery
 
     with cli_errors():
-        out = _run(db, as_user, lambda uow, p: queries.raise_query(uow, p, trial, subject, entity_type=entity_type,
-                                                                   entity_id=entity_id, field=field,
-                                                                   message=message))
+        command = RaiseQuery.model_validate({"entity_type": entity_type, "entity_id": entity_id, "field": field,
+                                             "message": message})
+        out = _run(db, as_user, lambda uow, p: queries.raise_query(uow, p, trial, subject, command))
     _show(out, as_json, _query_lines)
 
 
@@ -260,9 +272,11 @@ def queries_answer(query_id: int = typer.Argument(...), answer: str = typer.Argu
                    as_json: bool = JsonOption) -> None:
     """Answer an open query (site staff)."""
     from trialdesk.services import queries
+    from trialdesk.services.commands import QueryStep
 
     with cli_errors():
-        out = _run(db, as_user, lambda uow, p: queries.answer_query(uow, p, trial, query_id, answer))
+        command = QueryStep.model_validate({"text": answer})
+        out = _run(db, as_user, lambda uow, p: queries.answer_query(uow, p, trial, query_id, command))
     _show(out, as_json, _query_lines)
 
 
@@ -272,9 +286,11 @@ def queries_close(query_id: int = typer.Argument(...), note: Optional[str] = typ
                   as_json: bool = JsonOption) -> None:
     """Close a query (monitor)."""
     from trialdesk.services import queries
+    from trialdesk.services.commands import QueryStep
 
     with cli_errors():
-        out = _run(db, as_user, lambda uow, p: queries.close_query(uow, p, trial, query_id, note))
+        command = QueryStep.model_validate({"text": note})
+        out = _run(db, as_user, lambda uow, p: queries.close_query(uow, p, trial, query_id, command))
     _show(out, as_json, _query_lines)
 
 
@@ -284,9 +300,11 @@ def queries_reopen(query_id: int = typer.Argument(...), reason: str = typer.Argu
                    as_json: bool = JsonOption) -> None:
     """Re-open an answered or closed query (monitor)."""
     from trialdesk.services import queries
+    from trialdesk.services.commands import QueryStep
 
     with cli_errors():
-        out = _run(db, as_user, lambda uow, p: queries.reopen_query(uow, p, trial, query_id, reason))
+        command = QueryStep.model_validate({"text": reason})
+        out = _run(db, as_user, lambda uow, p: queries.reopen_query(uow, p, trial, query_id, command))
     _show(out, as_json, _query_lines)
 
 
@@ -298,13 +316,15 @@ def sign_command(subject: str = typer.Argument(...), meaning: Optional[str] = ty
                  as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
     """Sign a subject's casebook (investigator): the password is entered again ($TRIALDESK_PASSWORD or a prompt)."""
     from trialdesk.services import signatures
+    from trialdesk.services.commands import SignCasebook
 
     with cli_errors():
         from trialdesk.settings import get_settings
 
         password = get_settings().password or typer.prompt("password (to sign)", hide_input=True)
-        out = _run(db, as_user, lambda uow, p: signatures.sign_casebook(
-            uow, p, trial, subject, password, meaning or signatures.DEFAULT_MEANING))
+        command = SignCasebook.model_validate({"password": password,
+                                               "meaning": meaning or signatures.DEFAULT_MEANING})
+        out = _run(db, as_user, lambda uow, p: signatures.sign_casebook(uow, p, trial, subject, command))
     _show(out, as_json, lambda o: [f"casebook {o['manifest']['subject']} signed by {o['signer_name']} at "
                                    f"{o['signed_at']} (data version {o['data_version']}): {o['meaning']}",
                                    f"manifest sha256 {o['manifest_hash']}"])

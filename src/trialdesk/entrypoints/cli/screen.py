@@ -102,6 +102,7 @@ def _store_record(file: Path, as_json: bool, site: str, patient_ref: Optional[st
     from trialdesk.domain.errors import InvalidInput
     from trialdesk.entrypoints.cli.people import resolve_principal
     from trialdesk.services import screening
+    from trialdesk.services.commands import ScreenPatient
 
     data = read_record(file)
     if not isinstance(data, dict):
@@ -110,11 +111,12 @@ def _store_record(file: Path, as_json: bool, site: str, patient_ref: Optional[st
     if not ref:
         raise InvalidInput("give --patient-ref (the record has no screening_id)", field="patient_ref")
     data.setdefault("site", site)
+    command = ScreenPatient.model_validate({"site": site, "patient_ref": str(ref), "record": data})
     app = app_for(db)
     try:
         principal = resolve_principal(app, as_user)
         with app.uow(principal.username) as uow:
-            out = screening.screen_subject(uow, principal, nct_id, site, str(ref), data)
+            out = screening.screen_subject(uow, principal, nct_id, command)
             uow.commit()
     finally:
         app.dispose()

@@ -83,19 +83,19 @@ def list_aes(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> 
 
 @api.post(SUBJECT + "/adverse-events", status_code=201)
 def add_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordAdverseEvent) -> dict[str, Any]:
-    return _write(uow, ae.record_adverse_event(uow, p, nct_id, subject_number, **body.model_dump()))
+    return _write(uow, ae.record_adverse_event(uow, p, nct_id, subject_number, body))
 
 
 @api.patch(SUBJECT + "/adverse-events/{ae_id}")
 def edit_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int,
             body: EditRecord) -> dict[str, Any]:
-    return _write(uow, ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id, body.changes, body.reason))
+    return _write(uow, ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id, body))
 
 
 @api.post(SUBJECT + "/adverse-events/{ae_id}/sae-report")
 def sae_report(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int,
                body: MarkSaeReported) -> dict[str, Any]:
-    return _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, body.reported_at))
+    return _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, body))
 
 
 @api.get(SUBJECT + "/tumor-assessments")
@@ -106,16 +106,14 @@ def tumor_summary(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str
 @api.post(SUBJECT + "/tumor-assessments", status_code=201)
 def add_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
               body: RecordTumourAssessment) -> dict[str, Any]:
-    out = _write(uow, tumor.record_tumor_assessment(
-        uow, p, nct_id, subject_number, body.assessment_date, body.lesions, baseline=body.baseline))
+    out = _write(uow, tumor.record_tumor_assessment(uow, p, nct_id, subject_number, body))
     return _json(out)
 
 
 @api.patch(SUBJECT + "/tumor-assessments/{assessment_id}")
 def edit_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, assessment_id: int,
                body: EditRecord) -> dict[str, Any]:
-    out = _write(uow, tumor.update_tumor_assessment(uow, p, nct_id, subject_number, assessment_id, body.changes,
-                                                    body.reason))
+    out = _write(uow, tumor.update_tumor_assessment(uow, p, nct_id, subject_number, assessment_id, body))
     return _json(out)
 
 
@@ -127,7 +125,7 @@ def subject_queries(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: s
 
 @api.post(SUBJECT + "/queries", status_code=201)
 def raise_query(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RaiseQuery) -> dict[str, Any]:
-    return _write(uow, queries.raise_query(uow, p, nct_id, subject_number, **body.model_dump()))
+    return _write(uow, queries.raise_query(uow, p, nct_id, subject_number, body))
 
 
 @api.get("/trials/{nct_id}/queries")
@@ -142,7 +140,7 @@ def query_step(p: PrincipalDep, uow: UowDep, nct_id: str, query_id: int, step: s
     (monitor; text = reason)."""
     if step not in QUERY_STEPS:
         raise InvalidInput(f"unknown step {step!r}; one of answer, close, reopen", field="step")
-    return _write(uow, QUERY_STEPS[step](uow, p, nct_id, query_id, body.text))
+    return _write(uow, QUERY_STEPS[step](uow, p, nct_id, query_id, body))
 
 
 @api.get(SUBJECT + "/signature")
@@ -152,7 +150,7 @@ def signature_status(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: 
 
 @api.post(SUBJECT + "/signature", status_code=201)
 def sign(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: SignCasebook) -> dict[str, Any]:
-    return _write(uow, signatures.sign_casebook(uow, p, nct_id, subject_number, body.password, body.meaning))
+    return _write(uow, signatures.sign_casebook(uow, p, nct_id, subject_number, body))
 
 
 # --- page forms --------------------------------------------------------------------------------------------------
@@ -185,7 +183,7 @@ def ae_form(request: Request, subject_number: str, form: FormDep, p: PagePrincip
         command = validate(RecordAdverseEventForm, {
             **values, "serious": text(form, "serious") == "on", "seriousness": seriousness,
             "relationship": relationship}, rename=_ae_field)
-        ae.record_adverse_event(uow, p, nct_id, subject_number, **command.model_dump())
+        ae.record_adverse_event(uow, p, nct_id, subject_number, command)
 
     back = submit(request, uow, p, nct_id, subject_number, FormState("ae-form", typed_values), record,
                   rename=_ae_field)
@@ -194,7 +192,7 @@ def ae_form(request: Request, subject_number: str, form: FormDep, p: PagePrincip
 
 @pages.post("/ops/subjects/{subject_number}/adverse-events/{ae_id}/sae-report", include_in_schema=False)
 def sae_form(subject_number: str, ae_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
-    _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id))
+    _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, MarkSaeReported()))
     return _back(subject_number, "adverse_events")
 
 
@@ -268,8 +266,7 @@ def tumor_form(request: Request, subject_number: str, form: FormDep, p: PagePrin
         command = validate(RecordTumourAssessmentForm, {
             "assessment_date": text(form, "assessment_date"), "lesions": lesions,
             "baseline": text(form, "baseline") == "on"}, rename=rename)
-        tumor.record_tumor_assessment(uow, p, nct_id, subject_number, command.assessment_date, command.lesions,
-                                      baseline=command.baseline)
+        tumor.record_tumor_assessment(uow, p, nct_id, subject_number, command)
 
     back = submit(request, uow, p, nct_id, subject_number, FormState("tumor-form", typed(form)), record,
                   rename=rename)
@@ -284,7 +281,7 @@ def raise_form(request: Request, subject_number: str, form: FormDep, p: PagePrin
             "entity_type": text(form, "entity_type") or "subject",
             "entity_id": text(form, "entity_id").strip() or subject_number,
             "field": text(form, "field"), "message": text(form, "message")})
-        queries.raise_query(uow, p, nct_id, subject_number, **command.model_dump())
+        queries.raise_query(uow, p, nct_id, subject_number, command)
 
     back = submit(request, uow, p, nct_id, subject_number, FormState("query-raise-form", typed(form)), record)
     return back or _back(subject_number, "queries")
@@ -306,7 +303,7 @@ def query_form(request: Request, query_id: int, step: str, form: FormDep, p: Pag
         raise InvalidInput(f"unknown step {step!r}", field="step")
     try:
         command = validate(QueryStep if step == "close" else QueryStepForm, {"text": text(form, "text")})
-        out = _write(uow, QUERY_STEPS[step](uow, p, nct_id, query_id, command.text))
+        out = _write(uow, QUERY_STEPS[step](uow, p, nct_id, query_id, command))
     except (FormInvalid, InvalidInput) as exc:
         uow.rollback()
         if isinstance(exc, FormInvalid):
@@ -325,7 +322,7 @@ def sign_form(request: Request, subject_number: str, form: FormDep, p: PagePrinc
     def record() -> None:
         command = validate(SignCasebookForm, {"password": text(form, "password"),
                                               "meaning": text(form, "meaning") or signatures.DEFAULT_MEANING})
-        signatures.sign_casebook(uow, p, nct_id, subject_number, command.password, command.meaning)
+        signatures.sign_casebook(uow, p, nct_id, subject_number, command)
 
     # the password typed is never sent back
     state = FormState("sign-form", {"meaning": text(form, "meaning")})

@@ -32,8 +32,7 @@ pages = APIRouter(dependencies=[PageUser])
 @api.post("/trials/{nct_id}/screenings", status_code=201)
 def create_screening(nct_id: str, body: ScreenPatient, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Screen a patient at a site and store the screening (rescreening the same patient_ref keeps both)."""
-    out = screening.screen_subject(uow, p, nct_id, body.site, body.patient_ref, body.record,
-                                   screened_on=body.screened_on)
+    out = screening.screen_subject(uow, p, nct_id, body)
     uow.commit()
     return out
 
@@ -296,8 +295,7 @@ def screening_submit(request: Request, site_key: str, form: FormDep, principal: 
         record = record_from_form(form, sections)
         command = validate(ScreenPatient, {"site": site_key, "patient_ref": text(form, "patient_ref"),
                                            "record": record, "screened_on": text(form, "screened_on")})
-        out = screening.screen_subject(uow, principal, nct_id, site_key, command.patient_ref, command.record,
-                                       screened_on=command.screened_on)
+        out = screening.screen_subject(uow, principal, nct_id, command)
         uow.commit()
     except FormInvalid as exc:
         problems = [Problem(name, message) for name, message in exc.errors.items()]
