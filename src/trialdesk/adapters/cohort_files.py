@@ -72,7 +72,8 @@ def _column(name: str, values: Any) -> Any:
             return pd.array(np.where(np.isnan(a), None, a == 1.0), dtype="boolean")
         return pd.array([None if v is None else bool(v) for v in a], dtype="boolean")
     if a.dtype.kind == "U":  # '' is missing
-        return np.where(a == "", None, a.astype(object))
+        # numpy's stubs refuse None as a choice, though an object array holds it
+        return np.where(a == "", None, a.astype(object))  # type: ignore[call-overload]
     return a
 
 
@@ -95,8 +96,9 @@ def read_record(path: str | Path) -> dict[str, Any]:
     """A screening record from a JSON file."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InvalidInput(f"no such file: {path}", field="file") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"not valid JSON: {exc}", field=str(path)) from None
+    return record

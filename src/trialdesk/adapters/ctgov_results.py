@@ -10,6 +10,7 @@ with the package: :mod:`trialdesk.adapters.ctgov.schema`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from trialdesk.adapters.ctgov.schema import schema_problems
@@ -30,7 +31,7 @@ def _p(p: float | None) -> str:
     return "<0.0001" if p < 0.0001 else f"{p:.4f}"
 
 
-def _groups(prefix: str, arms: list[dict[str, Any]], protocol: Protocol, total: bool = False) -> list[dict]:
+def _groups(prefix: str, arms: list[dict[str, Any]], protocol: Protocol, total: bool = False) -> list[dict[str, Any]]:
     out = []
     for k, arm in enumerate(arms):
         try:
@@ -44,12 +45,12 @@ def _groups(prefix: str, arms: list[dict[str, Any]], protocol: Protocol, total: 
     return out
 
 
-def _flow(a: dict[str, Any], arms: list[dict], protocol: Protocol) -> dict[str, Any]:
+def _flow(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol) -> dict[str, Any]:
     c = a["consort"]
     ids = {arm["id"]: f"FG{k:03d}" for k, arm in enumerate(arms)}
     per = {p["arm"]: p for p in c["arms"]}
 
-    def stats(key: str) -> list[dict]:
+    def stats(key: str) -> list[dict[str, Any]]:
         return [{"groupId": ids[x["id"]], "numSubjects": str(per[x["id"]][key])} for x in arms]
 
     reasons = sorted({r for p in c["arms"] for r in p["left_study_reasons"]})
@@ -77,7 +78,7 @@ def _flow(a: dict[str, Any], arms: list[dict], protocol: Protocol) -> dict[str, 
     }
 
 
-def _baseline(a: dict[str, Any], arms: list[dict], protocol: Protocol) -> dict[str, Any]:
+def _baseline(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol) -> dict[str, Any]:
     b = a["baseline"]
     keys = [x["id"] for x in arms] + ["total"]
     gid = {k: f"BG{i:03d}" for i, k in enumerate(keys)}
@@ -99,7 +100,7 @@ def _baseline(a: dict[str, Any], arms: list[dict], protocol: Protocol) -> dict[s
             "groups": _groups("BG", arms, protocol, total=True), "denoms": denoms, "measures": measures}
 
 
-def _median_measure(rows: list[dict], arms: list[dict], ids: dict[str, str]) -> list[dict]:
+def _median_measure(rows: list[dict[str, Any]], arms: list[dict[str, Any]], ids: dict[str, str]) -> list[dict[str, Any]]:
     by = {r["arm"]: r for r in rows}
     out = []
     for x in arms:
@@ -115,7 +116,7 @@ def _median_measure(rows: list[dict], arms: list[dict], ids: dict[str, str]) -> 
     return out
 
 
-def _outcomes(a: dict[str, Any], arms: list[dict], protocol: Protocol) -> dict[str, Any]:
+def _outcomes(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol) -> dict[str, Any]:
     spec = a["spec"]
     ids = {x["id"]: f"OG{k:03d}" for k, x in enumerate(arms)}
     groups = _groups("OG", arms, protocol)
@@ -195,7 +196,7 @@ def _outcomes(a: dict[str, Any], arms: list[dict], protocol: Protocol) -> dict[s
     return {"outcomeMeasures": measures}
 
 
-def _adverse_events(a: dict[str, Any], arms: list[dict], protocol: Protocol, threshold: float) -> dict[str, Any]:
+def _adverse_events(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol, threshold: float) -> dict[str, Any]:
     s = a["safety"]
     ids = {x["id"]: f"EG{k:03d}" for k, x in enumerate(arms)}
     n = s["safety_n"]
@@ -206,7 +207,7 @@ def _adverse_events(a: dict[str, Any], arms: list[dict], protocol: Protocol, thr
                        "seriousNumAffected": s["any_sae"][k]["n"], "seriousNumAtRisk": n[k],
                        "otherNumAffected": 0, "otherNumAtRisk": n[k]})
 
-    def events(rows: list[dict], keep) -> list[dict]:
+    def events(rows: list[dict[str, Any]], keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         out = []
         for r in rows:
             if not keep(r):
@@ -218,7 +219,7 @@ def _adverse_events(a: dict[str, Any], arms: list[dict], protocol: Protocol, thr
                                   for x in arms]})
         return out
 
-    def frequent(r: dict) -> bool:
+    def frequent(r: dict[str, Any]) -> bool:
         return any((r["subjects"][x["id"]]["pct"] or 0) >= threshold for x in arms)
 
     serious = events(s["sae_terms"], lambda r: True)

@@ -8,11 +8,19 @@ per-task overhead (~1 ms) small next to the work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any
 
 from trialdesk.stats.simulate import ChunkOutput, ChunkTask, run_chunk
+
+
+def _distributed() -> Any:
+    """The ``distributed`` package, imported when a Dask run starts (it is heavy). It has no type hints, so it is
+    handled as ``Any`` at this one seam rather than silenced call by call."""
+    import distributed
+
+    return distributed
 
 
 def run_chunk_batch(tasks: Sequence[ChunkTask]) -> list[ChunkOutput]:
@@ -29,7 +37,7 @@ class DaskRunner:
     chunks_per_task : chunks grouped into one Dask task.
     """
 
-    def __init__(self, client, chunks_per_task: int = 8) -> None:
+    def __init__(self, client: Any, chunks_per_task: int = 8) -> None:
         if chunks_per_task < 1:
             raise ValueError(f"chunks_per_task must be >= 1, got {chunks_per_task}")
         self.client = client
@@ -38,7 +46,7 @@ class DaskRunner:
     def __call__(
         self, tasks: Sequence[ChunkTask], progress: Callable[[int], None] | None = None
     ) -> list[ChunkOutput]:
-        from distributed import as_completed
+        as_completed = _distributed().as_completed
 
         step = self.chunks_per_task
         batches = [list(tasks[i : i + step]) for i in range(0, len(tasks), step)]
@@ -62,10 +70,9 @@ def dask_runner(
     ``address`` connects to a running scheduler (``tcp://host:8786``); otherwise ``workers`` single-threaded worker
     processes are started on this machine (``LocalCluster``) and shut down on exit.
     """
-    from distributed import Client, LocalCluster
-
+    dist = _distributed()
     if address:
-        client = Client(address)
+        client = dist.Client(address)
         try:
             yield DaskRunner(client, chunks_per_task)
         finally:
@@ -74,10 +81,10 @@ def dask_runner(
     n = workers or 1
     if n < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    cluster = LocalCluster(
+    cluster = dist.LocalCluster(
         n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
     )
-    client = Client(cluster)
+    client = dist.Client(cluster)
     try:
         yield DaskRunner(client, chunks_per_task)
     finally:

@@ -180,7 +180,7 @@ def forest_plot(
     bottom, top = 0.75 / height, 0.45 / height
     ax = fig.add_axes((0.28, bottom, 0.45, 1.0 - bottom - top))
     ys = np.arange(k)[::-1]
-    for y, (label, hr, lo, hi, n) in zip(ys, parsed):
+    for y, (_label, hr, lo, hi, n) in zip(ys, parsed):
         ax.plot([lo, hi], [y, y], color="black", lw=1.2)
         ax.plot([hr], [y], "s", color="black", ms=6)
         ax.text(1.02, y, f"{hr:.2f} ({lo:.2f}–{hi:.2f})", transform=ax.get_yaxis_transform(), va="center", fontsize=9)
@@ -211,15 +211,17 @@ def enrollment_figure(data: dict[str, Any]) -> Figure:
     ax = fig.add_subplot()
     months = [row["month"] for row in data["timeline"]]
     xs = [dt.date.fromisoformat(m + "-15") for m in months]
-    ax.step(xs, [row["cumulative_randomized"] for row in data["timeline"]], where="post", label="randomized")
+    # Dates on the x axis: matplotlib converts them through its units registry, though its stubs ask for floats.
+    ax.step(xs, [row["cumulative_randomized"] for row in data["timeline"]], where="post",  # type: ignore[arg-type]
+            label="randomized")
     ax.axhline(data["target"], color="grey", linestyle="--", linewidth=1, label=f"target {data['target']}")
     fc = data.get("forecast") or {}
     if fc.get("completion_median") and xs:
         last = xs[-1]
         mid = dt.date.fromisoformat(fc["completion_median"])
-        ax.plot([last, mid], [data.get("randomized_all_sites", 0), data["target"]], linestyle=":",
+        ax.plot([last, mid], [data.get("randomized_all_sites", 0), data["target"]], linestyle=":",  # type: ignore[arg-type]
                 label="forecast (median)")
-        ax.axvspan(dt.date.fromisoformat(fc["completion_low"]), dt.date.fromisoformat(fc["completion_high"]),
+        ax.axvspan(dt.date.fromisoformat(fc["completion_low"]), dt.date.fromisoformat(fc["completion_high"]),  # type: ignore[arg-type]
                    alpha=0.15, label=f"{int(fc['level'] * 100)}% interval")
     ax.set_ylabel("subjects")
     ax.set_title("Enrollment")

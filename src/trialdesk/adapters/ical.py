@@ -69,7 +69,7 @@ def visits_to_ics(visits: Iterable[Visit], *, name: str, generated_at: dt.dateti
     generated_at : datetime, optional
         ``DTSTAMP`` of every event; defaults to now (UTC). Pass it for reproducible output.
     """
-    stamp = generated_at or dt.datetime.now(dt.timezone.utc)
+    stamp = generated_at or dt.datetime.now(dt.UTC)
     if stamp.tzinfo is None:
         raise ValueError("generated_at: must be timezone-aware")
     cal = Calendar()
@@ -78,8 +78,9 @@ def visits_to_ics(visits: Iterable[Visit], *, name: str, generated_at: dt.dateti
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", name)
     for v in visits:
-        cal.add_component(_event(v, stamp.astimezone(dt.timezone.utc)))
-    return cal.to_ical()
+        cal.add_component(_event(v, stamp.astimezone(dt.UTC)))
+    ics: bytes = cal.to_ical()
+    return ics
 
 
 def subject_calendar_ics(subject_id: str, visits: Iterable[Visit], *, generated_at: dt.datetime | None = None) -> bytes:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from trialdesk.domain.errors import InvalidInput, Problem
 from trialdesk.domain.protocol import Protocol
 
+
 def default_trial_id() -> str:
     """The deployment's default trial: configuration (``Settings.default_trial``), never a constant in code."""
     from trialdesk.settings import get_settings
@@ -29,15 +30,19 @@ def packaged_protocol_path(nct_id: str | None = None) -> Path:
     return path
 
 
-def _line_map(text: str) -> dict[tuple, int]:
+#: A place in a YAML document: mapping keys and sequence indices, from the root down.
+YamlPath = tuple[str | int, ...]
+
+
+def _line_map(text: str) -> dict[YamlPath, int]:
     """Map each YAML path (tuple of keys/indices) to its 1-based line number."""
-    lines: dict[tuple, int] = {}
+    lines: dict[YamlPath, int] = {}
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return lines
 
-    def walk(node: yaml.Node, path: tuple) -> None:
+    def walk(node: yaml.Node, path: YamlPath) -> None:
         lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
@@ -53,7 +58,7 @@ def _line_map(text: str) -> dict[tuple, int]:
     return lines
 
 
-def _nearest_line(lines: dict[tuple, int], loc: tuple) -> int | None:
+def _nearest_line(lines: dict[YamlPath, int], loc: YamlPath) -> int | None:
     loc = tuple(str(p) if not isinstance(p, int) else p for p in loc)
     while loc:
         if loc in lines:

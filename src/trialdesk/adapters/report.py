@@ -8,14 +8,13 @@ forest plot and the CONSORT diagram.
 
 from __future__ import annotations
 
-import math
-
 import datetime as dt
 import io
+import math
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +25,11 @@ from matplotlib.figure import Figure
 from trialdesk.adapters.consort_svg import consort_figure, consort_svg
 from trialdesk.adapters.figures import forest_plot, km_plot
 from trialdesk.domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from trialdesk.domain.datasets import Datasets
+    from trialdesk.stats.analysis import FinalAnalysis
+    from trialdesk.stats.survival import KaplanMeierFitter
 
 __all__ = ["ReportTable", "report_tables", "report_figures", "render_html", "write_pdf", "write_report",
            "write_datasets"]
@@ -176,13 +180,13 @@ def report_tables(a: dict[str, Any]) -> list[ReportTable]:
     return tables
 
 
-def _risk_times(fits) -> list[float]:
+def _risk_times(fits: dict[str, KaplanMeierFitter]) -> list[float]:
     t_max = max(float(f.timeline_[-1]) for f in fits.values())
     step = 6.0 if t_max > 18 else 3.0 if t_max > 6 else 1.0
     return list(np.arange(0.0, t_max + 1e-9, step))
 
 
-def report_figures(analysis) -> dict[str, Figure]:
+def report_figures(analysis: FinalAnalysis) -> dict[str, Figure]:
     """Figures of a fitted :class:`~trialdesk.stats.analysis.FinalAnalysis`: km_pfs, km_dor, forest, consort."""
     labels = analysis.arm_labels
     unit = analysis.spec.time_unit
@@ -237,7 +241,7 @@ text-align:left;white-space:pre-wrap}th{background:#eef2f7}tr.em td{font-weight:
 .note{font-size:12px;color:#555}figure{margin:1em 0}figcaption{font-weight:bold}"""
 
 
-def render_html(analysis, *, title: str, figures: dict[str, Figure] | None = None) -> str:
+def render_html(analysis: FinalAnalysis, *, title: str, figures: dict[str, Figure] | None = None) -> str:
     """The report as one self-contained HTML page (figures inline as SVG)."""
     a = analysis.to_dict()
     figs = report_figures(analysis) if figures is None else figures
@@ -277,7 +281,7 @@ def _table_pages(t: ReportTable, rows_per_page: int = 40) -> list[Figure]:
     for k in range(0, len(body), rows_per_page):
         fig = Figure(figsize=(11.69, 8.27))  # A4 landscape
         FigureCanvasAgg(fig)
-        fig.text(0.04, 0.95, t.title + (f" (continued)" if k else ""), fontsize=13, weight="bold")
+        fig.text(0.04, 0.95, t.title + (" (continued)" if k else ""), fontsize=13, weight="bold")
         y = 0.91
         fig.text(0.04, y, line(t.header), fontsize=size, family="monospace", weight="bold")
         y -= 0.021
@@ -292,7 +296,7 @@ def _table_pages(t: ReportTable, rows_per_page: int = 40) -> list[Figure]:
     return pages
 
 
-def write_pdf(analysis, path: str | Path, *, title: str, figures: dict[str, Figure] | None = None) -> Path:
+def write_pdf(analysis: FinalAnalysis, path: str | Path, *, title: str, figures: dict[str, Figure] | None = None) -> Path:
     """The report as a PDF: a title page, the figures, then every table (long tables span several pages)."""
     path = Path(path)
     a = analysis.to_dict()
@@ -313,7 +317,7 @@ def write_pdf(analysis, path: str | Path, *, title: str, figures: dict[str, Figu
     return path
 
 
-def write_report(analysis, out_dir: str | Path, *, title: str) -> dict[str, Path]:
+def write_report(analysis: FinalAnalysis, out_dir: str | Path, *, title: str) -> dict[str, Path]:
     """Write ``report.html`` and ``report.pdf`` into ``out_dir`` (created if missing)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -324,7 +328,7 @@ def write_report(analysis, out_dir: str | Path, *, title: str) -> dict[str, Path
     return {"html": html, "pdf": pdf}
 
 
-def write_datasets(datasets, out_dir: str | Path, fmt: str = "csv") -> list[Path]:
+def write_datasets(datasets: Datasets, out_dir: str | Path, fmt: str = "csv") -> list[Path]:
     """Export every analysis dataset (adsl, adtte, adrs, adae, adex, screening) as CSV or parquet."""
     if fmt not in ("csv", "parquet"):
         raise InvalidInput(f"must be 'csv' or 'parquet'; got {fmt!r}", field="format")

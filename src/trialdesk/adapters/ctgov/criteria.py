@@ -42,11 +42,11 @@ def parse_criteria_text(text: str | None) -> tuple[list[Criterion], list[Criteri
             if len(current) >= 99:
                 continue
             current.append(Criterion(id=f"{prefix}-{len(current) + 1:02d}", text=bullet.group(1).strip()))
-        elif (numbered or bullet) and current:
+        elif (item := numbered or bullet) and current:
             parent = current[-1]
             if len(parent.children) >= 99:
                 continue
-            body = (numbered or bullet).group(2 if numbered else 1).strip()
+            body = item.group(2 if numbered else 1).strip()
             parent.children.append(Criterion(id=f"{parent.id}.{len(parent.children) + 1:02d}", text=body))
         elif numbered and len(current) < 99:
             current.append(Criterion(id=f"{prefix}-{len(current) + 1:02d}", text=numbered.group(2).strip()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
+from typing import Any
 
 from trialdesk.adapters.ctgov.study_json import _prune
 from trialdesk.domain.errors import InvalidInput, Problem
@@ -17,10 +18,17 @@ def _text(el: ET.Element | None, tag: str) -> str | None:
     return found.text.strip() if found is not None and found.text else None
 
 
-_ENUM = lambda s: re.sub(r"[^A-Z0-9]+", "_", s.upper()).strip("_") if s else None  # noqa: E731
+def _enum(text: str | None) -> str | None:
+    """A legacy label as a v2 enum value: ``"Not yet recruiting"`` -> ``NOT_YET_RECRUITING``."""
+    return re.sub(r"[^A-Z0-9]+", "_", text.upper()).strip("_") if text else None
 
 
-def _legacy_date(text: str | None) -> dict | None:
+def _age(text: str | None) -> str | None:
+    """``"18 Years"`` as is; ``N/A`` (no limit) as absent."""
+    return text if text and text != "N/A" else None
+
+
+def _legacy_date(text: str | None) -> dict[str, Any] | None:
     if not text:
         return None
     for fmt, out in (("%B %d, %Y", "%Y-%m-%d"), ("%B %Y", "%Y-%m")):
@@ -31,7 +39,7 @@ def _legacy_date(text: str | None) -> dict | None:
     return None
 
 
-def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict:
+def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict[str, Any]:
     """Convert a legacy ClinicalTrials.gov ``<clinical_study>`` XML record to the API v2 study shape."""
     try:
         root = ET.fromstring(raw)
@@ -41,7 +49,7 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict:
         raise InvalidInput([Problem(source, f"root element is <{root.tag}>, expected <clinical_study>")])
     idinfo = root.find("id_info")
     nct = _text(idinfo, "nct_id")
-    if not nct:
+    if idinfo is None or not nct:
         raise InvalidInput([Problem(f"{source}:clinical_study/id_info/nct_id", "is missing")])
     phase_map = {"Phase 1": ["PHASE1"], "Phase 2": ["PHASE2"], "Phase 3": ["PHASE3"], "Phase 4": ["PHASE4"],
                  "Phase 1/Phase 2": ["PHASE1", "PHASE2"], "Phase 2/Phase 3": ["PHASE2", "PHASE3"],
@@ -56,7 +64,7 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict:
     sponsors = root.find("sponsors")
     lead = sponsors.find("lead_sponsor") if sponsors is not None else None
     enrollment = root.find("enrollment")
-    age = lambda t: (t.replace("Years", "Years") if t and t != "N/A" else None)  # noqa: E731
+    enrollment_count = (enrollment.text or "").strip() if enrollment is not None else ""
     study = {
         "protocolSection": {
             "identificationModule": {
@@ -68,7 +76,7 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict:
                 "acronym": _text(root, "acronym"),
             },
             "statusModule": {
-                "overallStatus": _ENUM(_text(root, "overall_status")),
+                "overallStatus": _enum(_text(root, "overall_status")),
                 "startDateStruct": _legacy_date(_text(root, "start_date")),
                 "primaryCompletionDateStruct": _legacy_date(_text(root, "primary_completion_date")),
                 "completionDateStruct": _legacy_date(_text(root, "completion_date")),
@@ -85,32 +93,32 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict:
             "conditionsModule": {"conditions": [c.text.strip() for c in root.findall("condition") if c.text],
                                  "keywords": [k.text.strip() for k in root.findall("keyword") if k.text]},
             "designModule": {
-                "studyType": _ENUM(_text(root, "study_type")),
+                "studyType": _enum(_text(root, "study_type")),
                 "phases": phase_map.get(_text(root, "phase") or "", []),
                 "designInfo": {
                     "allocation": {"Randomized": "RANDOMIZED", "Non-Randomized": "NON_RANDOMIZED"}.get(
                         _text(di, "allocation") or ""),
-                    "interventionModel": _ENUM((_text(di, "intervention_model") or "").replace(" Assignment", "")),
-                    "primaryPurpose": _ENUM(_text(di, "primary_purpose")),
-                    "maskingInfo": {"masking": _ENUM((_text(di, "masking") or "").split(" (")[0])
+                    "interventionModel": _enum((_text(di, "intervention_model") or "").replace(" Assignment", "")),
+                    "primaryPurpose": _enum(_text(di, "primary_purpose")),
+                    "maskingInfo": {"masking": _enum((_text(di, "masking") or "").split(" (")[0])
                                     if _text(di, "masking") else None},
                 },
-                "enrollmentInfo": ({"count": int(enrollment.text), "type": _ENUM(enrollment.get("type"))}
-                                   if enrollment is not None and (enrollment.text or "").strip().isdigit() else None),
+                "enrollmentInfo": ({"count": int(enrollment_count), "type": _enum(enrollment.get("type"))}
+                                   if enrollment is not None and enrollment_count.isdigit() else None),
             },
             "armsInterventionsModule": {
-                "armGroups": [{"label": _text(a, "arm_group_label"), "type": _ENUM(_text(a, "arm_group_type")),
+                "armGroups": [{"label": _text(a, "arm_group_label"), "type": _enum(_text(a, "arm_group_type")),
                                "description": _text(a, "description")} for a in root.findall("arm_group")],
-                "interventions": [{"type": _ENUM(_text(x, "intervention_type")), "name": _text(x, "intervention_name"),
+                "interventions": [{"type": _enum(_text(x, "intervention_type")), "name": _text(x, "intervention_name"),
                                    "description": _text(x, "description"),
                                    "armGroupLabels": [g.text for g in x.findall("arm_group_label") if g.text]}
                                   for x in root.findall("intervention")],
             },
             "eligibilityModule": {
                 "eligibilityCriteria": crit_text,
-                "sex": _ENUM(_text(elig, "gender")),
-                "minimumAge": age(_text(elig, "minimum_age")),
-                "maximumAge": age(_text(elig, "maximum_age")),
+                "sex": _enum(_text(elig, "gender")),
+                "minimumAge": _age(_text(elig, "minimum_age")),
+                "maximumAge": _age(_text(elig, "maximum_age")),
                 "healthyVolunteers": {"No": False, "Accepts Healthy Volunteers": True}.get(
                     _text(elig, "healthy_volunteers") or ""),
             },
@@ -121,9 +129,10 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict:
                     "state": _text(loc.find("facility/address"), "state"),
                     "zip": _text(loc.find("facility/address"), "zip"),
                     "country": _text(loc.find("facility/address"), "country"),
-                    "status": _ENUM(_text(loc, "status")),
+                    "status": _enum(_text(loc, "status")),
                 } for loc in root.findall("location")],
             },
         }
     }
-    return _prune(study)
+    pruned: dict[str, Any] = _prune(study)
+    return pruned

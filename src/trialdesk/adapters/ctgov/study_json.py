@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from trialdesk.adapters.ctgov.criteria import parse_criteria_text, render_criteria_text
 from trialdesk.adapters.ctgov.schema import schema_problems
 from trialdesk.domain.errors import InvalidInput, Problem, problems_from_pydantic
-from trialdesk.domain.protocol import Protocol, RegistryRecord
+from trialdesk.domain.protocol import Contact, PartialDate, Protocol, RegistryRecord
 
 # ---------------------------------------------------------------------------------------------------------------
 # JSON -> model
@@ -28,18 +28,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "site"
 
 
-def _date(struct: dict | None) -> dict | None:
+def _date(struct: dict[str, Any] | None) -> dict[str, Any] | None:
     if not struct or "date" not in struct:
         return None
     return {"date": struct["date"], "type": struct.get("type")}
 
 
-def _contact(c: dict) -> dict:
+def _contact(c: dict[str, Any]) -> dict[str, Any]:
     return {"name": c.get("name"), "role": c.get("role"), "phone": c.get("phone"),
             "phone_ext": c.get("phoneExt"), "email": c.get("email")}
 
 
-def study_to_registry(study: dict) -> dict:
+def study_to_registry(study: dict[str, Any]) -> dict[str, Any]:
     """Map a CT.gov API v2 study dict to the ``registry`` dict of a protocol (without ``extra``)."""
     ps = study.get("protocolSection") or {}
     ident = ps.get("identificationModule") or {}
@@ -171,15 +171,15 @@ def _prune(value: Any) -> Any:
     return value
 
 
-def _date_struct(d) -> dict | None:
+def _date_struct(d: PartialDate | None) -> dict[str, Any] | None:
     return {"date": d.date, "type": d.type} if d else None
 
 
-def registry_to_modeled_study(reg: RegistryRecord) -> dict:
+def registry_to_modeled_study(reg: RegistryRecord) -> dict[str, Any]:
     """The CT.gov JSON of the modeled fields only."""
     i, s, d, e = reg.identification, reg.status, reg.design, reg.eligibility
 
-    def contact(c):
+    def contact(c: Contact) -> dict[str, Any]:
         role = c.role if c.role in {"STUDY_CHAIR", "STUDY_DIRECTOR", "PRINCIPAL_INVESTIGATOR", "SUB_INVESTIGATOR",
                                     "CONTACT"} else ("CONTACT" if c.role else None)
         return {"name": c.name, "role": role, "phone": c.phone, "phoneExt": c.phone_ext, "email": c.email}
@@ -267,7 +267,8 @@ def registry_to_modeled_study(reg: RegistryRecord) -> dict:
         "referencesModule": {"references": [{"pmid": r.pmid, "type": r.type, "citation": r.citation}
                                             for r in reg.references]},
     }
-    return _prune({"protocolSection": ps})
+    modeled: dict[str, Any] = _prune({"protocolSection": ps})
+    return modeled
 
 
 def _residual(original: Any, modeled: Any) -> Any:
@@ -306,7 +307,7 @@ _PS_ORDER = ["identificationModule", "statusModule", "sponsorCollaboratorsModule
              "eligibilityModule", "contactsLocationsModule", "referencesModule", "ipdSharingStatementModule"]
 
 
-def protocol_to_study(protocol: Protocol, *, results_section: dict | None = None) -> dict:
+def protocol_to_study(protocol: Protocol, *, results_section: dict[str, Any] | None = None) -> dict[str, Any]:
     """Export a protocol as a CT.gov API v2 study dict (modeled fields + kept extras [+ posted results])."""
     modeled = registry_to_modeled_study(protocol.registry)
     study = _merge(modeled, protocol.registry.extra.get("residual"))
@@ -323,7 +324,7 @@ def protocol_to_study(protocol: Protocol, *, results_section: dict | None = None
     return {k: study[k] for k in sorted(study, key=lambda k: order.index(k) if k in order else 99)}
 
 
-def study_to_protocol(study: dict, *, path: str = "$") -> Protocol:
+def study_to_protocol(study: dict[str, Any], *, path: str = "$") -> Protocol:
     """Validate and map one CT.gov study dict to a :class:`Protocol` (operations empty)."""
     if not isinstance(study, dict):
         raise InvalidInput([Problem(path, f"a study must be a JSON object, not {type(study).__name__}")])
