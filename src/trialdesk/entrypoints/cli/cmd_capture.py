@@ -8,13 +8,19 @@ operator (the system principal; it may load CTCAE but, holding no user account, 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 import typer
 
 from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
 from trialdesk.entrypoints.cli.people import resolve_principal
+
+if TYPE_CHECKING:
+    from trialdesk.domain.access import Principal
+
+T = TypeVar("T")
 
 AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
 JsonOption = typer.Option(False, "--json", help="Print JSON.")
@@ -25,7 +31,8 @@ tumor_app = typer.Typer(help="Tumour assessments (RECIST 1.1).", no_args_is_help
 queries_app = typer.Typer(help="Data queries: list, raise, answer, close, re-open.", no_args_is_help=True)
 
 
-def _run(db, as_user, fn, *, commit: bool = True):
+def _run(db: str | None, as_user: str | None, fn: Callable[[Any, Principal], T], *, commit: bool = True) -> T:
+    """Run ``fn(uow, principal)`` in one unit of work as the caller, committed unless ``commit`` is false."""
     app = app_for(db)
     principal = resolve_principal(app, as_user)
     with app.uow(principal.username) as uow:
@@ -35,7 +42,7 @@ def _run(db, as_user, fn, *, commit: bool = True):
     return out
 
 
-def _show(value, as_json: bool, lines) -> None:
+def _show(value: T, as_json: bool, lines: Callable[[T], list[str]]) -> None:
     if as_json:
         print_json(value)
     else:
@@ -89,7 +96,7 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
     return out
 
 
-def _ae_lines(o: dict) -> list[str]:
+def _ae_lines(o: dict[str, Any]) -> list[str]:
     line = f"AE {o['id']} {o['subject']}: {o['term']} grade {o['grade']} from {o['onset_date']}"
     if o.get("resolution_date"):
         line += f" to {o['resolution_date']}"
@@ -135,7 +142,7 @@ def ae_edit(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...)
     from trialdesk.services import adverse_events as ae
     from trialdesk.services.commands import EditRecord
 
-    def value(text: str):
+    def value(text: str) -> Any:
         try:
             return json.loads(text)
         except ValueError:
@@ -177,7 +184,7 @@ def ae_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: Op
 # --- tumour assessments ------------------------------------------------------------------------------------------
 
 
-def _summary_lines(o: dict) -> list[str]:
+def _summary_lines(o: dict[str, Any]) -> list[str]:
     lines = []
     for a in o.get("assessments", [o.get("assessment")] if o.get("assessment") else []):
         r = a["result"]
@@ -229,7 +236,7 @@ def tumor_summary(subject: str = typer.Argument(...), trial: str = TrialOption, 
 # --- queries -----------------------------------------------------------------------------------------------------
 
 
-def _query_lines(rows) -> list[str]:
+def _query_lines(rows: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
     rows = rows if isinstance(rows, list) else [rows]
     return [f"#{r['id']} [{r['status']}] {r['subject']} {r['entity_type']} {r['entity_id']}.{r['field']}: "
             f"{r['message']}" for r in rows] or ["no queries"]

@@ -141,7 +141,7 @@ def events_command(
             fixed = schoenfeld_events(hr_, design.alpha, design.power, design.allocation_ratio, sided)
             gs = required_events(design) if sided == 1 else None
             gs_events = math.ceil(gs) if gs is not None else math.ceil(fixed)
-            timing = {}
+            timing: dict[float, float | None] = {}
             for t in design.information_fractions:
                 try:
                     timing[t] = expected_event_time(design, t * gs_events)
@@ -149,7 +149,7 @@ def events_command(
                     timing[t] = None
         except (DesignError, ValueError) as exc:
             raise InvalidInput(str(exc), field="design") from exc
-    result = {
+    result: dict[str, Any] = {
         "hazard_ratio": hr_,
         "alpha": design.alpha,
         "sided": sided,
@@ -245,7 +245,7 @@ def duration_command(
             months = [expected_event_time(design, e) for e in wanted]
         except (DesignError, ValueError) as exc:
             raise InvalidInput(str(exc), field="events") from exc
-    result = {
+    result: dict[str, Any] = {
         "accrual_months": accrual_duration(design.accrual, design.sample_size),
         "max_expected_events": max_expected_events(design),
         "events": [{"events": e, "expected_time_months": m} for e, m in zip(wanted, months)],

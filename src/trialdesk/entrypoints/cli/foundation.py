@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from trialdesk.entrypoints.cli.common import DbOption, TrialArgument, app_for, cli_errors, console, err_console, print_json
+
+if TYPE_CHECKING:
+    from trialdesk.domain.errors import Problem
+    from trialdesk.domain.protocol import Protocol
 
 protocol_app = typer.Typer(help="Trial protocols: validate, show, load.", no_args_is_help=True)
 registry_app = typer.Typer(help="ClinicalTrials.gov interchange and search.", no_args_is_help=True)
@@ -79,7 +83,8 @@ def registry_import(paths: list[Path] = typer.Argument(..., help="Study JSON, JS
     from trialdesk.services import registry
 
     with cli_errors():
-        protocols, problems = [], []
+        protocols: list[Protocol] = []
+        problems: list[Problem] = []
         for path in paths:
             try:
                 protocols.extend(read_studies(path))
@@ -165,7 +170,7 @@ def audit_log(limit: int = typer.Option(20), entity: Optional[str] = typer.Optio
         app = app_for(db, load_default=False)
         with app.uow() as uow:
             rows = uow.audit.query(entity_type=entity, limit=limit)
-            data = [{"seq": r.seq, "at": r.occurred_at, "actor": r.actor, "action": r.action,
+            data: list[dict[str, Any]] = [{"seq": r.seq, "at": r.occurred_at, "actor": r.actor, "action": r.action,
                      "entity": f"{r.entity_type}:{r.entity_id}", "reason": r.reason,
                      "before": json.loads(r.before_json) if r.before_json else None,
                      "after": json.loads(r.after_json) if r.after_json else None} for r in rows]

@@ -10,8 +10,9 @@ Register in ``entrypoints/cli/main.py`` on the ``randomization`` group, e.g.::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -31,7 +32,7 @@ def run_simulation(
     seed: int = 20250101,
     protocol: Path | None = None,
     sites: int | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Simulate one scheme (or all three when ``scheme == "all"``) for the protocol's randomization spec."""
     import numpy as np
 
@@ -61,7 +62,7 @@ def run_simulation(
     return results
 
 
-def _render(results: list[dict]) -> None:
+def _render(results: list[dict[str, Any]]) -> None:
     first = results[0]
     table = Table(title=f"{first['subjects']} subjects x {first['reps']} replicates, {first['sites']} sites, "
                         f"{first['strata']} strata (mean [95th percentile])")
@@ -69,21 +70,26 @@ def _render(results: list[dict]) -> None:
     for r in results:
         table.add_column(r["scheme"], justify="right")
 
-    def cell(summary: dict) -> str:
+    def cell(summary: dict[str, Any]) -> str:
         return f"{summary['mean']:.2f} [{summary['p95']:.1f}]"
 
-    rows = [
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("imbalance, total", lambda r: cell(r["imbalance_total"])),
         ("imbalance, worst stratum", lambda r: cell(r["imbalance_within_strata_max"])),
         ("imbalance, sum over strata", lambda r: cell(r["imbalance_within_strata_sum"])),
         ("imbalance, worst site", lambda r: cell(r["imbalance_within_sites_max"])),
         ("imbalance, sum over sites", lambda r: cell(r["imbalance_within_sites_sum"])),
     ]
+    def worst_level(factor: str) -> Callable[[dict[str, Any]], str]:
+        return lambda r: cell(r["imbalance_factor_levels_max"][factor])
+
+    def guesses(unit: str) -> Callable[[dict[str, Any]], str]:
+        return lambda r: f"{r['predictability'][unit]['mean']:.3f}"
+
     for factor in first["imbalance_factor_levels_max"]:
-        rows.append((f"imbalance, worst level of {factor}",
-                     lambda r, f=factor: cell(r["imbalance_factor_levels_max"][f])))
+        rows.append((f"imbalance, worst level of {factor}", worst_level(factor)))
     for unit in ("overall", "stratum", "site"):
-        rows.append((f"correct guesses, {unit} history", lambda r, u=unit: f"{r['predictability'][u]['mean']:.3f}"))
+        rows.append((f"correct guesses, {unit} history", guesses(unit)))
     for label, fn in rows:
         table.add_row(label, *(fn(r) for r in results))
     console.print(table)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json as _json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from pydantic import ValidationError
@@ -20,12 +20,16 @@ from rich.table import Table
 
 from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, err_console, print_json
 
+if TYPE_CHECKING:
+    from trialdesk.domain.eligibility import EligibilitySpec
+    from trialdesk.domain.protocol import Protocol
+
 __all__ = ["screen_command", "screen_app"]
 
 _STYLE = {"met": "green", "attested": "green", "not_met": "red", "missing": "yellow"}
 
 
-def _protocol():
+def _protocol() -> tuple[Protocol, EligibilitySpec]:
     from trialdesk.adapters.protocol_files import load_default_protocol
     from trialdesk.domain.errors import InvalidInput
 
