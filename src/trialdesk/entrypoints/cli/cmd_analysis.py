@@ -8,7 +8,7 @@ statistician's rights, which the service checks.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -34,7 +34,7 @@ def _fmt(v: float | None, d: int = 2) -> str:
     return "NE" if v is None else f"{v:.{d}f}"
 
 
-def _print_summary(s: dict, run_id: int, paths: dict) -> None:
+def _print_summary(s: dict[str, Any], run_id: int, paths: dict[str, Path]) -> None:
     from rich.table import Table
 
     label = {a["id"]: a["label"] for a in s["arms"]}
@@ -71,7 +71,7 @@ def analyze_command(cut: Optional[str] = CutOption,
     with cli_errors():
         app = app_for(db)
         principal = resolve_principal(app, as_user)
-        keep: dict = {}
+        keep: dict[str, Any] = {}
         with app.uow(principal.username) as uow:
             run = analysis.run_analysis(uow, principal, nct_id, cut, ties=ties, keep=keep)
             uow.commit()

@@ -7,15 +7,22 @@ operator. Registered automatically (``register(app)``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 import typer
 from rich.table import Table
 
 from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
 from trialdesk.entrypoints.cli.people import resolve_principal
+
+if TYPE_CHECKING:
+    from trialdesk.domain.access import Principal
+
+T = TypeVar("T")
 
 AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
 JsonOption = typer.Option(False, "--json", help="Print JSON.")
@@ -26,7 +33,10 @@ disposition_app = typer.Typer(help="Disposition: end of treatment, end of study,
                               no_args_is_help=True)
 
 
-def _run(db, as_user, fn, *, commit: bool = False):
+def _run(db: str | None, as_user: str | None, fn: Callable[[Any, Principal], T], *,
+         commit: bool = False) -> tuple[T, dt.datetime]:
+    """Run ``fn(uow, principal)`` in one unit of work as the caller (committed when ``commit``); also returns the
+    unit of work's clock reading, the iCalendar files' DTSTAMP."""
     app = app_for(db)
     principal = resolve_principal(app, as_user)
     with app.uow(principal.username) as uow:
@@ -54,16 +64,17 @@ def calendar_command(
     from trialdesk.services import treatment
 
     with cli_errors():
-        if (subject is None) == (site is None):
-            raise InvalidInput("give a subject number or --site, not both", field="subject")
-        if subject is not None:
+        if subject is not None and site is None:
             visits, now = _run(db, as_user, lambda uow, p: treatment.subject_calendar(
                 uow, p, trial, subject, as_of, horizon_days=126 if horizon_days is None else horizon_days))
             data = subject_calendar_ics(subject, visits, generated_at=now) if ics else None
-        else:
+        elif site is not None and subject is None:
+            site_key = site
             visits, now = _run(db, as_user, lambda uow, p: treatment.site_calendar(
-                uow, p, trial, site, as_of, horizon_days=28 if horizon_days is None else horizon_days))
-            data = site_calendar_ics(site, visits, generated_at=now) if ics else None
+                uow, p, trial, site_key, as_of, horizon_days=28 if horizon_days is None else horizon_days))
+            data = site_calendar_ics(site_key, visits, generated_at=now) if ics else None
+        else:
+            raise InvalidInput("give a subject number or --site, not both", field="subject")
     if ics is not None and data is not None:
         write_ics(ics, data)
     rows = [treatment.visit_dict(v) for v in visits]
