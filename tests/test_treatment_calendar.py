@@ -16,6 +16,7 @@ from trialdesk.adapters.ical import site_calendar_ics, subject_calendar_ics
 from trialdesk.domain.access import Role
 from trialdesk.domain.errors import InvalidInput, PermissionDenied
 from trialdesk.services import treatment
+from trialdesk.services.commands import RecordDisposition, RecordDose
 
 R = "2025-01-06"
 
@@ -31,8 +32,8 @@ def setup(td):
 
 def _dose(td, who, number, cycle, plus):
     with td.uow(who.username) as uow:
-        treatment.record_dose(uow, who, NCT, number, drug="tqb2102", cycle=cycle, dose_date=day(R, plus),
-                              actual_mg=360, weight_kg=60)
+        treatment.record_dose(uow, who, NCT, number, RecordDose(drug="tqb2102", cycle=cycle, dose_date=day(R, plus),
+                                                                actual_mg=360, weight_kg=60))
         uow.commit()
 
 
@@ -99,8 +100,8 @@ def test_end_of_treatment_and_death(setup):
     td, coord, _ = setup
     _dose(td, coord, "01-001", 1, 1)
     with td.uow(coord.username) as uow:
-        treatment.record_disposition(uow, coord, NCT, "01-001", "end_of_treatment", day(R, 30),
-                                     reason="adverse event")
+        treatment.record_disposition(uow, coord, NCT, "01-001", RecordDisposition(
+            kind="end_of_treatment", event_date=day(R, 30), reason="adverse event"))
         uow.commit()
     visits = _by_label(_cal(td, coord, as_of_plus=35))
     assert "C2D1" not in visits and "C3D1" not in visits
@@ -108,7 +109,8 @@ def test_end_of_treatment_and_death(setup):
     assert (eot.window_start.isoformat(), eot.window_end.isoformat()) == (day(R, 30), day(R, 31))
     assert eot.status.value == "overdue"
     with td.uow(coord.username) as uow:
-        treatment.record_disposition(uow, coord, NCT, "01-001", "death", day(R, 40), reason="pulmonary embolism")
+        treatment.record_disposition(uow, coord, NCT, "01-001", RecordDisposition(
+            kind="death", event_date=day(R, 40), reason="pulmonary embolism"))
         uow.commit()
     visits = _cal(td, coord, as_of_plus=120)
     assert all(v.window_start.isoformat() < day(R, 40) or v.actual for v in visits)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 from access_helpers import NCT
 from test_treatment_helpers import Clock, day, principals, randomized_subject
 
 from trialdesk.domain.access import Role
 from trialdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from trialdesk.services import treatment
+from trialdesk.services.commands import RecordDisposition, RecordDose
 
 R = "2025-02-03"
 
@@ -22,18 +24,18 @@ def setup(td):
     randomized_subject(td, "01-001", arm="tqb2102", randomized_on=R)
     coord = users[Role.COORDINATOR]
     with td.uow(coord.username) as uow:
-        treatment.record_dose(uow, coord, NCT, "01-001", drug="tqb2102", cycle=1, dose_date=day(R, 1),
-                              actual_mg=360, weight_kg=60)
-        treatment.record_dose(uow, coord, NCT, "01-001", drug="tqb2102", cycle=2, dose_date=day(R, 22),
-                              actual_mg=360, weight_kg=60)
+        treatment.record_dose(uow, coord, NCT, "01-001", RecordDose(drug="tqb2102", cycle=1, dose_date=day(R, 1),
+                                                                    actual_mg=360, weight_kg=60))
+        treatment.record_dose(uow, coord, NCT, "01-001", RecordDose(drug="tqb2102", cycle=2, dose_date=day(R, 22),
+                                                                    actual_mg=360, weight_kg=60))
         uow.commit()
     return td, coord, users
 
 
 def _dispose(td, who, kind, plus, reason=None, details=None, number="01-001"):
     with td.uow(who.username) as uow:
-        out = treatment.record_disposition(uow, who, NCT, number, kind, day(R, plus), reason=reason,
-                                           details=details)
+        out = treatment.record_disposition(uow, who, NCT, number, RecordDisposition(
+            kind=kind, event_date=day(R, plus), reason=reason, details=details))
         uow.commit()
     return out
 
@@ -78,13 +80,22 @@ def test_statuses_move_forward(setup):
     ("end_of_treatment", 10, "adverse event", "event_date", "before the last dose"),
     ("death", 60, None, "reason", "cause of death"),
     ("new_therapy", 60, " ", "reason", "new anticancer therapy"),
-    ("progression", 60, "x", "kind", "must be one of"),
 ])
 def test_bad_input_names_the_field_and_stores_nothing(setup, kind, plus, reason, field, words):
     td, coord, _ = setup
     with pytest.raises(InvalidInput) as exc:
         _dispose(td, coord, kind, plus, reason)
     assert exc.value.problems[0].path == field and words in exc.value.message
+    assert _count(td) == 0 and _status(td) == "on_treatment"
+
+
+def test_unknown_kind_refused_by_the_command_and_stores_nothing(setup):
+    """A kind that is none of the four never reaches the use case: the command names the field."""
+    td, coord, _ = setup
+    with pytest.raises(ValidationError) as exc:
+        _dispose(td, coord, "progression", 60, "x")
+    assert [e["loc"] for e in exc.value.errors()] == [("kind",)]
+    assert "'end_of_treatment', 'end_of_study', 'death' or 'new_therapy'" in str(exc.value)
     assert _count(td) == 0 and _status(td) == "on_treatment"
 
 
@@ -98,8 +109,8 @@ def test_once_only_and_order(setup):
     assert "after the end of study" in exc.value.message
     # no dose after the end of study
     with pytest.raises(InvalidInput) as exc, td.uow(coord.username) as uow:
-        treatment.record_dose(uow, coord, NCT, "01-001", drug="tqb2102", cycle=3, dose_date=day(R, 63),
-                              actual_mg=360, weight_kg=60)
+        treatment.record_dose(uow, coord, NCT, "01-001", RecordDose(drug="tqb2102", cycle=3, dose_date=day(R, 63),
+                                                                    actual_mg=360, weight_kg=60))
     assert exc.value.problems[0].path == "dose_date"
 
 

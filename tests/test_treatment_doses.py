@@ -18,6 +18,7 @@ from test_treatment_helpers import Clock, day, principals, randomized_subject
 from trialdesk.domain.access import Role
 from trialdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from trialdesk.services import treatment
+from trialdesk.services.commands import EditDose, PlanDoses, Randomize, RecordDose
 
 R = "2025-03-03"  # randomization
 
@@ -33,14 +34,14 @@ def setup(td):
 
 def _record(td, who, number="01-001", **kw):
     with td.uow(who.username) as uow:
-        out = treatment.record_dose(uow, who, NCT, number, **kw)
+        out = treatment.record_dose(uow, who, NCT, number, RecordDose(**kw))
         uow.commit()
     return out
 
 
 def _plan(td, who, number="01-001", **kw):
     with td.uow(who.username) as uow:
-        return treatment.planned_doses(uow, who, NCT, number, **kw)
+        return treatment.planned_doses(uow, who, NCT, number, PlanDoses(**kw))
 
 
 def _doses(td, number="01-001"):
@@ -235,13 +236,13 @@ def test_edit_with_reason_audits_old_new_who_when_why(setup):
     td, coord, users = setup
     out = _record(td, coord, drug="docetaxel", cycle=1, dose_date=day(R, 1), actual_mg=122.5, weight_kg=60)
     with td.uow(coord.username) as uow, pytest.raises(InvalidInput) as exc:
-        treatment.update_dose(uow, coord, NCT, "01-001", out["id"], {"actual_mg": 120}, reason="  ")
+        treatment.update_dose(uow, coord, NCT, "01-001", out["id"], EditDose(changes={"actual_mg": 120}, reason="  "))
     assert exc.value.problems[0].path == "reason"
     td.clock.set("2025-10-02")
     inv = users[Role.INVESTIGATOR]
     with td.uow(inv.username) as uow:
-        edited = treatment.update_dose(uow, inv, NCT, "01-001", out["id"], {"actual_mg": 120},
-                                       reason="transcription error")
+        edited = treatment.update_dose(uow, inv, NCT, "01-001", out["id"],
+                                       EditDose(changes={"actual_mg": 120}, reason="transcription error"))
         uow.commit()
     assert edited["changes"] == {"actual_mg": {"old": 122.5, "new": 120.0}}
     [event] = _events(td, "dose.updated")
@@ -253,12 +254,12 @@ def test_edit_with_reason_audits_old_new_who_when_why(setup):
     # a change of weight that moves the planned dose is audited as a derived change: 75 x sqrt(70 x 160/3600)
     # = 75 x 1.764 = 132.3 mg
     with td.uow(inv.username) as uow:
-        edited = treatment.update_dose(uow, inv, NCT, "01-001", out["id"], {"weight_kg": 70, "actual_mg": 132.3},
-                                       reason="weight was measured wrongly")
+        edited = treatment.update_dose(uow, inv, NCT, "01-001", out["id"], EditDose(
+            changes={"weight_kg": 70, "actual_mg": 132.3}, reason="weight was measured wrongly"))
         uow.commit()
     assert edited["changes"]["planned_mg"] == {"old": 122.5, "new": 132.3}
     with td.uow(inv.username) as uow, pytest.raises(InvalidInput) as exc:
-        treatment.update_dose(uow, inv, NCT, "01-001", out["id"], {"cycle": 2}, reason="x")
+        treatment.update_dose(uow, inv, NCT, "01-001", out["id"], EditDose(changes={"cycle": 2}, reason="x"))
     assert exc.value.problems[0].path == "cycle"
 
 
@@ -266,14 +267,14 @@ def test_access_other_site_and_monitor(setup):
     td, coord, users = setup
     randomized_subject(td, "02-001", site=OTHER, randomized_on=R)
     with pytest.raises(PermissionDenied) as denied, td.uow(coord.username) as uow:
-        treatment.record_dose(uow, coord, NCT, "02-001", drug="docetaxel", cycle=1, dose_date=day(R, 1),
-                              actual_mg=122.5, weight_kg=60)
+        treatment.record_dose(uow, coord, NCT, "02-001", RecordDose(drug="docetaxel", cycle=1, dose_date=day(R, 1),
+                                                                    actual_mg=122.5, weight_kg=60))
     with pytest.raises(PermissionDenied) as denied, td.uow(coord.username) as uow:
-        treatment.planned_doses(uow, coord, NCT, "02-001", cycle=1, weight_kg=60)
+        treatment.planned_doses(uow, coord, NCT, "02-001", PlanDoses(cycle=1, weight_kg=60))
     monitor = users[Role.MONITOR]
     with pytest.raises(PermissionDenied) as denied, td.uow(monitor.username) as uow:
-        treatment.record_dose(uow, monitor, NCT, "01-001", drug="docetaxel", cycle=1, dose_date=day(R, 1),
-                              actual_mg=122.5, weight_kg=60)
+        treatment.record_dose(uow, monitor, NCT, "01-001", RecordDose(drug="docetaxel", cycle=1, dose_date=day(R, 1),
+                                                                      actual_mg=122.5, weight_kg=60))
     assert denied.value.status_code == 404  # answered as "not found"
     assert _doses(td) == [] and _doses(td, "02-001") == []
     assert [e.actor for e in _events(td, "access.denied")] == [coord.username, coord.username, monitor.username]
@@ -290,7 +291,7 @@ def test_not_randomized_subject(setup):
                             patient_ref="P9", status="screening", created_at="2025-03-01", data_version=0)
         uow.commit()
     with td.uow(coord.username) as uow, pytest.raises(Conflict):
-        treatment.planned_doses(uow, coord, NCT, "01-009", cycle=1, weight_kg=60)
+        treatment.planned_doses(uow, coord, NCT, "01-009", PlanDoses(cycle=1, weight_kg=60))
 
 
 def test_height_missing_then_recorded_with_first_dose(setup):
@@ -317,7 +318,8 @@ def test_subject_randomized_by_the_randomization_service(td, tmp_path):
     setup_list(td)
     [number] = add_subjects(td, ALL_STRATA[:1])
     with td.uow(coord.username) as uow:
-        alloc = randomization.randomize_subject(uow, coord, NCT, number, randomized_on="2025-04-01", seeds=store)
+        alloc = randomization.randomize_subject(uow, coord, NCT, number,
+                                                Randomize(confirm=True, randomized_on="2025-04-01"), seeds=store)
         uow.commit()
     arm = alloc["arm"]
     expected = {"thp": {"pertuzumab": 840.0, "trastuzumab": 480.0, "docetaxel": 122.5},

@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from trialdesk.domain.access import Principal
 from trialdesk.domain.errors import InvalidInput
+from trialdesk.domain.records import Subject
+from trialdesk.services.unit_of_work import UnitOfWork
 
 __all__ = ["apply_changes", "require_reason"]
+
+
+class EditableRecord(Protocol):
+    """A stored record of clinical data (a dose, an adverse event, a tumour assessment): its fields are edited by
+    name."""
+
+    id: int | None
 
 
 def require_reason(reason: str | None, *, field: str = "reason") -> str:
@@ -34,8 +43,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def apply_changes(uow, principal: Principal, row, changes: Mapping[str, Any], reason: str | None,
-                  entity_type: str, subject, *, trial: str | None = None, protected: frozenset[str] = frozenset(
+def apply_changes(uow: UnitOfWork, principal: Principal, row: EditableRecord, changes: Mapping[str, Any],
+                  reason: str | None, entity_type: str, subject: Subject, *, trial: str | None = None, protected: frozenset[str] = frozenset(
                       {"id", "subject_id", "entered_at", "entered_by"})) -> dict[str, dict[str, Any]]:
     """Apply ``changes`` to ``row`` with an audited reason for change.
 
@@ -45,7 +54,7 @@ def apply_changes(uow, principal: Principal, row, changes: Mapping[str, Any], re
         The open unit of work (the caller commits).
     principal : Principal
         Who makes the change (the audit event's actor).
-    row : ORM row
+    row : record
         The stored record being edited.
     changes : mapping field -> new value
         Only the fields whose value actually differs are applied and audited. Unknown or protected fields raise
@@ -54,7 +63,7 @@ def apply_changes(uow, principal: Principal, row, changes: Mapping[str, Any], re
         Reason for change; blank raises :class:`InvalidInput` (field ``reason``) and nothing changes.
     entity_type : str
         Audit entity type (``dose``, ``adverse_event``, ...); the action is ``<entity_type>.updated``.
-    subject : SubjectRow
+    subject : Subject
         The subject whose data changes (site of the event; :func:`~trialdesk.services.subjects.touch`).
     trial : str, optional
         NCT id for the audit event.

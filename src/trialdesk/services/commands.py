@@ -47,6 +47,8 @@ class PlanDoses(Command):
     weight_kg: float = Field(gt=0, le=1000, description="Weight today (kg)")
     height_cm: float | None = Field(default=None, gt=0, le=300)
     dose_date: dt.date | None = Field(default=None, description="Default: today.")
+    dose_levels: dict[str, int] | None = Field(default=None, description="Drug -> reduction level, overriding "
+                                                                         "the level last used.")
 
 
 class RecordDose(Command):

@@ -100,10 +100,12 @@ def doses_plan(subject: str = typer.Argument(...), cycle: int = typer.Option(...
                as_json: bool = JsonOption) -> None:
     """The doses of a cycle with the subject's arm, weight last used, reload gaps and reduction levels."""
     from trialdesk.services import treatment
+    from trialdesk.services.commands import PlanDoses
 
     with cli_errors():
-        out, _ = _run(db, as_user, lambda uow, p: treatment.planned_doses(uow, p, trial, subject, cycle, weight_kg,
-                                                                           height_cm, dose_date))
+        command = PlanDoses.model_validate({"cycle": cycle, "weight_kg": weight_kg, "height_cm": height_cm,
+                                            "dose_date": dose_date})
+        out, _ = _run(db, as_user, lambda uow, p: treatment.planned_doses(uow, p, trial, subject, command))
     if as_json:
         print_json(out)
         return
@@ -131,13 +133,15 @@ def doses_record(subject: str = typer.Argument(...), drug: str = typer.Option(..
                  as_json: bool = JsonOption) -> None:
     """Record one drug given at one cycle (planned dose from the engine; override reason when far from it)."""
     from trialdesk.services import treatment
+    from trialdesk.services.commands import RecordDose
 
     with cli_errors():
-        out, _ = _run(db, as_user, lambda uow, p: treatment.record_dose(
-            uow, p, trial, subject, drug=drug, cycle=cycle, dose_date=dose_date, actual_mg=actual_mg,
-            weight_kg=weight_kg, delay_reason=delay_reason, reduction_level=reduction_level,
-            reduction_reason=reduction_reason, interrupted=interrupted, override_reason=override_reason,
-            height_cm=height_cm), commit=True)
+        command = RecordDose.model_validate({
+            "drug": drug, "cycle": cycle, "dose_date": dose_date, "actual_mg": actual_mg, "weight_kg": weight_kg,
+            "delay_reason": delay_reason, "reduction_level": reduction_level, "reduction_reason": reduction_reason,
+            "interrupted": interrupted, "override_reason": override_reason, "height_cm": height_cm})
+        out, _ = _run(db, as_user, lambda uow, p: treatment.record_dose(uow, p, trial, subject, command),
+                      commit=True)
     if as_json:
         print_json(out)
         return
@@ -162,6 +166,7 @@ def doses_edit(subject: str = typer.Argument(...), dose_id: int = typer.Argument
     """Change a recorded dose; the audit trail keeps old and new values, who, when and why."""
     from trialdesk.domain.errors import InvalidInput
     from trialdesk.services import treatment
+    from trialdesk.services.commands import EditDose
 
     with cli_errors():
         changes = {}
@@ -170,8 +175,9 @@ def doses_edit(subject: str = typer.Argument(...), dose_id: int = typer.Argument
             if not sep:
                 raise InvalidInput(f"expected FIELD=VALUE, got {item!r}", field="set")
             changes[name.strip()] = _value(value)
-        out, _ = _run(db, as_user, lambda uow, p: treatment.update_dose(uow, p, trial, subject, dose_id, changes,
-                                                                         reason), commit=True)
+        command = EditDose.model_validate({"changes": changes, "reason": reason})
+        out, _ = _run(db, as_user, lambda uow, p: treatment.update_dose(uow, p, trial, subject, dose_id, command),
+                      commit=True)
     if as_json:
         print_json(out)
         return
@@ -210,11 +216,14 @@ def disposition_record(subject: str = typer.Argument(...),
                        as_json: bool = JsonOption) -> None:
     """Record a disposition event; the subject's status follows."""
     from trialdesk.services import treatment
+    from trialdesk.services.commands import RecordDisposition
 
     details = {"eot_visit_date": eot_visit_date} if eot_visit_date else None
     with cli_errors():
-        out, _ = _run(db, as_user, lambda uow, p: treatment.record_disposition(
-            uow, p, trial, subject, kind, event_date, reason, details), commit=True)
+        command = RecordDisposition.model_validate({"kind": kind.strip().lower(), "event_date": event_date,
+                                                    "reason": reason, "details": details})
+        out, _ = _run(db, as_user, lambda uow, p: treatment.record_disposition(uow, p, trial, subject, command),
+                      commit=True)
     if as_json:
         print_json(out)
         return

@@ -9,11 +9,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from trialdesk.adapters.ical import site_calendar_ics, subject_calendar_ics
 from trialdesk.domain.access import Action, Principal
-from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError
+from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError, problems_from_pydantic
 from trialdesk.domain.schedule import VisitStatus
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
@@ -84,12 +85,16 @@ def api_doses(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) ->
 def api_dose_plan(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, cycle: int, weight_kg: float,
                   height_cm: float | None = None, dose_date: dt.date | None = None) -> dict[str, Any]:
     """The doses of a cycle from the dose engine with the subject's history, each with formula and inputs."""
-    return treatment.planned_doses(uow, p, nct_id, subject_number, cycle, weight_kg, height_cm, dose_date)
+    try:
+        command = PlanDoses(cycle=cycle, weight_kg=weight_kg, height_cm=height_cm, dose_date=dose_date)
+    except ValidationError as exc:
+        raise InvalidInput(problems_from_pydantic(exc)) from None
+    return treatment.planned_doses(uow, p, nct_id, subject_number, command)
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/doses", status_code=201)
 def api_record_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordDose) -> dict[str, Any]:
-    out = treatment.record_dose(uow, p, nct_id, subject_number, **body.model_dump())
+    out = treatment.record_dose(uow, p, nct_id, subject_number, body)
     uow.commit()
     return out
 
@@ -97,7 +102,7 @@ def api_record_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: s
 @api.patch("/trials/{nct_id}/subjects/{subject_number}/doses/{dose_id}")
 def api_update_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, dose_id: int,
                     body: EditDose) -> dict[str, Any]:
-    out = treatment.update_dose(uow, p, nct_id, subject_number, dose_id, body.changes, body.reason)
+    out = treatment.update_dose(uow, p, nct_id, subject_number, dose_id, body)
     uow.commit()
     return out
 
@@ -110,8 +115,7 @@ def api_dispositions(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/dispositions", status_code=201)
 def api_record_disposition(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
                            body: RecordDisposition) -> dict[str, Any]:
-    out = treatment.record_disposition(uow, p, nct_id, subject_number, body.kind, body.event_date,
-                                       body.reason, body.details)
+    out = treatment.record_disposition(uow, p, nct_id, subject_number, body)
     uow.commit()
     return out
 
@@ -142,8 +146,8 @@ def _form_plan(uow: Any, p: Principal, nct_id: str, subject_number: str, values:
     except FormInvalid as exc:
         return {"plan": None, "plan_error": None, "errors": exc.errors}
     try:
-        return {"plan": treatment.planned_doses(uow, p, nct_id, subject_number, step.cycle, step.weight_kg,
-                                                step.height_cm, step.dose_date), "plan_error": None, "errors": {}}
+        return {"plan": treatment.planned_doses(uow, p, nct_id, subject_number, step), "plan_error": None,
+                "errors": {}}
     except (InvalidInput, Conflict) as exc:
         errors = service_errors(exc) if isinstance(exc, InvalidInput) else {}
         return {"plan": None, "plan_error": exc.message, "errors": errors}
@@ -219,7 +223,7 @@ def page_dose_record(request: Request, subject_number: str, form: FormDep, p: Pa
             raise InvalidInput("tick at least one drug given", field="drugs")
         for command in _dose_commands(values, delay_reason, entries):
             drug = command.drug
-            treatment.record_dose(uow, p, nct_id, subject_number, **command.model_dump())
+            treatment.record_dose(uow, p, nct_id, subject_number, command)
         uow.commit()
     except FormInvalid as exc:
         error, errors = "Check the values marked below.", exc.errors
@@ -250,8 +254,7 @@ def page_dose_edit(request: Request, subject_number: str, form: FormDep, p: Page
 
     def change() -> None:
         command = validate(EditDoseForm, {k: text(form, k) for k in ("dose_id", "field", "value", "reason")})
-        edit = command.command()
-        treatment.update_dose(uow, p, nct_id, subject_number, command.dose_id, edit.changes, edit.reason)
+        treatment.update_dose(uow, p, nct_id, subject_number, command.dose_id, command.command())
 
     back = submit(request, uow, p, nct_id, subject_number, FormState("dose-edit-form", typed(form)), change,
                   rename=_dose_edit_field)
@@ -273,8 +276,7 @@ def page_disposition(request: Request, subject_number: str, form: FormDep, p: Pa
         command = validate(RecordDisposition, {"kind": text(form, "kind"), "event_date": text(form, "event_date"),
                                                "reason": text(form, "reason"), "details": details},
                            rename=_disposition_field)
-        treatment.record_disposition(uow, p, nct_id, subject_number, command.kind, command.event_date,
-                                     command.reason, command.details)
+        treatment.record_disposition(uow, p, nct_id, subject_number, command)
 
     back = submit(request, uow, p, nct_id, subject_number, FormState("disposition-form", typed(form)), record,
                   rename=_disposition_field)

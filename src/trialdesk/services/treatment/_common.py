@@ -1,16 +1,22 @@
-"""What every treatment use case shares: reading entered values, the protocol's specs, and loading the stored
-facts of one subject into a :class:`~trialdesk.domain.treatment_course.TreatmentCourse`."""
+"""What every treatment use case shares: reading a correction's values, the protocol's specs, and loading the stored
+facts of one subject into a :class:`~trialdesk.domain.treatment_course.TreatmentCourse`.
+
+New entries arrive as typed commands (:mod:`trialdesk.services.commands`), validated at the edge; only a dose
+correction (``EditDose.changes``: field -> value, as typed on a form or sent as JSON) is read here, field by field,
+so that each unreadable value is reported against its own field.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from trialdesk.domain.access import Principal
 from trialdesk.domain.dosing import TreatmentSpec
 from trialdesk.domain.errors import Conflict, InvalidInput
+from trialdesk.domain.records import Allocation, Disposition, Dose, Subject
 from trialdesk.domain.schedule import ScheduleSpec
 from trialdesk.domain.subject_lifecycle import SubjectStatus, advance
 from trialdesk.domain.treatment_course import (
@@ -20,18 +26,23 @@ from trialdesk.domain.treatment_course import (
     TreatmentCourse,
     as_date,
 )
+from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import protocol
+from trialdesk.services.unit_of_work import UnitOfWork
+
+#: A stored tumour assessment as the course reads it: ``(assessment_date, baseline, overall_response)``.
+AssessmentRow = tuple[str, bool, str | None]
 
 # --------------------------------------------------------------------------------------------------------------------
-# entered values (forms send text, the API and the CLI typed values)
+# a correction's values (a form sends text, the API JSON values)
 # --------------------------------------------------------------------------------------------------------------------
 
 _date = as_date
 
 
-def _number(value: Any, field: str) -> float:
+def _number(value: object, field: str) -> float:
     try:
-        number = float(value)
+        number = float(value)  # type: ignore[arg-type]  # anything float() reads; the rest is refused below
     except (TypeError, ValueError):
         raise InvalidInput(f"must be a number, got {value!r}", field=field) from None
     if isinstance(value, bool) or not math.isfinite(number):
@@ -39,11 +50,11 @@ def _number(value: Any, field: str) -> float:
     return number
 
 
-def _whole(value: Any, field: str) -> int:
+def _whole(value: object, field: str) -> int:
     if isinstance(value, bool):
         raise InvalidInput(f"must be a whole number, got {value!r}", field=field)
     try:
-        number = int(value)
+        number: int = int(value)  # type: ignore[call-overload]  # anything int() reads; the rest is refused below
     except (TypeError, ValueError):
         raise InvalidInput(f"must be a whole number, got {value!r}", field=field) from None
     if isinstance(value, float) and not value.is_integer():
@@ -51,16 +62,16 @@ def _whole(value: Any, field: str) -> int:
     return number
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
+    """Free text with blanks trimmed; blank is "not given"."""
     if value is None:
         return None
     clean = str(value).strip()
     return clean or None
 
 
-def _today(uow: Any) -> dt.date:
-    day: dt.date = uow.now().date()
-    return day
+def _today(uow: UnitOfWork) -> dt.date:
+    return uow.now().date()
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -68,37 +79,37 @@ def _today(uow: Any) -> dt.date:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _specs(uow: Any, nct_id: str) -> tuple[TreatmentSpec, ScheduleSpec]:
+def _specs(uow: UnitOfWork, nct_id: str) -> tuple[TreatmentSpec, ScheduleSpec]:
     ops = protocol(uow, nct_id).operations
     if ops.treatment is None or ops.schedule is None:
         raise Conflict(f"the protocol of {nct_id} has no operations.treatment or operations.schedule section")
     return ops.treatment, ops.schedule
 
 
-def _allocation(uow: Any, subject: Any) -> Any:
-    alloc = uow.allocations.for_subject(subject.id)
+def _allocation(uow: UnitOfWork, subject: Subject) -> Allocation:
+    alloc = uow.allocations.for_subject(stored_id(subject))
     if alloc is None:
         raise Conflict(f"subject {subject.subject_number} is not randomized: no treatment, doses or calendar yet")
     return alloc
 
 
-def _dose_given(row: Any) -> DoseGiven:
+def _dose_given(row: Dose) -> DoseGiven:
     calc = json.loads(row.calculation_json or "{}")
     return DoseGiven(id=row.id, cycle=row.cycle, drug=row.drug, dose_date=dt.date.fromisoformat(row.dose_date),
                      weight_kg=row.weight_kg, reduction_level=row.reduction_level,
                      weight_kg_used=calc.get("weight_kg_used", row.weight_kg))
 
 
-def _disposition_event(row: Any) -> DispositionEvent:
+def _disposition_event(row: Disposition) -> DispositionEvent:
     eot_visit = json.loads(row.details_json or "{}").get("eot_visit_date") if row.kind == "end_of_treatment" \
         else None
     return DispositionEvent(kind=row.kind, event_date=dt.date.fromisoformat(row.event_date),
                             eot_visit_date=dt.date.fromisoformat(eot_visit) if eot_visit else None)
 
 
-def course_of(subject: Any, alloc: Any, doses: Any, assessments: Any, dispositions: Any,
-              treatment: TreatmentSpec) -> TreatmentCourse:
-    """The domain course from stored rows: ``assessments`` are ``(date, baseline, response)`` tuples."""
+def course_of(subject: Subject, alloc: Allocation, doses: Iterable[Dose], assessments: Iterable[AssessmentRow],
+              dispositions: Iterable[Disposition], treatment: TreatmentSpec) -> TreatmentCourse:
+    """The domain course from stored records: ``assessments`` are ``(date, baseline, response)`` tuples."""
     return TreatmentCourse(
         subject_number=subject.subject_number, site_key=subject.site_key,
         randomized_on=dt.date.fromisoformat(alloc.randomized_on), regimen=treatment.arm(alloc.arm),
@@ -108,15 +119,16 @@ def course_of(subject: Any, alloc: Any, doses: Any, assessments: Any, dispositio
         dispositions=tuple(_disposition_event(d) for d in dispositions))
 
 
-def load_course(uow: Any, subject: Any, treatment: TreatmentSpec) -> TreatmentCourse:
+def load_course(uow: UnitOfWork, subject: Subject, treatment: TreatmentSpec) -> TreatmentCourse:
     """One randomized subject's course (Conflict when not randomized)."""
     alloc = _allocation(uow, subject)
-    return course_of(subject, alloc, uow.doses.for_subject(subject.id),
-                     uow.doses.assessments([subject.id]).get(subject.id, []),
-                     uow.dispositions.for_subject(subject.id), treatment)
+    subject_id = stored_id(subject)
+    assessments: Sequence[AssessmentRow] = uow.doses.assessments([subject_id]).get(subject_id, [])
+    return course_of(subject, alloc, uow.doses.for_subject(subject_id), assessments,
+                     uow.dispositions.for_subject(subject_id), treatment)
 
 
-def _set_status(uow: Any, principal: Principal, nct_id: str, subject: Any, status: SubjectStatus,
+def _set_status(uow: UnitOfWork, principal: Principal, nct_id: str, subject: Subject, status: SubjectStatus,
                 reason: str) -> None:
     """Move the subject's status forward (never back), audited as ``subject.status_changed``."""
     old = subject.status

@@ -6,17 +6,17 @@ that follows in :mod:`trialdesk.domain.subject_lifecycle`; this module reads, st
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from trialdesk.domain.access import Action, Principal
-from trialdesk.domain.errors import InvalidInput, Problem
+from trialdesk.domain.records import Disposition
 from trialdesk.domain.subject_lifecycle import status_after_disposition
-from trialdesk.domain.treatment_course import DISPOSITION_KINDS
+from trialdesk.services.commands import RecordDisposition
+from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import get_subject, touch
-from trialdesk.services.treatment._common import _date, _set_status, _specs, _text, _today, load_course
+from trialdesk.services.treatment._common import _set_status, _specs, _text, _today, load_course
+from trialdesk.services.unit_of_work import UnitOfWork
 
 #: Suggested reasons (CDISC-like wording); free text is accepted too.
 END_OF_TREATMENT_REASONS = ("progressive disease", "adverse event", "withdrawal by subject", "physician decision",
@@ -25,19 +25,18 @@ END_OF_STUDY_REASONS = ("death", "withdrawal by subject", "lost to follow-up", "
                         "physician decision", "other")
 
 
-def disposition_dict(row: Any) -> dict[str, Any]:
+def disposition_dict(row: Disposition) -> dict[str, Any]:
     """JSON shape of a stored disposition event."""
     return {"id": row.id, "kind": row.kind, "event_date": row.event_date, "reason": row.reason,
             "details": json.loads(row.details_json or "{}"), "entered_at": row.entered_at,
             "entered_by": row.entered_by}
 
 
-def record_disposition(uow: Any, principal: Principal, nct_id: str, subject_number: str, kind: str,
-                       event_date: dt.date | str, reason: str | None = None,
-                       details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def record_disposition(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
+                       cmd: RecordDisposition) -> dict[str, Any]:
     """Record a disposition event (``Action.DATA_ENTER``).
 
-    ``kind``: ``end_of_treatment`` (``reason`` why treatment ended; ``details.eot_visit_date`` optional),
+    ``cmd.kind``: ``end_of_treatment`` (``reason`` why treatment ended; ``details.eot_visit_date`` optional),
     ``end_of_study`` (``reason``), ``death`` (``event_date`` = date of death, ``reason`` = cause) or
     ``new_therapy`` (``event_date`` = start date, ``reason`` = description of the anticancer therapy; needed to
     censor PFS). Dates are not before randomization and not in the future; end of treatment, end of study and
@@ -45,23 +44,14 @@ def record_disposition(uow: Any, principal: Principal, nct_id: str, subject_numb
     death. The subject's status moves to ``off_treatment``, ``off_study`` or ``dead`` (never back).
     """
     _, subject = get_subject(uow, principal, nct_id, subject_number, Action.DATA_ENTER, for_update=True)
-    kind = (kind or "").strip().lower()
-    if kind not in DISPOSITION_KINDS:
-        raise InvalidInput(f"must be one of {', '.join(DISPOSITION_KINDS)}, got {kind!r}", field="kind")
+    kind = cmd.kind
     treatment, _ = _specs(uow, nct_id)
     course = load_course(uow, subject, treatment)
-    problems: list[Problem] = []
-    day: dt.date | None
-    try:
-        day = _date(event_date, "event_date")
-    except InvalidInput as exc:
-        problems += exc.problems
-        day = None
-    clean = _text(reason)
-    extra = course.check_disposition(kind, day, clean, details or {}, _today(uow), problems)
-    assert day is not None and clean is not None  # check_disposition refuses an entry without them
-    row = uow.dispositions.create(subject_id=subject.id, kind=kind, event_date=day.isoformat(), reason=clean,
-                                  details_json=json.dumps(extra, sort_keys=True, default=str),
+    clean = _text(cmd.reason)
+    extra = course.check_disposition(kind, cmd.event_date, clean, cmd.details or {}, _today(uow))
+    assert clean is not None  # check_disposition refuses an entry without it
+    row = uow.dispositions.create(subject_id=stored_id(subject), kind=kind, event_date=cmd.event_date.isoformat(),
+                                  reason=clean, details_json=json.dumps(extra, sort_keys=True, default=str),
                                   entered_at=uow.now().isoformat(), entered_by=principal.username)
     out = disposition_dict(row)
     uow.record("disposition.recorded", "disposition", row.id, after={k: v for k, v in out.items()
@@ -75,7 +65,8 @@ def record_disposition(uow: Any, principal: Principal, nct_id: str, subject_numb
     return out
 
 
-def list_dispositions(uow: Any, principal: Principal, nct_id: str, subject_number: str) -> list[dict[str, Any]]:
+def list_dispositions(uow: UnitOfWork, principal: Principal, nct_id: str,
+                      subject_number: str) -> list[dict[str, Any]]:
     """The subject's disposition events (JSON shape of :func:`disposition_dict`)."""
     _, subject = get_subject(uow, principal, nct_id, subject_number, Action.SUBJECT_VIEW)
-    return [disposition_dict(d) for d in uow.dispositions.for_subject(subject.id)]
+    return [disposition_dict(d) for d in uow.dispositions.for_subject(stored_id(subject))]
