@@ -12,6 +12,7 @@ from trialdesk.domain.access import Action, Denial, Role
 from trialdesk.domain.errors import TrialdeskError
 from trialdesk.entrypoints.web.app import create_app
 from trialdesk.services import accounts, sites
+from trialdesk.services.commands import ChangeSiteStatus
 
 # Written out from the roles' descriptions in the issue, independently of domain/access.py.
 R, A = Role, Action
@@ -71,7 +72,7 @@ def _op_site_view(uow, p, site):
 def _op_site_activate(uow, p, site):
     current = {s.site_key: s.status for s in uow.sites.for_trial(uow.trials.get(NCT).id)}[site]
     target = "SUSPENDED" if current == "RECRUITING" else "RECRUITING"
-    return sites.change_site_status(uow, p, NCT, site, target, "matrix test")
+    return sites.change_site_status(uow, p, NCT, site, ChangeSiteStatus(status=target, reason="matrix test"))
 
 
 def _op_user_manage(uow, p, site):
@@ -157,17 +158,17 @@ def test_invalid_site_transition_and_missing_reason(td, principals):
     admin = principals[R.ADMIN]
     with pytest.raises(TrialdeskError, match="reason"):
         with td.uow() as uow:
-            sites.change_site_status(uow, admin, NCT, OTHER, "RECRUITING", "  ")
+            sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status="RECRUITING", reason="  "))
     with pytest.raises(TrialdeskError, match="cannot go from NOT_YET_RECRUITING to SUSPENDED"):
         with td.uow() as uow:
-            sites.change_site_status(uow, admin, NCT, OTHER, "SUSPENDED", "why")
+            sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status="SUSPENDED", reason="why"))
     with td.uow() as uow:
         for status in ["RECRUITING", "SUSPENDED", "RECRUITING", "CLOSED"]:
-            sites.change_site_status(uow, admin, NCT, OTHER, status, f"to {status}")
+            sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status=status, reason=f"to {status}"))
         uow.commit()
     with pytest.raises(TrialdeskError, match="CLOSED"):
         with td.uow() as uow:
-            sites.change_site_status(uow, admin, NCT, OTHER, "RECRUITING", "reopen")
+            sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status="RECRUITING", reason="reopen"))
     with td.uow() as uow:
         events = [e for e in uow.audit.query(entity_type="site", entity_id=OTHER, limit=50)]
     assert [e.reason for e in reversed(events)] == ["to RECRUITING", "to SUSPENDED", "to RECRUITING", "to CLOSED"]

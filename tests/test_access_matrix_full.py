@@ -64,10 +64,16 @@ from trialdesk.services import (
     tumor,
 )
 from trialdesk.services.commands import (
+    ChangeSiteStatus,
+    PostResults,
     QueryStep,
     RaiseQuery,
+    Randomize,
     RecordAdverseEvent,
+    RecordDisposition,
+    RecordDose,
     RecordTumourAssessment,
+    RunAnalysis,
     ScreenPatient,
     SignCasebook,
 )
@@ -125,14 +131,15 @@ def world(tmp_path_factory):
         td = bootstrap(f"sqlite:///{path}", clock=lambda: NOW)
         principals = make_users(td)
         with td.uow("setup") as uow:
-            sites.change_site_status(uow, SYSTEM, NCT, OTHER, "RECRUITING", "matrix test: other site open")
+            sites.change_site_status(uow, SYSTEM, NCT, OTHER,
+                                     ChangeSiteStatus(status="RECRUITING", reason="matrix test: other site open"))
             ctcae.load_terms(uow, SYSTEM, [NAUSEA])
             uow.commit()
         setup_list(td, slots_per_stratum=4)
         _scratch_copy(td)
         add_subject(td, "SEED-0001")  # data for an analysis run that post_results can post
         with td.uow("setup") as uow:
-            analysis.run_analysis(uow, SYSTEM, NCT, "2026-01-19", with_report=False)
+            analysis.run_analysis(uow, SYSTEM, NCT, RunAnalysis(cut_date="2026-01-19"), with_report=False)
             uow.commit()
         headers = {role: {"Authorization": f"Bearer {token_for(td, p.username)}"} for role, p in principals.items()}
         store = SeedStore(path.parent / "secrets")
@@ -232,7 +239,8 @@ def _patient(w: World, site: str) -> dict:
 
 def _set_site_status(w: World, ctx: dict) -> None:
     with w.td.uow("setup") as uow:
-        sites.change_site_status(uow, SYSTEM, NCT, ctx["site"], "RECRUITING", "matrix test: undo")
+        sites.change_site_status(uow, SYSTEM, NCT, ctx["site"],
+                                 ChangeSiteStatus(status="RECRUITING", reason="matrix test: undo"))
         uow.commit()
 
 
@@ -262,7 +270,8 @@ OPS = [
        prepare=lambda w, site: {"name": f"matrix-user-{w.next()}"},
        call=lambda uow, p, c: accounts.add_user(uow, p, c["name"], [("coordinator", [OWN])])),
     Op("site.status", A.SITE_ACTIVATE, writes=True, undo=_set_site_status,
-       call=lambda uow, p, c: sites.change_site_status(uow, p, NCT, c["site"], "SUSPENDED", "matrix test"),
+       call=lambda uow, p, c: sites.change_site_status(uow, p, NCT, c["site"],
+                                                       ChangeSiteStatus(status="SUSPENDED", reason="matrix test")),
        http=Http("POST", lambda c: f"{TRIAL}/sites/{c['site']}/status",
                  lambda c: {"status": "SUSPENDED", "reason": "matrix test"})),
     Op("protocol.load", A.PROTOCOL_LOAD, writes=True,
@@ -292,10 +301,11 @@ OPS = [
        http=Http("POST", lambda c: f"{TRIAL}/screenings",
                  lambda c: {"site": c["site"], "patient_ref": c["ref"], "record": ELIGIBLE}, 201)),
     Op("randomize", A.RANDOMIZE, writes=True, prepare=_eligible,
-       call=lambda uow, p, c: randomization.randomize_subject(uow, p, NCT, c["subject"], seeds=c["seeds"]),
+       call=lambda uow, p, c: randomization.randomize_subject(uow, p, NCT, c["subject"], Randomize(confirm=True),
+                                                              seeds=c["seeds"]),
        http=Http("POST", lambda c: SUBJ.format(**c) + "/randomization", lambda c: {"confirm": True})),
     Op("dose", A.DATA_ENTER, writes=True, prepare=_subject,
-       call=lambda uow, p, c: treatment.record_dose(uow, p, NCT, c["subject"], **_dose(c)),
+       call=lambda uow, p, c: treatment.record_dose(uow, p, NCT, c["subject"], RecordDose(**_dose(c))),
        http=Http("POST", lambda c: SUBJ.format(**c) + "/doses", _dose, 201)),
     Op("adverse_event", A.DATA_ENTER, writes=True, prepare=_subject,
        call=lambda uow, p, c: adverse_events.record_adverse_event(uow, p, NCT, c["subject"],
@@ -306,8 +316,8 @@ OPS = [
                                                             RecordTumourAssessment.model_validate(_tumor(c))),
        http=Http("POST", lambda c: SUBJ.format(**c) + "/tumor-assessments", _tumor, 201)),
     Op("disposition", A.DATA_ENTER, writes=True, prepare=_subject,
-       call=lambda uow, p, c: treatment.record_disposition(uow, p, NCT, c["subject"], "end_of_treatment",
-                                                           "2026-01-15", "investigator decision"),
+       call=lambda uow, p, c: treatment.record_disposition(uow, p, NCT, c["subject"], RecordDisposition(
+           kind="end_of_treatment", event_date="2026-01-15", reason="investigator decision")),
        http=Http("POST", lambda c: SUBJ.format(**c) + "/dispositions",
                  lambda c: {"kind": "end_of_treatment", "event_date": "2026-01-15",
                             "reason": "investigator decision"}, 201)),
@@ -331,9 +341,11 @@ OPS = [
     Op("randomization.generate", A.RANDOMIZATION_MANAGE, writes=True,
        call=lambda uow, p, c: randomization.generate_list(uow, p, SCRATCH, SEED, slots_per_stratum=2)),
     Op("analysis.run", A.ANALYSIS_RUN, writes=True,
-       call=lambda uow, p, c: analysis.run_analysis(uow, p, NCT, "2026-01-19", with_report=False),
+       call=lambda uow, p, c: analysis.run_analysis(uow, p, NCT, RunAnalysis(cut_date="2026-01-19"),
+                                                    with_report=False),
        http=Http("POST", lambda c: f"{TRIAL}/analysis/runs", lambda c: {"cut_date": "2026-01-19"}, 201)),
-    Op("results.post", A.RESULTS_POST, writes=True, call=lambda uow, p, c: analysis.post_results(uow, p, NCT),
+    Op("results.post", A.RESULTS_POST, writes=True,
+       call=lambda uow, p, c: analysis.post_results(uow, p, NCT, PostResults()),
        http=Http("POST", lambda c: f"{TRIAL}/results", lambda c: {})),
     Op("design.closed_form", A.DESIGN_SIMULATE, call=lambda uow, p, c: design.closed_form(uow, p, NCT),
        http=Http("GET", lambda c: f"{TRIAL}/design")),

@@ -18,6 +18,7 @@ from trialdesk.domain.access import Role
 from trialdesk.domain.errors import NotFound, PermissionDenied
 from trialdesk.domain.schedule import ScheduleSpec
 from trialdesk.services import analysis, registry
+from trialdesk.services.commands import PostResults, RunAnalysis
 from trialdesk.stats.analysis_sim import SimulationSettings, simulate_captured_data
 
 SETTINGS = SimulationSettings(n_subjects=642, n_screened_extra=60)
@@ -36,7 +37,7 @@ def test_end_to_end_on_simulated_database_recovers_hr(td):
     users = make_users(td)
     stat = users[Role.STATISTICIAN]
     with td.uow(stat.username) as uow:
-        run = analysis.run_analysis(uow, stat, NCT, CUT)
+        run = analysis.run_analysis(uow, stat, NCT, RunAnalysis(cut_date=CUT))
         uow.commit()
     s = run["summary"]
     assert s["n_itt"] == 642 and s["consort"]["randomized"] == 642
@@ -68,10 +69,10 @@ def test_only_the_statistician_runs_and_posts(small_db):
             continue
         with pytest.raises(PermissionDenied):
             with td.uow(principal.username) as uow:
-                analysis.run_analysis(uow, principal, NCT, CUT)
+                analysis.run_analysis(uow, principal, NCT, RunAnalysis(cut_date=CUT))
         with pytest.raises(PermissionDenied):
             with td.uow(principal.username) as uow:
-                analysis.post_results(uow, principal, NCT)
+                analysis.post_results(uow, principal, NCT, PostResults())
         with pytest.raises(PermissionDenied):
             with td.uow(principal.username) as uow:
                 analysis.list_runs(uow, principal, NCT)
@@ -89,7 +90,7 @@ def test_post_requires_a_run(small_db):
     stat = users[Role.STATISTICIAN]
     with pytest.raises(NotFound):
         with td.uow() as uow:
-            analysis.post_results(uow, stat, NCT)
+            analysis.post_results(uow, stat, NCT, PostResults())
 
 
 def test_results_shown_only_once_posted(small_db):
@@ -101,14 +102,14 @@ def test_results_shown_only_once_posted(small_db):
     page = client.get(f"/trials/{NCT}")
     assert "Results pending" in page.text
     with td.uow(stat.username) as uow:
-        run = analysis.run_analysis(uow, stat, NCT, CUT, with_report=False)
+        run = analysis.run_analysis(uow, stat, NCT, RunAnalysis(cut_date=CUT), with_report=False)
         uow.commit()
     # a run is not a posting
     assert "Results pending" in client.get(f"/trials/{NCT}").text
     with td.uow() as uow:
         assert "resultsSection" not in registry.export_study(uow, NCT)
     with td.uow(stat.username) as uow:
-        posted = analysis.post_results(uow, stat, NCT, run["run_id"])
+        posted = analysis.post_results(uow, stat, NCT, PostResults(run_id=run["run_id"]))
         uow.commit()
     assert posted["run_id"] == run["run_id"] and posted["posted_at"]
     page = client.get(f"/trials/{NCT}").text
@@ -135,10 +136,10 @@ def test_run_and_post_are_audited(small_db):
     td, users = small_db
     stat = users[Role.STATISTICIAN]
     with td.uow(stat.username) as uow:
-        run = analysis.run_analysis(uow, stat, NCT, CUT, ties="breslow", with_report=False)
+        run = analysis.run_analysis(uow, stat, NCT, RunAnalysis(cut_date=CUT, ties="breslow"), with_report=False)
         uow.commit()
     with td.uow(stat.username) as uow:
-        analysis.post_results(uow, stat, NCT)
+        analysis.post_results(uow, stat, NCT, PostResults())
         uow.commit()
     with td.session_factory() as s:
         rows = s.execute(select(AuditEventRow).where(AuditEventRow.action.in_(["analysis.run", "results.posted"]))
@@ -151,11 +152,12 @@ def test_run_and_post_are_audited(small_db):
     assert runs[0]["run_id"] == run["run_id"] and runs[0]["posted_at"]
 
 
-def test_bad_cut_date_names_the_field(small_db):
-    from trialdesk.domain.errors import InvalidInput
+def test_bad_cut_date_names_the_field():
+    """A cut-off that is no date is refused by the command, before the use case: the error names the field."""
+    from pydantic import ValidationError
 
-    td, users = small_db
-    with pytest.raises(InvalidInput) as exc:
-        with td.uow() as uow:
-            analysis.run_analysis(uow, users[Role.STATISTICIAN], NCT, "2028-13-01")
-    assert "cut_date" in str(exc.value.problems)
+    from trialdesk.domain.errors import InvalidInput, problems_from_pydantic
+
+    with pytest.raises(ValidationError) as exc:
+        RunAnalysis(cut_date="2028-13-01")
+    assert "cut_date" in str(InvalidInput(problems_from_pydantic(exc.value)).problems)

@@ -26,6 +26,7 @@ from trialdesk.domain.access import SYSTEM, Role
 from trialdesk.domain.randomization import generate_stratum_blocks, stratum_key
 from trialdesk.entrypoints.web.app import create_app, route_table
 from trialdesk.services import randomization as rz
+from trialdesk.services.commands import Randomize
 
 ROLES = (Role.COORDINATOR, Role.MONITOR, Role.SPONSOR)
 S0, S1 = ALL_STRATA[0], ALL_STRATA[3]
@@ -68,7 +69,7 @@ def _trial(tmp_path, name: str, seed: bytes):
     add_subjects(app, [S0], verdict="ineligible", start=5)
     for number in SUBJECTS[:2]:
         with app.uow("coordinator1") as uow:
-            rz.randomize_subject(uow, SYSTEM, NCT, number, seeds=store)
+            rz.randomize_subject(uow, SYSTEM, NCT, number, Randomize(confirm=True), seeds=store)
             uow.commit()
     return app
 

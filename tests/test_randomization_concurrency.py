@@ -22,6 +22,7 @@ from trialdesk.adapters.db.tables import AllocationRow, RandomizationSlotRow, Ra
 from trialdesk.domain.access import SYSTEM
 from trialdesk.domain.randomization import generate_stratum_blocks
 from trialdesk.services import randomization as rz
+from trialdesk.services.commands import Randomize
 from trialdesk.services.audit import verify_audit
 from trialdesk.services.registry import get_protocol
 
@@ -49,7 +50,7 @@ def test_concurrent_allocations(td, tmp_path):
             for attempt in range(20):
                 try:
                     with td.uow("coordinator") as uow:
-                        rz.randomize_subject(uow, SYSTEM, NCT, number, seeds=store)
+                        rz.randomize_subject(uow, SYSTEM, NCT, number, Randomize(confirm=True), seeds=store)
                         uow.commit()
                     break
                 except (OperationalError, DBAPIError) as exc:  # lock timeouts: retry, counted

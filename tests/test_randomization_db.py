@@ -17,6 +17,7 @@ from trialdesk.domain.access import SYSTEM, Role
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from trialdesk.domain.randomization import stratum_key
 from trialdesk.services import randomization as rz
+from trialdesk.services.commands import FlagRandomizedInError, Randomize
 from trialdesk.services.audit import verify_audit
 
 S0 = ALL_STRATA[0]
@@ -25,7 +26,7 @@ K0 = stratum_key(S0)
 
 def _randomize(td, number, store, principal=SYSTEM, **kw):
     with td.uow(principal.username) as uow:
-        out = rz.randomize_subject(uow, principal, NCT, number, seeds=store, **kw)
+        out = rz.randomize_subject(uow, principal, NCT, number, Randomize(confirm=True, **kw), seeds=store)
         uow.commit()
     return out
 
@@ -156,9 +157,10 @@ def test_in_error_keeps_slot_and_is_audited(td, tmp_path):
     _randomize(td, a, store)
     with pytest.raises(InvalidInput, match="reason"):
         with td.uow() as uow:
-            rz.flag_randomized_in_error(uow, SYSTEM, NCT, a, " ")
+            rz.flag_randomized_in_error(uow, SYSTEM, NCT, a, FlagRandomizedInError(reason=" "))
     with td.uow() as uow:
-        flagged = rz.flag_randomized_in_error(uow, SYSTEM, NCT, a, "consent withdrawn before randomization")
+        flagged = rz.flag_randomized_in_error(uow, SYSTEM, NCT, a,
+                                              FlagRandomizedInError(reason="consent withdrawn before randomization"))
         uow.commit()
     assert flagged["in_error"] and flagged["randomization_number"] == "R-0001"
     second = _randomize(td, b, store)
@@ -168,7 +170,7 @@ def test_in_error_keeps_slot_and_is_audited(td, tmp_path):
     with td.uow() as uow:
         assert rz.verify_list(uow, SYSTEM, NCT, SEED)["status"] == "ok"
         with pytest.raises(Conflict, match="already flagged"):
-            rz.flag_randomized_in_error(uow, SYSTEM, NCT, a, "again")
+            rz.flag_randomized_in_error(uow, SYSTEM, NCT, a, FlagRandomizedInError(reason="again"))
 
 
 def test_stratum_extension_is_deterministic_and_audited(td, tmp_path):

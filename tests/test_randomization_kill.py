@@ -19,6 +19,7 @@ from randomization_db_helpers import ALL_STRATA, NCT, SEED, add_subjects, setup_
 from trialdesk.domain.access import SYSTEM
 from trialdesk.domain.randomization import stratum_key
 from trialdesk.services import randomization as rz
+from trialdesk.services.commands import Randomize
 from trialdesk.services.audit import verify_audit
 
 WORKER = textwrap.dedent("""
@@ -27,6 +28,7 @@ WORKER = textwrap.dedent("""
     from trialdesk.bootstrap import bootstrap
     from trialdesk.domain.access import SYSTEM
     from trialdesk.services import randomization as rz
+    from trialdesk.services.commands import Randomize
 
     url, secrets_dir, number = sys.argv[1:4]
 
@@ -37,7 +39,7 @@ WORKER = textwrap.dedent("""
     rz._before_commit_hook = hook
     td = bootstrap(url, migrate=False, load_default=False)
     with td.uow("worker") as uow:
-        rz.randomize_subject(uow, SYSTEM, "NCT07003074", number, seeds=SeedStore(secrets_dir))
+        rz.randomize_subject(uow, SYSTEM, "NCT07003074", number, Randomize(confirm=True), seeds=SeedStore(secrets_dir))
         uow.commit()
     print("COMMITTED", flush=True)
 """)
@@ -59,7 +61,7 @@ def test_killed_worker_leaves_nothing_half_written(td, tmp_path):
     key = stratum_key(s0)
     first, second = add_subjects(td, [s0, s0])
     with td.uow("c") as uow:  # use the first slot so the killed one is in the middle of the stratum
-        rz.randomize_subject(uow, SYSTEM, NCT, first, seeds=store)
+        rz.randomize_subject(uow, SYSTEM, NCT, first, Randomize(confirm=True), seeds=store)
         uow.commit()
     expected_arm = upcoming_arms(td)[key][0]
     before = _state(td, second)
@@ -82,7 +84,7 @@ def test_killed_worker_leaves_nothing_half_written(td, tmp_path):
         assert verify_audit(uow)[1] is None
     # the next allocation (waits for the dead transaction's locks to go) gets the very slot the worker had
     with td.uow("c") as uow:
-        got = rz.randomize_subject(uow, SYSTEM, NCT, second, seeds=store)
+        got = rz.randomize_subject(uow, SYSTEM, NCT, second, Randomize(confirm=True), seeds=store)
         uow.commit()
     assert got["randomization_number"] == "R-0002" and got["arm"] == expected_arm
     with td.uow() as uow:

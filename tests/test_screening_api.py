@@ -19,6 +19,7 @@ from trialdesk.adapters.db.tables import ScreeningRow
 from trialdesk.domain.access import SYSTEM, Role
 from trialdesk.entrypoints.web.app import create_app
 from trialdesk.services import sites
+from trialdesk.services.commands import ChangeSiteStatus
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "screening"
 
@@ -36,7 +37,8 @@ def n_screenings(td) -> int:
 def api(td):
     make_users(td)
     with td.uow("admin") as uow:
-        sites.change_site_status(uow, SYSTEM, NCT, OTHER, "RECRUITING", "site initiation visit done")
+        sites.change_site_status(uow, SYSTEM, NCT, OTHER,
+                                 ChangeSiteStatus(status="RECRUITING", reason="site initiation visit done"))
         uow.commit()
     client = TestClient(create_app(td_app=td))
     tokens = {role: {"Authorization": f"Bearer {token_for(td, f'{role.value}1')}"} for role in Role}

@@ -23,7 +23,7 @@ from trialdesk.bootstrap import bootstrap
 from trialdesk.domain.access import SYSTEM, Role
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from trialdesk.services import screening, sites
-from trialdesk.services.commands import ScreenPatient
+from trialdesk.services.commands import ChangeSiteStatus, ScreenPatient
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "screening"
 TODAY = dt.date(2026, 1, 20)
@@ -127,7 +127,8 @@ def test_rescreen_keeps_every_screening_and_numbering_is_site_unique(tdc, people
     assert (first["rescreen"], again["rescreen"]) == (False, True)
     # a second site numbers independently, with its own code (Anhui Provincial Hospital: location 2)
     with tdc.uow("admin") as uow:
-        sites.change_site_status(uow, SYSTEM, NCT, OTHER, "RECRUITING", "site initiation visit done")
+        sites.change_site_status(uow, SYSTEM, NCT, OTHER,
+                                 ChangeSiteStatus(status="RECRUITING", reason="site initiation visit done"))
         uow.commit()
     elsewhere = screen(tdc, SYSTEM, "HN-1", example("eligible"), site=OTHER)
     assert (elsewhere["subject_number"], elsewhere["screening_number"]) == ("02-0001", "S02-0001")
@@ -179,7 +180,8 @@ def test_site_must_be_recruiting_and_coordinator_only_at_own_site(tdc, people):
     with pytest.raises(Conflict, match="not RECRUITING"):
         screen(tdc, SYSTEM, "AN-1", example("eligible"), site=OTHER)
     with tdc.uow("admin") as uow:
-        sites.change_site_status(uow, SYSTEM, NCT, OTHER, "RECRUITING", "site initiation visit done")
+        sites.change_site_status(uow, SYSTEM, NCT, OTHER,
+                                 ChangeSiteStatus(status="RECRUITING", reason="site initiation visit done"))
         uow.commit()
     with pytest.raises(PermissionDenied):
         screen(tdc, coord, "AN-1", example("eligible"), site=OTHER)
@@ -192,7 +194,7 @@ def test_site_must_be_recruiting_and_coordinator_only_at_own_site(tdc, people):
     assert last.action == "access.denied" and last.actor == "admin1"
     # a suspended site does not screen either
     with tdc.uow("admin") as uow:
-        sites.change_site_status(uow, SYSTEM, NCT, OWN, "SUSPENDED", "drug supply")
+        sites.change_site_status(uow, SYSTEM, NCT, OWN, ChangeSiteStatus(status="SUSPENDED", reason="drug supply"))
         uow.commit()
     with pytest.raises(Conflict, match="SUSPENDED"):
         screen(tdc, coord, "HN-1", example("eligible"))

@@ -15,7 +15,7 @@ from fakes import FakeDatabase, FakeUnitOfWork
 from trialdesk.domain.access import Denial, Grant, Principal, Role
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.services import queries, sites
-from trialdesk.services.commands import QueryStep, RaiseQuery
+from trialdesk.services.commands import ChangeSiteStatus, QueryStep, RaiseQuery
 from trialdesk.services.unit_of_work import UnitOfWork
 
 NCT = "NCT00000001"
@@ -45,7 +45,8 @@ def db() -> FakeDatabase:
 def test_site_activation_walks_the_allowed_transitions_and_audits_each(db):
     for status in ("RECRUITING", "SUSPENDED", "RECRUITING", "CLOSED"):
         with FakeUnitOfWork(db, actor="ada") as uow:
-            assert sites.change_site_status(uow, ADMIN, NCT, "HUN", status, "as planned")["status"] == status
+            assert sites.change_site_status(uow, ADMIN, NCT, "HUN",
+                                            ChangeSiteStatus(status=status, reason="as planned"))["status"] == status
             uow.commit()
     assert db.sites.where(lambda s: s.site_key == "HUN")[0].status == "CLOSED"
     changes = [(e.before["status"], e.after["status"]) for e in db.events if e.action == "site.status_changed"]
@@ -57,13 +58,13 @@ def test_site_activation_walks_the_allowed_transitions_and_audits_each(db):
 
 def test_site_activation_refuses_what_the_rules_forbid_and_changes_nothing(db):
     with FakeUnitOfWork(db) as uow, pytest.raises(Conflict, match="cannot go from NOT_YET_RECRUITING to SUSPENDED"):
-        sites.change_site_status(uow, ADMIN, NCT, "HUN", "SUSPENDED", "why not")
+        sites.change_site_status(uow, ADMIN, NCT, "HUN", ChangeSiteStatus(status="SUSPENDED", reason="why not"))
     with FakeUnitOfWork(db) as uow, pytest.raises(InvalidInput, match="reason is required"):
-        sites.change_site_status(uow, ADMIN, NCT, "HUN", "RECRUITING", "  ")
+        sites.change_site_status(uow, ADMIN, NCT, "HUN", ChangeSiteStatus(status="RECRUITING", reason="  "))
     with pytest.raises(Denial), FakeUnitOfWork(db) as uow:
-        sites.change_site_status(uow, COORDINATOR, NCT, "HUN", "RECRUITING", "eager")
+        sites.change_site_status(uow, COORDINATOR, NCT, "HUN", ChangeSiteStatus(status="RECRUITING", reason="eager"))
     with FakeUnitOfWork(db) as uow, pytest.raises(NotFound):
-        sites.change_site_status(uow, ADMIN, NCT, "XXX", "RECRUITING", "no such site")
+        sites.change_site_status(uow, ADMIN, NCT, "XXX", ChangeSiteStatus(status="RECRUITING", reason="no such site"))
     assert db.sites.where(lambda s: s.site_key == "HUN")[0].status is None
     assert db.events == []
     assert [d.principal.username for d in db.denials] == ["cora"]
@@ -71,7 +72,7 @@ def test_site_activation_refuses_what_the_rules_forbid_and_changes_nothing(db):
 
 def test_leaving_without_commit_rolls_back_records_and_events(db):
     with FakeUnitOfWork(db) as uow:
-        sites.change_site_status(uow, ADMIN, NCT, "HUN", "RECRUITING", "go")
+        sites.change_site_status(uow, ADMIN, NCT, "HUN", ChangeSiteStatus(status="RECRUITING", reason="go"))
         assert len(uow.recorded()) == 1
     assert db.sites.where(lambda s: s.site_key == "HUN")[0].status is None
     assert db.events == []

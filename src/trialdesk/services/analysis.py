@@ -19,8 +19,11 @@ from trialdesk.domain.datasets import CapturedData, Datasets, derive_datasets
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.domain.protocol import Protocol
 from trialdesk.domain.recist import RecistSpec
+from trialdesk.domain.records import AnalysisRun
 from trialdesk.domain.schedule import ScheduleSpec
-from trialdesk.services.registry import get_protocol, get_trial_row
+from trialdesk.services.commands import PostResults, RunAnalysis
+from trialdesk.services.registry import get_protocol, get_trial_row, stored_id
+from trialdesk.services.unit_of_work import UnitOfWork
 from trialdesk.stats.analysis import FinalAnalysis
 
 __all__ = ["analyze_captured", "analysis_datasets", "get_run", "list_runs", "post_results", "run_analysis",
@@ -37,7 +40,8 @@ def _specs(protocol: Protocol) -> tuple[AnalysisSpec, ScheduleSpec, int, int]:
     return spec, schedule, min_sd, cycle
 
 
-def _cut(uow, cut_date: dt.date | str | None) -> dt.date:
+def _cut(uow: UnitOfWork, cut_date: dt.date | str | None) -> dt.date:
+    """The data cut-off (default: today by the unit of work's clock); text is read as YYYY-MM-DD."""
     if cut_date is None:
         return uow.now().date()
     if isinstance(cut_date, str):
@@ -53,7 +57,7 @@ def analyze_captured(protocol: Protocol, data: CapturedData, cut_date: dt.date, 
     """Derive the datasets and fit the analysis (no database, no access check): the pure core of a run."""
     spec, schedule, min_sd, cycle = _specs(protocol)
     ds = derive_datasets(data, spec, schedule, cut_date, min_sd_days=min_sd, cycle_length_days=cycle)
-    labels = {}
+    labels: dict[str, str] = {}
     for arm in protocol.registry.arm_groups:
         if arm.id:
             labels[arm.id] = arm.label
@@ -62,24 +66,24 @@ def analyze_captured(protocol: Protocol, data: CapturedData, cut_date: dt.date, 
     return FinalAnalysis(spec, ties=ties, arm_labels=labels).fit(ds), ds
 
 
-def analysis_datasets(uow, principal: Principal, nct_id: str, cut_date: dt.date | str | None = None) -> Datasets:
+def analysis_datasets(uow: UnitOfWork, principal: Principal, nct_id: str, cut_date: dt.date | str | None = None) -> Datasets:
     """The analysis datasets at a cut (statistician only: they are unblinded)."""
     require(principal, Action.ANALYSIS_RUN)
     trial = get_trial_row(uow, nct_id)
     protocol = get_protocol(uow, nct_id, live_sites=False)
     spec, schedule, min_sd, cycle = _specs(protocol)
-    return derive_datasets(uow.analysis.captured_data(trial.id), spec, schedule, _cut(uow, cut_date),
+    return derive_datasets(uow.analysis.captured_data(stored_id(trial)), spec, schedule, _cut(uow, cut_date),
                            min_sd_days=min_sd, cycle_length_days=cycle)
 
 
-def run_analysis(uow, principal: Principal, nct_id: str, cut_date: dt.date | str | None = None, *,
-                 ties: str | None = None, with_report: bool = True, keep: dict | None = None) -> dict[str, Any]:
-    """Run the final analysis at ``cut_date`` (default: today by the unit of work's clock), store and audit it.
+def run_analysis(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: RunAnalysis, *, with_report: bool = True,
+                 keep: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the final analysis at ``cmd.cut_date`` (default: today by the unit of work's clock), store and audit it.
 
     Parameters
     ----------
-    ties : {"efron", "breslow"}, optional
-        Overrides the protocol's Cox ties.
+    cmd : RunAnalysis
+        The data cut-off and, optionally, ``ties`` ({"efron", "breslow"}) overriding the protocol's Cox ties.
     with_report : bool
         Render and store the HTML report with the run.
     keep : dict, optional
@@ -92,13 +96,11 @@ def run_analysis(uow, principal: Principal, nct_id: str, cut_date: dt.date | str
         ``run_id``, ``cut_date``, ``summary`` (:meth:`FinalAnalysis.to_dict`) and ``results_section``.
     """
     require(principal, Action.ANALYSIS_RUN)
-    if ties is not None and ties not in ("efron", "breslow"):
-        raise InvalidInput(f"must be 'efron' or 'breslow'; got {ties!r}", field="ties")
     results = uow.ports.results
     trial = get_trial_row(uow, nct_id)
     protocol = get_protocol(uow, nct_id, live_sites=False)
-    cut = _cut(uow, cut_date)
-    analysis, datasets = analyze_captured(protocol, uow.analysis.captured_data(trial.id), cut, ties=ties)
+    cut = _cut(uow, cmd.cut_date)
+    analysis, datasets = analyze_captured(protocol, uow.analysis.captured_data(stored_id(trial)), cut, ties=cmd.ties)
     summary = analysis.to_dict()
     section = results.build_results_section(summary, protocol)
     results.check_results_section(section)
@@ -106,7 +108,7 @@ def run_analysis(uow, principal: Principal, nct_id: str, cut_date: dt.date | str
     if with_report:
         report_html = results.render_report_html(
             analysis, title=f"{nct_id} — {protocol.registry.identification.brief_title}: final analysis")
-    row = uow.analysis.add_run(trial_id=trial.id, cut_date=cut.isoformat(), run_at=uow.now().isoformat(),
+    row = uow.analysis.add_run(trial_id=stored_id(trial), cut_date=cut.isoformat(), run_at=uow.now().isoformat(),
                                run_by=principal.username, summary_json=canonical_json(summary),
                                results_section_json=canonical_json(section), report_html=report_html)
     uow.record("analysis.run", "analysis_run", row.id, after=run_summary(row, summary), trial=nct_id,
@@ -116,7 +118,7 @@ def run_analysis(uow, principal: Principal, nct_id: str, cut_date: dt.date | str
     return {"run_id": row.id, "cut_date": cut.isoformat(), "summary": summary, "results_section": section}
 
 
-def run_summary(row, summary: dict | None = None) -> dict[str, Any]:
+def run_summary(row: AnalysisRun, summary: dict[str, Any] | None = None) -> dict[str, Any]:
     """Headline numbers of a run (for lists and the audit trail)."""
     s = summary if summary is not None else json.loads(row.summary_json)
     cox = s["pfs"]["cox"] or {}
@@ -128,17 +130,17 @@ def run_summary(row, summary: dict | None = None) -> dict[str, Any]:
             "logrank_p": lr.get("p_value")}
 
 
-def list_runs(uow, principal: Principal, nct_id: str) -> list[dict[str, Any]]:
+def list_runs(uow: UnitOfWork, principal: Principal, nct_id: str) -> list[dict[str, Any]]:
     require(principal, Action.ANALYSIS_RUN)
     trial = get_trial_row(uow, nct_id)
-    return [run_summary(r) for r in uow.analysis.list_runs(trial.id)]
+    return [run_summary(r) for r in uow.analysis.list_runs(stored_id(trial))]
 
 
-def get_run(uow, principal: Principal, nct_id: str, run_id: int | None = None) -> dict[str, Any]:
+def get_run(uow: UnitOfWork, principal: Principal, nct_id: str, run_id: int | None = None) -> dict[str, Any]:
     """A stored run (the latest when ``run_id`` is None), with its summary, resultsSection and report."""
     require(principal, Action.ANALYSIS_RUN)
-    trial = get_trial_row(uow, nct_id)
-    row = uow.analysis.latest_run(trial.id) if run_id is None else uow.analysis.get_run(trial.id, int(run_id))
+    trial_id = stored_id(get_trial_row(uow, nct_id))
+    row = uow.analysis.latest_run(trial_id) if run_id is None else uow.analysis.get_run(trial_id, int(run_id))
     if row is None:
         raise NotFound(f"no analysis run {run_id} for {nct_id}" if run_id is not None
                        else f"no analysis run for {nct_id}")
@@ -147,13 +149,15 @@ def get_run(uow, principal: Principal, nct_id: str, run_id: int | None = None) -
             "report_html": row.report_html}
 
 
-def post_results(uow, principal: Principal, nct_id: str, run_id: int | None = None) -> dict[str, Any]:
-    """Post a run's resultsSection to the registry (the latest run when ``run_id`` is None); audited."""
+def post_results(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: PostResults) -> dict[str, Any]:
+    """Post a run's resultsSection to the registry (the latest run when ``cmd.run_id`` is None); audited."""
     require(principal, Action.RESULTS_POST)
     trial = uow.trials.get(nct_id, for_update=True)
     if trial is None:
         raise NotFound(f"trial {nct_id} is not loaded")
-    row = uow.analysis.latest_run(trial.id) if run_id is None else uow.analysis.get_run(trial.id, int(run_id),
+    run_id = cmd.run_id
+    trial_id = stored_id(trial)
+    row = uow.analysis.latest_run(trial_id) if run_id is None else uow.analysis.get_run(trial_id, run_id,
                                                                                         for_update=True)
     if row is None:
         raise NotFound(f"no analysis run {run_id} for {nct_id}" if run_id is not None

@@ -2,45 +2,52 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.errors import NotFound
+from trialdesk.domain.records import Site, Trial
 from trialdesk.domain.sites import check_transition
-from trialdesk.services.registry import get_trial_row
+from trialdesk.services.commands import ChangeSiteStatus
+from trialdesk.services.registry import get_trial_row, stored_id
+from trialdesk.services.unit_of_work import UnitOfWork
 
 
-def get_site(uow, nct_id: str, site_key: str, *, for_update: bool = False):
+def get_site(uow: UnitOfWork, nct_id: str, site_key: str, *, for_update: bool = False) -> tuple[Trial, Site]:
     trial = get_trial_row(uow, nct_id)
-    site = uow.sites.get(trial.id, site_key, for_update=for_update)
+    site = uow.sites.get(stored_id(trial), site_key, for_update=for_update)
     if site is None:
         raise NotFound(f"no site {site_key!r} in {nct_id}")
     return trial, site
 
 
-def site_dict(site) -> dict:
+def site_dict(site: Site) -> dict[str, Any]:
     return {"site": site.site_key, "facility": site.facility, "city": site.city, "state": site.state,
             "country": site.country, "status": site.status}
 
 
-def list_sites(uow, principal: Principal, nct_id: str) -> list[dict]:
+def list_sites(uow: UnitOfWork, principal: Principal, nct_id: str) -> list[dict[str, Any]]:
     """Sites the caller may see (all of them for trial-wide roles)."""
     trial = get_trial_row(uow, nct_id)
     visible = principal.sites_for(Action.SITE_VIEW)
-    return [site_dict(s) for s in uow.sites.for_trial(trial.id) if visible is None or s.site_key in visible]
+    return [site_dict(s) for s in uow.sites.for_trial(stored_id(trial)) if visible is None or s.site_key in visible]
 
 
-def view_site(uow, principal: Principal, nct_id: str, site_key: str) -> dict:
+def view_site(uow: UnitOfWork, principal: Principal, nct_id: str, site_key: str) -> dict[str, Any]:
     require(principal, Action.SITE_VIEW, site_key)
     _, site = get_site(uow, nct_id, site_key)
     return site_dict(site)
 
 
-def change_site_status(uow, principal: Principal, nct_id: str, site_key: str, status: str, reason: str) -> dict:
-    """Admin moves a site NOT_YET_RECRUITING -> RECRUITING -> (SUSPENDED <-> RECRUITING) -> CLOSED."""
+def change_site_status(uow: UnitOfWork, principal: Principal, nct_id: str, site_key: str,
+                       cmd: ChangeSiteStatus) -> dict[str, Any]:
+    """Admin moves a site NOT_YET_RECRUITING -> RECRUITING -> (SUSPENDED <-> RECRUITING) -> CLOSED, with a reason
+    (:meth:`~trialdesk.domain.sites.check_transition` refuses a blank one and a move the life cycle forbids)."""
     require(principal, Action.SITE_ACTIVATE, site_key)
     _, site = get_site(uow, nct_id, site_key, for_update=True)
-    target = check_transition(site.status, status, reason)
+    target = check_transition(site.status, cmd.status, cmd.reason)
     before = site_dict(site)
     site.status = target.value
-    uow.record("site.status_changed", "site", site_key, before=before, after=site_dict(site), reason=reason,
+    uow.record("site.status_changed", "site", site_key, before=before, after=site_dict(site), reason=cmd.reason,
                trial=nct_id, site=site_key, actor=principal.username)
     return site_dict(site)

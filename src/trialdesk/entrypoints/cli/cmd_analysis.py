@@ -67,13 +67,15 @@ def analyze_command(cut: Optional[str] = CutOption,
     """Run the final analysis at the data cut: store the run, write report.html and report.pdf, print the summary."""
     from trialdesk.adapters.report import write_report
     from trialdesk.services import analysis
+    from trialdesk.services.commands import RunAnalysis
 
     with cli_errors():
+        command = RunAnalysis.model_validate({"cut_date": cut, "ties": ties})
         app = app_for(db)
         principal = resolve_principal(app, as_user)
         keep: dict[str, Any] = {}
         with app.uow(principal.username) as uow:
-            run = analysis.run_analysis(uow, principal, nct_id, cut, ties=ties, keep=keep)
+            run = analysis.run_analysis(uow, principal, nct_id, command, keep=keep)
             uow.commit()
         paths = write_report(keep["analysis"], out, title=f"{nct_id} final analysis (data cut-off {run['cut_date']})")
         if as_json:
@@ -115,12 +117,14 @@ def results_post(nct_id: str = TrialArgument,
                  db: Optional[str] = DbOption) -> None:
     """Post an analysis run's results to the registry page (audited)."""
     from trialdesk.services import analysis
+    from trialdesk.services.commands import PostResults
 
     with cli_errors():
+        command = PostResults.model_validate({"run_id": run_id})
         app = app_for(db)
         principal = resolve_principal(app, as_user)
         with app.uow(principal.username) as uow:
-            posted = analysis.post_results(uow, principal, nct_id, run_id)
+            posted = analysis.post_results(uow, principal, nct_id, command)
             uow.commit()
         if as_json:
             print_json(posted)

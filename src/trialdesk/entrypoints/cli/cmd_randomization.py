@@ -192,12 +192,14 @@ def randomize(subject: str, nct_id: str = TrialOption,
               db: Optional[str] = DbOption) -> None:
     """Randomize an eligible subject."""
     from trialdesk.services import randomization as rz
+    from trialdesk.services.commands import Randomize
 
     with cli_errors():
+        command = Randomize.model_validate({"confirm": True, "client_key": client_key, "randomized_on": on})
         app = app_for(db)
         principal = resolve_principal(app, as_user)
         with app.uow(principal.username) as uow:
-            out = rz.randomize_subject(uow, principal, nct_id, subject, client_key=client_key, randomized_on=on)
+            out = rz.randomize_subject(uow, principal, nct_id, subject, command)
             uow.commit()
     if as_json:
         print_json(out)
@@ -211,12 +213,14 @@ def in_error(subject: str, reason: str = typer.Option(..., "--reason"), nct_id: 
              as_user: Optional[str] = AsOption, db: Optional[str] = DbOption) -> None:
     """Flag a subject as randomized in error (the slot stays used)."""
     from trialdesk.services import randomization as rz
+    from trialdesk.services.commands import FlagRandomizedInError
 
     with cli_errors():
+        command = FlagRandomizedInError.model_validate({"reason": reason})
         app = app_for(db)
         principal = resolve_principal(app, as_user)
         with app.uow(principal.username) as uow:
-            out = rz.flag_randomized_in_error(uow, principal, nct_id, subject, reason)
+            out = rz.flag_randomized_in_error(uow, principal, nct_id, subject, command)
             uow.commit()
     console.print(f"{subject}: {out['randomization_number']} flagged as randomized in error", highlight=False,
                   markup=False)
@@ -240,6 +244,7 @@ def setup_scratch_trial(app: App, principal: Principal, subjects: int, *, rng: r
     from trialdesk.adapters.protocol_files import load_default_protocol
     from trialdesk.adapters.randomization_secret import SeedStore as ScratchSeedStore
     from trialdesk.services import randomization as rz
+    from trialdesk.services.commands import ChangeSiteStatus
     from trialdesk.services.registry import get_trial_row, save_protocol, stored_id
     from trialdesk.services.sites import change_site_status
 
@@ -262,7 +267,8 @@ def setup_scratch_trial(app: App, principal: Principal, subjects: int, *, rng: r
         sites = uow.sites.for_trial(stored_id(get_trial_row(uow, nct_id)))
         for site in sites:
             if site.status != "RECRUITING":
-                change_site_status(uow, principal, nct_id, site.site_key, "RECRUITING", "qualification run")
+                change_site_status(uow, principal, nct_id, site.site_key,
+                                   ChangeSiteStatus(status="RECRUITING", reason="qualification run"))
         uow.commit()
     seed = app.ports.seeds.new_seed()
     store = ScratchSeedStore(tempfile.mkdtemp(prefix="trialdesk-qualify-"))
@@ -301,6 +307,7 @@ def allocate_concurrently(app: App, principal: Principal, nct_id: str, numbers: 
     errors are retried with backoff. Returns ``{"seconds", "retries", "errors"}``."""
     from trialdesk.adapters.db.errors import is_retryable
     from trialdesk.services import randomization as rz
+    from trialdesk.services.commands import Randomize
 
     lock = threading.Lock()
     pending = list(reversed(numbers))
@@ -315,7 +322,7 @@ def allocate_concurrently(app: App, principal: Principal, nct_id: str, numbers: 
             for attempt in range(30):
                 try:
                     with app.uow(principal.username) as uow:
-                        rz.randomize_subject(uow, principal, nct_id, number, seeds=store)
+                        rz.randomize_subject(uow, principal, nct_id, number, Randomize(confirm=True), seeds=store)
                         uow.commit()
                     break
                 except Exception as exc:

@@ -213,11 +213,13 @@ def sites_set_status(site: str, status: str, reason: str = typer.Option(..., "--
                      nct_id: str = TrialOption, db: Optional[str] = DbOption) -> None:
     """Move a site through NOT_YET_RECRUITING -> RECRUITING -> (SUSPENDED <-> RECRUITING) -> CLOSED."""
     from trialdesk.services import sites
+    from trialdesk.services.commands import ChangeSiteStatus
 
     with cli_errors():
+        command = ChangeSiteStatus.model_validate({"status": status.upper(), "reason": reason})
         app = app_for(db)
         actor = operator()
         with app.uow(actor.username) as uow:
-            row = sites.change_site_status(uow, actor, nct_id, site, status.upper(), reason)
+            row = sites.change_site_status(uow, actor, nct_id, site, command)
             uow.commit()
     console.print(f"{row['site']}: {row['status']}")

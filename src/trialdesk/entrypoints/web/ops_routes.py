@@ -132,7 +132,7 @@ def site_status(request: Request, site_key: str, form: FormDep, principal: PageP
     values = typed(form)
     try:
         command = validate(ChangeSiteStatus, {k: values.get(k, "") for k in ("status", "reason")})
-        sites.change_site_status(uow, principal, nct_id, site_key, command.status, command.reason)
+        sites.change_site_status(uow, principal, nct_id, site_key, command)
         uow.commit()
     except (FormInvalid, InvalidInput) as exc:
         uow.rollback()

@@ -12,9 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from trialdesk.domain.access import Principal
-from trialdesk.domain.errors import InvalidInput, NotFound, Problem
+from trialdesk.domain.errors import InvalidInput, NotFound, Problem, problems_from_pydantic
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.forms import FormInvalid, text, typed, validate
@@ -29,7 +30,7 @@ pages = APIRouter(dependencies=[PageUser])
 @api.post("/trials/{nct_id}/analysis/runs", status_code=201)
 def api_run(nct_id: str, body: RunAnalysis, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Run the final analysis at the cut (statistician); stored and audited."""
-    run = analysis.run_analysis(uow, p, nct_id, body.cut_date, ties=body.ties)
+    run = analysis.run_analysis(uow, p, nct_id, body)
     uow.commit()
     return run
 
@@ -61,7 +62,7 @@ def api_report(nct_id: str, run_id: int, p: PrincipalDep, uow: UowDep) -> HTMLRe
 @api.post("/trials/{nct_id}/results")
 def api_post_results(nct_id: str, body: PostResults, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Post a run's resultsSection to the registry (statistician); audited."""
-    out = analysis.post_results(uow, p, nct_id, body.run_id)
+    out = analysis.post_results(uow, p, nct_id, body)
     uow.commit()
     return out
 
@@ -102,7 +103,7 @@ def analysis_run_form(request: Request, form: FormDep, p: PagePrincipalDep, uow:
     values = typed(form)
     try:
         command = validate(RunAnalysis, {k: text(form, k) for k in ("cut_date", "ties")})
-        run = analysis.run_analysis(uow, p, nct_id, command.cut_date, ties=command.ties)
+        run = analysis.run_analysis(uow, p, nct_id, command)
         uow.commit()
     except FormInvalid as exc:
         problems = [Problem(name, message) for name, message in exc.errors.items()]
@@ -115,7 +116,11 @@ def analysis_run_form(request: Request, form: FormDep, p: PagePrincipalDep, uow:
 
 @pages.post("/ops/analysis/runs/{run_id}/post", include_in_schema=False)
 def analysis_post_form(run_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> RedirectResponse:
-    out = analysis.post_results(uow, p, nct_id, run_id)
+    try:
+        command = PostResults(run_id=run_id)
+    except ValidationError as exc:
+        raise InvalidInput(problems_from_pydantic(exc)) from None
+    out = analysis.post_results(uow, p, nct_id, command)
     uow.commit()
     return RedirectResponse(f"/ops/analysis?msg=Results+of+run+{out['run_id']}+posted", status_code=303)
 

@@ -45,8 +45,7 @@ def _seed(uow: Any, principal: Principal, nct_id: str) -> bytes:
 def api_randomize(nct_id: str, subject_number: str, body: Randomize, p: PrincipalDep,
                   uow: UowDep) -> dict[str, Any]:
     """Randomize an eligible subject (coordinator or investigator at the subject's site)."""
-    out = rz.randomize_subject(uow, p, nct_id, subject_number, client_key=body.client_key,
-                               randomized_on=body.randomized_on)
+    out = rz.randomize_subject(uow, p, nct_id, subject_number, body)
     uow.commit()
     return out
 
@@ -64,7 +63,7 @@ def api_allocation(nct_id: str, subject_number: str, p: PrincipalDep, uow: UowDe
 def api_in_error(nct_id: str, subject_number: str, body: FlagRandomizedInError, p: PrincipalDep,
                  uow: UowDep) -> dict[str, Any]:
     """Flag a subject as randomized in error; the slot and number stay used."""
-    out = rz.flag_randomized_in_error(uow, p, nct_id, subject_number, body.reason)
+    out = rz.flag_randomized_in_error(uow, p, nct_id, subject_number, body)
     uow.commit()
     return out
 
@@ -130,8 +129,7 @@ def randomize_submit(request: Request, subject_number: str, form: FormDep, p: Pa
         confirmed = {"confirm": True} if text(form, "confirm") == "yes" else {}
         command = validate(Randomize, {**confirmed, "client_key": text(form, "client_key"),
                                        "randomized_on": text(form, "randomized_on")})
-        rz.randomize_subject(uow, p, nct_id, subject_number, client_key=command.client_key,
-                             randomized_on=command.randomized_on)
+        rz.randomize_subject(uow, p, nct_id, subject_number, command)
         uow.commit()
     except FormInvalid as exc:
         errors = {**exc.errors, **({"confirm": UNCONFIRMED} if "confirm" in exc.errors else {})}

@@ -24,15 +24,27 @@ from trialdesk.domain.randomization import (
     simple_assign,
     subject_strata,
 )
+from trialdesk.domain.records import (
+    Allocation,
+    RandomizationList,
+    RandomizationStratum,
+    Screening,
+    Subject,
+    Trial,
+)
 from trialdesk.domain.sites import require_recruiting
 from trialdesk.domain.subject_lifecycle import SubjectStatus
+from trialdesk.services.commands import FlagRandomizedInError, Randomize
+from trialdesk.services.ports import SeedStore
 from trialdesk.services.randomization._common import _seeds, _slot_label, _slot_rows, _spec_of
+from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import get_subject, touch
+from trialdesk.services.unit_of_work import UnitOfWork
 
 _CLIENT_KEY_MAX = 120
 
 
-def _latest_screening(uow: Any, subject_id: int) -> Any:
+def _latest_screening(uow: UnitOfWork, subject_id: int) -> Screening | None:
     try:
         from trialdesk.services.screening import latest_screening
     except ImportError:
@@ -40,7 +52,7 @@ def _latest_screening(uow: Any, subject_id: int) -> Any:
     return latest_screening(uow, subject_id)
 
 
-def _allocation_dict(row: Any, subject_number: str, spec: RandomizationSpec | None, nct_id: str, *,
+def _allocation_dict(row: Allocation, subject_number: str, spec: RandomizationSpec | None, nct_id: str, *,
                      created: bool = False) -> dict[str, Any]:
     labels = {a.id: a.label for a in spec.arms} if spec is not None else {}
     return {"trial": nct_id, "subject_number": subject_number, "site": row.site_key,
@@ -51,26 +63,22 @@ def _allocation_dict(row: Any, subject_number: str, spec: RandomizationSpec | No
 
 
 def _check_client_key(client_key: str | None) -> None:
-    if client_key is None:
-        return
-    if not isinstance(client_key, str) or not client_key.strip() or len(client_key) > _CLIENT_KEY_MAX:
+    """A key of blanks is no key (the command bounds its length)."""
+    if client_key is not None and (not client_key.strip() or len(client_key) > _CLIENT_KEY_MAX):
         raise InvalidInput(f"must be 1 to {_CLIENT_KEY_MAX} characters", field="client_key")
 
 
-def _check_randomized_on(value: str | dt.date | None, today: dt.date) -> str:
-    if value is None:
+def _check_randomized_on(day: dt.date | None, today: dt.date) -> str:
+    """The randomization date (default: today), never in the future."""
+    if day is None:
         return today.isoformat()
-    try:
-        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidInput(f"must be a date YYYY-MM-DD, got {value!r}", field="randomized_on") from None
     if day > today:
         raise InvalidInput(f"{day.isoformat()} is in the future (today is {today.isoformat()})",
                            field="randomized_on")
     return day.isoformat()
 
 
-def _replay(row: Any, subject: Any, spec: RandomizationSpec | None, nct_id: str,
+def _replay(row: Allocation, subject: Subject, spec: RandomizationSpec | None, nct_id: str,
             client_key: str | None) -> dict[str, Any]:
     if row.subject_id != subject.id:
         raise Conflict(f"client_key {client_key!r} was already used to randomize another subject")
@@ -82,29 +90,30 @@ class _Ready:
 
     __slots__ = ("levels", "lst", "on", "screening", "spec", "stratum", "subject", "trial")
 
-    def __init__(self, *, trial: Any, subject: Any, lst: Any, spec: RandomizationSpec, screening: Any,
-                 levels: dict[str, str], stratum: str, on: str) -> None:
+    def __init__(self, *, trial: Trial, subject: Subject, lst: RandomizationList, spec: RandomizationSpec,
+                 screening: Screening, levels: dict[str, str], stratum: str, on: str) -> None:
         self.trial, self.subject, self.lst, self.spec = trial, subject, lst, spec
         self.screening, self.levels, self.stratum, self.on = screening, levels, stratum, on
 
 
-def _preflight(uow: Any, principal: Principal, nct_id: str, subject_number: str,
-               randomized_on: str | dt.date | None) -> _Ready:
+def _preflight(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
+               randomized_on: dt.date | None) -> _Ready:
     """Every check that can refuse an allocation, in a fixed order, before any slot is read."""
     trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.RANDOMIZE)
+    trial_id, subject_id = stored_id(trial), stored_id(subject)
     repo = uow.randomization
-    existing = uow.allocations.for_subject(subject.id, include_in_error=True)
+    existing = uow.allocations.for_subject(subject_id, include_in_error=True)
     if existing is not None:
         raise Conflict(f"subject {subject_number} is already randomized ({existing.randomization_number})")
     on = _check_randomized_on(randomized_on, uow.now().date())
-    site = uow.sites.get(trial.id, subject.site_key)
+    site = uow.sites.get(trial_id, subject.site_key)
     require_recruiting(subject.site_key, site.status if site is not None else None)
-    screening = _latest_screening(uow, subject.id)
+    screening = _latest_screening(uow, subject_id)
     if screening is None:
         raise Conflict(f"subject {subject_number} has no screening record")
     if screening.verdict != "eligible":
         raise Conflict(f"subject {subject_number}'s latest screening verdict is {screening.verdict}, not eligible")
-    lst = repo.live_list(trial.id)
+    lst = repo.live_list(trial_id)
     if lst is None:
         raise Conflict(f"{nct_id} has no live randomization list")
     spec = _spec_of(lst)
@@ -117,7 +126,7 @@ def _preflight(uow: Any, principal: Principal, nct_id: str, subject_number: str,
                   stratum=stratum, on=on)
 
 
-def preview_randomization(uow: Any, principal: Principal, nct_id: str, subject_number: str) -> dict[str, Any]:
+def preview_randomization(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str) -> dict[str, Any]:
     """For the confirmation page: whether the subject can be randomized now and with which stratification
     factors, or the reason why not. Says nothing about the list (same checks as :func:`randomize_subject`)."""
     try:
@@ -128,28 +137,30 @@ def preview_randomization(uow: Any, principal: Principal, nct_id: str, subject_n
             "screening_number": ready.screening.screening_number, "site": ready.subject.site_key}
 
 
-def randomize_subject(uow: Any, principal: Principal, nct_id: str, subject_number: str, *,
-                      client_key: str | None = None, randomized_on: str | dt.date | None = None,
-                      seeds: Any = None) -> dict[str, Any]:
+def randomize_subject(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, cmd: Randomize, *,
+                      seeds: SeedStore | None = None) -> dict[str, Any]:
     """Allocate the subject to an arm: next slot of its stratum (blocks), minimization or simple draw.
 
     Requires ``Action.RANDOMIZE`` at the subject's site (refusal answered as not found), a RECRUITING site, a
     latest screening verdict ``eligible`` with every stratification factor, enrollment below the cap and a live
-    list. With ``client_key`` a retried request returns the same allocation (``created`` False); the same key
-    for another subject is a Conflict. The caller commits the unit of work.
+    list. With ``cmd.client_key`` a retried request returns the same allocation (``created`` False); the same key
+    for another subject is a Conflict. ``cmd.randomized_on`` defaults to today and is never in the future.
+    ``seeds``: a seed store to use instead of the seed port (tests). The caller commits the unit of work.
     """
     from trialdesk.services import randomization as package  # the test hook is set on the package
 
+    client_key = cmd.client_key
     _check_client_key(client_key)
     if client_key is not None:
         trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.RANDOMIZE)
-        previous = uow.allocations.by_client_key(trial.id, client_key)
+        previous = uow.allocations.by_client_key(stored_id(trial), client_key)
         if previous is not None:
-            lst = uow.randomization.live_list(trial.id)
-            return _replay(previous, subject, _spec_of(lst) if lst else None, nct_id, client_key)
-    ready = _preflight(uow, principal, nct_id, subject_number, randomized_on)
+            live = uow.randomization.live_list(stored_id(trial))
+            return _replay(previous, subject, _spec_of(live) if live else None, nct_id, client_key)
+    ready = _preflight(uow, principal, nct_id, subject_number, cmd.randomized_on)
     trial, subject, lst, spec = ready.trial, ready.subject, ready.lst, ready.spec
     levels, stratum, on, screening = ready.levels, ready.stratum, ready.on, ready.screening
+    trial_id, subject_id, list_id = stored_id(trial), stored_id(subject), stored_id(lst)
     repo = uow.randomization
     try:
         seed = _seeds(uow, seeds).load(nct_id, lst.seed_check)
@@ -161,30 +172,30 @@ def randomize_subject(uow: Any, principal: Principal, nct_id: str, subject_numbe
     touch(uow, subject, reason="randomized")  # before the locks: keeps the locked part short
 
     # -- locks last: list row (number, cap), then the stratum cursor -------------------------------------------
-    lst = repo.lock_list(lst.id)
+    lst = repo.lock_list(list_id)
     if lst.status != "live":
-        raise Conflict(f"randomization list #{lst.id} is {lst.status}, not live")
+        raise Conflict(f"randomization list #{list_id} is {lst.status}, not live")
     n = lst.next_number
     if n > spec.enrollment_cap:
         raise Conflict(f"enrollment cap reached: {spec.enrollment_cap} subjects are randomized")
     if client_key is not None:  # a concurrent retry may have committed meanwhile
-        previous = uow.allocations.by_client_key(trial.id, client_key)
+        previous = uow.allocations.by_client_key(trial_id, client_key)
         if previous is not None:
             uow.rollback()  # nothing of this attempt is kept
             return _replay(previous, subject, spec, nct_id, client_key)
-    existing = uow.allocations.for_subject(subject.id, include_in_error=True)
+    existing = uow.allocations.for_subject(subject_id, include_in_error=True)
     if existing is not None:
         raise Conflict(f"subject {subject_number} is already randomized ({existing.randomization_number})")
     number = spec.randomization_number(n)
     details: dict[str, Any] = {"levels": levels, "n": n}
     slot_id = None
     if spec.scheme == "blocks":
-        cursor = repo.lock_stratum(lst.id, stratum)
+        cursor = repo.lock_stratum(list_id, stratum)
         if cursor is None:
-            raise IntegrityError(f"randomization list #{lst.id} has no stratum {stratum}")
+            raise IntegrityError(f"randomization list #{list_id} has no stratum {stratum}")
         if cursor.next_seq >= cursor.n_slots:
             _extend(uow, spec, seed, key, lst, cursor, nct_id, principal)
-        slot = repo.slot_at(lst.id, stratum, cursor.next_seq)
+        slot = repo.slot_at(list_id, stratum, cursor.next_seq)
         if slot is None:
             raise IntegrityError(f"stratum {stratum}: slot {cursor.next_seq} is missing")
         arm = open_arm(key, _slot_label(stratum, slot.block_index, slot.position), slot.sealed_arm)
@@ -192,7 +203,7 @@ def randomize_subject(uow: Any, principal: Principal, nct_id: str, subject_numbe
         slot_id = slot.id
     elif spec.scheme == "minimization":
         past = [(json.loads(a.details_json)["levels"], a.arm) for a in uow.allocations.for_trial(
-            trial.id, include_in_error=True)]
+            trial_id, include_in_error=True)]
         decision = minimization_assign(spec, counts_from_assignments(spec, past), levels, draw_stream(seed, spec, n))
         arm = decision.arm
         details.update(scores=decision.scores, probabilities=decision.probabilities)
@@ -200,7 +211,7 @@ def randomize_subject(uow: Any, principal: Principal, nct_id: str, subject_numbe
         arm = simple_assign(spec, draw_stream(seed, spec, n))
     lst.next_number = n + 1
     now = uow.now().isoformat()
-    row = uow.allocations.add(trial_id=trial.id, subject_id=subject.id, site_key=subject.site_key, list_id=lst.id,
+    row = uow.allocations.add(trial_id=trial_id, subject_id=subject_id, site_key=subject.site_key, list_id=list_id,
                               slot_id=slot_id, stratum=stratum, randomization_number=number, arm=arm,
                               randomized_on=on, allocated_at=now, allocated_by=principal.username,
                               client_key=client_key, details_json=json.dumps(details, sort_keys=True),
@@ -217,14 +228,14 @@ def randomize_subject(uow: Any, principal: Principal, nct_id: str, subject_numbe
     return _allocation_dict(row, subject_number, spec, nct_id, created=True)
 
 
-def _extend(uow: Any, spec: RandomizationSpec, seed: bytes, key: bytes, lst: Any, cursor: Any, nct_id: str,
-            principal: Principal, n_blocks: int | None = None) -> None:
+def _extend(uow: UnitOfWork, spec: RandomizationSpec, seed: bytes, key: bytes, lst: RandomizationList,
+            cursor: RandomizationStratum, nct_id: str, principal: Principal, n_blocks: int | None = None) -> None:
     """Append blocks to a stratum that ran out: deterministic from the seed (blocks n_blocks, n_blocks+1, ...)."""
     if n_blocks is None:
         # enough blocks for a tenth of the cap (at least one block): extensions stay rare
         n_blocks = max(1, math.ceil(spec.enrollment_cap / 10 / (sum(spec.block_sizes) / len(spec.block_sizes))))
     slots = generate_stratum_blocks(spec, seed, cursor.stratum, cursor.n_blocks, n_blocks)
-    uow.randomization.add_slots(_slot_rows(lst.id, key, slots, cursor.n_slots))
+    uow.randomization.add_slots(_slot_rows(stored_id(lst), key, slots, cursor.n_slots))
     first = cursor.n_blocks
     cursor.n_blocks += n_blocks
     cursor.n_slots += len(slots)
@@ -235,23 +246,26 @@ def _extend(uow: Any, spec: RandomizationSpec, seed: bytes, key: bytes, lst: Any
                actor=principal.username)
 
 
-def get_allocation(uow: Any, principal: Principal, nct_id: str, subject_number: str) -> dict[str, Any] | None:
+def get_allocation(uow: UnitOfWork, principal: Principal, nct_id: str,
+                   subject_number: str) -> dict[str, Any] | None:
     """The subject's allocation (``None`` before randomization), for whoever may view the subject."""
     trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.SUBJECT_VIEW)
-    row = uow.allocations.for_subject(subject.id, include_in_error=True)
+    row = uow.allocations.for_subject(stored_id(subject), include_in_error=True)
     if row is None:
         return None
-    lst = uow.randomization.live_list(trial.id)
+    lst = uow.randomization.live_list(stored_id(trial))
     return _allocation_dict(row, subject_number, _spec_of(lst) if lst else None, nct_id)
 
 
-def flag_randomized_in_error(uow: Any, principal: Principal, nct_id: str, subject_number: str,
-                             reason: str) -> dict[str, Any]:
-    """Flag an allocation made in error. The subject keeps the slot and number; slots are never reused."""
-    if not isinstance(reason, str) or not reason.strip():
+def flag_randomized_in_error(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
+                             cmd: FlagRandomizedInError) -> dict[str, Any]:
+    """Flag an allocation made in error, with the reason (not blank). The subject keeps the slot and number;
+    slots are never reused."""
+    reason = cmd.reason
+    if not reason.strip():
         raise InvalidInput("a reason is required", field="reason")
     trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.RANDOMIZE)
-    row = uow.allocations.for_subject(subject.id, include_in_error=True)
+    row = uow.allocations.for_subject(stored_id(subject), include_in_error=True)
     if row is None:
         raise Conflict(f"subject {subject_number} is not randomized")
     if row.in_error:
@@ -262,5 +276,5 @@ def flag_randomized_in_error(uow: Any, principal: Principal, nct_id: str, subjec
                before={"randomization_number": row.randomization_number, "in_error": False},
                after={"randomization_number": row.randomization_number, "in_error": True}, reason=reason.strip(),
                trial=nct_id, site=subject.site_key, actor=principal.username)
-    lst = uow.randomization.live_list(trial.id)
+    lst = uow.randomization.live_list(stored_id(trial))
     return _allocation_dict(row, subject_number, _spec_of(lst) if lst else None, nct_id)
