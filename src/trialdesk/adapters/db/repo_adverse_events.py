@@ -6,32 +6,23 @@ import json
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import AdverseEventRow, SubjectRow
 from trialdesk.services.repositories import Sites
 
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class Repository(SqlRepository):
     def add(self, **fields: Any) -> AdverseEventRow:
-        row = AdverseEventRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(AdverseEventRow(**fields))
 
     def get(self, ae_id: int, *, for_update: bool = False) -> AdverseEventRow | None:
-        stmt = select(AdverseEventRow).where(t.adverse_events.c.id == ae_id)
-        if for_update and self.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return self.session.execute(stmt).scalar_one_or_none()
+        return self._by_id(AdverseEventRow, t.adverse_events, ae_id, for_update=for_update)
 
     def for_subject(self, subject_id: int) -> list[AdverseEventRow]:
-        return list(self.session.execute(select(AdverseEventRow).where(t.adverse_events.c.subject_id == subject_id)
-                                         .order_by(t.adverse_events.c.onset_date, t.adverse_events.c.id)).scalars())
+        return self._subject_rows(AdverseEventRow, t.adverse_events, subject_id, t.adverse_events.c.onset_date,
+                                  t.adverse_events.c.id)
 
     def serious_at_sites(self, trial_id: int, sites: Sites
                          ) -> list[tuple[AdverseEventRow, SubjectRow]]:

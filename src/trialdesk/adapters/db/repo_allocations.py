@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import AllocationRow, SubjectRow
 from trialdesk.services.repositories import Sites
 
@@ -22,10 +22,7 @@ def _valid_only(stmt: Select[Any], include_in_error: bool) -> Select[Any]:
     return stmt if include_in_error else stmt.where(t.allocations.c.in_error.is_(False))
 
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class Repository(SqlRepository):
     def for_subject(self, subject_id: int, *, include_in_error: bool = False) -> AllocationRow | None:
         # populate_existing: a fresh read of the row, even if this session loaded it before (randomization decides
         # on it under the list lock, after a concurrent transaction may have changed it)
@@ -75,7 +72,4 @@ class Repository:
         return int(self.session.execute(stmt).scalar_one())
 
     def add(self, **fields: Any) -> AllocationRow:
-        row = AllocationRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(AllocationRow(**fields))

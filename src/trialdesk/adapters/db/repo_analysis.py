@@ -7,10 +7,10 @@ import json
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, select
-from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import repo_allocations
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import (
     AdverseEventRow,
     AnalysisRunRow,
@@ -55,10 +55,7 @@ def _stratum(key: str) -> dict[str, str]:
     return out
 
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class Repository(SqlRepository):
     # -- captured data --------------------------------------------------------------------------------------
     def captured_data(self, trial_id: int) -> CapturedData:
         """Every Subject of the trial with allocation, screening, assessments, dispositions, doses and AEs.
@@ -118,16 +115,11 @@ class Repository:
 
     # -- analysis runs --------------------------------------------------------------------------------------
     def add_run(self, **fields: Any) -> AnalysisRunRow:
-        row = AnalysisRunRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(AnalysisRunRow(**fields))
 
     def get_run(self, trial_id: int, run_id: int, *, for_update: bool = False) -> AnalysisRunRow | None:
         stmt = select(AnalysisRunRow).where(t.analysis_runs.c.trial_id == trial_id, t.analysis_runs.c.id == run_id)
-        if for_update and self.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return self.session.execute(stmt).scalar_one_or_none()
+        return self._one(stmt, for_update=for_update)
 
     def latest_run(self, trial_id: int) -> AnalysisRunRow | None:
         return self.session.execute(select(AnalysisRunRow).where(t.analysis_runs.c.trial_id == trial_id)

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import CtcaeTermRow
 from trialdesk.domain.ctcae import CtcaeTerm
 
@@ -23,10 +23,7 @@ def row_to_term(row: CtcaeTermRow) -> CtcaeTerm:
                      definition=row.definition)
 
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class Repository(SqlRepository):
     def count(self, version: str) -> int:
         return self.session.execute(select(func.count()).select_from(CtcaeTermRow)
                                     .where(t.ctcae_terms.c.version == version)).scalar_one()

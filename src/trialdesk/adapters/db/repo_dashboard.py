@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import SubjectRow
 
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class Repository(SqlRepository):
     def screenings(self, trial_id: int) -> list[tuple[str, str, int, str]]:
         """(site, screened_on, subject_id, verdict) of every screening."""
         rows = self.session.execute(select(t.screenings.c.site_key, t.screenings.c.screened_on, t.screenings.c.subject_id,

@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import DispositionRow
 
+_ORDER = (t.dispositions.c.event_date, t.dispositions.c.id)
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
 
+class Repository(SqlRepository):
     def create(self, **fields: Any) -> DispositionRow:
-        row = DispositionRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(DispositionRow(**fields))
 
     def for_subject(self, subject_id: int) -> list[DispositionRow]:
-        return list(self.session.execute(
-            select(DispositionRow).where(t.dispositions.c.subject_id == subject_id)
-            .order_by(t.dispositions.c.event_date, t.dispositions.c.id)).scalars())
+        return self._subject_rows(DispositionRow, t.dispositions, subject_id, *_ORDER)
 
     def for_subjects(self, subject_ids: Iterable[int]) -> dict[int, list[DispositionRow]]:
-        ids = sorted(set(subject_ids))
-        out: dict[int, list[DispositionRow]] = defaultdict(list)
-        if not ids:
-            return out
-        rows = self.session.execute(select(DispositionRow).where(t.dispositions.c.subject_id.in_(ids))
-                                    .order_by(t.dispositions.c.event_date, t.dispositions.c.id)).scalars()
-        for row in rows:
-            out[row.subject_id].append(row)
-        return out
+        return self._rows_by_subject(DispositionRow, t.dispositions, subject_ids, *_ORDER)

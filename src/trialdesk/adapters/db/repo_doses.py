@@ -11,58 +11,37 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository, group_by_subject
 from trialdesk.adapters.db.tables import DoseRow
 
+_ORDER = (t.doses.c.cycle, t.doses.c.dose_date, t.doses.c.id)  # the order the doses were given
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
 
+class Repository(SqlRepository):
     # doses -------------------------------------------------------------------------------------------------------
     def create(self, **fields: Any) -> DoseRow:
-        row = DoseRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(DoseRow(**fields))
 
     def get(self, dose_id: int, *, for_update: bool = False) -> DoseRow | None:
-        stmt = select(DoseRow).where(t.doses.c.id == dose_id)
-        if for_update and self.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return self.session.execute(stmt).scalar_one_or_none()
+        return self._by_id(DoseRow, t.doses, dose_id, for_update=for_update)
 
     def for_subject(self, subject_id: int) -> list[DoseRow]:
         """A subject's doses in the order they were given (cycle, date, entry)."""
-        return list(self.session.execute(
-            select(DoseRow).where(t.doses.c.subject_id == subject_id)
-            .order_by(t.doses.c.cycle, t.doses.c.dose_date, t.doses.c.id)).scalars())
+        return self._subject_rows(DoseRow, t.doses, subject_id, *_ORDER)
 
     def for_subjects(self, subject_ids: Iterable[int]) -> dict[int, list[DoseRow]]:
-        ids = sorted(set(subject_ids))
-        out: dict[int, list[DoseRow]] = defaultdict(list)
-        if not ids:
-            return out
-        rows = self.session.execute(select(DoseRow).where(t.doses.c.subject_id.in_(ids))
-                                    .order_by(t.doses.c.cycle, t.doses.c.dose_date, t.doses.c.id)).scalars()
-        for row in rows:
-            out[row.subject_id].append(row)
-        return out
+        return self._rows_by_subject(DoseRow, t.doses, subject_ids, *_ORDER)
 
     # reads for the calendar (the allocation: ``uow.allocations``) ----------------------------------------------------------------------------------------
     def assessments(self, subject_ids: Iterable[int]) -> dict[int, list[tuple[str, bool, str | None]]]:
         """``subject_id -> [(assessment_date, baseline, overall_response), ...]`` sorted by date."""
         ids = sorted(set(subject_ids))
-        out: dict[int, list[tuple[str, bool, str | None]]] = defaultdict(list)
         if not ids:
-            return out
+            return defaultdict(list)
+        ta = t.tumor_assessments.c
         rows = self.session.execute(
-            select(t.tumor_assessments.c.subject_id, t.tumor_assessments.c.assessment_date, t.tumor_assessments.c.baseline,
-                   t.tumor_assessments.c.overall_response)
-            .where(t.tumor_assessments.c.subject_id.in_(ids))
-            .order_by(t.tumor_assessments.c.assessment_date, t.tumor_assessments.c.id))
-        for sid, day, baseline, response in rows:
-            out[sid].append((day, bool(baseline), response))
-        return out
+            select(ta.subject_id, ta.assessment_date, ta.baseline, ta.overall_response)
+            .where(ta.subject_id.in_(ids)).order_by(ta.assessment_date, ta.id))
+        return group_by_subject((sid, (day, bool(baseline), response)) for sid, day, baseline, response in rows)

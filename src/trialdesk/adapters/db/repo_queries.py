@@ -6,28 +6,19 @@ import builtins
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import QueryRow, SubjectRow
 from trialdesk.services.repositories import Sites
 
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class Repository(SqlRepository):
     def add(self, **fields: Any) -> QueryRow:
-        row = QueryRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(QueryRow(**fields))
 
     def get(self, query_id: int, *, for_update: bool = False) -> QueryRow | None:
-        stmt = select(QueryRow).where(t.queries.c.id == query_id)
-        if for_update and self.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return self.session.execute(stmt).scalar_one_or_none()
+        return self._by_id(QueryRow, t.queries, query_id, for_update=for_update)
 
     def find_unresolved(self, subject_id: int, entity_type: str, entity_id: str, field: str,
                         check_id: str | None) -> QueryRow | None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select, update
 
 from trialdesk.adapters.db import repo_allocations
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import (
     AllocationRow,
     RandomizationListRow,
@@ -25,23 +25,14 @@ from trialdesk.adapters.db.tables import (
 from trialdesk.services.repositories import Sites
 
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def _pg(self) -> bool:
-        return self.session.get_bind().dialect.name == "postgresql"
-
-    def _lock(self, stmt: Select[Any], for_update: bool) -> Select[Any]:
-        return stmt.with_for_update() if for_update and self._pg() else stmt
-
+class Repository(SqlRepository):
     # lists ----------------------------------------------------------------------------------------------------
     def current_list(self, trial_id: int, *, for_update: bool = False) -> RandomizationListRow | None:
         """The newest list that is not retired (generated or live)."""
         stmt = (select(RandomizationListRow)
                 .where(t.randomization_lists.c.trial_id == trial_id, t.randomization_lists.c.status != "retired")
                 .order_by(t.randomization_lists.c.id.desc()).limit(1))
-        return self.session.execute(self._lock(stmt, for_update)).scalar_one_or_none()
+        return self._one(stmt, for_update=for_update)
 
     def live_list(self, trial_id: int) -> RandomizationListRow | None:
         stmt = select(RandomizationListRow).where(t.randomization_lists.c.trial_id == trial_id,
@@ -55,10 +46,7 @@ class Repository:
         return row
 
     def create_list(self, **fields: Any) -> RandomizationListRow:
-        row = RandomizationListRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(RandomizationListRow(**fields))
 
     # strata ---------------------------------------------------------------------------------------------------
     def strata(self, list_id: int) -> list[RandomizationStratumRow]:
@@ -77,10 +65,7 @@ class Repository:
         return self.session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
 
     def create_stratum(self, **fields: Any) -> RandomizationStratumRow:
-        row = RandomizationStratumRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(RandomizationStratumRow(**fields))
 
     # slots ----------------------------------------------------------------------------------------------------
     def add_slots(self, rows: list[dict[str, Any]]) -> None:
@@ -123,10 +108,7 @@ class Repository:
         return self.session.execute(stmt).scalar_one_or_none()
 
     def add_screening(self, **fields: Any) -> ScreeningRow:
-        row = ScreeningRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(ScreeningRow(**fields))
 
     def set_subject_status(self, subject_id: int, status: str) -> None:
         self.session.execute(update(SubjectRow).where(t.subjects.c.id == subject_id).values(status=status))

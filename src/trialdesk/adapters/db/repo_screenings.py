@@ -4,29 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import ScreeningRow, SubjectRow
 from trialdesk.services.repositories import Sites
 
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def _lock(self, stmt: Select[Any], for_update: bool) -> Select[Any]:
-        if for_update and self.session.get_bind().dialect.name == "postgresql":
-            return stmt.with_for_update()
-        return stmt
-
+class Repository(SqlRepository):
     # -- writes ---------------------------------------------------------------------------------------------------
     def add(self, **fields: Any) -> ScreeningRow:
-        row = ScreeningRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(ScreeningRow(**fields))
 
     # -- numbering ------------------------------------------------------------------------------------------------
     def count_at_site(self, trial_id: int, site_key: str) -> int:
@@ -47,8 +36,7 @@ class Repository:
                                     .order_by(t.screenings.c.id.desc()).limit(1)).scalar_one_or_none()
 
     def for_subject(self, subject_id: int) -> list[ScreeningRow]:
-        return list(self.session.execute(select(ScreeningRow).where(t.screenings.c.subject_id == subject_id)
-                                         .order_by(t.screenings.c.id)).scalars())
+        return self._subject_rows(ScreeningRow, t.screenings, subject_id, t.screenings.c.id)
 
     def log(self, trial_id: int, sites: Sites = None) -> list[tuple[ScreeningRow, SubjectRow]]:
         """Screenings with their subject, oldest first; ``sites=None``: every site."""
@@ -74,4 +62,4 @@ class Repository:
                             for_update: bool = False) -> SubjectRow | None:
         stmt = select(SubjectRow).where(t.subjects.c.trial_id == trial_id, t.subjects.c.site_key == site_key,
                                         t.subjects.c.patient_ref == patient_ref)
-        return self.session.execute(self._lock(stmt, for_update)).scalar_one_or_none()
+        return self._one(stmt, for_update=for_update)

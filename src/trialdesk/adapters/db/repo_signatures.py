@@ -5,25 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, select
-from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import SignatureRow
 
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class Repository(SqlRepository):
     def add(self, **fields: Any) -> SignatureRow:
-        row = SignatureRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(SignatureRow(**fields))
 
     def for_subject(self, subject_id: int) -> list[SignatureRow]:
-        return list(self.session.execute(select(SignatureRow).where(t.signatures.c.subject_id == subject_id)
-                                         .order_by(t.signatures.c.id)).scalars())
+        return self._subject_rows(SignatureRow, t.signatures, subject_id, t.signatures.c.id)
 
     def active(self, subject_id: int) -> SignatureRow | None:
         return self.session.execute(select(SignatureRow).where(

@@ -5,26 +5,18 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import SubjectRow
 from trialdesk.services.repositories import Sites
 
 
-class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def _lock(self, stmt: Select[Any], for_update: bool) -> Select[Any]:
-        if for_update and self.session.get_bind().dialect.name == "postgresql":
-            return stmt.with_for_update()
-        return stmt
-
+class Repository(SqlRepository):
     def get(self, trial_id: int, subject_number: str, *, for_update: bool = False) -> SubjectRow | None:
         stmt = select(SubjectRow).where(t.subjects.c.trial_id == trial_id, t.subjects.c.subject_number == subject_number)
-        return self.session.execute(self._lock(stmt, for_update)).scalar_one_or_none()
+        return self._one(stmt, for_update=for_update)
 
     def by_id(self, subject_id: int) -> SubjectRow | None:
         return self.session.get(SubjectRow, subject_id)
@@ -48,7 +40,4 @@ class Repository:
             t.subjects.c.trial_id == trial_id, t.subjects.c.site_key == site_key)).scalar_one()
 
     def create(self, **fields: Any) -> SubjectRow:
-        row = SubjectRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(SubjectRow(**fields))

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
+from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import (
     ApiTokenRow,
     AuditEventRow,
@@ -24,9 +25,9 @@ from trialdesk.domain.audit import AuditEvent
 from trialdesk.services.repositories import Sites
 
 
-class TrialRepository:
+class TrialRepository(SqlRepository):
     def __init__(self, session: Session) -> None:
-        self.session = session
+        super().__init__(session)
         # nct_id -> row, for this transaction: a service asks for its trial two or three times per call, and a
         # repeated SELECT would only hand back the same object from the session's identity map.
         self._by_nct: dict[str, TrialRow] = {}
@@ -35,10 +36,7 @@ class TrialRepository:
         cached = self._by_nct.get(nct_id)
         if cached is not None and not for_update and cached in self.session:
             return cached
-        stmt = select(TrialRow).where(t.trials.c.nct_id == nct_id)
-        if for_update and self.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        row = self.session.execute(stmt).scalar_one_or_none()
+        row = self._one(select(TrialRow).where(t.trials.c.nct_id == nct_id), for_update=for_update)
         if row is not None:
             self._by_nct[nct_id] = row
         return row
@@ -47,40 +45,26 @@ class TrialRepository:
         return list(self.session.execute(select(TrialRow).order_by(t.trials.c.nct_id)).scalars())
 
     def create(self, **fields: Any) -> TrialRow:
-        row = TrialRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(TrialRow(**fields))
 
     def count(self) -> int:
         return self.session.execute(select(func.count()).select_from(TrialRow)).scalar_one()
 
 
-class SiteRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class SiteRepository(SqlRepository):
     def for_trial(self, trial_id: int) -> list[SiteRow]:
         return list(self.session.execute(
             select(SiteRow).where(t.sites.c.trial_id == trial_id).order_by(t.sites.c.position)).scalars())
 
     def get(self, trial_id: int, site_key: str, *, for_update: bool = False) -> SiteRow | None:
-        stmt = select(SiteRow).where(t.sites.c.trial_id == trial_id, t.sites.c.site_key == site_key)
-        if for_update and self.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return self.session.execute(stmt).scalar_one_or_none()
+        return self._one(select(SiteRow).where(t.sites.c.trial_id == trial_id, t.sites.c.site_key == site_key),
+                         for_update=for_update)
 
     def create(self, **fields: Any) -> SiteRow:
-        row = SiteRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(SiteRow(**fields))
 
 
-class AuditRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class AuditRepository(SqlRepository):
     def events(self) -> Iterator[AuditEvent]:
         return iter_events(self.session)
 
@@ -108,15 +92,9 @@ class AuditRepository:
         return self.session.execute(select(func.count()).select_from(AuditEventRow)).scalar_one()
 
 
-class UserRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class UserRepository(SqlRepository):
     def get(self, username: str, *, for_update: bool = False) -> UserRow | None:
-        stmt = select(UserRow).where(t.users.c.username == username)
-        if for_update and self.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return self.session.execute(stmt).scalar_one_or_none()
+        return self._one(select(UserRow).where(t.users.c.username == username), for_update=for_update)
 
     def by_id(self, user_id: int) -> UserRow | None:
         return self.session.get(UserRow, user_id)
@@ -128,27 +106,18 @@ class UserRepository:
         return self.session.execute(select(func.count()).select_from(UserRow)).scalar_one()
 
     def create(self, **fields: Any) -> UserRow:
-        row = UserRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(UserRow(**fields))
 
     def grants(self, user_id: int) -> builtins.list[RoleGrantRow]:
         return list(self.session.execute(
             select(RoleGrantRow).where(t.role_grants.c.user_id == user_id).order_by(t.role_grants.c.id)).scalars())
 
     def add_grant(self, user_id: int, role: str, site_key: str | None) -> RoleGrantRow:
-        row = RoleGrantRow(user_id=user_id, role=role, site_key=site_key)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(RoleGrantRow(user_id=user_id, role=role, site_key=site_key))
 
     # sessions -------------------------------------------------------------------------------------------
     def create_session(self, **fields: Any) -> WebSessionRow:
-        row = WebSessionRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(WebSessionRow(**fields))
 
     def session_by_hash(self, token_hash: str) -> WebSessionRow | None:
         return self.session.execute(
@@ -161,10 +130,7 @@ class UserRepository:
 
     # tokens ---------------------------------------------------------------------------------------------
     def create_token(self, **fields: Any) -> ApiTokenRow:
-        row = ApiTokenRow(**fields)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self._insert(ApiTokenRow(**fields))
 
     def token_by_hash(self, token_hash: str) -> ApiTokenRow | None:
         return self.session.execute(
