@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -578,22 +579,26 @@ class OperatingCharacteristics(BaseModel):
         return self.null.rejection_probability
 
 
+class RunOptions(TypedDict, total=False):
+    """How :func:`simulate` runs its chunks; :func:`operating_characteristics` passes them on unchanged."""
+
+    chunk_size: int
+    progress: Callable[[int], None] | None
+    runner: ChunkRunner | None
+
+
 def operating_characteristics(
     design: DesignSpec,
     n_trials: int = 10_000,
     seed: int = 20250623,
     *,
     hazard_ratio: float | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    progress: Callable[[int], None] | None = None,
-    runner: ChunkRunner | None = None,
+    **run: Unpack[RunOptions],
 ) -> OperatingCharacteristics:
-    """Simulate the design under its hazard ratio and under HR 1 (independent streams of the same seed)."""
-    alt = simulate(
-        design, n_trials, seed, hazard_ratio=hazard_ratio, chunk_size=chunk_size, progress=progress, runner=runner,
-        _stream=1,
-    )
-    null = simulate(
-        design, n_trials, seed, hazard_ratio=1.0, chunk_size=chunk_size, progress=progress, runner=runner, _stream=2
-    )
+    """Simulate the design under its hazard ratio and under HR 1 (independent streams of the same seed).
+
+    ``run`` takes :func:`simulate`'s ``chunk_size``, ``progress`` and ``runner`` (same defaults).
+    """
+    alt = simulate(design, n_trials, seed, hazard_ratio=hazard_ratio, _stream=1, **run)
+    null = simulate(design, n_trials, seed, hazard_ratio=1.0, _stream=2, **run)
     return OperatingCharacteristics(alternative=alt, null=null)
