@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from scipy.stats import binomtest
@@ -32,13 +32,7 @@ class ProportionCI:
     method: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "estimate": self.estimate,
-            "lower": self.lower,
-            "upper": self.upper,
-            "conf_level": self.conf_level,
-            "method": self.method,
-        }
+        return asdict(self)
 
 
 def _check_counts(x: Any, n: Any, xname: str, nname: str) -> tuple[int, int]:

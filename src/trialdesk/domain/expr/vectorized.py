@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ class V:
     kind: str  # number | date | string | bool | any
 
 
+@dataclass(eq=False)
 class ColumnScope:
     """Name resolution over typed columns (the vectorized twin of the scalar ``Scope``).
 
@@ -72,29 +73,17 @@ class ColumnScope:
         As for the scalar scope: named expressions, per-list element expressions, namespaces, lookup tables.
     """
 
-    def __init__(
-        self,
-        n: int,
-        data: Mapping[str, V],
-        kinds: Mapping[str, str],
-        slots: Mapping[str, int],
-        lists: Collection[str],
-        derived: Mapping[str, ast_.Node],
-        item_derived: Mapping[str, Mapping[str, ast_.Node]],
-        constants: Mapping[str, Any],
-        tables: Mapping[str, Mapping[str, Any]],
-    ):
-        self.n = n
-        self.data = data
-        self.kinds = kinds
-        self.slots = slots
-        self.lists = lists
-        self.derived = derived
-        self.item_derived = item_derived
-        self.constants = constants
-        self.tables = tables
-        self.cache: dict[tuple[str | int, ...], V] = {}
-        self.active: set[str] = set()
+    n: int
+    data: Mapping[str, V]
+    kinds: Mapping[str, str]
+    slots: Mapping[str, int]
+    lists: Collection[str]
+    derived: Mapping[str, ast_.Node]
+    item_derived: Mapping[str, Mapping[str, ast_.Node]]
+    constants: Mapping[str, Any]
+    tables: Mapping[str, Mapping[str, Any]]
+    cache: dict[tuple[str | int, ...], V] = field(default_factory=dict, init=False)
+    active: set[str] = field(default_factory=set, init=False)
 
     def column(self, key: str, kind_hint: str = "any") -> V:
         """The column ``key``; absent, it is unknown for every row (typed by the schema, else ``kind_hint``)."""
