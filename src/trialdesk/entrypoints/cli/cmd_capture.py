@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -55,7 +55,7 @@ def _show(value: T, as_json: bool, lines: Callable[[T], list[str]]) -> None:
 
 @ctcae_app.command("load")
 def ctcae_load(path: Path = typer.Argument(..., help="CTCAE_v5.0_2017-11-27.xlsx from NCI."),
-               db: Optional[str] = DbOption, as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+               db: str | None = DbOption, as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """Load every term of NCI's CTCAE workbook into the database (admin; idempotent; audited)."""
     from trialdesk.adapters.ctcae_xlsx import read_ctcae_workbook
     from trialdesk.services import ctcae
@@ -68,7 +68,7 @@ def ctcae_load(path: Path = typer.Argument(..., help="CTCAE_v5.0_2017-11-27.xlsx
 
 
 @ctcae_app.command("term")
-def ctcae_term(query: str = typer.Argument(..., help="Term or MedDRA code."), db: Optional[str] = DbOption,
+def ctcae_term(query: str = typer.Argument(..., help="Term or MedDRA code."), db: str | None = DbOption,
                as_json: bool = JsonOption) -> None:
     """Show a term, its MedDRA code, SOC and the grades it defines."""
     from trialdesk.services import ctcae
@@ -112,14 +112,14 @@ def _ae_lines(o: dict[str, Any]) -> list[str]:
 @ae_app.command("add")
 def ae_add(subject: str = typer.Argument(...), term: str = typer.Option(..., "--term", help="CTCAE term or code."),
            grade: int = typer.Option(..., "--grade"), onset: str = typer.Option(..., "--onset"),
-           resolution: Optional[str] = typer.Option(None, "--resolution"),
+           resolution: str | None = typer.Option(None, "--resolution"),
            serious: bool = typer.Option(False, "--serious"),
            criterion: list[str] = typer.Option([], "--criterion", help="ICH seriousness criterion; repeatable."),
            relationship: list[str] = typer.Option([], "--relationship", help="DRUG=not_related|unlikely|possible|"
                                                                               "probable|definite; repeatable."),
-           action_taken: Optional[str] = typer.Option(None, "--action"),
-           outcome: Optional[str] = typer.Option(None, "--outcome"), trial: str = TrialOption,
-           db: Optional[str] = DbOption, as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+           action_taken: str | None = typer.Option(None, "--action"),
+           outcome: str | None = typer.Option(None, "--outcome"), trial: str = TrialOption,
+           db: str | None = DbOption, as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """Record an adverse event."""
     from trialdesk.services import adverse_events as ae
     from trialdesk.services.commands import RecordAdverseEvent
@@ -136,8 +136,8 @@ def ae_add(subject: str = typer.Argument(...), term: str = typer.Option(..., "--
 @ae_app.command("edit")
 def ae_edit(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...),
             set_: list[str] = typer.Option(..., "--set", help="FIELD=VALUE (JSON values allowed); repeatable."),
-            reason: str = typer.Option(..., "--reason"), trial: str = TrialOption, db: Optional[str] = DbOption,
-            as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+            reason: str = typer.Option(..., "--reason"), trial: str = TrialOption, db: str | None = DbOption,
+            as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """Change fields of an AE with a reason for change."""
     from trialdesk.services import adverse_events as ae
     from trialdesk.services.commands import EditRecord
@@ -157,8 +157,8 @@ def ae_edit(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...)
 
 @ae_app.command("reported")
 def ae_reported(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...),
-                at: Optional[str] = typer.Option(None, "--at", help="ISO date-time with zone; default now."),
-                trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                at: str | None = typer.Option(None, "--at", help="ISO date-time with zone; default now."),
+                trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
                 as_json: bool = JsonOption) -> None:
     """Mark a serious AE as reported (stops its 24-hour clock)."""
     from trialdesk.services import adverse_events as ae
@@ -171,8 +171,8 @@ def ae_reported(subject: str = typer.Argument(...), ae_id: int = typer.Argument(
 
 
 @ae_app.command("list")
-def ae_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: Optional[str] = DbOption,
-            as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+def ae_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: str | None = DbOption,
+            as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """A subject's adverse events."""
     from trialdesk.services import adverse_events as ae
 
@@ -201,7 +201,7 @@ def _summary_lines(o: dict[str, Any]) -> list[str]:
 def tumor_add(subject: str = typer.Argument(...), date: str = typer.Option(..., "--date"),
               lesions: Path = typer.Option(..., "--lesions", help="JSON file: a list of lesion records."),
               baseline: bool = typer.Option(False, "--baseline"), trial: str = TrialOption,
-              db: Optional[str] = DbOption, as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+              db: str | None = DbOption, as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """Record a tumour assessment and re-evaluate RECIST 1.1."""
     from trialdesk.domain.errors import InvalidInput
     from trialdesk.services import tumor
@@ -223,8 +223,8 @@ def tumor_add(subject: str = typer.Argument(...), date: str = typer.Option(..., 
 
 
 @tumor_app.command("summary")
-def tumor_summary(subject: str = typer.Argument(...), trial: str = TrialOption, db: Optional[str] = DbOption,
-                  as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+def tumor_summary(subject: str = typer.Argument(...), trial: str = TrialOption, db: str | None = DbOption,
+                  as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """A subject's assessments, responses, BOR and first PD."""
     from trialdesk.services import tumor
 
@@ -243,10 +243,10 @@ def _query_lines(rows: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
 
 
 @queries_app.command("list")
-def queries_list(site: Optional[str] = typer.Option(None, "--site"),
-                 subject: Optional[str] = typer.Option(None, "--subject"),
-                 status: Optional[str] = typer.Option(None, "--status", help="open, answered or closed."),
-                 trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+def queries_list(site: str | None = typer.Option(None, "--site"),
+                 subject: str | None = typer.Option(None, "--subject"),
+                 status: str | None = typer.Option(None, "--status", help="open, answered or closed."),
+                 trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
                  as_json: bool = JsonOption) -> None:
     """Queries at the sites you may see."""
     from trialdesk.services import queries
@@ -261,7 +261,7 @@ def queries_list(site: Optional[str] = typer.Option(None, "--site"),
 def queries_raise(subject: str = typer.Argument(...), entity_type: str = typer.Option("subject", "--entity"),
                   entity_id: str = typer.Option(..., "--entity-id"), field: str = typer.Option(..., "--field"),
                   message: str = typer.Option(..., "--message"), trial: str = TrialOption,
-                  db: Optional[str] = DbOption, as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+                  db: str | None = DbOption, as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """Raise a query by hand (monitor)."""
     from trialdesk.services import queries
     from trialdesk.services.commands import RaiseQuery
@@ -275,7 +275,7 @@ def queries_raise(subject: str = typer.Argument(...), entity_type: str = typer.O
 
 @queries_app.command("answer")
 def queries_answer(query_id: int = typer.Argument(...), answer: str = typer.Argument(...),
-                   trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                   trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
                    as_json: bool = JsonOption) -> None:
     """Answer an open query (site staff)."""
     from trialdesk.services import queries
@@ -288,8 +288,8 @@ def queries_answer(query_id: int = typer.Argument(...), answer: str = typer.Argu
 
 
 @queries_app.command("close")
-def queries_close(query_id: int = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note"),
-                  trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+def queries_close(query_id: int = typer.Argument(...), note: str | None = typer.Option(None, "--note"),
+                  trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
                   as_json: bool = JsonOption) -> None:
     """Close a query (monitor)."""
     from trialdesk.services import queries
@@ -303,7 +303,7 @@ def queries_close(query_id: int = typer.Argument(...), note: Optional[str] = typ
 
 @queries_app.command("reopen")
 def queries_reopen(query_id: int = typer.Argument(...), reason: str = typer.Argument(...),
-                   trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                   trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
                    as_json: bool = JsonOption) -> None:
     """Re-open an answered or closed query (monitor)."""
     from trialdesk.services import queries
@@ -318,9 +318,9 @@ def queries_reopen(query_id: int = typer.Argument(...), reason: str = typer.Argu
 # --- signature ---------------------------------------------------------------------------------------------------
 
 
-def sign_command(subject: str = typer.Argument(...), meaning: Optional[str] = typer.Option(None, "--meaning"),
-                 trial: str = TrialOption, db: Optional[str] = DbOption,
-                 as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+def sign_command(subject: str = typer.Argument(...), meaning: str | None = typer.Option(None, "--meaning"),
+                 trial: str = TrialOption, db: str | None = DbOption,
+                 as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """Sign a subject's casebook (investigator): the password is entered again ($TRIALDESK_PASSWORD or a prompt)."""
     from trialdesk.services import signatures
     from trialdesk.services.commands import SignCasebook
@@ -337,8 +337,8 @@ def sign_command(subject: str = typer.Argument(...), meaning: Optional[str] = ty
                                    f"manifest sha256 {o['manifest_hash']}"])
 
 
-def casebook_command(subject: str = typer.Argument(...), trial: str = TrialOption, db: Optional[str] = DbOption,
-                     as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+def casebook_command(subject: str = typer.Argument(...), trial: str = TrialOption, db: str | None = DbOption,
+                     as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """Signature status of a subject's casebook."""
     from trialdesk.services import signatures
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Optional
 
 import typer
 
@@ -13,10 +12,10 @@ from trialdesk.entrypoints.cli.common import DbOption, cli_errors, console
 
 def demo_command(subjects: int = typer.Option(120, "--subjects", min=4, max=2000, help="Subjects to randomize."),
                  seed: int = typer.Option(7, "--seed", help="The run is deterministic for a seed."),
-                 until: Optional[str] = typer.Option(None, "--until", help="Stop on this date (YYYY-MM-DD)."),
+                 until: str | None = typer.Option(None, "--until", help="Stop on this date (YYYY-MM-DD)."),
                  to_completion: bool = typer.Option(False, "--to-completion",
                                                     help="Run to the event-driven cut, analyse, post results."),
-                 db: Optional[str] = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
+                 db: str | None = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
     """Create or RESET the database, load NCT07003074, create sites and demo users, and simulate the trial."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -104,13 +104,13 @@ def _override(
 
 
 ProtocolOpt = Annotated[
-    Optional[str], typer.Option("--protocol", help="Protocol YAML file or packaged id (default: the configured default trial).")
+    str | None, typer.Option("--protocol", help="Protocol YAML file or packaged id (default: the configured default trial).")
 ]
-HrOpt = Annotated[Optional[float], typer.Option("--hr", help="Hazard ratio experimental : control (default: design).")]
+HrOpt = Annotated[float | None, typer.Option("--hr", help="Hazard ratio experimental : control (default: design).")]
 MedianOpt = Annotated[
-    Optional[float], typer.Option("--control-median", help="Control median PFS in months (exponential).")
+    float | None, typer.Option("--control-median", help="Control median PFS in months (exponential).")
 ]
-AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", help="Significance level (one-sided unless --sided 2).")]
+AlphaOpt = Annotated[float | None, typer.Option("--alpha", help="Significance level (one-sided unless --sided 2).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -125,7 +125,7 @@ def events_command(
     hr: HrOpt = None,
     control_median: MedianOpt = None,
     alpha: AlphaOpt = None,
-    power: Annotated[Optional[float], typer.Option("--power", help="Target power (default: design).")] = None,
+    power: Annotated[float | None, typer.Option("--power", help="Target power (default: design).")] = None,
     sided: Annotated[int, typer.Option("--sided", help="1 or 2 (fixed-design Schoenfeld only).")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
@@ -190,7 +190,7 @@ def power_command(
     hr: HrOpt = None,
     control_median: MedianOpt = None,
     alpha: AlphaOpt = None,
-    events: Annotated[Optional[int], typer.Option("--events", help="Events at the final analysis.")] = None,
+    events: Annotated[int | None, typer.Option("--events", help="Events at the final analysis.")] = None,
     sided: Annotated[int, typer.Option("--sided", help="1 or 2 (fixed-design Schoenfeld power).")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
@@ -231,7 +231,7 @@ def duration_command(
     hr: HrOpt = None,
     control_median: MedianOpt = None,
     events: Annotated[
-        Optional[float], typer.Option("--events", help="Event count whose expected calendar month is wanted.")
+        float | None, typer.Option("--events", help="Event count whose expected calendar month is wanted.")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -298,7 +298,7 @@ def _print_simulation(oc: Any, report: Any) -> None:
         )
 
 
-def make_simulate_command(loader: Callable[[Optional[str]], DesignSpec] = load_design) -> Callable[..., None]:
+def make_simulate_command(loader: Callable[[str | None], DesignSpec] = load_design) -> Callable[..., None]:
     """Build the ``simulate`` command around a design loader (``loader(protocol_option) -> DesignSpec``)."""
 
     def simulate_command(
@@ -308,11 +308,11 @@ def make_simulate_command(loader: Callable[[Optional[str]], DesignSpec] = load_d
         as_json: JsonOpt = False,
         protocol: ProtocolOpt = None,
         control_median: MedianOpt = None,
-        events: Annotated[Optional[int], typer.Option("--events", help="Target events (final look).")] = None,
+        events: Annotated[int | None, typer.Option("--events", help="Target events (final look).")] = None,
         workers: Annotated[
-            Optional[int], typer.Option("--workers", min=1, help="Local Dask cluster with N worker processes.")
+            int | None, typer.Option("--workers", min=1, help="Local Dask cluster with N worker processes.")
         ] = None,
-        dask: Annotated[Optional[str], typer.Option("--dask", help="Address of a Dask scheduler.")] = None,
+        dask: Annotated[str | None, typer.Option("--dask", help="Address of a Dask scheduler.")] = None,
         chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Trials per seeded chunk.")] = 256,
         progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar.")] = True,
     ) -> None:

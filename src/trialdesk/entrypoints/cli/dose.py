@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -68,17 +68,17 @@ def dose_command(
     cycle: Annotated[int, typer.Option("--cycle", help="Cycle number, from 1.")],
     weight_kg: Annotated[float, typer.Option("--weight-kg", help="Current body weight, kg.")],
     height_cm: Annotated[float, typer.Option("--height-cm", help="Height, cm.")],
-    days_since_last_dose: Annotated[Optional[int], typer.Option(
+    days_since_last_dose: Annotated[int | None, typer.Option(
         "--days-since-last-dose", help="Days since the previous dose (late-dose reload rules).")] = None,
-    last_weight_kg: Annotated[Optional[float], typer.Option(
+    last_weight_kg: Annotated[float | None, typer.Option(
         "--last-weight-kg", help="Weight the previous dose used (the ±10% rule).")] = None,
-    dose_level: Annotated[Optional[list[str]], typer.Option(
+    dose_level: Annotated[list[str] | None, typer.Option(
         "--dose-level", help="DRUG=LEVEL, e.g. docetaxel=-1; repeatable.")] = None,
-    dose_date: Annotated[Optional[dt.datetime], typer.Option(
+    dose_date: Annotated[dt.datetime | None, typer.Option(
         "--dose-date", formats=["%Y-%m-%d"], help="Date of this dose.")] = None,
-    randomization_date: Annotated[Optional[dt.datetime], typer.Option(
+    randomization_date: Annotated[dt.datetime | None, typer.Option(
         "--randomization-date", formats=["%Y-%m-%d"], help="Randomization date (the dose may not precede it).")] = None,
-    protocol: Annotated[Optional[Path], typer.Option(
+    protocol: Annotated[Path | None, typer.Option(
         "--protocol", help="Protocol YAML file (default: the configured default trial's packaged protocol).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

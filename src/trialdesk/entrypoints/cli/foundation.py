@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption, TrialArgument, app_for, cli_errors, console, err_console, print_json
+from trialdesk.entrypoints.cli.common import (
+    DbOption,
+    TrialArgument,
+    app_for,
+    cli_errors,
+    console,
+    err_console,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from trialdesk.domain.errors import Problem
@@ -33,7 +41,7 @@ def protocol_validate(file: Path = typer.Argument(..., help="Protocol YAML or JS
 
 @protocol_app.command("show")
 def protocol_show(nct_id: str = TrialArgument, as_json: bool = typer.Option(False, "--json"),
-                  db: Optional[str] = DbOption) -> None:
+                  db: str | None = DbOption) -> None:
     """Show a loaded trial's protocol (registry facts with live site status, and operations)."""
     from trialdesk.services import registry
 
@@ -54,9 +62,9 @@ def protocol_show(nct_id: str = TrialArgument, as_json: bool = typer.Option(Fals
 
 
 @protocol_app.command("load")
-def protocol_load(file: Path, db: Optional[str] = DbOption,
+def protocol_load(file: Path, db: str | None = DbOption,
                   reason: str = typer.Option("protocol loaded from file", help="Audit reason."),
-                  as_user: Optional[str] = typer.Option(None, "--as", help="Act as this user (password from "
+                  as_user: str | None = typer.Option(None, "--as", help="Act as this user (password from "
                                                                            "$TRIALDESK_PASSWORD or a prompt); "
                                                                            "default: the local operator.")) -> None:
     """Validate and load (or replace) a protocol in the database (``protocol.load``: admin)."""
@@ -76,7 +84,7 @@ def protocol_load(file: Path, db: Optional[str] = DbOption,
 
 @registry_app.command("import")
 def registry_import(paths: list[Path] = typer.Argument(..., help="Study JSON, JSON list, or legacy XML files."),
-                    db: Optional[str] = DbOption) -> None:
+                    db: str | None = DbOption) -> None:
     """Import ClinicalTrials.gov records. Every file is validated first; on any problem nothing is written."""
     from trialdesk.adapters.ctgov import read_studies
     from trialdesk.domain.errors import InvalidInput, Problem
@@ -103,8 +111,8 @@ def registry_import(paths: list[Path] = typer.Argument(..., help="Study JSON, JS
 
 
 @registry_app.command("export")
-def registry_export(nct_id: str = TrialArgument, db: Optional[str] = DbOption,
-                    output: Optional[Path] = typer.Option(None, "--output", "-o")) -> None:
+def registry_export(nct_id: str = TrialArgument, db: str | None = DbOption,
+                    output: Path | None = typer.Option(None, "--output", "-o")) -> None:
     """Print a trial as ClinicalTrials.gov API v2 study JSON."""
     from trialdesk.services import registry
 
@@ -120,8 +128,8 @@ def registry_export(nct_id: str = TrialArgument, db: Optional[str] = DbOption,
 
 
 @registry_app.command("list")
-def registry_list(query: Optional[str] = typer.Argument(None, help="Words that must all appear."),
-                  as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DbOption) -> None:
+def registry_list(query: str | None = typer.Argument(None, help="Words that must all appear."),
+                  as_json: bool = typer.Option(False, "--json"), db: str | None = DbOption) -> None:
     """List (or search) the loaded trials."""
     from trialdesk.services import registry
 
@@ -137,7 +145,7 @@ def registry_list(query: Optional[str] = typer.Argument(None, help="Words that m
 
 
 @db_app.command("upgrade")
-def db_upgrade(db: Optional[str] = DbOption) -> None:
+def db_upgrade(db: str | None = DbOption) -> None:
     """Create or migrate the database schema to the latest revision."""
     from trialdesk.adapters.db.migrate import current_revision
 
@@ -147,7 +155,7 @@ def db_upgrade(db: Optional[str] = DbOption) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(db: Optional[str] = DbOption) -> None:
+def audit_verify(db: str | None = DbOption) -> None:
     """Recompute the hash chain. Prints OK, or the first broken event and exits 1."""
     from trialdesk.services.audit import verify_audit
 
@@ -163,8 +171,8 @@ def audit_verify(db: Optional[str] = DbOption) -> None:
 
 
 @audit_app.command("log")
-def audit_log(limit: int = typer.Option(20), entity: Optional[str] = typer.Option(None),
-              as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DbOption) -> None:
+def audit_log(limit: int = typer.Option(20), entity: str | None = typer.Option(None),
+              as_json: bool = typer.Option(False, "--json"), db: str | None = DbOption) -> None:
     """Show the latest audit events."""
     with cli_errors():
         app = app_for(db, load_default=False)

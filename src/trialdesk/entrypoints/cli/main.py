@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from trialdesk.entrypoints.cli.common import DbOption
@@ -23,7 +21,7 @@ app.add_typer(sites_app, name="sites")
 
 @app.command("serve")
 def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
-          db: Optional[str] = DbOption,
+          db: str | None = DbOption,
           demo: bool = typer.Option(False, "--demo", help="Fill an empty database with a simulated trial first.")) -> None:
     """Start the web app (registry pages, operations, JSON API at /api/v1, OpenAPI at /docs)."""
     import uvicorn

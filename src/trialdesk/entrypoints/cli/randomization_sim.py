@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -100,12 +100,12 @@ def _render(results: list[dict[str, Any]]) -> None:
 def simulate_command(
     subjects: Annotated[int, typer.Option("--subjects", help="Subjects per simulated trial.")] = 642,
     reps: Annotated[int, typer.Option("--reps", help="Replicate trials.")] = 1000,
-    scheme: Annotated[Optional[str], typer.Option(
+    scheme: Annotated[str | None, typer.Option(
         "--scheme", help="blocks, minimization, simple, or all (default: the protocol's scheme).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation (not the allocation seed).")] = 20250101,
     json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    protocol: Annotated[Optional[Path], typer.Option("--protocol", help="Protocol YAML (default: packaged).")] = None,
-    sites: Annotated[Optional[int], typer.Option("--sites", help="Number of sites (default: registry locations).")]
+    protocol: Annotated[Path | None, typer.Option("--protocol", help="Protocol YAML (default: packaged).")] = None,
+    sites: Annotated[int | None, typer.Option("--sites", help="Number of sites (default: registry locations).")]
     = None,
 ) -> None:
     """Simulate a randomization scheme: imbalance (total, within strata, within sites) and predictability."""

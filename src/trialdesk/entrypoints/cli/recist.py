@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -124,12 +124,12 @@ def _print_evaluation(result: RecistEvaluation, console: Console) -> None:
 @recist_app.command("evaluate")
 def evaluate_command(
     file: Annotated[
-        Optional[Path], typer.Argument(help="JSON file: one Subject's baseline and follow-up assessments.")
+        Path | None, typer.Argument(help="JSON file: one Subject's baseline and follow-up assessments.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON schema of the input and exit.")] = False,
     protocol: Annotated[
-        Optional[Path], typer.Option("--protocol", help="Protocol YAML whose operations.recist to use.")
+        Path | None, typer.Option("--protocol", help="Protocol YAML whose operations.recist to use.")
     ] = None,
 ) -> None:
     """Evaluate one Subject's tumour assessments: time-point responses, best overall response, first PD."""

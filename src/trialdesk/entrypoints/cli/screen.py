@@ -9,16 +9,23 @@ Registration (lead): ``app.command("screen")(screen_command)``.
 
 from __future__ import annotations
 
-import json as _json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, err_console, print_json
+from trialdesk.entrypoints.cli.common import (
+    DbOption,
+    TrialOption,
+    app_for,
+    cli_errors,
+    console,
+    err_console,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from trialdesk.domain.eligibility import EligibilitySpec
@@ -41,18 +48,18 @@ def _protocol() -> tuple[Protocol, EligibilitySpec]:
 
 
 def screen_command(
-    file: Optional[Path] = typer.Argument(None, help="Screening record (JSON) to evaluate."),
+    file: Path | None = typer.Argument(None, help="Screening record (JSON) to evaluate."),
     schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of the screening record."),
-    cohort: Optional[Path] = typer.Option(None, "--cohort", help="Cohort table (.csv or .parquet) to screen."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Where to write per-patient verdicts (.csv/.parquet)."),
+    cohort: Path | None = typer.Option(None, "--cohort", help="Cohort table (.csv or .parquet) to screen."),
+    out: Path | None = typer.Option(None, "--out", help="Where to write per-patient verdicts (.csv/.parquet)."),
     json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    site: Optional[str] = typer.Option(None, "--site", help="Store the screening at this site (site id, e.g. "
+    site: str | None = typer.Option(None, "--site", help="Store the screening at this site (site id, e.g. "
                                                              "hunan-cancer-hospital); without it, evaluate only."),
-    patient_ref: Optional[str] = typer.Option(None, "--patient-ref", help="The site's patient reference (default: the "
+    patient_ref: str | None = typer.Option(None, "--patient-ref", help="The site's patient reference (default: the "
                                                                           "record's screening_id). Same ref = rescreen."),
-    as_user: Optional[str] = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD)."),
+    as_user: str | None = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD)."),
     nct_id: str = TrialOption,
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Screen a patient against every eligibility criterion, or a whole cohort (feasibility waterfall)."""
     from trialdesk.domain.screening import ScreeningRecord
@@ -72,7 +79,7 @@ def screen_command(
             _screen_record(file, json, site)  # type: ignore[arg-type]
 
 
-def _screen_record(file: Path, as_json: bool, site: Optional[str]) -> None:
+def _screen_record(file: Path, as_json: bool, site: str | None) -> None:
     from trialdesk.adapters.cohort_files import read_record
     from trialdesk.domain.eligibility import evaluate
     from trialdesk.domain.errors import InvalidInput, problems_from_pydantic
@@ -100,8 +107,8 @@ def _screen_record(file: Path, as_json: bool, site: Optional[str]) -> None:
     console.print(f"verdict: [bold]{result.verdict}[/]")
 
 
-def _store_record(file: Path, as_json: bool, site: str, patient_ref: Optional[str], as_user: Optional[str],
-                  nct_id: str, db: Optional[str]) -> None:
+def _store_record(file: Path, as_json: bool, site: str, patient_ref: str | None, as_user: str | None,
+                  nct_id: str, db: str | None) -> None:
     from trialdesk.adapters.cohort_files import read_record
     from trialdesk.domain.errors import InvalidInput
     from trialdesk.entrypoints.cli.people import resolve_principal
@@ -139,14 +146,13 @@ def _store_record(file: Path, as_json: bool, site: str, patient_ref: Optional[st
                   + (" (rescreen)" if out["rescreen"] else ""), highlight=False)
 
 
-def _screen_cohort(path: Path, out: Optional[Path], as_json: bool) -> None:
+def _screen_cohort(path: Path, out: Path | None, as_json: bool) -> None:
     from trialdesk.adapters.cohort_files import read_cohort, write_verdicts
-    from trialdesk.domain.cohort import VERDICTS, evaluate_cohort, prepare_columns, waterfall
+    from trialdesk.domain.cohort import VERDICTS, CohortError, evaluate_cohort, prepare_columns, waterfall
     from trialdesk.domain.errors import InvalidInput
     from trialdesk.domain.units import UnitError
-    from trialdesk.domain.cohort import CohortError
 
-    protocol, spec = _protocol()
+    _, spec = _protocol()
     raw = read_cohort(path)
     try:
         cols = prepare_columns(raw)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -42,7 +42,7 @@ EventOpt = Annotated[
     str, typer.Option("--event", help="Column with the event indicator: 0/1, boolean, or R's 1/2.", show_default=False)
 ]
 StrataOpt = Annotated[
-    Optional[list[str]], typer.Option("--strata", help="Stratification column; repeat to cross several.")
+    list[str] | None, typer.Option("--strata", help="Stratification column; repeat to cross several.")
 ]
 ConfLevelOpt = Annotated[float, typer.Option("--conf-level", min=0.0, max=1.0, help="Confidence level.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print all the numbers as JSON instead of a table.")]
@@ -106,10 +106,10 @@ def km_command(
     data: DataArg,
     time: TimeOpt,
     event: EventOpt,
-    group: Annotated[Optional[str], typer.Option("--group", help="Column of the groups (e.g. arm); one curve each.")] = None,
+    group: Annotated[str | None, typer.Option("--group", help="Column of the groups (e.g. arm); one curve each.")] = None,
     conf_type: Annotated[str, typer.Option("--conf-type", help="log (R's default), log-log or plain.")] = "log",
     conf_level: ConfLevelOpt = 0.95,
-    times: Annotated[Optional[list[float]], typer.Option("--at", help="Also report S(t) at this time; repeatable.")] = None,
+    times: Annotated[list[float] | None, typer.Option("--at", help="Also report S(t) at this time; repeatable.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Kaplan–Meier curves: median with its Brookmeyer–Crowley CI, restricted mean, S(t) at chosen times."""
@@ -201,11 +201,11 @@ def cox_command(
     time: TimeOpt,
     event: EventOpt,
     group: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--group", help="Factor column (e.g. arm): indicators against its first level (sorted)."),
     ] = None,
     covariates: Annotated[
-        Optional[list[str]], typer.Option("--covariate", help="Numeric covariate column; repeatable.")
+        list[str] | None, typer.Option("--covariate", help="Numeric covariate column; repeatable.")
     ] = None,
     strata: StrataOpt = None,
     ties: Annotated[str, typer.Option("--ties", help="efron (R's default) or breslow.")] = "efron",
