@@ -8,11 +8,19 @@ statistician's rights, which the service checks.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption, TrialArgument, TrialOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.common import (
+    DbOption,
+    TrialArgument,
+    TrialOption,
+    app_for,
+    cli_errors,
+    console,
+    print_json,
+)
 from trialdesk.entrypoints.cli.people import resolve_principal
 
 results_app = typer.Typer(help="CT.gov results: export the resultsSection, post results to the registry.",
@@ -58,12 +66,12 @@ def _print_summary(s: dict[str, Any], run_id: int, paths: dict[str, Path]) -> No
         console.print(f"{kind}: {path}")
 
 
-def analyze_command(cut: Optional[str] = CutOption,
+def analyze_command(cut: str | None = CutOption,
                     out: Path = typer.Option(Path("analysis-report"), "--out",
                                              help="Directory for report.html and report.pdf."),
-                    ties: Optional[str] = typer.Option(None, "--ties", help="efron (default) or breslow."),
+                    ties: str | None = typer.Option(None, "--ties", help="efron (default) or breslow."),
                     nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--json"),
-                    as_user: Optional[str] = AsOption, db: Optional[str] = DbOption) -> None:
+                    as_user: str | None = AsOption, db: str | None = DbOption) -> None:
     """Run the final analysis at the data cut: store the run, write report.html and report.pdf, print the summary."""
     from trialdesk.adapters.report import write_report
     from trialdesk.services import analysis
@@ -88,9 +96,9 @@ def analyze_command(cut: Optional[str] = CutOption,
 
 @results_app.command("export")
 def results_export(nct_id: str = TrialArgument,
-                   run_id: Optional[int] = typer.Option(None, "--run", help="This analysis run (statistician)."),
+                   run_id: int | None = typer.Option(None, "--run", help="This analysis run (statistician)."),
                    posted: bool = typer.Option(False, "--posted", help="The posted results, whoever asks."),
-                   as_user: Optional[str] = AsOption, db: Optional[str] = DbOption) -> None:
+                   as_user: str | None = AsOption, db: str | None = DbOption) -> None:
     """Print the CT.gov resultsSection JSON: of a run (default the latest, statistician only) or, with --posted
     or for anyone else, the posted results."""
     from trialdesk.domain.access import Action
@@ -112,9 +120,9 @@ def results_export(nct_id: str = TrialArgument,
 
 @results_app.command("post")
 def results_post(nct_id: str = TrialArgument,
-                 run_id: Optional[int] = typer.Option(None, "--run", help="Default: the latest run."),
-                 as_json: bool = typer.Option(False, "--json"), as_user: Optional[str] = AsOption,
-                 db: Optional[str] = DbOption) -> None:
+                 run_id: int | None = typer.Option(None, "--run", help="Default: the latest run."),
+                 as_json: bool = typer.Option(False, "--json"), as_user: str | None = AsOption,
+                 db: str | None = DbOption) -> None:
     """Post an analysis run's results to the registry page (audited)."""
     from trialdesk.services import analysis
     from trialdesk.services.commands import PostResults
@@ -136,8 +144,8 @@ def results_post(nct_id: str = TrialArgument,
 @datasets_app.command("export")
 def datasets_export(directory: Path = typer.Argument(..., help="Output directory (created if missing)."),
                     fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
-                    cut: Optional[str] = CutOption, nct_id: str = TrialOption,
-                    as_user: Optional[str] = AsOption, db: Optional[str] = DbOption) -> None:
+                    cut: str | None = CutOption, nct_id: str = TrialOption,
+                    as_user: str | None = AsOption, db: str | None = DbOption) -> None:
     """Write the analysis datasets at the cut as CSV or parquet files (statistician only: unblinded)."""
     from trialdesk.adapters.report import write_datasets
     from trialdesk.domain.errors import InvalidInput

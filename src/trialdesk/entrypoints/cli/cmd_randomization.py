@@ -18,7 +18,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -68,12 +68,12 @@ def _seed_for(app: App, principal: Principal, nct_id: str, seed_file: Path | Non
 
 
 @randomization_app.command("generate")
-def generate(nct_id: str = TrialOption, seed_file: Optional[Path] = typer.Option(
+def generate(nct_id: str = TrialOption, seed_file: Path | None = typer.Option(
                  None, "--seed-file", help="Use this seed (hex) instead of a fresh random one."),
-             slots_per_stratum: Optional[int] = typer.Option(None, "--slots-per-stratum",
+             slots_per_stratum: int | None = typer.Option(None, "--slots-per-stratum",
                                                              help="Default: the enrollment cap."),
-             as_json: bool = typer.Option(False, "--json"), as_user: Optional[str] = AsOption,
-             db: Optional[str] = DbOption) -> None:
+             as_json: bool = typer.Option(False, "--json"), as_user: str | None = AsOption,
+             db: str | None = DbOption) -> None:
     """Generate the allocation list from the protocol's spec and a secret seed (stored outside the database)."""
     from trialdesk.services import randomization as rz
 
@@ -95,7 +95,7 @@ def generate(nct_id: str = TrialOption, seed_file: Optional[Path] = typer.Option
 
 
 def _run_with_seed(service: Callable[[Any, Principal, str, bytes], dict[str, Any]], nct_id: str,
-                   seed_file: Optional[Path], as_user: Optional[str], db: Optional[str]) -> dict[str, Any]:
+                   seed_file: Path | None, as_user: str | None, db: str | None) -> dict[str, Any]:
     """Resolve the caller and the list's seed, then run ``service(uow, principal, nct_id, seed)`` and commit."""
     with cli_errors():
         app = app_for(db)
@@ -108,9 +108,9 @@ def _run_with_seed(service: Callable[[Any, Principal, str, bytes], dict[str, Any
 
 
 @randomization_app.command("go-live")
-def go_live(nct_id: str = TrialOption, seed_file: Optional[Path] = SeedFileOption,
-            as_json: bool = typer.Option(False, "--json"), as_user: Optional[str] = AsOption,
-            db: Optional[str] = DbOption) -> None:
+def go_live(nct_id: str = TrialOption, seed_file: Path | None = SeedFileOption,
+            as_json: bool = typer.Option(False, "--json"), as_user: str | None = AsOption,
+            db: str | None = DbOption) -> None:
     """Check the list against the seed, record its SHA-256 commitment and open allocation."""
     from trialdesk.services import randomization as rz
 
@@ -122,9 +122,9 @@ def go_live(nct_id: str = TrialOption, seed_file: Optional[Path] = SeedFileOptio
 
 
 @randomization_app.command("verify")
-def verify(nct_id: str = TrialOption, seed_file: Optional[Path] = SeedFileOption,
-           as_json: bool = typer.Option(False, "--json"), as_user: Optional[str] = AsOption,
-           db: Optional[str] = DbOption) -> None:
+def verify(nct_id: str = TrialOption, seed_file: Path | None = SeedFileOption,
+           as_json: bool = typer.Option(False, "--json"), as_user: str | None = AsOption,
+           db: str | None = DbOption) -> None:
     """Regenerate the list from the seed; check the commitment and every allocation (exit 1 on any problem)."""
     from trialdesk.services import randomization as rz
 
@@ -142,8 +142,8 @@ def verify(nct_id: str = TrialOption, seed_file: Optional[Path] = SeedFileOption
 
 @randomization_app.command("export")
 def export(nct_id: str = TrialOption, out: Path = typer.Option(..., "--out", help="CSV or JSON file to write."),
-           seed_file: Optional[Path] = SeedFileOption, as_user: Optional[str] = AsOption,
-           db: Optional[str] = DbOption) -> None:
+           seed_file: Path | None = SeedFileOption, as_user: str | None = AsOption,
+           db: str | None = DbOption) -> None:
     """Export the whole list in clear (statistician only; audited)."""
     from trialdesk.services import randomization as rz
 
@@ -166,7 +166,7 @@ def export(nct_id: str = TrialOption, out: Path = typer.Option(..., "--out", hel
 
 @randomization_app.command("balance")
 def balance(nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--json"),
-            as_user: Optional[str] = AsOption, db: Optional[str] = DbOption) -> None:
+            as_user: str | None = AsOption, db: str | None = DbOption) -> None:
     """Arm counts by stratum x site with margins (statistician only)."""
     from trialdesk.services import randomization as rz
 
@@ -186,10 +186,10 @@ def balance(nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--js
 
 @randomization_app.command("randomize")
 def randomize(subject: str, nct_id: str = TrialOption,
-              client_key: Optional[str] = typer.Option(None, "--client-key", help="Idempotency key."),
-              on: Optional[str] = typer.Option(None, "--date", help="Randomization date (default today)."),
-              as_json: bool = typer.Option(False, "--json"), as_user: Optional[str] = AsOption,
-              db: Optional[str] = DbOption) -> None:
+              client_key: str | None = typer.Option(None, "--client-key", help="Idempotency key."),
+              on: str | None = typer.Option(None, "--date", help="Randomization date (default today)."),
+              as_json: bool = typer.Option(False, "--json"), as_user: str | None = AsOption,
+              db: str | None = DbOption) -> None:
     """Randomize an eligible subject."""
     from trialdesk.services import randomization as rz
     from trialdesk.services.commands import Randomize
@@ -210,7 +210,7 @@ def randomize(subject: str, nct_id: str = TrialOption,
 
 @randomization_app.command("in-error")
 def in_error(subject: str, reason: str = typer.Option(..., "--reason"), nct_id: str = TrialOption,
-             as_user: Optional[str] = AsOption, db: Optional[str] = DbOption) -> None:
+             as_user: str | None = AsOption, db: str | None = DbOption) -> None:
     """Flag a subject as randomized in error (the slot stays used)."""
     from trialdesk.services import randomization as rz
     from trialdesk.services.commands import FlagRandomizedInError
@@ -388,10 +388,10 @@ def run_qualification(app: App, principal: Principal, subjects: int, concurrency
 
 
 @randomization_app.command("qualify")
-def qualify(db: Optional[str] = DbOption,
+def qualify(db: str | None = DbOption,
             subjects: int = typer.Option(500, "--subjects", help="Allocations to run."),
             concurrency: int = typer.Option(16, "--concurrency", help="Concurrent workers (threads)."),
-            seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the subjects' random strata."),
+            seed: int | None = typer.Option(None, "--seed", help="Seed of the subjects' random strata."),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """Operational qualification on a scratch trial in the given database: N allocations from C workers, then
     duplicates, gaps, block balance and verify. Exits 1 on any anomaly."""

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -48,14 +48,14 @@ def _run(db: str | None, as_user: str | None, fn: Callable[[Any, Principal], T],
 
 
 def calendar_command(
-    subject: Optional[str] = typer.Argument(None, help="Subject number (or use --site)."),
-    site: Optional[str] = typer.Option(None, "--site", help="A site's visits to do (overdue, due, upcoming)."),
-    ics: Optional[Path] = typer.Option(None, "--ics", help="Write an iCalendar (.ics) file."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Statuses as of this date (default: today)."),
-    horizon_days: Optional[int] = typer.Option(None, "--horizon-days", min=0,
+    subject: str | None = typer.Argument(None, help="Subject number (or use --site)."),
+    site: str | None = typer.Option(None, "--site", help="A site's visits to do (overdue, due, upcoming)."),
+    ics: Path | None = typer.Option(None, "--ics", help="Write an iCalendar (.ics) file."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Statuses as of this date (default: today)."),
+    horizon_days: int | None = typer.Option(None, "--horizon-days", min=0,
                                                help="Future visits listed up to as-of + N days (default: 126 for a "
                                                     "subject, 28 for a site)."),
-    trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+    trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """A subject's visit calendar, or a site's upcoming/due/overdue visits; optionally as an .ics file."""
@@ -94,9 +94,9 @@ def calendar_command(
 @doses_app.command("plan")
 def doses_plan(subject: str = typer.Argument(...), cycle: int = typer.Option(..., "--cycle"),
                weight_kg: float = typer.Option(..., "--weight-kg"),
-               height_cm: Optional[float] = typer.Option(None, "--height-cm", help="Default: the subject's height."),
-               dose_date: Optional[str] = typer.Option(None, "--dose-date", help="Default: today."),
-               trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+               height_cm: float | None = typer.Option(None, "--height-cm", help="Default: the subject's height."),
+               dose_date: str | None = typer.Option(None, "--dose-date", help="Default: today."),
+               trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
                as_json: bool = JsonOption) -> None:
     """The doses of a cycle with the subject's arm, weight last used, reload gaps and reduction levels."""
     from trialdesk.services import treatment
@@ -123,13 +123,13 @@ def doses_record(subject: str = typer.Argument(...), drug: str = typer.Option(..
                  cycle: int = typer.Option(..., "--cycle"), dose_date: str = typer.Option(..., "--dose-date"),
                  actual_mg: float = typer.Option(..., "--actual-mg"),
                  weight_kg: float = typer.Option(..., "--weight-kg"),
-                 delay_reason: Optional[str] = typer.Option(None, "--delay-reason"),
+                 delay_reason: str | None = typer.Option(None, "--delay-reason"),
                  reduction_level: int = typer.Option(0, "--reduction-level"),
-                 reduction_reason: Optional[str] = typer.Option(None, "--reduction-reason"),
+                 reduction_reason: str | None = typer.Option(None, "--reduction-reason"),
                  interrupted: bool = typer.Option(False, "--interrupted"),
-                 override_reason: Optional[str] = typer.Option(None, "--override-reason"),
-                 height_cm: Optional[float] = typer.Option(None, "--height-cm"),
-                 trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                 override_reason: str | None = typer.Option(None, "--override-reason"),
+                 height_cm: float | None = typer.Option(None, "--height-cm"),
+                 trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
                  as_json: bool = JsonOption) -> None:
     """Record one drug given at one cycle (planned dose from the engine; override reason when far from it)."""
     from trialdesk.services import treatment
@@ -161,7 +161,7 @@ def _value(text: str) -> Any:
 def doses_edit(subject: str = typer.Argument(...), dose_id: int = typer.Argument(...),
                set_: list[str] = typer.Option(..., "--set", help="FIELD=VALUE, repeatable (e.g. actual_mg=120)."),
                reason: str = typer.Option(..., "--reason", help="Reason for change."),
-               trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+               trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
                as_json: bool = JsonOption) -> None:
     """Change a recorded dose; the audit trail keeps old and new values, who, when and why."""
     from trialdesk.domain.errors import InvalidInput
@@ -186,8 +186,8 @@ def doses_edit(subject: str = typer.Argument(...), dose_id: int = typer.Argument
 
 
 @doses_app.command("list")
-def doses_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: Optional[str] = DbOption,
-               as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+def doses_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: str | None = DbOption,
+               as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """A subject's doses administered."""
     from trialdesk.services import treatment
 
@@ -209,10 +209,10 @@ def disposition_record(subject: str = typer.Argument(...),
                        kind: str = typer.Option(..., "--kind", help="end_of_treatment, end_of_study, death or "
                                                                     "new_therapy."),
                        event_date: str = typer.Option(..., "--date", help="Event date (death, therapy start...)."),
-                       reason: Optional[str] = typer.Option(None, "--reason", help="Reason, cause of death, or the "
+                       reason: str | None = typer.Option(None, "--reason", help="Reason, cause of death, or the "
                                                                                    "new therapy."),
-                       eot_visit_date: Optional[str] = typer.Option(None, "--eot-visit-date"),
-                       trial: str = TrialOption, db: Optional[str] = DbOption, as_user: Optional[str] = AsOption,
+                       eot_visit_date: str | None = typer.Option(None, "--eot-visit-date"),
+                       trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
                        as_json: bool = JsonOption) -> None:
     """Record a disposition event; the subject's status follows."""
     from trialdesk.services import treatment
@@ -232,8 +232,8 @@ def disposition_record(subject: str = typer.Argument(...),
 
 
 @disposition_app.command("list")
-def disposition_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: Optional[str] = DbOption,
-                     as_user: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+def disposition_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: str | None = DbOption,
+                     as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """A subject's disposition events."""
     from trialdesk.services import treatment
 

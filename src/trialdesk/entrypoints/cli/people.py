@@ -8,7 +8,7 @@ framework's management command) and are audited as ``cli:<os user>``. Commands t
 from __future__ import annotations
 
 import getpass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -62,7 +62,7 @@ def _grants(roles: list[str], sites: list[str]) -> list[tuple[str, list[str] | N
 
 
 @users_app.command("create-admin")
-def users_create_admin(username: str = typer.Option("admin"), db: Optional[str] = DbOption) -> None:
+def users_create_admin(username: str = typer.Option("admin"), db: str | None = DbOption) -> None:
     """On a fresh database, create the first admin and print a one-time password (change it at first login)."""
     from trialdesk.services import accounts
 
@@ -79,7 +79,7 @@ def users_add(username: str = typer.Option(..., "--username"),
               role: list[str] = typer.Option(..., "--role", help="admin, sponsor, investigator, coordinator, "
                                                                  "monitor or statistician; repeatable."),
               site: list[str] = typer.Option([], "--site", help="Site id; repeatable. None: all sites."),
-              display_name: Optional[str] = typer.Option(None, "--name"), db: Optional[str] = DbOption) -> None:
+              display_name: str | None = typer.Option(None, "--name"), db: str | None = DbOption) -> None:
     """Add a user with roles scoped to sites (or all sites); prints a one-time password."""
     from trialdesk.services import accounts
 
@@ -93,7 +93,7 @@ def users_add(username: str = typer.Option(..., "--username"),
 
 
 @users_app.command("list")
-def users_list(as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DbOption) -> None:
+def users_list(as_json: bool = typer.Option(False, "--json"), db: str | None = DbOption) -> None:
     """List users with their roles and sites."""
     from trialdesk.services import accounts
 
@@ -110,7 +110,7 @@ def users_list(as_json: bool = typer.Option(False, "--json"), db: Optional[str] 
 
 
 @users_app.command("disable")
-def users_disable(username: str, reason: str = typer.Option(..., "--reason"), db: Optional[str] = DbOption) -> None:
+def users_disable(username: str, reason: str = typer.Option(..., "--reason"), db: str | None = DbOption) -> None:
     """Disable a user: ends their sessions and revokes their tokens."""
     from trialdesk.services import accounts
 
@@ -124,7 +124,7 @@ def users_disable(username: str, reason: str = typer.Option(..., "--reason"), db
 
 
 @users_app.command("reset-password")
-def users_reset_password(username: str, db: Optional[str] = DbOption) -> None:
+def users_reset_password(username: str, db: str | None = DbOption) -> None:
     """Set a new one-time password (printed once) and unlock the account."""
     from trialdesk.services import accounts
 
@@ -155,8 +155,8 @@ def users_permissions(markdown: bool = typer.Option(False, "--markdown")) -> Non
 
 
 @tokens_app.command("create")
-def tokens_create(user: str = typer.Option(..., "--user"), name: Optional[str] = typer.Option(None, "--name"),
-                  db: Optional[str] = DbOption) -> None:
+def tokens_create(user: str = typer.Option(..., "--user"), name: str | None = typer.Option(None, "--name"),
+                  db: str | None = DbOption) -> None:
     """Create an API token for USER; it authenticates /api/v1 with 'Authorization: Bearer'. Shown once."""
     from trialdesk.services import accounts
 
@@ -170,7 +170,7 @@ def tokens_create(user: str = typer.Option(..., "--user"), name: Optional[str] =
 
 
 @tokens_app.command("list")
-def tokens_list(user: Optional[str] = typer.Option(None, "--user"), db: Optional[str] = DbOption) -> None:
+def tokens_list(user: str | None = typer.Option(None, "--user"), db: str | None = DbOption) -> None:
     from trialdesk.services import accounts
 
     with cli_errors():
@@ -180,7 +180,7 @@ def tokens_list(user: Optional[str] = typer.Option(None, "--user"), db: Optional
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: int, db: Optional[str] = DbOption) -> None:
+def tokens_revoke(token_id: int, db: str | None = DbOption) -> None:
     from trialdesk.services import accounts
 
     with cli_errors():
@@ -194,7 +194,7 @@ def tokens_revoke(token_id: int, db: Optional[str] = DbOption) -> None:
 
 @sites_app.command("list")
 def sites_list(nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--json"),
-               db: Optional[str] = DbOption) -> None:
+               db: str | None = DbOption) -> None:
     from trialdesk.services import sites
 
     with cli_errors():
@@ -210,7 +210,7 @@ def sites_list(nct_id: str = TrialOption, as_json: bool = typer.Option(False, "-
 
 @sites_app.command("set-status")
 def sites_set_status(site: str, status: str, reason: str = typer.Option(..., "--reason"),
-                     nct_id: str = TrialOption, db: Optional[str] = DbOption) -> None:
+                     nct_id: str = TrialOption, db: str | None = DbOption) -> None:
     """Move a site through NOT_YET_RECRUITING -> RECRUITING -> (SUSPENDED <-> RECRUITING) -> CLOSED."""
     from trialdesk.services import sites
     from trialdesk.services.commands import ChangeSiteStatus
