@@ -20,15 +20,7 @@ from trialdesk.adapters.db.tables import (
     SubjectRow,
     TumorAssessmentRow,
 )
-from trialdesk.domain.datasets import (
-    AdverseEventInput,
-    AssessmentInput,
-    CapturedData,
-    DispositionInput,
-    DoseInput,
-    ScreeningInput,
-    SubjectInput,
-)
+from trialdesk.domain import datasets as ds
 
 R = TypeVar("R")
 
@@ -57,7 +49,7 @@ def _stratum(key: str) -> dict[str, str]:
 
 class Repository(SqlRepository):
     # -- captured data --------------------------------------------------------------------------------------
-    def captured_data(self, trial_id: int) -> CapturedData:
+    def captured_data(self, trial_id: int) -> ds.CapturedData:
         """Every Subject of the trial with allocation, screening, assessments, dispositions, doses and AEs.
 
         Allocations in error are included, flagged (``SubjectInput.in_error``): the analysis decides what they
@@ -69,13 +61,13 @@ class Repository(SqlRepository):
         ids = list(number)
         alloc = {a.subject_id: a for a in
                  repo_allocations.Repository(s).for_trial(trial_id, include_in_error=True)}
-        screenings: list[ScreeningInput] = []
+        screenings: list[ds.ScreeningInput] = []
         ecog: dict[int, int] = {}
         for screening in s.execute(select(ScreeningRow).where(t.screenings.c.trial_id == trial_id)
                                    .order_by(t.screenings.c.screened_on, t.screenings.c.id)).scalars():
             failed = tuple(c for c in (screening.failed_criteria or "").split(",") if c)
-            screenings.append(ScreeningInput(number[screening.subject_id], _day(screening.screened_on),
-                                             screening.verdict, failed))
+            screenings.append(ds.ScreeningInput(number[screening.subject_id], _day(screening.screened_on),
+                                                screening.verdict, failed))
             try:
                 value = json.loads(screening.record_json or "{}").get("ecog")
             except (ValueError, AttributeError):
@@ -85,24 +77,24 @@ class Repository(SqlRepository):
         subject_inputs = []
         for row in subjects:
             a = alloc.get(_id(row.id))
-            subject_inputs.append(SubjectInput(
+            subject_inputs.append(ds.SubjectInput(
                 subject_number=row.subject_number, site=row.site_key, arm=a.arm if a else None,
                 randomized_on=_d(a.randomized_on) if a else None, stratum=_stratum(a.stratum) if a else {},
                 in_error=bool(a.in_error) if a else False, birth_date=_d(row.birth_date), sex=row.sex,
                 ecog=ecog.get(_id(row.id))))
 
-        assessments = [AssessmentInput(number[r.subject_id], _day(r.assessment_date), r.overall_response,
-                                       bool(r.baseline))
+        assessments = [ds.AssessmentInput(number[r.subject_id], _day(r.assessment_date), r.overall_response,
+                                          bool(r.baseline))
                        for r in self._of_subjects(TumorAssessmentRow, t.tumor_assessments, ids)]
-        dispositions = [DispositionInput(number[r.subject_id], r.kind, _day(r.event_date), r.reason)
+        dispositions = [ds.DispositionInput(number[r.subject_id], r.kind, _day(r.event_date), r.reason)
                         for r in self._of_subjects(DispositionRow, t.dispositions, ids)]
-        doses = [DoseInput(number[r.subject_id], r.cycle, r.drug, _day(r.dose_date), float(r.actual_mg),
-                           None if r.planned_mg is None else float(r.planned_mg))
+        doses = [ds.DoseInput(number[r.subject_id], r.cycle, r.drug, _day(r.dose_date), float(r.actual_mg),
+                              None if r.planned_mg is None else float(r.planned_mg))
                  for r in self._of_subjects(DoseRow, t.doses, ids)]
-        aes = [AdverseEventInput(number[r.subject_id], r.term, r.soc, int(r.grade), _day(r.onset_date),
-                                 bool(r.serious), r.action_taken)
+        aes = [ds.AdverseEventInput(number[r.subject_id], r.term, r.soc, int(r.grade), _day(r.onset_date),
+                                    bool(r.serious), r.action_taken)
                for r in self._of_subjects(AdverseEventRow, t.adverse_events, ids)]
-        return CapturedData(subject_inputs, screenings, assessments, dispositions, doses, aes)
+        return ds.CapturedData(subject_inputs, screenings, assessments, dispositions, doses, aes)
 
     def _of_subjects(self, record: type[R], table: Table, ids: list[int]) -> list[R]:
         """The records of these subjects, in entry order (chunked: SQLite's bound-parameter limit)."""
