@@ -27,7 +27,9 @@ from trialdesk.domain.schedule import VisitKind
 from trialdesk.entrypoints.web.app import create_app
 from trialdesk.services import treatment
 from trialdesk.services.audit import verify_audit
-from trialdesk.services.demo import NCT, demo_password, run_demo
+from trialdesk.services.demo import demo_password, run_demo
+
+NCT = "NCT07003074"
 
 pytestmark = pytest.mark.browser
 

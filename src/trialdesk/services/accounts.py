@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from trialdesk.domain.access import (
     POLICY,
@@ -20,6 +21,9 @@ from trialdesk.domain.access import (
     require,
 )
 from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from trialdesk.domain.records import User
+from trialdesk.services.registry import stored_id
+from trialdesk.services.unit_of_work import UnitOfWork
 
 
 def _iso(ts: dt.datetime) -> str:
@@ -30,21 +34,23 @@ def _parse(ts: str) -> dt.datetime:
     return dt.datetime.fromisoformat(ts)
 
 
-def principal_for(uow, user, via: str = "session") -> Principal:
+def principal_for(uow: UnitOfWork, user: User, via: str = "session") -> Principal:
     by_role: dict[Role, set[str] | None] = {}
-    for grant in uow.users.grants(user.id):
+    for grant in uow.users.grants(stored_id(user)):
         role = Role(grant.role)
         if grant.site_key is None:
             by_role[role] = None
-        elif by_role.get(role, set()) is not None:
-            by_role.setdefault(role, set()).add(grant.site_key)
+        else:
+            sites = by_role.setdefault(role, set())
+            if sites is not None:
+                sites.add(grant.site_key)
     grants = tuple(Grant(role, None if sites is None else frozenset(sites)) for role, sites in by_role.items())
     return Principal(user.username, grants, user_id=user.id, via=via)
 
 
-def _validate_grants(uow, grants: list[tuple[str, list[str] | None]]) -> list[tuple[Role, str | None]]:
-    known_sites = {s.site_key for t in uow.trials.list() for s in uow.sites.for_trial(t.id)}
-    out = []
+def _validate_grants(uow: UnitOfWork, grants: list[tuple[str, list[str] | None]]) -> list[tuple[Role, str | None]]:
+    known_sites = {s.site_key for t in uow.trials.list() for s in uow.sites.for_trial(stored_id(t))}
+    out: list[tuple[Role, str | None]] = []
     if not grants:
         raise InvalidInput("at least one role is required", field="role")
     for role_name, sites in grants:
@@ -63,26 +69,26 @@ def _validate_grants(uow, grants: list[tuple[str, list[str] | None]]) -> list[tu
     return out
 
 
-def _public_user(uow, user) -> dict:
+def _public_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
     p = principal_for(uow, user)
     return {"username": user.username, "display_name": user.display_name, "active": user.active,
             "roles": p.role_summary, "locked_until": user.locked_until,
             "must_change_password": user.must_change_password}
 
 
-def create_first_admin(uow, username: str = "admin") -> tuple[str, str]:
+def create_first_admin(uow: UnitOfWork, username: str = "admin") -> tuple[str, str]:
     """On an empty user table, create an admin with a one-time password (printed once, never stored)."""
     if uow.users.count() > 0:
         raise Conflict("users already exist; ask an admin to run 'trialdesk users add'")
     password = uow.ports.tokens.one_time_password()
     user = uow.users.create(username=username, password_hash=uow.ports.passwords.hash(password),
                             must_change_password=True, active=True, failed_logins=0, created_at=_iso(uow.now()))
-    uow.users.add_grant(user.id, Role.ADMIN.value, None)
+    uow.users.add_grant(stored_id(user), Role.ADMIN.value, None)
     uow.record("user.created", "user", username, after={"roles": "admin (all sites)"}, reason="first admin")
     return username, password
 
 
-def add_user(uow, actor: Principal, username: str, grants: list[tuple[str, list[str] | None]], *,
+def add_user(uow: UnitOfWork, actor: Principal, username: str, grants: list[tuple[str, list[str] | None]], *,
              display_name: str | None = None, password: str | None = None, demo: bool = False) -> str:
     """Create a user; returns the one-time password (or stores the given one, which must pass the policy).
 
@@ -104,47 +110,47 @@ def add_user(uow, actor: Principal, username: str, grants: list[tuple[str, list[
                             must_change_password=one_time, active=True, failed_logins=0,
                             created_at=_iso(uow.now()))
     for role, site in checked:
-        uow.users.add_grant(user.id, role.value, site)
+        uow.users.add_grant(stored_id(user), role.value, site)
     uow.record("user.created", "user", username, after=_public_user(uow, user), actor=actor.username)
     return password
 
 
-def list_users(uow, actor: Principal) -> list[dict]:
+def list_users(uow: UnitOfWork, actor: Principal) -> list[dict[str, Any]]:
     require(actor, Action.USER_MANAGE)
     return [_public_user(uow, u) for u in uow.users.list()]
 
 
-def _user(uow, username: str):
+def _user(uow: UnitOfWork, username: str) -> User:
     user = uow.users.get(username, for_update=True)
     if user is None:
         raise NotFound(f"no user {username!r}")
     return user
 
 
-def disable_user(uow, actor: Principal, username: str, reason: str) -> None:
+def disable_user(uow: UnitOfWork, actor: Principal, username: str, reason: str) -> None:
     require(actor, Action.USER_MANAGE)
     user = _user(uow, username)
     before = _public_user(uow, user)
     user.active = False
-    uow.users.end_sessions(user.id, _iso(uow.now()))
-    for token in uow.users.tokens(user.id):
+    uow.users.end_sessions(stored_id(user), _iso(uow.now()))
+    for token in uow.users.tokens(stored_id(user)):
         token.revoked_at = token.revoked_at or _iso(uow.now())
     uow.record("user.disabled", "user", username, before=before, after=_public_user(uow, user), reason=reason,
                actor=actor.username)
 
 
-def reset_password(uow, actor: Principal, username: str) -> str:
+def reset_password(uow: UnitOfWork, actor: Principal, username: str) -> str:
     require(actor, Action.USER_MANAGE)
     user = _user(uow, username)
     password = uow.ports.tokens.one_time_password()
     user.password_hash, user.must_change_password = uow.ports.passwords.hash(password), True
     user.failed_logins, user.locked_until = 0, None
-    uow.users.end_sessions(user.id, _iso(uow.now()))
+    uow.users.end_sessions(stored_id(user), _iso(uow.now()))
     uow.record("user.password_reset", "user", username, reason="password reset by admin", actor=actor.username)
     return password
 
 
-def change_password(uow, username: str, old: str, new: str) -> None:
+def change_password(uow: UnitOfWork, username: str, old: str, new: str) -> None:
     user = _user(uow, username)
     if not uow.ports.passwords.verify(user.password_hash, old):
         raise AuthenticationFailed("the current password is wrong")
@@ -163,7 +169,7 @@ class LoginResult:
     must_change_password: bool
 
 
-def login(uow, username: str, password: str, *, policy: SecurityPolicy = POLICY) -> LoginResult:
+def login(uow: UnitOfWork, username: str, password: str, *, policy: SecurityPolicy = POLICY) -> LoginResult:
     """Check credentials. A failure is recorded and committed before :class:`AuthenticationFailed` is raised;
     after ``lockout_threshold`` consecutive failures the account is locked for ``lockout_minutes``."""
     now = uow.now()
@@ -196,7 +202,7 @@ def login(uow, username: str, password: str, *, policy: SecurityPolicy = POLICY)
         raise AuthenticationFailed("wrong username or password")
     user.failed_logins, user.locked_until = 0, None
     token, csrf = uow.ports.tokens.new_token(), uow.ports.tokens.new_token()
-    uow.users.create_session(token_hash=uow.ports.tokens.digest(token), user_id=user.id, csrf_token=csrf,
+    uow.users.create_session(token_hash=uow.ports.tokens.digest(token), user_id=stored_id(user), csrf_token=csrf,
                              created_at=_iso(now), last_seen_at=_iso(now))
     uow.record("auth.login", "user", username, actor=username)
     uow.commit()
@@ -210,7 +216,7 @@ class SessionInfo:
     must_change_password: bool
 
 
-def authenticate_session(uow, token: str | None, *, policy: SecurityPolicy = POLICY,
+def authenticate_session(uow: UnitOfWork, token: str | None, *, policy: SecurityPolicy = POLICY,
                          touch: bool = True) -> SessionInfo:
     """Resolve a session cookie; expired after ``session_idle_minutes`` of inactivity."""
     if not token:
@@ -233,7 +239,7 @@ def authenticate_session(uow, token: str | None, *, policy: SecurityPolicy = POL
     return SessionInfo(principal_for(uow, user), row.csrf_token, user.must_change_password)
 
 
-def logout(uow, token: str | None) -> None:
+def logout(uow: UnitOfWork, token: str | None) -> None:
     if not token:
         return
     row = uow.users.session_by_hash(uow.ports.tokens.digest(token))
@@ -245,7 +251,7 @@ def logout(uow, token: str | None) -> None:
         uow.commit()
 
 
-def create_token(uow, actor: Principal, username: str, name: str | None = None) -> str:
+def create_token(uow: UnitOfWork, actor: Principal, username: str, name: str | None = None) -> str:
     """An API token for ``username`` (admins for anyone, users for themselves). Shown once; stored hashed."""
     if actor.username != username:
         require(actor, Action.USER_MANAGE)
@@ -253,7 +259,7 @@ def create_token(uow, actor: Principal, username: str, name: str | None = None) 
     if not user.active:
         raise Conflict(f"user {username!r} is disabled")
     token = uow.ports.tokens.new_token("td_")
-    row = uow.users.create_token(token_hash=uow.ports.tokens.digest(token), prefix=token[:10], user_id=user.id,
+    row = uow.users.create_token(token_hash=uow.ports.tokens.digest(token), prefix=token[:10], user_id=stored_id(user),
                                  name=name,
                                  created_at=_iso(uow.now()))
     uow.record("token.created", "api_token", row.id, after={"user": username, "prefix": row.prefix, "name": name},
@@ -261,7 +267,7 @@ def create_token(uow, actor: Principal, username: str, name: str | None = None) 
     return token
 
 
-def revoke_token(uow, actor: Principal, token_id: int) -> None:
+def revoke_token(uow: UnitOfWork, actor: Principal, token_id: int) -> None:
     row = uow.users.token_by_id(token_id)
     if row is None:
         raise NotFound(f"no token {token_id}")
@@ -272,17 +278,17 @@ def revoke_token(uow, actor: Principal, token_id: int) -> None:
     uow.record("token.revoked", "api_token", token_id, actor=actor.username)
 
 
-def list_tokens(uow, actor: Principal, username: str | None = None) -> list[dict]:
+def list_tokens(uow: UnitOfWork, actor: Principal, username: str | None = None) -> list[dict[str, Any]]:
     if username != actor.username:
         require(actor, Action.USER_MANAGE)
     user = uow.users.get(username) if username else None
-    rows = uow.users.tokens(user.id if user else None)
+    rows = uow.users.tokens(stored_id(user) if user else None)
     names = {u.id: u.username for u in uow.users.list()}
     return [{"id": r.id, "user": names.get(r.user_id), "prefix": r.prefix, "name": r.name,
              "created_at": r.created_at, "last_used_at": r.last_used_at, "revoked_at": r.revoked_at} for r in rows]
 
 
-def authenticate_token(uow, token: str) -> Principal:
+def authenticate_token(uow: UnitOfWork, token: str) -> Principal:
     row = uow.users.token_by_hash(uow.ports.tokens.digest(token)) if token else None
     if row is None or row.revoked_at is not None:
         raise AuthenticationFailed("invalid or revoked API token")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.ctcae import CtcaeDictionary, CtcaeTerm
 from trialdesk.domain.errors import Conflict, InvalidInput
+from trialdesk.services.unit_of_work import UnitOfWork
 
 CTCAE_VERSION = "5.0"
 
 
-def load_terms(uow, principal: Principal, terms: list[CtcaeTerm], *, version: str = CTCAE_VERSION,
-               source: str | None = None) -> dict:
+def load_terms(uow: UnitOfWork, principal: Principal, terms: list[CtcaeTerm], *, version: str = CTCAE_VERSION,
+               source: str | None = None) -> dict[str, Any]:
     """Store the terms of one CTCAE version (admin, ``Action.CTCAE_LOAD``). Idempotent: terms are matched by
     MedDRA code; a second load of the same workbook changes nothing. Audited with the counts.
 
@@ -30,10 +33,10 @@ def load_terms(uow, principal: Principal, terms: list[CtcaeTerm], *, version: st
     return result
 
 
-_CACHE: dict[tuple, CtcaeDictionary] = {}
+_CACHE: dict[tuple[Any, ...], CtcaeDictionary] = {}
 
 
-def dictionary(uow, version: str = CTCAE_VERSION) -> CtcaeDictionary:
+def dictionary(uow: UnitOfWork, version: str = CTCAE_VERSION) -> CtcaeDictionary:
     """The loaded dictionary; :class:`Conflict` when ``ctcae load`` has not been run.
 
     Built once per process for each state of the stored terms (a cheap aggregate decides whether it changed)."""
@@ -52,7 +55,7 @@ def dictionary(uow, version: str = CTCAE_VERSION) -> CtcaeDictionary:
     return built
 
 
-def term_info(uow, query: str, version: str = CTCAE_VERSION) -> dict:
+def term_info(uow: UnitOfWork, query: str, version: str = CTCAE_VERSION) -> dict[str, Any]:
     """One term with its defined grades (for the AE form's grade list)."""
     term = dictionary(uow, version).get(query)
     return {"term": term.term, "meddra_code": term.meddra_code, "soc": term.soc,
@@ -60,5 +63,5 @@ def term_info(uow, query: str, version: str = CTCAE_VERSION) -> dict:
             "definition": term.definition}
 
 
-def term_names(uow, version: str = CTCAE_VERSION) -> list[str]:
+def term_names(uow: UnitOfWork, version: str = CTCAE_VERSION) -> list[str]:
     return sorted(r.term for r in uow.ctcae.all(version))

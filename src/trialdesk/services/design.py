@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from trialdesk.domain.access import Action, Principal, require
+from trialdesk.domain.design import DesignSpec
 from trialdesk.domain.errors import Conflict, InvalidInput
 from trialdesk.services.registry import get_protocol
+from trialdesk.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from trialdesk.stats.simulate import SimulationResult
 
 MAX_WEB_TRIALS = 20_000
 
 
-def design_of(uow, principal: Principal, nct_id: str):
+def design_of(uow: UnitOfWork, principal: Principal, nct_id: str) -> DesignSpec:
     require(principal, Action.DESIGN_SIMULATE)
     design = get_protocol(uow, nct_id, live_sites=False).operations.design
     if design is None:
@@ -22,15 +29,17 @@ def _check_hazard_ratio(hazard_ratio: float | None) -> None:
         raise InvalidInput(f"must be between 0.05 and 5; got {hazard_ratio!r}", field="hr")
 
 
-def closed_form(uow, principal: Principal, nct_id: str, hazard_ratio: float | None = None) -> dict:
+def closed_form(uow: UnitOfWork, principal: Principal, nct_id: str,
+                hazard_ratio: float | None = None) -> dict[str, Any]:
     from trialdesk.stats.design import closed_form_report
 
     design = design_of(uow, principal, nct_id)
     _check_hazard_ratio(hazard_ratio)
-    return closed_form_report(design, hazard_ratio=hazard_ratio).model_dump(mode="json")
+    report: dict[str, Any] = closed_form_report(design, hazard_ratio=hazard_ratio).model_dump(mode="json")
+    return report
 
 
-def simulate_design(design, *, trials: int, hazard_ratio: float | None, seed: int):
+def simulate_design(design: DesignSpec, *, trials: int, hazard_ratio: float | None, seed: int) -> SimulationResult:
     """Run the simulation (outside any transaction: it reads nothing from the database)."""
     from trialdesk.stats.simulate import simulate
 

@@ -12,13 +12,14 @@ DEMO_SUBJECTS = 100
 
 def ensure_demo(td: App) -> list[dict[str, str]]:
     """Run the demo once on an empty trial; return the demo logins to show on the home page."""
-    from trialdesk.services.demo import NCT, demo_password, demo_users, run_demo
+    from trialdesk.services.demo import demo_password, demo_users, run_demo
     from trialdesk.services.registry import get_trial_row, stored_id
     from trialdesk.services.subjects import site_code
     from trialdesk.services.unit_of_work import utc_now
 
+    nct_id = td.settings.default_trial
     with td.uow() as uow:
-        trial_id = stored_id(get_trial_row(uow, NCT))
+        trial_id = stored_id(get_trial_row(uow, nct_id))
         populated = bool(uow.subjects.list(trial_id))
         sites = [s.site_key for s in uow.sites.for_trial(trial_id)]
         codes = {s: site_code(uow, trial_id, s) for s in sites}
@@ -27,7 +28,7 @@ def ensure_demo(td: App) -> list[dict[str, str]]:
         print(f"trialdesk: first start in demo mode: simulating {DEMO_SUBJECTS} subjects to the final analysis "
               "(about a minute or two)...", flush=True)
         try:
-            run_demo(td, subjects=DEMO_SUBJECTS, seed=7, to_completion=True)
+            run_demo(td, nct_id=nct_id, subjects=DEMO_SUBJECTS, seed=7, to_completion=True)
         finally:
             td.clock = utc_now
         has_demo_users = True
