@@ -10,12 +10,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from access_helpers import NCT, OWN
-
 from trialdesk.adapters.db.tables import AllocationRow, ScreeningRow
 from trialdesk.domain.access import SYSTEM
 
 WORKBOOK = "data/ctcae/CTCAE_v5.0_2017-11-27.xlsx"
-NOW = dt.datetime(2026, 3, 2, 2, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 2, 0, tzinfo=dt.UTC)
 CONSENT = dt.date(2025, 12, 20)
 RANDOMIZED = dt.date(2026, 1, 5)
 

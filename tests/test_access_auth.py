@@ -22,7 +22,7 @@ from trialdesk.services import accounts
 
 class Clock:
     def __init__(self):
-        self.now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+        self.now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 
     def __call__(self):
         return self.now
@@ -49,9 +49,8 @@ def login_form(client, username, password, next_url=""):
 
 
 def test_password_policy_and_argon2(td_clock):
-    with pytest.raises(InvalidInput, match="password: must be at least 12 characters"):
-        with td_clock.uow() as uow:
-            accounts.add_user(uow, SYSTEM, "shorty", [("coordinator", [OWN])], password="short-pass")
+    with pytest.raises(InvalidInput, match="password: must be at least 12 characters"), td_clock.uow() as uow:
+        accounts.add_user(uow, SYSTEM, "shorty", [("coordinator", [OWN])], password="short-pass")
     with td_clock.uow() as uow:
         row = uow.users.get("coordinator1")
     assert row.password_hash.startswith("$argon2id$") and PASSWORD not in row.password_hash
@@ -63,9 +62,8 @@ def test_first_admin_only_on_empty_database(sqlite_url):
         name, password = accounts.create_first_admin(uow)
         uow.commit()
     assert name == "admin" and len(password) >= 12
-    with pytest.raises(Conflict):
-        with app.uow() as uow:
-            accounts.create_first_admin(uow)
+    with pytest.raises(Conflict), app.uow() as uow:
+        accounts.create_first_admin(uow)
     with app.uow() as uow:
         result = accounts.login(uow, "admin", password)
     assert result.must_change_password
@@ -74,14 +72,12 @@ def test_first_admin_only_on_empty_database(sqlite_url):
 
 def test_lockout_after_fifth_failure_for_15_minutes(td_clock, clock):
     for attempt in range(1, 6):
-        with pytest.raises(AuthenticationFailed) as info:
-            with td_clock.uow() as uow:
-                accounts.login(uow, "coordinator1", "wrong password!!")
+        with pytest.raises(AuthenticationFailed) as info, td_clock.uow() as uow:
+            accounts.login(uow, "coordinator1", "wrong password!!")
         assert ("locked" in info.value.message) == (attempt == 5)
     clock.now += dt.timedelta(minutes=14, seconds=59)
-    with pytest.raises(AuthenticationFailed, match="locked"):
-        with td_clock.uow() as uow:
-            accounts.login(uow, "coordinator1", PASSWORD)
+    with pytest.raises(AuthenticationFailed, match="locked"), td_clock.uow() as uow:
+        accounts.login(uow, "coordinator1", PASSWORD)
     clock.now += dt.timedelta(seconds=2)
     with td_clock.uow() as uow:
         assert accounts.login(uow, "coordinator1", PASSWORD).principal.username == "coordinator1"

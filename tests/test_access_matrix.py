@@ -145,7 +145,7 @@ def test_revoked_and_disabled_tokens_stop_working(td, api, principals):
     headers = {"Authorization": f"Bearer {tokens[R.COORDINATOR]}"}
     assert client.get("/api/v1/me", headers=headers).status_code == 200
     with td.uow("admin1") as uow:
-        [row] = [t for t in accounts.list_tokens(uow, principals[R.ADMIN], "coordinator1")]
+        [row] = list(accounts.list_tokens(uow, principals[R.ADMIN], "coordinator1"))
         accounts.revoke_token(uow, principals[R.ADMIN], row["id"])
         uow.commit()
     assert client.get("/api/v1/me", headers=headers).status_code == 401
@@ -156,19 +156,16 @@ def test_revoked_and_disabled_tokens_stop_working(td, api, principals):
 
 def test_invalid_site_transition_and_missing_reason(td, principals):
     admin = principals[R.ADMIN]
-    with pytest.raises(TrialdeskError, match="reason"):
-        with td.uow() as uow:
-            sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status="RECRUITING", reason="  "))
-    with pytest.raises(TrialdeskError, match="cannot go from NOT_YET_RECRUITING to SUSPENDED"):
-        with td.uow() as uow:
-            sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status="SUSPENDED", reason="why"))
+    with pytest.raises(TrialdeskError, match="reason"), td.uow() as uow:
+        sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status="RECRUITING", reason="  "))
+    with pytest.raises(TrialdeskError, match="cannot go from NOT_YET_RECRUITING to SUSPENDED"), td.uow() as uow:
+        sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status="SUSPENDED", reason="why"))
     with td.uow() as uow:
         for status in ["RECRUITING", "SUSPENDED", "RECRUITING", "CLOSED"]:
             sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status=status, reason=f"to {status}"))
         uow.commit()
-    with pytest.raises(TrialdeskError, match="CLOSED"):
-        with td.uow() as uow:
-            sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status="RECRUITING", reason="reopen"))
+    with pytest.raises(TrialdeskError, match="CLOSED"), td.uow() as uow:
+        sites.change_site_status(uow, admin, NCT, OTHER, ChangeSiteStatus(status="RECRUITING", reason="reopen"))
     with td.uow() as uow:
-        events = [e for e in uow.audit.query(entity_type="site", entity_id=OTHER, limit=50)]
+        events = list(uow.audit.query(entity_type="site", entity_id=OTHER, limit=50))
     assert [e.reason for e in reversed(events)] == ["to RECRUITING", "to SUSPENDED", "to RECRUITING", "to CLOSED"]

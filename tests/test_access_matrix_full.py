@@ -29,9 +29,10 @@ import hashlib
 import itertools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -79,7 +80,7 @@ from trialdesk.services.commands import (
 )
 
 A = Action
-NOW = dt.datetime(2026, 1, 20, 9, 30, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 20, 9, 30, tzinfo=dt.UTC)
 SCRATCH = "NCT99000001"  # a copy of the trial without a list: generating one there is the manage operation
 ELIGIBLE = json.loads((Path(__file__).resolve().parents[1] / "docs" / "screening" / "eligible.json").read_text())
 # CTCAE v5.0, Nausea (MedDRA 10028813), grade texts as in NCI's workbook.
@@ -452,9 +453,8 @@ def test_service_matrix(world, op, role, where):
     last = _check_denial(w, role, op, before, seq)
     assert last.entity_id == denial.action.value
     if hidden:  # indistinguishable from asking about a subject (query) that does not exist
-        with pytest.raises(NotFound) as absent:
-            with w.td.uow(principal.username) as uow:
-                op.call(uow, principal, _absent(ctx))
+        with pytest.raises(NotFound) as absent, w.td.uow(principal.username) as uow:
+            op.call(uow, principal, _absent(ctx))
         assert not isinstance(absent.value, Denial)
         assert _as_if_absent(denial.to_dict(), ctx) == absent.value.to_dict()
 

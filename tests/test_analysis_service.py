@@ -4,8 +4,6 @@ posted; only the statistician runs and posts."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -67,15 +65,12 @@ def test_only_the_statistician_runs_and_posts(small_db):
     for role, principal in users.items():
         if role is Role.STATISTICIAN:
             continue
-        with pytest.raises(PermissionDenied):
-            with td.uow(principal.username) as uow:
-                analysis.run_analysis(uow, principal, NCT, RunAnalysis(cut_date=CUT))
-        with pytest.raises(PermissionDenied):
-            with td.uow(principal.username) as uow:
-                analysis.post_results(uow, principal, NCT, PostResults())
-        with pytest.raises(PermissionDenied):
-            with td.uow(principal.username) as uow:
-                analysis.list_runs(uow, principal, NCT)
+        with pytest.raises(PermissionDenied), td.uow(principal.username) as uow:
+            analysis.run_analysis(uow, principal, NCT, RunAnalysis(cut_date=CUT))
+        with pytest.raises(PermissionDenied), td.uow(principal.username) as uow:
+            analysis.post_results(uow, principal, NCT, PostResults())
+        with pytest.raises(PermissionDenied), td.uow(principal.username) as uow:
+            analysis.list_runs(uow, principal, NCT)
     from sqlalchemy import select
 
     from trialdesk.adapters.db.tables import AuditEventRow
@@ -88,9 +83,8 @@ def test_only_the_statistician_runs_and_posts(small_db):
 def test_post_requires_a_run(small_db):
     td, users = small_db
     stat = users[Role.STATISTICIAN]
-    with pytest.raises(NotFound):
-        with td.uow() as uow:
-            analysis.post_results(uow, stat, NCT, PostResults())
+    with pytest.raises(NotFound), td.uow() as uow:
+        analysis.post_results(uow, stat, NCT, PostResults())
 
 
 def test_results_shown_only_once_posted(small_db):

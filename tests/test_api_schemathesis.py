@@ -23,10 +23,9 @@ from __future__ import annotations
 import os
 
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-
-import schemathesis
 from schemathesis import checks as st_checks
 from schemathesis.generation import GenerationMode
 

@@ -13,9 +13,9 @@ import json
 
 import pytest
 from pydantic import ValidationError
+
 from access_helpers import NCT, OTHER, OWN
 from capture_helpers import THP_RELATIONSHIP, WORKBOOK, Clock, add_subject, ctcae_terms, load_ctcae, principals
-
 from trialdesk.domain.access import SYSTEM, Grant, Principal, Role
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied, problems_from_pydantic
 from trialdesk.services import adverse_events as ae

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from access_helpers import PASSWORD, make_users
-from capture_helpers import THP_RELATIONSHIP, WORKBOOK, add_subject
 from typer.testing import CliRunner
 
+from access_helpers import PASSWORD, make_users
+from capture_helpers import THP_RELATIONSHIP, WORKBOOK, add_subject
 from trialdesk.entrypoints.cli.main import app
 
 runner = CliRunner()

@@ -4,9 +4,9 @@ history kept, every step audited; site-scoped lists (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import pytest
+
 from access_helpers import NCT, OTHER, OWN
 from capture_helpers import Clock, add_subject, principals
-
 from trialdesk.domain.access import SYSTEM, Grant, Principal, Role
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from trialdesk.services import queries as q

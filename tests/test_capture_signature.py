@@ -7,9 +7,9 @@ import hashlib
 import json
 
 import pytest
+
 from access_helpers import NCT, PASSWORD, make_users
 from capture_helpers import THP_RELATIONSHIP, Clock, add_subject, load_ctcae
-
 from trialdesk.domain.access import Role
 from trialdesk.domain.errors import AuthenticationFailed, Conflict, PermissionDenied
 from trialdesk.services import adverse_events as ae

@@ -14,9 +14,9 @@ import json
 
 import pytest
 from pydantic import ValidationError
+
 from access_helpers import NCT
 from capture_helpers import Clock, add_subject, principals
-
 from trialdesk.domain.access import Role
 from trialdesk.domain.errors import Conflict, InvalidInput, PermissionDenied, problems_from_pydantic
 from trialdesk.services import tumor
@@ -36,7 +36,7 @@ def follow(t1, t2, nt="present"):
 
 @pytest.fixture
 def cap(td):
-    td.clock = Clock(dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.timezone.utc))
+    td.clock = Clock(dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC))
     add_subject(td, "HUN-0001")
     return td, principals()
 

@@ -3,11 +3,10 @@ subject/site pages with their panels and forms (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
 
 from access_helpers import NCT, OWN, PASSWORD, make_users, token_for
 from capture_helpers import THP_RELATIONSHIP, Clock, add_subject, load_ctcae
-from fastapi.testclient import TestClient
-
 from trialdesk.entrypoints.web.app import create_app
 
 BASE = f"/api/v1/trials/{NCT}/subjects/HUN-0001"

@@ -56,7 +56,7 @@ def test_errors_carry_the_field(ctcae):
     [
         ({"meddra_code": 1234567}, "greater than or equal to 10000000"),
         ({"grades": {1: "a", 2: None, 3: None, 4: None}}, "exactly the keys 1 to 5"),
-        ({"grades": {g: None for g in range(1, 6)}}, "at least one grade"),
+        ({"grades": dict.fromkeys(range(1, 6))}, "at least one grade"),
         ({"term": "   "}, "must not be blank"),
     ],
 )

@@ -76,7 +76,7 @@ def demo(tmp_path, shared_dir, monkeypatch):
                 break
     assert chosen is not None, "the demo left no subject mid-treatment"
     subject, next_dose = chosen
-    td.clock = lambda: dt.datetime.combine(next_dose.planned, dt.time(9, 30), tzinfo=dt.timezone.utc)
+    td.clock = lambda: dt.datetime.combine(next_dose.planned, dt.time(9, 30), tzinfo=dt.UTC)
     with live_server(create_app(td_app=td)) as url:
         yield {"td": td, "url": url, "subject": subject.subject_number, "site": subject.site_key,
                "visit": next_dose, "today": next_dose.planned}

@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from trialdesk.adapters.dask_runner import dask_runner  # noqa: E402
-from trialdesk.domain.design import DesignSpec, ExponentialSurvival, StratificationFactor, UniformAccrual  # noqa: E402
-from trialdesk.stats.simulate import simulate  # noqa: E402
+from trialdesk.adapters.dask_runner import dask_runner
+from trialdesk.domain.design import DesignSpec, ExponentialSurvival, StratificationFactor, UniformAccrual
+from trialdesk.stats.simulate import simulate
 
 
 def test_two_worker_cluster_equals_single_process():

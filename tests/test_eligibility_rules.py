@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from trialdesk.adapters.protocol_files import load_default_protocol, packaged_protocol_path
 from trialdesk.domain.eligibility import (
     EligibilitySpec,
-    criteria_from_registry_text,
     coerce_criteria,
+    criteria_from_registry_text,
     evaluate,
     evaluate_named,
 )

@@ -4,11 +4,11 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trialdesk.domain.expr import (
     UNKNOWN,
-    Binary,
     ExprNameError,
     ExprSyntaxError,
     ExprTypeError,

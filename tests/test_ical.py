@@ -12,7 +12,7 @@ from trialdesk.domain.schedule import ScheduleSpec, SubjectTimeline, build_site_
 
 D = dt.date
 R = D(2025, 7, 1)
-STAMP = dt.datetime(2025, 9, 1, 8, 0, tzinfo=dt.timezone.utc)
+STAMP = dt.datetime(2025, 9, 1, 8, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")

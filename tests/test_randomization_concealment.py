@@ -56,7 +56,7 @@ def _seeds() -> tuple[bytes, bytes]:
 
 class Clock:
     def __call__(self):
-        return dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.timezone.utc)
+        return dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 
 
 def _trial(tmp_path, name: str, seed: bytes):

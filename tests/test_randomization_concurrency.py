@@ -22,8 +22,8 @@ from trialdesk.adapters.db.tables import AllocationRow, RandomizationSlotRow, Ra
 from trialdesk.domain.access import SYSTEM
 from trialdesk.domain.randomization import generate_stratum_blocks
 from trialdesk.services import randomization as rz
-from trialdesk.services.commands import Randomize
 from trialdesk.services.audit import verify_audit
+from trialdesk.services.commands import Randomize
 from trialdesk.services.registry import get_protocol
 
 N_SUBJECTS = 500
@@ -56,7 +56,7 @@ def test_concurrent_allocations(td, tmp_path):
                 except (OperationalError, DBAPIError) as exc:  # lock timeouts: retry, counted
                     retries[type(exc).__name__] += 1
                     time.sleep(0.01 * (attempt + 1))
-                except BaseException as exc:  # noqa: BLE001 - surfaced below
+                except BaseException as exc:
                     errors.append(exc)
                     break
 

@@ -11,14 +11,18 @@ from sqlalchemy import select, update
 
 from access_helpers import make_users
 from randomization_db_helpers import ALL_STRATA, NCT, OWN, SEED, add_subjects, setup_list, store_for, upcoming_arms
-from trialdesk.adapters.db.tables import AllocationRow, RandomizationListRow, RandomizationSlotRow, \
-    RandomizationStratumRow
+from trialdesk.adapters.db.tables import (
+    AllocationRow,
+    RandomizationListRow,
+    RandomizationSlotRow,
+    RandomizationStratumRow,
+)
 from trialdesk.domain.access import SYSTEM, Role
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from trialdesk.domain.randomization import stratum_key
 from trialdesk.services import randomization as rz
-from trialdesk.services.commands import FlagRandomizedInError, Randomize
 from trialdesk.services.audit import verify_audit
+from trialdesk.services.commands import FlagRandomizedInError, Randomize
 
 S0 = ALL_STRATA[0]
 K0 = stratum_key(S0)
@@ -40,8 +44,9 @@ def test_generate_go_live_commitment_matches_hand_computed_document(td, tmp_path
     info = setup_list(td, slots_per_stratum=6)
     assert info["strata"] == 8 and info["status"] == "live"
     # independent recomputation of the commitment: SHA-256 of the documented JSON document, built here by hand
-    from trialdesk.domain.randomization import HmacStream
     import hmac
+
+    from trialdesk.domain.randomization import HmacStream
 
     spec_json = None
     with td.uow() as uow:
@@ -155,9 +160,8 @@ def test_in_error_keeps_slot_and_is_audited(td, tmp_path):
     upcoming = upcoming_arms(td)[K0]
     a, b = add_subjects(td, [S0, S0])
     _randomize(td, a, store)
-    with pytest.raises(InvalidInput, match="reason"):
-        with td.uow() as uow:
-            rz.flag_randomized_in_error(uow, SYSTEM, NCT, a, FlagRandomizedInError(reason=" "))
+    with pytest.raises(InvalidInput, match="reason"), td.uow() as uow:
+        rz.flag_randomized_in_error(uow, SYSTEM, NCT, a, FlagRandomizedInError(reason=" "))
     with td.uow() as uow:
         flagged = rz.flag_randomized_in_error(uow, SYSTEM, NCT, a,
                                               FlagRandomizedInError(reason="consent withdrawn before randomization"))

@@ -184,7 +184,7 @@ def test_every_block_holds_the_arms_in_ratio_proportion(spec, seed, stratum, sta
     for slot in slots:
         blocks.setdefault(slot.block_index, []).append(slot)
     assert sorted(blocks) == list(range(start, start + n))
-    for index, block in blocks.items():
+    for block in blocks.values():
         size = block[0].block_size
         assert size in spec.block_sizes
         assert len(block) == size
@@ -272,7 +272,7 @@ def test_hmac_stream_randbelow_and_random_ranges():
     assert set(draws) == {0, 1, 2, 3, 4}
     assert stats.chisquare(list(Counter(draws).values())).pvalue > 1e-3
     floats = [stream.random() for _ in range(2000)]
-    assert 0 <= min(floats) and max(floats) < 1
+    assert min(floats) >= 0 and max(floats) < 1
     assert stats.kstest(floats, "uniform").pvalue > 1e-3
 
 

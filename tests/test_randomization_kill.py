@@ -19,8 +19,8 @@ from randomization_db_helpers import ALL_STRATA, NCT, SEED, add_subjects, setup_
 from trialdesk.domain.access import SYSTEM
 from trialdesk.domain.randomization import stratum_key
 from trialdesk.services import randomization as rz
-from trialdesk.services.commands import Randomize
 from trialdesk.services.audit import verify_audit
+from trialdesk.services.commands import Randomize
 
 WORKER = textwrap.dedent("""
     import sys, time

@@ -35,7 +35,7 @@ def example(name: str) -> dict:
 
 @pytest.fixture
 def tdc(db_url):
-    app = bootstrap(db_url, clock=lambda: dt.datetime(2026, 1, 20, 9, 30, tzinfo=dt.timezone.utc))
+    app = bootstrap(db_url, clock=lambda: dt.datetime(2026, 1, 20, 9, 30, tzinfo=dt.UTC))
     yield app
     app.dispose()
 
@@ -279,9 +279,8 @@ def test_summary_counts_latest_screening_per_subject_by_criterion(tdc, people):
     assert [(f["id"], f["subjects"]) for f in s["failures"]] == [
         ("INC-02", 2), ("INC-05", 1), ("INC-08", 1), ("EXC-05.01", 1)]
     assert s["failures"][3]["parent"] == "EXC-05" and s["failures"][0]["text"].startswith("Age: 18-75")
-    with tdc.uow() as uow:
-        with pytest.raises(PermissionDenied):
-            screening.screen_failure_summary(uow, _nobody(), NCT)
+    with tdc.uow() as uow, pytest.raises(PermissionDenied):
+        screening.screen_failure_summary(uow, _nobody(), NCT)
 
 
 def _nobody():

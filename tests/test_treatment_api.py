@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from access_helpers import NCT, OTHER, OWN, PASSWORD, make_users, token_for
 from fastapi.testclient import TestClient
 from icalendar import Calendar
-from test_treatment_helpers import Clock, day, randomized_subject
 
+from access_helpers import NCT, OTHER, OWN, PASSWORD, make_users, token_for
+from test_treatment_helpers import Clock, day, randomized_subject
 from trialdesk.domain.access import Role
 from trialdesk.entrypoints.web.app import create_app
 

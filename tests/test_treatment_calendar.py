@@ -7,10 +7,10 @@ Protocol schedule (operations.schedule): C1D1 within 3 days of randomization R; 
 from __future__ import annotations
 
 import pytest
-from access_helpers import NCT, OTHER
 from icalendar import Calendar
-from test_treatment_helpers import Clock, day, principals, randomized_subject
 
+from access_helpers import NCT, OTHER
+from test_treatment_helpers import Clock, day, principals, randomized_subject
 from trialdesk.adapters.db.tables import TumorAssessmentRow
 from trialdesk.adapters.ical import site_calendar_ics, subject_calendar_ics
 from trialdesk.domain.access import Role

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from icalendar import Calendar
-from test_treatment_helpers import day, randomized_subject
 from typer.testing import CliRunner
 
+from test_treatment_helpers import day, randomized_subject
 from trialdesk.bootstrap import bootstrap
 from trialdesk.entrypoints.cli.main import app
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from pydantic import ValidationError
+
 from access_helpers import NCT
 from test_treatment_helpers import Clock, day, principals, randomized_subject
-
 from trialdesk.domain.access import Role
 from trialdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from trialdesk.services import treatment

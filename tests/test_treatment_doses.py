@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from access_helpers import NCT, OTHER
 from test_treatment_helpers import Clock, day, principals, randomized_subject
-
 from trialdesk.domain.access import Role
 from trialdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from trialdesk.services import treatment
@@ -309,7 +309,6 @@ def test_height_missing_then_recorded_with_first_dose(setup):
 def test_subject_randomized_by_the_randomization_service(td, tmp_path):
     """End to end with the real allocation: the arm the service stores drives the dose engine and calendar."""
     from randomization_db_helpers import ALL_STRATA, add_subjects, setup_list, store_for
-
     from trialdesk.services import randomization
 
     td.clock = Clock("2025-04-01")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 
 from access_helpers import NCT, OWN
-
 from trialdesk.adapters.db.tables import AllocationRow
 from trialdesk.domain.access import Grant, Principal, Role
 
