@@ -48,24 +48,56 @@ def load_ctcae(td, shared_dir: Path) -> dict:
     return result
 
 
-def add_subject(td, number: str = "HUN-0001", *, site: str = OWN, arm: str | None = "thp",
-                consent: dt.date = CONSENT, randomized: dt.date = RANDOMIZED) -> None:
+def add_subject(
+    td,
+    number: str = "HUN-0001",
+    *,
+    site: str = OWN,
+    arm: str | None = "thp",
+    consent: dt.date = CONSENT,
+    randomized: dt.date = RANDOMIZED,
+) -> None:
     """A screened (eligible) subject, randomized to ``arm`` on ``randomized`` unless arm is None."""
     with td.uow("setup") as uow:
         trial = uow.trials.get(NCT)
-        subject = uow.subjects.create(trial_id=trial.id, site_key=site, subject_number=number,
-                                      patient_ref=f"ref-{number}", status="randomized" if arm else "screening",
-                                      created_at=NOW.isoformat(), data_version=0)
-        uow.session.add(ScreeningRow(trial_id=trial.id, subject_id=subject.id, site_key=site,
-                                     screening_number=f"S-{number}", screened_on=consent.isoformat(),
-                                     verdict="eligible", record_json=json.dumps({"consent_date": str(consent)}),
-                                     results_json="{}", protocol_digest="x" * 64, created_at=NOW.isoformat(),
-                                     created_by="setup"))
+        subject = uow.subjects.create(
+            trial_id=trial.id,
+            site_key=site,
+            subject_number=number,
+            patient_ref=f"ref-{number}",
+            status="randomized" if arm else "screening",
+            created_at=NOW.isoformat(),
+            data_version=0,
+        )
+        uow.session.add(
+            ScreeningRow(
+                trial_id=trial.id,
+                subject_id=subject.id,
+                site_key=site,
+                screening_number=f"S-{number}",
+                screened_on=consent.isoformat(),
+                verdict="eligible",
+                record_json=json.dumps({"consent_date": str(consent)}),
+                results_json="{}",
+                protocol_digest="x" * 64,
+                created_at=NOW.isoformat(),
+                created_by="setup",
+            )
+        )
         if arm:
-            uow.session.add(AllocationRow(trial_id=trial.id, subject_id=subject.id, site_key=site,
-                                          stratum="s", randomization_number=f"R-{number}", arm=arm,
-                                          randomized_on=randomized.isoformat(), allocated_at=NOW.isoformat(),
-                                          allocated_by="setup"))
+            uow.session.add(
+                AllocationRow(
+                    trial_id=trial.id,
+                    subject_id=subject.id,
+                    site_key=site,
+                    stratum="s",
+                    randomization_number=f"R-{number}",
+                    arm=arm,
+                    randomized_on=randomized.isoformat(),
+                    allocated_at=NOW.isoformat(),
+                    allocated_by="setup",
+                )
+            )
         uow.commit()
 
 
@@ -78,5 +110,6 @@ def principals() -> dict:
     from trialdesk.domain.access import Grant, Principal, Role
 
     scoped = {Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR}
-    return {role: Principal(f"{role.value}1", (Grant(role, frozenset({OWN}) if role in scoped else None),))
-            for role in Role}
+    return {
+        role: Principal(f"{role.value}1", (Grant(role, frozenset({OWN}) if role in scoped else None),)) for role in Role
+    }

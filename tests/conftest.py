@@ -117,8 +117,10 @@ def pytest_runtest_logreport(report):
 
 def pytest_terminal_summary(terminalreporter):
     if _BACKEND_COUNTS:
-        parts = [f"{backend}: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-                 for backend, counts in sorted(_BACKEND_COUNTS.items())]
+        parts = [
+            f"{backend}: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+            for backend, counts in sorted(_BACKEND_COUNTS.items())
+        ]
         terminalreporter.write_line("database backends -> " + "; ".join(parts))
         if PG_ADMIN_URL:
             terminalreporter.write_line(f"PostgreSQL tests ran against {PG_ADMIN_URL}")

@@ -85,8 +85,7 @@ class FakeDatabase:
     allocations: Table[Allocation] = field(default_factory=lambda: Table(Allocation))
     doses: Table[Dose] = field(default_factory=lambda: Table(Dose))
     adverse_events: Table[AdverseEvent] = field(default_factory=lambda: Table(AdverseEvent))
-    tumor_assessments: Table[TumorAssessmentRecord] = field(
-        default_factory=lambda: Table(TumorAssessmentRecord))
+    tumor_assessments: Table[TumorAssessmentRecord] = field(default_factory=lambda: Table(TumorAssessmentRecord))
     dispositions: Table[Disposition] = field(default_factory=lambda: Table(Disposition))
     queries: Table[Query] = field(default_factory=lambda: Table(Query))
     signatures: Table[Signature] = field(default_factory=lambda: Table(Signature))
@@ -188,10 +187,22 @@ class FakeAudit:
         self.db = db
 
     def _records(self) -> list[AuditEventRecord]:
-        return [AuditEventRecord(seq=i, occurred_at="", actor=e.actor or "", action=e.action,
-                                 entity_type=e.entity_type, entity_id=e.entity_id, trial=e.trial, site=e.site,
-                                 reason=e.reason, prev_hash="", hash="")
-                for i, e in enumerate(self.db.events, start=1)]
+        return [
+            AuditEventRecord(
+                seq=i,
+                occurred_at="",
+                actor=e.actor or "",
+                action=e.action,
+                entity_type=e.entity_type,
+                entity_id=e.entity_id,
+                trial=e.trial,
+                site=e.site,
+                reason=e.reason,
+                prev_hash="",
+                hash="",
+            )
+            for i, e in enumerate(self.db.events, start=1)
+        ]
 
     def events(self) -> Iterator[AuditEvent]:
         raise NotImplementedError("the hash chain is the SQL adapter's")
@@ -199,14 +210,27 @@ class FakeAudit:
     def head(self) -> tuple[int, str]:
         return len(self.db.events), GENESIS_HASH
 
-    def query(self, *, entity_type: str | None = None, entity_id: str | None = None, trial: str | None = None,
-              sites: Sites = None, action_prefix: str | None = None, limit: int = 200,
-              offset: int = 0) -> list[AuditEventRecord]:
-        found = [r for r in reversed(self._records())
-                 if (not entity_type or r.entity_type == entity_type) and (not entity_id or r.entity_id == entity_id)
-                 and (not trial or r.trial == trial) and (sites is None or r.site in sites)
-                 and (not action_prefix or r.action.startswith(action_prefix))]
-        return found[offset:offset + limit]
+    def query(
+        self,
+        *,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        trial: str | None = None,
+        sites: Sites = None,
+        action_prefix: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> list[AuditEventRecord]:
+        found = [
+            r
+            for r in reversed(self._records())
+            if (not entity_type or r.entity_type == entity_type)
+            and (not entity_id or r.entity_id == entity_id)
+            and (not trial or r.trial == trial)
+            and (sites is None or r.site in sites)
+            and (not action_prefix or r.action.startswith(action_prefix))
+        ]
+        return found[offset : offset + limit]
 
     def count(self) -> int:
         return len(self.db.events)
@@ -223,12 +247,15 @@ class FakeSubjects:
         return self.t.rows.get(subject_id)
 
     def by_patient(self, trial_id: int, site_key: str, patient_ref: str) -> Subject | None:
-        return next(iter(self.t.where(lambda r: (r.trial_id, r.site_key, r.patient_ref)
-                                      == (trial_id, site_key, patient_ref))), None)
+        return next(
+            iter(self.t.where(lambda r: (r.trial_id, r.site_key, r.patient_ref) == (trial_id, site_key, patient_ref))),
+            None,
+        )
 
     def list(self, trial_id: int, sites: Sites = None, status: str | None = None) -> builtins.list[Subject]:
-        return self.t.where(lambda r: r.trial_id == trial_id and _in(sites, r.site_key)
-                            and (status is None or r.status == status))
+        return self.t.where(
+            lambda r: r.trial_id == trial_id and _in(sites, r.site_key) and (status is None or r.status == status)
+        )
 
     def count_at_site(self, trial_id: int, site_key: str) -> int:
         return len(self.t.where(lambda r: r.trial_id == trial_id and r.site_key == site_key))
@@ -252,8 +279,14 @@ class FakeScreenings:
         return self.get(trial_id, site_key, screening_number) is not None
 
     def get(self, trial_id: int, site_key: str, screening_number: str) -> Screening | None:
-        return next(iter(self.t.where(lambda r: (r.trial_id, r.site_key, r.screening_number)
-                                      == (trial_id, site_key, screening_number))), None)
+        return next(
+            iter(
+                self.t.where(
+                    lambda r: (r.trial_id, r.site_key, r.screening_number) == (trial_id, site_key, screening_number)
+                )
+            ),
+            None,
+        )
 
     def latest(self, subject_id: int) -> Screening | None:
         found = self.for_subject(subject_id)
@@ -263,8 +296,10 @@ class FakeScreenings:
         return self.t.where(lambda r: r.subject_id == subject_id)
 
     def log(self, trial_id: int, sites: Sites = None) -> list[tuple[Screening, Subject]]:
-        return [(r, self.db.subjects.rows[r.subject_id])
-                for r in self.t.where(lambda r: r.trial_id == trial_id and _in(sites, r.site_key))]
+        return [
+            (r, self.db.subjects.rows[r.subject_id])
+            for r in self.t.where(lambda r: r.trial_id == trial_id and _in(sites, r.site_key))
+        ]
 
     def latest_per_subject(self, trial_id: int) -> list[Screening]:
         last: dict[int, Screening] = {}
@@ -275,8 +310,9 @@ class FakeScreenings:
     def count(self, trial_id: int) -> int:
         return len(self.t.where(lambda r: r.trial_id == trial_id))
 
-    def subject_for_patient(self, trial_id: int, site_key: str, patient_ref: str, *,
-                            for_update: bool = False) -> Subject | None:
+    def subject_for_patient(
+        self, trial_id: int, site_key: str, patient_ref: str, *, for_update: bool = False
+    ) -> Subject | None:
         return FakeSubjects(self.db).by_patient(trial_id, site_key, patient_ref)
 
 
@@ -293,27 +329,27 @@ class FakeAllocations:
     def for_subject(self, subject_id: int, *, include_in_error: bool = False) -> Allocation | None:
         return next((r for r in self._rows(include_in_error) if r.subject_id == subject_id), None)
 
-    def for_subjects(self, subject_ids: Iterable[int], *,
-                     include_in_error: bool = False) -> dict[int, Allocation]:
+    def for_subjects(self, subject_ids: Iterable[int], *, include_in_error: bool = False) -> dict[int, Allocation]:
         ids = set(subject_ids)
         return {r.subject_id: r for r in self._rows(include_in_error) if r.subject_id in ids}
 
     def by_client_key(self, trial_id: int, client_key: str) -> Allocation | None:
         return next((r for r in self.t.all() if r.trial_id == trial_id and r.client_key == client_key), None)
 
-    def for_trial(self, trial_id: int, sites: Sites = None, *,
-                  include_in_error: bool = False) -> list[Allocation]:
+    def for_trial(self, trial_id: int, sites: Sites = None, *, include_in_error: bool = False) -> list[Allocation]:
         return [r for r in self._rows(include_in_error) if r.trial_id == trial_id and _in(sites, r.site_key)]
 
-    def with_subject_numbers(self, trial_id: int, *,
-                             include_in_error: bool = False) -> list[tuple[Allocation, str]]:
-        return [(r, self.db.subjects.rows[r.subject_id].subject_number)
-                for r in self.for_trial(trial_id, include_in_error=include_in_error)]
+    def with_subject_numbers(self, trial_id: int, *, include_in_error: bool = False) -> list[tuple[Allocation, str]]:
+        return [
+            (r, self.db.subjects.rows[r.subject_id].subject_number)
+            for r in self.for_trial(trial_id, include_in_error=include_in_error)
+        ]
 
     def randomization_dates(self, trial_id: int, *, include_in_error: bool = False) -> list[tuple[str, str]]:
-        return sorted(((r.site_key, r.randomized_on) for r in self.for_trial(trial_id,
-                                                                             include_in_error=include_in_error)),
-                      key=lambda pair: pair[1])
+        return sorted(
+            ((r.site_key, r.randomized_on) for r in self.for_trial(trial_id, include_in_error=include_in_error)),
+            key=lambda pair: pair[1],
+        )
 
     def count(self, trial_id: int, *, include_in_error: bool = False) -> int:
         return len(self.for_trial(trial_id, include_in_error=include_in_error))
@@ -369,8 +405,9 @@ class FakeRandomization:
         raise NotImplementedError("sealed slots: use the database tests")
 
     def latest_screening(self, subject_id: int) -> Screening | None:
-        found = sorted(self.db.screenings.where(lambda r: r.subject_id == subject_id),
-                       key=lambda r: (r.screened_on, r.id or 0))
+        found = sorted(
+            self.db.screenings.where(lambda r: r.subject_id == subject_id), key=lambda r: (r.screened_on, r.id or 0)
+        )
         return found[-1] if found else None
 
     def add_screening(self, **fields: Any) -> Screening:
@@ -389,8 +426,9 @@ class FakeDoses:
         return self.t.rows.get(dose_id)
 
     def for_subject(self, subject_id: int) -> list[Dose]:
-        return sorted(self.t.where(lambda r: r.subject_id == subject_id),
-                      key=lambda r: (r.cycle, r.dose_date, r.id or 0))
+        return sorted(
+            self.t.where(lambda r: r.subject_id == subject_id), key=lambda r: (r.cycle, r.dose_date, r.id or 0)
+        )
 
     def for_subjects(self, subject_ids: Iterable[int]) -> dict[int, list[Dose]]:
         out: dict[int, list[Dose]] = defaultdict(list)
@@ -402,8 +440,9 @@ class FakeDoses:
     def assessments(self, subject_ids: Iterable[int]) -> dict[int, list[tuple[str, bool, str | None]]]:
         ids = set(subject_ids)
         out: dict[int, list[tuple[str, bool, str | None]]] = defaultdict(list)
-        for r in sorted(self.db.tumor_assessments.where(lambda r: r.subject_id in ids),
-                        key=lambda r: (r.assessment_date, r.id or 0)):
+        for r in sorted(
+            self.db.tumor_assessments.where(lambda r: r.subject_id in ids), key=lambda r: (r.assessment_date, r.id or 0)
+        ):
             out[r.subject_id].append((r.assessment_date, bool(r.baseline), r.overall_response))
         return out
 
@@ -465,8 +504,10 @@ class FakeTumorAssessments:
         return self.t.rows.get(assessment_id)
 
     def for_subject(self, subject_id: int) -> list[TumorAssessmentRecord]:
-        return sorted(self.t.where(lambda r: r.subject_id == subject_id),
-                      key=lambda r: (not r.baseline, r.assessment_date, r.id or 0))
+        return sorted(
+            self.t.where(lambda r: r.subject_id == subject_id),
+            key=lambda r: (not r.baseline, r.assessment_date, r.id or 0),
+        )
 
 
 class FakeDispositions:
@@ -498,19 +539,34 @@ class FakeQueries:
     def get(self, query_id: int, *, for_update: bool = False) -> Query | None:
         return self.t.rows.get(query_id)
 
-    def find_unresolved(self, subject_id: int, entity_type: str, entity_id: str, field: str,
-                        check_id: str | None) -> Query | None:
-        return next(iter(self.t.where(lambda r: (r.subject_id, r.entity_type, r.entity_id, r.field, r.check_id)
-                                      == (subject_id, entity_type, entity_id, field, check_id)
-                                      and r.status in ("open", "answered"))), None)
+    def find_unresolved(
+        self, subject_id: int, entity_type: str, entity_id: str, field: str, check_id: str | None
+    ) -> Query | None:
+        return next(
+            iter(
+                self.t.where(
+                    lambda r: (
+                        (r.subject_id, r.entity_type, r.entity_id, r.field, r.check_id)
+                        == (subject_id, entity_type, entity_id, field, check_id)
+                        and r.status in ("open", "answered")
+                    )
+                )
+            ),
+            None,
+        )
 
-    def list(self, trial_id: int, *, sites: Sites = None, subject_id: int | None = None,
-             status: str | None = None) -> builtins.list[tuple[Query, Subject]]:
+    def list(
+        self, trial_id: int, *, sites: Sites = None, subject_id: int | None = None, status: str | None = None
+    ) -> builtins.list[tuple[Query, Subject]]:
         out = []
         for q in self.t.all():
             subject = self.db.subjects.rows[q.subject_id]
-            if (subject.trial_id == trial_id and _in(sites, q.site_key)
-                    and (subject_id is None or q.subject_id == subject_id) and (status is None or q.status == status)):
+            if (
+                subject.trial_id == trial_id
+                and _in(sites, q.site_key)
+                and (subject_id is None or q.subject_id == subject_id)
+                and (status is None or q.status == status)
+            ):
                 out.append((q, subject))
         return out
 
@@ -569,8 +625,10 @@ class FakeDashboard:
         self.db = db
 
     def screenings(self, trial_id: int) -> list[tuple[str, str, int, str]]:
-        return [(r.site_key, r.screened_on, r.subject_id, r.verdict)
-                for r in self.db.screenings.where(lambda r: r.trial_id == trial_id)]
+        return [
+            (r.site_key, r.screened_on, r.subject_id, r.verdict)
+            for r in self.db.screenings.where(lambda r: r.trial_id == trial_id)
+        ]
 
     def open_queries(self, trial_id: int) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)

@@ -121,8 +121,7 @@ class FakeResults:
 
 
 class FakeStudies:
-    def protocol_to_study(self, protocol: Any, *, results_section: dict[str, Any] | None = None
-                          ) -> dict[str, Any]:
+    def protocol_to_study(self, protocol: Any, *, results_section: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"protocolSection": {}, **({"resultsSection": results_section} if results_section else {})}
 
 
@@ -135,16 +134,28 @@ class FakeCtcaeSource:
 
 
 def fake_ports() -> Ports:
-    return Ports(passwords=FakePasswords(), tokens=FakeTokens(), seeds=FakeSeeds(), results=FakeResults(),
-                 studies=FakeStudies(), ctcae=FakeCtcaeSource())
+    return Ports(
+        passwords=FakePasswords(),
+        tokens=FakeTokens(),
+        seeds=FakeSeeds(),
+        results=FakeResults(),
+        studies=FakeStudies(),
+        ctcae=FakeCtcaeSource(),
+    )
 
 
 # -- the unit of work ---------------------------------------------------------------------------------------------
 class FakeUnitOfWork(AbstractUnitOfWork):
     """A :class:`~trialdesk.services.unit_of_work.UnitOfWork` over a :class:`FakeDatabase` (see the module doc)."""
 
-    def __init__(self, db: FakeDatabase | None = None, *, actor: str = "system", clock: Clock = lambda: FIXED_NOW,
-                 ports: Ports | None = None) -> None:
+    def __init__(
+        self,
+        db: FakeDatabase | None = None,
+        *,
+        actor: str = "system",
+        clock: Clock = lambda: FIXED_NOW,
+        ports: Ports | None = None,
+    ) -> None:
         super().__init__(ports=ports or fake_ports(), actor=actor, clock=clock)
         self.db = db if db is not None else FakeDatabase()
         self.committed = False
@@ -177,8 +188,9 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self._snapshot = self._save()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.rollback()
         self._snapshot = None
         if isinstance(exc, Denial):

@@ -17,8 +17,11 @@ NCT = "NCT07003074"
 OWN = "hunan-cancer-hospital"
 SEED = bytes(range(32))  # fixed test seed (32 bytes)
 
-LEVELS = {"hr_status": ("positive", "negative"), "disease_setting": ("de_novo", "recurrent"),
-          "visceral_metastases": ("yes", "no")}
+LEVELS = {
+    "hr_status": ("positive", "negative"),
+    "disease_setting": ("de_novo", "recurrent"),
+    "visceral_metastases": ("yes", "no"),
+}
 ALL_STRATA = [dict(zip(LEVELS, combo)) for combo in itertools.product(*LEVELS.values())]
 
 
@@ -39,8 +42,16 @@ def setup_list(td, seed: bytes = SEED, *, live: bool = True, slots_per_stratum: 
     return info
 
 
-def add_subjects(td, strata: list[dict], *, site: str = OWN, verdict: str = "eligible", prefix: str = "HUN",
-                 start: int = 1, nct: str = NCT) -> list[str]:
+def add_subjects(
+    td,
+    strata: list[dict],
+    *,
+    site: str = OWN,
+    verdict: str = "eligible",
+    prefix: str = "HUN",
+    start: int = 1,
+    nct: str = NCT,
+) -> list[str]:
     """One eligible subject per entry of ``strata`` (factor -> level; a missing key leaves the factor out)."""
     numbers = []
     with td.uow("setup") as uow:
@@ -48,14 +59,30 @@ def add_subjects(td, strata: list[dict], *, site: str = OWN, verdict: str = "eli
         now = uow.now().isoformat()
         for i, levels in enumerate(strata, start=start):
             number = f"{prefix}-{i:04d}"
-            subject = uow.subjects.create(trial_id=trial.id, site_key=site, subject_number=number,
-                                          patient_ref=f"{prefix}-P{i}", status="screening", created_at=now,
-                                          data_version=0)
+            subject = uow.subjects.create(
+                trial_id=trial.id,
+                site_key=site,
+                subject_number=number,
+                patient_ref=f"{prefix}-P{i}",
+                status="screening",
+                created_at=now,
+                data_version=0,
+            )
             uow.randomization.add_screening(
-                trial_id=trial.id, subject_id=subject.id, site_key=site, screening_number=f"S-{prefix}-{i:04d}",
-                screened_on="2025-01-02", verdict=verdict, record_json="{}", results_json="{}",
-                derived_json=json.dumps(levels), failed_criteria="", protocol_digest="0" * 64, created_at=now,
-                created_by="setup")
+                trial_id=trial.id,
+                subject_id=subject.id,
+                site_key=site,
+                screening_number=f"S-{prefix}-{i:04d}",
+                screened_on="2025-01-02",
+                verdict=verdict,
+                record_json="{}",
+                results_json="{}",
+                derived_json=json.dumps(levels),
+                failed_criteria="",
+                protocol_digest="0" * 64,
+                created_at=now,
+                created_by="setup",
+            )
             numbers.append(number)
         uow.commit()
     return numbers
@@ -74,5 +101,6 @@ def upcoming_arms(td, seed: bytes = SEED) -> dict[str, list[str]]:
         for slot in uow.randomization.slots(lst.id):
             if slot.seq >= cursors[slot.stratum]:
                 out.setdefault(slot.stratum, []).append(
-                    open_arm(key, f"{slot.stratum}#{slot.block_index}.{slot.position}", slot.sealed_arm))
+                    open_arm(key, f"{slot.stratum}#{slot.block_index}.{slot.position}", slot.sealed_arm)
+                )
     return out

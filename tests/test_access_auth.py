@@ -44,8 +44,11 @@ def td_clock(sqlite_url, clock):
 def login_form(client, username, password, next_url=""):
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token,
-                                       "next": next_url}, follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token, "next": next_url},
+        follow_redirects=False,
+    )
 
 
 def test_password_policy_and_argon2(td_clock):
@@ -94,14 +97,16 @@ def test_session_cookie_flags_csrf_and_idle_expiry(td_clock, clock):
     cookie = response.headers["set-cookie"]
     assert "td_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" in cookie
     # state change without the CSRF token is refused and changes nothing
-    r = client.post(f"/ops/sites/{OTHER}/status", data={"status": "RECRUITING", "reason": "go"},
-                    follow_redirects=False)
+    r = client.post(f"/ops/sites/{OTHER}/status", data={"status": "RECRUITING", "reason": "go"}, follow_redirects=False)
     assert r.status_code == 403
     page = client.get(f"/ops/sites/{OTHER}")
     assert "NOT_YET_RECRUITING" in page.text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post(f"/ops/sites/{OTHER}/status", data={"status": "RECRUITING", "reason": "SIV done",
-                                                          "csrf_token": csrf}, follow_redirects=False)
+    r = client.post(
+        f"/ops/sites/{OTHER}/status",
+        data={"status": "RECRUITING", "reason": "SIV done", "csrf_token": csrf},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     assert 'id="site-status">RECRUITING' in client.get(f"/ops/sites/{OTHER}").text
     clock.now += dt.timedelta(minutes=29)

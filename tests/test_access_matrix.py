@@ -17,20 +17,50 @@ from trialdesk.services.commands import ChangeSiteStatus
 # Written out from the roles' descriptions in the issue, independently of domain/access.py.
 R, A = Role, Action
 EXPECTED = {
-    R.ADMIN: {A.USER_MANAGE, A.SITE_ACTIVATE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.AUDIT_VIEW, A.SITE_VIEW,
-              A.DASHBOARD_VIEW},
+    R.ADMIN: {
+        A.USER_MANAGE,
+        A.SITE_ACTIVATE,
+        A.PROTOCOL_LOAD,
+        A.CTCAE_LOAD,
+        A.AUDIT_VIEW,
+        A.SITE_VIEW,
+        A.DASHBOARD_VIEW,
+    },
     R.SPONSOR: {A.SITE_VIEW, A.DASHBOARD_VIEW, A.DESIGN_SIMULATE},
-    R.INVESTIGATOR: {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.SCREEN, A.RANDOMIZE, A.DATA_ENTER,
-                     A.QUERY_ANSWER, A.CASEBOOK_SIGN},
-    R.COORDINATOR: {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.SCREEN, A.RANDOMIZE, A.DATA_ENTER,
-                    A.QUERY_ANSWER},
+    R.INVESTIGATOR: {
+        A.SITE_VIEW,
+        A.DASHBOARD_VIEW,
+        A.SUBJECT_VIEW,
+        A.SCREEN,
+        A.RANDOMIZE,
+        A.DATA_ENTER,
+        A.QUERY_ANSWER,
+        A.CASEBOOK_SIGN,
+    },
+    R.COORDINATOR: {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.SCREEN, A.RANDOMIZE, A.DATA_ENTER, A.QUERY_ANSWER},
     R.MONITOR: {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.QUERY_RAISE, A.QUERY_CLOSE, A.AUDIT_VIEW},
-    R.STATISTICIAN: {A.SITE_VIEW, A.DASHBOARD_VIEW, A.RANDOMIZATION_LIST, A.RANDOMIZATION_MANAGE, A.ANALYSIS_RUN,
-                     A.RESULTS_POST, A.DESIGN_SIMULATE},
+    R.STATISTICIAN: {
+        A.SITE_VIEW,
+        A.DASHBOARD_VIEW,
+        A.RANDOMIZATION_LIST,
+        A.RANDOMIZATION_MANAGE,
+        A.ANALYSIS_RUN,
+        A.RESULTS_POST,
+        A.DESIGN_SIMULATE,
+    },
 }
 SITE_SCOPED = {R.INVESTIGATOR, R.COORDINATOR, R.MONITOR}
-TRIAL_WIDE_ACTIONS = {A.USER_MANAGE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.DASHBOARD_VIEW, A.RANDOMIZATION_LIST,
-                      A.RANDOMIZATION_MANAGE, A.ANALYSIS_RUN, A.RESULTS_POST, A.DESIGN_SIMULATE}
+TRIAL_WIDE_ACTIONS = {
+    A.USER_MANAGE,
+    A.PROTOCOL_LOAD,
+    A.CTCAE_LOAD,
+    A.DASHBOARD_VIEW,
+    A.RANDOMIZATION_LIST,
+    A.RANDOMIZATION_MANAGE,
+    A.ANALYSIS_RUN,
+    A.RESULTS_POST,
+    A.DESIGN_SIMULATE,
+}
 
 
 def expected(role: Role, action: Action, where: str) -> bool:
@@ -60,8 +90,11 @@ def test_domain_matrix_exhaustive(principals):
 def _snapshot(td):
     with td.uow() as uow:
         trial = uow.trials.get(NCT)
-        return ({s.site_key: s.status for s in uow.sites.for_trial(trial.id)}, len(uow.users.list()),
-                [e.action for e in uow.audit.query(limit=10000) if e.action != "access.denied"])
+        return (
+            {s.site_key: s.status for s in uow.sites.for_trial(trial.id)},
+            len(uow.users.list()),
+            [e.action for e in uow.audit.query(limit=10000) if e.action != "access.denied"],
+        )
 
 
 # Each service operation: (action, callable(uow, principal, site)); "site" is own or other.
@@ -121,12 +154,18 @@ def test_http_matrix(td, api):
         listed = {s["site"] for s in client.get(f"/api/v1/trials/{NCT}/sites", headers=headers).json()}
         assert (site in listed) == expected(role, A.SITE_VIEW, where)
         before = _snapshot(td)
-        r = client.post(f"/api/v1/trials/{NCT}/sites/{site}/status", headers=headers,
-                        json={"status": "SUSPENDED" if site == OWN else "RECRUITING", "reason": "http matrix"})
+        r = client.post(
+            f"/api/v1/trials/{NCT}/sites/{site}/status",
+            headers=headers,
+            json={"status": "SUSPENDED" if site == OWN else "RECRUITING", "reason": "http matrix"},
+        )
         if expected(role, A.SITE_ACTIVATE, where):
             assert r.status_code == 200, r.text
-            client.post(f"/api/v1/trials/{NCT}/sites/{site}/status", headers=headers,
-                        json={"status": "RECRUITING", "reason": "undo"}) if site == OWN else None
+            client.post(
+                f"/api/v1/trials/{NCT}/sites/{site}/status",
+                headers=headers,
+                json={"status": "RECRUITING", "reason": "undo"},
+            ) if site == OWN else None
         else:
             assert r.status_code == 403, (role, where, r.text)
             assert _snapshot(td) == before

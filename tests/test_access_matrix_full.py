@@ -84,14 +84,29 @@ NOW = dt.datetime(2026, 1, 20, 9, 30, tzinfo=dt.UTC)
 SCRATCH = "NCT99000001"  # a copy of the trial without a list: generating one there is the manage operation
 ELIGIBLE = json.loads((Path(__file__).resolve().parents[1] / "docs" / "screening" / "eligible.json").read_text())
 # CTCAE v5.0, Nausea (MedDRA 10028813), grade texts as in NCI's workbook.
-NAUSEA = CtcaeTerm(term="Nausea", meddra_code=10028813, soc="Gastrointestinal disorders", grades={
-    1: "Loss of appetite without alteration in eating habits",
-    2: "Oral intake decreased without significant weight loss, dehydration or malnutrition",
-    3: "Inadequate oral caloric or fluid intake; tube feeding, TPN, or hospitalization indicated", 4: None, 5: None})
+NAUSEA = CtcaeTerm(
+    term="Nausea",
+    meddra_code=10028813,
+    soc="Gastrointestinal disorders",
+    grades={
+        1: "Loss of appetite without alteration in eating habits",
+        2: "Oral intake decreased without significant weight loss, dehydration or malnutrition",
+        3: "Inadequate oral caloric or fluid intake; tube feeding, TPN, or hospitalization indicated",
+        4: None,
+        5: None,
+    },
+)
 BASELINE = [{"lesion_id": "T1", "kind": "target", "organ": "liver", "measurement": 50}]
 STRATUM = {"hr_status": "positive", "disease_setting": "recurrent", "visceral_metastases": "yes"}
-SUBJECT_LEVEL = {A.SUBJECT_VIEW, A.RANDOMIZE, A.DATA_ENTER, A.QUERY_RAISE, A.QUERY_ANSWER, A.QUERY_CLOSE,
-                 A.CASEBOOK_SIGN}
+SUBJECT_LEVEL = {
+    A.SUBJECT_VIEW,
+    A.RANDOMIZE,
+    A.DATA_ENTER,
+    A.QUERY_RAISE,
+    A.QUERY_ANSWER,
+    A.QUERY_CLOSE,
+    A.CASEBOOK_SIGN,
+}
 VOLATILE_COLUMNS = {"last_used_at", "last_seen_at"}  # touched by authenticating a request, not by the operation
 
 
@@ -117,8 +132,9 @@ def _scratch_copy(td) -> None:
     from trialdesk.adapters.protocol_files import load_default_protocol
 
     base = load_default_protocol()
-    reg = base.registry.model_copy(update={"identification": base.registry.identification.model_copy(
-        update={"nct_id": SCRATCH})})
+    reg = base.registry.model_copy(
+        update={"identification": base.registry.identification.model_copy(update={"nct_id": SCRATCH})}
+    )
     with td.uow("setup") as uow:
         registry.save_protocol(uow, base.model_copy(update={"registry": reg}), reason="matrix test scratch copy")
         uow.commit()
@@ -132,8 +148,9 @@ def world(tmp_path_factory):
         td = bootstrap(f"sqlite:///{path}", clock=lambda: NOW)
         principals = make_users(td)
         with td.uow("setup") as uow:
-            sites.change_site_status(uow, SYSTEM, NCT, OTHER,
-                                     ChangeSiteStatus(status="RECRUITING", reason="matrix test: other site open"))
+            sites.change_site_status(
+                uow, SYSTEM, NCT, OTHER, ChangeSiteStatus(status="RECRUITING", reason="matrix test: other site open")
+            )
             ctcae.load_terms(uow, SYSTEM, [NAUSEA])
             uow.commit()
         setup_list(td, slots_per_stratum=4)
@@ -178,8 +195,11 @@ def _last_seq(td) -> int:
 def _audit_since(td, seq: int) -> list:
     """Audit events after ``seq``: (action, actor, entity_id)."""
     with td.uow() as uow:
-        return uow.session.execute(select(AuditEventRow.action, AuditEventRow.actor, AuditEventRow.entity_id)
-                                   .where(AuditEventRow.seq > seq).order_by(AuditEventRow.seq)).all()
+        return uow.session.execute(
+            select(AuditEventRow.action, AuditEventRow.actor, AuditEventRow.entity_id)
+            .where(AuditEventRow.seq > seq)
+            .order_by(AuditEventRow.seq)
+        ).all()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -227,9 +247,18 @@ def _eligible(w: World, site: str) -> dict:
 def _query(w: World, site: str) -> dict:
     ctx = _subject(w, site)
     with w.td.uow("setup") as uow:
-        q = queries.raise_query(uow, SYSTEM, NCT, ctx["subject"], RaiseQuery(
-            entity_type="subject", entity_id=ctx["subject"], field="birth_date",
-            message="differs from the source document"))
+        q = queries.raise_query(
+            uow,
+            SYSTEM,
+            NCT,
+            ctx["subject"],
+            RaiseQuery(
+                entity_type="subject",
+                entity_id=ctx["subject"],
+                field="birth_date",
+                message="differs from the source document",
+            ),
+        )
         uow.commit()
     return {**ctx, "query": q["id"]}
 
@@ -240,15 +269,22 @@ def _patient(w: World, site: str) -> dict:
 
 def _set_site_status(w: World, ctx: dict) -> None:
     with w.td.uow("setup") as uow:
-        sites.change_site_status(uow, SYSTEM, NCT, ctx["site"],
-                                 ChangeSiteStatus(status="RECRUITING", reason="matrix test: undo"))
+        sites.change_site_status(
+            uow, SYSTEM, NCT, ctx["site"], ChangeSiteStatus(status="RECRUITING", reason="matrix test: undo")
+        )
         uow.commit()
 
 
 def _dose(ctx: dict) -> dict:
     # 60 kg, 160 cm: Mosteller sqrt(60 x 160 / 3600) = 1.633 m2; docetaxel 75 mg/m2 x 1.633 = 122.5 mg
-    return {"drug": "docetaxel", "cycle": 1, "dose_date": "2026-01-06", "actual_mg": 122.5, "weight_kg": 60,
-            "height_cm": 160}
+    return {
+        "drug": "docetaxel",
+        "cycle": 1,
+        "dose_date": "2026-01-06",
+        "actual_mg": 122.5,
+        "weight_kg": 60,
+        "height_cm": 160,
+    }
 
 
 def _ae(ctx: dict) -> dict:
@@ -267,89 +303,220 @@ SUBJ = "/api/v1/trials/" + NCT + "/subjects/{subject}"
 TRIAL = "/api/v1/trials/" + NCT
 
 OPS = [
-    Op("user.add", A.USER_MANAGE, writes=True,
-       prepare=lambda w, site: {"name": f"matrix-user-{w.next()}"},
-       call=lambda uow, p, c: accounts.add_user(uow, p, c["name"], [("coordinator", [OWN])])),
-    Op("site.status", A.SITE_ACTIVATE, writes=True, undo=_set_site_status,
-       call=lambda uow, p, c: sites.change_site_status(uow, p, NCT, c["site"],
-                                                       ChangeSiteStatus(status="SUSPENDED", reason="matrix test")),
-       http=Http("POST", lambda c: f"{TRIAL}/sites/{c['site']}/status",
-                 lambda c: {"status": "SUSPENDED", "reason": "matrix test"})),
-    Op("protocol.load", A.PROTOCOL_LOAD, writes=True,
-       prepare=lambda w, site: {"nct": f"NCT98{w.next():06d}"},
-       call=lambda uow, p, c: registry.load_protocol(uow, p, _copy_of_protocol(c["nct"]), reason="matrix")),
+    Op(
+        "user.add",
+        A.USER_MANAGE,
+        writes=True,
+        prepare=lambda w, site: {"name": f"matrix-user-{w.next()}"},
+        call=lambda uow, p, c: accounts.add_user(uow, p, c["name"], [("coordinator", [OWN])]),
+    ),
+    Op(
+        "site.status",
+        A.SITE_ACTIVATE,
+        writes=True,
+        undo=_set_site_status,
+        call=lambda uow, p, c: sites.change_site_status(
+            uow, p, NCT, c["site"], ChangeSiteStatus(status="SUSPENDED", reason="matrix test")
+        ),
+        http=Http(
+            "POST",
+            lambda c: f"{TRIAL}/sites/{c['site']}/status",
+            lambda c: {"status": "SUSPENDED", "reason": "matrix test"},
+        ),
+    ),
+    Op(
+        "protocol.load",
+        A.PROTOCOL_LOAD,
+        writes=True,
+        prepare=lambda w, site: {"nct": f"NCT98{w.next():06d}"},
+        call=lambda uow, p, c: registry.load_protocol(uow, p, _copy_of_protocol(c["nct"]), reason="matrix"),
+    ),
     Op("ctcae.load", A.CTCAE_LOAD, writes=True, call=lambda uow, p, c: ctcae.load_terms(uow, p, [NAUSEA])),
-    Op("site.view", A.SITE_VIEW, call=lambda uow, p, c: sites.view_site(uow, p, NCT, c["site"]),
-       http=Http("GET", lambda c: f"{TRIAL}/sites/{c['site']}")),
-    Op("dashboard", A.DASHBOARD_VIEW, call=lambda uow, p, c: dashboard.dashboard(uow, p, NCT),
-       http=Http("GET", lambda c: f"{TRIAL}/dashboard")),
-    Op("subject.calendar", A.SUBJECT_VIEW, prepare=_subject,
-       call=lambda uow, p, c: treatment.subject_calendar(uow, p, NCT, c["subject"]),
-       http=Http("GET", lambda c: SUBJ.format(**c) + "/calendar")),
-    Op("subject.allocation", A.SUBJECT_VIEW, prepare=_subject,
-       call=lambda uow, p, c: randomization.get_allocation(uow, p, NCT, c["subject"]),
-       http=Http("GET", lambda c: SUBJ.format(**c) + "/randomization")),
-    Op("subject.adverse_events", A.SUBJECT_VIEW, prepare=_subject,
-       call=lambda uow, p, c: adverse_events.list_adverse_events(uow, p, NCT, c["subject"]),
-       http=Http("GET", lambda c: SUBJ.format(**c) + "/adverse-events")),
-    Op("screening.get", A.SUBJECT_VIEW, prepare=_subject,
-       call=lambda uow, p, c: screening.get_screening(uow, p, NCT, c["site"], f"S-{c['subject']}"),
-       http=Http("GET", lambda c: f"{TRIAL}/screenings/{c['site']}/S-{c['subject']}")),
-    Op("screen", A.SCREEN, writes=True, prepare=_patient,
-       call=lambda uow, p, c: screening.screen_subject(uow, p, NCT, ScreenPatient(site=c["site"],
-                                                                                 patient_ref=c["ref"],
-                                                                                 record=ELIGIBLE)),
-       http=Http("POST", lambda c: f"{TRIAL}/screenings",
-                 lambda c: {"site": c["site"], "patient_ref": c["ref"], "record": ELIGIBLE}, 201)),
-    Op("randomize", A.RANDOMIZE, writes=True, prepare=_eligible,
-       call=lambda uow, p, c: randomization.randomize_subject(uow, p, NCT, c["subject"], Randomize(confirm=True),
-                                                              seeds=c["seeds"]),
-       http=Http("POST", lambda c: SUBJ.format(**c) + "/randomization", lambda c: {"confirm": True})),
-    Op("dose", A.DATA_ENTER, writes=True, prepare=_subject,
-       call=lambda uow, p, c: treatment.record_dose(uow, p, NCT, c["subject"], RecordDose(**_dose(c))),
-       http=Http("POST", lambda c: SUBJ.format(**c) + "/doses", _dose, 201)),
-    Op("adverse_event", A.DATA_ENTER, writes=True, prepare=_subject,
-       call=lambda uow, p, c: adverse_events.record_adverse_event(uow, p, NCT, c["subject"],
-                                                                  RecordAdverseEvent.model_validate(_ae(c))),
-       http=Http("POST", lambda c: SUBJ.format(**c) + "/adverse-events", _ae, 201)),
-    Op("tumor_assessment", A.DATA_ENTER, writes=True, prepare=_subject,
-       call=lambda uow, p, c: tumor.record_tumor_assessment(uow, p, NCT, c["subject"],
-                                                            RecordTumourAssessment.model_validate(_tumor(c))),
-       http=Http("POST", lambda c: SUBJ.format(**c) + "/tumor-assessments", _tumor, 201)),
-    Op("disposition", A.DATA_ENTER, writes=True, prepare=_subject,
-       call=lambda uow, p, c: treatment.record_disposition(uow, p, NCT, c["subject"], RecordDisposition(
-           kind="end_of_treatment", event_date="2026-01-15", reason="investigator decision")),
-       http=Http("POST", lambda c: SUBJ.format(**c) + "/dispositions",
-                 lambda c: {"kind": "end_of_treatment", "event_date": "2026-01-15",
-                            "reason": "investigator decision"}, 201)),
-    Op("query.raise", A.QUERY_RAISE, writes=True, prepare=_subject,
-       call=lambda uow, p, c: queries.raise_query(uow, p, NCT, c["subject"], RaiseQuery(**_query_body(c))),
-       http=Http("POST", lambda c: SUBJ.format(**c) + "/queries", _query_body, 201)),
-    Op("query.answer", A.QUERY_ANSWER, writes=True, prepare=_query,
-       call=lambda uow, p, c: queries.answer_query(uow, p, NCT, c["query"], QueryStep(text="corrected")),
-       http=Http("POST", lambda c: f"{TRIAL}/queries/{c['query']}/answer", lambda c: {"text": "corrected"})),
-    Op("query.close", A.QUERY_CLOSE, writes=True, prepare=_query,
-       call=lambda uow, p, c: queries.close_query(uow, p, NCT, c["query"], QueryStep(text="raised in error")),
-       http=Http("POST", lambda c: f"{TRIAL}/queries/{c['query']}/close", lambda c: {"text": "raised in error"})),
-    Op("casebook.sign", A.CASEBOOK_SIGN, writes=True, prepare=_subject,
-       call=lambda uow, p, c: signatures.sign_casebook(uow, p, NCT, c["subject"], SignCasebook(password=PASSWORD)),
-       http=Http("POST", lambda c: SUBJ.format(**c) + "/signature", lambda c: {"password": PASSWORD}, 201)),
-    Op("randomization.balance", A.RANDOMIZATION_LIST, call=lambda uow, p, c: randomization.balance(uow, p, NCT),
-       http=Http("GET", lambda c: f"{TRIAL}/randomization/balance")),
-    Op("randomization.export", A.RANDOMIZATION_LIST, writes=True,
-       call=lambda uow, p, c: randomization.export_list(uow, p, NCT, SEED),
-       http=Http("POST", lambda c: f"{TRIAL}/randomization/export")),
-    Op("randomization.generate", A.RANDOMIZATION_MANAGE, writes=True,
-       call=lambda uow, p, c: randomization.generate_list(uow, p, SCRATCH, SEED, slots_per_stratum=2)),
-    Op("analysis.run", A.ANALYSIS_RUN, writes=True,
-       call=lambda uow, p, c: analysis.run_analysis(uow, p, NCT, RunAnalysis(cut_date="2026-01-19"),
-                                                    with_report=False),
-       http=Http("POST", lambda c: f"{TRIAL}/analysis/runs", lambda c: {"cut_date": "2026-01-19"}, 201)),
-    Op("results.post", A.RESULTS_POST, writes=True,
-       call=lambda uow, p, c: analysis.post_results(uow, p, NCT, PostResults()),
-       http=Http("POST", lambda c: f"{TRIAL}/results", lambda c: {})),
-    Op("design.closed_form", A.DESIGN_SIMULATE, call=lambda uow, p, c: design.closed_form(uow, p, NCT),
-       http=Http("GET", lambda c: f"{TRIAL}/design")),
+    Op(
+        "site.view",
+        A.SITE_VIEW,
+        call=lambda uow, p, c: sites.view_site(uow, p, NCT, c["site"]),
+        http=Http("GET", lambda c: f"{TRIAL}/sites/{c['site']}"),
+    ),
+    Op(
+        "dashboard",
+        A.DASHBOARD_VIEW,
+        call=lambda uow, p, c: dashboard.dashboard(uow, p, NCT),
+        http=Http("GET", lambda c: f"{TRIAL}/dashboard"),
+    ),
+    Op(
+        "subject.calendar",
+        A.SUBJECT_VIEW,
+        prepare=_subject,
+        call=lambda uow, p, c: treatment.subject_calendar(uow, p, NCT, c["subject"]),
+        http=Http("GET", lambda c: SUBJ.format(**c) + "/calendar"),
+    ),
+    Op(
+        "subject.allocation",
+        A.SUBJECT_VIEW,
+        prepare=_subject,
+        call=lambda uow, p, c: randomization.get_allocation(uow, p, NCT, c["subject"]),
+        http=Http("GET", lambda c: SUBJ.format(**c) + "/randomization"),
+    ),
+    Op(
+        "subject.adverse_events",
+        A.SUBJECT_VIEW,
+        prepare=_subject,
+        call=lambda uow, p, c: adverse_events.list_adverse_events(uow, p, NCT, c["subject"]),
+        http=Http("GET", lambda c: SUBJ.format(**c) + "/adverse-events"),
+    ),
+    Op(
+        "screening.get",
+        A.SUBJECT_VIEW,
+        prepare=_subject,
+        call=lambda uow, p, c: screening.get_screening(uow, p, NCT, c["site"], f"S-{c['subject']}"),
+        http=Http("GET", lambda c: f"{TRIAL}/screenings/{c['site']}/S-{c['subject']}"),
+    ),
+    Op(
+        "screen",
+        A.SCREEN,
+        writes=True,
+        prepare=_patient,
+        call=lambda uow, p, c: screening.screen_subject(
+            uow, p, NCT, ScreenPatient(site=c["site"], patient_ref=c["ref"], record=ELIGIBLE)
+        ),
+        http=Http(
+            "POST",
+            lambda c: f"{TRIAL}/screenings",
+            lambda c: {"site": c["site"], "patient_ref": c["ref"], "record": ELIGIBLE},
+            201,
+        ),
+    ),
+    Op(
+        "randomize",
+        A.RANDOMIZE,
+        writes=True,
+        prepare=_eligible,
+        call=lambda uow, p, c: randomization.randomize_subject(
+            uow, p, NCT, c["subject"], Randomize(confirm=True), seeds=c["seeds"]
+        ),
+        http=Http("POST", lambda c: SUBJ.format(**c) + "/randomization", lambda c: {"confirm": True}),
+    ),
+    Op(
+        "dose",
+        A.DATA_ENTER,
+        writes=True,
+        prepare=_subject,
+        call=lambda uow, p, c: treatment.record_dose(uow, p, NCT, c["subject"], RecordDose(**_dose(c))),
+        http=Http("POST", lambda c: SUBJ.format(**c) + "/doses", _dose, 201),
+    ),
+    Op(
+        "adverse_event",
+        A.DATA_ENTER,
+        writes=True,
+        prepare=_subject,
+        call=lambda uow, p, c: adverse_events.record_adverse_event(
+            uow, p, NCT, c["subject"], RecordAdverseEvent.model_validate(_ae(c))
+        ),
+        http=Http("POST", lambda c: SUBJ.format(**c) + "/adverse-events", _ae, 201),
+    ),
+    Op(
+        "tumor_assessment",
+        A.DATA_ENTER,
+        writes=True,
+        prepare=_subject,
+        call=lambda uow, p, c: tumor.record_tumor_assessment(
+            uow, p, NCT, c["subject"], RecordTumourAssessment.model_validate(_tumor(c))
+        ),
+        http=Http("POST", lambda c: SUBJ.format(**c) + "/tumor-assessments", _tumor, 201),
+    ),
+    Op(
+        "disposition",
+        A.DATA_ENTER,
+        writes=True,
+        prepare=_subject,
+        call=lambda uow, p, c: treatment.record_disposition(
+            uow,
+            p,
+            NCT,
+            c["subject"],
+            RecordDisposition(kind="end_of_treatment", event_date="2026-01-15", reason="investigator decision"),
+        ),
+        http=Http(
+            "POST",
+            lambda c: SUBJ.format(**c) + "/dispositions",
+            lambda c: {"kind": "end_of_treatment", "event_date": "2026-01-15", "reason": "investigator decision"},
+            201,
+        ),
+    ),
+    Op(
+        "query.raise",
+        A.QUERY_RAISE,
+        writes=True,
+        prepare=_subject,
+        call=lambda uow, p, c: queries.raise_query(uow, p, NCT, c["subject"], RaiseQuery(**_query_body(c))),
+        http=Http("POST", lambda c: SUBJ.format(**c) + "/queries", _query_body, 201),
+    ),
+    Op(
+        "query.answer",
+        A.QUERY_ANSWER,
+        writes=True,
+        prepare=_query,
+        call=lambda uow, p, c: queries.answer_query(uow, p, NCT, c["query"], QueryStep(text="corrected")),
+        http=Http("POST", lambda c: f"{TRIAL}/queries/{c['query']}/answer", lambda c: {"text": "corrected"}),
+    ),
+    Op(
+        "query.close",
+        A.QUERY_CLOSE,
+        writes=True,
+        prepare=_query,
+        call=lambda uow, p, c: queries.close_query(uow, p, NCT, c["query"], QueryStep(text="raised in error")),
+        http=Http("POST", lambda c: f"{TRIAL}/queries/{c['query']}/close", lambda c: {"text": "raised in error"}),
+    ),
+    Op(
+        "casebook.sign",
+        A.CASEBOOK_SIGN,
+        writes=True,
+        prepare=_subject,
+        call=lambda uow, p, c: signatures.sign_casebook(uow, p, NCT, c["subject"], SignCasebook(password=PASSWORD)),
+        http=Http("POST", lambda c: SUBJ.format(**c) + "/signature", lambda c: {"password": PASSWORD}, 201),
+    ),
+    Op(
+        "randomization.balance",
+        A.RANDOMIZATION_LIST,
+        call=lambda uow, p, c: randomization.balance(uow, p, NCT),
+        http=Http("GET", lambda c: f"{TRIAL}/randomization/balance"),
+    ),
+    Op(
+        "randomization.export",
+        A.RANDOMIZATION_LIST,
+        writes=True,
+        call=lambda uow, p, c: randomization.export_list(uow, p, NCT, SEED),
+        http=Http("POST", lambda c: f"{TRIAL}/randomization/export"),
+    ),
+    Op(
+        "randomization.generate",
+        A.RANDOMIZATION_MANAGE,
+        writes=True,
+        call=lambda uow, p, c: randomization.generate_list(uow, p, SCRATCH, SEED, slots_per_stratum=2),
+    ),
+    Op(
+        "analysis.run",
+        A.ANALYSIS_RUN,
+        writes=True,
+        call=lambda uow, p, c: analysis.run_analysis(
+            uow, p, NCT, RunAnalysis(cut_date="2026-01-19"), with_report=False
+        ),
+        http=Http("POST", lambda c: f"{TRIAL}/analysis/runs", lambda c: {"cut_date": "2026-01-19"}, 201),
+    ),
+    Op(
+        "results.post",
+        A.RESULTS_POST,
+        writes=True,
+        call=lambda uow, p, c: analysis.post_results(uow, p, NCT, PostResults()),
+        http=Http("POST", lambda c: f"{TRIAL}/results", lambda c: {}),
+    ),
+    Op(
+        "design.closed_form",
+        A.DESIGN_SIMULATE,
+        call=lambda uow, p, c: design.closed_form(uow, p, NCT),
+        http=Http("GET", lambda c: f"{TRIAL}/design"),
+    ),
 ]
 
 #: Actions without any service operation to call (covered by the domain matrix in test_access_matrix only).
@@ -360,15 +527,16 @@ def _copy_of_protocol(nct: str):
     from trialdesk.adapters.protocol_files import load_default_protocol
 
     base = load_default_protocol()
-    reg = base.registry.model_copy(update={"identification": base.registry.identification.model_copy(
-        update={"nct_id": nct})})
+    reg = base.registry.model_copy(
+        update={"identification": base.registry.identification.model_copy(update={"nct_id": nct})}
+    )
     return base.model_copy(update={"registry": reg})
 
 
 def _cases(ops):
     for op in ops:
         for role in Role:
-            for where in (["trial"] if op.site_free else ["own", "other"]):
+            for where in ["trial"] if op.site_free else ["own", "other"]:
                 yield pytest.param(op, role, where, id=f"{op.name}-{role.value}-{where}")
 
 
@@ -387,8 +555,11 @@ def _expected_statuses(role: Role, op: Op, where: str) -> set[int]:
 
 def _absent(ctx: dict) -> dict:
     """The same request about a subject / query that does not exist."""
-    return {**ctx, **({"subject": "ZZ-9999"} if "subject" in ctx else {}),
-            **({"query": 999999} if "query" in ctx else {})}
+    return {
+        **ctx,
+        **({"subject": "ZZ-9999"} if "subject" in ctx else {}),
+        **({"query": 999999} if "query" in ctx else {}),
+    }
 
 
 def _as_if_absent(answer: dict, ctx: dict) -> dict:
@@ -401,8 +572,12 @@ def _as_if_absent(answer: dict, ctx: dict) -> dict:
 def test_every_action_has_an_operation():
     covered = {op.action for op in OPS}
     assert covered == set(Action) - NO_SERVICE
-    assert {op.action for op in OPS if op.http} == covered - {A.USER_MANAGE, A.PROTOCOL_LOAD, A.CTCAE_LOAD,
-                                                               A.RANDOMIZATION_MANAGE}
+    assert {op.action for op in OPS if op.http} == covered - {
+        A.USER_MANAGE,
+        A.PROTOCOL_LOAD,
+        A.CTCAE_LOAD,
+        A.RANDOMIZATION_MANAGE,
+    }
     assert not covered & NO_SERVICE
 
 
@@ -471,8 +646,9 @@ def test_http_matrix(world, op, role, where):
     ctx = op.prepare(w, site)
     before, seq = _digest(w.td), _last_seq(w.td)
     body = op.http.body(ctx) if op.http.body else None
-    r = w.client.request(op.http.method, op.http.path(ctx), headers=w.headers[role],
-                         **({"json": body} if body is not None else {}))
+    r = w.client.request(
+        op.http.method, op.http.path(ctx), headers=w.headers[role], **({"json": body} if body is not None else {})
+    )
     if _allowed(role, op, where):
         assert r.status_code == op.http.ok, (role.value, where, r.status_code, r.text)
         _check_allowed(w, role, op, seq)
@@ -483,8 +659,12 @@ def test_http_matrix(world, op, role, where):
     _check_denial(w, role, op, before, seq)
     if r.status_code == 404:  # the same answer as for a subject (query) that does not exist
         gone = _absent(ctx)
-        r2 = w.client.request(op.http.method, op.http.path(gone), headers=w.headers[role],
-                              **({"json": op.http.body(gone)} if body is not None else {}))
+        r2 = w.client.request(
+            op.http.method,
+            op.http.path(gone),
+            headers=w.headers[role],
+            **({"json": op.http.body(gone)} if body is not None else {}),
+        )
         assert (r2.status_code, r2.json()) == (404, _as_if_absent(r.json(), ctx))
 
 

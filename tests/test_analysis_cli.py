@@ -26,8 +26,12 @@ def cli(tmp_path_factory):
 
     url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'td.sqlite'}"
     td = bootstrap(url)
-    fill_database(td, simulate_captured_data(np.random.default_rng(5), ScheduleSpec(),
-                                             SimulationSettings(n_subjects=120, n_screened_extra=20)))
+    fill_database(
+        td,
+        simulate_captured_data(
+            np.random.default_rng(5), ScheduleSpec(), SimulationSettings(n_subjects=120, n_screened_extra=20)
+        ),
+    )
     make_users(td)
     td.dispose()
     app = typer.Typer()

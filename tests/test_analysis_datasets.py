@@ -113,8 +113,14 @@ def test_new_therapy_after_progression_does_not_matter():
 
 def test_new_therapy_rule_can_be_switched_off():
     spec = AnalysisSpec(pfs=PfsCensoring(censor_at_new_therapy=False))
-    out = pfs_outcome(R, [(day(42), "SD"), (day(84), "SD"), (day(126), "PD")], cut_date=CUT, spec=spec,
-                      schedule=SCHEDULE, new_therapy_date=day(100))
+    out = pfs_outcome(
+        R,
+        [(day(42), "SD"), (day(84), "SD"), (day(126), "PD")],
+        cut_date=CUT,
+        spec=spec,
+        schedule=SCHEDULE,
+        new_therapy_date=day(100),
+    )
     assert out.rule == "progression"
 
 
@@ -125,21 +131,39 @@ def test_data_after_the_cut_are_ignored():
 
 def _data(**extra):
     subjects = [
-        SubjectInput("A1", "s", "tqb2102", R, {"hr_status": "positive", "disease_setting": "de_novo",
-                                               "visceral_metastases": "yes"}, birth_date=dt.date(1960, 6, 1)),
-        SubjectInput("B1", "s", "thp", R, {"hr_status": "negative", "disease_setting": "recurrent",
-                                           "visceral_metastases": "no"}, birth_date=dt.date(1961, 1, 2)),
+        SubjectInput(
+            "A1",
+            "s",
+            "tqb2102",
+            R,
+            {"hr_status": "positive", "disease_setting": "de_novo", "visceral_metastases": "yes"},
+            birth_date=dt.date(1960, 6, 1),
+        ),
+        SubjectInput(
+            "B1",
+            "s",
+            "thp",
+            R,
+            {"hr_status": "negative", "disease_setting": "recurrent", "visceral_metastases": "no"},
+            birth_date=dt.date(1961, 1, 2),
+        ),
         SubjectInput("LATE", "s", "thp", CUT + dt.timedelta(days=1), {}),
         SubjectInput("SCR", "s"),
     ]
-    assessments = [AssessmentInput("A1", day(-3), None, baseline=True),
-                   AssessmentInput("A1", day(42), "PR"), AssessmentInput("A1", day(84), "PR"),
-                   AssessmentInput("A1", day(126), "PD"),
-                   AssessmentInput("B1", day(42), "SD"), AssessmentInput("B1", day(84), "SD")]
-    doses = [DoseInput("A1", 1, "tqb2102", day(1), 100.0, 100.0), DoseInput("A1", 2, "tqb2102", day(22), 100.0, 100.0),
-             DoseInput("A1", 3, "tqb2102", day(50), 80.0, 100.0)]
-    return CapturedData(subjects, (), assessments, extra.get("dispositions", ()), doses,
-                        extra.get("aes", ()))
+    assessments = [
+        AssessmentInput("A1", day(-3), None, baseline=True),
+        AssessmentInput("A1", day(42), "PR"),
+        AssessmentInput("A1", day(84), "PR"),
+        AssessmentInput("A1", day(126), "PD"),
+        AssessmentInput("B1", day(42), "SD"),
+        AssessmentInput("B1", day(84), "SD"),
+    ]
+    doses = [
+        DoseInput("A1", 1, "tqb2102", day(1), 100.0, 100.0),
+        DoseInput("A1", 2, "tqb2102", day(22), 100.0, 100.0),
+        DoseInput("A1", 3, "tqb2102", day(50), 80.0, 100.0),
+    ]
+    return CapturedData(subjects, (), assessments, extra.get("dispositions", ()), doses, extra.get("aes", ()))
 
 
 def test_datasets_end_to_end_on_hand_built_subjects():
@@ -153,8 +177,7 @@ def test_datasets_end_to_end_on_hand_built_subjects():
     assert list(tte.index) == ["A1", "B1"]
     assert (tte.loc["A1", "days"], tte.loc["A1", "event"]) == (127, 1)
     assert tte.loc["A1", "time"] == pytest.approx(127 / 30.4375)
-    assert (tte.loc["B1", "days"], tte.loc["B1", "event"], tte.loc["B1", "rule"]) == (85, 0,
-                                                                                      "censored_last_assessment")
+    assert (tte.loc["B1", "days"], tte.loc["B1", "event"], tte.loc["B1", "rule"]) == (85, 0, "censored_last_assessment")
     assert tte.loc["A1", "hr_status"] == "positive"
     rs = ds.adrs.set_index("subject_number")
     assert (rs.loc["A1", "bor"], rs.loc["A1", "responder"]) == ("PR", True)
@@ -168,11 +191,13 @@ def test_datasets_end_to_end_on_hand_built_subjects():
 
 
 def test_treatment_emergent_window():
-    aes = [AdverseEventInput("A1", "Nausea", "GI", 1, day(0)),  # before the first dose (day 1)
-           AdverseEventInput("A1", "Nausea", "GI", 2, day(1)),
-           AdverseEventInput("A1", "Fatigue", "Gen", 3, day(80)),  # last dose day 50 + 30
-           AdverseEventInput("A1", "Rash", "Skin", 1, day(81)),
-           AdverseEventInput("B1", "Rash", "Skin", 1, day(10))]  # B1 is not in the safety set
+    aes = [
+        AdverseEventInput("A1", "Nausea", "GI", 1, day(0)),  # before the first dose (day 1)
+        AdverseEventInput("A1", "Nausea", "GI", 2, day(1)),
+        AdverseEventInput("A1", "Fatigue", "Gen", 3, day(80)),  # last dose day 50 + 30
+        AdverseEventInput("A1", "Rash", "Skin", 1, day(81)),
+        AdverseEventInput("B1", "Rash", "Skin", 1, day(10)),
+    ]  # B1 is not in the safety set
     ae = derive_datasets(_data(aes=aes), SPEC, SCHEDULE, CUT).adae
     assert list(ae["teae"]) == [False, True, True, False]
     assert set(ae["subject_number"]) == {"A1"}
@@ -193,16 +218,19 @@ def test_disposition_dates_feed_pfs():
     assert (tte.loc["B1", "days"], tte.loc["B1", "event"], tte.loc["B1", "rule"]) == (101, 1, "death")
 
 
-@pytest.mark.parametrize(("visits", "confirm", "expected"), [
-    ([(42, "PR"), (84, "CR")], False, ("CR", day(84))),
-    ([(42, "SD"), (84, "PR"), (126, "PD")], False, ("PR", day(84))),
-    ([(30, "SD")], False, ("NE", None)),  # SD before day 35 does not count
-    ([(30, "SD"), (60, "PD")], False, ("PD", day(60))),
-    ([(42, "non-CR/non-PD")], False, ("non-CR/non-PD", day(42))),
-    ([(42, "PD"), (84, "PR")], False, ("PD", day(42))),  # responses after progression do not count
-    ([(42, "PR"), (84, "SD")], True, ("SD", day(42))),  # unconfirmed PR counts as SD
-    ([(42, "PR"), (63, "PR")], True, ("SD", day(42))),  # second PR only 21 days later: not a confirmation
-])
+@pytest.mark.parametrize(
+    ("visits", "confirm", "expected"),
+    [
+        ([(42, "PR"), (84, "CR")], False, ("CR", day(84))),
+        ([(42, "SD"), (84, "PR"), (126, "PD")], False, ("PR", day(84))),
+        ([(30, "SD")], False, ("NE", None)),  # SD before day 35 does not count
+        ([(30, "SD"), (60, "PD")], False, ("PD", day(60))),
+        ([(42, "non-CR/non-PD")], False, ("non-CR/non-PD", day(42))),
+        ([(42, "PD"), (84, "PR")], False, ("PD", day(42))),  # responses after progression do not count
+        ([(42, "PR"), (84, "SD")], True, ("SD", day(42))),  # unconfirmed PR counts as SD
+        ([(42, "PR"), (63, "PR")], True, ("SD", day(42))),  # second PR only 21 days later: not a confirmation
+    ],
+)
 def test_best_overall_response(visits, confirm, expected):
     got = best_overall_response(R, [(day(d), r) for d, r in visits], min_sd_days=35, confirm=confirm)
     assert got == expected
@@ -227,6 +255,14 @@ def test_protocol_has_analysis_section_with_documented_assumptions():
 
     spec = load_default_protocol().operations.analysis
     assert spec is not None and spec.conf_type == "log-log" and spec.ties == "efron"
-    for name in ("pfs.missed_assessments", "pfs.censor_at_new_therapy", "conf_type", "ties", "stratify_by",
-                 "day_offset", "treatment_emergent_days", "subgroups"):
+    for name in (
+        "pfs.missed_assessments",
+        "pfs.censor_at_new_therapy",
+        "conf_type",
+        "ties",
+        "stratify_by",
+        "day_offset",
+        "treatment_emergent_days",
+        "subgroups",
+    ):
         assert name in spec.assumptions, name

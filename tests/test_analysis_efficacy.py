@@ -45,10 +45,12 @@ def small_trial() -> CapturedData:
     st = {"hr_status": "positive", "disease_setting": "de_novo", "visceral_metastases": "yes"}
     subjects, assessments, doses, aes = [], [], [], []
     for k in range(4):
-        subjects.append(SubjectInput(f"T{k}", "s", "thp", R, st, birth_date=dt.date(1970, 1, 1), sex="female",
-                                     ecog=k % 2))
-        subjects.append(SubjectInput(f"E{k}", "s", "tqb2102", R, st, birth_date=dt.date(1950, 1, 1), sex="female",
-                                     ecog=0))
+        subjects.append(
+            SubjectInput(f"T{k}", "s", "thp", R, st, birth_date=dt.date(1970, 1, 1), sex="female", ecog=k % 2)
+        )
+        subjects.append(
+            SubjectInput(f"E{k}", "s", "tqb2102", R, st, birth_date=dt.date(1950, 1, 1), sex="female", ecog=0)
+        )
         grid = [42, 84, 126, 168, 210, 252]
         for g in grid[: k + 1]:
             assessments.append(AssessmentInput(f"T{k}", day(g), "PD" if g == grid[k] else "SD"))
@@ -58,13 +60,24 @@ def small_trial() -> CapturedData:
             doses.append(DoseInput(sn, 1, "drug", day(1), 100.0, 100.0))
     subjects.append(SubjectInput("X1", "s"))
     subjects.append(SubjectInput("X2", "s"))
-    screenings = [ScreeningInput("X1", day(-10), "ineligible", ("INC-03",)),
-                  ScreeningInput("X2", day(-9), "incomplete")]
-    aes = [AdverseEventInput("T0", "Nausea", "Gastrointestinal disorders", 1, day(2)),
-           AdverseEventInput("T0", "Nausea", "Gastrointestinal disorders", 3, day(9)),
-           AdverseEventInput("T1", "Diarrhea", "Gastrointestinal disorders", 2, day(3), serious=True),
-           AdverseEventInput("E0", "Anemia", "Blood and lymphatic system disorders", 4, day(5), serious=True,
-                             action_taken="drug withdrawn")]
+    screenings = [
+        ScreeningInput("X1", day(-10), "ineligible", ("INC-03",)),
+        ScreeningInput("X2", day(-9), "incomplete"),
+    ]
+    aes = [
+        AdverseEventInput("T0", "Nausea", "Gastrointestinal disorders", 1, day(2)),
+        AdverseEventInput("T0", "Nausea", "Gastrointestinal disorders", 3, day(9)),
+        AdverseEventInput("T1", "Diarrhea", "Gastrointestinal disorders", 2, day(3), serious=True),
+        AdverseEventInput(
+            "E0",
+            "Anemia",
+            "Blood and lymphatic system disorders",
+            4,
+            day(5),
+            serious=True,
+            action_taken="drug withdrawn",
+        ),
+    ]
     dispositions = [DispositionInput("T0", "end_of_treatment", day(42), "Progressive disease")]
     return CapturedData(subjects, screenings, assessments, dispositions, doses, aes)
 
@@ -89,8 +102,8 @@ def test_small_trial_orr_by_hand(small):
     # R: binom.test(3, 4)$conf.int = 0.1941204 0.9936905 (upper = 0.975^(1/4)); binom.test(0, 4): 0, 0.6023646
     assert (orr["tqb2102"]["responders"], orr["tqb2102"]["n"]) == (3, 4)
     assert orr["tqb2102"]["lower"] == pytest.approx(0.1941204, abs=1e-7)
-    assert orr["tqb2102"]["upper"] == pytest.approx(0.975 ** 0.25, abs=1e-12)
-    assert orr["thp"]["responders"] == 0 and orr["thp"]["upper"] == pytest.approx(1 - 0.025 ** 0.25, abs=1e-12)
+    assert orr["tqb2102"]["upper"] == pytest.approx(0.975**0.25, abs=1e-12)
+    assert orr["thp"]["responders"] == 0 and orr["thp"]["upper"] == pytest.approx(1 - 0.025**0.25, abs=1e-12)
     assert orr["tqb2102"]["bor"] == {"CR": 0, "PR": 3, "SD": 1, "non-CR/non-PD": 0, "PD": 0, "NE": 0}
     d = diff_proportion_ci(3, 4, 0, 4)
     assert small["orr"]["difference"]["estimate"] == pytest.approx(0.75)
@@ -149,8 +162,7 @@ def test_wiring_equals_survival_functions_called_directly(simulated):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cox = CoxPHFitter(ties="efron").fit(t["time"], t["event"], (t["arm"] == "tqb2102").astype(float), strata)
-        breslow = CoxPHFitter(ties="breslow").fit(t["time"], t["event"], (t["arm"] == "tqb2102").astype(float),
-                                                  strata)
+        breslow = CoxPHFitter(ties="breslow").fit(t["time"], t["event"], (t["arm"] == "tqb2102").astype(float), strata)
     assert fa.cox_["hr"] == pytest.approx(float(cox.hazard_ratios_.iloc[0]), rel=1e-12)
     assert fa.cox_["lower"] == pytest.approx(float(cox.confidence_intervals_.iloc[0, 0]), rel=1e-12)
     fb = FinalAnalysis(SPEC, ties="breslow").fit(ds)
@@ -163,8 +175,7 @@ def test_wiring_equals_survival_functions_called_directly(simulated):
     row = next(r for r in fa.subgroups_ if r["factor"] == "hr_status" and r["level"] == "positive")
     assert row["hr"] == pytest.approx(float(sub.hazard_ratios_.iloc[0]), rel=1e-12)
     assert row["n"] == len(pos)
-    assert {r["factor"] for r in fa.subgroups_} == {"hr_status", "disease_setting", "visceral_metastases",
-                                                    "age_group"}
+    assert {r["factor"] for r in fa.subgroups_} == {"hr_status", "disease_setting", "visceral_metastases", "age_group"}
 
 
 def test_simulated_hr_recovered_within_sampling_error(simulated):
@@ -193,13 +204,16 @@ for (ti in c("efron", "breslow")) {
 
 @pytest.mark.r
 def test_final_analysis_equals_r_survival(simulated, tmp_path):
-    if shutil.which("Rscript") is None or subprocess.run(["Rscript", "-e", "library(survival)"],
-                                                         capture_output=True, timeout=60).returncode:
+    if (
+        shutil.which("Rscript") is None
+        or subprocess.run(["Rscript", "-e", "library(survival)"], capture_output=True, timeout=60).returncode
+    ):
         pytest.skip("Rscript with the survival package is not installed")
     ds, fa = simulated
     path = tmp_path / "adtte.csv"
     ds.adtte[["time", "event", "arm", "hr_status", "disease_setting", "visceral_metastases"]].to_csv(
-        path, index=False, float_format="%.17g")
+        path, index=False, float_format="%.17g"
+    )
     script = tmp_path / "a.R"
     script.write_text(R_SCRIPT)
     res = subprocess.run(["Rscript", str(script), str(path)], capture_output=True, text=True, timeout=120)
@@ -213,10 +227,12 @@ def test_final_analysis_equals_r_survival(simulated, tmp_path):
     order = ["thp", "tqb2102"]
     nan = np.nan
     assert_allclose([km[a]["median"] for a in order], r["median"], rtol=1e-6)
-    assert_allclose([km[a]["median_lower"] if km[a]["median_lower"] is not None else nan for a in order],
-                    r["lower"], rtol=1e-6)
-    assert_allclose([km[a]["median_upper"] if km[a]["median_upper"] is not None else nan for a in order],
-                    r["upper"], rtol=1e-6)
+    assert_allclose(
+        [km[a]["median_lower"] if km[a]["median_lower"] is not None else nan for a in order], r["lower"], rtol=1e-6
+    )
+    assert_allclose(
+        [km[a]["median_upper"] if km[a]["median_upper"] is not None else nan for a in order], r["upper"], rtol=1e-6
+    )
     assert fa.logrank_.chisq == pytest.approx(r["lr"][0], rel=1e-6)
     assert_allclose([fa.cox_["hr"], fa.cox_["lower"], fa.cox_["upper"]], r["efron"], rtol=1e-6)
     fb = FinalAnalysis(SPEC, ties="breslow").fit(ds)

@@ -32,8 +32,12 @@ def test_validates_against_the_nlm_spec(analysed, shared_dir):
     _, _, section = analysed
     assert find_oas_spec() is not None  # otherwise the check below would pass vacuously
     assert results_problems(section) == []
-    assert set(section) == {"participantFlowModule", "baselineCharacteristicsModule", "outcomeMeasuresModule",
-                            "adverseEventsModule"}
+    assert set(section) == {
+        "participantFlowModule",
+        "baselineCharacteristicsModule",
+        "outcomeMeasuresModule",
+        "adverseEventsModule",
+    }
 
 
 def test_validator_bites(analysed, shared_dir):

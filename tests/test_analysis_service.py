@@ -24,9 +24,9 @@ CUT = SETTINGS.cut_date
 
 
 def _data(n=642, seed=11):
-    return simulate_captured_data(np.random.default_rng(seed), ScheduleSpec(),
-                                  SimulationSettings(n_subjects=n, n_screened_extra=min(60, n)))
-
+    return simulate_captured_data(
+        np.random.default_rng(seed), ScheduleSpec(), SimulationSettings(n_subjects=n, n_screened_extra=min(60, n))
+    )
 
 
 def test_end_to_end_on_simulated_database_recovers_hr(td):
@@ -108,8 +108,15 @@ def test_results_shown_only_once_posted(small_db):
     assert posted["run_id"] == run["run_id"] and posted["posted_at"]
     page = client.get(f"/trials/{NCT}").text
     assert "Results pending" not in page
-    for text in ("Participant Flow", "Baseline Characteristics", "Outcome Measures", "Adverse Events",
-                 "Hazard Ratio (HR)", "Log Rank", "Objective Response Rate"):
+    for text in (
+        "Participant Flow",
+        "Baseline Characteristics",
+        "Outcome Measures",
+        "Adverse Events",
+        "Hazard Ratio (HR)",
+        "Log Rank",
+        "Objective Response Rate",
+    ):
         assert text in page, text
     hr = run["results_section"]["outcomeMeasuresModule"]["outcomeMeasures"][0]["analyses"][0]["paramValue"]
     assert hr in page
@@ -136,8 +143,15 @@ def test_run_and_post_are_audited(small_db):
         analysis.post_results(uow, stat, NCT, PostResults())
         uow.commit()
     with td.session_factory() as s:
-        rows = s.execute(select(AuditEventRow).where(AuditEventRow.action.in_(["analysis.run", "results.posted"]))
-                         .order_by(AuditEventRow.seq)).scalars().all()
+        rows = (
+            s.execute(
+                select(AuditEventRow)
+                .where(AuditEventRow.action.in_(["analysis.run", "results.posted"]))
+                .order_by(AuditEventRow.seq)
+            )
+            .scalars()
+            .all()
+        )
     assert [(r.action, r.actor) for r in rows] == [("analysis.run", stat.username), ("results.posted", stat.username)]
     assert rows[0].entity_id == str(run["run_id"]) and rows[0].trial == NCT
     assert run["summary"]["pfs"]["cox"]["ties"] == "breslow"

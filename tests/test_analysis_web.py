@@ -21,8 +21,12 @@ CUT = "2028-09-30"
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     td = bootstrap(f"sqlite:///{tmp_path_factory.mktemp('web') / 'td.sqlite'}")
-    fill_database(td, simulate_captured_data(np.random.default_rng(9), ScheduleSpec(),
-                                             SimulationSettings(n_subjects=100, n_screened_extra=10)))
+    fill_database(
+        td,
+        simulate_captured_data(
+            np.random.default_rng(9), ScheduleSpec(), SimulationSettings(n_subjects=100, n_screened_extra=10)
+        ),
+    )
     make_users(td)
     client = TestClient(create_app(td_app=td))
     client.tokens = {role: token_for(td, f"{role.value}1") for role in Role}
@@ -76,8 +80,9 @@ def test_bad_input_names_the_field(client):
 
 def test_statistician_page_runs_and_posts(client):
     stat = auth(client, Role.STATISTICIAN)
-    r = client.post("/ops/analysis/runs", headers=stat, data={"cut_date": CUT, "ties": "breslow"},
-                    follow_redirects=False)
+    r = client.post(
+        "/ops/analysis/runs", headers=stat, data={"cut_date": CUT, "ties": "breslow"}, follow_redirects=False
+    )
     assert r.status_code == 303, r.text
     page = client.get("/ops/analysis", headers=stat)
     assert page.status_code == 200 and "Run analysis" in page.text and "Post results" in page.text

@@ -64,8 +64,12 @@ CHECKS = [
 def _operations() -> list[tuple[str, str]]:
     """(METHOD, path) of every operation in the spec (built without a database: the spec needs none)."""
     spec = create_app(td_app=object()).openapi()
-    return [(method.upper(), path) for path, item in spec["paths"].items() for method in item
-            if method in {"get", "post", "put", "patch", "delete"}]
+    return [
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
 
 
 OPERATIONS = _operations()
@@ -90,8 +94,9 @@ def demo_api(tmp_path_factory):
             uow.commit()
         known = _known_identifiers(td)
         web = create_app(td_app=td)
-        schema = schemathesis.openapi.from_asgi("/openapi.json", web,
-                                                headers={"Authorization": f"Bearer {tokens['admin.demo']}"})
+        schema = schemathesis.openapi.from_asgi(
+            "/openapi.json", web, headers={"Authorization": f"Bearer {tokens['admin.demo']}"}
+        )
         yield {"schema": schema, "tokens": tokens, "known": known, "web": web, "td": td}
         td.dispose()
 
@@ -116,13 +121,21 @@ def _known_identifiers(td) -> dict:
     subjects = []
     for subject_id, number, site in rows("SELECT id, subject_number, site_key FROM subjects ORDER BY id"):
         own = {name: sorted(value for sid, value in pairs if sid == subject_id) for name, pairs in per_subject.items()}
-        subjects.append({"subject_number": number, "site_key": site,
-                         **{name: own[name] or everywhere[name] for name in per_subject}})
+        subjects.append(
+            {
+                "subject_number": number,
+                "site_key": site,
+                **{name: own[name] or everywhere[name] for name in per_subject},
+            }
+        )
     return {
         "subjects": subjects,
-        "common": {"nct_id": [NCT], "run_id": [row[0] for row in rows("SELECT id FROM analysis_runs")],
-                   "query": [row[0] for row in rows("SELECT term FROM ctcae_terms ORDER BY id LIMIT 20")],
-                   "step": ["answer", "close", "reopen"]},
+        "common": {
+            "nct_id": [NCT],
+            "run_id": [row[0] for row in rows("SELECT id FROM analysis_runs")],
+            "query": [row[0] for row in rows("SELECT term FROM ctcae_terms ORDER BY id LIMIT 20")],
+            "step": ["answer", "close", "reopen"],
+        },
     }
 
 
@@ -133,8 +146,13 @@ def _with_known_ids(case_strategy, known: dict, site: str | None):
 
     def values_for(subject: dict):
         choices = {name: st.sampled_from(values) for name, values in known["common"].items() if values}
-        choices.update({name: st.sampled_from(value) if isinstance(value, list) else st.just(value)
-                        for name, value in subject.items() if value})
+        choices.update(
+            {
+                name: st.sampled_from(value) if isinstance(value, list) else st.just(value)
+                for name, value in subject.items()
+                if value
+            }
+        )
         return st.fixed_dictionaries(choices)
 
     def substitute(drawn):
@@ -145,8 +163,9 @@ def _with_known_ids(case_strategy, known: dict, site: str | None):
                     case.path_parameters[name] = values[name]
         return case
 
-    return st.tuples(case_strategy, st.sampled_from([True, True, True, False]),
-                     st.sampled_from(subjects).flatmap(values_for)).map(substitute)
+    return st.tuples(
+        case_strategy, st.sampled_from([True, True, True, False]), st.sampled_from(subjects).flatmap(values_for)
+    ).map(substitute)
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
@@ -154,13 +173,19 @@ def _with_known_ids(case_strategy, known: dict, site: str | None):
 def test_operation_conforms(demo_api, principal, method, path):
     operation = demo_api["schema"][path][method]
     headers = {"Authorization": f"Bearer {demo_api['tokens'][principal]}"}
-    cases = st.one_of(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-                      operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    cases = st.one_of(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+    )
 
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-              phases=[Phase.explicit, Phase.generate, Phase.shrink],
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                     HealthCheck.data_too_large])
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    )
     @given(case=_with_known_ids(cases, demo_api["known"], SITE_OF.get(principal)))
     def fuzz(case):
         case.call_and_validate(headers=headers, checks=CHECKS)
@@ -205,10 +230,11 @@ def _jilin_subject(demo_api) -> dict:
 
 def test_schema_invalid_body_names_each_field(client, demo_api):
     subject = _jilin_subject(demo_api)
-    response = client.post(f"/api/v1/trials/{NCT}/subjects/{subject['subject_number']}/doses",
-                           headers=_as(demo_api, "coord.14"),
-                           json={"cycle": "first", "dose_date": "2026-02-30", "actual_mg": 100, "weight_kg": 60,
-                                 "colour": "blue"})
+    response = client.post(
+        f"/api/v1/trials/{NCT}/subjects/{subject['subject_number']}/doses",
+        headers=_as(demo_api, "coord.14"),
+        json={"cycle": "first", "dose_date": "2026-02-30", "actual_mg": 100, "weight_kg": 60, "colour": "blue"},
+    )
     body = _error_body(client, demo_api, response, 422)
     assert body["error"] == "InvalidInput"
     # cycle is not an integer, 30 February is no date, drug is missing, colour is not a field of a dose.
@@ -251,9 +277,11 @@ def test_service_level_invalid_input_names_the_field(client, demo_api):
 
 
 def test_unreadable_body_is_a_documented_400(client, demo_api):
-    response = client.post(f"/api/v1/trials/{NCT}/results", headers={**_as(demo_api, "stat.demo"),
-                                                                      "Content-Type": "application/json"},
-                           content=b"\xff\xfe{")
+    response = client.post(
+        f"/api/v1/trials/{NCT}/results",
+        headers={**_as(demo_api, "stat.demo"), "Content-Type": "application/json"},
+        content=b"\xff\xfe{",
+    )
     body = _error_body(client, demo_api, response, 400)
     assert body["error"] == "BadRequest"
 
@@ -266,8 +294,13 @@ def test_spec_covers_the_whole_api():
     from trialdesk.entrypoints.web.app import route_table
 
     web = create_app(td_app=object())
-    served = {(method, path) for path, methods, route in route_table(web) if path.startswith("/api/")
-              and isinstance(route, APIRoute) for method in methods if method != "HEAD"}
+    served = {
+        (method, path)
+        for path, methods, route in route_table(web)
+        if path.startswith("/api/") and isinstance(route, APIRoute)
+        for method in methods
+        if method != "HEAD"
+    }
     assert served and served <= set(OPERATIONS)
     spec = web.openapi()
     for path, item in spec["paths"].items():

@@ -19,14 +19,52 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "trialdesk"
 
 FORBIDDEN_MODULES = {
-    "sqlalchemy", "alembic", "psycopg", "fastapi", "starlette", "uvicorn", "jinja2", "typer", "click", "rich",
-    "httpx", "requests", "urllib", "http", "socket", "subprocess", "shutil", "io", "os", "pathlib", "tempfile",
-    "sqlite3", "pickle", "dask", "distributed", "matplotlib", "openpyxl", "pyarrow", "yaml", "icalendar",
-    "random", "time", "platformdirs", "logging",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+    "typer",
+    "click",
+    "rich",
+    "httpx",
+    "requests",
+    "urllib",
+    "http",
+    "socket",
+    "subprocess",
+    "shutil",
+    "io",
+    "os",
+    "pathlib",
+    "tempfile",
+    "sqlite3",
+    "pickle",
+    "dask",
+    "distributed",
+    "matplotlib",
+    "openpyxl",
+    "pyarrow",
+    "yaml",
+    "icalendar",
+    "random",
+    "time",
+    "platformdirs",
+    "logging",
 }
 FORBIDDEN_INTERNAL = ("trialdesk.adapters", "trialdesk.entrypoints", "trialdesk.services", "trialdesk.bootstrap")
-ALLOWED_NP_RANDOM = {"Generator", "default_rng", "SeedSequence", "PCG64", "PCG64DXSM", "Philox", "SFC64",
-                     "BitGenerator"}
+ALLOWED_NP_RANDOM = {
+    "Generator",
+    "default_rng",
+    "SeedSequence",
+    "PCG64",
+    "PCG64DXSM",
+    "Philox",
+    "SFC64",
+    "BitGenerator",
+}
 FORBIDDEN_CALLS = {("datetime", "now"), ("datetime", "today"), ("datetime", "utcnow"), ("date", "today")}
 
 
@@ -53,8 +91,11 @@ def violations(path: Path) -> list[str]:
         for name in names:
             if name.split(".")[0] in FORBIDDEN_MODULES or name.startswith(FORBIDDEN_INTERNAL):
                 found.append(f"line {node.lineno}: imports {name}")
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"open", "input",
-                                                                                            "print", "exec", "eval"}:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"open", "input", "print", "exec", "eval"}
+        ):
             found.append(f"line {node.lineno}: calls {node.func.id}()")
         if isinstance(node, ast.Attribute):
             base = node.value
@@ -75,9 +116,12 @@ def test_pure_module(path):
 
 def test_checker_catches_violations(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import sqlalchemy\nfrom fastapi import FastAPI\nimport numpy as np\nimport datetime\n"
-                   "x = np.random.rand(3)\ny = datetime.datetime.now()\nopen('f')\n"
-                   "from trialdesk.adapters.db import tables\n", encoding="utf-8")
+    bad.write_text(
+        "import sqlalchemy\nfrom fastapi import FastAPI\nimport numpy as np\nimport datetime\n"
+        "x = np.random.rand(3)\ny = datetime.datetime.now()\nopen('f')\n"
+        "from trialdesk.adapters.db import tables\n",
+        encoding="utf-8",
+    )
     found = violations(bad)
     assert len(found) == 6, found
 
@@ -91,9 +135,31 @@ def test_there_are_pure_modules():
 # --------------------------------------------------------------------------------------------------------------------
 
 SERVICE_FORBIDDEN = ("trialdesk.adapters", "trialdesk.entrypoints", "trialdesk.bootstrap")
-SERVICE_FORBIDDEN_MODULES = {"sqlalchemy", "alembic", "psycopg", "fastapi", "starlette", "uvicorn", "jinja2", "typer",
-                             "click", "rich", "httpx", "requests", "argon2", "cryptography", "matplotlib", "openpyxl",
-                             "pyarrow", "icalendar", "dask", "distributed", "sqlite3", "subprocess", "os"}
+SERVICE_FORBIDDEN_MODULES = {
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+    "typer",
+    "click",
+    "rich",
+    "httpx",
+    "requests",
+    "argon2",
+    "cryptography",
+    "matplotlib",
+    "openpyxl",
+    "pyarrow",
+    "icalendar",
+    "dask",
+    "distributed",
+    "sqlite3",
+    "subprocess",
+    "os",
+}
 ENTRYPOINT_FORBIDDEN = ("trialdesk.adapters.db.tables", "trialdesk.adapters.db.repositories")
 ENTRYPOINT_FORBIDDEN_MODULES = {"sqlalchemy"}
 ADAPTER_FORBIDDEN = ("trialdesk.entrypoints",)
@@ -137,13 +203,18 @@ def test_adapters_do_not_import_entrypoints(path):
 
 def test_layer_checker_catches_function_level_imports(tmp_path):
     bad = tmp_path / "svc.py"
-    bad.write_text("def f():\n    from trialdesk.adapters.secrets import hash_password\n    import sqlalchemy\n"
-                   "from trialdesk import adapters\n", encoding="utf-8")
+    bad.write_text(
+        "def f():\n    from trialdesk.adapters.secrets import hash_password\n    import sqlalchemy\n"
+        "from trialdesk import adapters\n",
+        encoding="utf-8",
+    )
     found = layer_violations(bad, SERVICE_FORBIDDEN, SERVICE_FORBIDDEN_MODULES)
-    assert found == ["line 2: imports trialdesk.adapters.secrets",
-                     "line 2: imports trialdesk.adapters.secrets.hash_password",
-                     "line 3: imports sqlalchemy",
-                     "line 4: imports trialdesk.adapters"], found
+    assert found == [
+        "line 2: imports trialdesk.adapters.secrets",
+        "line 2: imports trialdesk.adapters.secrets.hash_password",
+        "line 3: imports sqlalchemy",
+        "line 4: imports trialdesk.adapters",
+    ], found
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -177,15 +248,20 @@ def trial_id_constants(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", [p for p in sorted(SRC.rglob("*.py"))
-                                  if str(p.relative_to(SRC)) not in TRIAL_ID_ALLOWED],
-                         ids=lambda p: str(p.relative_to(SRC)))
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted(SRC.rglob("*.py")) if str(p.relative_to(SRC)) not in TRIAL_ID_ALLOWED],
+    ids=lambda p: str(p.relative_to(SRC)),
+)
 def test_no_trial_id_constant_in_code(path):
     assert trial_id_constants(path) == []
 
 
 def test_trial_id_checker_catches_constants(tmp_path):
     bad = tmp_path / "m.py"
-    bad.write_text('"""Docstring about NCT07003074 is fine."""\n# comment NCT07003074 fine\n'
-                   'DEFAULT = "NCT07003074"\nx = f"/trials/NCT00567190/{1}"\n', encoding="utf-8")
+    bad.write_text(
+        '"""Docstring about NCT07003074 is fine."""\n# comment NCT07003074 fine\n'
+        'DEFAULT = "NCT07003074"\nx = f"/trials/NCT00567190/{1}"\n',
+        encoding="utf-8",
+    )
     assert trial_id_constants(bad) == ["line 3: NCT07003074", "line 4: NCT00567190"]

@@ -52,8 +52,9 @@ def _record(td, principal, **kw):
 
 def _edit(td, principal, ae_id, changes, reason):
     with td.uow() as uow:
-        out = ae.update_adverse_event(uow, principal, NCT, "HUN-0001", ae_id,
-                                      EditRecord(changes=changes, reason=reason))
+        out = ae.update_adverse_event(
+            uow, principal, NCT, "HUN-0001", ae_id, EditRecord(changes=changes, reason=reason)
+        )
         uow.commit()
     return out
 
@@ -83,9 +84,13 @@ def test_ctcae_load_all_terms_idempotent_and_audited(td, shared_dir):
     by_term = {str(r[col["CTCAE Term"]]).strip(): r for r in rows[1:] if r[col["CTCAE Term"]]}
     with td.uow() as uow:
         dictionary = ctcae.dictionary(uow)
-        for name, code, grades in [("Nausea", 10028813, (1, 2, 3)), ("Febrile neutropenia", 10016288, (3, 4, 5)),
-                                   ("Death NOS", 10011914, (5,)), ("Eosinophilia", 10014950, (1, 3)),
-                                   ("Anemia", 10002272, (1, 2, 3, 4, 5))]:
+        for name, code, grades in [
+            ("Nausea", 10028813, (1, 2, 3)),
+            ("Febrile neutropenia", 10016288, (3, 4, 5)),
+            ("Death NOS", 10011914, (5,)),
+            ("Eosinophilia", 10014950, (1, 3)),
+            ("Anemia", 10002272, (1, 2, 3, 4, 5)),
+        ]:
             term = dictionary.get(name)
             assert term.meddra_code == code == int(by_term[name][col["MedDRA Code"]])
             assert term.defined_grades == grades
@@ -121,8 +126,15 @@ def test_ae_before_dictionary_loaded_is_a_clear_conflict(td):
 
 def test_record_ae_codes_term_and_audits(cap):
     td, users = cap
-    out = _record(td, users[Role.COORDINATOR], term="10028813", grade=3, resolution_date="2026-01-25",
-                  action_taken="dose_reduced", outcome="recovered")
+    out = _record(
+        td,
+        users[Role.COORDINATOR],
+        term="10028813",
+        grade=3,
+        resolution_date="2026-01-25",
+        action_taken="dose_reduced",
+        outcome="recovered",
+    )
     assert (out["term"], out["meddra_code"], out["soc"]) == ("Nausea", 10028813, "Gastrointestinal disorders")
     assert out["relationship"] == THP_RELATIONSHIP and out["queries"] == [] and out["sae"] is None
     with td.uow() as uow:
@@ -145,16 +157,21 @@ BAD = [
     ({"term": "99999999"}, "term", "not a CTCAE v5.0 term"),
     ({"grade": 4}, "grade", "grade 4 is not defined for CTCAE term 'Nausea' (defined: 1, 2, 3)"),
     ({"term": "Death NOS", "grade": 3}, "grade", "(defined: 5)"),
-    ({"onset_date": "2026-01-20", "resolution_date": "2026-01-19"}, "resolution_date",
-     "2026-01-19 is before the onset date 2026-01-20"),
+    (
+        {"onset_date": "2026-01-20", "resolution_date": "2026-01-19"},
+        "resolution_date",
+        "2026-01-19 is before the onset date 2026-01-20",
+    ),
     ({"onset_date": "2025-12-19"}, "onset_date", "before the subject's informed consent (2025-12-20)"),
     ({"onset_date": "2026-03-03"}, "onset_date", "in the future (today is 2026-03-02)"),
     ({"serious": True}, "seriousness", "at least one ICH seriousness criterion"),
     ({"seriousness": ["hospitalisation"]}, "seriousness", "not marked serious"),
-    ({"relationship": {"docetaxel": "possible", "trastuzumab": "possible"}}, "relationship.pertuzumab",
-     "required"),
-    ({"relationship": {**THP_RELATIONSHIP, "tqb2102": "possible"}}, "relationship.tqb2102",
-     "not a study drug of the subject's arm"),
+    ({"relationship": {"docetaxel": "possible", "trastuzumab": "possible"}}, "relationship.pertuzumab", "required"),
+    (
+        {"relationship": {**THP_RELATIONSHIP, "tqb2102": "possible"}},
+        "relationship.tqb2102",
+        "not a study drug of the subject's arm",
+    ),
 ]
 
 
@@ -187,8 +204,16 @@ def test_unrandomized_subject_has_no_study_drug(cap):
 
 def test_query_checks_save_and_open_queries(cap):
     td, users = cap
-    out = _record(td, users[Role.INVESTIGATOR], term="Pneumonitis", grade=5, onset_date="2026-02-01",
-                  outcome="recovered", serious=True, seriousness=["death"])
+    out = _record(
+        td,
+        users[Role.INVESTIGATOR],
+        term="Pneumonitis",
+        grade=5,
+        onset_date="2026-02-01",
+        outcome="recovered",
+        serious=True,
+        seriousness=["death"],
+    )
     assert len(out["queries"]) == 2  # grade 5 not fatal; recovered without a resolution date
     from trialdesk.services.queries import list_queries
 
@@ -196,7 +221,8 @@ def test_query_checks_save_and_open_queries(cap):
         found = list_queries(uow, users[Role.MONITOR], NCT, subject_number="HUN-0001")
     assert {(q["check_id"], q["field"], q["entity_id"], q["status"]) for q in found} == {
         ("AE-FATAL-OUTCOME", "outcome", str(out["id"]), "open"),
-        ("AE-RESOLVED-NO-DATE", "resolution_date", str(out["id"]), "open")}
+        ("AE-RESOLVED-NO-DATE", "resolution_date", str(out["id"]), "open"),
+    }
 
 
 # --- SAE clock ---------------------------------------------------------------------------------------------------
@@ -204,8 +230,15 @@ def test_query_checks_save_and_open_queries(cap):
 
 def test_sae_clock_due_overdue_reported(cap):
     td, users = cap
-    out = _record(td, users[Role.COORDINATOR], term="Febrile neutropenia", grade=3, onset_date="2026-03-01",
-                  serious=True, seriousness=["hospitalisation"])
+    out = _record(
+        td,
+        users[Role.COORDINATOR],
+        term="Febrile neutropenia",
+        grade=3,
+        onset_date="2026-03-01",
+        serious=True,
+        seriousness=["hospitalisation"],
+    )
     # entered at NOW (2026-03-02 02:00 UTC): due 24 h later
     assert out["sae"]["due_by"] == "2026-03-03T02:00:00+00:00"
     assert out["sae"]["status"] == "due" and out["sae"]["hours_left"] == 24.0
@@ -229,8 +262,13 @@ def test_sae_clock_starts_when_an_edit_makes_the_event_serious(cap):
     with pytest.raises(Conflict, match="not serious"):
         _reported(td, users[Role.COORDINATOR], out["id"])
     td.clock.advance(hours=5)
-    edited = _edit(td, users[Role.COORDINATOR], out["id"],
-                   {"serious": True, "seriousness": ["hospitalisation"], "grade": 3}, reason="admitted overnight")
+    edited = _edit(
+        td,
+        users[Role.COORDINATOR],
+        out["id"],
+        {"serious": True, "seriousness": ["hospitalisation"], "grade": 3},
+        reason="admitted overnight",
+    )
     assert edited["sae"]["started_at"] == "2026-03-02T07:00:00+00:00"
     assert edited["sae"]["due_by"] == "2026-03-03T07:00:00+00:00"
     done = _reported(td, users[Role.COORDINATOR], out["id"], reported_at="2026-03-02T09:00:00+08:00")
@@ -249,9 +287,13 @@ def test_edit_needs_reason_and_audits_old_and_new(cap):
         _edit(td, users[Role.COORDINATOR], out["id"], {"grade": 4}, "typo")
     with pytest.raises(InvalidInput, match="entered_by"):
         _edit(td, users[Role.COORDINATOR], out["id"], {"entered_by": "x"}, "typo")
-    edited = _edit(td, users[Role.INVESTIGATOR], out["id"],
-                   {"grade": 3, "resolution_date": "2026-01-30", "outcome": "recovered"},
-                   "source document says grade 3")
+    edited = _edit(
+        td,
+        users[Role.INVESTIGATOR],
+        out["id"],
+        {"grade": 3, "resolution_date": "2026-01-30", "outcome": "recovered"},
+        "source document says grade 3",
+    )
     assert edited["grade"] == 3 and edited["changed"]["grade"] == {"old": 2, "new": 3}
     with td.uow() as uow:
         [event] = uow.audit.query(entity_type="adverse_event", action_prefix="adverse_event.updated")

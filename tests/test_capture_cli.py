@@ -33,23 +33,47 @@ def test_capture_cli_round_trip(td, db_url, shared_dir, tmp_path):
     assert "Nausea (MedDRA 10028813, Gastrointestinal disorders)" in term.stdout and "grade 4" not in term.stdout
 
     rel = [x for d, c in THP_RELATIONSHIP.items() for x in ("--relationship", f"{d}={c}")]
-    bad = _cli(["ae", "add", "HUN-0001", "--term", "Nausea", "--grade", "4", "--onset", "2026-01-20"] + rel + db,
-               user="coordinator1")
+    bad = _cli(
+        ["ae", "add", "HUN-0001", "--term", "Nausea", "--grade", "4", "--onset", "2026-01-20"] + rel + db,
+        user="coordinator1",
+    )
     assert bad.exit_code == 2 and "grade 4 is not defined for CTCAE term 'Nausea'" in bad.output
-    add = _cli(["ae", "add", "HUN-0001", "--term", "Nausea", "--grade", "2", "--onset", "2026-01-20", "--json"]
-               + rel + db, user="coordinator1")
+    add = _cli(
+        ["ae", "add", "HUN-0001", "--term", "Nausea", "--grade", "2", "--onset", "2026-01-20", "--json"] + rel + db,
+        user="coordinator1",
+    )
     assert add.exit_code == 0, add.output
     ae_id = json.loads(add.stdout)["id"]
-    monitor_add = _cli(["ae", "add", "HUN-0001", "--term", "Nausea", "--grade", "2", "--onset", "2026-01-20"]
-                       + rel + db, user="monitor1")
+    monitor_add = _cli(
+        ["ae", "add", "HUN-0001", "--term", "Nausea", "--grade", "2", "--onset", "2026-01-20"] + rel + db,
+        user="monitor1",
+    )
     assert monitor_add.exit_code == 1 and "may not data.enter" in monitor_add.output
 
-    raised = _cli(["queries", "raise", "HUN-0001", "--entity", "adverse_event", "--entity-id", str(ae_id),
-                   "--field", "grade", "--message", "Source says grade 3", "--json"] + db, user="monitor1")
+    raised = _cli(
+        [
+            "queries",
+            "raise",
+            "HUN-0001",
+            "--entity",
+            "adverse_event",
+            "--entity-id",
+            str(ae_id),
+            "--field",
+            "grade",
+            "--message",
+            "Source says grade 3",
+            "--json",
+        ]
+        + db,
+        user="monitor1",
+    )
     qid = json.loads(raised.stdout)["id"]
     assert _cli(["queries", "answer", str(qid), "Corrected"] + db, user="coordinator1").exit_code == 0
-    edit = _cli(["ae", "edit", "HUN-0001", str(ae_id), "--set", "grade=3", "--reason", "query " + str(qid),
-                 "--json"] + db, user="coordinator1")
+    edit = _cli(
+        ["ae", "edit", "HUN-0001", str(ae_id), "--set", "grade=3", "--reason", "query " + str(qid), "--json"] + db,
+        user="coordinator1",
+    )
     assert json.loads(edit.stdout)["changed"]["grade"] == {"old": 2, "new": 3}
     closed = _cli(["queries", "close", str(qid), "--json"] + db, user="monitor1")
     assert json.loads(closed.stdout)["status"] == "closed"
@@ -58,8 +82,10 @@ def test_capture_cli_round_trip(td, db_url, shared_dir, tmp_path):
 
     lesions = tmp_path / "base.json"
     lesions.write_text(json.dumps([{"lesion_id": "T1", "kind": "target", "organ": "liver", "measurement": 40}]))
-    base = _cli(["tumor", "add", "HUN-0001", "--date", "2026-01-02", "--lesions", str(lesions), "--baseline"]
-                + db, user="investigator1")
+    base = _cli(
+        ["tumor", "add", "HUN-0001", "--date", "2026-01-02", "--lesions", str(lesions), "--baseline"] + db,
+        user="investigator1",
+    )
     assert base.exit_code == 0 and "baseline  sum 40" in base.stdout
 
     wrong = _cli(["sign", "HUN-0001"] + db, user="investigator1", password="wrong password!")

@@ -37,15 +37,28 @@ def _do(td, fn, principal, *args, **kw):
 def test_life_cycle_roles_and_history(cap):
     td, users = cap
     monitor, coord, inv = users[Role.MONITOR], users[Role.COORDINATOR], users[Role.INVESTIGATOR]
-    raised = _do(td, q.raise_query, monitor, "HUN-0001", entity_type="subject", entity_id="HUN-0001",
-                 field="birth_date", message="Birth date differs from the source document")
+    raised = _do(
+        td,
+        q.raise_query,
+        monitor,
+        "HUN-0001",
+        entity_type="subject",
+        entity_id="HUN-0001",
+        field="birth_date",
+        message="Birth date differs from the source document",
+    )
     qid = raised["id"]
     assert (raised["status"], raised["origin"], raised["raised_by"]) == ("open", "manual", "monitor1")
     # site staff cannot raise or close; monitors cannot answer (403 at their own site)
-    for fn, who, args in [(q.raise_query, coord, ("HUN-0001",)), (q.close_query, coord, (qid, "x")),
-                          (q.reopen_query, inv, (qid, "x")), (q.answer_query, monitor, (qid, "x"))]:
-        kwargs = {"entity_type": "subject", "entity_id": "1", "field": "f", "message": "m"} \
-            if fn is q.raise_query else {}
+    for fn, who, args in [
+        (q.raise_query, coord, ("HUN-0001",)),
+        (q.close_query, coord, (qid, "x")),
+        (q.reopen_query, inv, (qid, "x")),
+        (q.answer_query, monitor, (qid, "x")),
+    ]:
+        kwargs = (
+            {"entity_type": "subject", "entity_id": "1", "field": "f", "message": "m"} if fn is q.raise_query else {}
+        )
         with pytest.raises(PermissionDenied) as info:
             _do(td, fn, who, *args, **kwargs)
         assert info.value.status_code == 403
@@ -65,20 +78,38 @@ def test_life_cycle_roles_and_history(cap):
     _do(td, q.answer_query, inv, qid, "Corrected again")
     final = _do(td, q.close_query, monitor, qid, "OK now")
     assert [(h["action"], h["status"], h["by"]) for h in final["history"]] == [
-        ("opened", "open", "monitor1"), ("answered", "answered", "coordinator1"), ("closed", "closed", "monitor1"),
-        ("reopened", "open", "monitor1"), ("answered", "answered", "investigator1"),
-        ("closed", "closed", "monitor1")]
+        ("opened", "open", "monitor1"),
+        ("answered", "answered", "coordinator1"),
+        ("closed", "closed", "monitor1"),
+        ("reopened", "open", "monitor1"),
+        ("answered", "answered", "investigator1"),
+        ("closed", "closed", "monitor1"),
+    ]
     assert final["history"][3]["text"] == "Source shows 1961-04-12"
     with td.uow() as uow:
         actions = [e.action for e in reversed(uow.audit.query(entity_type="query", entity_id=str(qid)))]
-    assert actions == ["query.opened", "query.answered", "query.closed", "query.reopened", "query.answered",
-                       "query.closed"]
+    assert actions == [
+        "query.opened",
+        "query.answered",
+        "query.closed",
+        "query.reopened",
+        "query.answered",
+        "query.closed",
+    ]
 
 
 def test_closing_an_unanswered_query_needs_a_note(cap):
     td, users = cap
-    raised = _do(td, q.raise_query, users[Role.MONITOR], "HUN-0001", entity_type="subject", entity_id="1",
-                 field="sex", message="check")
+    raised = _do(
+        td,
+        q.raise_query,
+        users[Role.MONITOR],
+        "HUN-0001",
+        entity_type="subject",
+        entity_id="1",
+        field="sex",
+        message="check",
+    )
     with pytest.raises(InvalidInput, match="note"):
         _do(td, q.close_query, users[Role.MONITOR], raised["id"])
     assert _do(td, q.close_query, users[Role.MONITOR], raised["id"], "raised in error")["status"] == "closed"
@@ -88,10 +119,12 @@ def test_other_site_is_not_found_and_lists_are_site_scoped(cap):
     td, users = cap
     monitor = users[Role.MONITOR]
     other_monitor = Principal("mon-anhui", (Grant(Role.MONITOR, frozenset({OTHER})),))
-    mine = _do(td, q.raise_query, monitor, "HUN-0001", entity_type="subject", entity_id="1", field="sex",
-               message="check")
-    theirs = _do(td, q.raise_query, other_monitor, "ANH-0001", entity_type="subject", entity_id="1",
-                 field="sex", message="check")
+    mine = _do(
+        td, q.raise_query, monitor, "HUN-0001", entity_type="subject", entity_id="1", field="sex", message="check"
+    )
+    theirs = _do(
+        td, q.raise_query, other_monitor, "ANH-0001", entity_type="subject", entity_id="1", field="sex", message="check"
+    )
     with pytest.raises((NotFound, PermissionDenied)) as info:
         _do(td, q.raise_query, monitor, "ANH-0001", entity_type="subject", entity_id="1", field="f", message="m")
     assert info.value.status_code == 404

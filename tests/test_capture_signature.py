@@ -36,8 +36,15 @@ def test_sign_invalidate_resign(td, shared_dir):
     add_subject(td, "HUN-0001")
     inv, coord = users[Role.INVESTIGATOR], users[Role.COORDINATOR]
     with td.uow() as uow:
-        event = ae.record_adverse_event(uow, coord, NCT, "HUN-0001", RecordAdverseEvent.model_validate(
-            {"term": "Nausea", "grade": 1, "onset_date": "2026-01-20", "relationship": THP_RELATIONSHIP}))
+        event = ae.record_adverse_event(
+            uow,
+            coord,
+            NCT,
+            "HUN-0001",
+            RecordAdverseEvent.model_validate(
+                {"term": "Nausea", "grade": 1, "onset_date": "2026-01-20", "relationship": THP_RELATIONSHIP}
+            ),
+        )
         uow.commit()
     assert _status(td, inv)["status"] == "unsigned"
 
@@ -56,8 +63,9 @@ def test_sign_invalidate_resign(td, shared_dir):
     manifest = signed["manifest"]
     assert manifest["signer"] == "investigator1" and manifest["meaning"] == "I approve the data in this casebook"
     assert manifest["signed_at"] == "2026-03-02T02:00:00+00:00" and manifest["data_version"] == 1
-    recomputed = hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":"),
-                                           ensure_ascii=False).encode()).hexdigest()
+    recomputed = hashlib.sha256(
+        json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
     assert signed["manifest_hash"] == recomputed
     status = _status(td, coord)
     assert status["status"] == "signed" and status["content_hash"] == manifest["content_hash"]
@@ -66,8 +74,9 @@ def test_sign_invalidate_resign(td, shared_dir):
 
     td.clock.advance(hours=1)
     with td.uow() as uow:
-        ae.update_adverse_event(uow, coord, NCT, "HUN-0001", event["id"],
-                                EditRecord(changes={"grade": 2}, reason="grade per source"))
+        ae.update_adverse_event(
+            uow, coord, NCT, "HUN-0001", event["id"], EditRecord(changes={"grade": 2}, reason="grade per source")
+        )
         uow.commit()
     status = _status(td, inv)
     assert status["status"] == "needs_resigning" and status["data_version"] == 2

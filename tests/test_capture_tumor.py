@@ -23,15 +23,19 @@ from trialdesk.services import tumor
 from trialdesk.services.commands import EditRecord, RecordTumourAssessment
 from trialdesk.services.queries import list_queries
 
-BASELINE = [{"lesion_id": "T1", "kind": "target", "organ": "liver", "measurement": 50},
-            {"lesion_id": "T2", "kind": "target", "organ": "lung", "measurement": 30},
-            {"lesion_id": "N1", "kind": "non_target", "organ": "bone", "status": "present"}]
+BASELINE = [
+    {"lesion_id": "T1", "kind": "target", "organ": "liver", "measurement": 50},
+    {"lesion_id": "T2", "kind": "target", "organ": "lung", "measurement": 30},
+    {"lesion_id": "N1", "kind": "non_target", "organ": "bone", "status": "present"},
+]
 
 
 def follow(t1, t2, nt="present"):
-    return [{"lesion_id": "T1", "kind": "target", "measurement": t1},
-            {"lesion_id": "T2", "kind": "target", "measurement": t2},
-            {"lesion_id": "N1", "kind": "non_target", "status": nt}]
+    return [
+        {"lesion_id": "T1", "kind": "target", "measurement": t1},
+        {"lesion_id": "T2", "kind": "target", "measurement": t2},
+        {"lesion_id": "N1", "kind": "non_target", "status": nt},
+    ]
 
 
 @pytest.fixture
@@ -43,8 +47,9 @@ def cap(td):
 
 def _save(td, principal, day, lesions, baseline=False, subject="HUN-0001"):
     with td.uow(principal.username) as uow:
-        command = RecordTumourAssessment.model_validate({"assessment_date": day, "lesions": lesions,
-                                                         "baseline": baseline})
+        command = RecordTumourAssessment.model_validate(
+            {"assessment_date": day, "lesions": lesions, "baseline": baseline}
+        )
         out = tumor.record_tumor_assessment(uow, principal, NCT, subject, command)
         uow.commit()
     return out
@@ -97,7 +102,10 @@ def test_window_check_opens_a_query(cap):
     with td.uow() as uow:
         [query] = list_queries(uow, users[Role.MONITOR], NCT, subject_number="HUN-0001")
     assert (query["check_id"], query["field"], query["entity_id"]) == (
-        "TA-WINDOW", "assessment_date", str(out["assessment"]["id"]))
+        "TA-WINDOW",
+        "assessment_date",
+        str(out["assessment"]["id"]),
+    )
     assert "nearest: 2026-02-09 to 2026-02-23, planned 2026-02-16 (day 42)" in query["message"]
     # day 49 is the window's last day: no query
     assert _save(td, coord, "2026-02-23", follow(45, 30))["queries"] == []
@@ -141,12 +149,23 @@ def test_correction_with_reason_reevaluates(cap):
     _save(td, coord, "2025-12-28", BASELINE, baseline=True)
     out = _save(td, coord, "2026-02-16", follow(30, 20))
     with pytest.raises(InvalidInput, match="reason"), td.uow() as uow:
-        tumor.update_tumor_assessment(uow, coord, NCT, "HUN-0001", out["assessment"]["id"],
-                                      EditRecord(changes={"lesions": follow(40, 20)}, reason=""))
+        tumor.update_tumor_assessment(
+            uow,
+            coord,
+            NCT,
+            "HUN-0001",
+            out["assessment"]["id"],
+            EditRecord(changes={"lesions": follow(40, 20)}, reason=""),
+        )
     with td.uow() as uow:
-        fixed = tumor.update_tumor_assessment(uow, coord, NCT, "HUN-0001", out["assessment"]["id"],
-                                              EditRecord(changes={"lesions": follow(40, 20)},
-                                                         reason="T1 misread: 40 mm"))
+        fixed = tumor.update_tumor_assessment(
+            uow,
+            coord,
+            NCT,
+            "HUN-0001",
+            out["assessment"]["id"],
+            EditRecord(changes={"lesions": follow(40, 20)}, reason="T1 misread: 40 mm"),
+        )
         uow.commit()
     # 60 mm vs 80 mm: -25 % -> SD (day 42 >= 35, the SD minimum with its window)
     assert fixed["assessment"]["overall_response"] == "SD" and fixed["best_overall_response"] == "SD"

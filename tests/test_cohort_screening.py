@@ -11,14 +11,7 @@ from typer.testing import CliRunner
 
 from trialdesk.adapters.cohort_files import read_cohort, write_cohort
 from trialdesk.adapters.protocol_files import load_default_protocol
-from trialdesk.domain.cohort import (
-    STATUS_CODES,
-    CohortError,
-    CohortResult,
-    evaluate_cohort,
-    prepare_columns,
-    waterfall,
-)
+from trialdesk.domain.cohort import STATUS_CODES, CohortError, CohortResult, evaluate_cohort, prepare_columns, waterfall
 from trialdesk.domain.eligibility import rule_statuses
 from trialdesk.domain.screening import ScreeningRecord, flatten_record, unflatten_row
 from trialdesk.domain.units import UnitError

@@ -18,8 +18,10 @@ from trialdesk.domain.errors import IntegrityError, InvalidInput
 from trialdesk.settings import Settings
 
 BAD_STUDY = {"protocolSection": {"identificationModule": {"nctId": 12345, "briefTitle": ["not", "a", "string"]}}}
-BAD_RESULTS = {"participantFlowModule": {"groups": "none"}, "adverseEventsModule": {"eventGroups": [
-    {"id": "EG000", "seriousNumAffected": "many"}]}}
+BAD_RESULTS = {
+    "participantFlowModule": {"groups": "none"},
+    "adverseEventsModule": {"eventGroups": [{"id": "EG000", "seriousNumAffected": "many"}]},
+}
 
 
 def test_the_shipped_schemas_are_in_the_package_and_chosen_without_configuration(tmp_path):

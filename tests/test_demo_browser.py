@@ -78,15 +78,23 @@ def demo(tmp_path, shared_dir, monkeypatch):
     subject, next_dose = chosen
     td.clock = lambda: dt.datetime.combine(next_dose.planned, dt.time(9, 30), tzinfo=dt.UTC)
     with live_server(create_app(td_app=td)) as url:
-        yield {"td": td, "url": url, "subject": subject.subject_number, "site": subject.site_key,
-               "visit": next_dose, "today": next_dose.planned}
+        yield {
+            "td": td,
+            "url": url,
+            "subject": subject.subject_number,
+            "site": subject.site_key,
+            "visit": next_dose,
+            "today": next_dose.planned,
+        }
     td.dispose()
 
 
 def _calendar_statuses(page) -> dict[str, str]:
     rows = page.locator("#calendar-visits tbody tr")
-    return {rows.nth(i).get_attribute("data-label"): rows.nth(i).locator("td").nth(4).inner_text().strip()
-            for i in range(rows.count())}
+    return {
+        rows.nth(i).get_attribute("data-label"): rows.nth(i).locator("td").nth(4).inner_text().strip()
+        for i in range(rows.count())
+    }
 
 
 def _table_rows(page, panel: str) -> list[list[str]]:
@@ -196,13 +204,27 @@ def test_coordinator_records_a_dose_and_an_adverse_event(demo, tmp_path):
     # The history: both changes are in the hash-chained audit trail, made by the coordinator, and it verifies.
     td = demo["td"]
     with td.uow() as uow:
-        events = [(e.action, e.actor, json.loads(e.after_json or "{}"))
-                  for e in uow.audit.query(trial=NCT, sites={demo["site"]}, limit=100)]
+        events = [
+            (e.action, e.actor, json.loads(e.after_json or "{}"))
+            for e in uow.audit.query(trial=NCT, sites={demo["site"]}, limit=100)
+        ]
         count, broken = verify_audit(uow)
-    doses = [a for action, actor, a in events if action == "dose.recorded" and actor == coordinator
-             and a.get("cycle") == cycle and a.get("dose_date") == today.isoformat()]
-    aes = [a for action, actor, a in events if action == "adverse_event.recorded" and actor == coordinator
-           and a.get("term") == "Nausea" and a.get("onset_date") == today.isoformat()]
+    doses = [
+        a
+        for action, actor, a in events
+        if action == "dose.recorded"
+        and actor == coordinator
+        and a.get("cycle") == cycle
+        and a.get("dose_date") == today.isoformat()
+    ]
+    aes = [
+        a
+        for action, actor, a in events
+        if action == "adverse_event.recorded"
+        and actor == coordinator
+        and a.get("term") == "Nausea"
+        and a.get("onset_date") == today.isoformat()
+    ]
     assert len(doses) == len(planned)
     assert len(aes) == 1
     assert broken is None and count > 0

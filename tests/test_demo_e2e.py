@@ -47,9 +47,18 @@ def test_demo_to_completion_is_consistent(db_url, tmp_path, monkeypatch, oas):
         # every simulated action was accepted by the services
         assert report.refused == []
         assert report.ctcae_loaded and report.results_posted and report.randomized == 14
-        for action in ["screening.recorded", "randomization.allocate", "dose.recorded", "adverse_event.recorded",
-                       "tumor_assessment.recorded", "query.raised", "query.answered", "query.closed",
-                       "casebook.signed", "disposition.end_of_treatment"]:
+        for action in [
+            "screening.recorded",
+            "randomization.allocate",
+            "dose.recorded",
+            "adverse_event.recorded",
+            "tumor_assessment.recorded",
+            "query.raised",
+            "query.answered",
+            "query.closed",
+            "casebook.signed",
+            "disposition.end_of_treatment",
+        ]:
             assert report.actions[action] > 0, action
         # the audit chain verifies
         with td.uow() as uow:
@@ -58,8 +67,9 @@ def test_demo_to_completion_is_consistent(db_url, tmp_path, monkeypatch, oas):
         # every randomized subject has exactly one allocation
         with td.engine.connect() as conn:
             per_subject = conn.execute(text("SELECT subject_id, COUNT(*) FROM allocations GROUP BY subject_id")).all()
-            randomized_subjects = conn.execute(text(
-                "SELECT COUNT(*) FROM subjects WHERE status NOT IN ('screening', 'eligible', 'screen_failed')")).scalar()
+            randomized_subjects = conn.execute(
+                text("SELECT COUNT(*) FROM subjects WHERE status NOT IN ('screening', 'eligible', 'screen_failed')")
+            ).scalar()
         assert len(per_subject) == report.randomized == randomized_subjects
         assert all(n == 1 for _, n in per_subject)
         # CONSORT adds up
@@ -103,7 +113,7 @@ def test_demo_recovers_the_simulated_hazard_ratio(sqlite_url, tmp_path, monkeypa
         cox = _summary(td)["pfs"]["cox"]
         assert cox["events"] >= 35
         assert cox["lower"] < 0.70 < cox["upper"]  # the 95% CI covers the truth
-        assert 0.3 < cox["hr"] < 1.2                # and the estimate is in a plausible range
+        assert 0.3 < cox["hr"] < 1.2  # and the estimate is in a plausible range
     finally:
         td.dispose()
 
@@ -113,8 +123,12 @@ def test_demo_is_deterministic_for_a_seed(tmp_path, monkeypatch, oas):
     for run in range(2):
         td, report = _demo(f"sqlite:///{tmp_path / f'd{run}.sqlite'}", tmp_path / str(run), monkeypatch, 6, 3)
         with td.engine.connect() as conn:
-            rows = conn.execute(text("SELECT s.subject_number, a.arm, a.randomization_number, a.randomized_on "
-                                     "FROM allocations a JOIN subjects s ON s.id = a.subject_id ORDER BY 1")).all()
+            rows = conn.execute(
+                text(
+                    "SELECT s.subject_number, a.arm, a.randomization_number, a.randomized_on "
+                    "FROM allocations a JOIN subjects s ON s.id = a.subject_id ORDER BY 1"
+                )
+            ).all()
             doses = conn.execute(text("SELECT COUNT(*), SUM(actual_mg) FROM doses")).one()
         digests.append((tuple(map(tuple, rows)), tuple(doses), report.to_dict()["actions"]))
         td.dispose()

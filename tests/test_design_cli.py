@@ -34,8 +34,9 @@ def test_packaged_protocol_design_section_loads():
 def test_design_power_reference_case_json():
     # rpact getPowerSurvival(sided = 2, alpha = 0.05, median1 = 18, median2 = 12.4, ..., maxNumberOfEvents = 400)
     #   -> 0.9613682096
-    result = run("design", "power", "--hr", str(12.4 / 18), "--events", "400", "--sided", "2", "--alpha", "0.05",
-                 "--json")
+    result = run(
+        "design", "power", "--hr", str(12.4 / 18), "--events", "400", "--sided", "2", "--alpha", "0.05", "--json"
+    )
     assert result.exit_code == 0
     assert json.loads(result.output)["fixed_design_power"] == pytest.approx(0.9613682096, abs=1e-9)
 

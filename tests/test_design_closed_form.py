@@ -72,7 +72,9 @@ def test_schoenfeld_power_by_hand():
     # z = sqrt(400 / 4) * |log(12.4 / 18)| - 1.959964 = 1.766786 ; Phi(1.766786) = 0.96137
     drift = 10 * abs(math.log(12.4 / 18)) - 1.959963985
     assert drift == pytest.approx(1.766786, abs=1e-5)
-    assert schoenfeld_power(400, 12.4 / 18, alpha=0.025) == pytest.approx(0.5 * math.erfc(-drift / math.sqrt(2)), abs=1e-9)
+    assert schoenfeld_power(400, 12.4 / 18, alpha=0.025) == pytest.approx(
+        0.5 * math.erfc(-drift / math.sqrt(2)), abs=1e-9
+    )
 
 
 def test_schoenfeld_events_match_rpact():
@@ -83,7 +85,9 @@ def test_schoenfeld_events_match_rpact():
     # getSampleSizeSurvival(alpha = 0.025, beta = 0.1, hazardRatio = 0.7, lambda2 = log(2) / 18.5, ...)
     #   -> 330.377914 events at month 35.72345855
     assert schoenfeld_events(0.7, 0.025, 0.9) == pytest.approx(330.377914, rel=1e-8)
-    assert expected_event_time(nct_gs(interim_information_fractions=[]), 330.377914) == pytest.approx(35.72345855, abs=1e-5)
+    assert expected_event_time(nct_gs(interim_information_fractions=[]), 330.377914) == pytest.approx(
+        35.72345855, abs=1e-5
+    )
 
 
 def test_dropout_moves_the_analysis_later_as_rpact():
@@ -97,8 +101,14 @@ def test_allocation_and_piecewise_accrual_match_rpact():
     # getPowerSurvival(alpha = 0.025, hazardRatio = 0.75, lambda2 = log(2) / 18.5, maxNumberOfSubjects = 600,
     #   maxNumberOfEvents = 300, accrualTime = c(0, 6), accrualIntensity = c(10, 25), allocationRatioPlanned = 2)
     #   -> overallReject 0.6513435444, analysisTime 38.58235789
-    design = DesignSpec(sample_size=600, allocation_ratio=2, accrual=PiecewiseAccrual(starts=[0, 6], rates=[10, 25]),
-                        control=ExponentialSurvival(median=18.5), hazard_ratio=0.75, target_events=300)
+    design = DesignSpec(
+        sample_size=600,
+        allocation_ratio=2,
+        accrual=PiecewiseAccrual(starts=[0, 6], rates=[10, 25]),
+        control=ExponentialSurvival(median=18.5),
+        hazard_ratio=0.75,
+        target_events=300,
+    )
     assert schoenfeld_power(300, 0.75, 0.025, allocation_ratio=2) == pytest.approx(0.6513435444, abs=1e-9)
     assert expected_event_time(design, 300) == pytest.approx(38.58235789, abs=1e-6)
     assert accrual_duration(design.accrual, 600) == pytest.approx(6 + 540 / 25)
@@ -107,8 +117,13 @@ def test_allocation_and_piecewise_accrual_match_rpact():
 def test_piecewise_exponential_and_weibull_match_rpact():
     # getPowerSurvival(alpha = 0.025, piecewiseSurvivalTime = c(0, 6), lambda2 = c(0.05, 0.03), hazardRatio = 0.7,
     #   maxNumberOfSubjects = 500, maxNumberOfEvents = 250, accrualTime = c(0, 20))  -> analysisTime 33.90948703
-    pwe = DesignSpec(sample_size=500, accrual=UniformAccrual(duration=20), hazard_ratio=0.7, target_events=250,
-                     control=PiecewiseExponentialSurvival(starts=[0, 6], hazards=[0.05, 0.03]))
+    pwe = DesignSpec(
+        sample_size=500,
+        accrual=UniformAccrual(duration=20),
+        hazard_ratio=0.7,
+        target_events=250,
+        control=PiecewiseExponentialSurvival(starts=[0, 6], hazards=[0.05, 0.03]),
+    )
     assert expected_event_time(pwe, 250) == pytest.approx(33.90948703, abs=1e-6)
     # getPowerSurvival(..., lambda2 = log(2) / 15, kappa = 1.5, hazardRatio = 0.7, ...)
     #   -> analysisTime 29.50316875, median2 16.94920915
@@ -141,9 +156,17 @@ def test_pocock_three_looks_with_dropout_match_rpact():
     # getSampleSizeSurvival(d, hazardRatio = 0.75, lambda2 = log(2) / 12, accrualTime = c(0, 24),
     #   maxNumberOfSubjects = 700, dropoutRate1 = 0.05, dropoutRate2 = 0.05, dropoutTime = 12)
     #   -> maxNumberOfEvents 444.6800582, analysisTime 18.13325444 25.39294709 34.84934174
-    design = DesignSpec(sample_size=700, accrual=UniformAccrual(duration=24), control=ExponentialSurvival(median=12),
-                        hazard_ratio=0.75, dropout=Dropout(rate=0.05, time=12), power=0.8, target_events=445,
-                        interim_information_fractions=[0.4, 0.7], spending="pocock")
+    design = DesignSpec(
+        sample_size=700,
+        accrual=UniformAccrual(duration=24),
+        control=ExponentialSurvival(median=12),
+        hazard_ratio=0.75,
+        dropout=Dropout(rate=0.05, time=12),
+        power=0.8,
+        target_events=445,
+        interim_information_fractions=[0.4, 0.7],
+        spending="pocock",
+    )
     d = required_events(design)
     assert d == pytest.approx(444.6800582, rel=1e-7)
     times = [expected_event_time(design, t * d) for t in (0.4, 0.7, 1.0)]
@@ -169,8 +192,13 @@ def test_expected_events_by_hand_exponential_uniform():
     # Uniform accrual over A, exponential hazard lam, no dropout, t >= A:
     # D(t) = n [1 - (exp(-lam (t - A)) - exp(-lam t)) / (lam A)]
     lam = math.log(2) / 12.0
-    design = DesignSpec(sample_size=200, accrual=UniformAccrual(duration=10), control=ExponentialSurvival(median=12),
-                        hazard_ratio=1.0, target_events=100)
+    design = DesignSpec(
+        sample_size=200,
+        accrual=UniformAccrual(duration=10),
+        control=ExponentialSurvival(median=12),
+        hazard_ratio=1.0,
+        target_events=100,
+    )
     t = 30.0
     hand = 200 * (1 - (math.exp(-lam * (t - 10)) - math.exp(-lam * t)) / (lam * 10))
     assert expected_events(design, t) == pytest.approx(hand, rel=1e-9)

@@ -10,8 +10,13 @@ from trialdesk.adapters.design_figures import analysis_time_figure, power_curve_
 from trialdesk.domain.design import DesignSpec, ExponentialSurvival, UniformAccrual
 from trialdesk.stats.simulate import simulate
 
-DESIGN = DesignSpec(sample_size=300, accrual=UniformAccrual(duration=12), control=ExponentialSurvival(median=10),
-                    hazard_ratio=0.7, target_events=200)
+DESIGN = DesignSpec(
+    sample_size=300,
+    accrual=UniformAccrual(duration=12),
+    control=ExponentialSurvival(median=10),
+    hazard_ratio=0.7,
+    target_events=200,
+)
 
 
 def test_power_curve_passes_through_alpha_and_the_schoenfeld_power():

@@ -17,12 +17,18 @@ def _rpact(code: str) -> list[float]:
     rscript = shutil.which("Rscript")
     if rscript is None:
         pytest.skip("Rscript not installed")
-    probe = subprocess.run([rscript, "-e", "quit(status = !requireNamespace('rpact', quietly = TRUE))"],
-                           capture_output=True, timeout=120)
+    probe = subprocess.run(
+        [rscript, "-e", "quit(status = !requireNamespace('rpact', quietly = TRUE))"], capture_output=True, timeout=120
+    )
     if probe.returncode != 0:
         pytest.skip("R package rpact not installed")
-    out = subprocess.run([rscript, "-e", "suppressMessages(library(rpact)); " + code], capture_output=True, text=True,
-                         timeout=120, check=True)
+    out = subprocess.run(
+        [rscript, "-e", "suppressMessages(library(rpact)); " + code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return [float(x) for x in out.stdout.split()]
 
 
@@ -37,9 +43,17 @@ def test_live_rpact_group_sequential_sample_size_and_power():
         "cat(d$criticalValues, s$maxNumberOfEvents, p$overallReject, p$analysisTime, sep = '\\n')"
     )
     bounds, events, power, times = numbers[:3], numbers[3], numbers[4], numbers[5:8]
-    design = DesignSpec(sample_size=560, accrual=UniformAccrual(duration=20), control=ExponentialSurvival(median=15),
-                        hazard_ratio=0.72, dropout=Dropout(rate=0.08, time=12), power=0.85, target_events=380,
-                        interim_information_fractions=[0.35, 0.7], futility_z=[-0.5, 0.2])
+    design = DesignSpec(
+        sample_size=560,
+        accrual=UniformAccrual(duration=20),
+        control=ExponentialSurvival(median=15),
+        hazard_ratio=0.72,
+        dropout=Dropout(rate=0.08, time=12),
+        power=0.85,
+        target_events=380,
+        interim_information_fractions=[0.35, 0.7],
+        futility_z=[-0.5, 0.2],
+    )
     report = closed_form_report(design)
     assert [look.efficacy_z for look in report.looks] == pytest.approx(bounds, abs=1e-6)
     assert required_events(design) == pytest.approx(events, rel=1e-6)

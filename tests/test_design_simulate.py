@@ -58,16 +58,53 @@ def prop_se(p: float, n: int) -> float:
 
 
 def gs_design(**changes) -> DesignSpec:
-    data = dict(sample_size=642, accrual=UniformAccrual(duration=24), control=ExponentialSurvival(median=18.5),
-                hazard_ratio=0.7, target_events=334, interim_information_fractions=[0.6], futility_z=[0.0],
-                entry_times="planned")
+    data = dict(
+        sample_size=642,
+        accrual=UniformAccrual(duration=24),
+        control=ExponentialSurvival(median=18.5),
+        hazard_ratio=0.7,
+        target_events=334,
+        interim_information_fractions=[0.6],
+        futility_z=[0.0],
+        entry_times="planned",
+    )
     data.update(changes)
     return DesignSpec(**data)
 
 
 # ----------------------------------------------------------------------------------- log-rank kernel vs R
-TIME = [2.1, 3.4, 4.7, 5.0, 6.2, 7.9, 8.3, 9.6, 10.4, 11.8, 12.5, 13.1, 14.9, 15.2, 16.7,
-        17.3, 18.8, 19.4, 20.6, 21.9, 22.3, 23.7, 24.1, 25.8, 26.2, 27.5, 28.9, 29.3, 30.6, 31.4]
+TIME = [
+    2.1,
+    3.4,
+    4.7,
+    5.0,
+    6.2,
+    7.9,
+    8.3,
+    9.6,
+    10.4,
+    11.8,
+    12.5,
+    13.1,
+    14.9,
+    15.2,
+    16.7,
+    17.3,
+    18.8,
+    19.4,
+    20.6,
+    21.9,
+    22.3,
+    23.7,
+    24.1,
+    25.8,
+    26.2,
+    27.5,
+    28.9,
+    29.3,
+    30.6,
+    31.4,
+]
 STATUS = [1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 0]
 ARM = [1, 0, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
 STRAT = [0, 1, 2] * 10
@@ -115,8 +152,14 @@ def test_group_sequential_operating_characteristics_match_rpact():
 
 
 def test_reference_case_power_and_time():
-    design = DesignSpec(sample_size=642, accrual=UniformAccrual(duration=24), control=ExponentialSurvival(median=12.4),
-                        experimental=ExponentialSurvival(median=18), target_events=400, entry_times="planned")
+    design = DesignSpec(
+        sample_size=642,
+        accrual=UniformAccrual(duration=24),
+        control=ExponentialSurvival(median=12.4),
+        experimental=ExponentialSurvival(median=18),
+        target_events=400,
+        entry_times="planned",
+    )
     result = simulate(design, 4000, seed=5)
     # Schoenfeld 0.9614 (two-sided 0.05); rpact's simulation 0.963
     assert within(result.rejection_probability, schoenfeld_power(400, 12.4 / 18, 0.025))
@@ -137,12 +180,18 @@ def test_stratified_nonexponential_design_against_closed_form():
     # Weibull PFS, ramp-up accrual, dropout, three strata (one prognostic): power within MC error of the closed form
     # and the mean final-analysis month close to the month the closed form expects 334 events.
     design = DesignSpec(
-        sample_size=642, accrual=RampUpAccrual(sites=25, activation_months=6, rate_per_site=1.2),
-        control=WeibullSurvival(median=18.5, shape=1.3), hazard_ratio=0.7, dropout=Dropout(rate=0.05),
-        strata=[StratificationFactor(name="hr", prevalence=0.5),
-                StratificationFactor(name="de_novo", prevalence=0.45),
-                StratificationFactor(name="visceral", prevalence=0.75, hazard_ratio=1.5)],
-        target_events=334, interim_information_fractions=[0.6],
+        sample_size=642,
+        accrual=RampUpAccrual(sites=25, activation_months=6, rate_per_site=1.2),
+        control=WeibullSurvival(median=18.5, shape=1.3),
+        hazard_ratio=0.7,
+        dropout=Dropout(rate=0.05),
+        strata=[
+            StratificationFactor(name="hr", prevalence=0.5),
+            StratificationFactor(name="de_novo", prevalence=0.45),
+            StratificationFactor(name="visceral", prevalence=0.75, hazard_ratio=1.5),
+        ],
+        target_events=334,
+        interim_information_fractions=[0.6],
     )
     result = simulate(design, 2500, seed=8)
     power = group_sequential_power(design)[0].sum()
@@ -152,8 +201,12 @@ def test_stratified_nonexponential_design_against_closed_form():
 
 
 def test_piecewise_exponential_control_simulates():
-    design = gs_design(control=PiecewiseExponentialSurvival(starts=[0, 6], hazards=[0.05, 0.03]),
-                       interim_information_fractions=[], futility_z=None, target_events=300)
+    design = gs_design(
+        control=PiecewiseExponentialSurvival(starts=[0, 6], hazards=[0.05, 0.03]),
+        interim_information_fractions=[],
+        futility_z=None,
+        target_events=300,
+    )
     result = simulate(design, 2000, seed=2)
     assert within(result.rejection_probability, schoenfeld_power(300, 0.7), k=3.5)
     assert result.expected_duration_months.value == pytest.approx(expected_event_time(design, 300), abs=0.15)
@@ -177,8 +230,9 @@ def test_same_seed_same_result_and_chunks_are_independent_of_how_they_run():
 
 
 def test_planned_entry_interleaves_arms_in_the_allocation_ratio():
-    design = gs_design(sample_size=9, allocation_ratio=2, target_events=5, interim_information_fractions=[],
-                       futility_z=None)
+    design = gs_design(
+        sample_size=9, allocation_ratio=2, target_events=5, interim_information_fractions=[], futility_z=None
+    )
     months = planned_entry_months(design)  # experimental columns first (6), then control (3)
     # 9 subjects over 24 months enter at 24 * i / 9; place i is experimental when floor(6 i / 9) steps up, so the
     # pattern is C E E C E E C E E: control at places 1, 4 and 7

@@ -32,19 +32,26 @@ def test_closed_form_and_simulation_api(client):
     # protocol: HR 0.70, one-sided alpha 0.025, 90% power, 334 events, interim at 60% information
     assert report["planned_events"] == 334 and abs(report["power"] - 0.90) < 0.01
     assert [round(look["information_fraction"], 2) for look in report["looks"]] == [0.6, 1.0]
-    r = client.post("/api/v1/trials/NCT07003074/design/simulations", headers=auth(client, Role.SPONSOR),
-                    json={"trials": 1000, "hr": 1.0, "seed": 7})
+    r = client.post(
+        "/api/v1/trials/NCT07003074/design/simulations",
+        headers=auth(client, Role.SPONSOR),
+        json={"trials": 1000, "hr": 1.0, "seed": 7},
+    )
     assert r.status_code == 200
     null = r.json()["rejection_probability"]
     assert abs(null["value"] - 0.025) < 3 * null["mc_se"] + 0.005  # type I error near one-sided alpha
 
 
 def test_bad_input_names_the_field(client):
-    r = client.post("/api/v1/trials/NCT07003074/design/simulations", headers=auth(client, Role.STATISTICIAN),
-                    json={"trials": 10})
+    r = client.post(
+        "/api/v1/trials/NCT07003074/design/simulations", headers=auth(client, Role.STATISTICIAN), json={"trials": 10}
+    )
     assert r.status_code == 422 and r.json()["problems"][0]["field"] == "trials"
-    r = client.post("/api/v1/trials/NCT07003074/design/simulations", headers=auth(client, Role.STATISTICIAN),
-                    json={"trials": 500, "colour": "red"})
+    r = client.post(
+        "/api/v1/trials/NCT07003074/design/simulations",
+        headers=auth(client, Role.STATISTICIAN),
+        json={"trials": 500, "colour": "red"},
+    )
     assert r.status_code == 422 and "colour" in r.json()["message"]
 
 

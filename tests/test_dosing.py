@@ -90,15 +90,17 @@ def test_infusion_and_observation_times(spec):
 @pytest.mark.parametrize(("gap", "reload", "mg"), [(21, False, 360.0), (28, False, 360.0), (29, True, 480.0)])
 def test_trastuzumab_reload_more_than_one_week_late(spec, gap, reload, mg):
     # due at day 21; "missed by more than one week" = gap > 28 days -> 8 mg/kg x 60 = 480, else 6 x 60 = 360
-    t = _by_drug(calculate_arm_doses(spec, "thp", cycle=3, weight_kg=60, height_cm=160,
-                                     days_since_last_dose=gap))["trastuzumab"]
+    t = _by_drug(calculate_arm_doses(spec, "thp", cycle=3, weight_kg=60, height_cm=160, days_since_last_dose=gap))[
+        "trastuzumab"
+    ]
     assert (t.reload, t.loading, t.dose_mg) == (reload, reload, mg)
 
 
 @pytest.mark.parametrize(("gap", "reload", "mg"), [(28, False, 420.0), (41, False, 420.0), (42, True, 840.0)])
 def test_pertuzumab_reload_at_six_weeks_or_more(spec, gap, reload, mg):
-    p = _by_drug(calculate_arm_doses(spec, "thp", cycle=3, weight_kg=60, height_cm=160,
-                                     days_since_last_dose={"pertuzumab": gap}))["pertuzumab"]
+    p = _by_drug(
+        calculate_arm_doses(spec, "thp", cycle=3, weight_kg=60, height_cm=160, days_since_last_dose={"pertuzumab": gap})
+    )["pertuzumab"]
     assert (p.reload, p.dose_mg) == (reload, mg)
 
 
@@ -114,11 +116,11 @@ def test_per_drug_gaps_are_independent(spec):
 @pytest.mark.parametrize(
     ("current", "last", "used", "recalc"),
     [
-        (66.0, 60.0, 66.0, True),     # +10.0% exactly -> recalculated
-        (65.9, 60.0, 60.0, False),    # +9.83% -> last weight stands
-        (54.0, 60.0, 54.0, True),     # -10.0% exactly -> recalculated
-        (54.1, 60.0, 60.0, False),    # -9.83%
-        (60.0, None, 60.0, True),     # first dose
+        (66.0, 60.0, 66.0, True),  # +10.0% exactly -> recalculated
+        (65.9, 60.0, 60.0, False),  # +9.83% -> last weight stands
+        (54.0, 60.0, 54.0, True),  # -10.0% exactly -> recalculated
+        (54.1, 60.0, 60.0, False),  # -9.83%
+        (60.0, None, 60.0, True),  # first dose
     ],
 )
 def test_weight_rule(current, last, used, recalc):
@@ -143,13 +145,20 @@ def test_weight_rule_drives_mg_per_kg_and_bsa(spec):
 
 def test_reduction_levels(spec):
     # docetaxel label: 75 -> 60 mg/m²: 60 x 1.633 = 97.98 -> 98.0 mg; TQB2102 -1: 4.8 x 60 = 288, -2: 3.6 x 60 = 216
-    d = _by_drug(calculate_arm_doses(spec, "thp", cycle=2, weight_kg=60, height_cm=160,
-                                     dose_levels={"docetaxel": -1}))
+    d = _by_drug(calculate_arm_doses(spec, "thp", cycle=2, weight_kg=60, height_cm=160, dose_levels={"docetaxel": -1}))
     assert d["docetaxel"].dose_mg == 98.0 and d["docetaxel"].dose_level == -1
-    assert calculate_arm_doses(spec, "tqb2102", cycle=3, weight_kg=60, height_cm=160,
-                               dose_levels={"tqb2102": -1}).doses[0].dose_mg == 288.0
-    assert calculate_arm_doses(spec, "tqb2102", cycle=3, weight_kg=60, height_cm=160,
-                               dose_levels={"tqb2102": -2}).doses[0].dose_mg == 216.0
+    assert (
+        calculate_arm_doses(spec, "tqb2102", cycle=3, weight_kg=60, height_cm=160, dose_levels={"tqb2102": -1})
+        .doses[0]
+        .dose_mg
+        == 288.0
+    )
+    assert (
+        calculate_arm_doses(spec, "tqb2102", cycle=3, weight_kg=60, height_cm=160, dose_levels={"tqb2102": -2})
+        .doses[0]
+        .dose_mg
+        == 216.0
+    )
     for arm in spec.arms:
         for drug in arm.drugs:
             for level in drug.reduction_levels:
@@ -207,10 +216,10 @@ def test_other_bsa_formula_on_request():
 @pytest.mark.parametrize(
     ("mg", "increment", "mode", "expected"),
     [
-        (122.45, 0.1, "half_up", 122.5),     # a decimal half rounds up, whatever its binary representation
+        (122.45, 0.1, "half_up", 122.5),  # a decimal half rounds up, whatever its binary representation
         (122.45, 0.1, "half_even", 122.4),
         (122.49, 0.1, "down", 122.4),
-        (396.0, 10, "half_up", 400.0),       # dose banding to 10 mg
+        (396.0, 10, "half_up", 400.0),  # dose banding to 10 mg
         (395.0, 10, "half_even", 400.0),
         (385.0, 10, "half_even", 380.0),
     ],
@@ -244,8 +253,15 @@ def test_bad_input_names_the_field(spec, kwargs, field):
 
 
 def test_dose_on_randomization_day_is_fine(spec):
-    calculate_arm_doses(spec, "thp", cycle=1, weight_kg=60, height_cm=160, dose_date=dt.date(2025, 7, 2),
-                        randomization_date=dt.date(2025, 7, 2))
+    calculate_arm_doses(
+        spec,
+        "thp",
+        cycle=1,
+        weight_kg=60,
+        height_cm=160,
+        dose_date=dt.date(2025, 7, 2),
+        randomization_date=dt.date(2025, 7, 2),
+    )
 
 
 def test_arm_by_id_or_label(spec):
@@ -298,9 +314,16 @@ def test_spec_rejects_inconsistent_regimens():
 
 def test_every_unstated_value_has_an_assumption(spec):
     documented = set(spec.assumptions)
-    for key in ("bsa_formula", "bsa_cap_m2", "weight_change_threshold", "override_tolerance",
-                "arms.tqb2102.drugs.tqb2102.maintenance_dose", "arms.tqb2102.drugs.tqb2102.reduction_levels",
-                "arms.thp.drugs.trastuzumab.reload", "arms.thp.drugs.pertuzumab.reload",
-                "arms.thp.drugs.docetaxel.reduction_levels"):
+    for key in (
+        "bsa_formula",
+        "bsa_cap_m2",
+        "weight_change_threshold",
+        "override_tolerance",
+        "arms.tqb2102.drugs.tqb2102.maintenance_dose",
+        "arms.tqb2102.drugs.tqb2102.reduction_levels",
+        "arms.thp.drugs.trastuzumab.reload",
+        "arms.thp.drugs.pertuzumab.reload",
+        "arms.thp.drugs.docetaxel.reduction_levels",
+    ):
         assert key in documented, key
     assert "NCT07008976" in spec.assumptions["arms.tqb2102.drugs.tqb2102.maintenance_dose"].source

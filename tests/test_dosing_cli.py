@@ -37,8 +37,20 @@ def test_json_payload_label_values(app):
 
 
 def test_label_arm_name_and_reload(app):
-    res = run(app, "--arm", "Docetaxel Combined + Trastuzumab +Pertuzumab", "--cycle", "5", "--weight-kg", "60",
-              "--height-cm", "160", "--days-since-last-dose", "29", "--json")
+    res = run(
+        app,
+        "--arm",
+        "Docetaxel Combined + Trastuzumab +Pertuzumab",
+        "--cycle",
+        "5",
+        "--weight-kg",
+        "60",
+        "--height-cm",
+        "160",
+        "--days-since-last-dose",
+        "29",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     doses = {d["drug"]: d for d in json.loads(res.stdout)["doses"]}
     assert doses["trastuzumab"]["dose_mg"] == 480.0 and doses["pertuzumab"]["dose_mg"] == 420.0
@@ -50,8 +62,19 @@ def test_label_arm_name_and_reload(app):
         (["--weight-kg", "20", "--height-cm", "160"], "weight_kg"),
         (["--weight-kg", "301", "--height-cm", "160"], "weight_kg"),
         (["--weight-kg", "60", "--height-cm", "160", "--arm", "placebo"], "unknown arm"),
-        (["--weight-kg", "60", "--height-cm", "160", "--dose-date", "2025-07-01", "--randomization-date",
-          "2025-07-05"], "before randomization"),
+        (
+            [
+                "--weight-kg",
+                "60",
+                "--height-cm",
+                "160",
+                "--dose-date",
+                "2025-07-01",
+                "--randomization-date",
+                "2025-07-05",
+            ],
+            "before randomization",
+        ),
         (["--weight-kg", "60", "--height-cm", "160", "--dose-level", "docetaxel"], "DRUG=LEVEL"),
     ],
 )
@@ -66,8 +89,9 @@ def test_bad_input_exits_2_with_a_clear_message(app, args, needle):
 
 
 def test_human_output(app):
-    res = run(app, "--arm", "tqb2102", "--cycle", "2", "--weight-kg", "60", "--height-cm", "160",
-              "--dose-level", "tqb2102=-1")
+    res = run(
+        app, "--arm", "tqb2102", "--cycle", "2", "--weight-kg", "60", "--height-cm", "160", "--dose-level", "tqb2102=-1"
+    )
     assert res.exit_code == 0, res.output
     # 4.8 mg/kg x 60 kg = 288 mg
     assert "288" in res.stdout and "4.8 mg/kg × 60 kg" in res.stdout

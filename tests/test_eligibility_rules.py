@@ -118,8 +118,13 @@ def test_hr_status(spec, base, er, pr, expected, hr):
 
 # ---------------------------------------------------------------- INC-05 metastatic-stage therapy
 def _met_therapy(cls="endocrine", agent="fulvestrant"):
-    return {"drug_class": cls, "agent": agent, "setting": "metastatic", "start_date": "2025-11-25",
-            "end_date": "2025-12-20"}
+    return {
+        "drug_class": cls,
+        "agent": agent,
+        "setting": "metastatic",
+        "start_date": "2025-11-25",
+        "end_date": "2025-12-20",
+    }
 
 
 def test_metastatic_lines(spec, base):
@@ -275,16 +280,29 @@ def test_cns(spec, base):
 
 
 HISTORY = {
-    "EXC-03.01": "other_malignancy_5y", "EXC-03.02": "unresolved_toxicity_above_grade1",
-    "EXC-03.03": "major_surgery_4w", "EXC-03.04": "venous_access_disease", "EXC-03.05": "bleeding_disorder",
-    "EXC-03.06": "thrombosis_6m", "EXC-03.08": "significant_cardiovascular_disease",
-    "EXC-03.09": "uncontrolled_infection_14d", "EXC-03.10": "ild_pneumonitis_steroids",
-    "EXC-03.11": "pulmonary_dysfunction_3m", "EXC-03.12": "active_hepatitis_uncontrolled",
-    "EXC-03.13": "active_syphilis_needing_treatment", "EXC-03.14": "transplant",
-    "EXC-03.15": "immunosuppression_required", "EXC-03.16": "immunodeficiency", "EXC-03.18": "dialysis",
-    "EXC-03.19": "uncontrolled_diabetes", "EXC-03.20": "epilepsy_requiring_treatment",
-    "EXC-03.21": "substance_abuse_or_mental_disorder", "EXC-04.01": "uncontrolled_effusion_or_lymphangitis",
-    "EXC-04.04": "antitumor_tcm_2w", "EXC-05.02": "study_drug_allergy", "EXC-05.03": "mab_severe_hypersensitivity",
+    "EXC-03.01": "other_malignancy_5y",
+    "EXC-03.02": "unresolved_toxicity_above_grade1",
+    "EXC-03.03": "major_surgery_4w",
+    "EXC-03.04": "venous_access_disease",
+    "EXC-03.05": "bleeding_disorder",
+    "EXC-03.06": "thrombosis_6m",
+    "EXC-03.08": "significant_cardiovascular_disease",
+    "EXC-03.09": "uncontrolled_infection_14d",
+    "EXC-03.10": "ild_pneumonitis_steroids",
+    "EXC-03.11": "pulmonary_dysfunction_3m",
+    "EXC-03.12": "active_hepatitis_uncontrolled",
+    "EXC-03.13": "active_syphilis_needing_treatment",
+    "EXC-03.14": "transplant",
+    "EXC-03.15": "immunosuppression_required",
+    "EXC-03.16": "immunodeficiency",
+    "EXC-03.18": "dialysis",
+    "EXC-03.19": "uncontrolled_diabetes",
+    "EXC-03.20": "epilepsy_requiring_treatment",
+    "EXC-03.21": "substance_abuse_or_mental_disorder",
+    "EXC-04.01": "uncontrolled_effusion_or_lymphangitis",
+    "EXC-04.04": "antitumor_tcm_2w",
+    "EXC-05.02": "study_drug_allergy",
+    "EXC-05.03": "mab_severe_hypersensitivity",
     "EXC-05.04": "other_trial_4w",
 }
 
@@ -311,7 +329,13 @@ def test_blood_pressure(spec, base, sbp, dbp, expected):
 
 @pytest.mark.parametrize(
     "dip,g24,expected",
-    [("2+", 1.0, "met"), ("2+", 1.01, "not_met"), ("1+", 3.0, "met"), ("3+", None, "missing"), ("negative", None, "met")],
+    [
+        ("2+", 1.0, "met"),
+        ("2+", 1.01, "not_met"),
+        ("1+", 3.0, "met"),
+        ("3+", None, "missing"),
+        ("negative", None, "met"),
+    ],
 )
 def test_urine_protein(spec, base, dip, g24, expected):
     base["urinalysis"] = {"protein_dipstick": dip, "protein_24h_g": g24}
@@ -351,8 +375,13 @@ def test_washouts_before_first_dose(spec, base):
 
 def test_prior_topo1_adc(spec, base):
     base["prior_therapies"].append(
-        {"drug_class": "topo1_adc", "agent": "trastuzumab deruxtecan", "setting": "adjuvant",
-         "start_date": "2019-09-01", "end_date": "2020-01-01"}
+        {
+            "drug_class": "topo1_adc",
+            "agent": "trastuzumab deruxtecan",
+            "setting": "adjuvant",
+            "start_date": "2019-09-01",
+            "end_date": "2020-01-01",
+        }
     )
     assert status(spec, base, "EXC-05.01") == "not_met"
 
@@ -400,7 +429,10 @@ def raw_section():
     [
         (lambda d: d["criteria"]["INC-02"].update(rul="x"), r"INC-02[\s\S]*rul"),
         (lambda d: d["criteria"]["INC-02"].update(rule="ecog <= 'one'"), r"criteria\.INC-02\.rule: cannot compare"),
-        (lambda d: d["criteria"]["INC-07"].update(rule="measurable_lesions >= 1"), r"criteria\.INC-07\.rule: unknown name"),
+        (
+            lambda d: d["criteria"]["INC-07"].update(rule="measurable_lesions >= 1"),
+            r"criteria\.INC-07\.rule: unknown name",
+        ),
         (lambda d: d["criteria"]["EXC-01"].update(rule="cns.brain_metastases == 'actve'"), r"EXC-01[\s\S]*'actve'"),
         (lambda d: d["criteria"]["INC-04"].update(rule="hr_status == 'positive' and"), r"criteria\.INC-04\.rule"),
         (lambda d: d["criteria"]["INC-05"].update(rule="__import__('os')"), r"INC-05"),

@@ -139,8 +139,7 @@ def test_adverse_event_form_keeps_input_and_shows_the_message_beside_the_field(s
         form.locator("input[name=resolution_date]").fill(resolved)
         for drug, relationship in THP_RELATIONSHIP.items():
             form.locator(f"select[name=rel_{drug}]").select_option(relationship)
-        with page.expect_response(lambda r: r.url.endswith("/adverse-events") and r.request.method == "POST") \
-                as answer:
+        with page.expect_response(lambda r: r.url.endswith("/adverse-events") and r.request.method == "POST") as answer:
             form.locator("button[type=submit]").click()
         assert answer.value.status == 422
         form = page.locator("#ae-form")

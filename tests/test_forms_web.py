@@ -31,8 +31,10 @@ def web(sqlite_url):
     make_users(td)
     add_subject(td, "HUN-0001")
     client = TestClient(create_app(td_app=td))
-    tokens = {role: {"Authorization": f"Bearer {token_for(td, role + '1')}"}
-              for role in ("coordinator", "monitor", "investigator", "admin", "statistician")}
+    tokens = {
+        role: {"Authorization": f"Bearer {token_for(td, role + '1')}"}
+        for role in ("coordinator", "monitor", "investigator", "admin", "statistician")
+    }
     yield td, client, tokens
     td.dispose()
 
@@ -47,13 +49,14 @@ def _tag(page: str, name: str) -> str:
 def _value(page: str, name: str) -> str:
     tag = _tag(page, name)
     if tag.startswith("<textarea"):
-        return html.unescape(tag[tag.index(">") + 1:tag.rindex("</textarea>")])
+        return html.unescape(tag[tag.index(">") + 1 : tag.rindex("</textarea>")])
     if tag.startswith("<select"):
-        select = page[page.index(tag):]
-        select = select[:select.index("</select>")]
+        select = page[page.index(tag) :]
+        select = select[: select.index("</select>")]
         chosen = re.search(r'<option(?: value="([^"]*)")? selected>([^<]*)', select)
-        return html.unescape(chosen.group(1) if chosen and chosen.group(1) is not None else
-                             chosen.group(2) if chosen else "")
+        return html.unescape(
+            chosen.group(1) if chosen and chosen.group(1) is not None else chosen.group(2) if chosen else ""
+        )
     found = re.search(r'\bvalue="([^"]*)"', tag)
     return html.unescape(found.group(1)) if found else ""
 
@@ -83,134 +86,227 @@ def _count(td, repo: str) -> int:
 def test_adverse_event_form(web, shared_dir):
     td, client, h = web
     load_ctcae(td, shared_dir)
-    form = {"term": "Nausea", "grade": "2", "onset_date": "2026-02-10", "resolution_date": "2026-02-01",
-            "outcome": "recovered", **{f"rel_{d}": r for d, r in THP_RELATIONSHIP.items()}}
+    form = {
+        "term": "Nausea",
+        "grade": "2",
+        "onset_date": "2026-02-10",
+        "resolution_date": "2026-02-01",
+        "outcome": "recovered",
+        **{f"rel_{d}": r for d, r in THP_RELATIONSHIP.items()},
+    }
     r = client.post(f"{SUBJECT}/adverse-events", data=form, headers=h["coordinator"], follow_redirects=False)
     _refused(r, "resolution_date", "2026-02-01", "before the onset date 2026-02-10")
     for name in ("term", "onset_date", "grade", "outcome", "rel_docetaxel", "rel_pertuzumab"):
         assert _value(r.text, name) == form[name], name
     assert 'id="ae-form-error"' in r.text and _count(td, "adverse_events") == 0
     # the command model: a grade CTCAE does not have, a date that is no date
-    r = client.post(f"{SUBJECT}/adverse-events", data={**form, "grade": "7", "onset_date": "10/02/2026"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/adverse-events",
+        data={**form, "grade": "7", "onset_date": "10/02/2026"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     _refused(r, "grade", None, "less than or equal to 5")
     _refused(r, "onset_date", "10/02/2026", "valid date")
     # a study drug's relationship left out: beside that drug's select
-    r = client.post(f"{SUBJECT}/adverse-events", data={**form, "resolution_date": "", "rel_docetaxel": ""},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/adverse-events",
+        data={**form, "resolution_date": "", "rel_docetaxel": ""},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     _refused(r, "rel_docetaxel", "", "relationship to docetaxel")
     assert _count(td, "adverse_events") == 0
-    r = client.post(f"{SUBJECT}/adverse-events", data={**form, "resolution_date": "2026-02-20"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/adverse-events",
+        data={**form, "resolution_date": "2026-02-20"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and _count(td, "adverse_events") == 1
 
 
 def test_tumour_assessment_form(web):
     td, client, h = web
-    form = {"assessment_date": "", "baseline": "on", "l0_id": "T1", "l0_kind": "target", "l0_organ": "liver",
-            "l0_value": "24", "l1_id": "T2", "l1_kind": "target", "l1_organ": "lung", "l1_value": "-3"}
+    form = {
+        "assessment_date": "",
+        "baseline": "on",
+        "l0_id": "T1",
+        "l0_kind": "target",
+        "l0_organ": "liver",
+        "l0_value": "24",
+        "l1_id": "T2",
+        "l1_kind": "target",
+        "l1_organ": "lung",
+        "l1_value": "-3",
+    }
     r = client.post(f"{SUBJECT}/tumor-assessments", data=form, headers=h["coordinator"], follow_redirects=False)
     _refused(r, "assessment_date", "", "required")
     assert _value(r.text, "l0_organ") == "liver" and _value(r.text, "l1_value") == "-3"
     assert 'name="baseline" checked' in r.text
     # the second row's measurement is refused by the use case: beside that row's value
-    r = client.post(f"{SUBJECT}/tumor-assessments", data={**form, "assessment_date": "2025-12-28"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/tumor-assessments",
+        data={**form, "assessment_date": "2025-12-28"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     _refused(r, "l1_value", "-3", "")
     assert _value(r.text, "assessment_date") == "2025-12-28" and _count(td, "tumor_assessments") == 0
-    r = client.post(f"{SUBJECT}/tumor-assessments", data={"assessment_date": "2025-12-28", "lesions_json": "[{"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/tumor-assessments",
+        data={"assessment_date": "2025-12-28", "lesions_json": "[{"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     _refused(r, "lesions_json", "[{", "not valid JSON")
-    r = client.post(f"{SUBJECT}/tumor-assessments", data={**form, "assessment_date": "2025-12-28", "l1_value": "13"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/tumor-assessments",
+        data={**form, "assessment_date": "2025-12-28", "l1_value": "13"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and _count(td, "tumor_assessments") == 1
 
 
 def test_query_forms(web):
     td, client, h = web
-    r = client.post(f"{SUBJECT}/queries", data={"entity_type": "subject", "field": "height_cm", "message": " "},
-                    headers=h["monitor"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/queries",
+        data={"entity_type": "subject", "field": "height_cm", "message": " "},
+        headers=h["monitor"],
+        follow_redirects=False,
+    )
     _refused(r, "message", " ", "required")
     assert _value(r.text, "field") == "height_cm" and 'id="query-raise-form"' in r.text
-    raised = client.post(f"{API}/queries", json={"entity_id": "HUN-0001", "field": "height_cm",
-                                                 "message": "Please confirm"}, headers=h["monitor"])
+    raised = client.post(
+        f"{API}/queries",
+        json={"entity_id": "HUN-0001", "field": "height_cm", "message": "Please confirm"},
+        headers=h["monitor"],
+    )
     assert raised.status_code == 201
     query_id = raised.json()["id"]
-    r = client.post(f"/ops/queries/{query_id}/answer", data={"text": ""}, headers=h["coordinator"],
-                    follow_redirects=False)
+    r = client.post(
+        f"/ops/queries/{query_id}/answer", data={"text": ""}, headers=h["coordinator"], follow_redirects=False
+    )
     _refused(r, "text", "", "required")
     assert f'id="query-{query_id}-answer-error"' in r.text
     # closing an unanswered query needs a note: the use case's message, beside the note
-    r = client.post(f"/ops/queries/{query_id}/close", data={"text": ""}, headers=h["monitor"],
-                    follow_redirects=False)
+    r = client.post(f"/ops/queries/{query_id}/close", data={"text": ""}, headers=h["monitor"], follow_redirects=False)
     _refused(r, "text", "", "needs a note")
-    r = client.post(f"/ops/queries/{query_id}/answer", data={"text": "measured again: 160"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"/ops/queries/{query_id}/answer",
+        data={"text": "measured again: 160"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     assert r.status_code == 303
 
 
 def test_signature_form_keeps_the_meaning_not_the_password(web):
     td, client, h = web
-    r = client.post(f"{SUBJECT}/signature", data={"meaning": "I reviewed it", "password": ""},
-                    headers=h["investigator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/signature",
+        data={"meaning": "I reviewed it", "password": ""},
+        headers=h["investigator"],
+        follow_redirects=False,
+    )
     _refused(r, "password", "", "required")
     assert _value(r.text, "meaning") == "I reviewed it"
 
 
 def test_disposition_and_dose_correction_forms(web):
     td, client, h = web
-    r = client.post(f"{SUBJECT}/dispositions", data={"kind": "death", "event_date": "2026-02-20", "reason": ""},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/dispositions",
+        data={"kind": "death", "event_date": "2026-02-20", "reason": ""},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     _refused(r, "reason", "", "cause of death is required")
     assert _value(r.text, "kind") == "death" and _value(r.text, "event_date") == "2026-02-20"
-    r = client.post(f"{SUBJECT}/dispositions", data={"kind": "end_of_study", "event_date": "2026-02-20",
-                                                     "reason": "withdrew", "eot_visit_date": "2026-02-21"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/dispositions",
+        data={"kind": "end_of_study", "event_date": "2026-02-20", "reason": "withdrew", "eot_visit_date": "2026-02-21"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     _refused(r, "eot_visit_date", "2026-02-21", "only an end_of_treatment event")
-    r = client.post(f"{SUBJECT}/dispositions", data={"kind": "end_of_study", "event_date": "yesterday",
-                                                     "reason": "withdrew"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/dispositions",
+        data={"kind": "end_of_study", "event_date": "yesterday", "reason": "withdrew"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     _refused(r, "event_date", "yesterday", "valid date")
     assert _count(td, "dispositions") == 0
 
-    dose = client.post(f"{API}/doses", json={"drug": "docetaxel", "cycle": 1, "dose_date": "2026-01-06",
-                                             "actual_mg": 122.5, "weight_kg": 60, "height_cm": 160},
-                       headers=h["coordinator"])
+    dose = client.post(
+        f"{API}/doses",
+        json={
+            "drug": "docetaxel",
+            "cycle": 1,
+            "dose_date": "2026-01-06",
+            "actual_mg": 122.5,
+            "weight_kg": 60,
+            "height_cm": 160,
+        },
+        headers=h["coordinator"],
+    )
     assert dose.status_code == 201, dose.text
     edit = {"dose_id": str(dose.json()["id"]), "field": "actual_mg", "value": "120", "reason": ""}
     r = client.post(f"{SUBJECT}/doses/edit", data=edit, headers=h["coordinator"], follow_redirects=False)
     _refused(r, "reason", "", "required")
     assert _value(r.text, "value") == "120" and _value(r.text, "field") == "actual_mg"
-    r = client.post(f"{SUBJECT}/doses/edit", data={**edit, "value": "lots", "reason": "typo"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/doses/edit",
+        data={**edit, "value": "lots", "reason": "typo"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     _refused(r, "value", "lots", "")
-    r = client.post(f"{SUBJECT}/doses/edit", data={**edit, "reason": "typo"}, headers=h["coordinator"],
-                    follow_redirects=False)
+    r = client.post(
+        f"{SUBJECT}/doses/edit", data={**edit, "reason": "typo"}, headers=h["coordinator"], follow_redirects=False
+    )
     assert r.status_code == 303
 
 
 def test_site_status_form(web):
     td, client, h = web
-    r = client.post(f"/ops/sites/{OWN}/status", data={"status": "SUSPENDED", "reason": ""}, headers=h["admin"],
-                    follow_redirects=False)
+    r = client.post(
+        f"/ops/sites/{OWN}/status",
+        data={"status": "SUSPENDED", "reason": ""},
+        headers=h["admin"],
+        follow_redirects=False,
+    )
     _refused(r, "reason", "", "required")
     assert _value(r.text, "status") == "SUSPENDED"
-    r = client.post(f"/ops/sites/{OWN}/status", data={"status": "OPEN", "reason": "why not"}, headers=h["admin"],
-                    follow_redirects=False)
+    r = client.post(
+        f"/ops/sites/{OWN}/status",
+        data={"status": "OPEN", "reason": "why not"},
+        headers=h["admin"],
+        follow_redirects=False,
+    )
     _refused(r, "status", "", "unknown status")
     assert _value(r.text, "reason") == "why not"
 
 
 def test_screening_form_names_each_field(web):
     td, client, h = web
-    r = client.post(f"/ops/sites/{OWN}/screen", data={"patient_ref": "", "screened_on": "2026-02-30",
-                                                      "labs.anc.value": "lots"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"/ops/sites/{OWN}/screen",
+        data={"patient_ref": "", "screened_on": "2026-02-30", "labs.anc.value": "lots"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     _refused(r, "labs.anc.value", "lots", "not a number")
     assert "record.labs.anc.value" in r.text  # the list above the form keeps the record path
-    r = client.post(f"/ops/sites/{OWN}/screen", data={"patient_ref": "", "screened_on": "2026-02-30",
-                                                      "labs.anc.value": "1200"},
-                    headers=h["coordinator"], follow_redirects=False)
+    r = client.post(
+        f"/ops/sites/{OWN}/screen",
+        data={"patient_ref": "", "screened_on": "2026-02-30", "labs.anc.value": "1200"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
     _refused(r, "patient_ref", "", "required")
     _refused(r, "screened_on", "2026-02-30", "valid date")
     assert _value(r.text, "labs.anc.value") == "1200"
@@ -218,8 +314,12 @@ def test_screening_form_names_each_field(web):
 
 def test_analysis_run_form(web):
     td, client, h = web
-    r = client.post("/ops/analysis/runs", data={"cut_date": "31/12/2028", "ties": "breslow"},
-                    headers=h["statistician"], follow_redirects=False)
+    r = client.post(
+        "/ops/analysis/runs",
+        data={"cut_date": "31/12/2028", "ties": "breslow"},
+        headers=h["statistician"],
+        follow_redirects=False,
+    )
     _refused(r, "cut_date", "31/12/2028", "valid date")
     assert _value(r.text, "ties") == "breslow"
 
@@ -235,8 +335,11 @@ def test_randomize_confirmation_form(sqlite_url, tmp_path, monkeypatch):
     setup_list(td)
     [number] = add_subjects(td, [ALL_STRATA[0]])
     client = TestClient(create_app(td_app=td), headers={"Authorization": f"Bearer {token_for(td, 'coordinator1')}"})
-    r = client.post(f"/ops/subjects/{number}/randomize", data={"randomized_on": "2026-13-01", "client_key": "k-1"},
-                    follow_redirects=False)
+    r = client.post(
+        f"/ops/subjects/{number}/randomize",
+        data={"randomized_on": "2026-13-01", "client_key": "k-1"},
+        follow_redirects=False,
+    )
     _refused(r, "confirm", None, "Tick the confirmation box")
     _refused(r, "randomized_on", "2026-13-01", "valid date")
     assert 'id="randomize-error"' in r.text and 'name="client_key" value="k-1"' in r.text

@@ -64,7 +64,8 @@ def test_default_trial_export_validates_and_is_stable(oas):
     assert protocol_to_study(reimported) == exported
     # criteria parsed back from the text get the same ids and texts
     assert [c.model_dump() for c in reimported.registry.eligibility.all_criteria()] == [
-        c.model_dump() for c in protocol.registry.eligibility.all_criteria()]
+        c.model_dump() for c in protocol.registry.eligibility.all_criteria()
+    ]
 
 
 def test_truncated_file_names_position(tmp_path, shared_dir, oas):

@@ -35,8 +35,12 @@ def test_write_and_audit_event_commit_together(td):
         uow.commit()
     with td.uow() as uow:
         [event] = uow.audit.query(entity_type="thing")
-        assert (event.actor, event.action, event.reason, event.after_json) == ("alice", "test.thing", "because",
-                                                                               '{"x":1}')
+        assert (event.actor, event.action, event.reason, event.after_json) == (
+            "alice",
+            "test.thing",
+            "because",
+            '{"x":1}',
+        )
         assert event.occurred_at.endswith("+00:00")
         count, broken = verify_audit(uow)
     assert count == 2 and broken is None

@@ -30,7 +30,11 @@ def test_basic_facts(protocol):
     assert r.design.study_type == "INTERVENTIONAL"
     assert r.status.start_date.date == "2025-06-23" and r.status.completion_date.date == "2030-07-31"
     assert (r.design.allocation, r.design.intervention_model, r.design.primary_purpose, r.design.masking) == (
-        "RANDOMIZED", "PARALLEL", "TREATMENT", "NONE")
+        "RANDOMIZED",
+        "PARALLEL",
+        "TREATMENT",
+        "NONE",
+    )
     assert r.conditions == ["Breast Cancer"]
     assert r.sponsor.class_ == "INDUSTRY" and r.responsible_party.type == "SPONSOR"
     assert (r.eligibility.minimum_age, r.eligibility.maximum_age, r.eligibility.sex) == ("18 Years", "75 Years", "ALL")
@@ -42,7 +46,8 @@ def test_arms_and_interventions_verbatim(protocol, shared_dir):
     r = protocol.registry
     assert [(a.label, a.type) for a in r.arm_groups] == [
         ("TQB2102 for Injection", "EXPERIMENTAL"),
-        ("Docetaxel combined + Trastuzumab +Pertuzumab", "ACTIVE_COMPARATOR")]
+        ("Docetaxel combined + Trastuzumab +Pertuzumab", "ACTIVE_COMPARATOR"),
+    ]
     for text in [r.brief_summary, *[a.description for a in r.arm_groups], *[i.description for i in r.interventions]]:
         assert text in seed, text[:60]
     assert [i.type for i in r.interventions] == ["DRUG", "DRUG"]
@@ -93,7 +98,11 @@ def test_validate_reports_path_line_and_reason(tmp_path):
 
 
 def test_unknown_field_rejected():
-    text = packaged_protocol_path().read_text(encoding="utf-8").replace("  conditions:\n", "  colour: red\n  conditions:\n", 1)
+    text = (
+        packaged_protocol_path()
+        .read_text(encoding="utf-8")
+        .replace("  conditions:\n", "  colour: red\n  conditions:\n", 1)
+    )
     with pytest.raises(InvalidInput, match="registry.colour"):
         parse_protocol_text(text)
 

@@ -18,10 +18,25 @@ def client(sqlite_url):
     app.dispose()
 
 
-SECTIONS = ["Study Results", "Basic Information", "Brief Summary", "Detailed Description", "Conditions",
-            "Study Design", "Study Groups", "Interventions", "Eligibility Criteria", "Sponsors", "Responsible Party",
-            "Locations", "Countries", "Central Contacts", "Facility Contacts", "Other Identifiers",
-            "More Related Trials"]
+SECTIONS = [
+    "Study Results",
+    "Basic Information",
+    "Brief Summary",
+    "Detailed Description",
+    "Conditions",
+    "Study Design",
+    "Study Groups",
+    "Interventions",
+    "Eligibility Criteria",
+    "Sponsors",
+    "Responsible Party",
+    "Locations",
+    "Countries",
+    "Central Contacts",
+    "Facility Contacts",
+    "Other Identifiers",
+    "More Related Trials",
+]
 
 
 def test_trial_page_sections_in_record_order(client):
@@ -30,9 +45,25 @@ def test_trial_page_sections_in_record_order(client):
     headings = re.findall(r"<h2>(.*?)</h2>", page.text)
     assert headings == SECTIONS
     html = page.text
-    for fact in ["NCT07003074", "RECRUITING", "PHASE3", "642 participants", "INTERVENTIONAL", "2025-06-23",
-                 "2030-07-31", "RANDOMIZED", "PARALLEL", "TREATMENT", "Results pending", "TQB2102-III-06",
-                 "Hunan Cancer Hospital", "18 Years", "75 Years", "Breast Cancer", "INDUSTRY"]:
+    for fact in [
+        "NCT07003074",
+        "RECRUITING",
+        "PHASE3",
+        "642 participants",
+        "INTERVENTIONAL",
+        "2025-06-23",
+        "2030-07-31",
+        "RANDOMIZED",
+        "PARALLEL",
+        "TREATMENT",
+        "Results pending",
+        "TQB2102-III-06",
+        "Hunan Cancer Hospital",
+        "18 Years",
+        "75 Years",
+        "Breast Cancer",
+        "INDUSTRY",
+    ]:
         assert fact in html, fact
     assert html.count('id="site-') == 25
     assert 'name="viewport"' in html  # phone layout
@@ -71,8 +102,10 @@ def test_index_search_and_api(client):
     assert row not in client.get("/?q=neuroblastoma").text
     assert row in client.get("/?q=HER2 breast").text
     assert client.get("/api/v1/trials/NCT07003074").status_code == 401
-    assert client.get("/api/v1/trials/NCT07003074", headers=auth).json()["registry"]["design"]["enrollment"][
-        "count"] == 642
+    assert (
+        client.get("/api/v1/trials/NCT07003074", headers=auth).json()["registry"]["design"]["enrollment"]["count"]
+        == 642
+    )
     assert client.get("/trials/NCT99999999").status_code == 404
     spec = client.get("/openapi.json", headers=auth).json()
     assert "/api/v1/trials/{nct_id}" in spec["paths"]

@@ -17,9 +17,13 @@ STAMP = dt.datetime(2025, 9, 1, 8, 0, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def calendar():
-    t = SubjectTimeline(subject_id="S001", site_id="hunan-cancer-hospital", randomization_date=R,
-                        dose_dates=[D(2025, 7, 3), D(2025, 7, 24), D(2025, 8, 21)],
-                        assessment_dates=[D(2025, 8, 13)])
+    t = SubjectTimeline(
+        subject_id="S001",
+        site_id="hunan-cancer-hospital",
+        randomization_date=R,
+        dose_dates=[D(2025, 7, 3), D(2025, 7, 24), D(2025, 8, 21)],
+        assessment_dates=[D(2025, 8, 13)],
+    )
     return build_subject_calendar(ScheduleSpec(), t, D(2025, 9, 1), horizon_days=60)
 
 
@@ -58,8 +62,10 @@ def test_rfc5545_framing(calendar):
 
 def test_site_calendar_only_holds_its_subjects():
     spec = ScheduleSpec()
-    ts = [SubjectTimeline(subject_id=s, site_id=site, randomization_date=R) for s, site in
-          (("S1", "a"), ("S2", "a"), ("S3", "b"))]
+    ts = [
+        SubjectTimeline(subject_id=s, site_id=site, randomization_date=R)
+        for s, site in (("S1", "a"), ("S2", "a"), ("S3", "b"))
+    ]
     visits = [v for t in ts for v in build_subject_calendar(spec, t, D(2025, 7, 2))]
     cal = Calendar.from_ical(site_calendar_ics("a", visits, generated_at=STAMP))
     subjects = {str(e["SUMMARY"]).split(" ")[0] for e in cal.walk("VEVENT")}
@@ -68,7 +74,8 @@ def test_site_calendar_only_holds_its_subjects():
 
 
 def test_reproducible_with_a_fixed_stamp(calendar):
-    assert visits_to_ics(calendar, name="x", generated_at=STAMP) == visits_to_ics(calendar, name="x",
-                                                                                    generated_at=STAMP)
+    assert visits_to_ics(calendar, name="x", generated_at=STAMP) == visits_to_ics(
+        calendar, name="x", generated_at=STAMP
+    )
     with pytest.raises(ValueError, match="generated_at"):
         visits_to_ics(calendar, name="x", generated_at=dt.datetime(2025, 9, 1))

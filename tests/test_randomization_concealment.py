@@ -48,8 +48,7 @@ def _seeds() -> tuple[bytes, bytes]:
     for i in range(5000):
         seed = hashlib.sha256(b"seed-b%d" % i).digest()
         b = arms(seed)
-        if b[k0][:2] == a[k0][:2] and b[k0][2] != a[k0][2] and all(
-                b[k][0] != a[k][0] for k in strata if k != k0):
+        if b[k0][:2] == a[k0][:2] and b[k0][2] != a[k0][2] and all(b[k][0] != a[k][0] for k in strata if k != k0):
             return first, seed
     raise AssertionError("no seed pair found")
 
@@ -77,8 +76,11 @@ def _trial(tmp_path, name: str, seed: bytes):
 def _login(client, username):
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": ""},
-                    follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token, "next": ""},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
 
 
@@ -130,8 +132,11 @@ def _crawl(app, role_user: str, token: str) -> dict[str, tuple[int, str]]:
     r = api.post(f"/api/v1/trials/{NCT}/subjects/HUN-0005/randomization", json={"confirm": True})
     out["POST api randomize ineligible"] = (r.status_code, _normalize(r.text))
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', pages.get("/ops").text)
-    r = pages.post("/ops/subjects/HUN-0003/randomize", data={"csrf_token": csrf.group(1) if csrf else "",
-                                                             "confirm": ""}, follow_redirects=False)
+    r = pages.post(
+        "/ops/subjects/HUN-0003/randomize",
+        data={"csrf_token": csrf.group(1) if csrf else "", "confirm": ""},
+        follow_redirects=False,
+    )
     out["POST page randomize unconfirmed"] = (r.status_code, _normalize(r.text))
     for url in (f"/api/v1/trials/{NCT}/randomization", f"/api/v1/trials/{NCT}/randomization/balance"):
         assert api.get(url).status_code in (403, 404), url
@@ -146,8 +151,9 @@ def test_no_response_reveals_future_assignments(tmp_path):
     web = create_app(td_app=app_a)
     assert not [p for p, _, _ in route_table(web) if "slot" in p.lower()]  # no endpoint lists slots
     with app_a.uow() as uow:
-        tokens = [s.sealed_arm for s in uow.randomization.slots(uow.randomization.current_list(
-            uow.trials.get(NCT).id).id)]
+        tokens = [
+            s.sealed_arm for s in uow.randomization.slots(uow.randomization.current_list(uow.trials.get(NCT).id).id)
+        ]
     slot_label = re.compile(r"=(?:yes|no)#\d+\.\d+")
     checked = 0
     try:

@@ -163,8 +163,9 @@ def test_in_error_keeps_slot_and_is_audited(td, tmp_path):
     with pytest.raises(InvalidInput, match="reason"), td.uow() as uow:
         rz.flag_randomized_in_error(uow, SYSTEM, NCT, a, FlagRandomizedInError(reason=" "))
     with td.uow() as uow:
-        flagged = rz.flag_randomized_in_error(uow, SYSTEM, NCT, a,
-                                              FlagRandomizedInError(reason="consent withdrawn before randomization"))
+        flagged = rz.flag_randomized_in_error(
+            uow, SYSTEM, NCT, a, FlagRandomizedInError(reason="consent withdrawn before randomization")
+        )
         uow.commit()
     assert flagged["in_error"] and flagged["randomization_number"] == "R-0001"
     second = _randomize(td, b, store)
@@ -211,8 +212,9 @@ def test_verify_detects_tampered_sealed_arm_and_allocation(td, tmp_path):
 
     key = derive_key(SEED, "seal")
     with td.uow() as uow:
-        slot = uow.session.execute(select(RandomizationSlotRow).where(RandomizationSlotRow.stratum == K0,
-                                                                      RandomizationSlotRow.seq == 5)).scalar_one()
+        slot = uow.session.execute(
+            select(RandomizationSlotRow).where(RandomizationSlotRow.stratum == K0, RandomizationSlotRow.seq == 5)
+        ).scalar_one()
         label = f"{K0}#{slot.block_index}.{slot.position}"
         other = "thp" if open_arm(key, label, slot.sealed_arm) == "tqb2102" else "tqb2102"
         original = slot.sealed_arm
@@ -233,8 +235,9 @@ def test_verify_detects_tampered_sealed_arm_and_allocation(td, tmp_path):
         uow.commit()
     # 3. an allocation's arm changed in the table
     with td.uow() as uow:
-        row = uow.session.execute(select(AllocationRow).where(AllocationRow.randomization_number == "R-0002")
-                                  ).scalar_one()
+        row = uow.session.execute(
+            select(AllocationRow).where(AllocationRow.randomization_number == "R-0002")
+        ).scalar_one()
         row.arm = "thp" if row.arm == "tqb2102" else "tqb2102"
         uow.commit()
     with td.uow() as uow:
@@ -242,8 +245,9 @@ def test_verify_detects_tampered_sealed_arm_and_allocation(td, tmp_path):
     assert any(p.startswith("R-0002: allocated arm") for p in report["problems"])
     # 4. a skipped slot (cursor moved past an unused slot)
     with td.uow() as uow:
-        uow.session.execute(update(RandomizationStratumRow).where(RandomizationStratumRow.stratum == K0)
-                            .values(next_seq=4))
+        uow.session.execute(
+            update(RandomizationStratumRow).where(RandomizationStratumRow.stratum == K0).values(next_seq=4)
+        )
         uow.commit()
     with td.uow() as uow:
         assert any("out of order" in p for p in rz.verify_list(uow, SYSTEM, NCT, SEED)["problems"])
@@ -270,8 +274,9 @@ def test_export_and_balance_statistician_only(td, tmp_path):
         uow.commit()
     assert len(rows) == info["slots"]
     used = [r for r in rows if r["randomization_number"]]
-    assert sorted((r["randomization_number"], r["subject_number"], r["arm"]) for r in used) == \
-        sorted((g["randomization_number"], g["subject_number"], g["arm"]) for g in got)
+    assert sorted((r["randomization_number"], r["subject_number"], r["arm"]) for r in used) == sorted(
+        (g["randomization_number"], g["subject_number"], g["arm"]) for g in got
+    )
     assert len(_events(td, "randomization.list_exported")) == 1
     with td.uow() as uow:
         table = rz.balance(uow, users[Role.STATISTICIAN], NCT)
@@ -303,8 +308,10 @@ def test_minimization_hand_worked_and_replayed_by_verify(td, tmp_path):
     first = _randomize(td, a, store)
     second = _randomize(td, b, store)
     with td.uow() as uow:
-        rows = {r.randomization_number: json.loads(r.details_json) for r in uow.randomization.allocations(
-            uow.trials.get(NCT).id)}
+        rows = {
+            r.randomization_number: json.loads(r.details_json)
+            for r in uow.randomization.allocations(uow.trials.get(NCT).id)
+        }
     # subject 1: no one randomized, every G_k = 0 -> tie -> 1/2 each
     assert rows["R-0001"]["probabilities"] == {"tqb2102": 0.5, "thp": 0.5}
     # subject 2 shares all three levels with subject 1 (arm X). Range imbalance per factor: joining X gives
@@ -316,8 +323,9 @@ def test_minimization_hand_worked_and_replayed_by_verify(td, tmp_path):
     _randomize(td, c, store)
     with td.uow() as uow:
         assert rz.verify_list(uow, SYSTEM, NCT, SEED)["status"] == "ok"
-        row = uow.session.execute(select(AllocationRow).where(AllocationRow.randomization_number == "R-0002")
-                                  ).scalar_one()
+        row = uow.session.execute(
+            select(AllocationRow).where(AllocationRow.randomization_number == "R-0002")
+        ).scalar_one()
         row.arm = x if second["arm"] == y else y
         uow.commit()
     with td.uow() as uow:

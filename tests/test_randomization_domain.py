@@ -102,8 +102,10 @@ def test_randomization_number_beyond_cap_is_refused():
         ({"number_format": "R-{m}"}, "number_format"),
         ({"number_format": "R-{n:s}"}, "number_format"),
         ({"assumptions": {"no_such_field": {"source": "x"}}}, "name no field"),
-        ({"scheme": "minimization", "ratios": (1, 1, 1), "block_sizes": (3,), "minimization": {"p_best": 0.3}},
-         "p_best"),
+        (
+            {"scheme": "minimization", "ratios": (1, 1, 1), "block_sizes": (3,), "minimization": {"p_best": 0.3}},
+            "p_best",
+        ),
     ],
 )
 def test_bad_spec_is_rejected_naming_the_field(kwargs, message):
@@ -136,10 +138,14 @@ def test_stratum_key_is_canonical_and_round_trips():
     assert a == b == "disease_setting=recurrent|hr_status=positive"
     assert parse_stratum_key(a) == {"disease_setting": "recurrent", "hr_status": "positive"}
     assert stratum_key({}) == "*"
-    assert sorted(all_strata(spec)) == sorted([
-        "disease_setting=de_novo|hr_status=positive", "disease_setting=de_novo|hr_status=negative",
-        "disease_setting=recurrent|hr_status=positive", "disease_setting=recurrent|hr_status=negative",
-    ])
+    assert sorted(all_strata(spec)) == sorted(
+        [
+            "disease_setting=de_novo|hr_status=positive",
+            "disease_setting=de_novo|hr_status=negative",
+            "disease_setting=recurrent|hr_status=positive",
+            "disease_setting=recurrent|hr_status=negative",
+        ]
+    )
 
 
 def test_stratum_key_checks_levels_against_spec():
@@ -201,8 +207,9 @@ def test_every_block_holds_the_arms_in_ratio_proportion(spec, seed, stratum, sta
 def test_same_seed_same_list_and_extension_independent_of_batching(spec, seed, stratum, cut, rest):
     whole = generate_stratum_blocks(spec, seed, stratum, 0, cut + rest)
     assert whole == generate_stratum_blocks(spec, bytes(seed), stratum, 0, cut + rest)
-    batched = generate_stratum_blocks(spec, seed, stratum, 0, cut) + generate_stratum_blocks(spec, seed, stratum,
-                                                                                                 cut, rest)
+    batched = generate_stratum_blocks(spec, seed, stratum, 0, cut) + generate_stratum_blocks(
+        spec, seed, stratum, cut, rest
+    )
     assert batched == whole
     one_by_one = [s for b in range(cut + rest) for s in generate_stratum_blocks(spec, seed, stratum, b, 1)]
     assert one_by_one == whole
@@ -237,7 +244,7 @@ def test_block_sizes_and_orders_are_uniform():
     assert stats.chisquare([sizes[2], sizes[4], sizes[6]]).pvalue > 1e-3
     spec4 = _spec(block_sizes=(4,))
     slots4 = generate_stratum_blocks(spec4, SEED, "*", 0, 3000)
-    orders = Counter(tuple(s.arm for s in slots4[i:i + 4]) for i in range(0, len(slots4), 4))
+    orders = Counter(tuple(s.arm for s in slots4[i : i + 4]) for i in range(0, len(slots4), 4))
     assert len(orders) == 6  # C(4, 2) arrangements of AABB
     assert stats.chisquare(list(orders.values())).pvalue > 1e-3
 
@@ -378,16 +385,24 @@ def test_balance_table_by_hand():
     from trialdesk.domain.randomization import balance_table
 
     spec = _spec()
-    rows = balance_table(spec, [
-        ("hr_status=positive", "s1", "arm_0"), ("hr_status=positive", "s1", "arm_0"),
-        ("hr_status=positive", "s2", "arm_1"), ("hr_status=negative", "s1", "arm_1"),
-    ])
+    rows = balance_table(
+        spec,
+        [
+            ("hr_status=positive", "s1", "arm_0"),
+            ("hr_status=positive", "s1", "arm_0"),
+            ("hr_status=positive", "s2", "arm_1"),
+            ("hr_status=negative", "s1", "arm_1"),
+        ],
+    )
     table = {(r.stratum, r.site): (r.counts["arm_0"], r.counts["arm_1"], r.imbalance) for r in rows}
     assert table == {
-        ("hr_status=negative", "s1"): (0, 1, 1), ("hr_status=positive", "s1"): (2, 0, 2),
+        ("hr_status=negative", "s1"): (0, 1, 1),
+        ("hr_status=positive", "s1"): (2, 0, 2),
         ("hr_status=positive", "s2"): (0, 1, 1),
-        ("hr_status=negative", "*"): (0, 1, 1), ("hr_status=positive", "*"): (2, 1, 1),
-        ("*", "s1"): (2, 1, 1), ("*", "s2"): (0, 1, 1),
+        ("hr_status=negative", "*"): (0, 1, 1),
+        ("hr_status=positive", "*"): (2, 1, 1),
+        ("*", "s1"): (2, 1, 1),
+        ("*", "s2"): (0, 1, 1),
         ("*", "*"): (2, 2, 0),
     }
     assert rows[-1].total == 4

@@ -6,12 +6,7 @@ import numpy as np
 import pytest
 
 from trialdesk.domain.errors import InvalidInput
-from trialdesk.domain.minimization import (
-    assignment_probabilities,
-    choose_arm,
-    imbalance_scores,
-    minimization_assign,
-)
+from trialdesk.domain.minimization import assignment_probabilities, choose_arm, imbalance_scores, minimization_assign
 from trialdesk.domain.randomization import Arm, RandomizationSpec, StratificationFactor
 
 
@@ -53,8 +48,11 @@ LIM_IN = _spec(
 LIM_IN_COUNTS = {
     "site": {"site1": {"control": 4, "treatment": 2}, "site2": {"control": 3, "treatment": 5}},
     "sex": {"male": {"control": 4, "treatment": 4}, "female": {"control": 3, "treatment": 3}},
-    "age_band": {"lt20": {"control": 2, "treatment": 2}, "20to64": {"control": 2, "treatment": 2},
-                 "ge65": {"control": 3, "treatment": 3}},
+    "age_band": {
+        "lt20": {"control": 2, "treatment": 2},
+        "20to64": {"control": 2, "treatment": 2},
+        "ge65": {"control": 3, "treatment": 3},
+    },
 }
 # The 15th patient: female, 74 years (>= 65), site 2.
 LIM_IN_PATIENT = {"sex": "female", "age_band": "ge65", "site": "site2"}
@@ -79,13 +77,21 @@ def test_lim_in_2019_table_4():
 def test_scott_2002_example_three_level_factors():
     # Worked example adapted from Scott NW et al., Control Clin Trials 2002;23:662-674 (as tabulated in
     # PMC3503622, Table 3). Seventh patient: high baseline rate, moderate covariate rate.
-    spec = _spec([("intervention", 1), ("control", 1)],
-                 [_factor("baseline", "high", "moderate", "low"), _factor("covariate", "high", "moderate", "low")])
+    spec = _spec(
+        [("intervention", 1), ("control", 1)],
+        [_factor("baseline", "high", "moderate", "low"), _factor("covariate", "high", "moderate", "low")],
+    )
     counts = {
-        "baseline": {"high": {"intervention": 2, "control": 2}, "moderate": {"intervention": 2, "control": 3},
-                     "low": {"intervention": 1, "control": 1}},
-        "covariate": {"high": {"intervention": 2, "control": 3}, "moderate": {"intervention": 3, "control": 1},
-                      "low": {"intervention": 1, "control": 1}},
+        "baseline": {
+            "high": {"intervention": 2, "control": 2},
+            "moderate": {"intervention": 2, "control": 3},
+            "low": {"intervention": 1, "control": 1},
+        },
+        "covariate": {
+            "high": {"intervention": 2, "control": 3},
+            "moderate": {"intervention": 3, "control": 1},
+            "low": {"intervention": 1, "control": 1},
+        },
     }
     # intervention: |(2+1) - 2| + |(3+1) - 1| = 1 + 3 = 4;  control: |2 - (2+1)| + |3 - (1+1)| = 1 + 1 = 2
     decision = minimization_assign(spec, counts, {"baseline": "high", "covariate": "moderate"}, Replay(0.5))
@@ -196,13 +202,19 @@ def test_counts_from_assignments_feeds_minimization():
     # rebuild the Lim & In 2019 Table 4 counts from 14 individual patients and get the same decision
     patients = []
     for site, sex, age, arm in [
-        ("site1", "male", "lt20", "control"), ("site1", "male", "20to64", "control"),
-        ("site1", "female", "ge65", "control"), ("site1", "male", "ge65", "control"),
-        ("site2", "male", "lt20", "control"), ("site2", "female", "20to64", "control"),
+        ("site1", "male", "lt20", "control"),
+        ("site1", "male", "20to64", "control"),
+        ("site1", "female", "ge65", "control"),
+        ("site1", "male", "ge65", "control"),
+        ("site2", "male", "lt20", "control"),
+        ("site2", "female", "20to64", "control"),
         ("site2", "female", "ge65", "control"),
-        ("site1", "male", "lt20", "treatment"), ("site1", "female", "ge65", "treatment"),
-        ("site2", "male", "lt20", "treatment"), ("site2", "male", "20to64", "treatment"),
-        ("site2", "male", "ge65", "treatment"), ("site2", "female", "20to64", "treatment"),
+        ("site1", "male", "lt20", "treatment"),
+        ("site1", "female", "ge65", "treatment"),
+        ("site2", "male", "lt20", "treatment"),
+        ("site2", "male", "20to64", "treatment"),
+        ("site2", "male", "ge65", "treatment"),
+        ("site2", "female", "20to64", "treatment"),
         ("site2", "female", "ge65", "treatment"),
     ]:
         patients.append(({"site": site, "sex": sex, "age_band": age}, arm))

@@ -49,9 +49,13 @@ def _state(td, number):
     with td.uow() as uow:
         trial = uow.trials.get(NCT)
         lst = uow.randomization.current_list(trial.id)
-        return {"allocations": uow.randomization.count_allocations(trial.id), "next_number": lst.next_number,
-                "cursors": {s.stratum: (s.next_seq, s.n_slots) for s in uow.randomization.strata(lst.id)},
-                "status": uow.subjects.get(trial.id, number).status, "audit": uow.audit.head()}
+        return {
+            "allocations": uow.randomization.count_allocations(trial.id),
+            "next_number": lst.next_number,
+            "cursors": {s.stratum: (s.next_seq, s.n_slots) for s in uow.randomization.strata(lst.id)},
+            "status": uow.subjects.get(trial.id, number).status,
+            "audit": uow.audit.head(),
+        }
 
 
 def test_killed_worker_leaves_nothing_half_written(td, tmp_path):
@@ -67,8 +71,13 @@ def test_killed_worker_leaves_nothing_half_written(td, tmp_path):
     before = _state(td, second)
     url = td.engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", WORKER, url, str(tmp_path / "secrets"), second],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WORKER, url, str(tmp_path / "secrets"), second],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = proc.stdout.readline().strip()
         assert line == "LOCKED", proc.stderr.read()

@@ -21,10 +21,12 @@ from trialdesk.stats.randomization_sim import (
     simulate_scheme,
 )
 
-HR = StratificationFactor(name="hr_status", levels=("positive", "negative"), derive="hr_status",
-                          prevalence={"positive": 0.5, "negative": 0.5})
-VISC = StratificationFactor(name="visceral_metastases", levels=("yes", "no"), derive="visceral_metastases",
-                            prevalence={"yes": 0.75, "no": 0.25})
+HR = StratificationFactor(
+    name="hr_status", levels=("positive", "negative"), derive="hr_status", prevalence={"positive": 0.5, "negative": 0.5}
+)
+VISC = StratificationFactor(
+    name="visceral_metastases", levels=("yes", "no"), derive="visceral_metastases", prevalence={"yes": 0.75, "no": 0.25}
+)
 
 
 def _spec(block_sizes=(2, 4, 6), factors=(), ratios=(1, 1), **kw) -> RandomizationSpec:
@@ -106,8 +108,12 @@ def test_blocks_with_unequal_ratio_and_site_strata():
 
 def test_minimization_simulation_equals_live_minimization():
     """The vectorized simulation makes the same choices as minimization_assign fed the same uniforms."""
-    spec = _spec(factors=(HR, VISC), scheme="minimization", site_as_factor=True,
-                 minimization={"p_best": 0.8, "imbalance": "range", "site_weight": 0.5})
+    spec = _spec(
+        factors=(HR, VISC),
+        scheme="minimization",
+        site_as_factor=True,
+        minimization={"p_best": 0.8, "imbalance": "range", "site_weight": 0.5},
+    )
     reps, n = 3, 60
     cohort = draw_cohort(spec, n, reps, np.random.default_rng(6), n_sites=4)
     arms = allocate(spec, cohort, np.random.default_rng(7))
@@ -115,9 +121,11 @@ def test_minimization_simulation_equals_live_minimization():
     for r in range(reps):
         counts: dict = {}
         for t in range(n):
-            levels = {"hr_status": HR.levels[cohort.levels[r, t, 0]],
-                      "visceral_metastases": VISC.levels[cohort.levels[r, t, 1]],
-                      "site": f"s{cohort.sites[r, t]}"}
+            levels = {
+                "hr_status": HR.levels[cohort.levels[r, t, 0]],
+                "visceral_metastases": VISC.levels[cohort.levels[r, t, 1]],
+                "site": f"s{cohort.sites[r, t]}",
+            }
 
             class One:
                 def random(self, u=uniforms[r, t]):

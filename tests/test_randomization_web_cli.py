@@ -20,8 +20,14 @@ from trialdesk.entrypoints.web.app import create_app
 def _login(client, username):
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    assert client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token,
-                                       "next": ""}, follow_redirects=False).status_code == 303
+    assert (
+        client.post(
+            "/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": token, "next": ""},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
 
 
 def test_page_confirmation_api_idempotency_and_statistician_page(sqlite_url, tmp_path, monkeypatch):
@@ -42,16 +48,22 @@ def test_page_confirmation_api_idempotency_and_statistician_page(sqlite_url, tmp
     # without the confirmation box nothing happens
     r = page.post(f"/ops/subjects/{a}/randomize", data={"csrf_token": csrf, "client_key": key})
     assert r.status_code == 422 and "confirmation" in r.text
-    r = page.post(f"/ops/subjects/{a}/randomize", data={"csrf_token": csrf, "client_key": key, "confirm": "yes"},
-                  follow_redirects=False)
+    r = page.post(
+        f"/ops/subjects/{a}/randomize",
+        data={"csrf_token": csrf, "client_key": key, "confirm": "yes"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == f"/ops/subjects/{a}/randomization"
     result = page.get(r.headers["location"])
     assert "R-0001" in result.text
     labels = {"tqb2102": "TQB2102 for Injection", "thp": "Docetaxel combined + Trastuzumab +Pertuzumab"}
     assert labels[upcoming[0]] in result.text
     # double submit of the same form: same allocation, no second number
-    r = page.post(f"/ops/subjects/{a}/randomize", data={"csrf_token": csrf, "client_key": key, "confirm": "yes"},
-                  follow_redirects=False)
+    r = page.post(
+        f"/ops/subjects/{a}/randomize",
+        data={"csrf_token": csrf, "client_key": key, "confirm": "yes"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     assert "R-0001" in page.get(f"/ops/subjects/{a}").text
     # API, idempotent with a client key
@@ -101,11 +113,15 @@ def test_cli_generate_go_live_randomize_verify_export_qualify(tmp_path, monkeypa
     out = tmp_path / "list.csv"
     r = runner.invoke(app, ["randomization", "export", "--db", db, "--out", str(out)])
     assert r.exit_code == 0 and out.read_text().count("R-0001") == 1
-    r = runner.invoke(app, ["randomization", "qualify", "--db", db, "--subjects", "40", "--concurrency", "4",
-                            "--json"])
+    r = runner.invoke(app, ["randomization", "qualify", "--db", db, "--subjects", "40", "--concurrency", "4", "--json"])
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
-    assert {k: report[k] for k in ("allocated", "duplicates", "gaps", "balanced_blocks", "verify")} == \
-        {"allocated": 40, "duplicates": 0, "gaps": 0, "balanced_blocks": True, "verify": "ok"}
+    assert {k: report[k] for k in ("allocated", "duplicates", "gaps", "balanced_blocks", "verify")} == {
+        "allocated": 40,
+        "duplicates": 0,
+        "gaps": 0,
+        "balanced_blocks": True,
+        "verify": "ok",
+    }
     r = runner.invoke(app, ["randomization", "simulate", "--subjects", "40", "--reps", "5", "--json"])
     assert r.exit_code == 0 and "predictability" in r.output

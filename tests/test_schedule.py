@@ -53,22 +53,33 @@ def test_c1d1_window_after_randomization(spec):
 def test_each_day1_is_previous_actual_plus_21(spec):
     v = visits(spec, D(2025, 9, 1), dose_dates=[D(2025, 7, 3), D(2025, 7, 24), D(2025, 8, 21)])
     # C2: 07-03 + 21 = 07-24 (±3: 07-21..07-27), done on time
-    assert (v["C2D1"].planned, v["C2D1"].window_start, v["C2D1"].window_end) == (D(2025, 7, 24), D(2025, 7, 21),
-                                                                               D(2025, 7, 27))
+    assert (v["C2D1"].planned, v["C2D1"].window_start, v["C2D1"].window_end) == (
+        D(2025, 7, 24),
+        D(2025, 7, 21),
+        D(2025, 7, 27),
+    )
     assert not v["C2D1"].out_of_window
     # C3: 07-24 + 21 = 08-14 (08-11..08-17); given 08-21, a one-week delay: done but out of window
     assert v["C3D1"].planned == D(2025, 8, 14) and v["C3D1"].actual == D(2025, 8, 21)
     assert v["C3D1"].status is VisitStatus.DONE and v["C3D1"].out_of_window
     # the delay shifts C4: 08-21 + 21 = 09-11 (09-08..09-14), and C5 = 09-11 + 21 = 10-02
-    assert (v["C4D1"].planned, v["C4D1"].window_start, v["C4D1"].window_end) == (D(2025, 9, 11), D(2025, 9, 8),
-                                                                               D(2025, 9, 14))
+    assert (v["C4D1"].planned, v["C4D1"].window_start, v["C4D1"].window_end) == (
+        D(2025, 9, 11),
+        D(2025, 9, 8),
+        D(2025, 9, 14),
+    )
     assert v["C5D1"].planned == D(2025, 10, 2)
 
 
 @pytest.mark.parametrize(
     ("as_of", "status"),
-    [(D(2025, 9, 7), "upcoming"), (D(2025, 9, 8), "due"), (D(2025, 9, 14), "due"), (D(2025, 9, 15), "overdue"),
-     (D(2025, 11, 30), "overdue")],
+    [
+        (D(2025, 9, 7), "upcoming"),
+        (D(2025, 9, 8), "due"),
+        (D(2025, 9, 14), "due"),
+        (D(2025, 9, 15), "overdue"),
+        (D(2025, 11, 30), "overdue"),
+    ],
 )
 def test_pending_cycle_status_is_never_missed(spec, as_of, status):
     v = visits(spec, as_of, dose_dates=[D(2025, 7, 3), D(2025, 7, 24), D(2025, 8, 21)])
@@ -90,9 +101,18 @@ def test_arm_cycle_limit_stops_projection(spec):
 # ---------------------------------------------------------------- tumour assessments: fixed grid
 
 
-GRID = [D(2025, 8, 12), D(2025, 9, 23), D(2025, 11, 4), D(2025, 12, 16), D(2026, 1, 27), D(2026, 3, 10),
-        D(2026, 4, 21), D(2026, 6, 2),  # days 42, 84, ..., 336 (week 48), every 6 weeks
-        D(2026, 8, 4), D(2026, 10, 6)]  # days 399, 462: every 9 weeks after week 48
+GRID = [
+    D(2025, 8, 12),
+    D(2025, 9, 23),
+    D(2025, 11, 4),
+    D(2025, 12, 16),
+    D(2026, 1, 27),
+    D(2026, 3, 10),
+    D(2026, 4, 21),
+    D(2026, 6, 2),  # days 42, 84, ..., 336 (week 48), every 6 weeks
+    D(2026, 8, 4),
+    D(2026, 10, 6),
+]  # days 399, 462: every 9 weeks after week 48
 
 
 def test_assessment_grid_dates(spec):
@@ -136,8 +156,7 @@ def test_assessment_matching(spec):
 
 
 def test_assessments_stop_at_progression(spec):
-    v = visits(spec, D(2025, 12, 1), assessment_dates=[D(2025, 8, 12), D(2025, 9, 23)],
-               progression_date=D(2025, 9, 23))
+    v = visits(spec, D(2025, 12, 1), assessment_dates=[D(2025, 8, 12), D(2025, 9, 23)], progression_date=D(2025, 9, 23))
     assert "TA2" in v and "TA3" not in v
 
 
@@ -157,16 +176,25 @@ def test_end_of_treatment_window_and_followup(spec):
     v = visits(spec, D(2025, 12, 27), dose_dates=doses, treatment_end_date=D(2025, 10, 1))
     assert v["EOT"].status is VisitStatus.MISSED
     # EOT done on 10-05: FU1 = 10-05 + 84 = 12-28, FU2 = 2026-03-22
-    v = visits(spec, D(2026, 1, 1), dose_dates=doses, treatment_end_date=D(2025, 10, 1), eot_date=D(2025, 10, 5),
-               followup_dates=[D(2025, 12, 29)], horizon=126)
+    v = visits(
+        spec,
+        D(2026, 1, 1),
+        dose_dates=doses,
+        treatment_end_date=D(2025, 10, 1),
+        eot_date=D(2025, 10, 5),
+        followup_dates=[D(2025, 12, 29)],
+        horizon=126,
+    )
     assert v["EOT"].status is VisitStatus.DONE and not v["EOT"].out_of_window
     assert v["FU1"].planned == D(2025, 12, 28) and v["FU1"].actual == D(2025, 12, 29)
     assert v["FU2"].planned == D(2026, 3, 22) and v["FU2"].status is VisitStatus.UPCOMING
 
 
 def test_site_calendar_contains_only_its_subjects(spec):
-    ts = [SubjectTimeline(subject_id=s, site_id=site, randomization_date=R)
-          for s, site in (("S1", "a"), ("S2", "a"), ("S3", "b"))]
+    ts = [
+        SubjectTimeline(subject_id=s, site_id=site, randomization_date=R)
+        for s, site in (("S1", "a"), ("S2", "a"), ("S3", "b"))
+    ]
     cal = build_site_calendar(spec, ts, "a", D(2025, 7, 2))
     assert {v.subject_id for v in cal} == {"S1", "S2"}
     assert [v.planned for v in cal] == sorted(v.planned for v in cal)
@@ -181,8 +209,7 @@ def test_site_calendar_contains_only_its_subjects(spec):
         ({"dose_dates": [D(2025, 6, 30)]}, "dose_dates[0] 2025-06-30 is before randomization"),
         ({"dose_dates": [D(2025, 7, 3), D(2025, 7, 3)]}, "strictly increasing"),
         ({"assessment_dates": [D(2025, 6, 1)]}, "assessment_dates[0]"),
-        ({"dose_dates": [D(2025, 7, 3), D(2025, 7, 24)], "treatment_end_date": D(2025, 7, 10)},
-         "before the last dose"),
+        ({"dose_dates": [D(2025, 7, 3), D(2025, 7, 24)], "treatment_end_date": D(2025, 7, 10)}, "before the last dose"),
         ({"eot_date": D(2025, 8, 1)}, "treatment_end_date is not"),
     ],
 )

@@ -37,8 +37,9 @@ def n_screenings(td) -> int:
 def api(td):
     make_users(td)
     with td.uow("admin") as uow:
-        sites.change_site_status(uow, SYSTEM, NCT, OTHER,
-                                 ChangeSiteStatus(status="RECRUITING", reason="site initiation visit done"))
+        sites.change_site_status(
+            uow, SYSTEM, NCT, OTHER, ChangeSiteStatus(status="RECRUITING", reason="site initiation visit done")
+        )
         uow.commit()
     client = TestClient(create_app(td_app=td))
     tokens = {role: {"Authorization": f"Bearer {token_for(td, f'{role.value}1')}"} for role in Role}
@@ -48,23 +49,27 @@ def api(td):
 def test_post_list_get_and_summary(td, api):
     client, h = api
     url = f"/api/v1/trials/{NCT}/screenings"
-    r = client.post(url, headers=h[Role.COORDINATOR], json={"site": OWN, "patient_ref": "HN-1",
-                                                            "record": example("ineligible")})
+    r = client.post(
+        url, headers=h[Role.COORDINATOR], json={"site": OWN, "patient_ref": "HN-1", "record": example("ineligible")}
+    )
     assert r.status_code == 201, r.text
     body = r.json()
-    assert (body["subject_number"], body["screening_number"], body["verdict"]) == ("12-0001", "S12-0001",
-                                                                                   "ineligible")
+    assert (body["subject_number"], body["screening_number"], body["verdict"]) == ("12-0001", "S12-0001", "ineligible")
     inc02 = next(c for c in body["criteria"] if c["id"] == "INC-02")
     assert inc02["status"] == "not_met" and inc02["reason"] == "age 76 at consent 2026-01-10 > 75; ECOG PS 2 > 1"
     assert body["derived"] == {"hr_status": "positive", "disease_setting": "recurrent", "visceral_metastases": "yes"}
-    r = client.post(url, headers=h[Role.INVESTIGATOR], json={"site": OWN, "patient_ref": "HN-1",
-                                                             "record": example("eligible"),
-                                                             "screened_on": "2026-01-15"})
+    r = client.post(
+        url,
+        headers=h[Role.INVESTIGATOR],
+        json={"site": OWN, "patient_ref": "HN-1", "record": example("eligible"), "screened_on": "2026-01-15"},
+    )
     assert r.status_code == 201 and r.json()["screening_number"] == "S12-0002" and r.json()["rescreen"] is True
 
     log = client.get(url, headers=h[Role.MONITOR]).json()
     assert [(x["screening_number"], x["subject_number"], x["verdict"]) for x in log] == [
-        ("S12-0001", "12-0001", "ineligible"), ("S12-0002", "12-0001", "eligible")]
+        ("S12-0001", "12-0001", "ineligible"),
+        ("S12-0002", "12-0001", "eligible"),
+    ]
     assert client.get(url, params={"site": OWN}, headers=h[Role.COORDINATOR]).json() == log
     one = client.get(f"{url}/{OWN}/S12-0001", headers=h[Role.MONITOR])
     assert one.status_code == 200 and one.json()["record"]["ecog"] == 2
@@ -81,12 +86,18 @@ def test_malformed_record_is_422_naming_the_field_and_nothing_is_stored(td, api)
     client, h = api
     rec = example("eligible")
     rec["labs"]["anc"]["value"] = "plenty"
-    r = client.post(f"/api/v1/trials/{NCT}/screenings", headers=h[Role.COORDINATOR],
-                    json={"site": OWN, "patient_ref": "HN-9", "record": rec})
+    r = client.post(
+        f"/api/v1/trials/{NCT}/screenings",
+        headers=h[Role.COORDINATOR],
+        json={"site": OWN, "patient_ref": "HN-9", "record": rec},
+    )
     assert r.status_code == 422
     assert "record.labs.anc.value" in [p["field"] for p in r.json()["problems"]]
-    r = client.post(f"/api/v1/trials/{NCT}/screenings", headers=h[Role.COORDINATOR],
-                    json={"site": OWN, "record": example("eligible"), "colour": "red"})
+    r = client.post(
+        f"/api/v1/trials/{NCT}/screenings",
+        headers=h[Role.COORDINATOR],
+        json={"site": OWN, "record": example("eligible"), "colour": "red"},
+    )
     assert r.status_code == 422
     assert {p["field"] for p in r.json()["problems"]} >= {"patient_ref", "colour"}
     assert n_screenings(td) == 0
@@ -95,33 +106,36 @@ def test_malformed_record_is_422_naming_the_field_and_nothing_is_stored(td, api)
 def test_other_site_and_roles_are_refused(td, api):
     client, h = api
     url = f"/api/v1/trials/{NCT}/screenings"
-    r = client.post(url, headers=h[Role.COORDINATOR], json={"site": OTHER, "patient_ref": "AN-1",
-                                                            "record": example("eligible")})
+    r = client.post(
+        url, headers=h[Role.COORDINATOR], json={"site": OTHER, "patient_ref": "AN-1", "record": example("eligible")}
+    )
     assert r.status_code == 403
     for role in (Role.MONITOR, Role.SPONSOR, Role.STATISTICIAN, Role.ADMIN):
-        r = client.post(url, headers=h[role], json={"site": OWN, "patient_ref": "HN-1",
-                                                    "record": example("eligible")})
+        r = client.post(url, headers=h[role], json={"site": OWN, "patient_ref": "HN-1", "record": example("eligible")})
         assert r.status_code == 403, role
     assert n_screenings(td) == 0
     assert client.post(url, json={"site": OWN, "patient_ref": "x", "record": {}}).status_code == 401
-    client.post(url, headers=h[Role.COORDINATOR], json={"site": OWN, "patient_ref": "HN-1",
-                                                        "record": example("eligible")})
+    client.post(
+        url, headers=h[Role.COORDINATOR], json={"site": OWN, "patient_ref": "HN-1", "record": example("eligible")}
+    )
     # other-site screening log: refused; a screening at a site the caller cannot see: not found
     assert client.get(url, params={"site": OTHER}, headers=h[Role.COORDINATOR]).status_code == 403
     assert client.get(url, headers=h[Role.SPONSOR]).status_code == 403
     r = client.get(f"{url}/{OWN}/S12-0001", headers=h[Role.STATISTICIAN])
     assert r.status_code == 404 and "S12" not in r.text
     # a malformed record from an allowed caller: 422 naming the field
-    r = client.post(url, headers=h[Role.COORDINATOR], json={"site": OWN, "patient_ref": "HN-1",
-                                                            "record": {"ecog": 9}})
+    r = client.post(url, headers=h[Role.COORDINATOR], json={"site": OWN, "patient_ref": "HN-1", "record": {"ecog": 9}})
     assert r.status_code == 422 and r.json()["problems"][0]["field"] == "record.ecog"
 
 
 def login(client, username):
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": ""},
-                    follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token, "next": ""},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
 
 
@@ -142,23 +156,51 @@ def test_web_form_round_trip(td, api):
     base = example("ineligible")
     advanced = {k: base[k] for k in ("prior_therapies", "history", "urinalysis", "planned_first_dose_date")}
     fields = {
-        "csrf_token": csrf, "patient_ref": "HN-web-1", "screened_on": "",
-        "birth_date": base["birth_date"], "sex": "female", "consent_date": base["consent_date"], "ecog": "2",
-        "her2.ihc": "3+", "er_status": "positive", "pr_status": "negative",
-        "disease.invasive_carcinoma": "yes", "disease.confirmation": "histological",
-        "disease.recurrent_or_metastatic": "yes", "disease.presentation": "recurrent",
-        "disease.initial_diagnosis_date": "2019-03-04", "disease.recurrence_date": "2025-11-18",
-        "cns.brain_metastases": "none", "cns.spinal_cord_compression": "no",
-        "lesions.0.organ": "liver", "lesions.0.longest_diameter_mm": "24", "lesions.0.method": "ct",
-        "labs.anc.value": "1200", "labs.anc.unit": "/uL", "labs.platelets.value": "212", "labs.platelets.unit": "10^9/L",
-        "labs.hemoglobin.value": "121", "labs.hemoglobin.unit": "g/L",
-        "labs.total_bilirubin.value": "12", "labs.total_bilirubin.unit": "umol/L", "labs.total_bilirubin.uln": "21",
-        "labs.alt.value": "30", "labs.alt.unit": "U/L", "labs.alt.uln": "40",
-        "labs.ast.value": "25", "labs.ast.unit": "U/L", "labs.ast.uln": "35",
-        "labs.creatinine.value": "68", "labs.creatinine.unit": "umol/L", "labs.creatinine.uln": "97",
+        "csrf_token": csrf,
+        "patient_ref": "HN-web-1",
+        "screened_on": "",
+        "birth_date": base["birth_date"],
+        "sex": "female",
+        "consent_date": base["consent_date"],
+        "ecog": "2",
+        "her2.ihc": "3+",
+        "er_status": "positive",
+        "pr_status": "negative",
+        "disease.invasive_carcinoma": "yes",
+        "disease.confirmation": "histological",
+        "disease.recurrent_or_metastatic": "yes",
+        "disease.presentation": "recurrent",
+        "disease.initial_diagnosis_date": "2019-03-04",
+        "disease.recurrence_date": "2025-11-18",
+        "cns.brain_metastases": "none",
+        "cns.spinal_cord_compression": "no",
+        "lesions.0.organ": "liver",
+        "lesions.0.longest_diameter_mm": "24",
+        "lesions.0.method": "ct",
+        "labs.anc.value": "1200",
+        "labs.anc.unit": "/uL",
+        "labs.platelets.value": "212",
+        "labs.platelets.unit": "10^9/L",
+        "labs.hemoglobin.value": "121",
+        "labs.hemoglobin.unit": "g/L",
+        "labs.total_bilirubin.value": "12",
+        "labs.total_bilirubin.unit": "umol/L",
+        "labs.total_bilirubin.uln": "21",
+        "labs.alt.value": "30",
+        "labs.alt.unit": "U/L",
+        "labs.alt.uln": "40",
+        "labs.ast.value": "25",
+        "labs.ast.unit": "U/L",
+        "labs.ast.uln": "35",
+        "labs.creatinine.value": "68",
+        "labs.creatinine.unit": "umol/L",
+        "labs.creatinine.uln": "97",
         "labs.albumin.unit": "g/L",  # unit without value: not entered
-        "lvef_percent": "60", "vitals.systolic_bp_mmhg": "130", "vitals.diastolic_bp_mmhg": "80",
-        "attestations.INC-01": "yes", "attestations.EXC-06": "yes",
+        "lvef_percent": "60",
+        "vitals.systolic_bp_mmhg": "130",
+        "vitals.diastolic_bp_mmhg": "80",
+        "attestations.INC-01": "yes",
+        "attestations.EXC-06": "yes",
         "record_json": json.dumps(advanced),
     }
     r = client.post(f"/ops/sites/{OWN}/screen", data=fields, follow_redirects=False)
@@ -191,8 +233,10 @@ def test_web_form_round_trip(td, api):
     bad = dict(fields, **{"ecog": "", "record_json": json.dumps({"ecog": 8}), "patient_ref": "HN-web-4"})
     r = client.post(f"/ops/sites/{OWN}/screen", data=bad, follow_redirects=False)
     assert r.status_code == 422 and "record.ecog" in r.text
-    bad = dict(fields, **{"labs.albumin.uln": "50", "lesions.1.longest_diameter_mm": "15", "ecog": "two",
-                          "patient_ref": "HN-web-5"})
+    bad = dict(
+        fields,
+        **{"labs.albumin.uln": "50", "lesions.1.longest_diameter_mm": "15", "ecog": "two", "patient_ref": "HN-web-5"},
+    )
     r = client.post(f"/ops/sites/{OWN}/screen", data=bad, follow_redirects=False)
     assert r.status_code == 422
     for named in ("record.labs.albumin.value", "record.lesions.1.organ", "record.ecog"):
@@ -208,11 +252,13 @@ def test_web_form_refused_for_roles_without_screening(td, api):
     login(client, "monitor1")
     assert client.get(f"/ops/sites/{OWN}/screen").status_code == 403
     page = client.get(f"/ops/sites/{OWN}")
-    assert "Screening log" in page.text and f"/ops/sites/{OWN}/screen\"" not in page.text
+    assert "Screening log" in page.text and f'/ops/sites/{OWN}/screen"' not in page.text
     csrf = csrf_of(page.text)
-    r = client.post(f"/ops/sites/{OWN}/screen", data={"csrf_token": csrf, "patient_ref": "HN-1",
-                                                      "record_json": json.dumps(example("eligible"))},
-                    follow_redirects=False)
+    r = client.post(
+        f"/ops/sites/{OWN}/screen",
+        data={"csrf_token": csrf, "patient_ref": "HN-1", "record_json": json.dumps(example("eligible"))},
+        follow_redirects=False,
+    )
     assert r.status_code == 403 and n_screenings(td) == 0
 
 
@@ -228,26 +274,47 @@ def test_cli_stores_with_site_and_evaluates_without(td, db_url, monkeypatch, tmp
     assert r.exit_code == 0 and json.loads(r.output)["verdict"] == "ineligible" and n_screenings(td) == 0
 
     monkeypatch.setenv("TRIALDESK_PASSWORD", PASSWORD)
-    r = runner.invoke(cli, ["screen", path, "--site", OWN, "--patient-ref", "HN-cli", "--as", "coordinator1",
-                            "--db", db_url])
+    r = runner.invoke(
+        cli, ["screen", path, "--site", OWN, "--patient-ref", "HN-cli", "--as", "coordinator1", "--db", db_url]
+    )
     assert r.exit_code == 0, r.output
     assert "S12-0001" in r.output and "12-0001" in r.output and "ineligible" in r.output
-    r = runner.invoke(cli, ["screen", str(EXAMPLES / "eligible.json"), "--site", OWN, "--patient-ref", "HN-cli",
-                            "--as", "coordinator1", "--db", db_url, "--json"])
+    r = runner.invoke(
+        cli,
+        [
+            "screen",
+            str(EXAMPLES / "eligible.json"),
+            "--site",
+            OWN,
+            "--patient-ref",
+            "HN-cli",
+            "--as",
+            "coordinator1",
+            "--db",
+            db_url,
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert (out["screening_number"], out["subject_number"], out["verdict"], out["rescreen"]) == (
-        "S12-0002", "12-0001", "eligible", True)
+        "S12-0002",
+        "12-0001",
+        "eligible",
+        True,
+    )
     # another site: the coordinator is refused (exit 1), nothing stored
-    r = runner.invoke(cli, ["screen", path, "--site", OTHER, "--patient-ref", "AN-1", "--as", "coordinator1",
-                            "--db", db_url])
+    r = runner.invoke(
+        cli, ["screen", path, "--site", OTHER, "--patient-ref", "AN-1", "--as", "coordinator1", "--db", db_url]
+    )
     assert r.exit_code == 1 and "may not screening.create" in r.output
     # malformed record: exit 2 naming the field
     bad = json.loads((EXAMPLES / "eligible.json").read_text())
     bad["labs"]["anc"]["value"] = -1
     f = tmp_path / "bad.json"
     f.write_text(json.dumps(bad))
-    r = runner.invoke(cli, ["screen", str(f), "--site", OWN, "--patient-ref", "HN-bad", "--as", "coordinator1",
-                            "--db", db_url])
+    r = runner.invoke(
+        cli, ["screen", str(f), "--site", OWN, "--patient-ref", "HN-bad", "--as", "coordinator1", "--db", db_url]
+    )
     assert r.exit_code == 2 and "record.labs.anc.value" in r.output
     assert n_screenings(td) == 2

@@ -56,8 +56,10 @@ def screen(td, principal, ref, record, site=OWN, **kw):
 def counts(td):
     with td.uow() as uow:
         s = uow.session
-        return (s.execute(select(func.count()).select_from(ScreeningRow)).scalar_one(),
-                s.execute(select(func.count()).select_from(SubjectRow)).scalar_one())
+        return (
+            s.execute(select(func.count()).select_from(ScreeningRow)).scalar_one(),
+            s.execute(select(func.count()).select_from(SubjectRow)).scalar_one(),
+        )
 
 
 def test_examples_give_their_verdicts_reasons_and_subject_status(tdc, people):
@@ -69,15 +71,21 @@ def test_examples_give_their_verdicts_reasons_and_subject_status(tdc, people):
     # Hunan Cancer Hospital is location 12 of the registry record
     assert [ok["subject_number"], bad["subject_number"], inc["subject_number"]] == ["12-0001", "12-0002", "12-0003"]
     assert [ok["screening_number"], bad["screening_number"], inc["screening_number"]] == [
-        "S12-0001", "S12-0002", "S12-0003"]
+        "S12-0001",
+        "S12-0002",
+        "S12-0003",
+    ]
     # docs/screening/README.md: INC-02, INC-05 + EXC-05.01 (topo-I ADC in the metastatic setting), INC-08 (ANC)
     assert bad["failed_criteria"] == ["INC-02", "INC-05", "INC-08", "EXC-05.01"]
 
     with tdc.uow() as uow:
         trial = uow.trials.get(NCT)
         subj = {s.patient_ref: s for s in uow.subjects.list(trial.id)}
-        assert {k: s.status for k, s in subj.items()} == {"HN-A": "eligible", "HN-B": "screen_failed",
-                                                            "HN-C": "screening"}
+        assert {k: s.status for k, s in subj.items()} == {
+            "HN-A": "eligible",
+            "HN-B": "screen_failed",
+            "HN-C": "screening",
+        }
         # demographics copied from the record (eligible.json: born 1971-05-20, female, 160 cm)
         assert (subj["HN-A"].birth_date, subj["HN-A"].sex, subj["HN-A"].height_cm) == ("1971-05-20", "female", 160)
         row = screening.latest_screening(uow, subj["HN-B"].id)
@@ -93,8 +101,11 @@ def test_examples_give_their_verdicts_reasons_and_subject_status(tdc, people):
         assert stored["INC-01"]["status"] == "attested"
         assert json.loads(row.record_json)["labs"]["anc"] == {"value": 1200.0, "unit": "/uL", "uln": None}
         # stratification factors derived from the record: ER positive -> HR positive; recurrent; liver lesion
-        assert json.loads(row.derived_json) == {"hr_status": "positive", "disease_setting": "recurrent",
-                                                "visceral_metastases": "yes"}
+        assert json.loads(row.derived_json) == {
+            "hr_status": "positive",
+            "disease_setting": "recurrent",
+            "visceral_metastases": "yes",
+        }
         inc_row = screening.latest_screening(uow, subj["HN-C"].id)
         missing = {c["id"] for c in json.loads(inc_row.results_json) if c["status"] == "missing"}
         # README: HER2 2+ without ISH (INC-03), creatinine and LVEF missing (INC-08), EXC-06 not attested
@@ -123,12 +134,16 @@ def test_rescreen_keeps_every_screening_and_numbering_is_site_unique(tdc, people
     assert first["subject_number"] == again["subject_number"] == "12-0001"
     assert other["subject_number"] == "12-0002"
     assert [first["screening_number"], other["screening_number"], again["screening_number"]] == [
-        "S12-0001", "S12-0002", "S12-0003"]
+        "S12-0001",
+        "S12-0002",
+        "S12-0003",
+    ]
     assert (first["rescreen"], again["rescreen"]) == (False, True)
     # a second site numbers independently, with its own code (Anhui Provincial Hospital: location 2)
     with tdc.uow("admin") as uow:
-        sites.change_site_status(uow, SYSTEM, NCT, OTHER,
-                                 ChangeSiteStatus(status="RECRUITING", reason="site initiation visit done"))
+        sites.change_site_status(
+            uow, SYSTEM, NCT, OTHER, ChangeSiteStatus(status="RECRUITING", reason="site initiation visit done")
+        )
         uow.commit()
     elsewhere = screen(tdc, SYSTEM, "HN-1", example("eligible"), site=OTHER)
     assert (elsewhere["subject_number"], elsewhere["screening_number"]) == ("02-0001", "S02-0001")
@@ -138,12 +153,16 @@ def test_rescreen_keeps_every_screening_and_numbering_is_site_unique(tdc, people
         subj = uow.subjects.get(uow.trials.get(NCT).id, "12-0001")
         assert subj.status == "eligible"
         assert [s["screening_number"] for s in screening.screenings_of(uow, coord, NCT, subj)] == [
-            "S12-0001", "S12-0003"]
+            "S12-0001",
+            "S12-0003",
+        ]
         assert screening.latest_screening(uow, subj.id).screening_number == "S12-0003"
     # the monitor is scoped to Hunan: three screenings there, none of Anhui's
     assert [(r["screening_number"], r["subject_number"], r["verdict"], r["screened_on"]) for r in log] == [
-        ("S12-0001", "12-0001", "incomplete", "2026-01-12"), ("S12-0002", "12-0002", "ineligible", "2026-01-20"),
-        ("S12-0003", "12-0001", "eligible", "2026-01-20")]
+        ("S12-0001", "12-0001", "incomplete", "2026-01-12"),
+        ("S12-0002", "12-0002", "ineligible", "2026-01-20"),
+        ("S12-0003", "12-0001", "eligible", "2026-01-20"),
+    ]
     assert counts(tdc) == (4, 3)
 
 
@@ -153,9 +172,17 @@ def test_randomized_subject_cannot_be_rescreened(tdc, people):
     with tdc.uow() as uow:
         trial = uow.trials.get(NCT)
         subj = uow.subjects.get(trial.id, out["subject_number"])
-        uow.session.add(AllocationRow(trial_id=trial.id, subject_id=subj.id, site_key=OWN, stratum="x",
-                                      randomization_number="R-0001", arm="tqb2102",
-                                      **_allocation_extras()))
+        uow.session.add(
+            AllocationRow(
+                trial_id=trial.id,
+                subject_id=subj.id,
+                site_key=OWN,
+                stratum="x",
+                randomization_number="R-0001",
+                arm="tqb2102",
+                **_allocation_extras(),
+            )
+        )
         subj.status = "randomized"
         uow.commit()
     with pytest.raises(Conflict, match="12-0001 is randomized"):
@@ -167,8 +194,22 @@ def _allocation_extras() -> dict:
     """Values for the allocation columns this test does not care about (NOT NULL ones only)."""
     extras = {}
     for col in AllocationRow.__table__.columns:
-        if col.name in {"id", "trial_id", "subject_id", "site_key", "stratum", "randomization_number", "arm",
-                        "list_id", "slot_id"} or col.nullable or col.default is not None:
+        if (
+            col.name
+            in {
+                "id",
+                "trial_id",
+                "subject_id",
+                "site_key",
+                "stratum",
+                "randomization_number",
+                "arm",
+                "list_id",
+                "slot_id",
+            }
+            or col.nullable
+            or col.default is not None
+        ):
             continue
         extras[col.name] = "2026-01-20T09:30:00+00:00" if "at" in col.name or "date" in col.name else "x"
     return extras
@@ -180,8 +221,9 @@ def test_site_must_be_recruiting_and_coordinator_only_at_own_site(tdc, people):
     with pytest.raises(Conflict, match="not RECRUITING"):
         screen(tdc, SYSTEM, "AN-1", example("eligible"), site=OTHER)
     with tdc.uow("admin") as uow:
-        sites.change_site_status(uow, SYSTEM, NCT, OTHER,
-                                 ChangeSiteStatus(status="RECRUITING", reason="site initiation visit done"))
+        sites.change_site_status(
+            uow, SYSTEM, NCT, OTHER, ChangeSiteStatus(status="RECRUITING", reason="site initiation visit done")
+        )
         uow.commit()
     with pytest.raises(PermissionDenied):
         screen(tdc, coord, "AN-1", example("eligible"), site=OTHER)
@@ -201,14 +243,17 @@ def test_site_must_be_recruiting_and_coordinator_only_at_own_site(tdc, people):
     assert counts(tdc) == (0, 0)
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda r: r["labs"]["anc"].__setitem__("value", "lots"), "record.labs.anc.value"),
-    (lambda r: r["labs"]["anc"].__setitem__("unit", "kg"), "record.labs"),
-    (lambda r: r.__setitem__("ecog", 7), "record.ecog"),
-    (lambda r: r.__setitem__("favourite_colour", "blue"), "record.favourite_colour"),
-    (lambda r: r["her2"].__setitem__("ihc", "4+"), "record.her2.ihc"),
-    (lambda r: r["prior_therapies"][0].__setitem__("setting", "palliative"), "record.prior_therapies.0.setting"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda r: r["labs"]["anc"].__setitem__("value", "lots"), "record.labs.anc.value"),
+        (lambda r: r["labs"]["anc"].__setitem__("unit", "kg"), "record.labs"),
+        (lambda r: r.__setitem__("ecog", 7), "record.ecog"),
+        (lambda r: r.__setitem__("favourite_colour", "blue"), "record.favourite_colour"),
+        (lambda r: r["her2"].__setitem__("ihc", "4+"), "record.her2.ihc"),
+        (lambda r: r["prior_therapies"][0].__setitem__("setting", "palliative"), "record.prior_therapies.0.setting"),
+    ],
+)
 def test_malformed_record_names_the_field_and_stores_nothing(tdc, people, mutate, field):
     coord = people[Role.COORDINATOR]
     rec = copy.deepcopy(example("ineligible"))
@@ -266,10 +311,10 @@ def test_summary_counts_latest_screening_per_subject_by_criterion(tdc, people):
     rec_age["birth_date"] = "1940-01-01"  # 86 at consent: INC-02 only
     rec_anc = example("eligible")
     rec_anc["labs"]["anc"] = {"value": 1.0, "unit": "10^9/L"}  # INC-08 only
-    screen(tdc, coord, "P1", example("ineligible"))        # INC-02, INC-05, INC-08, EXC-05.01
-    screen(tdc, coord, "P2", rec_age)                      # INC-02
-    screen(tdc, coord, "P3", rec_anc)                      # INC-08 ...
-    screen(tdc, coord, "P3", example("eligible"))          # ... then eligible at rescreen: no longer a failure
+    screen(tdc, coord, "P1", example("ineligible"))  # INC-02, INC-05, INC-08, EXC-05.01
+    screen(tdc, coord, "P2", rec_age)  # INC-02
+    screen(tdc, coord, "P3", rec_anc)  # INC-08 ...
+    screen(tdc, coord, "P3", example("eligible"))  # ... then eligible at rescreen: no longer a failure
     screen(tdc, coord, "P4", example("incomplete"))
     screen(tdc, coord, "P5", example("eligible"))
     with tdc.uow() as uow:
@@ -277,7 +322,11 @@ def test_summary_counts_latest_screening_per_subject_by_criterion(tdc, people):
     assert (s["screened"], s["screenings"], s["eligible"], s["ineligible"], s["incomplete"]) == (5, 6, 2, 2, 1)
     # by hand: P1 and P2 fail INC-02; P1 alone INC-05, INC-08, EXC-05.01 (P3's failure was superseded)
     assert [(f["id"], f["subjects"]) for f in s["failures"]] == [
-        ("INC-02", 2), ("INC-05", 1), ("INC-08", 1), ("EXC-05.01", 1)]
+        ("INC-02", 2),
+        ("INC-05", 1),
+        ("INC-08", 1),
+        ("EXC-05.01", 1),
+    ]
     assert s["failures"][3]["parent"] == "EXC-05" and s["failures"][0]["text"].startswith("Age: 18-75")
     with tdc.uow() as uow, pytest.raises(PermissionDenied):
         screening.screen_failure_summary(uow, _nobody(), NCT)

@@ -30,14 +30,25 @@ OTHER_SITE = Principal("otto", (Grant(Role.COORDINATOR, frozenset({"PEK"})),))
 @pytest.fixture
 def db() -> FakeDatabase:
     db = FakeDatabase()
-    trial = db.trials.insert(nct_id=NCT, brief_title="A trial", overall_status="RECRUITING", source="protocol",
-                             protocol_json="{}", created_at="2026-01-01T00:00:00+00:00",
-                             updated_at="2026-01-01T00:00:00+00:00")
+    trial = db.trials.insert(
+        nct_id=NCT,
+        brief_title="A trial",
+        overall_status="RECRUITING",
+        source="protocol",
+        protocol_json="{}",
+        created_at="2026-01-01T00:00:00+00:00",
+        updated_at="2026-01-01T00:00:00+00:00",
+    )
     assert trial.id is not None
     for position, key in enumerate(("HUN", "PEK")):
         db.sites.insert(trial_id=trial.id, site_key=key, position=position, status=None)
-    db.subjects.insert(trial_id=trial.id, site_key="HUN", subject_number="HUN-0001", patient_ref="p1",
-                       created_at="2026-01-02T00:00:00+00:00")
+    db.subjects.insert(
+        trial_id=trial.id,
+        site_key="HUN",
+        subject_number="HUN-0001",
+        patient_ref="p1",
+        created_at="2026-01-02T00:00:00+00:00",
+    )
     return db
 
 
@@ -45,15 +56,22 @@ def db() -> FakeDatabase:
 def test_site_activation_walks_the_allowed_transitions_and_audits_each(db):
     for status in ("RECRUITING", "SUSPENDED", "RECRUITING", "CLOSED"):
         with FakeUnitOfWork(db, actor="ada") as uow:
-            assert sites.change_site_status(uow, ADMIN, NCT, "HUN",
-                                            ChangeSiteStatus(status=status, reason="as planned"))["status"] == status
+            assert (
+                sites.change_site_status(uow, ADMIN, NCT, "HUN", ChangeSiteStatus(status=status, reason="as planned"))[
+                    "status"
+                ]
+                == status
+            )
             uow.commit()
     assert db.sites.where(lambda s: s.site_key == "HUN")[0].status == "CLOSED"
     changes = [(e.before["status"], e.after["status"]) for e in db.events if e.action == "site.status_changed"]
-    assert changes == [(None, "RECRUITING"), ("RECRUITING", "SUSPENDED"), ("SUSPENDED", "RECRUITING"),
-                       ("RECRUITING", "CLOSED")]
-    assert all(e.actor == "ada" and e.site == "HUN" and e.trial == NCT and e.reason == "as planned"
-               for e in db.events)
+    assert changes == [
+        (None, "RECRUITING"),
+        ("RECRUITING", "SUSPENDED"),
+        ("SUSPENDED", "RECRUITING"),
+        ("RECRUITING", "CLOSED"),
+    ]
+    assert all(e.actor == "ada" and e.site == "HUN" and e.trial == NCT and e.reason == "as planned" for e in db.events)
 
 
 def test_site_activation_refuses_what_the_rules_forbid_and_changes_nothing(db):
@@ -87,8 +105,13 @@ def test_sites_a_coordinator_sees_are_their_own(db):
 # -- data queries -------------------------------------------------------------------------------------------------
 def test_query_life_cycle_open_answer_close_reopen(db):
     with FakeUnitOfWork(db, actor="mo") as uow:
-        raised = queries.raise_query(uow, MONITOR, NCT, "HUN-0001", RaiseQuery(
-            entity_type="subject", entity_id="1", field="birth_date", message=" Please check the year "))
+        raised = queries.raise_query(
+            uow,
+            MONITOR,
+            NCT,
+            "HUN-0001",
+            RaiseQuery(entity_type="subject", entity_id="1", field="birth_date", message=" Please check the year "),
+        )
         uow.commit()
     assert (raised["status"], raised["message"], raised["origin"]) == ("open", "Please check the year", "manual")
     qid = raised["id"]
@@ -113,15 +136,23 @@ def test_query_life_cycle_open_answer_close_reopen(db):
         uow.commit()
 
     assert [(h["action"], h["status"], h["by"]) for h in final["history"]] == [
-        ("opened", "open", "mo"), ("answered", "answered", "cora"), ("closed", "closed", "mo"),
-        ("reopened", "open", "mo")]
+        ("opened", "open", "mo"),
+        ("answered", "answered", "cora"),
+        ("closed", "closed", "mo"),
+        ("reopened", "open", "mo"),
+    ]
     assert [e.action for e in db.events] == ["query.opened", "query.answered", "query.closed", "query.reopened"]
 
 
 def test_closing_an_unanswered_query_needs_a_note(db):
     with FakeUnitOfWork(db) as uow:
-        qid = queries.raise_query(uow, MONITOR, NCT, "HUN-0001", RaiseQuery(
-            entity_type="subject", entity_id="1", field="sex", message="missing"))["id"]
+        qid = queries.raise_query(
+            uow,
+            MONITOR,
+            NCT,
+            "HUN-0001",
+            RaiseQuery(entity_type="subject", entity_id="1", field="sex", message="missing"),
+        )["id"]
         with pytest.raises(InvalidInput, match="needs a note"):
             queries.close_query(uow, MONITOR, NCT, qid, QueryStep())
         assert queries.close_query(uow, MONITOR, NCT, qid, QueryStep(text="withdrawn"))["status"] == "closed"
@@ -140,8 +171,13 @@ def test_an_edit_check_does_not_pile_up_duplicate_queries(db):
 
 def test_queries_at_other_sites_look_absent(db):
     with FakeUnitOfWork(db) as uow:
-        qid = queries.raise_query(uow, MONITOR, NCT, "HUN-0001", RaiseQuery(
-            entity_type="subject", entity_id="1", field="sex", message="missing"))["id"]
+        qid = queries.raise_query(
+            uow,
+            MONITOR,
+            NCT,
+            "HUN-0001",
+            RaiseQuery(entity_type="subject", entity_id="1", field="sex", message="missing"),
+        )["id"]
         uow.commit()
     with pytest.raises(Denial) as refused, FakeUnitOfWork(db) as uow:
         queries.answer_query(uow, OTHER_SITE, NCT, qid, QueryStep(text="not mine"))
@@ -157,8 +193,18 @@ def test_queries_at_other_sites_look_absent(db):
 def test_fake_allocations_follow_the_in_error_rule(db):
     subject = db.subjects.all()[0]
     assert subject.id is not None
-    db.allocations.insert(trial_id=1, subject_id=subject.id, site_key="HUN", stratum="", randomization_number="R-1",
-                          arm="A", randomized_on="2026-01-05", allocated_at="x", allocated_by="cora", in_error=True)
+    db.allocations.insert(
+        trial_id=1,
+        subject_id=subject.id,
+        site_key="HUN",
+        stratum="",
+        randomization_number="R-1",
+        arm="A",
+        randomized_on="2026-01-05",
+        allocated_at="x",
+        allocated_by="cora",
+        in_error=True,
+    )
     uow = FakeUnitOfWork(db)
     assert uow.allocations.for_subject(subject.id) is None
     assert uow.allocations.for_subject(subject.id, include_in_error=True) is not None
@@ -169,16 +215,37 @@ def test_fake_allocations_follow_the_in_error_rule(db):
 def test_fake_and_sql_units_of_work_are_units_of_work_for_mypy():
     """``_conforms`` in tests/fakes.py and adapters/db/uow.py return their unit of work as a ``UnitOfWork``:
     mypy fails if a repository or method is missing or typed differently from the protocols."""
-    out = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", "tests/fakes.py",
-                          "tests/fake_repositories.py", "src/trialdesk/adapters/db/uow.py"],
-                         cwd=ROOT, env={"MYPYPATH": "src:tests", "PATH": ""}, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--no-error-summary",
+            "tests/fakes.py",
+            "tests/fake_repositories.py",
+            "src/trialdesk/adapters/db/uow.py",
+        ],
+        cwd=ROOT,
+        env={"MYPYPATH": "src:tests", "PATH": ""},
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_fake_has_every_member_the_protocol_declares():
     declared = set(UnitOfWork.__annotations__) | {
-        name for name, value in vars(UnitOfWork).items() if callable(value) or isinstance(value, property)}
-    declared -= {"__init__", "__subclasshook__", "__init_subclass__", "__class_getitem__", "_is_protocol",
-                 "__protocol_attrs__", "_is_runtime_protocol", "__non_callable_proto_members__"}
+        name for name, value in vars(UnitOfWork).items() if callable(value) or isinstance(value, property)
+    }
+    declared -= {
+        "__init__",
+        "__subclasshook__",
+        "__init_subclass__",
+        "__class_getitem__",
+        "_is_protocol",
+        "__protocol_attrs__",
+        "_is_runtime_protocol",
+        "__non_callable_proto_members__",
+    }
     uow = FakeUnitOfWork()
     assert sorted(name for name in declared if not hasattr(uow, name)) == []

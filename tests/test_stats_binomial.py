@@ -62,8 +62,7 @@ def test_newcombe_hybrid_score(x1, n1, x2, n2, published):
 
 
 @pytest.mark.parametrize(
-    ("args", "field"),
-    [((11, 10), "x"), ((-1, 10), "x"), ((1, 0), "n"), ((1.5, 10), "x"), ((1, 10, 1.5), "conf")],
+    ("args", "field"), [((11, 10), "x"), ((-1, 10), "x"), ((1, 0), "n"), ((1.5, 10), "x"), ((1, 10, 1.5), "conf")]
 )
 def test_bad_counts_name_the_field(args, field):
     with pytest.raises(InvalidInput) as exc:

@@ -41,7 +41,10 @@ def test_api_plan_record_edit_dispose_calendar(web):
     plan = client.get(f"{s}/doses/plan", params={"cycle": 1, "weight_kg": 60, "dose_date": day(R, 1)}, headers=coord)
     assert plan.status_code == 200, plan.text
     assert {d["drug"]: d["dose_mg"] for d in plan.json()["doses"]} == {
-        "pertuzumab": 840.0, "trastuzumab": 480.0, "docetaxel": 122.5}
+        "pertuzumab": 840.0,
+        "trastuzumab": 480.0,
+        "docetaxel": 122.5,
+    }
     body = {"drug": "docetaxel", "cycle": 1, "dose_date": day(R, 1), "actual_mg": 122.5, "weight_kg": 60}
     # the monitor may not record: answered as not found, nothing stored
     assert client.post(f"{s}/doses", json=body, headers=monitor).status_code == 404
@@ -53,11 +56,9 @@ def test_api_plan_record_edit_dispose_calendar(web):
     created = client.post(f"{s}/doses", json=body, headers=coord)
     assert created.status_code == 201, created.text
     dose_id = created.json()["id"]
-    no_reason = client.patch(f"{s}/doses/{dose_id}", json={"changes": {"actual_mg": 120}, "reason": ""},
-                             headers=coord)
+    no_reason = client.patch(f"{s}/doses/{dose_id}", json={"changes": {"actual_mg": 120}, "reason": ""}, headers=coord)
     assert no_reason.status_code == 422 and no_reason.json()["problems"][0]["field"] == "reason"
-    edited = client.patch(f"{s}/doses/{dose_id}", json={"changes": {"actual_mg": 120}, "reason": "typo"},
-                          headers=coord)
+    edited = client.patch(f"{s}/doses/{dose_id}", json={"changes": {"actual_mg": 120}, "reason": "typo"}, headers=coord)
     assert edited.status_code == 200 and edited.json()["changes"] == {"actual_mg": {"old": 122.5, "new": 120.0}}
     assert [d["actual_mg"] for d in client.get(f"{s}/doses", headers=monitor).json()] == [120.0]
 
@@ -79,25 +80,35 @@ def test_api_plan_record_edit_dispose_calendar(web):
     assert len(Calendar.from_ical(site_ics.content).walk("VEVENT")) >= 1
     assert client.get(f"{BASE}/sites/{OTHER}/calendar", headers=coord).status_code == 403
 
-    disp = client.post(f"{s}/dispositions", json={"kind": "end_of_treatment", "event_date": day(R, 40),
-                                                   "reason": "adverse event"}, headers=coord)
+    disp = client.post(
+        f"{s}/dispositions",
+        json={"kind": "end_of_treatment", "event_date": day(R, 40), "reason": "adverse event"},
+        headers=coord,
+    )
     assert disp.status_code == 201 and disp.json()["subject_status"] == "off_treatment"
-    assert client.post(f"{s}/dispositions", json={"kind": "death", "event_date": day(R, 61), "reason": "x"},
-                       headers=coord).status_code == 422  # in the future
+    assert (
+        client.post(
+            f"{s}/dispositions", json={"kind": "death", "event_date": day(R, 61), "reason": "x"}, headers=coord
+        ).status_code
+        == 422
+    )  # in the future
     assert [d["kind"] for d in client.get(f"{s}/dispositions", headers=monitor).json()] == ["end_of_treatment"]
 
 
 def _login(client, username):
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token},
-                    follow_redirects=False)
+    r = client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}, follow_redirects=False
+    )
     assert r.status_code == 303
     if r.headers["location"].startswith("/account/password"):
         page = client.get("/account/password")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        client.post("/account/password", data={"current": PASSWORD, "new": PASSWORD + "!", "confirm": PASSWORD + "!",
-                                                "csrf_token": csrf})
+        client.post(
+            "/account/password",
+            data={"current": PASSWORD, "new": PASSWORD + "!", "confirm": PASSWORD + "!", "csrf_token": csrf},
+        )
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ops").text).group(1)
 
 
@@ -111,8 +122,14 @@ def test_pages_panels_and_forms(web):
     assert 'action="/ops/subjects/01-001/doses/new"' in page.text
     new = client.get("/ops/subjects/01-001/doses/new", params={"cycle": 1, "weight_kg": 60, "dose_date": day(R, 1)})
     assert new.status_code == 200 and "122.5" in new.text and 'name="actual_mg__trastuzumab"' in new.text
-    form = {"csrf_token": csrf, "cycle": "1", "dose_date": day(R, 1), "weight_kg": "60", "height_cm": "",
-            "drugs": "pertuzumab,trastuzumab,docetaxel"}
+    form = {
+        "csrf_token": csrf,
+        "cycle": "1",
+        "dose_date": day(R, 1),
+        "weight_kg": "60",
+        "height_cm": "",
+        "drugs": "pertuzumab,trastuzumab,docetaxel",
+    }
     for drug, mg in (("pertuzumab", 840), ("trastuzumab", 480), ("docetaxel", 150)):
         form |= {f"give__{drug}": "yes", f"actual_mg__{drug}": str(mg), f"reduction_level__{drug}": "0"}
     # docetaxel 150 mg is 22% above the plan: no override reason -> the page says so and nothing is stored
@@ -122,22 +139,36 @@ def test_pages_panels_and_forms(web):
     done = client.post("/ops/subjects/01-001/doses", data=form, follow_redirects=False)
     assert done.status_code == 303 and _n_doses(td) == 3
     with td.uow() as uow:
-        pertuzumab = next(d for d in uow.doses.for_subject(uow.subjects.get(uow.trials.get(NCT).id, "01-001").id)
-                          if d.drug == "pertuzumab")
+        pertuzumab = next(
+            d
+            for d in uow.doses.for_subject(uow.subjects.get(uow.trials.get(NCT).id, "01-001").id)
+            if d.drug == "pertuzumab"
+        )
     edit = {"csrf_token": csrf, "dose_id": str(pertuzumab.id), "field": "actual_mg", "value": "830"}
     assert client.post("/ops/subjects/01-001/doses/edit", data=edit, follow_redirects=False).status_code == 422
-    assert client.post("/ops/subjects/01-001/doses/edit", data={**edit, "reason": "bag weighed"},
-                       follow_redirects=False).status_code == 303
+    assert (
+        client.post(
+            "/ops/subjects/01-001/doses/edit", data={**edit, "reason": "bag weighed"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     with td.uow() as uow:
         [event] = [e for e in uow.audit.events() if e.action == "dose.updated"]
     assert (event.before, event.after, event.reason, event.actor) == (
-        '{"actual_mg":840.0}', '{"actual_mg":830.0}', "bag weighed", "coordinator1")
+        '{"actual_mg":840.0}',
+        '{"actual_mg":830.0}',
+        "bag weighed",
+        "coordinator1",
+    )
     # without the CSRF token nothing is recorded
-    assert client.post("/ops/subjects/01-001/dispositions", data={"kind": "death"},
-                       follow_redirects=False).status_code in (403, 422)
-    disp = client.post("/ops/subjects/01-001/dispositions", data={
-        "csrf_token": csrf, "kind": "end_of_treatment", "event_date": day(R, 30), "reason": "adverse event"},
-        follow_redirects=False)
+    assert client.post(
+        "/ops/subjects/01-001/dispositions", data={"kind": "death"}, follow_redirects=False
+    ).status_code in (403, 422)
+    disp = client.post(
+        "/ops/subjects/01-001/dispositions",
+        data={"csrf_token": csrf, "kind": "end_of_treatment", "event_date": day(R, 30), "reason": "adverse event"},
+        follow_redirects=False,
+    )
     assert disp.status_code == 303
     page = client.get("/ops/subjects/01-001")
     assert "off_treatment" in page.text and "adverse event" in page.text and 'data-label="EOT"' in page.text

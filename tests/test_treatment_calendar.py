@@ -32,8 +32,13 @@ def setup(td):
 
 def _dose(td, who, number, cycle, plus):
     with td.uow(who.username) as uow:
-        treatment.record_dose(uow, who, NCT, number, RecordDose(drug="tqb2102", cycle=cycle, dose_date=day(R, plus),
-                                                                actual_mg=360, weight_kg=60))
+        treatment.record_dose(
+            uow,
+            who,
+            NCT,
+            number,
+            RecordDose(drug="tqb2102", cycle=cycle, dose_date=day(R, plus), actual_mg=360, weight_kg=60),
+        )
         uow.commit()
 
 
@@ -67,12 +72,12 @@ def test_due_overdue_missed_with_the_injected_clock(setup):
     td, coord, _ = setup
     _dose(td, coord, "01-001", 1, 1)
     at = {plus: _by_label(_cal(td, coord, as_of_plus=plus)) for plus in (20, 30, 40, 50, 77)}
-    assert at[20]["C2D1"].status.value == "due"        # window R+19..R+25
-    assert at[30]["C2D1"].status.value == "overdue"    # a cycle not given is a delay, never missed
-    assert at[30]["TA1"].status.value == "upcoming"    # window R+35..R+49
+    assert at[20]["C2D1"].status.value == "due"  # window R+19..R+25
+    assert at[30]["C2D1"].status.value == "overdue"  # a cycle not given is a delay, never missed
+    assert at[30]["TA1"].status.value == "upcoming"  # window R+35..R+49
     assert at[40]["TA1"].status.value == "due"
     assert at[50]["TA1"].status.value == "overdue"
-    assert at[77]["TA1"].status.value == "missed"      # TA2's window opened at R+77
+    assert at[77]["TA1"].status.value == "missed"  # TA2's window opened at R+77
     assert at[77]["TA2"].status.value == "due"
     # the default as_of is the clock's date
     td.clock.set(day(R, 40))
@@ -86,9 +91,17 @@ def test_assessments_fill_the_grid_and_progression_stops_it(setup):
     with td.uow("setup") as uow:
         sid = uow.subjects.get(uow.trials.get(NCT).id, "01-001").id
         for plus, baseline, response in ((-10, True, None), (44, False, "SD"), (85, False, "PD")):
-            uow.session.add(TumorAssessmentRow(subject_id=sid, assessment_date=day(R, plus), baseline=baseline,
-                                               lesions_json="[]", overall_response=response, entered_at="x",
-                                               entered_by="setup"))
+            uow.session.add(
+                TumorAssessmentRow(
+                    subject_id=sid,
+                    assessment_date=day(R, plus),
+                    baseline=baseline,
+                    lesions_json="[]",
+                    overall_response=response,
+                    entered_at="x",
+                    entered_by="setup",
+                )
+            )
         uow.commit()
     visits = _by_label(_cal(td, coord, as_of_plus=150))
     assert visits["TA1"].actual.isoformat() == day(R, 44) and visits["TA1"].status.value == "done"
@@ -100,8 +113,13 @@ def test_end_of_treatment_and_death(setup):
     td, coord, _ = setup
     _dose(td, coord, "01-001", 1, 1)
     with td.uow(coord.username) as uow:
-        treatment.record_disposition(uow, coord, NCT, "01-001", RecordDisposition(
-            kind="end_of_treatment", event_date=day(R, 30), reason="adverse event"))
+        treatment.record_disposition(
+            uow,
+            coord,
+            NCT,
+            "01-001",
+            RecordDisposition(kind="end_of_treatment", event_date=day(R, 30), reason="adverse event"),
+        )
         uow.commit()
     visits = _by_label(_cal(td, coord, as_of_plus=35))
     assert "C2D1" not in visits and "C3D1" not in visits
@@ -109,8 +127,13 @@ def test_end_of_treatment_and_death(setup):
     assert (eot.window_start.isoformat(), eot.window_end.isoformat()) == (day(R, 30), day(R, 31))
     assert eot.status.value == "overdue"
     with td.uow(coord.username) as uow:
-        treatment.record_disposition(uow, coord, NCT, "01-001", RecordDisposition(
-            kind="death", event_date=day(R, 40), reason="pulmonary embolism"))
+        treatment.record_disposition(
+            uow,
+            coord,
+            NCT,
+            "01-001",
+            RecordDisposition(kind="death", event_date=day(R, 40), reason="pulmonary embolism"),
+        )
         uow.commit()
     visits = _cal(td, coord, as_of_plus=120)
     assert all(v.window_start.isoformat() < day(R, 40) or v.actual for v in visits)
@@ -138,8 +161,9 @@ def test_site_calendar_lists_work_overdue_first_and_is_site_scoped(setup):
         treatment.site_calendar(uow, coord, NCT, OTHER, day(R, 30))
     assert exc.value.status_code == 403
     with td.uow(users[Role.MONITOR].username) as uow:
-        assert len(treatment.site_calendar(uow, users[Role.MONITOR], NCT, "hunan-cancer-hospital",
-                                           day(R, 30))) == len(rows)
+        assert len(treatment.site_calendar(uow, users[Role.MONITOR], NCT, "hunan-cancer-hospital", day(R, 30))) == len(
+            rows
+        )
 
 
 def test_as_of_before_randomization_is_bad_input(setup):

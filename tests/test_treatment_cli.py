@@ -27,12 +27,44 @@ def test_cli_plan_record_edit_calendar_ics_disposition(sqlite_url, tmp_path):
     plan = _cli("doses", "plan", "01-001", "--cycle", 1, "--weight-kg", 60, "--dose-date", day(R, 1), "--json", *db)
     assert plan.exit_code == 0, plan.output
     assert {d["drug"]: d["dose_mg"] for d in json.loads(plan.stdout)["doses"]} == {
-        "pertuzumab": 840.0, "trastuzumab": 480.0, "docetaxel": 122.5}
-    bad = _cli("doses", "record", "01-001", "--drug", "docetaxel", "--cycle", 1, "--dose-date", day(R, -1),
-               "--actual-mg", 122.5, "--weight-kg", 60, *db)
+        "pertuzumab": 840.0,
+        "trastuzumab": 480.0,
+        "docetaxel": 122.5,
+    }
+    bad = _cli(
+        "doses",
+        "record",
+        "01-001",
+        "--drug",
+        "docetaxel",
+        "--cycle",
+        1,
+        "--dose-date",
+        day(R, -1),
+        "--actual-mg",
+        122.5,
+        "--weight-kg",
+        60,
+        *db,
+    )
     assert bad.exit_code == 2 and "dose_date" in bad.output and "before randomization" in bad.output
-    rec = _cli("doses", "record", "01-001", "--drug", "docetaxel", "--cycle", 1, "--dose-date", day(R, 1),
-               "--actual-mg", 122.5, "--weight-kg", 60, "--json", *db)
+    rec = _cli(
+        "doses",
+        "record",
+        "01-001",
+        "--drug",
+        "docetaxel",
+        "--cycle",
+        1,
+        "--dose-date",
+        day(R, 1),
+        "--actual-mg",
+        122.5,
+        "--weight-kg",
+        60,
+        "--json",
+        *db,
+    )
     assert rec.exit_code == 0, rec.output
     dose_id = json.loads(rec.stdout)["id"]
     edit = _cli("doses", "edit", "01-001", dose_id, "--set", "actual_mg=120", "--reason", "typo", "--json", *db)
@@ -51,7 +83,18 @@ def test_cli_plan_record_edit_calendar_ics_disposition(sqlite_url, tmp_path):
     assert json.loads(site.stdout)["visits"][0]["label"] == "C2D1"
     assert _cli("calendar", *db).exit_code == 2  # neither a subject nor --site
 
-    disp = _cli("disposition", "record", "01-001", "--kind", "end_of_treatment", "--date", day(R, 20),
-                "--reason", "adverse event", "--json", *db)
+    disp = _cli(
+        "disposition",
+        "record",
+        "01-001",
+        "--kind",
+        "end_of_treatment",
+        "--date",
+        day(R, 20),
+        "--reason",
+        "adverse event",
+        "--json",
+        *db,
+    )
     assert disp.exit_code == 0 and json.loads(disp.stdout)["subject_status"] == "off_treatment"
     assert _cli("disposition", "record", "01-001", "--kind", "death", "--date", day(R, 25), *db).exit_code == 2

@@ -24,18 +24,29 @@ def setup(td):
     randomized_subject(td, "01-001", arm="tqb2102", randomized_on=R)
     coord = users[Role.COORDINATOR]
     with td.uow(coord.username) as uow:
-        treatment.record_dose(uow, coord, NCT, "01-001", RecordDose(drug="tqb2102", cycle=1, dose_date=day(R, 1),
-                                                                    actual_mg=360, weight_kg=60))
-        treatment.record_dose(uow, coord, NCT, "01-001", RecordDose(drug="tqb2102", cycle=2, dose_date=day(R, 22),
-                                                                    actual_mg=360, weight_kg=60))
+        treatment.record_dose(
+            uow,
+            coord,
+            NCT,
+            "01-001",
+            RecordDose(drug="tqb2102", cycle=1, dose_date=day(R, 1), actual_mg=360, weight_kg=60),
+        )
+        treatment.record_dose(
+            uow,
+            coord,
+            NCT,
+            "01-001",
+            RecordDose(drug="tqb2102", cycle=2, dose_date=day(R, 22), actual_mg=360, weight_kg=60),
+        )
         uow.commit()
     return td, coord, users
 
 
 def _dispose(td, who, kind, plus, reason=None, details=None, number="01-001"):
     with td.uow(who.username) as uow:
-        out = treatment.record_disposition(uow, who, NCT, number, RecordDisposition(
-            kind=kind, event_date=day(R, plus), reason=reason, details=details))
+        out = treatment.record_disposition(
+            uow, who, NCT, number, RecordDisposition(kind=kind, event_date=day(R, plus), reason=reason, details=details)
+        )
         uow.commit()
     return out
 
@@ -67,20 +78,26 @@ def test_statuses_move_forward(setup):
     with td.uow() as uow:
         events = [e for e in uow.audit.events() if e.action == "subject.status_changed"]
     assert [(json.loads(e.before)["status"], json.loads(e.after)["status"]) for e in events] == [
-        ("randomized", "on_treatment"), ("on_treatment", "off_treatment"), ("off_treatment", "dead")]
+        ("randomized", "on_treatment"),
+        ("on_treatment", "off_treatment"),
+        ("off_treatment", "dead"),
+    ]
     # the EOT visit took place on its recorded date
     with td.uow(coord.username) as uow:
         eot = next(v for v in treatment.subject_calendar(uow, coord, NCT, "01-001", day(R, 100)) if v.label == "EOT")
     assert eot.actual.isoformat() == day(R, 60) and eot.status.value == "done"
 
 
-@pytest.mark.parametrize("kind, plus, reason, field, words", [
-    ("end_of_treatment", -1, "adverse event", "event_date", "before randomization"),
-    ("end_of_treatment", 121, "adverse event", "event_date", "in the future"),
-    ("end_of_treatment", 10, "adverse event", "event_date", "before the last dose"),
-    ("death", 60, None, "reason", "cause of death"),
-    ("new_therapy", 60, " ", "reason", "new anticancer therapy"),
-])
+@pytest.mark.parametrize(
+    "kind, plus, reason, field, words",
+    [
+        ("end_of_treatment", -1, "adverse event", "event_date", "before randomization"),
+        ("end_of_treatment", 121, "adverse event", "event_date", "in the future"),
+        ("end_of_treatment", 10, "adverse event", "event_date", "before the last dose"),
+        ("death", 60, None, "reason", "cause of death"),
+        ("new_therapy", 60, " ", "reason", "new anticancer therapy"),
+    ],
+)
 def test_bad_input_names_the_field_and_stores_nothing(setup, kind, plus, reason, field, words):
     td, coord, _ = setup
     with pytest.raises(InvalidInput) as exc:
@@ -109,8 +126,13 @@ def test_once_only_and_order(setup):
     assert "after the end of study" in exc.value.message
     # no dose after the end of study
     with pytest.raises(InvalidInput) as exc, td.uow(coord.username) as uow:
-        treatment.record_dose(uow, coord, NCT, "01-001", RecordDose(drug="tqb2102", cycle=3, dose_date=day(R, 63),
-                                                                    actual_mg=360, weight_kg=60))
+        treatment.record_dose(
+            uow,
+            coord,
+            NCT,
+            "01-001",
+            RecordDose(drug="tqb2102", cycle=3, dose_date=day(R, 63), actual_mg=360, weight_kg=60),
+        )
     assert exc.value.problems[0].path == "dose_date"
 
 

@@ -76,7 +76,10 @@ def test_label_values_at_cycles_1_and_2(setup):
 
     rows = _doses(td)
     assert [(r.drug, r.planned_mg, r.actual_mg, r.loading) for r in sorted(rows, key=lambda r: r.drug)] == [
-        ("docetaxel", 122.5, 122.5, False), ("pertuzumab", 840.0, 840.0, True), ("trastuzumab", 480.0, 480.0, True)]
+        ("docetaxel", 122.5, 122.5, False),
+        ("pertuzumab", 840.0, 840.0, True),
+        ("trastuzumab", 480.0, 480.0, True),
+    ]
     calc = json.loads(rows[0].calculation_json)
     assert calc["formula"] and calc["weight_kg_used"] == 60
     with td.uow() as uow:
@@ -93,8 +96,9 @@ def test_trastuzumab_reload_more_than_one_week_late(setup, gap, trastuzumab):
     plan = _plan(td, coord, cycle=2, weight_kg=60, dose_date=day(R, 1 + gap))
     assert _mg(plan)["trastuzumab"] == trastuzumab
     assert plan["days_since_last_dose"] == {"trastuzumab": gap}
-    out = _record(td, coord, drug="trastuzumab", cycle=2, dose_date=day(R, 1 + gap), actual_mg=trastuzumab,
-                  weight_kg=60)
+    out = _record(
+        td, coord, drug="trastuzumab", cycle=2, dose_date=day(R, 1 + gap), actual_mg=trastuzumab, weight_kg=60
+    )
     assert out["planned_mg"] == trastuzumab and out["loading"] is (gap == 29)
     assert out["delay_days"] == gap - 21
 
@@ -145,14 +149,17 @@ def test_cycle_beyond_docetaxel_limit_and_skipped_cycle(setup):
         _record(td, coord, drug="docetaxel", cycle=2, dose_date=day(R, 1), actual_mg=122.5, weight_kg=60)
     assert exc.value.problems[0].path == "cycle"
     for c in range(1, 7):
-        _record(td, coord, drug="docetaxel", cycle=c, dose_date=day(R, 1 + 21 * (c - 1)), actual_mg=122.5,
-                weight_kg=60)
+        _record(td, coord, drug="docetaxel", cycle=c, dose_date=day(R, 1 + 21 * (c - 1)), actual_mg=122.5, weight_kg=60)
     with pytest.raises(InvalidInput) as exc:
         _record(td, coord, drug="docetaxel", cycle=7, dose_date=day(R, 127), actual_mg=122.5, weight_kg=60)
     assert exc.value.problems[0].path == "cycle" and "6 cycles" in exc.value.message
     # trastuzumab continues: first given at cycle 7 it is not a loading dose by cycle, but 6 mg/kg
-    assert _record(td, coord, drug="trastuzumab", cycle=7, dose_date=day(R, 127), actual_mg=360,
-                   weight_kg=60)["planned_mg"] == 360.0
+    assert (
+        _record(td, coord, drug="trastuzumab", cycle=7, dose_date=day(R, 127), actual_mg=360, weight_kg=60)[
+            "planned_mg"
+        ]
+        == 360.0
+    )
 
 
 def test_override_needs_a_reason_which_is_audited(setup):
@@ -164,8 +171,16 @@ def test_override_needs_a_reason_which_is_audited(setup):
     assert _doses(td) == [] and _events(td, "dose.override") == []
     # TQB2102 395.9 mg vs 360 calculated is +9.97%: within tolerance, no reason needed
     _record(td, coord, "01-002", drug="tqb2102", cycle=1, dose_date=day(R, 1), actual_mg=395.9, weight_kg=60)
-    out = _record(td, coord, drug="docetaxel", cycle=1, dose_date=day(R, 1), actual_mg=135, weight_kg=60,
-                  override_reason="pharmacy dose banding")
+    out = _record(
+        td,
+        coord,
+        drug="docetaxel",
+        cycle=1,
+        dose_date=day(R, 1),
+        actual_mg=135,
+        weight_kg=60,
+        override_reason="pharmacy dose banding",
+    )
     assert out["override_required"] is True and out["override_reason"] == "pharmacy dose banding"
     [event] = _events(td, "dose.override")
     assert event.reason == "pharmacy dose banding" and event.actor == coord.username
@@ -175,8 +190,9 @@ def test_override_needs_a_reason_which_is_audited(setup):
 
 def test_interrupted_infusion_needs_no_override(setup):
     td, coord, _ = setup
-    out = _record(td, coord, drug="trastuzumab", cycle=1, dose_date=day(R, 1), actual_mg=200, weight_kg=60,
-                  interrupted=True)
+    out = _record(
+        td, coord, drug="trastuzumab", cycle=1, dose_date=day(R, 1), actual_mg=200, weight_kg=60, interrupted=True
+    )
     assert out["interrupted"] is True and out["override_required"] is False
 
 
@@ -194,16 +210,45 @@ def test_reduction_level_needs_a_reason_and_is_kept(setup):
     td, coord, _ = setup
     _record(td, coord, "01-002", drug="tqb2102", cycle=1, dose_date=day(R, 1), actual_mg=360, weight_kg=60)
     with pytest.raises(InvalidInput) as exc:
-        _record(td, coord, "01-002", drug="tqb2102", cycle=2, dose_date=day(R, 22), actual_mg=288, weight_kg=60,
-                reduction_level=-1)
+        _record(
+            td,
+            coord,
+            "01-002",
+            drug="tqb2102",
+            cycle=2,
+            dose_date=day(R, 22),
+            actual_mg=288,
+            weight_kg=60,
+            reduction_level=-1,
+        )
     assert exc.value.problems[0].path == "reduction_reason"
     with pytest.raises(InvalidInput) as exc:
-        _record(td, coord, "01-002", drug="tqb2102", cycle=2, dose_date=day(R, 22), actual_mg=288, weight_kg=60,
-                reduction_level=-3, reduction_reason="x")
+        _record(
+            td,
+            coord,
+            "01-002",
+            drug="tqb2102",
+            cycle=2,
+            dose_date=day(R, 22),
+            actual_mg=288,
+            weight_kg=60,
+            reduction_level=-3,
+            reduction_reason="x",
+        )
     assert exc.value.problems[0].path == "reduction_level"
     # level -1: 4.8 mg/kg x 60 kg = 288 mg; the next plan keeps level -1
-    out = _record(td, coord, "01-002", drug="tqb2102", cycle=2, dose_date=day(R, 22), actual_mg=288, weight_kg=60,
-                  reduction_level=-1, reduction_reason="grade 3 neutropenia recovered")
+    out = _record(
+        td,
+        coord,
+        "01-002",
+        drug="tqb2102",
+        cycle=2,
+        dose_date=day(R, 22),
+        actual_mg=288,
+        weight_kg=60,
+        reduction_level=-1,
+        reduction_reason="grade 3 neutropenia recovered",
+    )
     assert out["planned_mg"] == 288.0
     assert _mg(_plan(td, coord, "01-002", cycle=3, weight_kg=60, dose_date=day(R, 43))) == {"tqb2102": 288.0}
 
@@ -211,15 +256,27 @@ def test_reduction_level_needs_a_reason_and_is_kept(setup):
 def test_late_dose_delay_and_window(setup):
     td, coord, _ = setup
     _record(td, coord, drug="pertuzumab", cycle=1, dose_date=day(R, 1), actual_mg=840, weight_kg=60)
-    out = _record(td, coord, drug="pertuzumab", cycle=2, dose_date=day(R, 27), actual_mg=420, weight_kg=60,
-                  delay_reason="neutropenia")
+    out = _record(
+        td,
+        coord,
+        drug="pertuzumab",
+        cycle=2,
+        dose_date=day(R, 27),
+        actual_mg=420,
+        weight_kg=60,
+        delay_reason="neutropenia",
+    )
     assert out["delay_days"] == 5 and out["out_of_window"] is True and out["delay_reason"] == "neutropenia"
     # stored, and the edit check DOSE-WINDOW opened a query on the dose date
     assert out["query_opened"] is True
     [opened] = _events(td, "query.opened")
     after = json.loads(opened.after)
     assert (after["entity_type"], after["entity_id"], after["field"], after["check_id"]) == (
-        "dose", str(out["id"]), "dose_date", "DOSE-WINDOW")
+        "dose",
+        str(out["id"]),
+        "dose_date",
+        "DOSE-WINDOW",
+    )
     # cycle 3 is planned 21 days after the ACTUAL day 1 of cycle 2
     plan = _plan(td, coord, cycle=3, weight_kg=60, dose_date=day(R, 48))
     assert plan["planned_day1"] == day(R, 48) and plan["delay_days"] == 0 and not plan["out_of_window"]
@@ -241,8 +298,9 @@ def test_edit_with_reason_audits_old_new_who_when_why(setup):
     td.clock.set("2025-10-02")
     inv = users[Role.INVESTIGATOR]
     with td.uow(inv.username) as uow:
-        edited = treatment.update_dose(uow, inv, NCT, "01-001", out["id"],
-                                       EditDose(changes={"actual_mg": 120}, reason="transcription error"))
+        edited = treatment.update_dose(
+            uow, inv, NCT, "01-001", out["id"], EditDose(changes={"actual_mg": 120}, reason="transcription error")
+        )
         uow.commit()
     assert edited["changes"] == {"actual_mg": {"old": 122.5, "new": 120.0}}
     [event] = _events(td, "dose.updated")
@@ -254,8 +312,14 @@ def test_edit_with_reason_audits_old_new_who_when_why(setup):
     # a change of weight that moves the planned dose is audited as a derived change: 75 x sqrt(70 x 160/3600)
     # = 75 x 1.764 = 132.3 mg
     with td.uow(inv.username) as uow:
-        edited = treatment.update_dose(uow, inv, NCT, "01-001", out["id"], EditDose(
-            changes={"weight_kg": 70, "actual_mg": 132.3}, reason="weight was measured wrongly"))
+        edited = treatment.update_dose(
+            uow,
+            inv,
+            NCT,
+            "01-001",
+            out["id"],
+            EditDose(changes={"weight_kg": 70, "actual_mg": 132.3}, reason="weight was measured wrongly"),
+        )
         uow.commit()
     assert edited["changes"]["planned_mg"] == {"old": 122.5, "new": 132.3}
     with td.uow(inv.username) as uow, pytest.raises(InvalidInput) as exc:
@@ -267,14 +331,24 @@ def test_access_other_site_and_monitor(setup):
     td, coord, users = setup
     randomized_subject(td, "02-001", site=OTHER, randomized_on=R)
     with pytest.raises(PermissionDenied) as denied, td.uow(coord.username) as uow:
-        treatment.record_dose(uow, coord, NCT, "02-001", RecordDose(drug="docetaxel", cycle=1, dose_date=day(R, 1),
-                                                                    actual_mg=122.5, weight_kg=60))
+        treatment.record_dose(
+            uow,
+            coord,
+            NCT,
+            "02-001",
+            RecordDose(drug="docetaxel", cycle=1, dose_date=day(R, 1), actual_mg=122.5, weight_kg=60),
+        )
     with pytest.raises(PermissionDenied) as denied, td.uow(coord.username) as uow:
         treatment.planned_doses(uow, coord, NCT, "02-001", PlanDoses(cycle=1, weight_kg=60))
     monitor = users[Role.MONITOR]
     with pytest.raises(PermissionDenied) as denied, td.uow(monitor.username) as uow:
-        treatment.record_dose(uow, monitor, NCT, "01-001", RecordDose(drug="docetaxel", cycle=1, dose_date=day(R, 1),
-                                                                      actual_mg=122.5, weight_kg=60))
+        treatment.record_dose(
+            uow,
+            monitor,
+            NCT,
+            "01-001",
+            RecordDose(drug="docetaxel", cycle=1, dose_date=day(R, 1), actual_mg=122.5, weight_kg=60),
+        )
     assert denied.value.status_code == 404  # answered as "not found"
     assert _doses(td) == [] and _doses(td, "02-001") == []
     assert [e.actor for e in _events(td, "access.denied")] == [coord.username, coord.username, monitor.username]
@@ -287,8 +361,15 @@ def test_not_randomized_subject(setup):
     td, coord, _ = setup
     with td.uow("setup") as uow:
         trial = uow.trials.get(NCT)
-        uow.subjects.create(trial_id=trial.id, site_key="hunan-cancer-hospital", subject_number="01-009",
-                            patient_ref="P9", status="screening", created_at="2025-03-01", data_version=0)
+        uow.subjects.create(
+            trial_id=trial.id,
+            site_key="hunan-cancer-hospital",
+            subject_number="01-009",
+            patient_ref="P9",
+            status="screening",
+            created_at="2025-03-01",
+            data_version=0,
+        )
         uow.commit()
     with td.uow(coord.username) as uow, pytest.raises(Conflict):
         treatment.planned_doses(uow, coord, NCT, "01-009", PlanDoses(cycle=1, weight_kg=60))
@@ -301,8 +382,17 @@ def test_height_missing_then_recorded_with_first_dose(setup):
         _plan(td, coord, "01-003", cycle=1, weight_kg=60, dose_date=day(R, 1))
     assert exc.value.problems[0].path == "height_cm"
     assert _plan(td, coord, "01-003", cycle=1, weight_kg=60, height_cm=160, dose_date=day(R, 1))["bsa_m2"] == 1.633
-    _record(td, coord, "01-003", drug="docetaxel", cycle=1, dose_date=day(R, 1), actual_mg=122.5, weight_kg=60,
-            height_cm=160)
+    _record(
+        td,
+        coord,
+        "01-003",
+        drug="docetaxel",
+        cycle=1,
+        dose_date=day(R, 1),
+        actual_mg=122.5,
+        weight_kg=60,
+        height_cm=160,
+    )
     assert _plan(td, coord, "01-003", cycle=2, weight_kg=60, dose_date=day(R, 22))["height_cm"] == 160
 
 
@@ -317,12 +407,14 @@ def test_subject_randomized_by_the_randomization_service(td, tmp_path):
     setup_list(td)
     [number] = add_subjects(td, ALL_STRATA[:1])
     with td.uow(coord.username) as uow:
-        alloc = randomization.randomize_subject(uow, coord, NCT, number,
-                                                Randomize(confirm=True, randomized_on="2025-04-01"), seeds=store)
+        alloc = randomization.randomize_subject(
+            uow, coord, NCT, number, Randomize(confirm=True, randomized_on="2025-04-01"), seeds=store
+        )
         uow.commit()
     arm = alloc["arm"]
-    expected = {"thp": {"pertuzumab": 840.0, "trastuzumab": 480.0, "docetaxel": 122.5},
-                "tqb2102": {"tqb2102": 360.0}}[arm]
+    expected = {"thp": {"pertuzumab": 840.0, "trastuzumab": 480.0, "docetaxel": 122.5}, "tqb2102": {"tqb2102": 360.0}}[
+        arm
+    ]
     plan = _plan(td, coord, number, cycle=1, weight_kg=60, height_cm=160, dose_date="2025-04-01")
     assert plan["arm"] == arm and _mg(plan) == expected
     with td.uow(coord.username) as uow:

@@ -18,8 +18,10 @@ SITE_SCOPED = {Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR}
 def principals() -> dict[Role, Principal]:
     """One principal per role, as access_helpers.make_users grants them (site staff at the own site), without
     creating accounts (services only need the Principal; HTTP tests use make_users)."""
-    return {role: Principal(f"{role.value}1", (Grant(role, frozenset({OWN}) if role in SITE_SCOPED else None),))
-            for role in Role}
+    return {
+        role: Principal(f"{role.value}1", (Grant(role, frozenset({OWN}) if role in SITE_SCOPED else None),))
+        for role in Role
+    }
 
 
 class Clock:
@@ -35,17 +37,41 @@ class Clock:
         return self.now
 
 
-def randomized_subject(td, number: str = "01-001", *, site: str = OWN, arm: str = "thp",
-                       randomized_on: str = "2025-03-03", height_cm: float | None = 160.0,
-                       status: str = "randomized") -> None:
+def randomized_subject(
+    td,
+    number: str = "01-001",
+    *,
+    site: str = OWN,
+    arm: str = "thp",
+    randomized_on: str = "2025-03-03",
+    height_cm: float | None = 160.0,
+    status: str = "randomized",
+) -> None:
     with td.uow("setup") as uow:
         trial = uow.trials.get(NCT)
-        subject = uow.subjects.create(trial_id=trial.id, site_key=site, subject_number=number,
-                                      patient_ref=f"P-{number}", status=status, height_cm=height_cm,
-                                      created_at="2025-03-01T00:00:00+00:00", data_version=0)
-        uow.session.add(AllocationRow(trial_id=trial.id, subject_id=subject.id, site_key=site, stratum="s",
-                                      randomization_number=f"R-{number}", arm=arm, randomized_on=randomized_on,
-                                      allocated_at=randomized_on + "T09:00:00+00:00", allocated_by="setup"))
+        subject = uow.subjects.create(
+            trial_id=trial.id,
+            site_key=site,
+            subject_number=number,
+            patient_ref=f"P-{number}",
+            status=status,
+            height_cm=height_cm,
+            created_at="2025-03-01T00:00:00+00:00",
+            data_version=0,
+        )
+        uow.session.add(
+            AllocationRow(
+                trial_id=trial.id,
+                subject_id=subject.id,
+                site_key=site,
+                stratum="s",
+                randomization_number=f"R-{number}",
+                arm=arm,
+                randomized_on=randomized_on,
+                allocated_at=randomized_on + "T09:00:00+00:00",
+                allocated_by="setup",
+            )
+        )
         uow.commit()
 
 

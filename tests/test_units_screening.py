@@ -46,6 +46,8 @@ def test_convert_array_mixed_units_and_missing():
     out = convert_array("total_bilirubin", values, units)
     np.testing.assert_allclose(out, [17.104, 17.104, np.nan, 34.208], rtol=1e-3)
     with pytest.raises(UnitError, match="labs.x.unit"):
-        convert_array("total_bilirubin", values, np.array(["mg/dL", "furlong", None, "mg/dL"], dtype=object), field="labs.x.unit")
+        convert_array(
+            "total_bilirubin", values, np.array(["mg/dL", "furlong", None, "mg/dL"], dtype=object), field="labs.x.unit"
+        )
     with pytest.raises(UnitError, match="without unit"):
         convert_array("anc", np.array([1.0]), np.array([None], dtype=object))

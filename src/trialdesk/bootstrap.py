@@ -48,16 +48,28 @@ class App:
         self.engine.dispose()
 
 
-def bootstrap(url: str | None = None, *, migrate: bool = True, load_default: bool = True, clock: Clock = utc_now,
-              pool_size: int = 10, settings: Settings | None = None, ports: Ports | None = None) -> App:
+def bootstrap(
+    url: str | None = None,
+    *,
+    migrate: bool = True,
+    load_default: bool = True,
+    clock: Clock = utc_now,
+    pool_size: int = 10,
+    settings: Settings | None = None,
+    ports: Ports | None = None,
+) -> App:
     """Connect, migrate to the latest schema, and load the default trial if it is missing.
 
     ``settings``: fixed settings for this app (default: the environment's, read when needed); ``ports``: replace
     the real adapters (tests)."""
     engine = make_engine(resolve_url(url, settings), pool_size=pool_size)
-    app = App(engine=engine, session_factory=sessionmaker(bind=engine, expire_on_commit=False), clock=clock,
-              settings=settings if settings is not None else get_settings(),
-              ports=ports if ports is not None else default_ports(settings))
+    app = App(
+        engine=engine,
+        session_factory=sessionmaker(bind=engine, expire_on_commit=False),
+        clock=clock,
+        settings=settings if settings is not None else get_settings(),
+        ports=ports if ports is not None else default_ports(settings),
+    )
     if migrate:
         upgrade(engine)
     if load_default:

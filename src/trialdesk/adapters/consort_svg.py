@@ -37,8 +37,9 @@ def _reasons(d: dict[str, int], indent: str = "  ") -> list[str]:
     return [f"{indent}{k} (n={v})" for k, v in d.items()]
 
 
-def consort_layout(counts: dict[str, Any], arm_labels: dict[str, str] | None = None
-                   ) -> tuple[list[Box], list[tuple[str, str]], float, float]:
+def consort_layout(
+    counts: dict[str, Any], arm_labels: dict[str, str] | None = None
+) -> tuple[list[Box], list[tuple[str, str]], float, float]:
     """Boxes, arrows (from id, to id), width and height of the diagram."""
     labels = arm_labels or {}
     arms = counts["arms"]
@@ -56,7 +57,7 @@ def consort_layout(counts: dict[str, Any], arm_labels: dict[str, str] | None = N
     if crit:
         items = [f"{k} (n={v})" for k, v in list(crit.items())[:6]]
         excl_lines.append("  Most frequent criteria not met:")
-        excl_lines += ["    " + ", ".join(items[i:i + 3]) for i in range(0, len(items), 3)]
+        excl_lines += ["    " + ", ".join(items[i : i + 3]) for i in range(0, len(items), 3)]
     excluded = Box("excluded", mid + 20, y, width - mid - 40, tuple(excl_lines))
     boxes.append(excluded)
     arrows.append(("assessed", "excluded"))
@@ -69,17 +70,45 @@ def consort_layout(counts: dict[str, Any], arm_labels: dict[str, str] | None = N
     for k, a in enumerate(arms):
         x = 30 + k * (col_w + 30)
         name = labels.get(a["arm"], a["arm"])
-        rows[0].append(Box(f"alloc{k}", x, 0, col_w, (
-            f"Allocated to {name} (n={a['allocated']})", f"  Received allocated treatment (n={a['received']})",
-            f"  Did not receive allocated treatment (n={a['not_received']})")))
-        rows[1].append(Box(f"follow{k}", x, 0, col_w, tuple(
-            [f"Discontinued treatment (n={a['discontinued_treatment']})"]
-            + _reasons(a["discontinued_reasons"])
-            + [f"Still on treatment (n={a['on_treatment']})", f"Left the study (n={a['left_study']})"]
-            + _reasons(a["left_study_reasons"]))))
-        rows[2].append(Box(f"analysis{k}", x, 0, col_w, (
-            f"Analysed for efficacy, ITT (n={a['analysed_itt']})",
-            f"Analysed for safety (n={a['analysed_safety']})")))
+        rows[0].append(
+            Box(
+                f"alloc{k}",
+                x,
+                0,
+                col_w,
+                (
+                    f"Allocated to {name} (n={a['allocated']})",
+                    f"  Received allocated treatment (n={a['received']})",
+                    f"  Did not receive allocated treatment (n={a['not_received']})",
+                ),
+            )
+        )
+        rows[1].append(
+            Box(
+                f"follow{k}",
+                x,
+                0,
+                col_w,
+                tuple(
+                    [f"Discontinued treatment (n={a['discontinued_treatment']})"]
+                    + _reasons(a["discontinued_reasons"])
+                    + [f"Still on treatment (n={a['on_treatment']})", f"Left the study (n={a['left_study']})"]
+                    + _reasons(a["left_study_reasons"])
+                ),
+            )
+        )
+        rows[2].append(
+            Box(
+                f"analysis{k}",
+                x,
+                0,
+                col_w,
+                (
+                    f"Analysed for efficacy, ITT (n={a['analysed_itt']})",
+                    f"Analysed for safety (n={a['analysed_safety']})",
+                ),
+            )
+        )
         arrows += [("randomized", f"alloc{k}"), (f"alloc{k}", f"follow{k}"), (f"follow{k}", f"analysis{k}")]
     for row in rows:
         h = max((b.h for b in row), default=0)
@@ -99,28 +128,38 @@ def consort_svg(counts: dict[str, Any], arm_labels: dict[str, str] | None = None
     """The CONSORT diagram as an SVG document (text is real ``<text>``, so it can be searched and tested)."""
     boxes, arrows, width, height = consort_layout(counts, arm_labels)
     by_id = {b.id: b for b in boxes}
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-           f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="12" '
-           'role="img" aria-label="CONSORT flow diagram">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#333"/></marker></defs>',
-           '<rect width="100%" height="100%" fill="white"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="12" '
+        'role="img" aria-label="CONSORT flow diagram">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#333"/></marker></defs>',
+        '<rect width="100%" height="100%" fill="white"/>',
+    ]
     for src, dst in arrows:
         x1, y1, x2, y2 = _anchor(by_id[src], by_id[dst])
         if dst == "excluded":
-            out.append(f'<path d="M {x1:.1f} {y1:.1f} L {x1:.1f} {y2:.1f} L {x2:.1f} {y2:.1f}" fill="none" '
-                       'stroke="#333" marker-end="url(#arrow)"/>')
+            out.append(
+                f'<path d="M {x1:.1f} {y1:.1f} L {x1:.1f} {y2:.1f} L {x2:.1f} {y2:.1f}" fill="none" '
+                'stroke="#333" marker-end="url(#arrow)"/>'
+            )
         else:
             ym = (y1 + y2) / 2
-            out.append(f'<path d="M {x1:.1f} {y1:.1f} L {x1:.1f} {ym:.1f} L {x2:.1f} {ym:.1f} L {x2:.1f} {y2:.1f}" '
-                       'fill="none" stroke="#333" marker-end="url(#arrow)"/>')
+            out.append(
+                f'<path d="M {x1:.1f} {y1:.1f} L {x1:.1f} {ym:.1f} L {x2:.1f} {ym:.1f} L {x2:.1f} {y2:.1f}" '
+                'fill="none" stroke="#333" marker-end="url(#arrow)"/>'
+            )
     for b in boxes:
-        out.append(f'<g id="consort-{b.id}"><rect x="{b.x:.1f}" y="{b.y:.1f}" width="{b.w:.1f}" height="{b.h:.1f}" '
-                   'fill="#f7f9fc" stroke="#333" rx="3"/>')
+        out.append(
+            f'<g id="consort-{b.id}"><rect x="{b.x:.1f}" y="{b.y:.1f}" width="{b.w:.1f}" height="{b.h:.1f}" '
+            'fill="#f7f9fc" stroke="#333" rx="3"/>'
+        )
         for i, line in enumerate(b.lines):
             weight = ' font-weight="bold"' if i == 0 and b.bold_first else ""
-            out.append(f'<text x="{b.x + _PAD:.1f}" y="{b.y + _PAD + _LINE * (i + 0.8):.1f}"{weight} '
-                       f'xml:space="preserve">{escape(line)}</text>')
+            out.append(
+                f'<text x="{b.x + _PAD:.1f}" y="{b.y + _PAD + _LINE * (i + 0.8):.1f}"{weight} '
+                f'xml:space="preserve">{escape(line)}</text>'
+            )
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out)
@@ -139,8 +178,14 @@ def consort_figure(counts: dict[str, Any], arm_labels: dict[str, str] | None = N
     for b in boxes:
         ax.add_patch(Rectangle((b.x, b.y), b.w, b.h, facecolor="#f7f9fc", edgecolor="#333"))
         for i, line in enumerate(b.lines):
-            ax.text(b.x + _PAD, b.y + _PAD + _LINE * (i + 0.8), line, fontsize=8.5, va="baseline",
-                    weight="bold" if i == 0 and b.bold_first else "normal")
+            ax.text(
+                b.x + _PAD,
+                b.y + _PAD + _LINE * (i + 0.8),
+                line,
+                fontsize=8.5,
+                va="baseline",
+                weight="bold" if i == 0 and b.bold_first else "normal",
+            )
     for src, dst in arrows:
         x1, y1, x2, y2 = _anchor(by_id[src], by_id[dst])
         if dst == "excluded":

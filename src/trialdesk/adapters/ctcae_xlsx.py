@@ -108,12 +108,11 @@ def read_ctcae_workbook(path: str | Path) -> list[CtcaeTerm]:
     raise CtcaeWorkbookError([Problem(str(path), message)])
 
 
-def _read_rows(
-    path: Path, sheet: str, header_row: int, columns: dict[str, int], rows: Any
-) -> list[CtcaeTerm]:
+def _read_rows(path: Path, sheet: str, header_row: int, columns: dict[str, int], rows: Any) -> list[CtcaeTerm]:
     terms: list[CtcaeTerm] = []
     problems: list[Problem] = []
     for row_number, row in enumerate(rows, start=header_row + 1):
+
         def get(field: str, row: tuple[Any, ...] = row) -> Any:
             index = columns.get(field)
             return row[index] if index is not None and index < len(row) else None

@@ -54,25 +54,39 @@ def _flow(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol) -> 
         return [{"groupId": ids[x["id"]], "numSubjects": str(per[x["id"]][key])} for x in arms]
 
     reasons = sorted({r for p in c["arms"] for r in p["left_study_reasons"]})
-    drops = [{"type": r, "reasons": [{"groupId": ids[x["id"]],
-                                      "numSubjects": str(per[x["id"]]["left_study_reasons"].get(r, 0))}
-                                     for x in arms]} for r in reasons]
-    completed = [{"groupId": ids[x["id"]], "numSubjects": str(per[x["id"]]["allocated"] - per[x["id"]]["left_study"])}
-                 for x in arms]
-    period: dict[str, Any] = {"title": "Overall Study", "milestones": [
-        {"type": "STARTED", "achievements": stats("allocated")},
-        {"type": "Received Treatment", "achievements": stats("received")},
-        {"type": "COMPLETED", "comment": f"Still in study follow-up at the data cut-off ({a['cut_date']})",
-         "achievements": completed},
-        {"type": "NOT COMPLETED", "achievements": stats("left_study")},
-    ]}
+    drops = [
+        {
+            "type": r,
+            "reasons": [
+                {"groupId": ids[x["id"]], "numSubjects": str(per[x["id"]]["left_study_reasons"].get(r, 0))}
+                for x in arms
+            ],
+        }
+        for r in reasons
+    ]
+    completed = [
+        {"groupId": ids[x["id"]], "numSubjects": str(per[x["id"]]["allocated"] - per[x["id"]]["left_study"])}
+        for x in arms
+    ]
+    period: dict[str, Any] = {
+        "title": "Overall Study",
+        "milestones": [
+            {"type": "STARTED", "achievements": stats("allocated")},
+            {"type": "Received Treatment", "achievements": stats("received")},
+            {
+                "type": "COMPLETED",
+                "comment": f"Still in study follow-up at the data cut-off ({a['cut_date']})",
+                "achievements": completed,
+            },
+            {"type": "NOT COMPLETED", "achievements": stats("left_study")},
+        ],
+    }
     if drops:
         period["dropWithdraws"] = drops
     return {
         "recruitmentDetails": f"{c['randomized']} participants were randomized by the data cut-off {a['cut_date']}.",
         "preAssignmentDetails": f"{c['assessed']} participants were assessed for eligibility; {c['excluded']} "
-                                f"were not randomized ("
-                                + "; ".join(f"{k}: {v}" for k, v in c["excluded_reasons"].items()) + ").",
+        f"were not randomized (" + "; ".join(f"{k}: {v}" for k, v in c["excluded_reasons"].items()) + ").",
         "groups": _groups("FG", arms, protocol),
         "periods": [period],
     }
@@ -86,30 +100,66 @@ def _baseline(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol)
     measures = []
     for row in b["rows"]:
         if row["kind"] == "continuous":
-            meas = [{"groupId": gid[k], "value": _num(row["values"][k]["median"]),
-                     "lowerLimit": _num(row["values"][k]["min"]), "upperLimit": _num(row["values"][k]["max"])}
-                    for k in keys]
-            measures.append({"title": "Age, Continuous", "paramType": "MEDIAN", "dispersionType": "FULL_RANGE",
-                             "unitOfMeasure": "years", "classes": [{"categories": [{"measurements": meas}]}]})
+            meas = [
+                {
+                    "groupId": gid[k],
+                    "value": _num(row["values"][k]["median"]),
+                    "lowerLimit": _num(row["values"][k]["min"]),
+                    "upperLimit": _num(row["values"][k]["max"]),
+                }
+                for k in keys
+            ]
+            measures.append(
+                {
+                    "title": "Age, Continuous",
+                    "paramType": "MEDIAN",
+                    "dispersionType": "FULL_RANGE",
+                    "unitOfMeasure": "years",
+                    "classes": [{"categories": [{"measurements": meas}]}],
+                }
+            )
         else:
-            cats = [{"title": lv, "measurements": [{"groupId": gid[k], "value": str(row["values"][k][lv]["n"])}
-                                                   for k in keys]} for lv in row["levels"]]
-            measures.append({"title": row["label"], "paramType": "COUNT_OF_PARTICIPANTS",
-                             "unitOfMeasure": "Participants", "classes": [{"categories": cats}]})
-    return {"populationDescription": "Intention-to-treat population: all randomized participants.",
-            "groups": _groups("BG", arms, protocol, total=True), "denoms": denoms, "measures": measures}
+            cats = [
+                {
+                    "title": lv,
+                    "measurements": [{"groupId": gid[k], "value": str(row["values"][k][lv]["n"])} for k in keys],
+                }
+                for lv in row["levels"]
+            ]
+            measures.append(
+                {
+                    "title": row["label"],
+                    "paramType": "COUNT_OF_PARTICIPANTS",
+                    "unitOfMeasure": "Participants",
+                    "classes": [{"categories": cats}],
+                }
+            )
+    return {
+        "populationDescription": "Intention-to-treat population: all randomized participants.",
+        "groups": _groups("BG", arms, protocol, total=True),
+        "denoms": denoms,
+        "measures": measures,
+    }
 
 
-def _median_measure(rows: list[dict[str, Any]], arms: list[dict[str, Any]], ids: dict[str, str]) -> list[dict[str, Any]]:
+def _median_measure(
+    rows: list[dict[str, Any]], arms: list[dict[str, Any]], ids: dict[str, str]
+) -> list[dict[str, Any]]:
     by = {r["arm"]: r for r in rows}
     out = []
     for x in arms:
         r = by.get(x["id"])
-        m: dict[str, Any] = {"groupId": ids[x["id"]], "value": _num(r["median"] if r else None),
-                             "lowerLimit": _num(r["median_lower"] if r else None),
-                             "upperLimit": _num(r["median_upper"] if r else None)}
-        missing = [n for n, key in (("median", "median"), ("lower limit", "median_lower"),
-                                    ("upper limit", "median_upper")) if r is None or r[key] is None]
+        m: dict[str, Any] = {
+            "groupId": ids[x["id"]],
+            "value": _num(r["median"] if r else None),
+            "lowerLimit": _num(r["median_lower"] if r else None),
+            "upperLimit": _num(r["median_upper"] if r else None),
+        }
+        missing = [
+            n
+            for n, key in (("median", "median"), ("lower limit", "median_lower"), ("upper limit", "median_upper"))
+            if r is None or r[key] is None
+        ]
         if missing:
             m["comment"] = "Not estimable (" + ", ".join(missing) + "): too few events."
         out.append(m)
@@ -123,100 +173,171 @@ def _outcomes(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol)
     conf = f"{round(spec['conf_level'] * 100):g}"
     registry = protocol.registry.outcomes
     pfs_title = registry.primary[0].measure if registry.primary else "Progression-free survival (PFS)"
-    pfs_frame = (registry.primary[0].time_frame if registry.primary and registry.primary[0].time_frame
-                 else f"Randomization to the data cut-off {a['cut_date']}")
+    pfs_frame = (
+        registry.primary[0].time_frame
+        if registry.primary and registry.primary[0].time_frame
+        else f"Randomization to the data cut-off {a['cut_date']}"
+    )
     km = a["pfs"]["km"]
     pfs: dict[str, Any] = {
-        "type": "PRIMARY", "title": pfs_title,
+        "type": "PRIMARY",
+        "title": pfs_title,
         "description": "Time from randomization to RECIST 1.1 progression or death from any cause; Kaplan–Meier "
-                       f"median with Brookmeyer–Crowley {conf}% CI ({spec['conf_type']} transform). Censoring "
-                       "follows FDA guidance (2018).",
-        "populationDescription": "Intention-to-treat population.", "reportingStatus": "POSTED",
-        "paramType": "MEDIAN", "dispersionType": f"{conf}% Confidence Interval", "unitOfMeasure": spec["time_unit"],
-        "timeFrame": pfs_frame, "groups": groups,
-        "denoms": [{"units": "Participants", "counts": [{"groupId": ids[r["arm"]], "value": str(r["n"])}
-                                                        for r in km]}],
+        f"median with Brookmeyer–Crowley {conf}% CI ({spec['conf_type']} transform). Censoring "
+        "follows FDA guidance (2018).",
+        "populationDescription": "Intention-to-treat population.",
+        "reportingStatus": "POSTED",
+        "paramType": "MEDIAN",
+        "dispersionType": f"{conf}% Confidence Interval",
+        "unitOfMeasure": spec["time_unit"],
+        "timeFrame": pfs_frame,
+        "groups": groups,
+        "denoms": [{"units": "Participants", "counts": [{"groupId": ids[r["arm"]], "value": str(r["n"])} for r in km]}],
         "classes": [{"categories": [{"measurements": _median_measure(km, arms, ids)}]}],
     }
     cox, lr = a["pfs"]["cox"], a["pfs"]["logrank_stratified"]
     e, c = spec["experimental_arm"], spec["control_arm"]
     if cox is not None and e in ids and c in ids:
         strata = ", ".join(spec["stratify_by"]) or "none"
-        pfs["analyses"] = [{
-            "groupIds": [ids[e], ids[c]], "groupDescription": f"{e} versus {c}",
-            "nonInferiorityType": "SUPERIORITY", "pValue": _p(lr["p_value"] if lr else cox["p_value"]),
-            "pValueComment": "Two-sided, stratified log-rank test.",
-            "statisticalMethod": "Log Rank",
-            "statisticalComment": f"Stratified by the randomization factors: {strata}.",
-            "paramType": "Hazard Ratio (HR)", "paramValue": f"{cox['hr']:.3f}", "ciPctValue": conf,
-            "ciNumSides": "TWO_SIDED", "ciLowerLimit": f"{cox['lower']:.3f}", "ciUpperLimit": f"{cox['upper']:.3f}",
-            "estimateComment": f"Stratified Cox proportional hazards model ({cox['ties']} ties); HR < 1 favours "
-                               f"{e}.",
-        }]
+        pfs["analyses"] = [
+            {
+                "groupIds": [ids[e], ids[c]],
+                "groupDescription": f"{e} versus {c}",
+                "nonInferiorityType": "SUPERIORITY",
+                "pValue": _p(lr["p_value"] if lr else cox["p_value"]),
+                "pValueComment": "Two-sided, stratified log-rank test.",
+                "statisticalMethod": "Log Rank",
+                "statisticalComment": f"Stratified by the randomization factors: {strata}.",
+                "paramType": "Hazard Ratio (HR)",
+                "paramValue": f"{cox['hr']:.3f}",
+                "ciPctValue": conf,
+                "ciNumSides": "TWO_SIDED",
+                "ciLowerLimit": f"{cox['lower']:.3f}",
+                "ciUpperLimit": f"{cox['upper']:.3f}",
+                "estimateComment": f"Stratified Cox proportional hazards model ({cox['ties']} ties); HR < 1 favours "
+                f"{e}.",
+            }
+        ]
     orr = a["orr"]
     orr_measure: dict[str, Any] = {
-        "type": "SECONDARY", "title": "Objective Response Rate (ORR)",
+        "type": "SECONDARY",
+        "title": "Objective Response Rate (ORR)",
         "description": "Percentage of participants with a best overall response of complete or partial response "
-                       f"(RECIST 1.1); exact Clopper–Pearson {conf}% CI.",
-        "populationDescription": "Intention-to-treat population.", "reportingStatus": "POSTED",
-        "paramType": "NUMBER", "dispersionType": f"{conf}% Confidence Interval",
+        f"(RECIST 1.1); exact Clopper–Pearson {conf}% CI.",
+        "populationDescription": "Intention-to-treat population.",
+        "reportingStatus": "POSTED",
+        "paramType": "NUMBER",
+        "dispersionType": f"{conf}% Confidence Interval",
         "unitOfMeasure": "percentage of participants",
         "timeFrame": f"Randomization to the data cut-off {a['cut_date']}",
         "groups": groups,
-        "denoms": [{"units": "Participants", "counts": [{"groupId": ids[r["arm"]], "value": str(r["n"])}
-                                                        for r in orr["arms"]]}],
-        "classes": [{"categories": [{"measurements": [
-            {"groupId": ids[r["arm"]], "value": _num(None if r["orr"] is None else 100 * r["orr"]),
-             "lowerLimit": _num(None if r["lower"] is None else 100 * r["lower"]),
-             "upperLimit": _num(None if r["upper"] is None else 100 * r["upper"])} for r in orr["arms"]]}]}],
+        "denoms": [
+            {"units": "Participants", "counts": [{"groupId": ids[r["arm"]], "value": str(r["n"])} for r in orr["arms"]]}
+        ],
+        "classes": [
+            {
+                "categories": [
+                    {
+                        "measurements": [
+                            {
+                                "groupId": ids[r["arm"]],
+                                "value": _num(None if r["orr"] is None else 100 * r["orr"]),
+                                "lowerLimit": _num(None if r["lower"] is None else 100 * r["lower"]),
+                                "upperLimit": _num(None if r["upper"] is None else 100 * r["upper"]),
+                            }
+                            for r in orr["arms"]
+                        ]
+                    }
+                ]
+            }
+        ],
     }
     if orr["difference"] is not None:
         d = orr["difference"]
-        orr_measure["analyses"] = [{
-            "groupIds": [ids[e], ids[c]], "nonInferiorityType": "SUPERIORITY",
-            "statisticalMethod": "Newcombe hybrid score interval",
-            "paramType": "Risk Difference (RD)", "paramValue": f"{100 * d['estimate']:.1f}", "ciPctValue": conf,
-            "ciNumSides": "TWO_SIDED", "ciLowerLimit": f"{100 * d['lower']:.1f}",
-            "ciUpperLimit": f"{100 * d['upper']:.1f}",
-            "estimateComment": f"Difference in ORR ({e} minus {c}), percentage points."}]
+        orr_measure["analyses"] = [
+            {
+                "groupIds": [ids[e], ids[c]],
+                "nonInferiorityType": "SUPERIORITY",
+                "statisticalMethod": "Newcombe hybrid score interval",
+                "paramType": "Risk Difference (RD)",
+                "paramValue": f"{100 * d['estimate']:.1f}",
+                "ciPctValue": conf,
+                "ciNumSides": "TWO_SIDED",
+                "ciLowerLimit": f"{100 * d['lower']:.1f}",
+                "ciUpperLimit": f"{100 * d['upper']:.1f}",
+                "estimateComment": f"Difference in ORR ({e} minus {c}), percentage points.",
+            }
+        ]
     measures = [pfs, orr_measure]
     if a["dor"]:
-        measures.append({
-            "type": "SECONDARY", "title": "Duration of Response (DoR)",
-            "description": "Time from the first CR or PR to progression or death, among responders; Kaplan–Meier "
-                           f"median with {conf}% CI.",
-            "populationDescription": "Responders (CR or PR) of the intention-to-treat population.",
-            "reportingStatus": "POSTED", "paramType": "MEDIAN", "dispersionType": f"{conf}% Confidence Interval",
-            "unitOfMeasure": spec["time_unit"], "timeFrame": f"First response to the data cut-off {a['cut_date']}",
-            "groups": groups,
-            "denoms": [{"units": "Participants", "counts": [{"groupId": ids[r["arm"]], "value": str(r["n"])}
-                                                            for r in a["dor"]]}],
-            "classes": [{"categories": [{"measurements": _median_measure(a["dor"], arms, ids)}]}],
-        })
+        measures.append(
+            {
+                "type": "SECONDARY",
+                "title": "Duration of Response (DoR)",
+                "description": "Time from the first CR or PR to progression or death, among responders; Kaplan–Meier "
+                f"median with {conf}% CI.",
+                "populationDescription": "Responders (CR or PR) of the intention-to-treat population.",
+                "reportingStatus": "POSTED",
+                "paramType": "MEDIAN",
+                "dispersionType": f"{conf}% Confidence Interval",
+                "unitOfMeasure": spec["time_unit"],
+                "timeFrame": f"First response to the data cut-off {a['cut_date']}",
+                "groups": groups,
+                "denoms": [
+                    {
+                        "units": "Participants",
+                        "counts": [{"groupId": ids[r["arm"]], "value": str(r["n"])} for r in a["dor"]],
+                    }
+                ],
+                "classes": [{"categories": [{"measurements": _median_measure(a["dor"], arms, ids)}]}],
+            }
+        )
     return {"outcomeMeasures": measures}
 
 
-def _adverse_events(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol, threshold: float) -> dict[str, Any]:
+def _adverse_events(
+    a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol, threshold: float
+) -> dict[str, Any]:
     s = a["safety"]
     ids = {x["id"]: f"EG{k:03d}" for k, x in enumerate(arms)}
     n = s["safety_n"]
     groups = []
     for g, x in zip(_groups("EG", arms, protocol), arms):
         k = x["id"]
-        groups.append({**g, "deathsNumAffected": s["deaths"][k]["n"], "deathsNumAtRisk": n[k],
-                       "seriousNumAffected": s["any_sae"][k]["n"], "seriousNumAtRisk": n[k],
-                       "otherNumAffected": 0, "otherNumAtRisk": n[k]})
+        groups.append(
+            {
+                **g,
+                "deathsNumAffected": s["deaths"][k]["n"],
+                "deathsNumAtRisk": n[k],
+                "seriousNumAffected": s["any_sae"][k]["n"],
+                "seriousNumAtRisk": n[k],
+                "otherNumAffected": 0,
+                "otherNumAtRisk": n[k],
+            }
+        )
 
     def events(rows: list[dict[str, Any]], keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         out = []
         for r in rows:
             if not keep(r):
                 continue
-            out.append({"term": r["term"], "organSystem": r["soc"], "sourceVocabulary": "CTCAE (5.0)",
-                        "assessmentType": "SYSTEMATIC_ASSESSMENT",
-                        "stats": [{"groupId": ids[x["id"]], "numEvents": r["events"][x["id"]],
-                                   "numAffected": r["subjects"][x["id"]]["n"], "numAtRisk": n[x["id"]]}
-                                  for x in arms]})
+            out.append(
+                {
+                    "term": r["term"],
+                    "organSystem": r["soc"],
+                    "sourceVocabulary": "CTCAE (5.0)",
+                    "assessmentType": "SYSTEMATIC_ASSESSMENT",
+                    "stats": [
+                        {
+                            "groupId": ids[x["id"]],
+                            "numEvents": r["events"][x["id"]],
+                            "numAffected": r["subjects"][x["id"]]["n"],
+                            "numAtRisk": n[x["id"]],
+                        }
+                        for x in arms
+                    ],
+                }
+            )
         return out
 
     def frequent(r: dict[str, Any]) -> bool:
@@ -228,17 +349,22 @@ def _adverse_events(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Pro
     # participants affected by at least one "other" event that is reported (over the threshold)
     for g, x in zip(groups, arms):
         g["otherNumAffected"] = s["other_any"][x["id"]]["n"] if other_terms else 0
-    return {"frequencyThreshold": f"{threshold:g}",
-            "timeFrame": "From the first dose to 30 days after the last dose (deaths: all-cause, from "
-                         f"randomization), up to the data cut-off {a['cut_date']}",
-            "description": "Treatment-emergent adverse events graded with CTCAE v5.0 in the safety population "
-                           "(participants who received at least one dose).",
-            "allCauseMortalityComment": "All deaths from randomization to the data cut-off.",
-            "eventGroups": groups, "seriousEvents": serious, "otherEvents": other}
+    return {
+        "frequencyThreshold": f"{threshold:g}",
+        "timeFrame": "From the first dose to 30 days after the last dose (deaths: all-cause, from "
+        f"randomization), up to the data cut-off {a['cut_date']}",
+        "description": "Treatment-emergent adverse events graded with CTCAE v5.0 in the safety population "
+        "(participants who received at least one dose).",
+        "allCauseMortalityComment": "All deaths from randomization to the data cut-off.",
+        "eventGroups": groups,
+        "seriousEvents": serious,
+        "otherEvents": other,
+    }
 
 
-def build_results_section(analysis: dict[str, Any], protocol: Protocol, *, frequency_threshold: float = 5.0
-                          ) -> dict[str, Any]:
+def build_results_section(
+    analysis: dict[str, Any], protocol: Protocol, *, frequency_threshold: float = 5.0
+) -> dict[str, Any]:
     """The CT.gov ``resultsSection`` for an analysis summary.
 
     Parameters
@@ -259,18 +385,21 @@ def build_results_section(analysis: dict[str, Any], protocol: Protocol, *, frequ
     }
 
 
-def results_problems(section: dict[str, Any], *, strict: bool = True, settings: Settings | None = None
-                     ) -> list[Problem]:
+def results_problems(
+    section: dict[str, Any], *, strict: bool = True, settings: Settings | None = None
+) -> list[Problem]:
     """Problems of a resultsSection against the ``ResultsSection`` schema of NLM's spec ([] when valid).
 
     The schema ships with the package, so this always validates (it never passes for want of a spec)."""
-    return schema_problems(section, schema="ResultsSection", strict=strict, prefix="$.resultsSection",
-                           settings=settings)
+    return schema_problems(
+        section, schema="ResultsSection", strict=strict, prefix="$.resultsSection", settings=settings
+    )
 
 
 def check_results_section(section: dict[str, Any], *, settings: Settings | None = None) -> None:
     """Raise :class:`IntegrityError` when the document does not validate."""
     problems = results_problems(section, settings=settings)
     if problems:
-        raise IntegrityError("resultsSection does not validate against ctg-oas-v2.yaml: "
-                             + "; ".join(str(p) for p in problems[:5]))
+        raise IntegrityError(
+            "resultsSection does not validate against ctg-oas-v2.yaml: " + "; ".join(str(p) for p in problems[:5])
+        )

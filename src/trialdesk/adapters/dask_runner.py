@@ -43,9 +43,7 @@ class DaskRunner:
         self.client = client
         self.chunks_per_task = chunks_per_task
 
-    def __call__(
-        self, tasks: Sequence[ChunkTask], progress: Callable[[int], None] | None = None
-    ) -> list[ChunkOutput]:
+    def __call__(self, tasks: Sequence[ChunkTask], progress: Callable[[int], None] | None = None) -> list[ChunkOutput]:
         as_completed = _distributed().as_completed
 
         step = self.chunks_per_task

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from trialdesk.domain.design import DesignSpec
 from trialdesk.stats.design import group_sequential_power
-from trialdesk.stats.simulate import SimulationResult
+from trialdesk.stats.simulation_results import SimulationResult
 
 
 def power_curve_figure(
@@ -58,7 +58,9 @@ def analysis_time_figure(result: SimulationResult, expected_months: Sequence[flo
     ax = fig.add_subplot()
     ax.stairs(counts / max(counts.sum(), 1), edges, fill=True, alpha=0.6, label="simulated trials")
     for i, month in enumerate(expected_months or []):
-        ax.axvline(month, color="black", linestyle="--", linewidth=1, label="expected (closed form)" if i == 0 else None)
+        ax.axvline(
+            month, color="black", linestyle="--", linewidth=1, label="expected (closed form)" if i == 0 else None
+        )
     ax.set_xlabel("months from first randomization to the deciding analysis")
     ax.set_ylabel("fraction of trials")
     hr = f"HR {result.hazard_ratio:.3g}, " if result.hazard_ratio is not None else ""

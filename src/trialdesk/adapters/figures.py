@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
@@ -205,24 +206,33 @@ def forest_plot(
     return fig
 
 
+def _day(iso: str) -> float:
+    """An ISO date as matplotlib's day number."""
+    return float(date2num(dt.date.fromisoformat(iso)))  # type: ignore[no-untyped-call]  # date2num is unannotated
+
+
 def enrollment_figure(data: dict[str, Any]) -> Figure:
     """The cumulative enrollment curve against the target, with the forecast interval."""
     fig = Figure(figsize=(7, 3.6), layout="constrained")
     ax = fig.add_subplot()
     months = [row["month"] for row in data["timeline"]]
-    xs = [dt.date.fromisoformat(m + "-15") for m in months]
-    # Dates on the x axis: matplotlib converts them through its units registry, though its stubs ask for floats.
-    ax.step(xs, [row["cumulative_randomized"] for row in data["timeline"]], where="post",  # type: ignore[arg-type]
-            label="randomized")
+    # Dates on the x axis as matplotlib's day numbers (date2num), shown as dates by xaxis_date().
+    xs = [_day(m + "-15") for m in months]
+    ax.step(xs, [row["cumulative_randomized"] for row in data["timeline"]], where="post", label="randomized")
     ax.axhline(data["target"], color="grey", linestyle="--", linewidth=1, label=f"target {data['target']}")
     fc = data.get("forecast") or {}
     if fc.get("completion_median") and xs:
-        last = xs[-1]
-        mid = dt.date.fromisoformat(fc["completion_median"])
-        ax.plot([last, mid], [data.get("randomized_all_sites", 0), data["target"]], linestyle=":",  # type: ignore[arg-type]
-                label="forecast (median)")
-        ax.axvspan(dt.date.fromisoformat(fc["completion_low"]), dt.date.fromisoformat(fc["completion_high"]),  # type: ignore[arg-type]
-                   alpha=0.15, label=f"{int(fc['level'] * 100)}% interval")
+        mid = _day(fc["completion_median"])
+        ax.plot(
+            [xs[-1], mid],
+            [data.get("randomized_all_sites", 0), data["target"]],
+            linestyle=":",
+            label="forecast (median)",
+        )
+        low = _day(fc["completion_low"])
+        high = _day(fc["completion_high"])
+        ax.axvspan(low, high, alpha=0.15, label=f"{int(fc['level'] * 100)}% interval")
+    ax.xaxis_date()
     ax.set_ylabel("subjects")
     ax.set_title("Enrollment")
     ax.legend(loc="upper left", fontsize=8)

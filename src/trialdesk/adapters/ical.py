@@ -36,8 +36,11 @@ def _uid_part(text: str) -> str:
 def _event(visit: Visit, stamp: dt.datetime) -> Event:
     day = visit.actual or visit.planned
     ev = Event()
-    ev.add("uid", f"{_uid_part(visit.subject_id)}-{_uid_part(visit.label)}"
-                  f"{'-' + day.isoformat() if visit.number is None else ''}@{UID_DOMAIN}")
+    ev.add(
+        "uid",
+        f"{_uid_part(visit.subject_id)}-{_uid_part(visit.label)}"
+        f"{'-' + day.isoformat() if visit.number is None else ''}@{UID_DOMAIN}",
+    )
     ev.add("dtstamp", stamp)
     ev.add("dtstart", day)
     ev.add("dtend", day + dt.timedelta(days=1))
@@ -85,14 +88,14 @@ def visits_to_ics(visits: Iterable[Visit], *, name: str, generated_at: dt.dateti
 
 def subject_calendar_ics(subject_id: str, visits: Iterable[Visit], *, generated_at: dt.datetime | None = None) -> bytes:
     """One subject's calendar (visits of other subjects are left out)."""
-    return visits_to_ics([v for v in visits if v.subject_id == subject_id], name=f"Subject {subject_id}",
-                         generated_at=generated_at)
+    return visits_to_ics(
+        [v for v in visits if v.subject_id == subject_id], name=f"Subject {subject_id}", generated_at=generated_at
+    )
 
 
 def site_calendar_ics(site_id: str, visits: Iterable[Visit], *, generated_at: dt.datetime | None = None) -> bytes:
     """One site's calendar: the visits of all its subjects (visits of other sites are left out)."""
-    return visits_to_ics([v for v in visits if v.site_id == site_id], name=f"Site {site_id}",
-                         generated_at=generated_at)
+    return visits_to_ics([v for v in visits if v.site_id == site_id], name=f"Site {site_id}", generated_at=generated_at)
 
 
 def write_ics(path: str | Path, data: bytes) -> Path:

@@ -17,8 +17,15 @@ from trialdesk.adapters import randomization_secret, secrets
 from trialdesk.services.ports import Ports
 from trialdesk.settings import Settings
 
-__all__ = ["Argon2Passwords", "CtcaeWorkbooks", "CtgovResults", "CtgovStudies", "RandomTokens", "SeedFiles",
-           "real_ports"]
+__all__ = [
+    "Argon2Passwords",
+    "CtcaeWorkbooks",
+    "CtgovResults",
+    "CtgovStudies",
+    "RandomTokens",
+    "SeedFiles",
+    "real_ports",
+]
 
 
 class Argon2Passwords:
@@ -55,8 +62,11 @@ class SeedFiles:
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self._store = (randomization_secret.default_store() if settings is None
-                       else randomization_secret.SeedStore(settings=settings))
+        self._store = (
+            randomization_secret.default_store()
+            if settings is None
+            else randomization_secret.SeedStore(settings=settings)
+        )
 
     def store(self) -> randomization_secret.SeedStore:
         return self._store
@@ -93,8 +103,7 @@ class CtgovResults:
 class CtgovStudies:
     """Protocol -> CT.gov API v2 study JSON."""
 
-    def protocol_to_study(self, protocol: Any, *, results_section: dict[str, Any] | None = None
-                          ) -> dict[str, Any]:
+    def protocol_to_study(self, protocol: Any, *, results_section: dict[str, Any] | None = None) -> dict[str, Any]:
         from trialdesk.adapters.ctgov import protocol_to_study
 
         return protocol_to_study(protocol, results_section=results_section)
@@ -129,8 +138,14 @@ def real_ports(settings: Settings | None = None) -> Ports:
     global _default
     if settings is None and _default is not None:
         return _default
-    ports = Ports(passwords=Argon2Passwords(settings), tokens=RandomTokens(), seeds=SeedFiles(settings),
-                  results=CtgovResults(settings), studies=CtgovStudies(), ctcae=CtcaeWorkbooks(settings))
+    ports = Ports(
+        passwords=Argon2Passwords(settings),
+        tokens=RandomTokens(),
+        seeds=SeedFiles(settings),
+        results=CtgovResults(settings),
+        studies=CtgovStudies(),
+        ctcae=CtcaeWorkbooks(settings),
+    )
     if settings is None:
         _default = ports
     return ports

@@ -53,8 +53,9 @@ def parse_seed(text: str, *, field: str = "seed") -> bytes:
     except ValueError:
         raise InvalidInput("must be hexadecimal", field=field) from None
     if len(seed) < MIN_SEED_BYTES:
-        raise InvalidInput(f"must be at least {MIN_SEED_BYTES} bytes ({2 * MIN_SEED_BYTES} hex digits), "
-                           f"got {len(seed)}", field=field)
+        raise InvalidInput(
+            f"must be at least {MIN_SEED_BYTES} bytes ({2 * MIN_SEED_BYTES} hex digits), got {len(seed)}", field=field
+        )
     return seed
 
 
@@ -127,8 +128,9 @@ class SeedStore:
                 return seed
         if candidates:
             raise IntegrityError(f"the randomization seed found for {nct_id} does not match the list's seed check")
-        raise NotFound(f"the randomization seed of {nct_id} is not available on this machine: set ${ENV_SECRET} "
-                       f"or provide {path}")
+        raise NotFound(
+            f"the randomization seed of {nct_id} is not available on this machine: set ${ENV_SECRET} or provide {path}"
+        )
 
     def remember(self, seed: bytes) -> None:
         """Make a seed known to this process (e.g. one passed on the command line) without writing it."""

@@ -31,8 +31,15 @@ if TYPE_CHECKING:
     from trialdesk.stats.analysis import FinalAnalysis
     from trialdesk.stats.survival import KaplanMeierFitter
 
-__all__ = ["ReportTable", "report_tables", "report_figures", "render_html", "write_pdf", "write_report",
-           "write_datasets"]
+__all__ = [
+    "ReportTable",
+    "report_tables",
+    "report_figures",
+    "render_html",
+    "write_pdf",
+    "write_report",
+    "write_datasets",
+]
 
 
 @dataclass
@@ -69,46 +76,113 @@ def report_tables(a: dict[str, Any]) -> list[ReportTable]:
     conf = f"{round(a['spec']['conf_level'] * 100):g}%"
     tables = []
     km = a["pfs"]["km"]
-    tables.append(ReportTable("pfs", "Progression-free survival (ITT)",
-                              ["Arm", "N", "Events", "Censored", f"Median, {unit} ({conf} CI)"],
-                              [[label[r["arm"]], str(r["n"]), str(r["events"]), str(r["censored"]),
-                                _ci(r["median"], r["median_lower"], r["median_upper"])] for r in km],
-                              f"Kaplan–Meier; Brookmeyer–Crowley CI of the median, {a['spec']['conf_type']} "
-                              "transform. NE: not estimable."))
+    tables.append(
+        ReportTable(
+            "pfs",
+            "Progression-free survival (ITT)",
+            ["Arm", "N", "Events", "Censored", f"Median, {unit} ({conf} CI)"],
+            [
+                [
+                    label[r["arm"]],
+                    str(r["n"]),
+                    str(r["events"]),
+                    str(r["censored"]),
+                    _ci(r["median"], r["median_lower"], r["median_upper"]),
+                ]
+                for r in km
+            ],
+            f"Kaplan–Meier; Brookmeyer–Crowley CI of the median, {a['spec']['conf_type']} "
+            "transform. NE: not estimable.",
+        )
+    )
     cox, lrs, lru = a["pfs"]["cox"], a["pfs"]["logrank_stratified"], a["pfs"]["logrank_unstratified"]
     if cox:
-        tables.append(ReportTable("pfs_test", "PFS comparison", ["Statistic", "Value"], [
-            [f"Hazard ratio {a['spec']['experimental_arm']} vs {a['spec']['control_arm']} ({conf} CI)",
-             _ci(cox["hr"], cox["lower"], cox["upper"], 3)],
-            ["Cox model", f"stratified ({cox['n_strata']} strata), {cox['ties']} ties; Wald p {_p(cox['p_value'])}"],
-            ["Stratified log-rank", f"chi-square {lrs['chisq']:.3f} (df {lrs['df']}), p {_p(lrs['p_value'])}"],
-            ["Unstratified log-rank", f"chi-square {lru['chisq']:.3f} (df {lru['df']}), p {_p(lru['p_value'])}"],
-        ], "Stratified by the randomization factors: " + ", ".join(a["spec"]["stratify_by"]) + "."))
+        tables.append(
+            ReportTable(
+                "pfs_test",
+                "PFS comparison",
+                ["Statistic", "Value"],
+                [
+                    [
+                        f"Hazard ratio {a['spec']['experimental_arm']} vs {a['spec']['control_arm']} ({conf} CI)",
+                        _ci(cox["hr"], cox["lower"], cox["upper"], 3),
+                    ],
+                    [
+                        "Cox model",
+                        f"stratified ({cox['n_strata']} strata), {cox['ties']} ties; Wald p {_p(cox['p_value'])}",
+                    ],
+                    ["Stratified log-rank", f"chi-square {lrs['chisq']:.3f} (df {lrs['df']}), p {_p(lrs['p_value'])}"],
+                    [
+                        "Unstratified log-rank",
+                        f"chi-square {lru['chisq']:.3f} (df {lru['df']}), p {_p(lru['p_value'])}",
+                    ],
+                ],
+                "Stratified by the randomization factors: " + ", ".join(a["spec"]["stratify_by"]) + ".",
+            )
+        )
     rules = sorted({r for v in a["pfs"]["censoring"].values() for r in v})
-    tables.append(ReportTable("pfs_censoring", "PFS events and censoring", ["Rule"] + [label[x] for x in arms],
-                              [[r.replace("_", " ")] + [str(a["pfs"]["censoring"][x].get(r, 0)) for x in arms]
-                               for r in rules]))
+    tables.append(
+        ReportTable(
+            "pfs_censoring",
+            "PFS events and censoring",
+            ["Rule"] + [label[x] for x in arms],
+            [[r.replace("_", " ")] + [str(a["pfs"]["censoring"][x].get(r, 0)) for x in arms] for r in rules],
+        )
+    )
     orr = a["orr"]
-    rows = [[label[r["arm"]], str(r["n"]), str(r["responders"]),
-             _ci(None if r["orr"] is None else 100 * r["orr"], None if r["lower"] is None else 100 * r["lower"],
-                 None if r["upper"] is None else 100 * r["upper"])]
-            + [str(r["bor"][k]) for k in ("CR", "PR", "SD", "non-CR/non-PD", "PD", "NE")] for r in orr["arms"]]
+    rows = [
+        [
+            label[r["arm"]],
+            str(r["n"]),
+            str(r["responders"]),
+            _ci(
+                None if r["orr"] is None else 100 * r["orr"],
+                None if r["lower"] is None else 100 * r["lower"],
+                None if r["upper"] is None else 100 * r["upper"],
+            ),
+        ]
+        + [str(r["bor"][k]) for k in ("CR", "PR", "SD", "non-CR/non-PD", "PD", "NE")]
+        for r in orr["arms"]
+    ]
     note = "Clopper–Pearson exact CI."
     if orr["difference"]:
         d = orr["difference"]
-        note += (f" Difference {a['spec']['experimental_arm']} minus {a['spec']['control_arm']}: "
-                 f"{_ci(100 * d['estimate'], 100 * d['lower'], 100 * d['upper'])} percentage points (Newcombe).")
-    tables.append(ReportTable("orr", "Objective response (ITT, RECIST 1.1)",
-                              ["Arm", "N", "Responders", f"ORR % ({conf} CI)", "CR", "PR", "SD", "non-CR/non-PD",
-                               "PD", "NE"], rows, note))
-    tables.append(ReportTable("dor", "Duration of response (responders)",
-                              ["Arm", "Responders", "Events", f"Median, {unit} ({conf} CI)"],
-                              [[label[r["arm"]], str(r["n"]), str(r["events"]),
-                                _ci(r["median"], r["median_lower"], r["median_upper"])] for r in a["dor"]]))
-    tables.append(ReportTable("subgroups", "PFS by subgroup", ["Subgroup", "N", "Events", f"HR ({conf} CI)"],
-                              [[r["label"], str(r["n"]), str(r["events"]),
-                                _ci(r["hr"], r["lo"], r["hi"], 2) if r["hr"] else "NE"] for r in a["subgroups"]],
-                              "Unstratified Cox model within each subgroup."))
+        note += (
+            f" Difference {a['spec']['experimental_arm']} minus {a['spec']['control_arm']}: "
+            f"{_ci(100 * d['estimate'], 100 * d['lower'], 100 * d['upper'])} percentage points (Newcombe)."
+        )
+    tables.append(
+        ReportTable(
+            "orr",
+            "Objective response (ITT, RECIST 1.1)",
+            ["Arm", "N", "Responders", f"ORR % ({conf} CI)", "CR", "PR", "SD", "non-CR/non-PD", "PD", "NE"],
+            rows,
+            note,
+        )
+    )
+    tables.append(
+        ReportTable(
+            "dor",
+            "Duration of response (responders)",
+            ["Arm", "Responders", "Events", f"Median, {unit} ({conf} CI)"],
+            [
+                [label[r["arm"]], str(r["n"]), str(r["events"]), _ci(r["median"], r["median_lower"], r["median_upper"])]
+                for r in a["dor"]
+            ],
+        )
+    )
+    tables.append(
+        ReportTable(
+            "subgroups",
+            "PFS by subgroup",
+            ["Subgroup", "N", "Events", f"HR ({conf} CI)"],
+            [
+                [r["label"], str(r["n"]), str(r["events"]), _ci(r["hr"], r["lo"], r["hi"], 2) if r["hr"] else "NE"]
+                for r in a["subgroups"]
+            ],
+            "Unstratified Cox model within each subgroup.",
+        )
+    )
     b = a["baseline"]
     keys = arms + ["total"]
     rows, bold = [], set()
@@ -117,65 +191,129 @@ def report_tables(a: dict[str, Any]) -> list[ReportTable]:
             v = row["values"]
             bold.add(len(rows))
             rows.append([row["label"]] + ["" for _ in keys])
-            rows.append(["  Median (range)"] + [f"{_n(v[k]['median'])} ({_n(v[k]['min'], 0)}–{_n(v[k]['max'], 0)})"
-                                                for k in keys])
+            rows.append(
+                ["  Median (range)"]
+                + [f"{_n(v[k]['median'])} ({_n(v[k]['min'], 0)}–{_n(v[k]['max'], 0)})" for k in keys]
+            )
             rows.append(["  Mean (SD)"] + [f"{_n(v[k]['mean'])} ({_n(v[k]['sd'])})" for k in keys])
         else:
             bold.add(len(rows))
             rows.append([row["label"]] + ["" for _ in keys])
             for lv in row["levels"]:
                 rows.append([f"  {lv}"] + [_np(row["values"][k][lv]) for k in keys])
-    tables.append(ReportTable("baseline", "Baseline characteristics (ITT)",
-                              ["Characteristic"] + [f"{label[x]} (N={b['n'][x]})" for x in arms]
-                              + [f"Total (N={b['n']['total']})"], rows, emphasis=bold))
+    tables.append(
+        ReportTable(
+            "baseline",
+            "Baseline characteristics (ITT)",
+            ["Characteristic"] + [f"{label[x]} (N={b['n'][x]})" for x in arms] + [f"Total (N={b['n']['total']})"],
+            rows,
+            emphasis=bold,
+        )
+    )
     s = a["safety"]
     head = ["Subjects with"] + [f"{label[x]} (N={s['safety_n'][x]})" for x in arms]
-    tables.append(ReportTable("safety_overview", "Safety overview (safety set)", head, [
-        ["Any TEAE"] + [_np(s["any_teae"][x]) for x in arms],
-        ["TEAE grade >= 3"] + [_np(s["any_grade3plus"][x]) for x in arms],
-        ["Serious TEAE"] + [_np(s["any_sae"][x]) for x in arms],
-        ["TEAE leading to discontinuation"] + [_np(s["leading_to_discontinuation"][x]) for x in arms],
-        ["Fatal TEAE (grade 5)"] + [_np(s["fatal_teae"][x]) for x in arms],
-        ["Death (any cause, ITT)"] + [str(s["deaths"][x]["n"]) for x in arms],
-    ], "TEAE: onset from the first dose to 30 days after the last dose. CTCAE v5.0 grades."))
+    tables.append(
+        ReportTable(
+            "safety_overview",
+            "Safety overview (safety set)",
+            head,
+            [
+                ["Any TEAE"] + [_np(s["any_teae"][x]) for x in arms],
+                ["TEAE grade >= 3"] + [_np(s["any_grade3plus"][x]) for x in arms],
+                ["Serious TEAE"] + [_np(s["any_sae"][x]) for x in arms],
+                ["TEAE leading to discontinuation"] + [_np(s["leading_to_discontinuation"][x]) for x in arms],
+                ["Fatal TEAE (grade 5)"] + [_np(s["fatal_teae"][x]) for x in arms],
+                ["Death (any cause, ITT)"] + [str(s["deaths"][x]["n"]) for x in arms],
+            ],
+            "TEAE: onset from the first dose to 30 days after the last dose. CTCAE v5.0 grades.",
+        )
+    )
     rows, bold = [], set()
     for soc in s["by_soc"]:
         bold.add(len(rows))
         rows.append([soc["soc"]] + [_np(soc["subjects"][x]) for x in arms])
         for t in soc["terms"]:
             rows.append([f"  {t['term']}"] + [_np(t["subjects"][x]) for x in arms])
-    tables.append(ReportTable("teae_soc_pt", "TEAEs by system organ class and preferred term",
-                              ["SOC / preferred term"] + head[1:], rows, "Subjects counted once per row.", bold))
-    tables.append(ReportTable("worst_grade", "Subjects by worst TEAE grade", ["Worst grade"] + head[1:],
-                              [[f"Grade {g}" if g != ">=3" else "Grade >= 3"] + [_np(s["worst_grade"][x][g])
-                                                                                   for x in arms]
-                               for g in ("1", "2", "3", "4", "5", ">=3")]))
-    tables.append(ReportTable("sae", "Serious TEAEs by preferred term", ["SOC / preferred term"] + head[1:],
-                              [[f"{r['soc']}: {r['term']}"] + [_np(r["subjects"][x]) for x in arms]
-                               for r in s["sae_terms"]]))
-    tables.append(ReportTable("discontinuation", "TEAEs leading to discontinuation",
-                              ["SOC / preferred term"] + head[1:],
-                              [[f"{r['soc']}: {r['term']}"] + [_np(r["subjects"][x]) for x in arms]
-                               for r in s["discontinuation_terms"]]))
+    tables.append(
+        ReportTable(
+            "teae_soc_pt",
+            "TEAEs by system organ class and preferred term",
+            ["SOC / preferred term"] + head[1:],
+            rows,
+            "Subjects counted once per row.",
+            bold,
+        )
+    )
+    tables.append(
+        ReportTable(
+            "worst_grade",
+            "Subjects by worst TEAE grade",
+            ["Worst grade"] + head[1:],
+            [
+                [f"Grade {g}" if g != ">=3" else "Grade >= 3"] + [_np(s["worst_grade"][x][g]) for x in arms]
+                for g in ("1", "2", "3", "4", "5", ">=3")
+            ],
+        )
+    )
+    tables.append(
+        ReportTable(
+            "sae",
+            "Serious TEAEs by preferred term",
+            ["SOC / preferred term"] + head[1:],
+            [[f"{r['soc']}: {r['term']}"] + [_np(r["subjects"][x]) for x in arms] for r in s["sae_terms"]],
+        )
+    )
+    tables.append(
+        ReportTable(
+            "discontinuation",
+            "TEAEs leading to discontinuation",
+            ["SOC / preferred term"] + head[1:],
+            [[f"{r['soc']}: {r['term']}"] + [_np(r["subjects"][x]) for x in arms] for r in s["discontinuation_terms"]],
+        )
+    )
     rows = []
     for e in s["exposure"]:
-        rows.append([label[e["arm"]], "cycles (all drugs)", str(e["treated"]),
-                     f"{_n(e['cycles_median'], 0)} ({_n(e['cycles_min'], 0)}–{_n(e['cycles_max'], 0)})", ""])
+        rows.append(
+            [
+                label[e["arm"]],
+                "cycles (all drugs)",
+                str(e["treated"]),
+                f"{_n(e['cycles_median'], 0)} ({_n(e['cycles_min'], 0)}–{_n(e['cycles_max'], 0)})",
+                "",
+            ]
+        )
         for d in e["drugs"]:
-            rows.append(["", d["drug"], str(d["subjects"]), f"{d['doses']} doses",
-                         f"{_n(d['rdi_median'], 3)} ({_n(d['rdi_min'], 3)}–{_n(d['rdi_max'], 3)})"])
-    tables.append(ReportTable("exposure", "Exposure", ["Arm", "Drug", "Treated", "Cycles median (range)",
-                                                       "RDI median (range)"], rows,
-                              "Relative dose intensity = actual / planned dose intensity (dose per day over the "
-                              "treatment span plus one cycle)."))
+            rows.append(
+                [
+                    "",
+                    d["drug"],
+                    str(d["subjects"]),
+                    f"{d['doses']} doses",
+                    f"{_n(d['rdi_median'], 3)} ({_n(d['rdi_min'], 3)}–{_n(d['rdi_max'], 3)})",
+                ]
+            )
+    tables.append(
+        ReportTable(
+            "exposure",
+            "Exposure",
+            ["Arm", "Drug", "Treated", "Cycles median (range)", "RDI median (range)"],
+            rows,
+            "Relative dose intensity = actual / planned dose intensity (dose per day over the "
+            "treatment span plus one cycle).",
+        )
+    )
     c = a["consort"]
     rows = [["Assessed for eligibility", str(c["assessed"])], ["Excluded", str(c["excluded"])]]
     rows += [[f"  {k}", str(v)] for k, v in c["excluded_reasons"].items()]
     rows += [["Randomized", str(c["randomized"])]]
     for x in c["arms"]:
-        rows += [[f"{label[x['arm']]}: allocated / received / discontinued / ITT / safety",
-                  f"{x['allocated']} / {x['received']} / {x['discontinued_treatment']} / {x['analysed_itt']} / "
-                  f"{x['analysed_safety']}"]]
+        rows += [
+            [
+                f"{label[x['arm']]}: allocated / received / discontinued / ITT / safety",
+                f"{x['allocated']} / {x['received']} / {x['discontinued_treatment']} / {x['analysed_itt']} / "
+                f"{x['analysed_safety']}",
+            ]
+        ]
     tables.append(ReportTable("consort", "CONSORT counts", ["Stage", "n"], rows))
     return tables
 
@@ -193,19 +331,38 @@ def report_figures(analysis: FinalAnalysis) -> dict[str, Figure]:
     figs: dict[str, Figure] = {}
     if analysis.km_fits_:
         fits = {labels.get(k, k): f for k, f in analysis.km_fits_.items()}
-        figs["km_pfs"] = km_plot(fits, risk_times=_risk_times(fits), title="Progression-free survival (ITT)",
-                                 xlabel=f"Time since randomization ({unit})", ylabel="PFS probability")
+        figs["km_pfs"] = km_plot(
+            fits,
+            risk_times=_risk_times(fits),
+            title="Progression-free survival (ITT)",
+            xlabel=f"Time since randomization ({unit})",
+            ylabel="PFS probability",
+        )
     if analysis.dor_fits_:
         fits = {labels.get(k, k): f for k, f in analysis.dor_fits_.items()}
-        figs["km_dor"] = km_plot(fits, risk_times=_risk_times(fits), title="Duration of response",
-                                 xlabel=f"Time since first response ({unit})", ylabel="Probability of response")
+        figs["km_dor"] = km_plot(
+            fits,
+            risk_times=_risk_times(fits),
+            title="Duration of response",
+            xlabel=f"Time since first response ({unit})",
+            ylabel="Probability of response",
+        )
     rows = [r for r in analysis.subgroups_ if r["hr"] is not None]
     if analysis.cox_:
-        rows = [{"label": "All subjects (stratified)", "hr": analysis.cox_["hr"], "lo": analysis.cox_["lower"],
-                 "hi": analysis.cox_["upper"], "n": analysis.cox_["n"]}] + rows
+        rows = [
+            {
+                "label": "All subjects (stratified)",
+                "hr": analysis.cox_["hr"],
+                "lo": analysis.cox_["lower"],
+                "hi": analysis.cox_["upper"],
+                "n": analysis.cox_["n"],
+            }
+        ] + rows
     # a subgroup too small to estimate (no events in an arm: HR 0 or infinite, CI unbounded) is left out of the plot
     # and keeps its row, marked not estimable, in the tables
-    rows = [r for r in rows if all(r.get(k) is not None and math.isfinite(r[k]) and r[k] > 0 for k in ("hr", "lo", "hi"))]
+    rows = [
+        r for r in rows if all(r.get(k) is not None and math.isfinite(r[k]) and r[k] > 0 for k in ("hr", "lo", "hi"))
+    ]
     if rows:
         figs["forest"] = forest_plot(rows, title="PFS hazard ratio by subgroup")
     figs["consort"] = consort_figure(analysis.consort_, labels)
@@ -219,7 +376,7 @@ def _svg(fig: Figure) -> str:
     with rc_context({"svg.fonttype": "none"}):
         fig.savefig(buf, format="svg", bbox_inches="tight")
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def _html_table(t: ReportTable) -> str:
@@ -231,8 +388,10 @@ def _html_table(t: ReportTable) -> str:
     if not body:
         body.append(f'<tr><td colspan="{len(t.header)}">None</td></tr>')
     note = f'<p class="note">{escape(t.note)}</p>' if t.note else ""
-    return (f'<section id="t-{t.key}"><h2>{escape(t.title)}</h2><table><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>{note}</section>')
+    return (
+        f'<section id="t-{t.key}"><h2>{escape(t.title)}</h2><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>{note}</section>"
+    )
 
 
 _CSS = """body{font-family:Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -245,18 +404,41 @@ def render_html(analysis: FinalAnalysis, *, title: str, figures: dict[str, Figur
     """The report as one self-contained HTML page (figures inline as SVG)."""
     a = analysis.to_dict()
     figs = report_figures(analysis) if figures is None else figures
-    parts = [f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-             f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>"
-             f"<p>Data cut-off: {escape(a['cut_date'])}. ITT population: {a['n_itt']} subjects.</p>"]
-    parts.append('<figure id="f-consort"><figcaption>CONSORT flow diagram</figcaption>'
-                 + consort_svg(a["consort"], analysis.arm_labels) + "</figure>")
-    captions = {"km_pfs": "Kaplan–Meier estimate of progression-free survival",
-                "km_dor": "Kaplan–Meier estimate of duration of response",
-                "forest": "Forest plot of PFS hazard ratios"}
+    parts = [
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>"
+        f"<p>Data cut-off: {escape(a['cut_date'])}. ITT population: {a['n_itt']} subjects.</p>"
+    ]
+    parts.append(
+        '<figure id="f-consort"><figcaption>CONSORT flow diagram</figcaption>'
+        + consort_svg(a["consort"], analysis.arm_labels)
+        + "</figure>"
+    )
+    captions = {
+        "km_pfs": "Kaplan–Meier estimate of progression-free survival",
+        "km_dor": "Kaplan–Meier estimate of duration of response",
+        "forest": "Forest plot of PFS hazard ratios",
+    }
     tables = {t.key: t for t in report_tables(a)}
-    order = ["consort", "baseline", "pfs", "pfs_test", "pfs_censoring", "km_pfs", "orr", "dor", "km_dor",
-             "subgroups", "forest", "safety_overview", "teae_soc_pt", "worst_grade", "sae", "discontinuation",
-             "exposure"]
+    order = [
+        "consort",
+        "baseline",
+        "pfs",
+        "pfs_test",
+        "pfs_censoring",
+        "km_pfs",
+        "orr",
+        "dor",
+        "km_dor",
+        "subgroups",
+        "forest",
+        "safety_overview",
+        "teae_soc_pt",
+        "worst_grade",
+        "sae",
+        "discontinuation",
+        "exposure",
+    ]
     for key in order:
         if key in tables:
             parts.append(_html_table(tables[key]))
@@ -286,17 +468,20 @@ def _table_pages(t: ReportTable, rows_per_page: int = 40) -> list[Figure]:
         fig.text(0.04, y, line(t.header), fontsize=size, family="monospace", weight="bold")
         y -= 0.021
         fig.text(0.04, y, "-" * total, fontsize=size, family="monospace")
-        for i, row in enumerate(body[k:k + rows_per_page], start=k):
+        for i, row in enumerate(body[k : k + rows_per_page], start=k):
             y -= 0.021
-            fig.text(0.04, y, line(row), fontsize=size, family="monospace",
-                     weight="bold" if i in t.emphasis else "normal")
+            fig.text(
+                0.04, y, line(row), fontsize=size, family="monospace", weight="bold" if i in t.emphasis else "normal"
+            )
         if t.note:
             fig.text(0.04, 0.03, t.note, fontsize=8, color="#444", wrap=True)
         pages.append(fig)
     return pages
 
 
-def write_pdf(analysis: FinalAnalysis, path: str | Path, *, title: str, figures: dict[str, Figure] | None = None) -> Path:
+def write_pdf(
+    analysis: FinalAnalysis, path: str | Path, *, title: str, figures: dict[str, Figure] | None = None
+) -> Path:
     """The report as a PDF: a title page, the figures, then every table (long tables span several pages)."""
     path = Path(path)
     a = analysis.to_dict()
@@ -305,8 +490,9 @@ def write_pdf(analysis: FinalAnalysis, path: str | Path, *, title: str, figures:
         cover = Figure(figsize=(11.69, 8.27))
         FigureCanvasAgg(cover)
         cover.text(0.5, 0.6, title, ha="center", fontsize=16, weight="bold", wrap=True)
-        cover.text(0.5, 0.5, f"Data cut-off {a['cut_date']} — ITT population {a['n_itt']} subjects", ha="center",
-                   fontsize=12)
+        cover.text(
+            0.5, 0.5, f"Data cut-off {a['cut_date']} — ITT population {a['n_itt']} subjects", ha="center", fontsize=12
+        )
         pdf.savefig(cover)
         for key in ("consort", "km_pfs", "forest", "km_dor"):
             if key in figs:
@@ -347,4 +533,3 @@ def write_datasets(datasets: Datasets, out_dir: str | Path, fmt: str = "csv") ->
             df.to_parquet(path, index=False)
         paths.append(path)
     return paths
-

@@ -55,27 +55,60 @@ class Action(StrEnum):
 
 A = Action
 PERMISSIONS: dict[Role, frozenset[Action]] = {
-    Role.ADMIN: frozenset({A.USER_MANAGE, A.SITE_ACTIVATE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.AUDIT_VIEW,
-                           A.SITE_VIEW, A.DASHBOARD_VIEW}),
+    Role.ADMIN: frozenset(
+        {A.USER_MANAGE, A.SITE_ACTIVATE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.AUDIT_VIEW, A.SITE_VIEW, A.DASHBOARD_VIEW}
+    ),
     Role.SPONSOR: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW, A.DESIGN_SIMULATE}),
-    Role.INVESTIGATOR: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.SCREEN, A.RANDOMIZE,
-                                  A.DATA_ENTER, A.QUERY_ANSWER, A.CASEBOOK_SIGN}),
-    Role.COORDINATOR: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.SCREEN, A.RANDOMIZE,
-                                 A.DATA_ENTER, A.QUERY_ANSWER}),
-    Role.MONITOR: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.QUERY_RAISE, A.QUERY_CLOSE,
-                             A.AUDIT_VIEW}),
-    Role.STATISTICIAN: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW, A.RANDOMIZATION_LIST, A.RANDOMIZATION_MANAGE,
-                                  A.ANALYSIS_RUN, A.RESULTS_POST, A.DESIGN_SIMULATE}),
+    Role.INVESTIGATOR: frozenset(
+        {
+            A.SITE_VIEW,
+            A.DASHBOARD_VIEW,
+            A.SUBJECT_VIEW,
+            A.SCREEN,
+            A.RANDOMIZE,
+            A.DATA_ENTER,
+            A.QUERY_ANSWER,
+            A.CASEBOOK_SIGN,
+        }
+    ),
+    Role.COORDINATOR: frozenset(
+        {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.SCREEN, A.RANDOMIZE, A.DATA_ENTER, A.QUERY_ANSWER}
+    ),
+    Role.MONITOR: frozenset(
+        {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.QUERY_RAISE, A.QUERY_CLOSE, A.AUDIT_VIEW}
+    ),
+    Role.STATISTICIAN: frozenset(
+        {
+            A.SITE_VIEW,
+            A.DASHBOARD_VIEW,
+            A.RANDOMIZATION_LIST,
+            A.RANDOMIZATION_MANAGE,
+            A.ANALYSIS_RUN,
+            A.RESULTS_POST,
+            A.DESIGN_SIMULATE,
+        }
+    ),
 }
 
 #: Actions that are not about one site: the role alone decides.
-SITE_FREE: frozenset[Action] = frozenset({A.USER_MANAGE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.DASHBOARD_VIEW,
-                                          A.RANDOMIZATION_LIST, A.RANDOMIZATION_MANAGE, A.ANALYSIS_RUN,
-                                          A.RESULTS_POST, A.DESIGN_SIMULATE})
+SITE_FREE: frozenset[Action] = frozenset(
+    {
+        A.USER_MANAGE,
+        A.PROTOCOL_LOAD,
+        A.CTCAE_LOAD,
+        A.DASHBOARD_VIEW,
+        A.RANDOMIZATION_LIST,
+        A.RANDOMIZATION_MANAGE,
+        A.ANALYSIS_RUN,
+        A.RESULTS_POST,
+        A.DESIGN_SIMULATE,
+    }
+)
 
 #: Actions whose refusal must not reveal that the thing exists (answered as "not found").
-HIDE_EXISTENCE: frozenset[Action] = frozenset({A.SUBJECT_VIEW, A.DATA_ENTER, A.QUERY_ANSWER, A.QUERY_RAISE,
-                                               A.QUERY_CLOSE, A.CASEBOOK_SIGN, A.RANDOMIZE})
+HIDE_EXISTENCE: frozenset[Action] = frozenset(
+    {A.SUBJECT_VIEW, A.DATA_ENTER, A.QUERY_ANSWER, A.QUERY_RAISE, A.QUERY_CLOSE, A.CASEBOOK_SIGN, A.RANDOMIZE}
+)
 
 
 @dataclass(frozen=True)
@@ -157,13 +190,20 @@ class Denial(PermissionDenied):
         return super().to_dict()
 
 
-def require(principal: Principal, action: Action, site: str | None = None, *, hide: bool | None = None,
-            not_found: str = "not found") -> None:
+def require(
+    principal: Principal,
+    action: Action,
+    site: str | None = None,
+    *,
+    hide: bool | None = None,
+    not_found: str = "not found",
+) -> None:
     """Raise :class:`Denial` unless the principal may do ``action`` at ``site``. A hidden refusal answers
     ``not_found``: pass the message the caller would get if the thing did not exist."""
     if not principal.can(action, site):
-        raise Denial(principal, action, site, hide=(action in HIDE_EXISTENCE) if hide is None else hide,
-                     not_found=not_found)
+        raise Denial(
+            principal, action, site, hide=(action in HIDE_EXISTENCE) if hide is None else hide, not_found=not_found
+        )
 
 
 def permission_table() -> list[dict[str, Any]]:

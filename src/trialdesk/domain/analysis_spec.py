@@ -32,11 +32,14 @@ class PfsCensoring(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     missed_assessments: PositiveInt = Field(
-        2, description="An event after this many consecutive missed scheduled assessments is censored.")
+        2, description="An event after this many consecutive missed scheduled assessments is censored."
+    )
     censor_at_new_therapy: bool = Field(
-        True, description="Censor at the last adequate assessment on or before new anticancer therapy.")
+        True, description="Censor at the last adequate assessment on or before new anticancer therapy."
+    )
     adequate_responses: tuple[str, ...] = Field(
-        ADEQUATE_RESPONSES, description="Time-point responses that count as an adequate assessment (NE does not).")
+        ADEQUATE_RESPONSES, description="Time-point responses that count as an adequate assessment (NE does not)."
+    )
 
     @field_validator("adequate_responses")
     @classmethod
@@ -72,16 +75,20 @@ class AnalysisSpec(BaseModel):
     ties: Literal["efron", "breslow"] = "efron"
     stratify_by: list[str] = Field(
         default_factory=lambda: ["hr_status", "disease_setting", "visceral_metastases"],
-        description="Randomization factors the log-rank test and Cox model are stratified by.")
+        description="Randomization factors the log-rank test and Cox model are stratified by.",
+    )
     confirm_response: bool = Field(False, description="Require a confirmed CR/PR for ORR (RECIST 1.1 section 4.6).")
     treatment_emergent_days: PositiveInt = Field(
-        30, description="An AE is treatment-emergent from the first dose to this many days after the last dose.")
-    subgroups: list[Subgroup] = Field(default_factory=lambda: [
-        Subgroup(name="hr_status", label="Hormone receptor status"),
-        Subgroup(name="disease_setting", label="Disease setting"),
-        Subgroup(name="visceral_metastases", label="Visceral metastases"),
-        Subgroup(name="age_group", label="Age"),
-    ])
+        30, description="An AE is treatment-emergent from the first dose to this many days after the last dose."
+    )
+    subgroups: list[Subgroup] = Field(
+        default_factory=lambda: [
+            Subgroup(name="hr_status", label="Hormone receptor status"),
+            Subgroup(name="disease_setting", label="Disease setting"),
+            Subgroup(name="visceral_metastases", label="Visceral metastases"),
+            Subgroup(name="age_group", label="Age"),
+        ]
+    )
     age_cutoff: PositiveInt = Field(65, description="Age (years) splitting the age subgroup: < cutoff vs >= cutoff.")
     experimental_arm: str = "tqb2102"
     control_arm: str = "thp"

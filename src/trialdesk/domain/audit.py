@@ -41,9 +41,18 @@ class AuditEvent:
 
     def content(self) -> dict[str, Any]:
         return {
-            "seq": self.seq, "occurred_at": self.occurred_at, "actor": self.actor, "action": self.action,
-            "entity_type": self.entity_type, "entity_id": self.entity_id, "trial": self.trial, "site": self.site,
-            "before": self.before, "after": self.after, "reason": self.reason, "prev_hash": self.prev_hash,
+            "seq": self.seq,
+            "occurred_at": self.occurred_at,
+            "actor": self.actor,
+            "action": self.action,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "trial": self.trial,
+            "site": self.site,
+            "before": self.before,
+            "after": self.after,
+            "reason": self.reason,
+            "prev_hash": self.prev_hash,
         }
 
     def compute_hash(self) -> str:
@@ -75,6 +84,8 @@ def verify_chain(events: Iterable[AuditEvent], *, head: tuple[int, str] | None =
         expected_seq += 1
         last = (event.seq, event.hash)
     if head is not None and tuple(head) != last:
-        return ChainBreak(last[0] + 1 if head[0] > last[0] else head[0],
-                          f"chain head records event {head[0]} but the trail ends at {last[0]} (events removed)")
+        return ChainBreak(
+            last[0] + 1 if head[0] > last[0] else head[0],
+            f"chain head records event {head[0]} but the trail ends at {last[0]} (events removed)",
+        )
     return None

@@ -19,13 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trialdesk.domain.errors import InvalidInput, Problem
 
-__all__ = [
-    "CTCAE_GRADES",
-    "CtcaeDictionary",
-    "CtcaeTerm",
-    "InvalidCtcaeGradeError",
-    "UnknownCtcaeTermError",
-]
+__all__ = ["CTCAE_GRADES", "CtcaeDictionary", "CtcaeTerm", "InvalidCtcaeGradeError", "UnknownCtcaeTermError"]
 
 CTCAE_GRADES = (1, 2, 3, 4, 5)
 

@@ -57,8 +57,13 @@ __all__ = [
 ]
 
 DISPOSITION_KINDS = ("end_of_treatment", "end_of_study", "death", "new_therapy")
-_DISCONTINUATION_ACTIONS = {"drug withdrawn", "drug discontinued", "discontinued", "permanently discontinued",
-                            "treatment discontinued"}
+_DISCONTINUATION_ACTIONS = {
+    "drug withdrawn",
+    "drug discontinued",
+    "discontinued",
+    "permanently discontinued",
+    "treatment discontinued",
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -151,8 +156,14 @@ class Datasets:
     cut_date: dt.date
 
     def as_dict(self) -> dict[str, pd.DataFrame]:
-        return {"adsl": self.adsl, "adtte": self.adtte, "adrs": self.adrs, "adae": self.adae, "adex": self.adex,
-                "screening": self.screening}
+        return {
+            "adsl": self.adsl,
+            "adtte": self.adtte,
+            "adrs": self.adrs,
+            "adae": self.adae,
+            "adex": self.adex,
+            "screening": self.screening,
+        }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -224,19 +235,22 @@ def pfs_outcome(
         keep = [d for d, _ in adequate if (d < on_or_before if strictly else d <= on_or_before)]
         return keep[-1] if keep else None
 
-    nt = new_therapy_date if (spec.pfs.censor_at_new_therapy and new_therapy_date is not None
-                              and new_therapy_date <= cut_date) else None
+    nt = (
+        new_therapy_date
+        if (spec.pfs.censor_at_new_therapy and new_therapy_date is not None and new_therapy_date <= cut_date)
+        else None
+    )
     if nt is not None and (event is None or nt < event[0]):
         last = last_adequate(nt)
-        return PfsOutcome(last or randomized_on, False, "censored_new_therapy",
-                          f"new anticancer therapy on {nt}")
+        return PfsOutcome(last or randomized_on, False, "censored_new_therapy", f"new anticancer therapy on {nt}")
     if event is not None:
         date, kind = event
         anchor = last_adequate(date, strictly=True) or randomized_on
         missed = _missed_between(schedule, randomized_on, anchor, date)
         if missed >= spec.pfs.missed_assessments:
-            return PfsOutcome(anchor, False, "censored_missed_assessments",
-                              f"{kind} on {date} after {missed} missed assessments")
+            return PfsOutcome(
+                anchor, False, "censored_missed_assessments", f"{kind} on {date} after {missed} missed assessments"
+            )
         return PfsOutcome(date, True, kind)
     last = last_adequate(cut_date)
     if last is None:
@@ -247,6 +261,7 @@ def pfs_outcome(
 # ---------------------------------------------------------------------------------------------------------------
 # Response
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def best_overall_response(
     randomized_on: dt.date,
@@ -284,8 +299,10 @@ def _dispositions(data: CapturedData, cut: dt.date) -> dict[str, dict[str, Dispo
     out: dict[str, dict[str, DispositionInput]] = defaultdict(dict)
     for i, d in enumerate(data.dispositions):
         if d.kind not in DISPOSITION_KINDS:
-            raise InvalidInput(f"unknown kind {d.kind!r}; expected one of {', '.join(DISPOSITION_KINDS)}",
-                               field=f"dispositions[{i}].kind")
+            raise InvalidInput(
+                f"unknown kind {d.kind!r}; expected one of {', '.join(DISPOSITION_KINDS)}",
+                field=f"dispositions[{i}].kind",
+            )
         if d.date <= cut:
             out[d.subject_number][d.kind] = d
     return out
@@ -320,8 +337,9 @@ def derive_adsl(data: CapturedData, spec: AnalysisSpec, cut_date: dt.date) -> pd
             "first_dose": dose_dates[0] if dose_dates else None,
             "last_dose": dose_dates[-1] if dose_dates else None,
             "age": age,
-            "age_group": None if age is None else (f"< {spec.age_cutoff}" if age < spec.age_cutoff
-                                                   else f">= {spec.age_cutoff}"),
+            "age_group": None
+            if age is None
+            else (f"< {spec.age_cutoff}" if age < spec.age_cutoff else f">= {spec.age_cutoff}"),
             "sex": s.sex,
             "ecog": s.ecog,
         }
@@ -338,29 +356,65 @@ def derive_adsl(data: CapturedData, spec: AnalysisSpec, cut_date: dt.date) -> pd
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else ["subject_number", "arm", "itt", "safety"])
 
 
-def derive_adtte(data: CapturedData, spec: AnalysisSpec, schedule: ScheduleSpec, cut_date: dt.date,
-                 adsl: pd.DataFrame | None = None) -> pd.DataFrame:
+def derive_adtte(
+    data: CapturedData, spec: AnalysisSpec, schedule: ScheduleSpec, cut_date: dt.date, adsl: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """PFS time-to-event dataset: one row per ITT Subject."""
     adsl = derive_adsl(data, spec, cut_date) if adsl is None else adsl
     visits = _by_subject(a for a in data.assessments if not a.baseline)
     rows = []
     for rec in adsl[adsl["itt"]].to_dict("records"):
         sn = rec["subject_number"]
-        out = pfs_outcome(rec["randomized_on"], [(a.date, a.response) for a in visits.get(sn, ())],
-                          cut_date=cut_date, spec=spec, schedule=schedule, death_date=rec["death_date"],
-                          new_therapy_date=rec["new_therapy_date"])
+        out = pfs_outcome(
+            rec["randomized_on"],
+            [(a.date, a.response) for a in visits.get(sn, ())],
+            cut_date=cut_date,
+            spec=spec,
+            schedule=schedule,
+            death_date=rec["death_date"],
+            new_therapy_date=rec["new_therapy_date"],
+        )
         days = (out.date - rec["randomized_on"]).days + spec.day_offset
-        rows.append({"subject_number": sn, "arm": rec["arm"], **{k: rec[k] for k in spec.stratify_by},
-                     "parameter": "PFS", "start_date": rec["randomized_on"], "end_date": out.date,
-                     "days": days, "time": spec.to_time(days), "event": int(out.event), "rule": out.rule,
-                     "detail": out.detail})
-    cols = ["subject_number", "arm", *spec.stratify_by, "parameter", "start_date", "end_date", "days", "time",
-            "event", "rule", "detail"]
+        rows.append(
+            {
+                "subject_number": sn,
+                "arm": rec["arm"],
+                **{k: rec[k] for k in spec.stratify_by},
+                "parameter": "PFS",
+                "start_date": rec["randomized_on"],
+                "end_date": out.date,
+                "days": days,
+                "time": spec.to_time(days),
+                "event": int(out.event),
+                "rule": out.rule,
+                "detail": out.detail,
+            }
+        )
+    cols = [
+        "subject_number",
+        "arm",
+        *spec.stratify_by,
+        "parameter",
+        "start_date",
+        "end_date",
+        "days",
+        "time",
+        "event",
+        "rule",
+        "detail",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
-def derive_adrs(data: CapturedData, spec: AnalysisSpec, cut_date: dt.date, adtte: pd.DataFrame,
-                adsl: pd.DataFrame, *, min_sd_days: int = 35) -> pd.DataFrame:
+def derive_adrs(
+    data: CapturedData,
+    spec: AnalysisSpec,
+    cut_date: dt.date,
+    adtte: pd.DataFrame,
+    adsl: pd.DataFrame,
+    *,
+    min_sd_days: int = 35,
+) -> pd.DataFrame:
     """Response dataset: best overall response per ITT Subject, and duration of response for responders.
 
     Time points after the cut or after new anticancer therapy are ignored. Duration of response runs from the
@@ -373,11 +427,20 @@ def derive_adrs(data: CapturedData, spec: AnalysisSpec, cut_date: dt.date, adtte
         sn = rec["subject_number"]
         nt = rec["new_therapy_date"]
         pts = [(a.date, a.response) for a in visits.get(sn, ()) if nt is None or a.date <= nt]
-        bor, bor_date = best_overall_response(rec["randomized_on"], pts, min_sd_days=min_sd_days,
-                                              confirm=spec.confirm_response)
+        bor, bor_date = best_overall_response(
+            rec["randomized_on"], pts, min_sd_days=min_sd_days, confirm=spec.confirm_response
+        )
         responder = bor in ("CR", "PR")
-        row = {"subject_number": sn, "arm": rec["arm"], "bor": bor, "bor_date": bor_date,
-               "responder": responder, "dor_days": None, "dor_time": None, "dor_event": None}
+        row = {
+            "subject_number": sn,
+            "arm": rec["arm"],
+            "bor": bor,
+            "bor_date": bor_date,
+            "responder": responder,
+            "dor_days": None,
+            "dor_time": None,
+            "dor_event": None,
+        }
         if responder:
             p = pfs[sn]
             days = (p["end_date"] - bor_date).days + spec.day_offset
@@ -400,15 +463,26 @@ def derive_adae(data: CapturedData, spec: AnalysisSpec, cut_date: dt.date, adsl:
         window_end = s["last_dose"] + dt.timedelta(days=spec.treatment_emergent_days)
         teae = s["first_dose"] <= ae.onset <= window_end
         action = (ae.action_taken or "").strip().lower().replace("_", " ")
-        rows.append({"subject_number": ae.subject_number, "arm": s["arm"], "term": ae.term, "soc": ae.soc,
-                     "grade": int(ae.grade), "onset": ae.onset, "serious": bool(ae.serious), "teae": teae,
-                     "leading_to_discontinuation": action in _DISCONTINUATION_ACTIONS})
+        rows.append(
+            {
+                "subject_number": ae.subject_number,
+                "arm": s["arm"],
+                "term": ae.term,
+                "soc": ae.soc,
+                "grade": int(ae.grade),
+                "onset": ae.onset,
+                "serious": bool(ae.serious),
+                "teae": teae,
+                "leading_to_discontinuation": action in _DISCONTINUATION_ACTIONS,
+            }
+        )
     cols = ["subject_number", "arm", "term", "soc", "grade", "onset", "serious", "teae", "leading_to_discontinuation"]
     return pd.DataFrame(rows, columns=cols)
 
 
-def derive_adex(data: CapturedData, cut_date: dt.date, adsl: pd.DataFrame, *, cycle_length_days: int = 21
-                ) -> pd.DataFrame:
+def derive_adex(
+    data: CapturedData, cut_date: dt.date, adsl: pd.DataFrame, *, cycle_length_days: int = 21
+) -> pd.DataFrame:
     """Exposure per treated Subject and drug.
 
     Relative dose intensity = actual dose intensity / planned dose intensity, with
@@ -429,27 +503,65 @@ def derive_adex(data: CapturedData, cut_date: dt.date, adsl: pd.DataFrame, *, cy
         span = (dates[-1] - dates[0]).days + cycle_length_days
         n = len(doses)
         rdi = (actual / span) / (planned / (n * cycle_length_days)) if planned > 0 else None
-        rows.append({"subject_number": sn, "arm": arms[sn], "drug": drug, "n_doses": n,
-                     "cycles": len({d.cycle for d in doses}), "first_dose": dates[0], "last_dose": dates[-1],
-                     "duration_days": span, "total_actual_mg": actual, "total_planned_mg": planned, "rdi": rdi})
-    cols = ["subject_number", "arm", "drug", "n_doses", "cycles", "first_dose", "last_dose", "duration_days",
-            "total_actual_mg", "total_planned_mg", "rdi"]
+        rows.append(
+            {
+                "subject_number": sn,
+                "arm": arms[sn],
+                "drug": drug,
+                "n_doses": n,
+                "cycles": len({d.cycle for d in doses}),
+                "first_dose": dates[0],
+                "last_dose": dates[-1],
+                "duration_days": span,
+                "total_actual_mg": actual,
+                "total_planned_mg": planned,
+                "rdi": rdi,
+            }
+        )
+    cols = [
+        "subject_number",
+        "arm",
+        "drug",
+        "n_doses",
+        "cycles",
+        "first_dose",
+        "last_dose",
+        "duration_days",
+        "total_actual_mg",
+        "total_planned_mg",
+        "rdi",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
 def _screening_table(data: CapturedData, cut_date: dt.date) -> pd.DataFrame:
     latest: dict[str, ScreeningInput] = {}
     for s in data.screenings:
-        if s.screened_on <= cut_date and (s.subject_number not in latest
-                                          or s.screened_on >= latest[s.subject_number].screened_on):
+        if s.screened_on <= cut_date and (
+            s.subject_number not in latest or s.screened_on >= latest[s.subject_number].screened_on
+        ):
             latest[s.subject_number] = s
-    rows = [{"subject_number": s.subject_number, "screened_on": s.screened_on, "verdict": s.verdict,
-             "failed_criteria": ",".join(s.failed_criteria)} for s in latest.values()]
+    rows = [
+        {
+            "subject_number": s.subject_number,
+            "screened_on": s.screened_on,
+            "verdict": s.verdict,
+            "failed_criteria": ",".join(s.failed_criteria),
+        }
+        for s in latest.values()
+    ]
     return pd.DataFrame(rows, columns=["subject_number", "screened_on", "verdict", "failed_criteria"])
 
 
-def derive_datasets(data: CapturedData, spec: AnalysisSpec, schedule: ScheduleSpec, cut_date: dt.date, *,
-                    min_sd_days: int = 35, cycle_length_days: int = 21) -> Datasets:
+def derive_datasets(
+    data: CapturedData,
+    spec: AnalysisSpec,
+    schedule: ScheduleSpec,
+    cut_date: dt.date,
+    *,
+    min_sd_days: int = 35,
+    cycle_length_days: int = 21,
+) -> Datasets:
     """All analysis datasets at a data cut.
 
     Parameters

@@ -38,8 +38,16 @@ class UniformAccrual(_Strict):
     duration: PositiveFloat = Field(description="Months from first to last randomization.")
 
 
-def _check_steps(starts: list[float], values: list[float], name: str, *, per: str, last_rule: str,
-                 match_note: str = "", first_note: str = "") -> None:
+def _check_steps(
+    starts: list[float],
+    values: list[float],
+    name: str,
+    *,
+    per: str,
+    last_rule: str,
+    match_note: str = "",
+    first_note: str = "",
+) -> None:
     """Check a step function of time: ``values[i]`` from month ``starts[i]``.
 
     Piecewise accrual rates and piecewise hazards are both such functions, so they share one set of checks: as
@@ -72,9 +80,15 @@ class PiecewiseAccrual(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> PiecewiseAccrual:
-        _check_steps(self.starts, self.rates, "rates", per="subjects per month", match_note="; they must match",
-                     first_note=" (month of the first randomization)",
-                     last_rule="the last accrual rate must be > 0, otherwise accrual never ends")
+        _check_steps(
+            self.starts,
+            self.rates,
+            "rates",
+            per="subjects per month",
+            match_note="; they must match",
+            first_note=" (month of the first randomization)",
+            last_rule="the last accrual rate must be > 0, otherwise accrual never ends",
+        )
         return self
 
 
@@ -111,8 +125,13 @@ class PiecewiseExponentialSurvival(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> PiecewiseExponentialSurvival:
-        _check_steps(self.starts, self.hazards, "hazards", per="per month",
-                     last_rule="the last hazard must be > 0 so that every subject eventually progresses")
+        _check_steps(
+            self.starts,
+            self.hazards,
+            "hazards",
+            per="per month",
+            last_rule="the last hazard must be > 0 so that every subject eventually progresses",
+        )
         return self
 
 
@@ -124,9 +143,7 @@ class WeibullSurvival(_Strict):
     shape: PositiveFloat
 
 
-Survival = Annotated[
-    ExponentialSurvival | PiecewiseExponentialSurvival | WeibullSurvival, Field(discriminator="kind")
-]
+Survival = Annotated[ExponentialSurvival | PiecewiseExponentialSurvival | WeibullSurvival, Field(discriminator="kind")]
 
 
 # ------------------------------------------------------------------------------------ dropout and strata
@@ -231,9 +248,7 @@ class DesignSpec(_Strict):
     @property
     def look_events(self) -> list[int]:
         """Events that trigger each look: ``round(fraction * target_events)``, the final look last."""
-        return [int(round(t * self.target_events)) for t in self.interim_information_fractions] + [
-            self.target_events
-        ]
+        return [int(round(t * self.target_events)) for t in self.interim_information_fractions] + [self.target_events]
 
     @property
     def planning_hazard_ratio(self) -> float | None:

@@ -186,11 +186,13 @@ def _check_range(name: str, value: float, limits: Limits, unit: str) -> None:
     if not math.isfinite(value):
         raise InvalidInput(f"must be a finite number, got {value!r}", field=name)
     if value < limits.min:
-        raise InvalidInput(f"{_fmt(value)} {unit} is below the plausible minimum of {_fmt(limits.min)} {unit}",
-                           field=name)
+        raise InvalidInput(
+            f"{_fmt(value)} {unit} is below the plausible minimum of {_fmt(limits.min)} {unit}", field=name
+        )
     if value > limits.max:
-        raise InvalidInput(f"{_fmt(value)} {unit} is above the plausible maximum of {_fmt(limits.max)} {unit}",
-                           field=name)
+        raise InvalidInput(
+            f"{_fmt(value)} {unit} is above the plausible maximum of {_fmt(limits.max)} {unit}", field=name
+        )
 
 
 def dosing_weight(current_kg: float, last_used_kg: float | None, threshold: float) -> WeightDecision:
@@ -207,8 +209,12 @@ def dosing_weight(current_kg: float, last_used_kg: float | None, threshold: floa
         the dose is recalculated with ``current_kg``; a smaller change keeps ``last_used_kg``.
     """
     if last_used_kg is None:
-        return WeightDecision(weight_kg=current_kg, recalculated=True, change_fraction=None,
-                              reason="no previous dosing weight: current weight used")
+        return WeightDecision(
+            weight_kg=current_kg,
+            recalculated=True,
+            change_fraction=None,
+            reason="no previous dosing weight: current weight used",
+        )
     if not (last_used_kg > 0 and math.isfinite(last_used_kg)):
         raise InvalidInput(f"must be a positive number, got {last_used_kg!r}", field="last_used_weight_kg")
     change = abs(current_kg - last_used_kg) / last_used_kg
@@ -216,12 +222,19 @@ def dosing_weight(current_kg: float, last_used_kg: float | None, threshold: floa
     reaches = Decimal(repr(abs(current_kg - last_used_kg))) >= Decimal(repr(threshold)) * Decimal(repr(last_used_kg))
     pct = f"{change * 100:.1f}%"
     if reaches:
-        return WeightDecision(weight_kg=current_kg, recalculated=True, change_fraction=change,
-                              reason=f"weight changed {pct} from {_fmt(last_used_kg)} kg (>= {threshold:.0%}): "
-                                     f"recalculated with {_fmt(current_kg)} kg")
-    return WeightDecision(weight_kg=last_used_kg, recalculated=False, change_fraction=change,
-                          reason=f"weight changed {pct} from {_fmt(last_used_kg)} kg (< {threshold:.0%}): "
-                                 f"last weight used stands")
+        return WeightDecision(
+            weight_kg=current_kg,
+            recalculated=True,
+            change_fraction=change,
+            reason=f"weight changed {pct} from {_fmt(last_used_kg)} kg (>= {threshold:.0%}): "
+            f"recalculated with {_fmt(current_kg)} kg",
+        )
+    return WeightDecision(
+        weight_kg=last_used_kg,
+        recalculated=False,
+        change_fraction=change,
+        reason=f"weight changed {pct} from {_fmt(last_used_kg)} kg (< {threshold:.0%}): last weight used stands",
+    )
 
 
 def loading_decision(drug: DrugRegimen, cycle: int, days_since_last_dose: int | None) -> tuple[bool, bool]:
@@ -264,12 +277,15 @@ def calculate_drug_dose(
     undeclared dose level.
     """
     if drug.max_cycles is not None and cycle > drug.max_cycles:
-        raise InvalidInput(f"{drug.drug} is given for at most {drug.max_cycles} cycles; cycle {cycle} is beyond "
-                           f"the regimen's limit", field="cycle")
+        raise InvalidInput(
+            f"{drug.drug} is given for at most {drug.max_cycles} cycles; cycle {cycle} is beyond the regimen's limit",
+            field="cycle",
+        )
     loading, reload = loading_decision(drug, cycle, days_since_last_dose)
     if loading and dose_level != 0:
-        raise InvalidInput(f"{drug.drug}: a loading dose is never reduced (dose level {dose_level} requested)",
-                           field="dose_level")
+        raise InvalidInput(
+            f"{drug.drug}: a loading dose is never reduced (dose level {dose_level} requested)", field="dose_level"
+        )
     if loading:
         per_unit = float(drug.loading_dose)  # type: ignore[arg-type]
         what = "re-loading dose" if reload else "loading dose"
@@ -302,12 +318,23 @@ def calculate_drug_dose(
         expr = f"{_fmt(per_unit)} mg flat"
     dose = round_dose(raw, spec.rounding)
     rnd = spec.rounding
-    formula = (f"{drug.name} {what}: {expr} = {_fmt(raw)} mg -> {_fmt(dose)} mg "
-               f"(rounded to {_fmt(rnd.dose_increment_mg)} mg, {rnd.mode.value})")
+    formula = (
+        f"{drug.name} {what}: {expr} = {_fmt(raw)} mg -> {_fmt(dose)} mg "
+        f"(rounded to {_fmt(rnd.dose_increment_mg)} mg, {rnd.mode.value})"
+    )
     infusion = drug.loading_infusion_minutes if (loading and drug.loading_infusion_minutes) else drug.infusion_minutes
     return DoseCalculation(
-        drug=drug.drug, dose_mg=dose, unrounded_mg=raw, basis=drug.basis, dose_per_unit=per_unit, loading=loading,
-        reload=reload, dose_level=dose_level, formula=formula, inputs=inputs, infusion_minutes=infusion,
+        drug=drug.drug,
+        dose_mg=dose,
+        unrounded_mg=raw,
+        basis=drug.basis,
+        dose_per_unit=per_unit,
+        loading=loading,
+        reload=reload,
+        dose_level=dose_level,
+        formula=formula,
+        inputs=inputs,
+        infusion_minutes=infusion,
         observation_minutes=drug.observation_minutes,
     )
 
@@ -320,8 +347,9 @@ def _bsa(spec: TreatmentSpec, weight_kg: float, height_cm: float) -> tuple[float
         value = float(spec.bsa_cap_m2)
         text += f", capped at {_fmt(value)} m²"
     if spec.rounding.bsa_decimals is not None:
-        value = round_dose(value, RoundingSpec(dose_increment_mg=10.0 ** -spec.rounding.bsa_decimals,
-                                               mode=RoundingMode.HALF_UP))
+        value = round_dose(
+            value, RoundingSpec(dose_increment_mg=10.0**-spec.rounding.bsa_decimals, mode=RoundingMode.HALF_UP)
+        )
         text += f", rounded to {spec.rounding.bsa_decimals} decimals = {_fmt(value)} m²"
     return value, text
 
@@ -367,21 +395,27 @@ def calculate_arm_doses(
     if isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 1:
         raise InvalidInput(f"must be a whole number >= 1, got {cycle!r}", field="cycle")
     if regimen.max_cycles is not None and cycle > regimen.max_cycles:
-        raise InvalidInput(f"arm {regimen.arm_id} has at most {regimen.max_cycles} cycles; cycle {cycle} is beyond "
-                           f"the regimen's limit", field="cycle")
+        raise InvalidInput(
+            f"arm {regimen.arm_id} has at most {regimen.max_cycles} cycles; cycle {cycle} is beyond "
+            f"the regimen's limit",
+            field="cycle",
+        )
     _check_range("weight_kg", weight_kg, spec.weight_kg_limits, "kg")
     _check_range("height_cm", height_cm, spec.height_cm_limits, "cm")
     if last_used_weight_kg is not None:
         _check_range("last_used_weight_kg", last_used_weight_kg, spec.weight_kg_limits, "kg")
     if dose_date is not None and randomization_date is not None and dose_date < randomization_date:
-        raise InvalidInput(f"dose date {dose_date.isoformat()} is before randomization "
-                           f"({randomization_date.isoformat()})", field="dose_date")
+        raise InvalidInput(
+            f"dose date {dose_date.isoformat()} is before randomization ({randomization_date.isoformat()})",
+            field="dose_date",
+        )
     gaps: dict[str, int | None]
     if isinstance(days_since_last_dose, Mapping):
         unknown = set(days_since_last_dose) - {d.drug for d in regimen.drugs}
         if unknown:
-            raise InvalidInput(f"unknown drug(s) {sorted(unknown)} for arm {regimen.arm_id}",
-                               field="days_since_last_dose")
+            raise InvalidInput(
+                f"unknown drug(s) {sorted(unknown)} for arm {regimen.arm_id}", field="days_since_last_dose"
+            )
         gaps = {d.drug: days_since_last_dose.get(d.drug) for d in regimen.drugs}
     else:
         gaps = {d.drug: days_since_last_dose for d in regimen.drugs}
@@ -389,11 +423,13 @@ def calculate_arm_doses(
         if gap is None:
             continue
         if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
-            raise InvalidInput(f"must be a whole number of days >= 1, got {gap!r} ({drug_id})",
-                               field="days_since_last_dose")
+            raise InvalidInput(
+                f"must be a whole number of days >= 1, got {gap!r} ({drug_id})", field="days_since_last_dose"
+            )
         if cycle == 1:
-            raise InvalidInput("cycle 1 has no previous dose; leave days_since_last_dose out",
-                               field="days_since_last_dose")
+            raise InvalidInput(
+                "cycle 1 has no previous dose; leave days_since_last_dose out", field="days_since_last_dose"
+            )
     levels = dict(dose_levels or {})
     unknown_levels = set(levels) - {d.drug for d in regimen.drugs}
     if unknown_levels:
@@ -405,18 +441,36 @@ def calculate_arm_doses(
     omitted: list[OmittedDrug] = []
     for drug in regimen.drugs:
         if drug.max_cycles is not None and cycle > drug.max_cycles:
-            omitted.append(OmittedDrug(drug=drug.drug, reason=f"{drug.name} is given for at most "
-                                                              f"{drug.max_cycles} cycles"))
+            omitted.append(
+                OmittedDrug(drug=drug.drug, reason=f"{drug.name} is given for at most {drug.max_cycles} cycles")
+            )
             continue
-        doses.append(calculate_drug_dose(spec, drug, cycle=cycle, weight_kg=weight.weight_kg, bsa_m2=bsa,
-                                         days_since_last_dose=gaps[drug.drug],
-                                         dose_level=levels.get(drug.drug, 0), height_cm=height_cm,
-                                         bsa_text=bsa_text))
+        doses.append(
+            calculate_drug_dose(
+                spec,
+                drug,
+                cycle=cycle,
+                weight_kg=weight.weight_kg,
+                bsa_m2=bsa,
+                days_since_last_dose=gaps[drug.drug],
+                dose_level=levels.get(drug.drug, 0),
+                height_cm=height_cm,
+                bsa_text=bsa_text,
+            )
+        )
     if not doses:
-        raise InvalidInput(f"no drug of arm {regimen.arm_id} is given at cycle {cycle}: beyond the regimen's limit",
-                           field="cycle")
-    return ArmDoses(arm_id=regimen.arm_id, cycle=cycle, bsa_m2=bsa, bsa_formula=bsa_text, weight=weight,
-                    doses=doses, omitted=omitted)
+        raise InvalidInput(
+            f"no drug of arm {regimen.arm_id} is given at cycle {cycle}: beyond the regimen's limit", field="cycle"
+        )
+    return ArmDoses(
+        arm_id=regimen.arm_id,
+        cycle=cycle,
+        bsa_m2=bsa,
+        bsa_formula=bsa_text,
+        weight=weight,
+        doses=doses,
+        omitted=omitted,
+    )
 
 
 def check_override(
@@ -433,12 +487,21 @@ def check_override(
     if not (prescribed_mg > 0 and math.isfinite(prescribed_mg)):
         raise InvalidInput(f"must be a positive number, got {prescribed_mg!r}", field="prescribed_mg")
     deviation = abs(prescribed_mg - calculated_mg) / calculated_mg
-    exceeds = (Decimal(repr(abs(prescribed_mg - calculated_mg)))
-               > Decimal(repr(tolerance)) * Decimal(repr(calculated_mg)))
+    exceeds = Decimal(repr(abs(prescribed_mg - calculated_mg))) > Decimal(repr(tolerance)) * Decimal(
+        repr(calculated_mg)
+    )
     clean = reason.strip() if reason else None
     if exceeds and not clean:
-        raise InvalidInput(f"prescribed {_fmt(prescribed_mg)} mg differs from the calculated {_fmt(calculated_mg)} mg "
-                           f"by {deviation:.1%} (> {tolerance:.0%}); an override reason is required",
-                           field="override_reason")
-    return OverrideCheck(calculated_mg=calculated_mg, prescribed_mg=prescribed_mg, deviation_fraction=deviation,
-                         tolerance=tolerance, requires_reason=exceeds, reason=clean)
+        raise InvalidInput(
+            f"prescribed {_fmt(prescribed_mg)} mg differs from the calculated {_fmt(calculated_mg)} mg "
+            f"by {deviation:.1%} (> {tolerance:.0%}); an override reason is required",
+            field="override_reason",
+        )
+    return OverrideCheck(
+        calculated_mg=calculated_mg,
+        prescribed_mg=prescribed_mg,
+        deviation_fraction=deviation,
+        tolerance=tolerance,
+        requires_reason=exceeds,
+        reason=clean,
+    )

@@ -157,8 +157,9 @@ class ArmRegimen(FrozenSpec):
         for d in self.drugs:
             if d.drug == drug_id.strip().lower():
                 return d
-        raise InvalidInput(f"arm {self.arm_id} has no drug {drug_id!r}; drugs: {[d.drug for d in self.drugs]}",
-                           field="drug")
+        raise InvalidInput(
+            f"arm {self.arm_id} has no drug {drug_id!r}; drugs: {[d.drug for d in self.drugs]}", field="drug"
+        )
 
 
 class RoundingSpec(FrozenSpec):
@@ -186,11 +187,16 @@ class TreatmentSpec(BaseModel):
     bsa_formula: BsaFormula = BsaFormula.MOSTELLER
     bsa_cap_m2: PositiveFloat | None = None
     rounding: RoundingSpec = Field(default_factory=RoundingSpec)
-    weight_change_threshold: float = Field(default=0.10, gt=0, lt=1,
-                                           description="Fraction of the weight last used that triggers recalculation.")
-    override_tolerance: float = Field(default=0.10, gt=0, lt=1,
-                                      description="Relative deviation from the calculated dose beyond which a "
-                                                  "prescribed dose needs an override reason.")
+    weight_change_threshold: float = Field(
+        default=0.10, gt=0, lt=1, description="Fraction of the weight last used that triggers recalculation."
+    )
+    override_tolerance: float = Field(
+        default=0.10,
+        gt=0,
+        lt=1,
+        description="Relative deviation from the calculated dose beyond which a "
+        "prescribed dose needs an override reason.",
+    )
     weight_kg_limits: Limits = Field(default_factory=lambda: Limits(min=25, max=300))
     height_cm_limits: Limits = Field(default_factory=lambda: Limits(min=100, max=250))
     arms: list[ArmRegimen] = Field(default_factory=list)

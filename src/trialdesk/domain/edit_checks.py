@@ -147,16 +147,19 @@ def _fatal_consistent(record: Record, context: Record) -> bool:
 
 
 def _resolved_has_date(record: Record, context: Record) -> bool:
-    return record.get("outcome") not in ("recovered", "recovered_with_sequelae") or \
-        record.get("resolution_date") is not None
+    return (
+        record.get("outcome") not in ("recovered", "recovered_with_sequelae")
+        or record.get("resolution_date") is not None
+    )
 
 
 def _date_means_resolved(record: Record, context: Record) -> bool:
     return record.get("resolution_date") is None or record.get("outcome") not in ("recovering", "not_recovered")
 
 
-def nearest_assessment_window(spec: ScheduleSpec, randomization_date: dt.date,
-                              day: dt.date) -> tuple[dt.date, dt.date, dt.date] | None:
+def nearest_assessment_window(
+    spec: ScheduleSpec, randomization_date: dt.date, day: dt.date
+) -> tuple[dt.date, dt.date, dt.date] | None:
     """The tumour-assessment grid visit nearest to ``day``: ``(planned, window_start, window_end)``.
 
     The grid counts from randomization (:func:`trialdesk.domain.schedule.assessment_grid`); None before the first
@@ -210,45 +213,139 @@ R, Q = Severity.REJECT, Severity.QUERY
 
 EDIT_CHECKS: tuple[EditCheck, ...] = (
     # adverse events
-    EditCheck("AE-GRADE", "adverse_event", "grade", _grade_defined,
-              "grade {grade} is not defined for CTCAE term {term!r} (defined: {defined_grades})", R, _grade_details),
-    EditCheck("AE-END-AFTER-START", "adverse_event", "resolution_date", _not_before("resolution_date", "onset_date"),
-              "resolution date {resolution_date} is before the onset date {onset_date}", R),
-    EditCheck("AE-ONSET-AFTER-CONSENT", "adverse_event", "onset_date",
-              _not_before("onset_date", "consent_date", in_context=True),
-              "onset date {onset_date} is before the subject's informed consent ({consent_date})", R),
-    EditCheck("AE-ONSET-NOT-FUTURE", "adverse_event", "onset_date", _not_after_today("onset_date"),
-              "onset date {onset_date} is in the future (today is {today})", R),
-    EditCheck("AE-END-NOT-FUTURE", "adverse_event", "resolution_date", _not_after_today("resolution_date"),
-              "resolution date {resolution_date} is in the future (today is {today})", R),
-    EditCheck("AE-SERIOUS-CRITERIA", "adverse_event", "seriousness", _serious_has_criteria,
-              "a serious adverse event needs at least one ICH seriousness criterion", R),
-    EditCheck("AE-CRITERIA-NOT-SERIOUS", "adverse_event", "seriousness", _criteria_only_if_serious,
-              "seriousness criteria are given but the event is not marked serious", R),
-    EditCheck("AE-FATAL-OUTCOME", "adverse_event", "outcome", _fatal_consistent,
-              "grade {grade} with outcome {outcome!r}: CTCAE grade 5 is death, so grade 5 and a fatal outcome go "
-              "together; please confirm", Q),
-    EditCheck("AE-RESOLVED-NO-DATE", "adverse_event", "resolution_date", _resolved_has_date,
-              "outcome {outcome!r} but no resolution date; please give the date the event resolved", Q),
-    EditCheck("AE-DATE-NOT-RESOLVED", "adverse_event", "outcome", _date_means_resolved,
-              "a resolution date ({resolution_date}) is given but the outcome is {outcome!r}; please confirm", Q),
+    EditCheck(
+        "AE-GRADE",
+        "adverse_event",
+        "grade",
+        _grade_defined,
+        "grade {grade} is not defined for CTCAE term {term!r} (defined: {defined_grades})",
+        R,
+        _grade_details,
+    ),
+    EditCheck(
+        "AE-END-AFTER-START",
+        "adverse_event",
+        "resolution_date",
+        _not_before("resolution_date", "onset_date"),
+        "resolution date {resolution_date} is before the onset date {onset_date}",
+        R,
+    ),
+    EditCheck(
+        "AE-ONSET-AFTER-CONSENT",
+        "adverse_event",
+        "onset_date",
+        _not_before("onset_date", "consent_date", in_context=True),
+        "onset date {onset_date} is before the subject's informed consent ({consent_date})",
+        R,
+    ),
+    EditCheck(
+        "AE-ONSET-NOT-FUTURE",
+        "adverse_event",
+        "onset_date",
+        _not_after_today("onset_date"),
+        "onset date {onset_date} is in the future (today is {today})",
+        R,
+    ),
+    EditCheck(
+        "AE-END-NOT-FUTURE",
+        "adverse_event",
+        "resolution_date",
+        _not_after_today("resolution_date"),
+        "resolution date {resolution_date} is in the future (today is {today})",
+        R,
+    ),
+    EditCheck(
+        "AE-SERIOUS-CRITERIA",
+        "adverse_event",
+        "seriousness",
+        _serious_has_criteria,
+        "a serious adverse event needs at least one ICH seriousness criterion",
+        R,
+    ),
+    EditCheck(
+        "AE-CRITERIA-NOT-SERIOUS",
+        "adverse_event",
+        "seriousness",
+        _criteria_only_if_serious,
+        "seriousness criteria are given but the event is not marked serious",
+        R,
+    ),
+    EditCheck(
+        "AE-FATAL-OUTCOME",
+        "adverse_event",
+        "outcome",
+        _fatal_consistent,
+        "grade {grade} with outcome {outcome!r}: CTCAE grade 5 is death, so grade 5 and a fatal outcome go "
+        "together; please confirm",
+        Q,
+    ),
+    EditCheck(
+        "AE-RESOLVED-NO-DATE",
+        "adverse_event",
+        "resolution_date",
+        _resolved_has_date,
+        "outcome {outcome!r} but no resolution date; please give the date the event resolved",
+        Q,
+    ),
+    EditCheck(
+        "AE-DATE-NOT-RESOLVED",
+        "adverse_event",
+        "outcome",
+        _date_means_resolved,
+        "a resolution date ({resolution_date}) is given but the outcome is {outcome!r}; please confirm",
+        Q,
+    ),
     # tumour assessments
-    EditCheck("TA-WINDOW", "tumor_assessment", "assessment_date", _in_window,
-              "assessment date {assessment_date} is outside its tumour-assessment window (nearest: {window})", Q,
-              _window_details),
-    EditCheck("TA-AFTER-RANDOMIZATION", "tumor_assessment", "assessment_date", _follow_up_after_randomization,
-              "follow-up assessment date {assessment_date} is not after randomization ({randomization_date})", R),
-    EditCheck("TA-BASELINE-BEFORE-RANDOMIZATION", "tumor_assessment", "assessment_date",
-              _baseline_before_randomization,
-              "baseline assessment date {assessment_date} is after randomization ({randomization_date})", Q),
-    EditCheck("TA-NOT-FUTURE", "tumor_assessment", "assessment_date", _not_after_today("assessment_date"),
-              "assessment date {assessment_date} is in the future (today is {today})", R),
+    EditCheck(
+        "TA-WINDOW",
+        "tumor_assessment",
+        "assessment_date",
+        _in_window,
+        "assessment date {assessment_date} is outside its tumour-assessment window (nearest: {window})",
+        Q,
+        _window_details,
+    ),
+    EditCheck(
+        "TA-AFTER-RANDOMIZATION",
+        "tumor_assessment",
+        "assessment_date",
+        _follow_up_after_randomization,
+        "follow-up assessment date {assessment_date} is not after randomization ({randomization_date})",
+        R,
+    ),
+    EditCheck(
+        "TA-BASELINE-BEFORE-RANDOMIZATION",
+        "tumor_assessment",
+        "assessment_date",
+        _baseline_before_randomization,
+        "baseline assessment date {assessment_date} is after randomization ({randomization_date})",
+        Q,
+    ),
+    EditCheck(
+        "TA-NOT-FUTURE",
+        "tumor_assessment",
+        "assessment_date",
+        _not_after_today("assessment_date"),
+        "assessment date {assessment_date} is in the future (today is {today})",
+        R,
+    ),
     # doses (used by services/capture)
-    EditCheck("DOSE-AFTER-RANDOMIZATION", "dose", "dose_date",
-              _not_before("dose_date", "randomization_date", in_context=True),
-              "dose date {dose_date} is before randomization ({randomization_date})", Q),
-    EditCheck("DOSE-WEIGHT-RANGE", "dose", "weight_kg", _weight_in_limits,
-              "weight {weight_kg} kg is outside {weight_limits[0]:g}-{weight_limits[1]:g} kg", Q),
+    EditCheck(
+        "DOSE-AFTER-RANDOMIZATION",
+        "dose",
+        "dose_date",
+        _not_before("dose_date", "randomization_date", in_context=True),
+        "dose date {dose_date} is before randomization ({randomization_date})",
+        Q,
+    ),
+    EditCheck(
+        "DOSE-WEIGHT-RANGE",
+        "dose",
+        "weight_kg",
+        _weight_in_limits,
+        "weight {weight_kg} kg is outside {weight_limits[0]:g}-{weight_limits[1]:g} kg",
+        Q,
+    ),
 )
 
 
@@ -262,8 +359,9 @@ class _Blank(dict[str, Any]):
         return "?"
 
 
-def run_checks(entity: str, record: Record, context: Record,
-               checks: Iterable[EditCheck] = EDIT_CHECKS) -> list[CheckFailure]:
+def run_checks(
+    entity: str, record: Record, context: Record, checks: Iterable[EditCheck] = EDIT_CHECKS
+) -> list[CheckFailure]:
     """Evaluate the checks of ``entity`` on ``record``; return the failures (empty when all pass)."""
     failures = []
     for check in checks_for(entity, checks):
@@ -272,6 +370,7 @@ def run_checks(entity: str, record: Record, context: Record,
         values = _Blank({**{k: v for k, v in context.items() if k not in ("ctcae", "schedule")}, **record})
         if check.details is not None:
             values.update(check.details(record, context))
-        failures.append(CheckFailure(check.id, check.entity, check.field, check.message.format_map(values),
-                                     check.severity))
+        failures.append(
+            CheckFailure(check.id, check.entity, check.field, check.message.format_map(values), check.severity)
+        )
     return failures

@@ -42,19 +42,8 @@ from trialdesk.domain.eligibility_criteria import (
     criteria_from_registry_text,
 )
 from trialdesk.domain.eligibility_reasons import Explainer
-from trialdesk.domain.expr import (
-    UNKNOWN,
-    ExprError,
-    Node,
-    Scope,
-    TypeEnv,
-    TypeTag,
-    check,
-    parse,
-)
-from trialdesk.domain.expr import (
-    evaluate as eval_expr,
-)
+from trialdesk.domain.expr import UNKNOWN, ExprError, Node, Scope, TypeEnv, TypeTag, check, parse
+from trialdesk.domain.expr import evaluate as eval_expr
 from trialdesk.domain.screening import ScreeningRecord, record_types, scope_dict
 
 __all__ = [
@@ -319,9 +308,7 @@ def evaluate_named(spec: EligibilitySpec, record: ScreeningRecord | Mapping[str,
 
 
 def evaluate(
-    spec: EligibilitySpec,
-    record: ScreeningRecord | Mapping[str, Any],
-    criteria: Any = None,
+    spec: EligibilitySpec, record: ScreeningRecord | Mapping[str, Any], criteria: Any = None
 ) -> ScreeningResult:
     """Screen one record against every criterion.
 
@@ -410,9 +397,7 @@ def evaluate(
         )
     leaf = [r.status for r in results.values() if r.basis != "heading"]
     return ScreeningResult(
-        screening_id=rec.screening_id,
-        verdict=verdict_of(leaf),
-        criteria=[results[cid] for cid in order],
+        screening_id=rec.screening_id, verdict=verdict_of(leaf), criteria=[results[cid] for cid in order]
     )
 
 

@@ -76,9 +76,7 @@ def coerce_criteria(criteria: Any) -> list[Criterion]:
     if isinstance(criteria, Mapping) and "inclusion" in criteria:
         criteria = list(criteria.get("inclusion", [])) + list(criteria.get("exclusion", []))
     if isinstance(criteria, Mapping):
-        return [
-            Criterion(id=k, text=v if isinstance(v, str) else _get(v, "text")) for k, v in criteria.items()
-        ]
+        return [Criterion(id=k, text=v if isinstance(v, str) else _get(v, "text")) for k, v in criteria.items()]
     out: list[Criterion] = []
 
     def add(c: Any) -> None:

@@ -26,12 +26,8 @@ from trialdesk.domain.expr import (
     names_in,
     parse,
 )
-from trialdesk.domain.expr import (
-    Literal as LiteralNode,
-)
-from trialdesk.domain.expr import (
-    evaluate as eval_expr,
-)
+from trialdesk.domain.expr import Literal as LiteralNode
+from trialdesk.domain.expr import evaluate as eval_expr
 
 __all__ = ["Explainer", "format_value"]
 

@@ -45,9 +45,7 @@ CountsByFactor = Mapping[str, Mapping[str, Mapping[str, int]]]
 """factor -> level -> arm -> number of subjects already assigned."""
 
 
-def imbalance_scores(
-    counts: np.ndarray, ratios: np.ndarray, weights: np.ndarray, method: str = "range"
-) -> np.ndarray:
+def imbalance_scores(counts: np.ndarray, ratios: np.ndarray, weights: np.ndarray, method: str = "range") -> np.ndarray:
     """Total weighted imbalance ``G_k`` for each candidate arm.
 
     Parameters
@@ -147,10 +145,7 @@ class MinimizationDecision:
 
 
 def minimization_assign(
-    spec: RandomizationSpec,
-    counts: CountsByFactor,
-    subject_levels: Mapping[str, str],
-    rng: UniformSource,
+    spec: RandomizationSpec, counts: CountsByFactor, subject_levels: Mapping[str, str], rng: UniformSource
 ) -> MinimizationDecision:
     """Assign one subject by Pocock–Simon minimization.
 
@@ -180,8 +175,10 @@ def minimization_assign(
         raise InvalidInput(f"unexpected factors {extra}; factors are {names}", field="subject_levels")
     for f in spec.factors:
         if subject_levels[f.name] not in f.levels:
-            raise InvalidInput(f"{subject_levels[f.name]!r} is not a level of {f.name} {list(f.levels)}",
-                               field=f"subject_levels.{f.name}")
+            raise InvalidInput(
+                f"{subject_levels[f.name]!r} is not a level of {f.name} {list(f.levels)}",
+                field=f"subject_levels.{f.name}",
+            )
     arm_ids = spec.arm_ids
     table = np.zeros((len(names), len(arm_ids)))
     for i, name in enumerate(names):
@@ -192,8 +189,10 @@ def minimization_assign(
         for j, arm in enumerate(arm_ids):
             value = by_arm.get(arm, 0)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise InvalidInput(f"must be a non-negative integer, got {value!r}",
-                                   field=f"counts.{name}.{subject_levels[name]}.{arm}")
+                raise InvalidInput(
+                    f"must be a non-negative integer, got {value!r}",
+                    field=f"counts.{name}.{subject_levels[name]}.{arm}",
+                )
             table[i, j] = value
     scores = imbalance_scores(table, np.asarray(spec.ratios), weights, spec.minimization.imbalance)
     probabilities = assignment_probabilities(scores, spec.minimization.p_best)

@@ -350,9 +350,7 @@ def _new_lesions(assessment: TumorAssessment) -> tuple[NewLesionFinding, list[st
     return NewLesionFinding.NONE, []
 
 
-def _overall(
-    has_targets: bool, target: Response, non_target: Response, new: NewLesionFinding
-) -> Response:
+def _overall(has_targets: bool, target: Response, non_target: Response, new: NewLesionFinding) -> Response:
     """RECIST 1.1 Table 1 (target disease) and Table 2 (non-target disease only)."""
     if non_target is Response.PD or new is NewLesionFinding.UNEQUIVOCAL:
         return Response.PD
@@ -470,9 +468,7 @@ def evaluate_subject(subject: SubjectTumorAssessments, spec: RecistSpec | None =
                 first_seen.setdefault(lesion.lesion_id, assessment.date)
         if overall is Response.PD and first_pd_date is None:
             first_pd_date = assessment.date
-            confirmed = [
-                n for n in assessment.lesions if isinstance(n, NewLesion) and n.status == "unequivocal"
-            ]
+            confirmed = [n for n in assessment.lesions if isinstance(n, NewLesion) and n.status == "unequivocal"]
             earlier = sorted(
                 (first_seen[n.lesion_id], n.lesion_id) for n in confirmed if first_seen[n.lesion_id] < assessment.date
             )
@@ -511,8 +507,10 @@ def evaluate_subject(subject: SubjectTumorAssessments, spec: RecistSpec | None =
             nadir = total
 
     bor, bor_date, bor_reasons = best_overall_response(
-        subject.randomization_date, [(r.date, r.overall_response) for r in results],
-        min_sd_days=spec.sd_earliest_day, progression_date=first_pd_date,
+        subject.randomization_date,
+        [(r.date, r.overall_response) for r in results],
+        min_sd_days=spec.sd_earliest_day,
+        progression_date=first_pd_date,
     )
     return RecistEvaluation(
         subject_id=subject.subject_id,
@@ -577,7 +575,7 @@ def best_overall_response(
 
     def confirmed(i: int, allowed: set[str]) -> bool:
         d0 = before[i][0]
-        return any(r in allowed and (d - d0).days >= CONFIRM_DAYS for d, r in before[i + 1:])
+        return any(r in allowed and (d - d0).days >= CONFIRM_DAYS for d, r in before[i + 1 :])
 
     for category, allowed in ((Response.CR, {"CR"}), (Response.PR, {"CR", "PR"})):
         for i, (d, r) in enumerate(before):
@@ -585,8 +583,11 @@ def best_overall_response(
             if matches and (not confirm or confirmed(i, allowed)):
                 return BestResponse(category, d, [f"best overall response {category.value} first met on {d}"])
     stable_like = {"SD", "non-CR/non-PD"} | ({"CR", "PR"} if confirm else set())
-    stable = [(d, Response.NON_CR_NON_PD if r == Response.NON_CR_NON_PD else Response.SD)
-              for d, r in before if r in stable_like]
+    stable = [
+        (d, Response.NON_CR_NON_PD if r == Response.NON_CR_NON_PD else Response.SD)
+        for d, r in before
+        if r in stable_like
+    ]
     reasons: list[str] = []
     for d, category in stable:
         day = (d - randomized_on).days

@@ -68,8 +68,11 @@ class ScheduleSpec(BaseModel):
     cycle_length_days: PositiveInt = 21
     cycle_window_days: NonNegativeInt = 3
     assessment_phases: list[AssessmentPhase] = Field(
-        default_factory=lambda: [AssessmentPhase(every_days=42, window_days=7, until_day=336),
-                                 AssessmentPhase(every_days=63, window_days=7, until_day=None)])
+        default_factory=lambda: [
+            AssessmentPhase(every_days=42, window_days=7, until_day=336),
+            AssessmentPhase(every_days=63, window_days=7, until_day=None),
+        ]
+    )
     eot_within_days_of_last_dose: PositiveInt = 30
     followup_interval_days: PositiveInt = 84
     followup_window_days: NonNegativeInt = 7
@@ -87,8 +90,10 @@ class ScheduleSpec(BaseModel):
             raise ValueError("assessment_phases: until_day must be set and increasing for all but the last phase")
         for i, p in enumerate(phases):
             if 2 * p.window_days >= p.every_days:
-                raise ValueError(f"assessment_phases[{i}]: windows of ±{p.window_days} days overlap at an interval "
-                                 f"of {p.every_days} days")
+                raise ValueError(
+                    f"assessment_phases[{i}]: windows of ±{p.window_days} days overlap at an interval "
+                    f"of {p.every_days} days"
+                )
         if 2 * self.followup_window_days >= self.followup_interval_days:
             raise ValueError("followup_window_days: windows overlap at this follow-up interval")
         if self.cycle_window_days * 2 >= self.cycle_length_days:
@@ -123,8 +128,9 @@ class Visit(BaseModel):
     subject_id: str
     site_id: str | None = None
     kind: VisitKind
-    number: int | None = Field(description="Cycle number for treatment visits, sequence number otherwise; "
-                                           "None for an unscheduled assessment.")
+    number: int | None = Field(
+        description="Cycle number for treatment visits, sequence number otherwise; None for an unscheduled assessment."
+    )
     label: str = Field(description="C3D1, TA4, EOT, FU2, TA-unscheduled.")
     planned: dt.date
     window_start: dt.date
@@ -147,10 +153,12 @@ class SubjectTimeline(BaseModel):
     site_id: str | None = None
     randomization_date: dt.date
     dose_dates: list[dt.date] = Field(default_factory=list, description="Actual day-1 dates, cycle 1 first.")
-    assessment_dates: list[dt.date] = Field(default_factory=list, description="Post-randomization tumour "
-                                                                               "assessments (not the baseline).")
-    treatment_end_date: dt.date | None = Field(default=None, description="Date treatment was stopped "
-                                                                         "(decision); None while on treatment.")
+    assessment_dates: list[dt.date] = Field(
+        default_factory=list, description="Post-randomization tumour assessments (not the baseline)."
+    )
+    treatment_end_date: dt.date | None = Field(
+        default=None, description="Date treatment was stopped (decision); None while on treatment."
+    )
     eot_date: dt.date | None = None
     followup_dates: list[dt.date] = Field(default_factory=list)
     progression_date: dt.date | None = None
@@ -161,8 +169,10 @@ class SubjectTimeline(BaseModel):
     def _increasing(cls, dates: list[dt.date]) -> list[dt.date]:
         for i in range(1, len(dates)):
             if dates[i] <= dates[i - 1]:
-                raise ValueError(f"dose dates must be strictly increasing: dose_dates[{i}] {dates[i]} is not after "
-                                 f"dose_dates[{i - 1}] {dates[i - 1]}")
+                raise ValueError(
+                    f"dose dates must be strictly increasing: dose_dates[{i}] {dates[i]} is not after "
+                    f"dose_dates[{i - 1}] {dates[i - 1]}"
+                )
         return dates
 
     @model_validator(mode="after")
@@ -177,8 +187,9 @@ class SubjectTimeline(BaseModel):
             if d is not None and d < r:
                 raise ValueError(f"{name} {d} is before randomization ({r})")
         if self.treatment_end_date is not None and self.dose_dates and self.treatment_end_date < self.dose_dates[-1]:
-            raise ValueError(f"treatment_end_date {self.treatment_end_date} is before the last dose "
-                             f"({self.dose_dates[-1]})")
+            raise ValueError(
+                f"treatment_end_date {self.treatment_end_date} is before the last dose ({self.dose_dates[-1]})"
+            )
         if self.eot_date is not None and self.treatment_end_date is None:
             raise ValueError("eot_date is set but treatment_end_date is not")
         if self.followup_dates and self.treatment_end_date is None:
@@ -198,8 +209,9 @@ def _days(n: int) -> dt.timedelta:
     return dt.timedelta(days=n)
 
 
-def _status(ws: dt.date, we: dt.date, actual: dt.date | None, as_of: dt.date,
-            superseded_on: dt.date | None) -> VisitStatus:
+def _status(
+    ws: dt.date, we: dt.date, actual: dt.date | None, as_of: dt.date, superseded_on: dt.date | None
+) -> VisitStatus:
     if actual is not None:
         return VisitStatus.DONE
     if as_of < ws:
@@ -233,8 +245,12 @@ def assessment_grid(spec: ScheduleSpec, randomization_date: dt.date, through: dt
 
 
 def _grid_visits(
-    timeline: SubjectTimeline, kind: VisitKind, prefix: str, grid: list[tuple[dt.date, int]],
-    actuals: Sequence[dt.date], as_of: dt.date,
+    timeline: SubjectTimeline,
+    kind: VisitKind,
+    prefix: str,
+    grid: list[tuple[dt.date, int]],
+    actuals: Sequence[dt.date],
+    as_of: dt.date,
 ) -> list[Visit]:
     """Visits on a fixed grid.
 
@@ -263,13 +279,37 @@ def _grid_visits(
     for i, (p, ws, we) in enumerate(windows):
         actual, oow = filled.get(i, (None, False))
         superseded = windows[i + 1][1] if i + 1 < len(windows) else None
-        visits.append(Visit(subject_id=timeline.subject_id, site_id=timeline.site_id, kind=kind, number=i + 1,
-                            label=f"{prefix}{i + 1}", planned=p, window_start=ws, window_end=we, actual=actual,
-                            status=_status(ws, we, actual, as_of, superseded), out_of_window=oow))
+        visits.append(
+            Visit(
+                subject_id=timeline.subject_id,
+                site_id=timeline.site_id,
+                kind=kind,
+                number=i + 1,
+                label=f"{prefix}{i + 1}",
+                planned=p,
+                window_start=ws,
+                window_end=we,
+                actual=actual,
+                status=_status(ws, we, actual, as_of, superseded),
+                out_of_window=oow,
+            )
+        )
     for a in unscheduled:
-        visits.append(Visit(subject_id=timeline.subject_id, site_id=timeline.site_id, kind=kind, number=None,
-                            label=f"{prefix}-unscheduled", planned=a, window_start=a, window_end=a, actual=a,
-                            status=VisitStatus.DONE, out_of_window=True))
+        visits.append(
+            Visit(
+                subject_id=timeline.subject_id,
+                site_id=timeline.site_id,
+                kind=kind,
+                number=None,
+                label=f"{prefix}-unscheduled",
+                planned=a,
+                window_start=a,
+                window_end=a,
+                actual=a,
+                status=VisitStatus.DONE,
+                out_of_window=True,
+            )
+        )
     return visits
 
 
@@ -286,10 +326,19 @@ def _treatment_visits(spec: ScheduleSpec, t: SubjectTimeline, as_of: dt.date, th
         return planned, planned - _days(w), planned + _days(w)
 
     def visit(cycle: int, planned: dt.date, ws: dt.date, we: dt.date, actual: dt.date | None) -> Visit:
-        return Visit(subject_id=t.subject_id, site_id=t.site_id, kind=VisitKind.TREATMENT, number=cycle,
-                     label=f"C{cycle}D1", planned=planned, window_start=ws, window_end=we, actual=actual,
-                     status=_status(ws, we, actual, as_of, None),
-                     out_of_window=actual is not None and not ws <= actual <= we)
+        return Visit(
+            subject_id=t.subject_id,
+            site_id=t.site_id,
+            kind=VisitKind.TREATMENT,
+            number=cycle,
+            label=f"C{cycle}D1",
+            planned=planned,
+            window_start=ws,
+            window_end=we,
+            actual=actual,
+            status=_status(ws, we, actual, as_of, None),
+            out_of_window=actual is not None and not ws <= actual <= we,
+        )
 
     prev: dt.date | None = None
     for i, d in enumerate(t.dose_dates):
@@ -350,10 +399,11 @@ def build_subject_calendar(
     grid_end = max(through, last_actual) + _days(max(p.every_days for p in spec.assessment_phases) + 1)
     grid = assessment_grid(spec, timeline.randomization_date, grid_end)
     pd_date = timeline.progression_date
-    visits += [v for v in _grid_visits(timeline, VisitKind.TUMOR_ASSESSMENT, "TA", grid, timeline.assessment_dates,
-                                       as_of)
-               if v.actual is not None
-               or (v.window_start <= through and (pd_date is None or v.window_start <= pd_date))]
+    visits += [
+        v
+        for v in _grid_visits(timeline, VisitKind.TUMOR_ASSESSMENT, "TA", grid, timeline.assessment_dates, as_of)
+        if v.actual is not None or (v.window_start <= through and (pd_date is None or v.window_start <= pd_date))
+    ]
 
     if timeline.treatment_end_date is not None:
         stop = timeline.treatment_end_date
@@ -369,11 +419,21 @@ def build_subject_calendar(
             fu_grid.append((fu_anchor + _days(k * step), fw))
             k += 1
         eot_superseded = fu_grid[0][0] - _days(fw) if fu_grid else None
-        visits.append(Visit(subject_id=timeline.subject_id, site_id=timeline.site_id,
-                            kind=VisitKind.END_OF_TREATMENT, number=1, label="EOT", planned=ws, window_start=ws,
-                            window_end=we, actual=timeline.eot_date,
-                            status=_status(ws, we, timeline.eot_date, as_of, eot_superseded),
-                            out_of_window=timeline.eot_date is not None and not ws <= timeline.eot_date <= we))
+        visits.append(
+            Visit(
+                subject_id=timeline.subject_id,
+                site_id=timeline.site_id,
+                kind=VisitKind.END_OF_TREATMENT,
+                number=1,
+                label="EOT",
+                planned=ws,
+                window_start=ws,
+                window_end=we,
+                actual=timeline.eot_date,
+                status=_status(ws, we, timeline.eot_date, as_of, eot_superseded),
+                out_of_window=timeline.eot_date is not None and not ws <= timeline.eot_date <= we,
+            )
+        )
         fu = _grid_visits(timeline, VisitKind.SURVIVAL_FOLLOWUP, "FU", fu_grid, timeline.followup_dates, as_of)
         visits += [v for v in fu if v.actual is not None or v.window_start <= through]
 

@@ -19,8 +19,9 @@ def check_transition(current: str | None, new: str, reason: str | None) -> SiteS
     try:
         target = SiteStatus(new)
     except ValueError:
-        raise InvalidInput(f"unknown status {new!r}; one of {', '.join(s.value for s in TRANSITIONS)}",
-                           field="status") from None
+        raise InvalidInput(
+            f"unknown status {new!r}; one of {', '.join(s.value for s in TRANSITIONS)}", field="status"
+        ) from None
     if target not in TRANSITIONS:
         raise InvalidInput(f"{target.value} is not a site activation status", field="status")
     if not reason or not reason.strip():

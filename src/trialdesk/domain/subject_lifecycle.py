@@ -48,15 +48,21 @@ class SubjectStatus(StrEnum):
 S = SubjectStatus
 
 #: Subject status after a screening, by the screening verdict.
-SCREENING_STATUS: dict[str, SubjectStatus] = {"eligible": S.ELIGIBLE, "ineligible": S.SCREEN_FAILED,
-                                              "incomplete": S.SCREENING}
+SCREENING_STATUS: dict[str, SubjectStatus] = {
+    "eligible": S.ELIGIBLE,
+    "ineligible": S.SCREEN_FAILED,
+    "incomplete": S.SCREENING,
+}
 
 #: Statuses from which a patient may be (re)screened (the subject must not be allocated either).
 RESCREENABLE: frozenset[SubjectStatus] = frozenset(SCREENING_STATUS.values())
 
 #: Status after a disposition event, by its kind (``new_therapy`` changes no status).
-DISPOSITION_STATUS: dict[str, SubjectStatus] = {"end_of_treatment": S.OFF_TREATMENT, "end_of_study": S.OFF_STUDY,
-                                                "death": S.DEAD}
+DISPOSITION_STATUS: dict[str, SubjectStatus] = {
+    "end_of_treatment": S.OFF_TREATMENT,
+    "end_of_study": S.OFF_STUDY,
+    "death": S.DEAD,
+}
 
 #: Order of the statuses after randomization, for "never go backwards"; the others rank 0.
 RANK: dict[SubjectStatus, int] = {S.ON_TREATMENT: 1, S.OFF_TREATMENT: 2, S.OFF_STUDY: 3, S.DEAD: 4}

@@ -20,15 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = [
-    "ANALYTES",
-    "UnitError",
-    "canonical_unit",
-    "conversion_factor",
-    "convert",
-    "convert_array",
-    "normalize_unit",
-]
+__all__ = ["ANALYTES", "UnitError", "canonical_unit", "conversion_factor", "convert", "convert_array", "normalize_unit"]
 
 
 class UnitError(ValueError):
@@ -104,9 +96,7 @@ def conversion_factor(analyte: str, from_unit: str, to_unit: str | None = None) 
     dst = normalize_unit(to_unit) if to_unit is not None else ANALYTES[analyte][0]
     for u in (src, dst):
         if u not in accepted:
-            raise UnitError(
-                f"unit {u!r} does not measure {analyte} (accepted: {', '.join(accepted)})"
-            )
+            raise UnitError(f"unit {u!r} does not measure {analyte} (accepted: {', '.join(accepted)})")
     return accepted[src] / accepted[dst]
 
 

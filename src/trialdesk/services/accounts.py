@@ -57,8 +57,9 @@ def _validate_grants(uow: UnitOfWork, grants: list[tuple[str, list[str] | None]]
         try:
             role = Role(role_name)
         except ValueError:
-            raise InvalidInput(f"unknown role {role_name!r}; roles: {', '.join(r.value for r in Role)}",
-                               field="role") from None
+            raise InvalidInput(
+                f"unknown role {role_name!r}; roles: {', '.join(r.value for r in Role)}", field="role"
+            ) from None
         if not sites:
             out.append((role, None))
             continue
@@ -71,9 +72,14 @@ def _validate_grants(uow: UnitOfWork, grants: list[tuple[str, list[str] | None]]
 
 def _public_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
     p = principal_for(uow, user)
-    return {"username": user.username, "display_name": user.display_name, "active": user.active,
-            "roles": p.role_summary, "locked_until": user.locked_until,
-            "must_change_password": user.must_change_password}
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "active": user.active,
+        "roles": p.role_summary,
+        "locked_until": user.locked_until,
+        "must_change_password": user.must_change_password,
+    }
 
 
 def create_first_admin(uow: UnitOfWork, username: str = "admin") -> tuple[str, str]:
@@ -81,15 +87,29 @@ def create_first_admin(uow: UnitOfWork, username: str = "admin") -> tuple[str, s
     if uow.users.count() > 0:
         raise Conflict("users already exist; ask an admin to run 'trialdesk users add'")
     password = uow.ports.tokens.one_time_password()
-    user = uow.users.create(username=username, password_hash=uow.ports.passwords.hash(password),
-                            must_change_password=True, active=True, failed_logins=0, created_at=_iso(uow.now()))
+    user = uow.users.create(
+        username=username,
+        password_hash=uow.ports.passwords.hash(password),
+        must_change_password=True,
+        active=True,
+        failed_logins=0,
+        created_at=_iso(uow.now()),
+    )
     uow.users.add_grant(stored_id(user), Role.ADMIN.value, None)
     uow.record("user.created", "user", username, after={"roles": "admin (all sites)"}, reason="first admin")
     return username, password
 
 
-def add_user(uow: UnitOfWork, actor: Principal, username: str, grants: list[tuple[str, list[str] | None]], *,
-             display_name: str | None = None, password: str | None = None, demo: bool = False) -> str:
+def add_user(
+    uow: UnitOfWork,
+    actor: Principal,
+    username: str,
+    grants: list[tuple[str, list[str] | None]],
+    *,
+    display_name: str | None = None,
+    password: str | None = None,
+    demo: bool = False,
+) -> str:
     """Create a user; returns the one-time password (or stores the given one, which must pass the policy).
 
     ``demo`` marks a demo account with a known password: it is hashed with argon2id's cheap profile."""
@@ -105,10 +125,15 @@ def add_user(uow: UnitOfWork, actor: Principal, username: str, grants: list[tupl
         password = uow.ports.tokens.one_time_password()
     else:
         check_password_strength(password)
-    user = uow.users.create(username=username, display_name=display_name,
-                            password_hash=uow.ports.passwords.hash(password, fast=demo),
-                            must_change_password=one_time, active=True, failed_logins=0,
-                            created_at=_iso(uow.now()))
+    user = uow.users.create(
+        username=username,
+        display_name=display_name,
+        password_hash=uow.ports.passwords.hash(password, fast=demo),
+        must_change_password=one_time,
+        active=True,
+        failed_logins=0,
+        created_at=_iso(uow.now()),
+    )
     for role, site in checked:
         uow.users.add_grant(stored_id(user), role.value, site)
     uow.record("user.created", "user", username, after=_public_user(uow, user), actor=actor.username)
@@ -135,8 +160,15 @@ def disable_user(uow: UnitOfWork, actor: Principal, username: str, reason: str) 
     uow.users.end_sessions(stored_id(user), _iso(uow.now()))
     for token in uow.users.tokens(stored_id(user)):
         token.revoked_at = token.revoked_at or _iso(uow.now())
-    uow.record("user.disabled", "user", username, before=before, after=_public_user(uow, user), reason=reason,
-               actor=actor.username)
+    uow.record(
+        "user.disabled",
+        "user",
+        username,
+        before=before,
+        after=_public_user(uow, user),
+        reason=reason,
+        actor=actor.username,
+    )
 
 
 def reset_password(uow: UnitOfWork, actor: Principal, username: str) -> str:
@@ -180,8 +212,7 @@ def login(uow: UnitOfWork, username: str, password: str, *, policy: SecurityPoli
         uow.commit()
         raise AuthenticationFailed("wrong username or password")
     if user.locked_until and _parse(user.locked_until) > now:
-        uow.record("auth.login_refused", "user", username, reason=f"locked until {user.locked_until}",
-                   actor=username)
+        uow.record("auth.login_refused", "user", username, reason=f"locked until {user.locked_until}", actor=username)
         uow.commit()
         raise AuthenticationFailed(f"account locked until {user.locked_until} after repeated failures")
     if not user.active:
@@ -202,8 +233,13 @@ def login(uow: UnitOfWork, username: str, password: str, *, policy: SecurityPoli
         raise AuthenticationFailed("wrong username or password")
     user.failed_logins, user.locked_until = 0, None
     token, csrf = uow.ports.tokens.new_token(), uow.ports.tokens.new_token()
-    uow.users.create_session(token_hash=uow.ports.tokens.digest(token), user_id=stored_id(user), csrf_token=csrf,
-                             created_at=_iso(now), last_seen_at=_iso(now))
+    uow.users.create_session(
+        token_hash=uow.ports.tokens.digest(token),
+        user_id=stored_id(user),
+        csrf_token=csrf,
+        created_at=_iso(now),
+        last_seen_at=_iso(now),
+    )
     uow.record("auth.login", "user", username, actor=username)
     uow.commit()
     return LoginResult(token, csrf, principal_for(uow, user), user.must_change_password)
@@ -216,8 +252,9 @@ class SessionInfo:
     must_change_password: bool
 
 
-def authenticate_session(uow: UnitOfWork, token: str | None, *, policy: SecurityPolicy = POLICY,
-                         touch: bool = True) -> SessionInfo:
+def authenticate_session(
+    uow: UnitOfWork, token: str | None, *, policy: SecurityPolicy = POLICY, touch: bool = True
+) -> SessionInfo:
     """Resolve a session cookie; expired after ``session_idle_minutes`` of inactivity."""
     if not token:
         raise AuthenticationFailed("not logged in")
@@ -246,8 +283,9 @@ def logout(uow: UnitOfWork, token: str | None) -> None:
     if row is not None and row.ended_at is None:
         row.ended_at = _iso(uow.now())
         user = uow.users.by_id(row.user_id)
-        uow.record("auth.logout", "user", user.username if user else row.user_id,
-                   actor=user.username if user else "unknown")
+        uow.record(
+            "auth.logout", "user", user.username if user else row.user_id, actor=user.username if user else "unknown"
+        )
         uow.commit()
 
 
@@ -259,11 +297,20 @@ def create_token(uow: UnitOfWork, actor: Principal, username: str, name: str | N
     if not user.active:
         raise Conflict(f"user {username!r} is disabled")
     token = uow.ports.tokens.new_token("td_")
-    row = uow.users.create_token(token_hash=uow.ports.tokens.digest(token), prefix=token[:10], user_id=stored_id(user),
-                                 name=name,
-                                 created_at=_iso(uow.now()))
-    uow.record("token.created", "api_token", row.id, after={"user": username, "prefix": row.prefix, "name": name},
-               actor=actor.username)
+    row = uow.users.create_token(
+        token_hash=uow.ports.tokens.digest(token),
+        prefix=token[:10],
+        user_id=stored_id(user),
+        name=name,
+        created_at=_iso(uow.now()),
+    )
+    uow.record(
+        "token.created",
+        "api_token",
+        row.id,
+        after={"user": username, "prefix": row.prefix, "name": name},
+        actor=actor.username,
+    )
     return token
 
 
@@ -284,8 +331,18 @@ def list_tokens(uow: UnitOfWork, actor: Principal, username: str | None = None) 
     user = uow.users.get(username) if username else None
     rows = uow.users.tokens(stored_id(user) if user else None)
     names = {u.id: u.username for u in uow.users.list()}
-    return [{"id": r.id, "user": names.get(r.user_id), "prefix": r.prefix, "name": r.name,
-             "created_at": r.created_at, "last_used_at": r.last_used_at, "revoked_at": r.revoked_at} for r in rows]
+    return [
+        {
+            "id": r.id,
+            "user": names.get(r.user_id),
+            "prefix": r.prefix,
+            "name": r.name,
+            "created_at": r.created_at,
+            "last_used_at": r.last_used_at,
+            "revoked_at": r.revoked_at,
+        }
+        for r in rows
+    ]
 
 
 def authenticate_token(uow: UnitOfWork, token: str) -> Principal:

@@ -26,8 +26,15 @@ from trialdesk.services.registry import get_protocol, get_trial_row, stored_id
 from trialdesk.services.unit_of_work import UnitOfWork
 from trialdesk.stats.analysis import FinalAnalysis
 
-__all__ = ["analyze_captured", "analysis_datasets", "get_run", "list_runs", "post_results", "run_analysis",
-           "run_summary"]
+__all__ = [
+    "analyze_captured",
+    "analysis_datasets",
+    "get_run",
+    "list_runs",
+    "post_results",
+    "run_analysis",
+    "run_summary",
+]
 
 
 def _specs(protocol: Protocol) -> tuple[AnalysisSpec, ScheduleSpec, int, int]:
@@ -52,8 +59,9 @@ def _cut(uow: UnitOfWork, cut_date: dt.date | str | None) -> dt.date:
     return cut_date
 
 
-def analyze_captured(protocol: Protocol, data: CapturedData, cut_date: dt.date, *, ties: str | None = None
-                     ) -> tuple[FinalAnalysis, Datasets]:
+def analyze_captured(
+    protocol: Protocol, data: CapturedData, cut_date: dt.date, *, ties: str | None = None
+) -> tuple[FinalAnalysis, Datasets]:
     """Derive the datasets and fit the analysis (no database, no access check): the pure core of a run."""
     spec, schedule, min_sd, cycle = _specs(protocol)
     ds = derive_datasets(data, spec, schedule, cut_date, min_sd_days=min_sd, cycle_length_days=cycle)
@@ -66,18 +74,33 @@ def analyze_captured(protocol: Protocol, data: CapturedData, cut_date: dt.date, 
     return FinalAnalysis(spec, ties=ties, arm_labels=labels).fit(ds), ds
 
 
-def analysis_datasets(uow: UnitOfWork, principal: Principal, nct_id: str, cut_date: dt.date | str | None = None) -> Datasets:
+def analysis_datasets(
+    uow: UnitOfWork, principal: Principal, nct_id: str, cut_date: dt.date | str | None = None
+) -> Datasets:
     """The analysis datasets at a cut (statistician only: they are unblinded)."""
     require(principal, Action.ANALYSIS_RUN)
     trial = get_trial_row(uow, nct_id)
     protocol = get_protocol(uow, nct_id, live_sites=False)
     spec, schedule, min_sd, cycle = _specs(protocol)
-    return derive_datasets(uow.analysis.captured_data(stored_id(trial)), spec, schedule, _cut(uow, cut_date),
-                           min_sd_days=min_sd, cycle_length_days=cycle)
+    return derive_datasets(
+        uow.analysis.captured_data(stored_id(trial)),
+        spec,
+        schedule,
+        _cut(uow, cut_date),
+        min_sd_days=min_sd,
+        cycle_length_days=cycle,
+    )
 
 
-def run_analysis(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: RunAnalysis, *, with_report: bool = True,
-                 keep: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_analysis(
+    uow: UnitOfWork,
+    principal: Principal,
+    nct_id: str,
+    cmd: RunAnalysis,
+    *,
+    with_report: bool = True,
+    keep: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Run the final analysis at ``cmd.cut_date`` (default: today by the unit of work's clock), store and audit it.
 
     Parameters
@@ -107,12 +130,26 @@ def run_analysis(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: RunAna
     report_html = None
     if with_report:
         report_html = results.render_report_html(
-            analysis, title=f"{nct_id} — {protocol.registry.identification.brief_title}: final analysis")
-    row = uow.analysis.add_run(trial_id=stored_id(trial), cut_date=cut.isoformat(), run_at=uow.now().isoformat(),
-                               run_by=principal.username, summary_json=canonical_json(summary),
-                               results_section_json=canonical_json(section), report_html=report_html)
-    uow.record("analysis.run", "analysis_run", row.id, after=run_summary(row, summary), trial=nct_id,
-               actor=principal.username, reason=f"data cut {cut.isoformat()}")
+            analysis, title=f"{nct_id} — {protocol.registry.identification.brief_title}: final analysis"
+        )
+    row = uow.analysis.add_run(
+        trial_id=stored_id(trial),
+        cut_date=cut.isoformat(),
+        run_at=uow.now().isoformat(),
+        run_by=principal.username,
+        summary_json=canonical_json(summary),
+        results_section_json=canonical_json(section),
+        report_html=report_html,
+    )
+    uow.record(
+        "analysis.run",
+        "analysis_run",
+        row.id,
+        after=run_summary(row, summary),
+        trial=nct_id,
+        actor=principal.username,
+        reason=f"data cut {cut.isoformat()}",
+    )
     if keep is not None:
         keep.update(analysis=analysis, datasets=datasets)
     return {"run_id": row.id, "cut_date": cut.isoformat(), "summary": summary, "results_section": section}
@@ -123,11 +160,19 @@ def run_summary(row: AnalysisRun, summary: dict[str, Any] | None = None) -> dict
     s = summary if summary is not None else json.loads(row.summary_json)
     cox = s["pfs"]["cox"] or {}
     lr = s["pfs"]["logrank_stratified"] or {}
-    return {"run_id": row.id, "cut_date": row.cut_date, "run_at": row.run_at, "run_by": row.run_by,
-            "posted_at": row.posted_at, "n_itt": s["n_itt"],
-            "pfs_events": sum(r["events"] for r in s["pfs"]["km"]),
-            "hr": cox.get("hr"), "hr_lower": cox.get("lower"), "hr_upper": cox.get("upper"),
-            "logrank_p": lr.get("p_value")}
+    return {
+        "run_id": row.id,
+        "cut_date": row.cut_date,
+        "run_at": row.run_at,
+        "run_by": row.run_by,
+        "posted_at": row.posted_at,
+        "n_itt": s["n_itt"],
+        "pfs_events": sum(r["events"] for r in s["pfs"]["km"]),
+        "hr": cox.get("hr"),
+        "hr_lower": cox.get("lower"),
+        "hr_upper": cox.get("upper"),
+        "logrank_p": lr.get("p_value"),
+    }
 
 
 def list_runs(uow: UnitOfWork, principal: Principal, nct_id: str) -> list[dict[str, Any]]:
@@ -142,11 +187,15 @@ def get_run(uow: UnitOfWork, principal: Principal, nct_id: str, run_id: int | No
     trial_id = stored_id(get_trial_row(uow, nct_id))
     row = uow.analysis.latest_run(trial_id) if run_id is None else uow.analysis.get_run(trial_id, int(run_id))
     if row is None:
-        raise NotFound(f"no analysis run {run_id} for {nct_id}" if run_id is not None
-                       else f"no analysis run for {nct_id}")
-    return {**run_summary(row), "summary": json.loads(row.summary_json),
-            "results_section": json.loads(row.results_section_json) if row.results_section_json else None,
-            "report_html": row.report_html}
+        raise NotFound(
+            f"no analysis run {run_id} for {nct_id}" if run_id is not None else f"no analysis run for {nct_id}"
+        )
+    return {
+        **run_summary(row),
+        "summary": json.loads(row.summary_json),
+        "results_section": json.loads(row.results_section_json) if row.results_section_json else None,
+        "report_html": row.report_html,
+    }
 
 
 def post_results(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: PostResults) -> dict[str, Any]:
@@ -157,11 +206,15 @@ def post_results(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: PostRe
         raise NotFound(f"trial {nct_id} is not loaded")
     run_id = cmd.run_id
     trial_id = stored_id(trial)
-    row = uow.analysis.latest_run(trial_id) if run_id is None else uow.analysis.get_run(trial_id, run_id,
-                                                                                        for_update=True)
+    row = (
+        uow.analysis.latest_run(trial_id) if run_id is None else uow.analysis.get_run(trial_id, run_id, for_update=True)
+    )
     if row is None:
-        raise NotFound(f"no analysis run {run_id} for {nct_id}" if run_id is not None
-                       else f"no analysis run for {nct_id}; run the analysis first")
+        raise NotFound(
+            f"no analysis run {run_id} for {nct_id}"
+            if run_id is not None
+            else f"no analysis run for {nct_id}; run the analysis first"
+        )
     if not row.results_section_json:
         raise Conflict(f"analysis run {row.id} has no resultsSection")
     uow.ports.results.check_results_section(json.loads(row.results_section_json))
@@ -172,6 +225,14 @@ def post_results(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: PostRe
     trial.updated_at = now
     row.posted_at = now
     after = run_summary(row)
-    uow.record("results.posted", "trial", nct_id, before=before, after=after, trial=nct_id,
-               actor=principal.username, reason=f"results of analysis run {row.id} (cut {row.cut_date})")
+    uow.record(
+        "results.posted",
+        "trial",
+        nct_id,
+        before=before,
+        after=after,
+        trial=nct_id,
+        actor=principal.username,
+        reason=f"results of analysis run {row.id} (cut {row.cut_date})",
+    )
     return after

@@ -43,9 +43,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def apply_changes(uow: UnitOfWork, principal: Principal, row: EditableRecord, changes: Mapping[str, Any],
-                  reason: str | None, entity_type: str, subject: Subject, *, trial: str | None = None, protected: frozenset[str] = frozenset(
-                      {"id", "subject_id", "entered_at", "entered_by"})) -> dict[str, dict[str, Any]]:
+def apply_changes(
+    uow: UnitOfWork,
+    principal: Principal,
+    row: EditableRecord,
+    changes: Mapping[str, Any],
+    reason: str | None,
+    entity_type: str,
+    subject: Subject,
+    *,
+    trial: str | None = None,
+    protected: frozenset[str] = frozenset({"id", "subject_id", "entered_at", "entered_by"}),
+) -> dict[str, dict[str, Any]]:
     """Apply ``changes`` to ``row`` with an audited reason for change.
 
     Parameters
@@ -89,8 +98,16 @@ def apply_changes(uow: UnitOfWork, principal: Principal, row: EditableRecord, ch
         return {}
     for name in diff:
         setattr(row, name, changes[name])
-    uow.record(f"{entity_type}.updated", entity_type, row.id,
-               before={k: v["old"] for k, v in diff.items()}, after={k: v["new"] for k, v in diff.items()},
-               reason=clean, trial=trial, site=subject.site_key, actor=principal.username)
+    uow.record(
+        f"{entity_type}.updated",
+        entity_type,
+        row.id,
+        before={k: v["old"] for k, v in diff.items()},
+        after={k: v["new"] for k, v in diff.items()},
+        reason=clean,
+        trial=trial,
+        site=subject.site_key,
+        actor=principal.username,
+    )
     touch(uow, subject, reason=f"{entity_type} {row.id} changed: {clean}")
     return diff

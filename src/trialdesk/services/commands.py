@@ -27,8 +27,9 @@ FieldName = Annotated[str, Field(min_length=1)]
 #: What an investigator's signature means unless they say otherwise.
 DEFAULT_MEANING = "I approve the data in this casebook"
 
-DOSE_EDITABLE = ("delay_reason, dose_date, interrupted, override_reason, reduction_level, reduction_reason, "
-                 "weight_kg, actual_mg")
+DOSE_EDITABLE = (
+    "delay_reason, dose_date, interrupted, override_reason, reduction_level, reduction_reason, weight_kg, actual_mg"
+)
 
 
 class Command(BaseModel):
@@ -47,8 +48,9 @@ class PlanDoses(Command):
     weight_kg: float = Field(gt=0, le=1000, description="Weight today (kg)")
     height_cm: float | None = Field(default=None, gt=0, le=300)
     dose_date: dt.date | None = Field(default=None, description="Default: today.")
-    dose_levels: dict[str, int] | None = Field(default=None, description="Drug -> reduction level, overriding "
-                                                                         "the level last used.")
+    dose_levels: dict[str, int] | None = Field(
+        default=None, description="Drug -> reduction level, overriding the level last used."
+    )
 
 
 class RecordDose(Command):
@@ -109,8 +111,9 @@ class RecordDisposition(Command):
 
     kind: DispositionKind
     event_date: dt.date
-    reason: str | None = Field(default=None, description="Reason (end of treatment/study), cause (death) or "
-                                                         "description (new therapy).")
+    reason: str | None = Field(
+        default=None, description="Reason (end of treatment/study), cause (death) or description (new therapy)."
+    )
     details: dict[str, Any] | None = None
 
 
@@ -222,8 +225,12 @@ class ScreenPatient(Command):
 
 class Randomize(Command):
     confirm: Literal[True] = Field(description="Must be true: the caller confirms this subject is to be randomized.")
-    client_key: str | None = Field(default=None, min_length=1, max_length=120,
-                                   description="Idempotency key: a retry with the same key returns the same result.")
+    client_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=120,
+        description="Idempotency key: a retry with the same key returns the same result.",
+    )
     randomized_on: dt.date | None = Field(default=None, description="Default: today.")
 
 

@@ -12,8 +12,14 @@ from trialdesk.services.unit_of_work import UnitOfWork
 CTCAE_VERSION = "5.0"
 
 
-def load_terms(uow: UnitOfWork, principal: Principal, terms: list[CtcaeTerm], *, version: str = CTCAE_VERSION,
-               source: str | None = None) -> dict[str, Any]:
+def load_terms(
+    uow: UnitOfWork,
+    principal: Principal,
+    terms: list[CtcaeTerm],
+    *,
+    version: str = CTCAE_VERSION,
+    source: str | None = None,
+) -> dict[str, Any]:
     """Store the terms of one CTCAE version (admin, ``Action.CTCAE_LOAD``). Idempotent: terms are matched by
     MedDRA code; a second load of the same workbook changes nothing. Audited with the counts.
 
@@ -28,8 +34,14 @@ def load_terms(uow: UnitOfWork, principal: Principal, terms: list[CtcaeTerm], *,
     CtcaeDictionary(terms, version=version)  # unique names and codes, or InvalidInput
     counts = uow.ctcae.upsert(version, terms)
     result = {"version": version, "count": uow.ctcae.count(version), **counts}
-    uow.record("ctcae.loaded", "ctcae", version, after={**result, "source": source},
-               reason=f"CTCAE v{version}: {len(terms)} terms loaded", actor=principal.username)
+    uow.record(
+        "ctcae.loaded",
+        "ctcae",
+        version,
+        after={**result, "source": source},
+        reason=f"CTCAE v{version}: {len(terms)} terms loaded",
+        actor=principal.username,
+    )
     return result
 
 
@@ -46,8 +58,10 @@ def dictionary(uow: UnitOfWork, version: str = CTCAE_VERSION) -> CtcaeDictionary
         return cached
     terms = uow.ctcae.terms(version)
     if not terms:
-        raise Conflict(f"the CTCAE v{version} dictionary is not loaded; an administrator runs "
-                       "'trialdesk ctcae load CTCAE_v5.0_2017-11-27.xlsx' (NCI's workbook)")
+        raise Conflict(
+            f"the CTCAE v{version} dictionary is not loaded; an administrator runs "
+            "'trialdesk ctcae load CTCAE_v5.0_2017-11-27.xlsx' (NCI's workbook)"
+        )
     built = CtcaeDictionary(terms, version=version)
     if len(_CACHE) > 16:
         _CACHE.clear()
@@ -58,9 +72,14 @@ def dictionary(uow: UnitOfWork, version: str = CTCAE_VERSION) -> CtcaeDictionary
 def term_info(uow: UnitOfWork, query: str, version: str = CTCAE_VERSION) -> dict[str, Any]:
     """One term with its defined grades (for the AE form's grade list)."""
     term = dictionary(uow, version).get(query)
-    return {"term": term.term, "meddra_code": term.meddra_code, "soc": term.soc,
-            "grades": {g: term.grades[g] for g in term.defined_grades}, "defined_grades": list(term.defined_grades),
-            "definition": term.definition}
+    return {
+        "term": term.term,
+        "meddra_code": term.meddra_code,
+        "soc": term.soc,
+        "grades": {g: term.grades[g] for g in term.defined_grades},
+        "defined_grades": list(term.defined_grades),
+        "definition": term.definition,
+    }
 
 
 def term_names(uow: UnitOfWork, version: str = CTCAE_VERSION) -> list[str]:

@@ -50,10 +50,19 @@ def dashboard(uow: UnitOfWork, principal: Principal, nct_id: str, *, today: dt.d
         by_site[site]["randomized"] += 1
     queries = uow.dashboard.open_queries(trial_id)
     overdue = _overdue_visits(uow, principal, nct_id, site_keys, today)
-    site_rows = [{"site": s.site_key, "facility": s.facility, "status": s.status,
-                  "screened": by_site[s.site_key]["screened"], "screen_failures": by_site[s.site_key]["screen_failures"],
-                  "randomized": by_site[s.site_key]["randomized"], "open_queries": queries.get(s.site_key, 0),
-                  "overdue_visits": overdue.get(s.site_key, 0)} for s in sites]
+    site_rows = [
+        {
+            "site": s.site_key,
+            "facility": s.facility,
+            "status": s.status,
+            "screened": by_site[s.site_key]["screened"],
+            "screen_failures": by_site[s.site_key]["screen_failures"],
+            "randomized": by_site[s.site_key]["randomized"],
+            "open_queries": queries.get(s.site_key, 0),
+            "overdue_visits": overdue.get(s.site_key, 0),
+        }
+        for s in sites
+    ]
 
     months: dict[str, Counter[str]] = defaultdict(Counter)
     for _site, day, _sid, _v in screenings:
@@ -64,8 +73,14 @@ def dashboard(uow: UnitOfWork, principal: Principal, nct_id: str, *, today: dt.d
     cumulative = 0
     for month in sorted(months):
         cumulative += months[month]["randomized"]
-        timeline.append({"month": month, "screened": months[month]["screened"],
-                         "randomized": months[month]["randomized"], "cumulative_randomized": cumulative})
+        timeline.append(
+            {
+                "month": month,
+                "screened": months[month]["screened"],
+                "randomized": months[month]["randomized"],
+                "cumulative_randomized": cumulative,
+            }
+        )
 
     # The forecast is trial-wide (aggregate counts only) and uses the recent pace: randomizations in the last
     # FORECAST_WINDOW_DAYS (or since the first one, when that is shorter).
@@ -77,32 +92,48 @@ def dashboard(uow: UnitOfWork, principal: Principal, nct_id: str, *, today: dt.d
     observed = max((today - window_start).days, 1)
     seed = int.from_bytes(hashlib.sha256(f"{nct_id}|{today}|{n_total}".encode()).digest()[:8], "little")
     remaining_target = max(target - n_total, 0)
-    fc = (forecast_completion(recent, observed, recent + remaining_target, np.random.default_rng(seed))
-          if target else None)
+    fc = (
+        forecast_completion(recent, observed, recent + remaining_target, np.random.default_rng(seed))
+        if target
+        else None
+    )
 
     def when(days: float | None) -> str | None:
         return None if days is None else (today + dt.timedelta(days=float(days))).isoformat()
 
     totals: Counter[str] = Counter()
     for row in site_rows:
-        totals.update({k: row[k] for k in ("screened", "screen_failures", "randomized", "open_queries",
-                                           "overdue_visits")})
+        totals.update(
+            {k: row[k] for k in ("screened", "screen_failures", "randomized", "open_queries", "overdue_visits")}
+        )
     return {
-        "nct_id": nct_id, "as_of": today.isoformat(), "target": target, "scope": "all sites" if visible is None
-        else f"{len(site_keys)} site(s)",
-        "totals": dict(totals), "sites": site_rows, "timeline": timeline,
+        "nct_id": nct_id,
+        "as_of": today.isoformat(),
+        "target": target,
+        "scope": "all sites" if visible is None else f"{len(site_keys)} site(s)",
+        "totals": dict(totals),
+        "sites": site_rows,
+        "timeline": timeline,
         "recruiting_sites": sum(1 for s in sites if s.status == "RECRUITING"),
         "randomized_all_sites": n_total,
-        "forecast": None if fc is None else {
-            "rate_per_month": round(fc.rate_per_month, 2), "level": fc.level,
-            "window_start": window_start.isoformat(), "recent_randomized": recent,
-            "completion_median": when(fc.days_to_target_median), "completion_low": when(fc.days_to_target_low),
-            "completion_high": when(fc.days_to_target_high), "observed_days": fc.observed_days},
+        "forecast": None
+        if fc is None
+        else {
+            "rate_per_month": round(fc.rate_per_month, 2),
+            "level": fc.level,
+            "window_start": window_start.isoformat(),
+            "recent_randomized": recent,
+            "completion_median": when(fc.days_to_target_median),
+            "completion_low": when(fc.days_to_target_low),
+            "completion_high": when(fc.days_to_target_high),
+            "observed_days": fc.observed_days,
+        },
     }
 
 
-def _overdue_visits(uow: UnitOfWork, principal: Principal, nct_id: str, site_keys: Iterable[str],
-                    today: dt.date) -> dict[str, int]:
+def _overdue_visits(
+    uow: UnitOfWork, principal: Principal, nct_id: str, site_keys: Iterable[str], today: dt.date
+) -> dict[str, int]:
     try:
         from trialdesk.services import treatment
     except ImportError:
@@ -118,6 +149,9 @@ def _overdue_visits(uow: UnitOfWork, principal: Principal, nct_id: str, site_key
             visits = fn(uow, principal, nct_id, site, today)
         except Exception:
             continue
-        counts[site] = sum(1 for v in visits if getattr(v, "status", None) == "overdue"
-                           or (isinstance(v, dict) and v.get("status") == "overdue"))
+        counts[site] = sum(
+            1
+            for v in visits
+            if getattr(v, "status", None) == "overdue" or (isinstance(v, dict) and v.get("status") == "overdue")
+        )
     return counts

@@ -11,7 +11,7 @@ from trialdesk.services.registry import get_protocol
 from trialdesk.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from trialdesk.stats.simulate import SimulationResult
+    from trialdesk.stats.simulation_results import SimulationResult
 
 MAX_WEB_TRIALS = 20_000
 
@@ -29,8 +29,9 @@ def _check_hazard_ratio(hazard_ratio: float | None) -> None:
         raise InvalidInput(f"must be between 0.05 and 5; got {hazard_ratio!r}", field="hr")
 
 
-def closed_form(uow: UnitOfWork, principal: Principal, nct_id: str,
-                hazard_ratio: float | None = None) -> dict[str, Any]:
+def closed_form(
+    uow: UnitOfWork, principal: Principal, nct_id: str, hazard_ratio: float | None = None
+) -> dict[str, Any]:
     from trialdesk.stats.design import closed_form_report
 
     design = design_of(uow, principal, nct_id)

@@ -66,8 +66,7 @@ class ResultsPublisher(Protocol):
 class StudyDocuments(Protocol):
     """ClinicalTrials.gov study documents: protocol -> study JSON (validated against NLM's shipped schema)."""
 
-    def protocol_to_study(self, protocol: Any, *, results_section: dict[str, Any] | None = None
-                          ) -> dict[str, Any]: ...
+    def protocol_to_study(self, protocol: Any, *, results_section: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
 
 class CtcaeSource(Protocol):

@@ -25,10 +25,22 @@ def _ts(uow: UnitOfWork) -> str:
 
 
 def query_dict(row: Query, subject_number: str | None = None) -> dict[str, Any]:
-    return {"id": row.id, "subject": subject_number, "site": row.site_key, "entity_type": row.entity_type,
-            "entity_id": row.entity_id, "field": row.field, "check_id": row.check_id, "message": row.message,
-            "status": row.status, "origin": row.origin, "raised_at": row.raised_at, "raised_by": row.raised_by,
-            "updated_at": row.updated_at, "history": json.loads(row.history_json or "[]")}
+    return {
+        "id": row.id,
+        "subject": subject_number,
+        "site": row.site_key,
+        "entity_type": row.entity_type,
+        "entity_id": row.entity_id,
+        "field": row.field,
+        "check_id": row.check_id,
+        "message": row.message,
+        "status": row.status,
+        "origin": row.origin,
+        "raised_at": row.raised_at,
+        "raised_by": row.raised_by,
+        "updated_at": row.updated_at,
+        "history": json.loads(row.history_json or "[]"),
+    }
 
 
 def _step(uow: UnitOfWork, row: Query, *, action: str, status: str, by: str, text: str | None, nct: str) -> None:
@@ -38,14 +50,36 @@ def _step(uow: UnitOfWork, row: Query, *, action: str, status: str, by: str, tex
     history.append({"at": when, "by": by, "action": action, "status": status, "text": text})
     row.history_json = json.dumps(history, ensure_ascii=False)
     row.status, row.updated_at = status, when
-    uow.record(f"query.{action}", "query", row.id, before=before,
-               after={"status": status, "text": text, "field": row.field, "entity_type": row.entity_type,
-                      "entity_id": row.entity_id},
-               reason=text, trial=nct, site=row.site_key, actor=by)
+    uow.record(
+        f"query.{action}",
+        "query",
+        row.id,
+        before=before,
+        after={
+            "status": status,
+            "text": text,
+            "field": row.field,
+            "entity_type": row.entity_type,
+            "entity_id": row.entity_id,
+        },
+        reason=text,
+        trial=nct,
+        site=row.site_key,
+        actor=by,
+    )
 
 
-def open_query(uow: UnitOfWork, subject: Subject, entity_type: str, entity_id: int | str, field: str, message: str,
-               check_id: str | None = None, origin: str = "edit_check", raised_by: str = "system") -> Query:
+def open_query(
+    uow: UnitOfWork,
+    subject: Subject,
+    entity_type: str,
+    entity_id: int | str,
+    field: str,
+    message: str,
+    check_id: str | None = None,
+    origin: str = "edit_check",
+    raised_by: str = "system",
+) -> Query:
     """Open a query on one field of a subject's data (no access check: callers have done theirs). An edit
     check that already has an unresolved (open or answered) query on the same field gets that one back, so
     re-saving does not pile up duplicates."""
@@ -61,30 +95,59 @@ def open_query(uow: UnitOfWork, subject: Subject, entity_type: str, entity_id: i
         if existing is not None:
             return existing
     when = _ts(uow)
-    row = uow.queries.add(subject_id=stored_id(subject), site_key=subject.site_key, entity_type=entity_type,
-                          entity_id=entity_id, field=field.strip(), check_id=check_id, message=message.strip(),
-                          status="open", origin=origin, raised_at=when, raised_by=raised_by, updated_at=when,
-                          history_json=json.dumps([{"at": when, "by": raised_by, "action": "opened",
-                                                    "status": "open", "text": message.strip()}],
-                                                  ensure_ascii=False))
-    uow.record("query.opened", "query", row.id, after={"subject": subject.subject_number, **{
-        k: v for k, v in query_dict(row).items() if k not in ("history", "id")}},
-        trial=uow.queries.nct_of(subject.trial_id), site=subject.site_key, actor=raised_by)
+    row = uow.queries.add(
+        subject_id=stored_id(subject),
+        site_key=subject.site_key,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        field=field.strip(),
+        check_id=check_id,
+        message=message.strip(),
+        status="open",
+        origin=origin,
+        raised_at=when,
+        raised_by=raised_by,
+        updated_at=when,
+        history_json=json.dumps(
+            [{"at": when, "by": raised_by, "action": "opened", "status": "open", "text": message.strip()}],
+            ensure_ascii=False,
+        ),
+    )
+    uow.record(
+        "query.opened",
+        "query",
+        row.id,
+        after={
+            "subject": subject.subject_number,
+            **{k: v for k, v in query_dict(row).items() if k not in ("history", "id")},
+        },
+        trial=uow.queries.nct_of(subject.trial_id),
+        site=subject.site_key,
+        actor=raised_by,
+    )
     return row
 
 
-def raise_query(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
-                cmd: RaiseQuery) -> dict[str, Any]:
+def raise_query(
+    uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, cmd: RaiseQuery
+) -> dict[str, Any]:
     """A monitor raises a query by hand (``Action.QUERY_RAISE`` at the subject's site)."""
     _, subject = get_subject(uow, principal, nct_id, subject_number)
     require(principal, Action.QUERY_RAISE, subject.site_key, hide=False)
-    row = open_query(uow, subject, cmd.entity_type, cmd.entity_id, cmd.field, cmd.message, origin="manual",
-                     raised_by=principal.username)
+    row = open_query(
+        uow,
+        subject,
+        cmd.entity_type,
+        cmd.entity_id,
+        cmd.field,
+        cmd.message,
+        origin="manual",
+        raised_by=principal.username,
+    )
     return query_dict(row, subject.subject_number)
 
 
-def _load(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int,
-          action: Action) -> tuple[Query, Subject]:
+def _load(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int, action: Action) -> tuple[Query, Subject]:
     trial = get_trial_row(uow, nct_id)
     row = uow.queries.get(int(query_id), for_update=True)
     subject = uow.subjects.by_id(row.subject_id) if row is not None else None
@@ -103,8 +166,7 @@ def _text(text: str | None, name: str) -> str:
     return text.strip()
 
 
-def answer_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int,
-                 cmd: QueryStep) -> dict[str, Any]:
+def answer_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int, cmd: QueryStep) -> dict[str, Any]:
     """Site staff answer an open query (``Action.QUERY_ANSWER``); the command's text is the answer."""
     row, subject = _load(uow, principal, nct_id, query_id, Action.QUERY_ANSWER)
     answer = _text(cmd.text, "answer")
@@ -114,8 +176,7 @@ def answer_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: i
     return query_dict(row, subject.subject_number)
 
 
-def close_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int,
-                cmd: QueryStep) -> dict[str, Any]:
+def close_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int, cmd: QueryStep) -> dict[str, Any]:
     """A monitor closes a query (answered, or open when withdrawn) (``Action.QUERY_CLOSE``); the command's text is
     an optional note, required to close a query nobody answered."""
     row, subject = _load(uow, principal, nct_id, query_id, Action.QUERY_CLOSE)
@@ -124,13 +185,19 @@ def close_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: in
         raise Conflict(f"query {row.id} is already closed")
     if row.status == "open" and not (note and note.strip()):
         raise InvalidInput("closing an unanswered query needs a note saying why", field="note")
-    _step(uow, row, action="closed", status="closed", by=principal.username,
-          text=note.strip() if note and note.strip() else None, nct=nct_id)
+    _step(
+        uow,
+        row,
+        action="closed",
+        status="closed",
+        by=principal.username,
+        text=note.strip() if note and note.strip() else None,
+        nct=nct_id,
+    )
     return query_dict(row, subject.subject_number)
 
 
-def reopen_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int,
-                 cmd: QueryStep) -> dict[str, Any]:
+def reopen_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int, cmd: QueryStep) -> dict[str, Any]:
     """A monitor re-opens an answered or closed query (``Action.QUERY_CLOSE``); the command's text is the reason,
     required."""
     row, subject = _load(uow, principal, nct_id, query_id, Action.QUERY_CLOSE)
@@ -141,8 +208,14 @@ def reopen_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: i
     return query_dict(row, subject.subject_number)
 
 
-def list_queries(uow: UnitOfWork, principal: Principal, nct_id: str, site: str | None = None,
-                 subject_number: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+def list_queries(
+    uow: UnitOfWork,
+    principal: Principal,
+    nct_id: str,
+    site: str | None = None,
+    subject_number: str | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
     """Queries the caller may see (``Action.SUBJECT_VIEW`` sites), filtered by site, subject and status."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"must be one of {', '.join(STATUSES)}", field="status")
@@ -157,5 +230,7 @@ def list_queries(uow: UnitOfWork, principal: Principal, nct_id: str, site: str |
         sites = frozenset({site})
     if sites is not None and not sites:
         return []
-    return [query_dict(q, s.subject_number)
-            for q, s in uow.queries.list(stored_id(trial), sites=sites, subject_id=subject_id, status=status)]
+    return [
+        query_dict(q, s.subject_number)
+        for q, s in uow.queries.list(stored_id(trial), sites=sites, subject_id=subject_id, status=status)
+    ]

@@ -38,17 +38,29 @@ def _protocol_of(row: Trial) -> Protocol:
 
 def _search_text(p: Protocol) -> str:
     r = p.registry
-    parts = [r.nct_id, r.identification.brief_title, r.identification.official_title or "", r.brief_summary or "",
-             " ".join(r.conditions), " ".join(r.keywords), " ".join(i.name for i in r.interventions),
-             r.sponsor.name if r.sponsor else "", " ".join(loc.city or "" for loc in r.locations)]
+    parts = [
+        r.nct_id,
+        r.identification.brief_title,
+        r.identification.official_title or "",
+        r.brief_summary or "",
+        " ".join(r.conditions),
+        " ".join(r.keywords),
+        " ".join(i.name for i in r.interventions),
+        r.sponsor.name if r.sponsor else "",
+        " ".join(loc.city or "" for loc in r.locations),
+    ]
     return " ".join(parts).lower()
 
 
 def _summary(p: Protocol) -> dict[str, Any]:
     r = p.registry
-    return {"nct_id": r.nct_id, "brief_title": r.identification.brief_title,
-            "overall_status": r.status.overall_status.value, "locations": len(r.locations),
-            "operations": sorted(k for k, v in p.operations.model_dump(exclude_none=True).items() if v)}
+    return {
+        "nct_id": r.nct_id,
+        "brief_title": r.identification.brief_title,
+        "overall_status": r.status.overall_status.value,
+        "locations": len(r.locations),
+        "operations": sorted(k for k, v in p.operations.model_dump(exclude_none=True).items() if v),
+    }
 
 
 def save_protocol(uow: UnitOfWork, protocol: Protocol, *, source: str = "protocol", reason: str | None = None) -> str:
@@ -61,10 +73,16 @@ def save_protocol(uow: UnitOfWork, protocol: Protocol, *, source: str = "protoco
     row = uow.trials.get(nct, for_update=True)
     outcome = "created"
     if row is None:
-        row = uow.trials.create(nct_id=nct, brief_title=protocol.registry.identification.brief_title,
-                                      overall_status=protocol.registry.status.overall_status.value, source=source,
-                                      protocol_json=text, search_text=_search_text(protocol), created_at=now,
-                                      updated_at=now)
+        row = uow.trials.create(
+            nct_id=nct,
+            brief_title=protocol.registry.identification.brief_title,
+            overall_status=protocol.registry.status.overall_status.value,
+            source=source,
+            protocol_json=text,
+            search_text=_search_text(protocol),
+            created_at=now,
+            updated_at=now,
+        )
         uow.record("trial.created", "trial", nct, after=_summary(protocol), reason=reason, trial=nct)
     else:
         if row.protocol_json == text:
@@ -79,17 +97,25 @@ def save_protocol(uow: UnitOfWork, protocol: Protocol, *, source: str = "protoco
     for position, loc in enumerate(protocol.registry.locations):
         site = existing.get(loc.site_id)
         if site is None:
-            uow.sites.create(trial_id=row.id, site_key=loc.site_id, position=position, facility=loc.facility,
-                                  city=loc.city, state=loc.state, country=loc.country,
-                                  status=loc.status.value if loc.status else None)
+            uow.sites.create(
+                trial_id=row.id,
+                site_key=loc.site_id,
+                position=position,
+                facility=loc.facility,
+                city=loc.city,
+                state=loc.state,
+                country=loc.country,
+                status=loc.status.value if loc.status else None,
+            )
         else:
             site.position, site.facility, site.city = position, loc.facility, loc.city
             site.state, site.country = loc.state, loc.country
     return outcome
 
 
-def load_protocol(uow: UnitOfWork, principal: Principal, protocol: Protocol, *, source: str = "protocol",
-                  reason: str | None = None) -> str:
+def load_protocol(
+    uow: UnitOfWork, principal: Principal, protocol: Protocol, *, source: str = "protocol", reason: str | None = None
+) -> str:
     """Create or replace a trial's protocol on behalf of ``principal`` (admin, ``Action.PROTOCOL_LOAD``).
 
     The guarded entry to :func:`save_protocol` (which stays unguarded for bootstrap and scratch copies).
@@ -126,8 +152,10 @@ def get_protocol(uow: UnitOfWork, nct_id: str, *, live_sites: bool = True) -> Pr
     if not live_sites:
         return protocol
     status = {s.site_key: s.status for s in uow.sites.for_trial(stored_id(row))}
-    locations = [loc.model_copy(update={"status": SiteStatus(live) if (live := status.get(loc.site_id))
-                                        else loc.status}) for loc in protocol.registry.locations]
+    locations = [
+        loc.model_copy(update={"status": SiteStatus(live) if (live := status.get(loc.site_id)) else loc.status})
+        for loc in protocol.registry.locations
+    ]
     return protocol.model_copy(update={"registry": protocol.registry.model_copy(update={"locations": locations})})
 
 
@@ -138,8 +166,15 @@ def list_trials(uow: UnitOfWork, query: str | None = None) -> list[dict[str, Any
     for row in rows:
         if words and not all(w in row.search_text for w in words):
             continue
-        out.append({"nct_id": row.nct_id, "brief_title": row.brief_title, "overall_status": row.overall_status,
-                    "source": row.source, "has_results": row.results_json is not None})
+        out.append(
+            {
+                "nct_id": row.nct_id,
+                "brief_title": row.brief_title,
+                "overall_status": row.overall_status,
+                "source": row.source,
+                "has_results": row.results_json is not None,
+            }
+        )
     return out
 
 

@@ -50,10 +50,24 @@ from trialdesk.domain.records import (
 Sites = AbstractSet[str] | None
 
 __all__ = [
-    "AdverseEventRepository", "AllocationRepository", "AnalysisRepository", "AuditRepository", "CtcaeRepository",
-    "DashboardRepository", "DispositionRepository", "DoseRepository", "QueryRepository", "RandomizationRepository",
-    "ScreeningRepository", "SignatureRepository", "SiteRepository", "Sites", "SubjectRepository",
-    "TrialRepository", "TumorAssessmentRepository", "UserRepository",
+    "AdverseEventRepository",
+    "AllocationRepository",
+    "AnalysisRepository",
+    "AuditRepository",
+    "CtcaeRepository",
+    "DashboardRepository",
+    "DispositionRepository",
+    "DoseRepository",
+    "QueryRepository",
+    "RandomizationRepository",
+    "ScreeningRepository",
+    "SignatureRepository",
+    "SiteRepository",
+    "Sites",
+    "SubjectRepository",
+    "TrialRepository",
+    "TumorAssessmentRepository",
+    "UserRepository",
 ]
 
 
@@ -116,9 +130,17 @@ class AuditRepository(Protocol):
         """``(seq, hash)`` of the latest event (``(0, GENESIS_HASH)`` when empty)."""
         ...
 
-    def query(self, *, entity_type: str | None = None, entity_id: str | None = None, trial: str | None = None,
-              sites: Sites = None, action_prefix: str | None = None, limit: int = 200,
-              offset: int = 0) -> list[AuditEventRecord]:
+    def query(
+        self,
+        *,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        trial: str | None = None,
+        sites: Sites = None,
+        action_prefix: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> list[AuditEventRecord]:
         """Newest first."""
         ...
 
@@ -160,8 +182,9 @@ class ScreeningRepository(Protocol):
 
     def count(self, trial_id: int) -> int: ...
 
-    def subject_for_patient(self, trial_id: int, site_key: str, patient_ref: str, *,
-                            for_update: bool = False) -> Subject | None: ...
+    def subject_for_patient(
+        self, trial_id: int, site_key: str, patient_ref: str, *, for_update: bool = False
+    ) -> Subject | None: ...
 
 
 class AllocationRepository(Protocol):
@@ -171,8 +194,7 @@ class AllocationRepository(Protocol):
         """The subject's allocation (a fresh read: randomization decides on it under lock)."""
         ...
 
-    def for_subjects(self, subject_ids: Iterable[int], *,
-                     include_in_error: bool = False) -> dict[int, Allocation]:
+    def for_subjects(self, subject_ids: Iterable[int], *, include_in_error: bool = False) -> dict[int, Allocation]:
         """``subject_id -> allocation`` for the subjects that have one."""
         ...
 
@@ -180,13 +202,11 @@ class AllocationRepository(Protocol):
         """The allocation a retried request already made, in error or not (idempotency)."""
         ...
 
-    def for_trial(self, trial_id: int, sites: Sites = None, *,
-                  include_in_error: bool = False) -> list[Allocation]:
+    def for_trial(self, trial_id: int, sites: Sites = None, *, include_in_error: bool = False) -> list[Allocation]:
         """In allocation order."""
         ...
 
-    def with_subject_numbers(self, trial_id: int, *,
-                             include_in_error: bool = False) -> list[tuple[Allocation, str]]:
+    def with_subject_numbers(self, trial_id: int, *, include_in_error: bool = False) -> list[tuple[Allocation, str]]:
         """``(allocation, subject_number)`` in allocation order."""
         ...
 
@@ -300,11 +320,13 @@ class QueryRepository(Protocol):
 
     def get(self, query_id: int, *, for_update: bool = False) -> Query | None: ...
 
-    def find_unresolved(self, subject_id: int, entity_type: str, entity_id: str, field: str,
-                        check_id: str | None) -> Query | None: ...
+    def find_unresolved(
+        self, subject_id: int, entity_type: str, entity_id: str, field: str, check_id: str | None
+    ) -> Query | None: ...
 
-    def list(self, trial_id: int, *, sites: Sites = None, subject_id: int | None = None,
-             status: str | None = None) -> builtins.list[tuple[Query, Subject]]: ...
+    def list(
+        self, trial_id: int, *, sites: Sites = None, subject_id: int | None = None, status: str | None = None
+    ) -> builtins.list[tuple[Query, Subject]]: ...
 
     def nct_of(self, trial_id: int) -> str: ...
 

@@ -166,16 +166,27 @@ def screen_subject(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: Scre
     subject = uow.screenings.subject_for_patient(trial_id, site_key, ref, for_update=True)
     rescreen = subject is not None
     if subject is None:
-        number = _next_number(lambda n: uow.subjects.get(trial_id, n) is not None, f"{code}-",
-                              uow.subjects.count_at_site(trial_id, site_key) + 1)
-        subject = uow.subjects.create(trial_id=trial_id, site_key=site_key, subject_number=number, patient_ref=ref,
-                                      status=SubjectStatus.SCREENING.value, created_at=now, data_version=0)
+        number = _next_number(
+            lambda n: uow.subjects.get(trial_id, n) is not None,
+            f"{code}-",
+            uow.subjects.count_at_site(trial_id, site_key) + 1,
+        )
+        subject = uow.subjects.create(
+            trial_id=trial_id,
+            site_key=site_key,
+            subject_number=number,
+            patient_ref=ref,
+            status=SubjectStatus.SCREENING.value,
+            created_at=now,
+            data_version=0,
+        )
         before = None
     else:
         allocated = uow.allocations.for_subject(stored_id(subject), include_in_error=True) is not None
         if not can_rescreen(subject.status) or allocated:
-            raise Conflict(f"subject {subject.subject_number} is {subject.status}: a randomized subject cannot be "
-                           f"rescreened")
+            raise Conflict(
+                f"subject {subject.subject_number} is {subject.status}: a randomized subject cannot be rescreened"
+            )
         before = _subject_state(subject)
 
     subject.status = status_after_screening(result.verdict).value
@@ -187,38 +198,91 @@ def screen_subject(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: Scre
         subject.height_cm = rec.vitals.height_cm
     touch(uow, subject, reason="screening recorded")
 
-    screening_number = _next_number(lambda n: uow.screenings.number_taken(trial_id, site_key, n), f"S{code}-",
-                                    uow.screenings.count_at_site(trial_id, site_key) + 1)
+    screening_number = _next_number(
+        lambda n: uow.screenings.number_taken(trial_id, site_key, n),
+        f"S{code}-",
+        uow.screenings.count_at_site(trial_id, site_key) + 1,
+    )
     row = uow.screenings.add(
-        trial_id=trial_id, subject_id=stored_id(subject), site_key=site_key, screening_number=screening_number,
-        screened_on=day.isoformat(), verdict=result.verdict,
+        trial_id=trial_id,
+        subject_id=stored_id(subject),
+        site_key=site_key,
+        screening_number=screening_number,
+        screened_on=day.isoformat(),
+        verdict=result.verdict,
         record_json=json.dumps(rec.model_dump(mode="json"), ensure_ascii=False, sort_keys=True),
         results_json=json.dumps(criteria, ensure_ascii=False),
         derived_json=json.dumps(derived, ensure_ascii=False, sort_keys=True),
-        failed_criteria=",".join(failed), protocol_digest=protocol_digest(protocol), created_at=now,
+        failed_criteria=",".join(failed),
+        protocol_digest=protocol_digest(protocol),
+        created_at=now,
         created_by=principal.username,
     )
     after = _subject_state(subject)
     if before is None:
-        uow.record("subject.created", "subject", subject.subject_number, after=after, reason="first screening",
-                   trial=nct_id, site=site_key, actor=principal.username)
+        uow.record(
+            "subject.created",
+            "subject",
+            subject.subject_number,
+            after=after,
+            reason="first screening",
+            trial=nct_id,
+            site=site_key,
+            actor=principal.username,
+        )
     elif before != after:
-        uow.record("subject.updated", "subject", subject.subject_number, before=before, after=after,
-                   reason=f"rescreening {screening_number}", trial=nct_id, site=site_key, actor=principal.username)
-    uow.record("screening.recorded", "screening", f"{site_key}/{screening_number}",
-               after={"screening_number": screening_number, "subject_number": subject.subject_number,
-                      "screened_on": row.screened_on, "verdict": result.verdict, "failed_criteria": failed,
-                      "derived": derived, "protocol_digest": row.protocol_digest, "rescreen": rescreen},
-               reason="rescreening" if rescreen else "screening", trial=nct_id, site=site_key,
-               actor=principal.username)
-    return {"subject_number": subject.subject_number, "screening_number": screening_number,
-            "site": site_key, "screened_on": row.screened_on, "verdict": result.verdict, "criteria": criteria,
-            "derived": derived, "failed_criteria": failed, "rescreen": rescreen}
+        uow.record(
+            "subject.updated",
+            "subject",
+            subject.subject_number,
+            before=before,
+            after=after,
+            reason=f"rescreening {screening_number}",
+            trial=nct_id,
+            site=site_key,
+            actor=principal.username,
+        )
+    uow.record(
+        "screening.recorded",
+        "screening",
+        f"{site_key}/{screening_number}",
+        after={
+            "screening_number": screening_number,
+            "subject_number": subject.subject_number,
+            "screened_on": row.screened_on,
+            "verdict": result.verdict,
+            "failed_criteria": failed,
+            "derived": derived,
+            "protocol_digest": row.protocol_digest,
+            "rescreen": rescreen,
+        },
+        reason="rescreening" if rescreen else "screening",
+        trial=nct_id,
+        site=site_key,
+        actor=principal.username,
+    )
+    return {
+        "subject_number": subject.subject_number,
+        "screening_number": screening_number,
+        "site": site_key,
+        "screened_on": row.screened_on,
+        "verdict": result.verdict,
+        "criteria": criteria,
+        "derived": derived,
+        "failed_criteria": failed,
+        "rescreen": rescreen,
+    }
 
 
 def _subject_state(subject: Subject) -> dict[str, Any]:
-    return {"subject_number": subject.subject_number, "patient_ref": subject.patient_ref, "status": subject.status,
-            "birth_date": subject.birth_date, "sex": subject.sex, "height_cm": subject.height_cm}
+    return {
+        "subject_number": subject.subject_number,
+        "patient_ref": subject.patient_ref,
+        "status": subject.status,
+        "birth_date": subject.birth_date,
+        "sex": subject.sex,
+        "height_cm": subject.height_cm,
+    }
 
 
 def latest_screening(uow: UnitOfWork, subject_id: int) -> Screening | None:
@@ -230,16 +294,25 @@ def latest_screening(uow: UnitOfWork, subject_id: int) -> Screening | None:
 
 def _row_dict(row: Screening, subject: Subject | None = None, *, detail: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "screening_number": row.screening_number, "site": row.site_key, "screened_on": row.screened_on,
-        "verdict": row.verdict, "failed_criteria": [c for c in row.failed_criteria.split(",") if c],
-        "derived": json.loads(row.derived_json or "{}"), "created_at": row.created_at,
-        "created_by": row.created_by}
+        "screening_number": row.screening_number,
+        "site": row.site_key,
+        "screened_on": row.screened_on,
+        "verdict": row.verdict,
+        "failed_criteria": [c for c in row.failed_criteria.split(",") if c],
+        "derived": json.loads(row.derived_json or "{}"),
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+    }
     if subject is not None:
-        out.update(subject_number=subject.subject_number, patient_ref=subject.patient_ref,
-                   subject_status=subject.status)
+        out.update(
+            subject_number=subject.subject_number, patient_ref=subject.patient_ref, subject_status=subject.status
+        )
     if detail:
-        out.update(criteria=json.loads(row.results_json), record=json.loads(row.record_json),
-                   protocol_digest=row.protocol_digest)
+        out.update(
+            criteria=json.loads(row.results_json),
+            record=json.loads(row.record_json),
+            protocol_digest=row.protocol_digest,
+        )
     return out
 
 
@@ -249,8 +322,9 @@ def screenings_of(uow: UnitOfWork, principal: Principal, nct_id: str, subject: S
     return [_row_dict(r, subject) for r in uow.screenings.for_subject(stored_id(subject))]
 
 
-def get_screening(uow: UnitOfWork, principal: Principal, nct_id: str, site_key: str,
-                  screening_number: str) -> dict[str, Any]:
+def get_screening(
+    uow: UnitOfWork, principal: Principal, nct_id: str, site_key: str, screening_number: str
+) -> dict[str, Any]:
     """One screening with every criterion's result and the record; other sites' screenings are 'not found'."""
     trial = get_trial_row(uow, nct_id)
     row = uow.screenings.get(stored_id(trial), site_key, screening_number)
@@ -264,8 +338,9 @@ def get_screening(uow: UnitOfWork, principal: Principal, nct_id: str, site_key: 
     return _row_dict(row, subject, detail=True)
 
 
-def screening_log(uow: UnitOfWork, principal: Principal, nct_id: str,
-                  site_key: str | None = None) -> list[dict[str, Any]]:
+def screening_log(
+    uow: UnitOfWork, principal: Principal, nct_id: str, site_key: str | None = None
+) -> list[dict[str, Any]]:
     """The screening log (every screening, rescreens included, oldest first) at the sites the caller may see
     subjects of; ``site_key`` narrows it to one site (403 if not the caller's)."""
     trial = get_trial_row(uow, nct_id)
@@ -296,8 +371,21 @@ def screen_failure_summary(uow: UnitOfWork, principal: Principal, nct_id: str) -
     rank = {c.id: i for i, c in enumerate(order)}
     texts = {c.id: c.text for c in order}
     ordered = sorted(failures, key=lambda cid: (rank.get(cid, len(rank)), cid))
-    rows = [{"id": cid, "text": texts.get(cid), "parent": cid.split(".")[0] if "." in cid else None,
-             "subjects": failures[cid]} for cid in ordered]
-    return {"nct_id": nct_id, "screened": len(latest), "screenings": uow.screenings.count(stored_id(trial)),
-            "eligible": verdicts.get("eligible", 0), "ineligible": verdicts.get("ineligible", 0),
-            "incomplete": verdicts.get("incomplete", 0), "failures": rows}
+    rows = [
+        {
+            "id": cid,
+            "text": texts.get(cid),
+            "parent": cid.split(".")[0] if "." in cid else None,
+            "subjects": failures[cid],
+        }
+        for cid in ordered
+    ]
+    return {
+        "nct_id": nct_id,
+        "screened": len(latest),
+        "screenings": uow.screenings.count(stored_id(trial)),
+        "eligible": verdicts.get("eligible", 0),
+        "ineligible": verdicts.get("ineligible", 0),
+        "incomplete": verdicts.get("incomplete", 0),
+        "failures": rows,
+    }

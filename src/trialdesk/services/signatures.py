@@ -18,8 +18,7 @@ from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import get_subject, touch
 from trialdesk.services.unit_of_work import UnitOfWork
 
-__all__ = ["DEFAULT_MEANING", "casebook_status", "content_hash", "sign_casebook", "signature_dict",
-           "touch_and_record"]
+__all__ = ["DEFAULT_MEANING", "casebook_status", "content_hash", "sign_casebook", "signature_dict", "touch_and_record"]
 
 
 def _ts(uow: UnitOfWork) -> str:
@@ -37,21 +36,37 @@ def touch_and_record(uow: UnitOfWork, subject: Subject, *, reason: str, nct_id: 
     live = uow.signatures.active(stored_id(subject))
     touch(uow, subject, reason=reason)
     if live is not None:
-        uow.record("casebook.signature_invalidated", "signature", live.id,
-                   before={"signed_at": live.signed_at, "data_version": live.data_version},
-                   after={"invalidated_at": live.invalidated_at, "data_version": subject.data_version},
-                   reason=reason, trial=nct_id, site=subject.site_key, actor=actor)
+        uow.record(
+            "casebook.signature_invalidated",
+            "signature",
+            live.id,
+            before={"signed_at": live.signed_at, "data_version": live.data_version},
+            after={"invalidated_at": live.invalidated_at, "data_version": subject.data_version},
+            reason=reason,
+            trial=nct_id,
+            site=subject.site_key,
+            actor=actor,
+        )
 
 
 def signature_dict(row: Signature) -> dict[str, Any]:
-    return {"id": row.id, "signer": row.signer, "signer_name": row.signer_name, "meaning": row.meaning,
-            "signed_at": row.signed_at, "data_version": row.data_version, "manifest_hash": row.manifest_hash,
-            "invalidated_at": row.invalidated_at, "invalidated_reason": row.invalidated_reason,
-            "valid": row.invalidated_at is None}
+    return {
+        "id": row.id,
+        "signer": row.signer,
+        "signer_name": row.signer_name,
+        "meaning": row.meaning,
+        "signed_at": row.signed_at,
+        "data_version": row.data_version,
+        "manifest_hash": row.manifest_hash,
+        "invalidated_at": row.invalidated_at,
+        "invalidated_reason": row.invalidated_reason,
+        "valid": row.invalidated_at is None,
+    }
 
 
-def sign_casebook(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
-                  cmd: SignCasebook) -> dict[str, Any]:
+def sign_casebook(
+    uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, cmd: SignCasebook
+) -> dict[str, Any]:
     """Sign the subject's casebook (investigator at the subject's site, ``Action.CASEBOOK_SIGN``) with the
     password typed again and what the signature means (``DEFAULT_MEANING`` unless the command says otherwise).
 
@@ -69,25 +84,53 @@ def sign_casebook(uow: UnitOfWork, principal: Principal, nct_id: str, subject_nu
         raise InvalidInput("must not be blank: say what the signature means", field="meaning")
     user = uow.users.get(principal.username)
     if user is None or not user.active or not uow.ports.passwords.verify(user.password_hash, cmd.password):
-        uow.record("casebook.sign_failed", "subject", subject.subject_number, reason="password did not match",
-                   trial=nct_id, site=subject.site_key, actor=principal.username)
+        uow.record(
+            "casebook.sign_failed",
+            "subject",
+            subject.subject_number,
+            reason="password did not match",
+            trial=nct_id,
+            site=subject.site_key,
+            actor=principal.username,
+        )
         uow.commit()
         raise AuthenticationFailed("the password does not match; the casebook was not signed")
     live = uow.signatures.active(stored_id(subject))
     if live is not None:
-        raise Conflict(f"casebook {subject.subject_number} is already signed (by {live.signer} at "
-                       f"{live.signed_at}, data version {live.data_version})")
+        raise Conflict(
+            f"casebook {subject.subject_number} is already signed (by {live.signer} at "
+            f"{live.signed_at}, data version {live.data_version})"
+        )
     manifest = {
-        "trial": nct_id, "subject": subject.subject_number, "signer": principal.username,
-        "signer_name": user.display_name or principal.username, "signed_at": _ts(uow), "meaning": meaning,
-        "data_version": subject.data_version or 0, "content_hash": content_hash(uow, subject),
+        "trial": nct_id,
+        "subject": subject.subject_number,
+        "signer": principal.username,
+        "signer_name": user.display_name or principal.username,
+        "signed_at": _ts(uow),
+        "meaning": meaning,
+        "data_version": subject.data_version or 0,
+        "content_hash": content_hash(uow, subject),
     }
     digest = hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
-    row = uow.signatures.add(subject_id=stored_id(subject), signer=manifest["signer"],
-                             signer_name=manifest["signer_name"], meaning=meaning, signed_at=manifest["signed_at"],
-                             data_version=manifest["data_version"], manifest_hash=digest)
-    uow.record("casebook.signed", "signature", row.id, after={**manifest, "manifest_hash": digest},
-               reason=meaning, trial=nct_id, site=subject.site_key, actor=principal.username)
+    row = uow.signatures.add(
+        subject_id=stored_id(subject),
+        signer=manifest["signer"],
+        signer_name=manifest["signer_name"],
+        meaning=meaning,
+        signed_at=manifest["signed_at"],
+        data_version=manifest["data_version"],
+        manifest_hash=digest,
+    )
+    uow.record(
+        "casebook.signed",
+        "signature",
+        row.id,
+        after={**manifest, "manifest_hash": digest},
+        reason=meaning,
+        trial=nct_id,
+        site=subject.site_key,
+        actor=principal.username,
+    )
     return {**signature_dict(row), "manifest": manifest}
 
 
@@ -102,6 +145,10 @@ def casebook_status(uow: UnitOfWork, principal: Principal, nct_id: str, subject_
         status = "signed"
     else:
         status = "needs_resigning"
-    return {"subject": subject.subject_number, "status": status, "data_version": subject.data_version or 0,
-            "content_hash": content_hash(uow, subject),
-            "signatures": [signature_dict(s) for s in reversed(signatures)]}
+    return {
+        "subject": subject.subject_number,
+        "status": status,
+        "data_version": subject.data_version or 0,
+        "content_hash": content_hash(uow, subject),
+        "signatures": [signature_dict(s) for s in reversed(signatures)],
+    }

@@ -22,8 +22,14 @@ def get_site(uow: UnitOfWork, nct_id: str, site_key: str, *, for_update: bool = 
 
 
 def site_dict(site: Site) -> dict[str, Any]:
-    return {"site": site.site_key, "facility": site.facility, "city": site.city, "state": site.state,
-            "country": site.country, "status": site.status}
+    return {
+        "site": site.site_key,
+        "facility": site.facility,
+        "city": site.city,
+        "state": site.state,
+        "country": site.country,
+        "status": site.status,
+    }
 
 
 def list_sites(uow: UnitOfWork, principal: Principal, nct_id: str) -> list[dict[str, Any]]:
@@ -39,8 +45,9 @@ def view_site(uow: UnitOfWork, principal: Principal, nct_id: str, site_key: str)
     return site_dict(site)
 
 
-def change_site_status(uow: UnitOfWork, principal: Principal, nct_id: str, site_key: str,
-                       cmd: ChangeSiteStatus) -> dict[str, Any]:
+def change_site_status(
+    uow: UnitOfWork, principal: Principal, nct_id: str, site_key: str, cmd: ChangeSiteStatus
+) -> dict[str, Any]:
     """Admin moves a site NOT_YET_RECRUITING -> RECRUITING -> (SUSPENDED <-> RECRUITING) -> CLOSED, with a reason
     (:meth:`~trialdesk.domain.sites.check_transition` refuses a blank one and a move the life cycle forbids)."""
     require(principal, Action.SITE_ACTIVATE, site_key)
@@ -48,6 +55,15 @@ def change_site_status(uow: UnitOfWork, principal: Principal, nct_id: str, site_
     target = check_transition(site.status, cmd.status, cmd.reason)
     before = site_dict(site)
     site.status = target.value
-    uow.record("site.status_changed", "site", site_key, before=before, after=site_dict(site), reason=cmd.reason,
-               trial=nct_id, site=site_key, actor=principal.username)
+    uow.record(
+        "site.status_changed",
+        "site",
+        site_key,
+        before=before,
+        after=site_dict(site),
+        reason=cmd.reason,
+        trial=nct_id,
+        site=site_key,
+        actor=principal.username,
+    )
     return site_dict(site)

@@ -18,8 +18,15 @@ def site_code(uow: UnitOfWork, trial_id: int, site_key: str) -> str:
     return f"{site.position + 1:02d}"
 
 
-def get_subject(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
-                action: Action = Action.SUBJECT_VIEW, *, for_update: bool = False) -> tuple[Trial, Subject]:
+def get_subject(
+    uow: UnitOfWork,
+    principal: Principal,
+    nct_id: str,
+    subject_number: str,
+    action: Action = Action.SUBJECT_VIEW,
+    *,
+    for_update: bool = False,
+) -> tuple[Trial, Subject]:
     """Load a subject the caller may act on. Refusal looks exactly like absence (404), so subject numbers at
     other sites do not leak."""
     trial = get_trial_row(uow, nct_id)
@@ -32,8 +39,13 @@ def get_subject(uow: UnitOfWork, principal: Principal, nct_id: str, subject_numb
     return trial, subject
 
 
-def subjects_visible(uow: UnitOfWork, principal: Principal, nct_id: str, action: Action = Action.SUBJECT_VIEW,
-                     site_key: str | None = None) -> list[Subject]:
+def subjects_visible(
+    uow: UnitOfWork,
+    principal: Principal,
+    nct_id: str,
+    action: Action = Action.SUBJECT_VIEW,
+    site_key: str | None = None,
+) -> list[Subject]:
     trial = get_trial_row(uow, nct_id)
     sites: frozenset[str] | None = principal.sites_for(action)
     if sites is not None and not sites:
@@ -51,8 +63,9 @@ def touch(uow: UnitOfWork, subject: Subject, *, reason: str | None = None) -> No
         signatures = uow.signatures
     except AttributeError:
         return
-    signatures.invalidate_active(stored_id(subject), when=uow.now().isoformat(), reason=reason or "data changed after "
-                                                                                         "signature")
+    signatures.invalidate_active(
+        stored_id(subject), when=uow.now().isoformat(), reason=reason or "data changed after signature"
+    )
 
 
 def protocol(uow: UnitOfWork, nct_id: str) -> Protocol:

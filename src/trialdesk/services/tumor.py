@@ -70,14 +70,19 @@ def _specs(uow: UnitOfWork, nct_id: str) -> tuple[RecistSpec, ScheduleSpec]:
 
 
 def assessment_dict(row: TumorAssessmentRecord) -> dict[str, Any]:
-    return {"id": row.id, "assessment_date": row.assessment_date, "baseline": row.baseline,
-            "lesions": json.loads(row.lesions_json), "overall_response": row.overall_response,
-            "result": json.loads(row.result_json or "{}"), "entered_at": row.entered_at,
-            "entered_by": row.entered_by}
+    return {
+        "id": row.id,
+        "assessment_date": row.assessment_date,
+        "baseline": row.baseline,
+        "lesions": json.loads(row.lesions_json),
+        "overall_response": row.overall_response,
+        "result": json.loads(row.result_json or "{}"),
+        "entered_at": row.entered_at,
+        "entered_by": row.entered_by,
+    }
 
 
-def _evaluate(uow: UnitOfWork, nct_id: str, subject: Subject,
-              randomized_on: dt.date | None) -> RecistEvaluation | None:
+def _evaluate(uow: UnitOfWork, nct_id: str, subject: Subject, randomized_on: dt.date | None) -> RecistEvaluation | None:
     """Run the engine over the stored history; store each assessment's result. None when there is no baseline
     or no randomization yet."""
     rows = uow.tumor_assessments.for_subject(stored_id(subject))
@@ -88,20 +93,27 @@ def _evaluate(uow: UnitOfWork, nct_id: str, subject: Subject,
     follow = sorted((r for r in rows if not r.baseline), key=lambda r: r.assessment_date)
 
     def model(row: TumorAssessmentRecord) -> TumorAssessment:
-        return TumorAssessment(date=dt.date.fromisoformat(row.assessment_date),
-                               lesions=json.loads(row.lesions_json))
+        return TumorAssessment(date=dt.date.fromisoformat(row.assessment_date), lesions=json.loads(row.lesions_json))
 
     try:
-        history = SubjectTumorAssessments(subject_id=subject.subject_number, randomization_date=randomized_on,
-                                          baseline=model(base), follow_ups=[model(r) for r in follow])
+        history = SubjectTumorAssessments(
+            subject_id=subject.subject_number,
+            randomization_date=randomized_on,
+            baseline=model(base),
+            follow_ups=[model(r) for r in follow],
+        )
     except ValidationError as exc:
         raise InvalidInput(problems_from_pydantic(exc)) from exc
     recist_spec, _ = _specs(uow, nct_id)
     evaluation = evaluate_subject(history, recist_spec)
     base.overall_response = None
-    base.result_json = json.dumps({"baseline_sum_mm": evaluation.baseline_sum_mm,
-                                   "target_lesions": evaluation.target_lesions,
-                                   "non_target_lesions": evaluation.non_target_lesions})
+    base.result_json = json.dumps(
+        {
+            "baseline_sum_mm": evaluation.baseline_sum_mm,
+            "target_lesions": evaluation.target_lesions,
+            "non_target_lesions": evaluation.non_target_lesions,
+        }
+    )
     for row, point in zip(follow, evaluation.time_points):
         row.overall_response = point.overall_response.value
         row.result_json = point.model_dump_json()
@@ -113,11 +125,13 @@ def _randomized_on(uow: UnitOfWork, subject: Subject) -> dt.date | None:
     return dt.date.fromisoformat(allocation.randomized_on) if allocation is not None else None
 
 
-def _checks(uow: UnitOfWork, nct_id: str, record: dict[str, Any],
-            randomized_on: dt.date | None) -> list[CheckFailure]:
+def _checks(uow: UnitOfWork, nct_id: str, record: dict[str, Any], randomized_on: dt.date | None) -> list[CheckFailure]:
     _, schedule = _specs(uow, nct_id)
-    failures = run_checks("tumor_assessment", record, {"schedule": schedule, "randomization_date": randomized_on,
-                                                       "today": uow.now().date()})
+    failures = run_checks(
+        "tumor_assessment",
+        record,
+        {"schedule": schedule, "randomization_date": randomized_on, "today": uow.now().date()},
+    )
     rejects = [Problem(f.field, f.message) for f in failures if f.severity is Severity.REJECT]
     if rejects:
         raise InvalidInput(rejects)
@@ -127,13 +141,16 @@ def _checks(uow: UnitOfWork, nct_id: str, record: dict[str, Any],
 def _summary(evaluation: RecistEvaluation | None) -> dict[str, Any]:
     if evaluation is None:
         return {"best_overall_response": None, "best_overall_response_date": None, "first_pd_date": None}
-    return {"best_overall_response": evaluation.best_overall_response.value,
-            "best_overall_response_date": evaluation.best_overall_response_date,
-            "first_pd_date": evaluation.first_pd_date}
+    return {
+        "best_overall_response": evaluation.best_overall_response.value,
+        "best_overall_response_date": evaluation.best_overall_response_date,
+        "first_pd_date": evaluation.first_pd_date,
+    }
 
 
-def record_tumor_assessment(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
-                            cmd: RecordTumourAssessment) -> dict[str, Any]:
+def record_tumor_assessment(
+    uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, cmd: RecordTumourAssessment
+) -> dict[str, Any]:
     """Store one assessment and re-evaluate the subject's RECIST history (site staff, ``Action.DATA_ENTER``).
 
     Returns the stored assessment, the best overall response (BOR) and its date, the date of first PD and the
@@ -156,29 +173,50 @@ def record_tumor_assessment(uow: UnitOfWork, principal: Principal, nct_id: str, 
         if not any(r.baseline for r in existing):
             raise Conflict(f"subject {subject_number} has no baseline assessment yet; record the baseline first")
         if randomized_on is None:
-            raise Conflict(f"subject {subject_number} is not randomized; follow-up assessments start after "
-                           "randomization")
+            raise Conflict(
+                f"subject {subject_number} is not randomized; follow-up assessments start after randomization"
+            )
     if any(r.assessment_date == day.isoformat() and r.baseline == baseline for r in existing):
         raise Conflict(f"subject {subject_number} already has an assessment on {day}; correct it instead")
     failures = _checks(uow, nct_id, {"assessment_date": day, "baseline": baseline}, randomized_on)
     row = uow.tumor_assessments.add(
-        subject_id=stored_id(subject), assessment_date=day.isoformat(), baseline=baseline,
-        lesions_json=_lesions_json(parsed), entered_at=_ts(uow), entered_by=principal.username)
+        subject_id=stored_id(subject),
+        assessment_date=day.isoformat(),
+        baseline=baseline,
+        lesions_json=_lesions_json(parsed),
+        entered_at=_ts(uow),
+        entered_by=principal.username,
+    )
     evaluation = _evaluate(uow, nct_id, subject, randomized_on)
-    uow.record("tumor_assessment.recorded", "tumor_assessment", row.id,
-               after={"subject": subject.subject_number, "assessment_date": row.assessment_date,
-                      "baseline": baseline, "lesions": json.loads(row.lesions_json),
-                      "overall_response": row.overall_response, **_summary(evaluation)},
-               trial=nct_id, site=subject.site_key, actor=principal.username)
-    touch_and_record(uow, subject, reason=f"tumour assessment {row.id} recorded", nct_id=nct_id,
-                     actor=principal.username)
-    queries = [open_query(uow, subject, "tumor_assessment", stored_id(row), f.field, f.message,
-                          check_id=f.check_id).id for f in failures]
+    uow.record(
+        "tumor_assessment.recorded",
+        "tumor_assessment",
+        row.id,
+        after={
+            "subject": subject.subject_number,
+            "assessment_date": row.assessment_date,
+            "baseline": baseline,
+            "lesions": json.loads(row.lesions_json),
+            "overall_response": row.overall_response,
+            **_summary(evaluation),
+        },
+        trial=nct_id,
+        site=subject.site_key,
+        actor=principal.username,
+    )
+    touch_and_record(
+        uow, subject, reason=f"tumour assessment {row.id} recorded", nct_id=nct_id, actor=principal.username
+    )
+    queries = [
+        open_query(uow, subject, "tumor_assessment", stored_id(row), f.field, f.message, check_id=f.check_id).id
+        for f in failures
+    ]
     return {"assessment": assessment_dict(row), **_summary(evaluation), "queries": queries}
 
 
-def update_tumor_assessment(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
-                            assessment_id: int, cmd: EditRecord) -> dict[str, Any]:
+def update_tumor_assessment(
+    uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, assessment_id: int, cmd: EditRecord
+) -> dict[str, Any]:
     """Correct an assessment's date or lesions with a reason for change; the history is re-evaluated."""
     from trialdesk.services.capture import apply_changes, require_reason
 
@@ -191,8 +229,7 @@ def update_tumor_assessment(uow: UnitOfWork, principal: Principal, nct_id: str, 
         raise NotFound(f"no tumour assessment {assessment_id} for subject {subject_number}")
     unknown = [k for k in changes if k not in ("assessment_date", "lesions")]
     if unknown:
-        raise InvalidInput([Problem(k, "not an editable field (editable: assessment_date, lesions)")
-                            for k in unknown])
+        raise InvalidInput([Problem(k, "not an editable field (editable: assessment_date, lesions)") for k in unknown])
     columns: dict[str, Any] = {}
     day = _date(changes.get("assessment_date", row.assessment_date), "assessment_date")
     columns["assessment_date"] = day.isoformat()
@@ -203,13 +240,26 @@ def update_tumor_assessment(uow: UnitOfWork, principal: Principal, nct_id: str, 
     live = uow.signatures.active(stored_id(subject))
     diff = apply_changes(uow, principal, row, columns, reason, "tumor_assessment", subject, trial=nct_id)
     if diff and live is not None:
-        uow.record("casebook.signature_invalidated", "signature", live.id,
-                   before={"signed_at": live.signed_at, "data_version": live.data_version},
-                   after={"invalidated_at": live.invalidated_at}, reason=reason, trial=nct_id,
-                   site=subject.site_key, actor=principal.username)
+        uow.record(
+            "casebook.signature_invalidated",
+            "signature",
+            live.id,
+            before={"signed_at": live.signed_at, "data_version": live.data_version},
+            after={"invalidated_at": live.invalidated_at},
+            reason=reason,
+            trial=nct_id,
+            site=subject.site_key,
+            actor=principal.username,
+        )
     evaluation = _evaluate(uow, nct_id, subject, randomized_on)
-    queries = [open_query(uow, subject, "tumor_assessment", stored_id(row), f.field, f.message,
-                          check_id=f.check_id).id for f in failures] if diff else []
+    queries = (
+        [
+            open_query(uow, subject, "tumor_assessment", stored_id(row), f.field, f.message, check_id=f.check_id).id
+            for f in failures
+        ]
+        if diff
+        else []
+    )
     return {"assessment": assessment_dict(row), **_summary(evaluation), "changed": diff, "queries": queries}
 
 
@@ -224,14 +274,22 @@ def recist_summary(uow: UnitOfWork, principal: Principal, nct_id: str, subject_n
         # read-only evaluation: the engine is pure, the stored results are the same by construction
         follow = sorted((r for r in rows if not r.baseline), key=lambda r: r.assessment_date)
         history = SubjectTumorAssessments(
-            subject_id=subject.subject_number, randomization_date=randomized_on,
-            baseline=TumorAssessment(date=dt.date.fromisoformat(base.assessment_date),
-                                     lesions=json.loads(base.lesions_json)),
-            follow_ups=[TumorAssessment(date=dt.date.fromisoformat(r.assessment_date),
-                                        lesions=json.loads(r.lesions_json)) for r in follow])
+            subject_id=subject.subject_number,
+            randomization_date=randomized_on,
+            baseline=TumorAssessment(
+                date=dt.date.fromisoformat(base.assessment_date), lesions=json.loads(base.lesions_json)
+            ),
+            follow_ups=[
+                TumorAssessment(date=dt.date.fromisoformat(r.assessment_date), lesions=json.loads(r.lesions_json))
+                for r in follow
+            ],
+        )
         evaluation = evaluate_subject(history, _specs(uow, nct_id)[0])
-    return {"subject": subject.subject_number,
-            "randomization_date": randomized_on.isoformat() if randomized_on else None,
-            "baseline_sum_mm": evaluation.baseline_sum_mm if evaluation else None,
-            "assessments": [assessment_dict(r) for r in rows], **_summary(evaluation),
-            "reasons": evaluation.reasons if evaluation else []}
+    return {
+        "subject": subject.subject_number,
+        "randomization_date": randomized_on.isoformat() if randomized_on else None,
+        "baseline_sum_mm": evaluation.baseline_sum_mm if evaluation else None,
+        "assessments": [assessment_dict(r) for r in rows],
+        **_summary(evaluation),
+        "reasons": evaluation.reasons if evaluation else [],
+    }

@@ -103,9 +103,19 @@ class UnitOfWork(Protocol):
         """The database's dialect name (``postgresql``, ``sqlite``; ``memory`` for the fake)."""
         ...
 
-    def record(self, action: str, entity_type: str, entity_id: Any, *, before: Any = None, after: Any = None,
-               reason: str | None = None, trial: str | None = None, site: str | None = None,
-               actor: str | None = None) -> None:
+    def record(
+        self,
+        action: str,
+        entity_type: str,
+        entity_id: Any,
+        *,
+        before: Any = None,
+        after: Any = None,
+        reason: str | None = None,
+        trial: str | None = None,
+        site: str | None = None,
+        actor: str | None = None,
+    ) -> None:
         """Queue an audit event; it is written by :meth:`commit`, in the same transaction as the change."""
         ...
 
@@ -125,8 +135,9 @@ class UnitOfWork(Protocol):
 
     def __enter__(self) -> UnitOfWork: ...
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
 
 class AbstractUnitOfWork(abc.ABC):
@@ -138,12 +149,21 @@ class AbstractUnitOfWork(abc.ABC):
         self.ports = ports
         self.events: list[PendingEvent] = []
 
-    def record(self, action: str, entity_type: str, entity_id: Any, *, before: Any = None, after: Any = None,
-               reason: str | None = None, trial: str | None = None, site: str | None = None,
-               actor: str | None = None) -> None:
+    def record(
+        self,
+        action: str,
+        entity_type: str,
+        entity_id: Any,
+        *,
+        before: Any = None,
+        after: Any = None,
+        reason: str | None = None,
+        trial: str | None = None,
+        site: str | None = None,
+        actor: str | None = None,
+    ) -> None:
         """Queue an audit event; it is written by :meth:`commit`, in the same transaction as the change."""
-        self.events.append(PendingEvent(action, entity_type, str(entity_id), before, after, reason, trial, site,
-                                        actor))
+        self.events.append(PendingEvent(action, entity_type, str(entity_id), before, after, reason, trial, site, actor))
 
     def recorded(self) -> Sequence[PendingEvent]:
         return tuple(self.events)

@@ -58,9 +58,12 @@ class SimulationSettings:
     sites: tuple[str, ...] = ("hunan-cancer-hospital",)
 
 
-def simulate_captured_data(rng: np.random.Generator, schedule: ScheduleSpec,
-                           settings: SimulationSettings = SimulationSettings(),
-                           arms: tuple[str, str] = ("tqb2102", "thp")) -> CapturedData:
+def simulate_captured_data(
+    rng: np.random.Generator,
+    schedule: ScheduleSpec,
+    settings: SimulationSettings = SimulationSettings(),
+    arms: tuple[str, str] = ("tqb2102", "thp"),
+) -> CapturedData:
     """Draw one trial's captured data (see module docstring)."""
     s = settings
     n = s.n_subjects
@@ -71,8 +74,9 @@ def simulate_captured_data(rng: np.random.Generator, schedule: ScheduleSpec,
     rate = np.where(arm == exp_arm, rate_ctl * s.hazard_ratio, rate_ctl)
     t_prog = rng.exponential(1.0 / rate)
     is_death = rng.random(n) < s.death_share
-    t_drop = rng.exponential(365.25 / max(s.dropout_per_year, 1e-9), n) if s.dropout_per_year > 0 else \
-        np.full(n, np.inf)
+    t_drop = (
+        rng.exponential(365.25 / max(s.dropout_per_year, 1e-9), n) if s.dropout_per_year > 0 else np.full(n, np.inf)
+    )
     hr_pos = rng.random(n) < 0.5
     de_novo = rng.random(n) < 0.45
     visceral = rng.random(n) < 0.75
@@ -89,9 +93,11 @@ def simulate_captured_data(rng: np.random.Generator, schedule: ScheduleSpec,
         if r_on > s.cut_date:
             continue
         birth = r_on - dt.timedelta(days=int(ages[i] * 365.25 + rng.integers(0, 365)))
-        stratum = {"hr_status": "positive" if hr_pos[i] else "negative",
-                   "disease_setting": "de_novo" if de_novo[i] else "recurrent",
-                   "visceral_metastases": "yes" if visceral[i] else "no"}
+        stratum = {
+            "hr_status": "positive" if hr_pos[i] else "negative",
+            "disease_setting": "de_novo" if de_novo[i] else "recurrent",
+            "visceral_metastases": "yes" if visceral[i] else "no",
+        }
         subjects.append(SubjectInput(sn, site, str(arm[i]), r_on, stratum, False, birth, "female", int(ecog[i])))
         screenings.append(ScreeningInput(sn, r_on - dt.timedelta(days=int(rng.integers(1, 20))), "eligible"))
         assessments.append(AssessmentInput(sn, r_on - dt.timedelta(days=3), None, baseline=True))
@@ -136,15 +142,22 @@ def simulate_captured_data(rng: np.random.Generator, schedule: ScheduleSpec,
                 break
             delay = int(rng.random() < 0.1) * int(rng.integers(1, 8))
             if arm[i] == exp_arm:
-                doses.append(DoseInput(sn, cycle, "tqb2102", d_on, 400.0 * (0.8 if rng.random() < 0.05 else 1.0),
-                                       400.0))
+                doses.append(
+                    DoseInput(sn, cycle, "tqb2102", d_on, 400.0 * (0.8 if rng.random() < 0.05 else 1.0), 400.0)
+                )
             else:
                 if cycle <= 6:
                     doses.append(DoseInput(sn, cycle, "docetaxel", d_on, 120.0, 120.0))
-                doses.append(DoseInput(sn, cycle, "trastuzumab", d_on, 480.0 if cycle == 1 else 360.0,
-                                       480.0 if cycle == 1 else 360.0))
-                doses.append(DoseInput(sn, cycle, "pertuzumab", d_on, 840.0 if cycle == 1 else 420.0,
-                                       840.0 if cycle == 1 else 420.0))
+                doses.append(
+                    DoseInput(
+                        sn, cycle, "trastuzumab", d_on, 480.0 if cycle == 1 else 360.0, 480.0 if cycle == 1 else 360.0
+                    )
+                )
+                doses.append(
+                    DoseInput(
+                        sn, cycle, "pertuzumab", d_on, 840.0 if cycle == 1 else 420.0, 840.0 if cycle == 1 else 420.0
+                    )
+                )
             cycle += 1
             cycle_day += 21 + delay
         if stop_on is not None and stop_on <= s.cut_date and cycle > 1:
@@ -158,16 +171,22 @@ def simulate_captured_data(rng: np.random.Generator, schedule: ScheduleSpec,
                     grade = int(rng.choice([1, 2, 3, 4], p=[0.45, 0.35, 0.15, 0.05]))
                     onset = first + dt.timedelta(days=int(rng.integers(0, span)))
                     if onset <= s.cut_date:
-                        aes.append(AdverseEventInput(sn, term, soc, grade, onset, serious=grade >= 4 or
-                                                     (grade == 3 and rng.random() < 0.3),
-                                                     action_taken="drug withdrawn" if grade >= 4 and
-                                                     rng.random() < 0.2 else None))
+                        aes.append(
+                            AdverseEventInput(
+                                sn,
+                                term,
+                                soc,
+                                grade,
+                                onset,
+                                serious=grade >= 4 or (grade == 3 and rng.random() < 0.3),
+                                action_taken="drug withdrawn" if grade >= 4 and rng.random() < 0.2 else None,
+                            )
+                        )
     for j in range(s.n_screened_extra):
         on = s.first_randomization + dt.timedelta(days=int(rng.integers(0, s.accrual_days)))
         if on <= s.cut_date:
             sn = f"X-{j + 1:04d}"
             subjects.append(SubjectInput(sn, s.sites[j % len(s.sites)]))
             crit = tuple(rng.choice(["INC-03", "INC-07", "EXC-01", "INC-08"], size=1))
-            screenings.append(ScreeningInput(sn, on, "ineligible" if j % 6 else "incomplete",
-                                             crit if j % 6 else ()))
+            screenings.append(ScreeningInput(sn, on, "ineligible" if j % 6 else "incomplete", crit if j % 6 else ()))
     return CapturedData(subjects, screenings, assessments, dispositions, doses, aes)

@@ -443,7 +443,9 @@ class ClosedFormReport(BaseModel):
     looks: list[LookReport]
 
 
-def closed_form_report(design: DesignSpec, events: float | None = None, hazard_ratio: float | None = None) -> ClosedFormReport:
+def closed_form_report(
+    design: DesignSpec, events: float | None = None, hazard_ratio: float | None = None
+) -> ClosedFormReport:
     """Everything the closed form says about ``design`` (final analysis at ``events``, default target_events)."""
     hr = hazard_ratio if hazard_ratio is not None else _planning_hr(design)
     d = float(events if events is not None else design.target_events)

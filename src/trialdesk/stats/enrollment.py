@@ -25,8 +25,15 @@ class EnrollmentForecast:
     level: float
 
 
-def forecast_completion(randomized: int, observed_days: float, target: int, rng: np.random.Generator, *,
-                        level: float = 0.90, draws: int = 20_000) -> EnrollmentForecast:
+def forecast_completion(
+    randomized: int,
+    observed_days: float,
+    target: int,
+    rng: np.random.Generator,
+    *,
+    level: float = 0.90,
+    draws: int = 20_000,
+) -> EnrollmentForecast:
     """Predictive median and ``level`` interval of the days still needed to reach ``target``.
 
     Parameters
@@ -47,5 +54,6 @@ def forecast_completion(randomized: int, observed_days: float, target: int, rng:
     lam = rng.gamma(shape=randomized + 0.5, scale=1.0 / observed_days, size=draws)
     days = rng.gamma(shape=remaining, scale=1.0 / lam)
     lo, med, hi = np.quantile(days, [(1 - level) / 2, 0.5, (1 + level) / 2])
-    return EnrollmentForecast(randomized, target, observed_days, rate * 30.4375, float(med), float(lo), float(hi),
-                              level)
+    return EnrollmentForecast(
+        randomized, target, observed_days, rate * 30.4375, float(med), float(lo), float(hi), level
+    )

@@ -44,7 +44,9 @@ def _grid(r: int, mu: float, a: float, b: float) -> tuple[np.ndarray, np.ndarray
     x = np.where(
         i < r,
         mu - 3.0 - 4.0 * np.log(r / np.maximum(i, 1)),
-        np.where(i <= 5 * r, mu - 3.0 + 3.0 * (i - r) / (2.0 * r), mu + 3.0 + 4.0 * np.log(r / np.maximum(6 * r - i, 1))),
+        np.where(
+            i <= 5 * r, mu - 3.0 + 3.0 * (i - r) / (2.0 * r), mu + 3.0 + 4.0 * np.log(r / np.maximum(6 * r - i, 1))
+        ),
     )
     x = x[(x > a) & (x < b)]
     x = np.concatenate(([max(a, mu - 3.0 - 4.0 * np.log(r))], x, [min(b, mu + 3.0 + 4.0 * np.log(r))]))
@@ -196,9 +198,7 @@ def efficacy_bounds(
             )
         if j < k - 1:
             bj = min(b[j], _INF)
-            stage = (
-                _first(0.0, t[j], a[j], bj, r) if stage is None else _next(stage, 0.0, t_prev, t[j], a[j], bj, r)
-            )
+            stage = _first(0.0, t[j], a[j], bj, r) if stage is None else _next(stage, 0.0, t_prev, t[j], a[j], bj, r)
             t_prev = t[j]
     return b
 

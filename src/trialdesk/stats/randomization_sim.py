@@ -153,9 +153,7 @@ def _allocate_blocks(spec: RandomizationSpec, cohort: SimulatedCohort, rng: np.r
     return arms
 
 
-def _allocate_minimization(
-    spec: RandomizationSpec, cohort: SimulatedCohort, rng: np.random.Generator
-) -> np.ndarray:
+def _allocate_minimization(spec: RandomizationSpec, cohort: SimulatedCohort, rng: np.random.Generator) -> np.ndarray:
     reps, n = cohort.reps, cohort.n_subjects
     uniforms = rng.random((reps, n))
     columns = [cohort.levels[:, :, i] for i in range(len(spec.factors))]
@@ -200,8 +198,9 @@ def allocate(
         return arms
     if scheme == "blocks":
         if not spec.block_sizes or any(b % spec.ratio_total for b in spec.block_sizes):
-            raise InvalidInput(f"block sizes {list(spec.block_sizes)} must be multiples of {spec.ratio_total}",
-                               field="block_sizes")
+            raise InvalidInput(
+                f"block sizes {list(spec.block_sizes)} must be multiples of {spec.ratio_total}", field="block_sizes"
+            )
         return _allocate_blocks(spec, cohort, rng)
     if scheme == "minimization":
         return _allocate_minimization(spec, cohort, rng)

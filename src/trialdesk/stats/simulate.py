@@ -30,15 +30,10 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from trialdesk.domain.design import DesignSpec, ExponentialSurvival, UniformAccrual
-from trialdesk.stats.design import (
-    accrual_quantile,
-    design_bounds,
-    experimental_survival,
-    inverse_cumulative_hazard,
-)
+from trialdesk.stats.design import accrual_quantile, design_bounds, experimental_survival, inverse_cumulative_hazard
+from trialdesk.stats.simulation_results import Estimate, LookSimulation, OperatingCharacteristics, SimulationResult
 
 DEFAULT_CHUNK_SIZE = 256
 
@@ -114,7 +109,12 @@ class _Workspace:
         self.position = np.arange(n, dtype=np.float64)
         # per-subject arrays of the current block, and a second set to compact still-running trials into
         self.subjects = [
-            (np.empty((rows, n)), np.empty((rows, n)), np.empty((rows, n), dtype=bool), np.empty((rows, n), dtype=np.uint64))
+            (
+                np.empty((rows, n)),
+                np.empty((rows, n)),
+                np.empty((rows, n), dtype=bool),
+                np.empty((rows, n), dtype=np.uint64),
+            )
             for _ in range(2)
         ]
 
@@ -420,54 +420,6 @@ def serial_runner(tasks: Sequence[ChunkTask], progress: Callable[[int], None] | 
     return out
 
 
-# ============================================================================================ results
-class Estimate(BaseModel):
-    """A Monte Carlo estimate with its standard error."""
-
-    model_config = ConfigDict(frozen=True)
-
-    value: float
-    mc_se: float
-
-
-class LookSimulation(BaseModel):
-    """Simulated operating characteristics of one look."""
-
-    model_config = ConfigDict(frozen=True)
-
-    look: int
-    information_fraction: float
-    planned_events: int
-    efficacy_z: float
-    futility_z: float | None
-    reached_probability: float
-    reject_probability: Estimate
-    futility_probability: Estimate
-    mean_time_months: float | None
-    mean_enrolled: float | None
-
-
-class SimulationResult(BaseModel):
-    """Operating characteristics of a design under one hazard ratio, by simulation."""
-
-    model_config = ConfigDict(frozen=True)
-
-    hazard_ratio: float | None
-    n_trials: int
-    seed: int | None
-    chunk_size: int
-    rejection_probability: Estimate
-    looks: list[LookSimulation]
-    expected_events: Estimate
-    expected_duration_months: Estimate
-    expected_sample_size: Estimate
-    hazard_ratio_estimate_quantiles: dict[str, float]
-    hazard_ratio_estimate_mean: float
-    analysis_time_quantiles: dict[str, float]
-    analysis_time_histogram: dict[str, list[float]]
-    target_not_reached_probability: float
-
-
 def _prop(x: np.ndarray) -> Estimate:
     p = float(np.mean(x))
     return Estimate(value=p, mc_se=math.sqrt(p * (1 - p) / x.size))
@@ -560,23 +512,6 @@ def simulate(
     tasks = plan_chunks(design, n_trials, root, chunk_size)
     outputs = (runner or serial_runner)(tasks, progress)
     return summarize(design, outputs, seed=seed, chunk_size=chunk_size)
-
-
-class OperatingCharacteristics(BaseModel):
-    """Power (at the design's hazard ratio) and type I error (same design at HR 1), by simulation."""
-
-    model_config = ConfigDict(frozen=True)
-
-    alternative: SimulationResult
-    null: SimulationResult
-
-    @property
-    def power(self) -> Estimate:
-        return self.alternative.rejection_probability
-
-    @property
-    def type_i_error(self) -> Estimate:
-        return self.null.rejection_probability
 
 
 class RunOptions(TypedDict, total=False):

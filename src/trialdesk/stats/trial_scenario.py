@@ -38,9 +38,18 @@ def site_activation_days(n_sites: int, first: int, last: int) -> list[int]:
     return [round(first + (last - first) * k / (n_sites - 1)) for k in range(n_sites)]
 
 
-def arrivals(rng: np.random.Generator, sites: list[str], activation: dict[str, dt.date], *, start: dt.date,
-             until: dt.date, rate_per_site_month: float, max_eligible: int, screen_failure_rate: float,
-             incomplete_rate: float) -> list[Arrival]:
+def arrivals(
+    rng: np.random.Generator,
+    sites: list[str],
+    activation: dict[str, dt.date],
+    *,
+    start: dt.date,
+    until: dt.date,
+    rate_per_site_month: float,
+    max_eligible: int,
+    screen_failure_rate: float,
+    incomplete_rate: float,
+) -> list[Arrival]:
     """Poisson arrivals at each open site, in date order, until ``max_eligible`` eligible patients have come."""
     out: list[Arrival] = []
     rate = rate_per_site_month / DAYS_PER_MONTH / max(1e-9, 1.0 - screen_failure_rate - incomplete_rate)
@@ -52,8 +61,11 @@ def arrivals(rng: np.random.Generator, sites: list[str], activation: dict[str, d
         for site in open_sites:
             for _ in range(rng.poisson(rate)):
                 u = rng.random()
-                kind = "ineligible" if u < screen_failure_rate else (
-                    "incomplete" if u < screen_failure_rate + incomplete_rate else "eligible")
+                kind = (
+                    "ineligible"
+                    if u < screen_failure_rate
+                    else ("incomplete" if u < screen_failure_rate + incomplete_rate else "eligible")
+                )
                 if kind == "eligible":
                     if eligible >= max_eligible:
                         continue
@@ -102,7 +114,7 @@ class Course:
 
     arm: str
     randomized: dt.date
-    pfs_day: dt.date             # latent progression date (continuous time)
+    pfs_day: dt.date  # latent progression date (continuous time)
     death_day: dt.date | None
     dropout_day: dt.date | None
     new_therapy_day: dt.date | None
@@ -120,9 +132,18 @@ def _exp_days(rng: np.random.Generator, median_months: float) -> float:
     return float(rng.exponential(median_months / math.log(2) * DAYS_PER_MONTH))
 
 
-def simulate_course(rng: np.random.Generator, *, arm: str, randomized: dt.date, weight_kg: float,
-                    scenario: dict[str, Any], max_cycles: int, assessment_days: list[int], horizon: dt.date,
-                    ae_grades: dict[str, list[int]]) -> Course:
+def simulate_course(
+    rng: np.random.Generator,
+    *,
+    arm: str,
+    randomized: dt.date,
+    weight_kg: float,
+    scenario: dict[str, Any],
+    max_cycles: int,
+    assessment_days: list[int],
+    horizon: dt.date,
+    ae_grades: dict[str, list[int]],
+) -> Course:
     """The clinical course of one subject from randomization (arms: ``tqb2102`` experimental, ``thp`` control).
 
     ``assessment_days`` are the protocol's fixed tumour-assessment grid (days after randomization);
@@ -139,8 +160,9 @@ def simulate_course(rng: np.random.Generator, *, arm: str, randomized: dt.date, 
         death = pfs + dt.timedelta(days=max(7.0, _exp_days(rng, eff["post_progression_death_median_months"])))
     dropout_at = randomized + dt.timedelta(days=float(rng.exponential(365.25 / eff["dropout_rate_per_year"])))
     dropout = None if dropout_at >= min(pfs, death) else dropout_at
-    course = Course(arm=arm, randomized=randomized, pfs_day=pfs, death_day=death, dropout_day=dropout,
-                    new_therapy_day=None)
+    course = Course(
+        arm=arm, randomized=randomized, pfs_day=pfs, death_day=death, dropout_day=dropout, new_therapy_day=None
+    )
 
     # Tumour assessments on the fixed grid: sums shrink to a nadir, progression at the first visit >= pfs.
     responder = rng.random() < eff["response_probability"][arm]
@@ -168,8 +190,10 @@ def simulate_course(rng: np.random.Generator, *, arm: str, randomized: dt.date, 
         if progressed and sum(sizes) < 1.2 * nadir + 5:
             sizes[0] += int(math.ceil(1.2 * nadir + 5 - sum(sizes)))
         nadir = min(nadir, sum(sizes)) if k else sum(sizes)
-        lesions = [{"lesion_id": f"T{i + 1}", "kind": "target", "organ": organs[i], "nodal": False,
-                    "measurement": s} for i, s in enumerate(sizes)]
+        lesions = [
+            {"lesion_id": f"T{i + 1}", "kind": "target", "organ": organs[i], "nodal": False, "measurement": s}
+            for i, s in enumerate(sizes)
+        ]
         course.assessments.append(Assessment(day, lesions, progressed))
         if progressed:
             break
@@ -220,14 +244,22 @@ def simulate_course(rng: np.random.Generator, *, arm: str, randomized: dt.date, 
                 continue
             severe = [g for g in grades if g >= 3 and g < 5]
             mild = [g for g in grades if g < 3]
-            grade = int(rng.choice(severe)) if severe and (rng.random() < item["grade3_share"] or not mild) \
-                else int(rng.choice(mild)) if mild else int(min(grades))
+            grade = (
+                int(rng.choice(severe))
+                if severe and (rng.random() < item["grade3_share"] or not mild)
+                else int(rng.choice(mild))
+                if mild
+                else int(min(grades))
+            )
             onset = first + dt.timedelta(days=int(rng.integers(0, span)))
             resolution = onset + dt.timedelta(days=int(rng.integers(3, 40)))
             serious = grade >= 3 and rng.random() < item.get("serious_share", 0.1)
             course.aes.append(PlannedAE(item["term"], grade, onset, resolution, bool(serious)))
-            if grade >= 3 and course.reduce_from_cycle is None and \
-                    rng.random() < tcfg["reduction_after_grade3_probability"]:
+            if (
+                grade >= 3
+                and course.reduce_from_cycle is None
+                and rng.random() < tcfg["reduction_after_grade3_probability"]
+            ):
                 later = [i for i, c in enumerate(course.cycles) if c > onset]
                 course.reduce_from_cycle = later[0] + 1 if later else None
         course.aes.sort(key=lambda a: a.onset)

@@ -28,6 +28,18 @@ from trialdesk.adapters.ctgov.study_json import (
     study_to_registry,
 )
 
-__all__ = ["find_oas_spec", "legacy_xml_to_study", "load_component_schemas", "parse_criteria_text",
-           "protocol_to_study", "read_studies", "registry_to_modeled_study", "render_criteria_text",
-           "schema_problems", "shipped_spec", "study_to_protocol", "study_to_registry", "study_validator"]
+__all__ = [
+    "find_oas_spec",
+    "legacy_xml_to_study",
+    "load_component_schemas",
+    "parse_criteria_text",
+    "protocol_to_study",
+    "read_studies",
+    "registry_to_modeled_study",
+    "render_criteria_text",
+    "schema_problems",
+    "shipped_spec",
+    "study_to_protocol",
+    "study_to_registry",
+    "study_validator",
+]

@@ -22,8 +22,9 @@ def read_studies(path: str | Path) -> list[Protocol]:
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise InvalidInput([Problem(f"{path.name}", f"not valid JSON: {exc.msg} at line {exc.lineno} column "
-                                                   f"{exc.colno}", exc.lineno)]) from exc
+        raise InvalidInput(
+            [Problem(f"{path.name}", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", exc.lineno)]
+        ) from exc
     if isinstance(doc, dict) and "studies" in doc and "protocolSection" not in doc:
         doc = doc["studies"]
     if isinstance(doc, list):

@@ -51,9 +51,16 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict[str, Any]:
     nct = _text(idinfo, "nct_id")
     if idinfo is None or not nct:
         raise InvalidInput([Problem(f"{source}:clinical_study/id_info/nct_id", "is missing")])
-    phase_map = {"Phase 1": ["PHASE1"], "Phase 2": ["PHASE2"], "Phase 3": ["PHASE3"], "Phase 4": ["PHASE4"],
-                 "Phase 1/Phase 2": ["PHASE1", "PHASE2"], "Phase 2/Phase 3": ["PHASE2", "PHASE3"],
-                 "Early Phase 1": ["EARLY_PHASE1"], "N/A": ["NA"]}
+    phase_map = {
+        "Phase 1": ["PHASE1"],
+        "Phase 2": ["PHASE2"],
+        "Phase 3": ["PHASE3"],
+        "Phase 4": ["PHASE4"],
+        "Phase 1/Phase 2": ["PHASE1", "PHASE2"],
+        "Phase 2/Phase 3": ["PHASE2", "PHASE3"],
+        "Early Phase 1": ["EARLY_PHASE1"],
+        "N/A": ["NA"],
+    }
     di = root.find("study_design_info")
     elig = root.find("eligibility")
     criteria = elig.find("criteria") if elig is not None else None
@@ -83,36 +90,56 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict[str, Any]:
             },
             "sponsorCollaboratorsModule": {
                 "leadSponsor": {"name": _text(lead, "agency")} if lead is not None else None,
-                "collaborators": [{"name": _text(c, "agency")} for c in
-                                  (sponsors.findall("collaborator") if sponsors is not None else [])],
+                "collaborators": [
+                    {"name": _text(c, "agency")}
+                    for c in (sponsors.findall("collaborator") if sponsors is not None else [])
+                ],
             },
             "descriptionModule": {
                 "briefSummary": _text(root.find("brief_summary"), "textblock"),
                 "detailedDescription": _text(root.find("detailed_description"), "textblock"),
             },
-            "conditionsModule": {"conditions": [c.text.strip() for c in root.findall("condition") if c.text],
-                                 "keywords": [k.text.strip() for k in root.findall("keyword") if k.text]},
+            "conditionsModule": {
+                "conditions": [c.text.strip() for c in root.findall("condition") if c.text],
+                "keywords": [k.text.strip() for k in root.findall("keyword") if k.text],
+            },
             "designModule": {
                 "studyType": _enum(_text(root, "study_type")),
                 "phases": phase_map.get(_text(root, "phase") or "", []),
                 "designInfo": {
                     "allocation": {"Randomized": "RANDOMIZED", "Non-Randomized": "NON_RANDOMIZED"}.get(
-                        _text(di, "allocation") or ""),
+                        _text(di, "allocation") or ""
+                    ),
                     "interventionModel": _enum((_text(di, "intervention_model") or "").replace(" Assignment", "")),
                     "primaryPurpose": _enum(_text(di, "primary_purpose")),
-                    "maskingInfo": {"masking": _enum((_text(di, "masking") or "").split(" (")[0])
-                                    if _text(di, "masking") else None},
+                    "maskingInfo": {
+                        "masking": _enum((_text(di, "masking") or "").split(" (")[0]) if _text(di, "masking") else None
+                    },
                 },
-                "enrollmentInfo": ({"count": int(enrollment_count), "type": _enum(enrollment.get("type"))}
-                                   if enrollment is not None and enrollment_count.isdigit() else None),
+                "enrollmentInfo": (
+                    {"count": int(enrollment_count), "type": _enum(enrollment.get("type"))}
+                    if enrollment is not None and enrollment_count.isdigit()
+                    else None
+                ),
             },
             "armsInterventionsModule": {
-                "armGroups": [{"label": _text(a, "arm_group_label"), "type": _enum(_text(a, "arm_group_type")),
-                               "description": _text(a, "description")} for a in root.findall("arm_group")],
-                "interventions": [{"type": _enum(_text(x, "intervention_type")), "name": _text(x, "intervention_name"),
-                                   "description": _text(x, "description"),
-                                   "armGroupLabels": [g.text for g in x.findall("arm_group_label") if g.text]}
-                                  for x in root.findall("intervention")],
+                "armGroups": [
+                    {
+                        "label": _text(a, "arm_group_label"),
+                        "type": _enum(_text(a, "arm_group_type")),
+                        "description": _text(a, "description"),
+                    }
+                    for a in root.findall("arm_group")
+                ],
+                "interventions": [
+                    {
+                        "type": _enum(_text(x, "intervention_type")),
+                        "name": _text(x, "intervention_name"),
+                        "description": _text(x, "description"),
+                        "armGroupLabels": [g.text for g in x.findall("arm_group_label") if g.text],
+                    }
+                    for x in root.findall("intervention")
+                ],
             },
             "eligibilityModule": {
                 "eligibilityCriteria": crit_text,
@@ -120,17 +147,21 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict[str, Any]:
                 "minimumAge": _age(_text(elig, "minimum_age")),
                 "maximumAge": _age(_text(elig, "maximum_age")),
                 "healthyVolunteers": {"No": False, "Accepts Healthy Volunteers": True}.get(
-                    _text(elig, "healthy_volunteers") or ""),
+                    _text(elig, "healthy_volunteers") or ""
+                ),
             },
             "contactsLocationsModule": {
-                "locations": [{
-                    "facility": _text(loc.find("facility"), "name"),
-                    "city": _text(loc.find("facility/address"), "city"),
-                    "state": _text(loc.find("facility/address"), "state"),
-                    "zip": _text(loc.find("facility/address"), "zip"),
-                    "country": _text(loc.find("facility/address"), "country"),
-                    "status": _enum(_text(loc, "status")),
-                } for loc in root.findall("location")],
+                "locations": [
+                    {
+                        "facility": _text(loc.find("facility"), "name"),
+                        "city": _text(loc.find("facility/address"), "city"),
+                        "state": _text(loc.find("facility/address"), "state"),
+                        "zip": _text(loc.find("facility/address"), "zip"),
+                        "country": _text(loc.find("facility/address"), "country"),
+                        "status": _enum(_text(loc, "status")),
+                    }
+                    for loc in root.findall("location")
+                ]
             },
         }
     }

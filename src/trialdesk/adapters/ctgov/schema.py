@@ -82,16 +82,24 @@ def _validator(path: str, strict: bool, schema: str) -> Any:
     return jsonschema.Draft7Validator(root)
 
 
-def study_validator(spec_path: str | Path | None = None, *, strict: bool = True, schema: str = "Study",
-                    settings: Settings | None = None) -> Any:
+def study_validator(
+    spec_path: str | Path | None = None, *, strict: bool = True, schema: str = "Study", settings: Settings | None = None
+) -> Any:
     """A jsonschema validator for a component schema of the CT.gov OpenAPI spec (``strict=False`` tolerates
     unknown keys)."""
     path = Path(spec_path) if spec_path else find_oas_spec(settings)
     return _validator(str(path), strict, schema)
 
 
-def schema_problems(doc: Any, *, strict: bool = True, spec_path: str | Path | None = None,
-                    schema: str = "Study", prefix: str = "$", settings: Settings | None = None) -> list[Problem]:
+def schema_problems(
+    doc: Any,
+    *,
+    strict: bool = True,
+    spec_path: str | Path | None = None,
+    schema: str = "Study",
+    prefix: str = "$",
+    settings: Settings | None = None,
+) -> list[Problem]:
     """Every way ``doc`` fails ``schema``, each with its JSON path under ``prefix`` ([] when valid)."""
     validator = study_validator(spec_path, strict=strict, schema=schema, settings=settings)
     problems = []

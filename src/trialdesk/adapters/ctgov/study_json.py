@@ -35,8 +35,13 @@ def _date(struct: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _contact(c: dict[str, Any]) -> dict[str, Any]:
-    return {"name": c.get("name"), "role": c.get("role"), "phone": c.get("phone"),
-            "phone_ext": c.get("phoneExt"), "email": c.get("email")}
+    return {
+        "name": c.get("name"),
+        "role": c.get("role"),
+        "phone": c.get("phone"),
+        "phone_ext": c.get("phoneExt"),
+        "email": c.get("email"),
+    }
 
 
 def study_to_registry(study: dict[str, Any]) -> dict[str, Any]:
@@ -62,11 +67,18 @@ def study_to_registry(study: dict[str, Any]) -> dict[str, Any]:
         base = _slug(loc.get("facility") or loc.get("city") or "site")[:60].strip("-")
         seen[base] = seen.get(base, 0) + 1
         site_id = base if seen[base] == 1 else f"{base}-{seen[base]}"
-        locations.append({
-            "site_id": site_id, "facility": loc.get("facility"), "city": loc.get("city"),
-            "state": loc.get("state"), "zip": loc.get("zip"), "country": loc.get("country"),
-            "status": loc.get("status"), "contacts": [_contact(c) for c in loc.get("contacts") or []],
-        })
+        locations.append(
+            {
+                "site_id": site_id,
+                "facility": loc.get("facility"),
+                "city": loc.get("city"),
+                "state": loc.get("state"),
+                "zip": loc.get("zip"),
+                "country": loc.get("country"),
+                "status": loc.get("status"),
+                "contacts": [_contact(c) for c in loc.get("contacts") or []],
+            }
+        )
     enrollment = design.get("enrollmentInfo")
     masking = info.get("maskingInfo") or {}
     rp = spons.get("responsibleParty")
@@ -97,15 +109,22 @@ def study_to_registry(study: dict[str, Any]) -> dict[str, Any]:
             "results_first_post_date": (status.get("resultsFirstPostDateStruct") or {}).get("date"),
             "why_stopped": status.get("whyStopped"),
         },
-        "sponsor": ({"name": spons["leadSponsor"].get("name"), "class": spons["leadSponsor"].get("class")}
-                    if spons.get("leadSponsor") else None),
+        "sponsor": (
+            {"name": spons["leadSponsor"].get("name"), "class": spons["leadSponsor"].get("class")}
+            if spons.get("leadSponsor")
+            else None
+        ),
         "collaborators": [{"name": c.get("name"), "class": c.get("class")} for c in spons.get("collaborators") or []],
-        "responsible_party": ({
-            "type": rp.get("type"),
-            "investigator_full_name": rp.get("investigatorFullName"),
-            "investigator_title": rp.get("investigatorTitle"),
-            "investigator_affiliation": rp.get("investigatorAffiliation"),
-        } if rp else None),
+        "responsible_party": (
+            {
+                "type": rp.get("type"),
+                "investigator_full_name": rp.get("investigatorFullName"),
+                "investigator_title": rp.get("investigatorTitle"),
+                "investigator_affiliation": rp.get("investigatorAffiliation"),
+            }
+            if rp
+            else None
+        ),
         "brief_summary": desc.get("briefSummary"),
         "detailed_description": desc.get("detailedDescription"),
         "conditions": cond.get("conditions") or [],
@@ -119,22 +138,36 @@ def study_to_registry(study: dict[str, Any]) -> dict[str, Any]:
             "primary_purpose": info.get("primaryPurpose"),
             "masking": masking.get("masking"),
             "who_masked": masking.get("whoMasked") or [],
-            "enrollment": ({"count": enrollment.get("count"), "type": enrollment.get("type")}
-                           if enrollment and enrollment.get("count") is not None else None),
+            "enrollment": (
+                {"count": enrollment.get("count"), "type": enrollment.get("type")}
+                if enrollment and enrollment.get("count") is not None
+                else None
+            ),
         },
         "arm_groups": [
-            {"label": a.get("label"), "type": a.get("type"), "description": a.get("description"),
-             "intervention_names": a.get("interventionNames") or []}
+            {
+                "label": a.get("label"),
+                "type": a.get("type"),
+                "description": a.get("description"),
+                "intervention_names": a.get("interventionNames") or [],
+            }
             for a in arms.get("armGroups") or []
         ],
         "interventions": [
-            {"type": i.get("type"), "name": i.get("name"), "description": i.get("description"),
-             "arm_group_labels": i.get("armGroupLabels") or [], "other_names": i.get("otherNames") or []}
+            {
+                "type": i.get("type"),
+                "name": i.get("name"),
+                "description": i.get("description"),
+                "arm_group_labels": i.get("armGroupLabels") or [],
+                "other_names": i.get("otherNames") or [],
+            }
             for i in arms.get("interventions") or []
         ],
         "outcomes": {
-            kind: [{"measure": o.get("measure"), "description": o.get("description"), "time_frame": o.get("timeFrame")}
-                   for o in outcomes.get(f"{kind}Outcomes") or []]
+            kind: [
+                {"measure": o.get("measure"), "description": o.get("description"), "time_frame": o.get("timeFrame")}
+                for o in outcomes.get(f"{kind}Outcomes") or []
+            ]
             for kind in ("primary", "secondary", "other")
         },
         "eligibility": {
@@ -150,8 +183,10 @@ def study_to_registry(study: dict[str, Any]) -> dict[str, Any]:
         },
         "central_contacts": [_contact(c) for c in cl.get("centralContacts") or []],
         "locations": locations,
-        "references": [{"citation": r.get("citation"), "pmid": r.get("pmid"), "type": r.get("type")}
-                       for r in refs.get("references") or []],
+        "references": [
+            {"citation": r.get("citation"), "pmid": r.get("pmid"), "type": r.get("type")}
+            for r in refs.get("references") or []
+        ],
     }
     return registry
 
@@ -180,8 +215,11 @@ def registry_to_modeled_study(reg: RegistryRecord) -> dict[str, Any]:
     i, s, d, e = reg.identification, reg.status, reg.design, reg.eligibility
 
     def contact(c: Contact) -> dict[str, Any]:
-        role = c.role if c.role in {"STUDY_CHAIR", "STUDY_DIRECTOR", "PRINCIPAL_INVESTIGATOR", "SUB_INVESTIGATOR",
-                                    "CONTACT"} else ("CONTACT" if c.role else None)
+        role = (
+            c.role
+            if c.role in {"STUDY_CHAIR", "STUDY_DIRECTOR", "PRINCIPAL_INVESTIGATOR", "SUB_INVESTIGATOR", "CONTACT"}
+            else ("CONTACT" if c.role else None)
+        )
         return {"name": c.name, "role": role, "phone": c.phone, "phoneExt": c.phone_ext, "email": c.email}
 
     criteria_text = e.criteria_text
@@ -191,8 +229,9 @@ def registry_to_modeled_study(reg: RegistryRecord) -> dict[str, Any]:
         "identificationModule": {
             "nctId": i.nct_id,
             "orgStudyIdInfo": {"id": i.org_study_id, "type": i.org_study_id_type},
-            "secondaryIdInfos": [{"id": x.id, "type": x.type, "domain": x.domain, "link": x.link}
-                                 for x in i.secondary_ids],
+            "secondaryIdInfos": [
+                {"id": x.id, "type": x.type, "domain": x.domain, "link": x.link} for x in i.secondary_ids
+            ],
             "organization": {"fullName": i.organization, "class": i.organization_class},
             "briefTitle": i.brief_title,
             "officialTitle": i.official_title,
@@ -211,12 +250,16 @@ def registry_to_modeled_study(reg: RegistryRecord) -> dict[str, Any]:
             "lastUpdatePostDateStruct": {"date": s.last_update_post_date} if s.last_update_post_date else None,
         },
         "sponsorCollaboratorsModule": {
-            "responsibleParty": ({
-                "type": reg.responsible_party.type,
-                "investigatorFullName": reg.responsible_party.investigator_full_name,
-                "investigatorTitle": reg.responsible_party.investigator_title,
-                "investigatorAffiliation": reg.responsible_party.investigator_affiliation,
-            } if reg.responsible_party else None),
+            "responsibleParty": (
+                {
+                    "type": reg.responsible_party.type,
+                    "investigatorFullName": reg.responsible_party.investigator_full_name,
+                    "investigatorTitle": reg.responsible_party.investigator_title,
+                    "investigatorAffiliation": reg.responsible_party.investigator_affiliation,
+                }
+                if reg.responsible_party
+                else None
+            ),
             "leadSponsor": {"name": reg.sponsor.name, "class": reg.sponsor.class_} if reg.sponsor else None,
             "collaborators": [{"name": c.name, "class": c.class_} for c in reg.collaborators],
         },
@@ -235,15 +278,31 @@ def registry_to_modeled_study(reg: RegistryRecord) -> dict[str, Any]:
             "enrollmentInfo": {"count": d.enrollment.count, "type": d.enrollment.type} if d.enrollment else None,
         },
         "armsInterventionsModule": {
-            "armGroups": [{"label": a.label, "type": a.type, "description": a.description,
-                           "interventionNames": a.intervention_names} for a in reg.arm_groups],
-            "interventions": [{"type": x.type, "name": x.name, "description": x.description,
-                               "armGroupLabels": x.arm_group_labels, "otherNames": x.other_names}
-                              for x in reg.interventions],
+            "armGroups": [
+                {
+                    "label": a.label,
+                    "type": a.type,
+                    "description": a.description,
+                    "interventionNames": a.intervention_names,
+                }
+                for a in reg.arm_groups
+            ],
+            "interventions": [
+                {
+                    "type": x.type,
+                    "name": x.name,
+                    "description": x.description,
+                    "armGroupLabels": x.arm_group_labels,
+                    "otherNames": x.other_names,
+                }
+                for x in reg.interventions
+            ],
         },
         "outcomesModule": {
-            f"{kind}Outcomes": [{"measure": o.measure, "description": o.description, "timeFrame": o.time_frame}
-                                for o in getattr(reg.outcomes, kind)]
+            f"{kind}Outcomes": [
+                {"measure": o.measure, "description": o.description, "timeFrame": o.time_frame}
+                for o in getattr(reg.outcomes, kind)
+            ]
             for kind in ("primary", "secondary", "other")
         },
         "eligibilityModule": {
@@ -257,15 +316,24 @@ def registry_to_modeled_study(reg: RegistryRecord) -> dict[str, Any]:
         },
         "contactsLocationsModule": {
             "centralContacts": [contact(c) for c in reg.central_contacts],
-            "locations": [{
-                "facility": loc.facility, "status": loc.status.value if loc.status and loc.status.value != "CLOSED"
-                else ("COMPLETED" if loc.status else None),
-                "city": loc.city, "state": loc.state, "zip": loc.zip, "country": loc.country,
-                "contacts": [contact(c) for c in loc.contacts],
-            } for loc in reg.locations],
+            "locations": [
+                {
+                    "facility": loc.facility,
+                    "status": loc.status.value
+                    if loc.status and loc.status.value != "CLOSED"
+                    else ("COMPLETED" if loc.status else None),
+                    "city": loc.city,
+                    "state": loc.state,
+                    "zip": loc.zip,
+                    "country": loc.country,
+                    "contacts": [contact(c) for c in loc.contacts],
+                }
+                for loc in reg.locations
+            ],
         },
-        "referencesModule": {"references": [{"pmid": r.pmid, "type": r.type, "citation": r.citation}
-                                            for r in reg.references]},
+        "referencesModule": {
+            "references": [{"pmid": r.pmid, "type": r.type, "citation": r.citation} for r in reg.references]
+        },
     }
     modeled: dict[str, Any] = _prune({"protocolSection": ps})
     return modeled
@@ -302,9 +370,21 @@ def _merge(modeled: Any, residual: Any) -> Any:
     return modeled
 
 
-_PS_ORDER = ["identificationModule", "statusModule", "sponsorCollaboratorsModule", "oversightModule",
-             "descriptionModule", "conditionsModule", "designModule", "armsInterventionsModule", "outcomesModule",
-             "eligibilityModule", "contactsLocationsModule", "referencesModule", "ipdSharingStatementModule"]
+_PS_ORDER = [
+    "identificationModule",
+    "statusModule",
+    "sponsorCollaboratorsModule",
+    "oversightModule",
+    "descriptionModule",
+    "conditionsModule",
+    "designModule",
+    "armsInterventionsModule",
+    "outcomesModule",
+    "eligibilityModule",
+    "contactsLocationsModule",
+    "referencesModule",
+    "ipdSharingStatementModule",
+]
 
 
 def protocol_to_study(protocol: Protocol, *, results_section: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -312,15 +392,22 @@ def protocol_to_study(protocol: Protocol, *, results_section: dict[str, Any] | N
     modeled = registry_to_modeled_study(protocol.registry)
     study = _merge(modeled, protocol.registry.extra.get("residual"))
     ps = study.get("protocolSection", {})
-    study["protocolSection"] = {k: ps[k] for k in sorted(ps, key=lambda k: (_PS_ORDER.index(k)
-                                                                            if k in _PS_ORDER else 99, k))}
+    study["protocolSection"] = {
+        k: ps[k] for k in sorted(ps, key=lambda k: (_PS_ORDER.index(k) if k in _PS_ORDER else 99, k))
+    }
     if results_section is not None:
         study["resultsSection"] = results_section
         study["hasResults"] = True
     elif "hasResults" not in study:
         study["hasResults"] = "resultsSection" in study
-    order = ["protocolSection", "resultsSection", "annotationSection", "documentSection", "derivedSection",
-             "hasResults"]
+    order = [
+        "protocolSection",
+        "resultsSection",
+        "annotationSection",
+        "documentSection",
+        "derivedSection",
+        "hasResults",
+    ]
     return {k: study[k] for k in sorted(study, key=lambda k: order.index(k) if k in order else 99)}
 
 

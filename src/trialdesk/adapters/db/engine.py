@@ -55,9 +55,11 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         memory = database in (None, "", ":memory:")
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               **({"poolclass": NullPool} if memory else {"pool_size": pool_size,
-                                                                         "max_overflow": max(pool_size, 10)}))
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            **({"poolclass": NullPool} if memory else {"pool_size": pool_size, "max_overflow": max(pool_size, 10)}),
+        )
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_connection: Any, _record: Any) -> None:  # pragma: no cover - trivial

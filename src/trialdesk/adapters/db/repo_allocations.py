@@ -29,46 +29,52 @@ class Repository(SqlRepository):
         stmt = _valid_only(select(AllocationRow).where(t.allocations.c.subject_id == subject_id), include_in_error)
         return self.session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
 
-    def for_subjects(self, subject_ids: Iterable[int], *,
-                     include_in_error: bool = False) -> dict[int, AllocationRow]:
+    def for_subjects(self, subject_ids: Iterable[int], *, include_in_error: bool = False) -> dict[int, AllocationRow]:
         ids = sorted(set(subject_ids))
         if not ids:
             return {}
         out: dict[int, AllocationRow] = {}
         for chunk in range(0, len(ids), 900):  # SQLite's bound-parameter limit
-            stmt = _valid_only(select(AllocationRow).where(t.allocations.c.subject_id.in_(ids[chunk:chunk + 900])),
-                               include_in_error)
-            out.update((row.subject_id, row) for row in self.session.execute(stmt.order_by(t.allocations.c.id))
-                       .scalars())
+            stmt = _valid_only(
+                select(AllocationRow).where(t.allocations.c.subject_id.in_(ids[chunk : chunk + 900])), include_in_error
+            )
+            out.update(
+                (row.subject_id, row) for row in self.session.execute(stmt.order_by(t.allocations.c.id)).scalars()
+            )
         return out
 
     def by_client_key(self, trial_id: int, client_key: str) -> AllocationRow | None:
-        return self.session.execute(select(AllocationRow).where(t.allocations.c.trial_id == trial_id,
-                                                                t.allocations.c.client_key == client_key)
-                                    ).scalar_one_or_none()
+        return self.session.execute(
+            select(AllocationRow).where(t.allocations.c.trial_id == trial_id, t.allocations.c.client_key == client_key)
+        ).scalar_one_or_none()
 
-    def for_trial(self, trial_id: int, sites: Sites = None, *,
-                  include_in_error: bool = False) -> list[AllocationRow]:
+    def for_trial(self, trial_id: int, sites: Sites = None, *, include_in_error: bool = False) -> list[AllocationRow]:
         stmt = _valid_only(select(AllocationRow).where(t.allocations.c.trial_id == trial_id), include_in_error)
         if sites is not None:
             stmt = stmt.where(t.allocations.c.site_key.in_(sorted(sites)))
         return list(self.session.execute(stmt.order_by(t.allocations.c.id)).scalars())
 
-    def with_subject_numbers(self, trial_id: int, *,
-                             include_in_error: bool = False) -> list[tuple[AllocationRow, str]]:
-        stmt = _valid_only(select(AllocationRow, t.subjects.c.subject_number)
-                           .join(SubjectRow, t.subjects.c.id == t.allocations.c.subject_id)
-                           .where(t.allocations.c.trial_id == trial_id), include_in_error)
+    def with_subject_numbers(self, trial_id: int, *, include_in_error: bool = False) -> list[tuple[AllocationRow, str]]:
+        stmt = _valid_only(
+            select(AllocationRow, t.subjects.c.subject_number)
+            .join(SubjectRow, t.subjects.c.id == t.allocations.c.subject_id)
+            .where(t.allocations.c.trial_id == trial_id),
+            include_in_error,
+        )
         return [(a, n) for a, n in self.session.execute(stmt.order_by(t.allocations.c.id)).all()]
 
     def randomization_dates(self, trial_id: int, *, include_in_error: bool = False) -> list[tuple[str, str]]:
-        stmt = _valid_only(select(t.allocations.c.site_key, t.allocations.c.randomized_on)
-                           .where(t.allocations.c.trial_id == trial_id), include_in_error)
+        stmt = _valid_only(
+            select(t.allocations.c.site_key, t.allocations.c.randomized_on).where(t.allocations.c.trial_id == trial_id),
+            include_in_error,
+        )
         return [(site, day) for site, day in self.session.execute(stmt.order_by(t.allocations.c.randomized_on))]
 
     def count(self, trial_id: int, *, include_in_error: bool = False) -> int:
-        stmt = _valid_only(select(func.count()).select_from(AllocationRow).where(t.allocations.c.trial_id == trial_id),
-                           include_in_error)
+        stmt = _valid_only(
+            select(func.count()).select_from(AllocationRow).where(t.allocations.c.trial_id == trial_id),
+            include_in_error,
+        )
         return int(self.session.execute(stmt).scalar_one())
 
     def add(self, **fields: Any) -> AllocationRow:

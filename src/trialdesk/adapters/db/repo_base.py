@@ -66,8 +66,9 @@ class SqlRepository:
         stmt = select(record).where(table.c.subject_id == subject_id).order_by(*order_by)
         return list(self.session.execute(stmt).scalars())
 
-    def _rows_by_subject(self, record: type[S], table: Table, subject_ids: Iterable[int],
-                     *order_by: ColumnElement[Any]) -> defaultdict[int, list[S]]:
+    def _rows_by_subject(
+        self, record: type[S], table: Table, subject_ids: Iterable[int], *order_by: ColumnElement[Any]
+    ) -> defaultdict[int, list[S]]:
         """The ``record`` rows of these subjects grouped by subject, each list in ``order_by`` order."""
         ids = sorted(set(subject_ids))
         if not ids:

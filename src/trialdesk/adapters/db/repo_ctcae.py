@@ -19,14 +19,14 @@ def _grades_json(term: CtcaeTerm) -> str:
 
 def row_to_term(row: CtcaeTermRow) -> CtcaeTerm:
     grades = {int(g): text for g, text in json.loads(row.grades_json).items()}
-    return CtcaeTerm(term=row.term, meddra_code=row.meddra_code, soc=row.soc, grades=grades,
-                     definition=row.definition)
+    return CtcaeTerm(term=row.term, meddra_code=row.meddra_code, soc=row.soc, grades=grades, definition=row.definition)
 
 
 class Repository(SqlRepository):
     def count(self, version: str) -> int:
-        return self.session.execute(select(func.count()).select_from(CtcaeTermRow)
-                                    .where(t.ctcae_terms.c.version == version)).scalar_one()
+        return self.session.execute(
+            select(func.count()).select_from(CtcaeTermRow).where(t.ctcae_terms.c.version == version)
+        ).scalar_one()
 
     def store_id(self) -> str:
         """The database's URL (password hidden): dictionaries built from the terms are cached per database."""
@@ -34,15 +34,27 @@ class Repository(SqlRepository):
 
     def fingerprint(self, version: str) -> tuple[Any, ...]:
         """Changes whenever the stored terms of a version change (count, ids, text lengths)."""
-        return tuple(self.session.execute(select(
-            func.count(), func.max(t.ctcae_terms.c.id),
-            func.sum(func.length(t.ctcae_terms.c.grades_json) + func.length(t.ctcae_terms.c.term)
-                     + func.coalesce(func.length(t.ctcae_terms.c.definition), 0) + t.ctcae_terms.c.meddra_code))
-            .where(t.ctcae_terms.c.version == version)).one())
+        return tuple(
+            self.session.execute(
+                select(
+                    func.count(),
+                    func.max(t.ctcae_terms.c.id),
+                    func.sum(
+                        func.length(t.ctcae_terms.c.grades_json)
+                        + func.length(t.ctcae_terms.c.term)
+                        + func.coalesce(func.length(t.ctcae_terms.c.definition), 0)
+                        + t.ctcae_terms.c.meddra_code
+                    ),
+                ).where(t.ctcae_terms.c.version == version)
+            ).one()
+        )
 
     def all(self, version: str) -> list[CtcaeTermRow]:
-        return list(self.session.execute(select(CtcaeTermRow).where(t.ctcae_terms.c.version == version)
-                                         .order_by(t.ctcae_terms.c.id)).scalars())
+        return list(
+            self.session.execute(
+                select(CtcaeTermRow).where(t.ctcae_terms.c.version == version).order_by(t.ctcae_terms.c.id)
+            ).scalars()
+        )
 
     def terms(self, version: str) -> list[CtcaeTerm]:
         return [row_to_term(r) for r in self.all(version)]
@@ -52,8 +64,12 @@ class Repository(SqlRepository):
         existing = {r.meddra_code: r for r in self.all(version)}
         counts = {"inserted": 0, "updated": 0, "unchanged": 0}
         for term in terms:
-            values: dict[str, Any] = {"term": term.term, "soc": term.soc, "grades_json": _grades_json(term),
-                      "definition": term.definition}
+            values: dict[str, Any] = {
+                "term": term.term,
+                "soc": term.soc,
+                "grades_json": _grades_json(term),
+                "definition": term.definition,
+            }
             row = existing.get(term.meddra_code)
             if row is None:
                 self.session.add(CtcaeTermRow(version=version, meddra_code=term.meddra_code, **values))

@@ -43,5 +43,7 @@ class Repository(SqlRepository):
         ta = t.tumor_assessments.c
         rows = self.session.execute(
             select(ta.subject_id, ta.assessment_date, ta.baseline, ta.overall_response)
-            .where(ta.subject_id.in_(ids)).order_by(ta.assessment_date, ta.id))
+            .where(ta.subject_id.in_(ids))
+            .order_by(ta.assessment_date, ta.id)
+        )
         return group_by_subject((sid, (day, bool(baseline), response)) for sid, day, baseline, response in rows)

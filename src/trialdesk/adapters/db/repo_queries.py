@@ -20,18 +20,33 @@ class Repository(SqlRepository):
     def get(self, query_id: int, *, for_update: bool = False) -> QueryRow | None:
         return self._by_id(QueryRow, t.queries, query_id, for_update=for_update)
 
-    def find_unresolved(self, subject_id: int, entity_type: str, entity_id: str, field: str,
-                        check_id: str | None) -> QueryRow | None:
+    def find_unresolved(
+        self, subject_id: int, entity_type: str, entity_id: str, field: str, check_id: str | None
+    ) -> QueryRow | None:
         """An open or answered query on the same field by the same check (to avoid duplicates)."""
-        return self.session.execute(select(QueryRow).where(
-            t.queries.c.subject_id == subject_id, t.queries.c.entity_type == entity_type,
-            t.queries.c.entity_id == entity_id, t.queries.c.field == field, t.queries.c.check_id == check_id,
-            t.queries.c.status.in_(("open", "answered")))).scalars().first()
+        return (
+            self.session.execute(
+                select(QueryRow).where(
+                    t.queries.c.subject_id == subject_id,
+                    t.queries.c.entity_type == entity_type,
+                    t.queries.c.entity_id == entity_id,
+                    t.queries.c.field == field,
+                    t.queries.c.check_id == check_id,
+                    t.queries.c.status.in_(("open", "answered")),
+                )
+            )
+            .scalars()
+            .first()
+        )
 
-    def list(self, trial_id: int, *, sites: Sites = None,
-             subject_id: int | None = None, status: str | None = None) -> builtins.list[tuple[QueryRow, SubjectRow]]:
-        stmt = (select(QueryRow, SubjectRow).join(SubjectRow, t.subjects.c.id == t.queries.c.subject_id)
-                .where(t.subjects.c.trial_id == trial_id))
+    def list(
+        self, trial_id: int, *, sites: Sites = None, subject_id: int | None = None, status: str | None = None
+    ) -> builtins.list[tuple[QueryRow, SubjectRow]]:
+        stmt = (
+            select(QueryRow, SubjectRow)
+            .join(SubjectRow, t.subjects.c.id == t.queries.c.subject_id)
+            .where(t.subjects.c.trial_id == trial_id)
+        )
         if sites is not None:
             stmt = stmt.where(t.queries.c.site_key.in_(sorted(sites)))
         if subject_id is not None:

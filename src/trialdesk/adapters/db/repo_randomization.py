@@ -29,14 +29,18 @@ class Repository(SqlRepository):
     # lists ----------------------------------------------------------------------------------------------------
     def current_list(self, trial_id: int, *, for_update: bool = False) -> RandomizationListRow | None:
         """The newest list that is not retired (generated or live)."""
-        stmt = (select(RandomizationListRow)
-                .where(t.randomization_lists.c.trial_id == trial_id, t.randomization_lists.c.status != "retired")
-                .order_by(t.randomization_lists.c.id.desc()).limit(1))
+        stmt = (
+            select(RandomizationListRow)
+            .where(t.randomization_lists.c.trial_id == trial_id, t.randomization_lists.c.status != "retired")
+            .order_by(t.randomization_lists.c.id.desc())
+            .limit(1)
+        )
         return self._one(stmt, for_update=for_update)
 
     def live_list(self, trial_id: int) -> RandomizationListRow | None:
-        stmt = select(RandomizationListRow).where(t.randomization_lists.c.trial_id == trial_id,
-                                                  t.randomization_lists.c.status == "live")
+        stmt = select(RandomizationListRow).where(
+            t.randomization_lists.c.trial_id == trial_id, t.randomization_lists.c.status == "live"
+        )
         return self.session.execute(stmt).scalar_one_or_none()
 
     def lock_list(self, list_id: int) -> RandomizationListRow:
@@ -50,18 +54,27 @@ class Repository(SqlRepository):
 
     # strata ---------------------------------------------------------------------------------------------------
     def strata(self, list_id: int) -> list[RandomizationStratumRow]:
-        return list(self.session.execute(select(RandomizationStratumRow)
-                                         .where(t.randomization_strata.c.list_id == list_id)
-                                         .order_by(t.randomization_strata.c.stratum)).scalars())
+        return list(
+            self.session.execute(
+                select(RandomizationStratumRow)
+                .where(t.randomization_strata.c.list_id == list_id)
+                .order_by(t.randomization_strata.c.stratum)
+            ).scalars()
+        )
 
     def stratum(self, list_id: int, stratum: str) -> RandomizationStratumRow | None:
-        stmt = select(RandomizationStratumRow).where(t.randomization_strata.c.list_id == list_id,
-                                                     t.randomization_strata.c.stratum == stratum)
+        stmt = select(RandomizationStratumRow).where(
+            t.randomization_strata.c.list_id == list_id, t.randomization_strata.c.stratum == stratum
+        )
         return self.session.execute(stmt).scalar_one_or_none()
 
     def lock_stratum(self, list_id: int, stratum: str) -> RandomizationStratumRow | None:
-        stmt = self._lock(select(RandomizationStratumRow).where(t.randomization_strata.c.list_id == list_id,
-                                                                t.randomization_strata.c.stratum == stratum), True)
+        stmt = self._lock(
+            select(RandomizationStratumRow).where(
+                t.randomization_strata.c.list_id == list_id, t.randomization_strata.c.stratum == stratum
+            ),
+            True,
+        )
         return self.session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
 
     def create_stratum(self, **fields: Any) -> RandomizationStratumRow:
@@ -74,23 +87,29 @@ class Repository(SqlRepository):
             self.session.execute(insert(RandomizationSlotRow), rows)
 
     def slot_at(self, list_id: int, stratum: str, seq: int) -> RandomizationSlotRow | None:
-        stmt = select(RandomizationSlotRow).where(t.randomization_slots.c.list_id == list_id,
-                                                  t.randomization_slots.c.stratum == stratum,
-                                                  t.randomization_slots.c.seq == seq)
+        stmt = select(RandomizationSlotRow).where(
+            t.randomization_slots.c.list_id == list_id,
+            t.randomization_slots.c.stratum == stratum,
+            t.randomization_slots.c.seq == seq,
+        )
         return self.session.execute(stmt).scalar_one_or_none()
 
     def slot(self, slot_id: int) -> RandomizationSlotRow | None:
         return self.session.get(RandomizationSlotRow, slot_id)
 
     def slots(self, list_id: int) -> list[RandomizationSlotRow]:
-        return list(self.session.execute(select(RandomizationSlotRow)
-                                         .where(t.randomization_slots.c.list_id == list_id)
-                                         .order_by(t.randomization_slots.c.stratum, t.randomization_slots.c.seq))
-                    .scalars())
+        return list(
+            self.session.execute(
+                select(RandomizationSlotRow)
+                .where(t.randomization_slots.c.list_id == list_id)
+                .order_by(t.randomization_slots.c.stratum, t.randomization_slots.c.seq)
+            ).scalars()
+        )
 
     def count_slots(self, list_id: int) -> int:
-        return self.session.execute(select(func.count()).select_from(RandomizationSlotRow)
-                                    .where(t.randomization_slots.c.list_id == list_id)).scalar_one()
+        return self.session.execute(
+            select(func.count()).select_from(RandomizationSlotRow).where(t.randomization_slots.c.list_id == list_id)
+        ).scalar_one()
 
     # allocations live in ``uow.allocations``; these two remain for existing callers (tests) -------------------
     def allocations(self, trial_id: int, sites: Sites = None) -> list[AllocationRow]:
@@ -103,8 +122,12 @@ class Repository(SqlRepository):
 
     # screening (read; until services/screening lands, also fixtures) -----------------------------------------
     def latest_screening(self, subject_id: int) -> ScreeningRow | None:
-        stmt = (select(ScreeningRow).where(t.screenings.c.subject_id == subject_id)
-                .order_by(t.screenings.c.screened_on.desc(), t.screenings.c.id.desc()).limit(1))
+        stmt = (
+            select(ScreeningRow)
+            .where(t.screenings.c.subject_id == subject_id)
+            .order_by(t.screenings.c.screened_on.desc(), t.screenings.c.id.desc())
+            .limit(1)
+        )
         return self.session.execute(stmt).scalar_one_or_none()
 
     def add_screening(self, **fields: Any) -> ScreeningRow:

@@ -19,14 +19,25 @@ class Repository(SqlRepository):
         return self._subject_rows(SignatureRow, t.signatures, subject_id, t.signatures.c.id)
 
     def active(self, subject_id: int) -> SignatureRow | None:
-        return self.session.execute(select(SignatureRow).where(
-            t.signatures.c.subject_id == subject_id, t.signatures.c.invalidated_at.is_(None))
-            .order_by(t.signatures.c.id.desc())).scalars().first()
+        return (
+            self.session.execute(
+                select(SignatureRow)
+                .where(t.signatures.c.subject_id == subject_id, t.signatures.c.invalidated_at.is_(None))
+                .order_by(t.signatures.c.id.desc())
+            )
+            .scalars()
+            .first()
+        )
 
     def invalidate_active(self, subject_id: int, when: str, reason: str) -> list[SignatureRow]:
         """Mark every live signature of the subject invalidated (called by ``services.subjects.touch``)."""
-        rows = list(self.session.execute(select(SignatureRow).where(
-            t.signatures.c.subject_id == subject_id, t.signatures.c.invalidated_at.is_(None))).scalars())
+        rows = list(
+            self.session.execute(
+                select(SignatureRow).where(
+                    t.signatures.c.subject_id == subject_id, t.signatures.c.invalidated_at.is_(None)
+                )
+            ).scalars()
+        )
         for row in rows:
             row.invalidated_at, row.invalidated_reason = when, reason
         self.session.flush()
@@ -36,8 +47,9 @@ class Repository(SqlRepository):
         """Everything recorded for the subject, as plain column values (the signed content)."""
 
         def rows(table: Table) -> list[dict[str, Any]]:
-            found = self.session.execute(select(table).where(table.c.subject_id == subject_id)
-                                         .order_by(table.c.id)).mappings()
+            found = self.session.execute(
+                select(table).where(table.c.subject_id == subject_id).order_by(table.c.id)
+            ).mappings()
             return [dict(r) for r in found]
 
         subject = self.session.get(t.SubjectRow, subject_id)

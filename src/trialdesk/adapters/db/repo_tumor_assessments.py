@@ -18,5 +18,6 @@ class Repository(SqlRepository):
 
     def for_subject(self, subject_id: int) -> list[TumorAssessmentRow]:
         ta = t.tumor_assessments.c
-        return self._subject_rows(TumorAssessmentRow, t.tumor_assessments, subject_id, ta.baseline.desc(),
-                                  ta.assessment_date, ta.id)
+        return self._subject_rows(
+            TumorAssessmentRow, t.tumor_assessments, subject_id, ta.baseline.desc(), ta.assessment_date, ta.id
+        )

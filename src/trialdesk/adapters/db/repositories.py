@@ -53,12 +53,16 @@ class TrialRepository(SqlRepository):
 
 class SiteRepository(SqlRepository):
     def for_trial(self, trial_id: int) -> list[SiteRow]:
-        return list(self.session.execute(
-            select(SiteRow).where(t.sites.c.trial_id == trial_id).order_by(t.sites.c.position)).scalars())
+        return list(
+            self.session.execute(
+                select(SiteRow).where(t.sites.c.trial_id == trial_id).order_by(t.sites.c.position)
+            ).scalars()
+        )
 
     def get(self, trial_id: int, site_key: str, *, for_update: bool = False) -> SiteRow | None:
-        return self._one(select(SiteRow).where(t.sites.c.trial_id == trial_id, t.sites.c.site_key == site_key),
-                         for_update=for_update)
+        return self._one(
+            select(SiteRow).where(t.sites.c.trial_id == trial_id, t.sites.c.site_key == site_key), for_update=for_update
+        )
 
     def create(self, **fields: Any) -> SiteRow:
         return self._insert(SiteRow(**fields))
@@ -71,9 +75,17 @@ class AuditRepository(SqlRepository):
     def head(self) -> tuple[int, str]:
         return chain_head(self.session)
 
-    def query(self, *, entity_type: str | None = None, entity_id: str | None = None, trial: str | None = None,
-              sites: Sites = None, action_prefix: str | None = None, limit: int = 200,
-              offset: int = 0) -> list[AuditEventRow]:
+    def query(
+        self,
+        *,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        trial: str | None = None,
+        sites: Sites = None,
+        action_prefix: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> list[AuditEventRow]:
         stmt = select(AuditEventRow)
         if entity_type:
             stmt = stmt.where(t.audit_events.c.entity_type == entity_type)
@@ -109,8 +121,11 @@ class UserRepository(SqlRepository):
         return self._insert(UserRow(**fields))
 
     def grants(self, user_id: int) -> builtins.list[RoleGrantRow]:
-        return list(self.session.execute(
-            select(RoleGrantRow).where(t.role_grants.c.user_id == user_id).order_by(t.role_grants.c.id)).scalars())
+        return list(
+            self.session.execute(
+                select(RoleGrantRow).where(t.role_grants.c.user_id == user_id).order_by(t.role_grants.c.id)
+            ).scalars()
+        )
 
     def add_grant(self, user_id: int, role: str, site_key: str | None) -> RoleGrantRow:
         return self._insert(RoleGrantRow(user_id=user_id, role=role, site_key=site_key))
@@ -121,11 +136,13 @@ class UserRepository(SqlRepository):
 
     def session_by_hash(self, token_hash: str) -> WebSessionRow | None:
         return self.session.execute(
-            select(WebSessionRow).where(t.web_sessions.c.token_hash == token_hash)).scalar_one_or_none()
+            select(WebSessionRow).where(t.web_sessions.c.token_hash == token_hash)
+        ).scalar_one_or_none()
 
     def end_sessions(self, user_id: int, when: str) -> None:
-        for row in self.session.execute(select(WebSessionRow).where(
-                t.web_sessions.c.user_id == user_id, t.web_sessions.c.ended_at.is_(None))).scalars():
+        for row in self.session.execute(
+            select(WebSessionRow).where(t.web_sessions.c.user_id == user_id, t.web_sessions.c.ended_at.is_(None))
+        ).scalars():
             row.ended_at = when
 
     # tokens ---------------------------------------------------------------------------------------------
@@ -134,7 +151,8 @@ class UserRepository(SqlRepository):
 
     def token_by_hash(self, token_hash: str) -> ApiTokenRow | None:
         return self.session.execute(
-            select(ApiTokenRow).where(t.api_tokens.c.token_hash == token_hash)).scalar_one_or_none()
+            select(ApiTokenRow).where(t.api_tokens.c.token_hash == token_hash)
+        ).scalar_one_or_none()
 
     def token_by_id(self, token_id: int) -> ApiTokenRow | None:
         return self.session.get(ApiTokenRow, token_id)

@@ -51,7 +51,8 @@ def _subject_fk() -> Column[int]:
 
 
 trials = Table(
-    "trials", metadata,
+    "trials",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("nct_id", String(16), unique=True, nullable=False),
     Column("brief_title", Text, nullable=False),
@@ -66,7 +67,8 @@ trials = Table(
 )
 
 sites = Table(
-    "sites", metadata,
+    "sites",
+    metadata,
     Column("id", Integer, primary_key=True),
     _trial_fk(),
     Column("site_key", String(80), nullable=False),
@@ -80,7 +82,8 @@ sites = Table(
 )
 
 audit_events = Table(
-    "audit_events", metadata,
+    "audit_events",
+    metadata,
     Column("seq", _AUDIT_SEQ, primary_key=True, autoincrement=False),
     Column("occurred_at", String(40), nullable=False),
     Column("actor", String(120), nullable=False),
@@ -99,14 +102,16 @@ audit_events = Table(
 )
 
 audit_head = Table(
-    "audit_head", metadata,
+    "audit_head",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("seq", _AUDIT_SEQ, nullable=False),
     Column("hash", String(64), nullable=False),
 )
 
 users = Table(
-    "users", metadata,
+    "users",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("username", String(80), unique=True, nullable=False),
     Column("display_name", String(200)),
@@ -119,7 +124,8 @@ users = Table(
 )
 
 role_grants = Table(
-    "role_grants", metadata,
+    "role_grants",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("role", String(40), nullable=False),
@@ -128,7 +134,8 @@ role_grants = Table(
 )
 
 web_sessions = Table(
-    "web_sessions", metadata,
+    "web_sessions",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("token_hash", String(64), unique=True, nullable=False),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
@@ -139,7 +146,8 @@ web_sessions = Table(
 )
 
 api_tokens = Table(
-    "api_tokens", metadata,
+    "api_tokens",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("token_hash", String(64), unique=True, nullable=False),
     Column("prefix", String(16), nullable=False),
@@ -156,7 +164,8 @@ api_tokens = Table(
 # ---------------------------------------------------------------------------------------------------------------
 
 subjects = Table(
-    "subjects", metadata,
+    "subjects",
+    metadata,
     Column("id", Integer, primary_key=True),
     _trial_fk(),
     Column("site_key", String(80), nullable=False, index=True),
@@ -173,7 +182,8 @@ subjects = Table(
 )
 
 screenings = Table(
-    "screenings", metadata,
+    "screenings",
+    metadata,
     Column("id", Integer, primary_key=True),
     _trial_fk(),
     _subject_fk(),
@@ -192,7 +202,8 @@ screenings = Table(
 )
 
 randomization_lists = Table(
-    "randomization_lists", metadata,
+    "randomization_lists",
+    metadata,
     Column("id", Integer, primary_key=True),
     _trial_fk(),
     Column("spec_json", Text, nullable=False),
@@ -206,7 +217,8 @@ randomization_lists = Table(
 )
 
 randomization_strata = Table(
-    "randomization_strata", metadata,
+    "randomization_strata",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("list_id", ForeignKey("randomization_lists.id", ondelete="CASCADE"), nullable=False),
     Column("stratum", String(200), nullable=False),
@@ -218,7 +230,8 @@ randomization_strata = Table(
 )
 
 randomization_slots = Table(
-    "randomization_slots", metadata,
+    "randomization_slots",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("list_id", ForeignKey("randomization_lists.id", ondelete="CASCADE"), nullable=False),
     Column("stratum", String(200), nullable=False),
@@ -232,7 +245,8 @@ randomization_slots = Table(
 )
 
 allocations = Table(
-    "allocations", metadata,
+    "allocations",
+    metadata,
     Column("id", Integer, primary_key=True),
     _trial_fk(),
     Column("subject_id", ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False),
@@ -256,7 +270,8 @@ allocations = Table(
 )
 
 doses = Table(
-    "doses", metadata,
+    "doses",
+    metadata,
     Column("id", Integer, primary_key=True),
     _subject_fk(),
     Column("cycle", Integer, nullable=False),
@@ -279,7 +294,8 @@ doses = Table(
 )
 
 ctcae_terms = Table(
-    "ctcae_terms", metadata,
+    "ctcae_terms",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("version", String(20), nullable=False),
     Column("term", String(200), nullable=False, index=True),
@@ -291,7 +307,8 @@ ctcae_terms = Table(
 )
 
 adverse_events = Table(
-    "adverse_events", metadata,
+    "adverse_events",
+    metadata,
     Column("id", Integer, primary_key=True),
     _subject_fk(),
     Column("term", String(200), nullable=False),
@@ -311,7 +328,8 @@ adverse_events = Table(
 )
 
 tumor_assessments = Table(
-    "tumor_assessments", metadata,
+    "tumor_assessments",
+    metadata,
     Column("id", Integer, primary_key=True),
     _subject_fk(),
     Column("assessment_date", String(10), nullable=False),
@@ -324,7 +342,8 @@ tumor_assessments = Table(
 )
 
 dispositions = Table(
-    "dispositions", metadata,
+    "dispositions",
+    metadata,
     Column("id", Integer, primary_key=True),
     _subject_fk(),
     Column("kind", String(30), nullable=False),  # end_of_treatment|end_of_study|death|new_therapy
@@ -337,7 +356,8 @@ dispositions = Table(
 )
 
 queries = Table(
-    "queries", metadata,
+    "queries",
+    metadata,
     Column("id", Integer, primary_key=True),
     _subject_fk(),
     Column("site_key", String(80), nullable=False, index=True),
@@ -355,7 +375,8 @@ queries = Table(
 )
 
 signatures = Table(
-    "signatures", metadata,
+    "signatures",
+    metadata,
     Column("id", Integer, primary_key=True),
     _subject_fk(),
     Column("signer", String(120), nullable=False),
@@ -369,7 +390,8 @@ signatures = Table(
 )
 
 analysis_runs = Table(
-    "analysis_runs", metadata,
+    "analysis_runs",
+    metadata,
     Column("id", Integer, primary_key=True),
     _trial_fk(),
     Column("cut_date", String(10), nullable=False),
@@ -390,8 +412,9 @@ def _map(cls: type, table: Table, **properties: Any) -> None:
     type.__setattr__(cls, "__table__", table)
 
 
-_map(records.Trial, trials, protocol_json=deferred(trials.c.protocol_json),
-     results_json=deferred(trials.c.results_json))
+_map(
+    records.Trial, trials, protocol_json=deferred(trials.c.protocol_json), results_json=deferred(trials.c.results_json)
+)
 _map(records.Site, sites)
 _map(records.AuditEventRecord, audit_events)
 _map(records.AuditHead, audit_head)
@@ -439,11 +462,34 @@ SignatureRow = records.Signature
 AnalysisRunRow = records.AnalysisRun
 
 __all__ = [
-    "Base", "metadata", "mapper_registry",
-    "TrialRow", "SiteRow", "AuditEventRow", "AuditHeadRow", "UserRow", "RoleGrantRow", "WebSessionRow",
-    "ApiTokenRow", "SubjectRow", "ScreeningRow", "RandomizationListRow", "RandomizationStratumRow",
-    "RandomizationSlotRow", "AllocationRow", "DoseRow", "CtcaeTermRow", "AdverseEventRow", "TumorAssessmentRow",
-    "DispositionRow", "QueryRow", "SignatureRow", "AnalysisRunRow",
+    "Base",
+    "metadata",
+    "mapper_registry",
+    "TrialRow",
+    "SiteRow",
+    "AuditEventRow",
+    "AuditHeadRow",
+    "UserRow",
+    "RoleGrantRow",
+    "WebSessionRow",
+    "ApiTokenRow",
+    "SubjectRow",
+    "ScreeningRow",
+    "RandomizationListRow",
+    "RandomizationStratumRow",
+    "RandomizationSlotRow",
+    "AllocationRow",
+    "DoseRow",
+    "CtcaeTermRow",
+    "AdverseEventRow",
+    "TumorAssessmentRow",
+    "DispositionRow",
+    "QueryRow",
+    "SignatureRow",
+    "AnalysisRunRow",
     # re-exported column types for later migrations' convenience
-    "Boolean", "Date", "DateTime", "Float",
+    "Boolean",
+    "Date",
+    "DateTime",
+    "Float",
 ]

@@ -47,8 +47,9 @@ class SqlUnitOfWork(AbstractUnitOfWork):
     analysis: repos.AnalysisRepository
     dashboard: repos.DashboardRepository
 
-    def __init__(self, session_factory: sessionmaker[Session], *, ports: Ports, actor: str = "system",
-                 clock: Clock = utc_now) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], *, ports: Ports, actor: str = "system", clock: Clock = utc_now
+    ) -> None:
         super().__init__(ports=ports, actor=actor, clock=clock)
         self._session_factory = session_factory
         self.session: Session | None = None
@@ -69,12 +70,7 @@ class SqlUnitOfWork(AbstractUnitOfWork):
             repo_subjects,
             repo_tumor_assessments,
         )
-        from trialdesk.adapters.db.repositories import (
-            AuditRepository,
-            SiteRepository,
-            TrialRepository,
-            UserRepository,
-        )
+        from trialdesk.adapters.db.repositories import AuditRepository, SiteRepository, TrialRepository, UserRepository
 
         session = self.session = self._session_factory()
         self.events = []
@@ -97,8 +93,9 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         self.dashboard = repo_dashboard.Repository(session)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         # close() rolls back whatever was not committed (events included) without expiring loaded objects
         self.events = []
         if self.session is not None:
@@ -115,11 +112,22 @@ class SqlUnitOfWork(AbstractUnitOfWork):
             return
         session = self._session_factory()
         try:
-            append_events(session, [PendingEvent("access.denied", "permission", error.action.value,
-                                                 after={"action": error.action.value, "site": error.site},
-                                                 reason=error.message, site=error.site,
-                                                 actor=error.principal.username)],
-                          default_actor=self.actor, now=_iso(self.clock()))
+            append_events(
+                session,
+                [
+                    PendingEvent(
+                        "access.denied",
+                        "permission",
+                        error.action.value,
+                        after={"action": error.action.value, "site": error.site},
+                        reason=error.message,
+                        site=error.site,
+                        actor=error.principal.username,
+                    )
+                ],
+                default_actor=self.actor,
+                now=_iso(self.clock()),
+            )
             session.commit()
         finally:
             session.close()
@@ -168,36 +176,70 @@ def append_events(session: Session, events: Iterable[PendingEvent], *, default_a
     for pending in events:
         seq += 1
         event = AuditEvent(
-            seq=seq, occurred_at=now, actor=pending.actor or default_actor, action=pending.action,
-            entity_type=pending.entity_type, entity_id=pending.entity_id, trial=pending.trial, site=pending.site,
+            seq=seq,
+            occurred_at=now,
+            actor=pending.actor or default_actor,
+            action=pending.action,
+            entity_type=pending.entity_type,
+            entity_id=pending.entity_id,
+            trial=pending.trial,
+            site=pending.site,
             before=None if pending.before is None else canonical_json(pending.before),
             after=None if pending.after is None else canonical_json(pending.after),
-            reason=pending.reason, prev_hash=prev,
+            reason=pending.reason,
+            prev_hash=prev,
         )
         digest = event.compute_hash()
-        session.add(AuditEventRow(
-            seq=seq, occurred_at=event.occurred_at, actor=event.actor, action=event.action,
-            entity_type=event.entity_type, entity_id=event.entity_id, trial=event.trial, site=event.site,
-            before_json=event.before, after_json=event.after, reason=event.reason, prev_hash=prev, hash=digest,
-        ))
+        session.add(
+            AuditEventRow(
+                seq=seq,
+                occurred_at=event.occurred_at,
+                actor=event.actor,
+                action=event.action,
+                entity_type=event.entity_type,
+                entity_id=event.entity_id,
+                trial=event.trial,
+                site=event.site,
+                before_json=event.before,
+                after_json=event.after,
+                reason=event.reason,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
         prev = digest
     head.seq, head.hash = seq, prev
     session.flush()
 
 
 def row_to_event(row: AuditEventRow) -> AuditEvent:
-    return AuditEvent(seq=row.seq, occurred_at=row.occurred_at, actor=row.actor, action=row.action,
-                      entity_type=row.entity_type, entity_id=row.entity_id, trial=row.trial, site=row.site,
-                      before=row.before_json, after=row.after_json, reason=row.reason, prev_hash=row.prev_hash,
-                      hash=row.hash)
+    return AuditEvent(
+        seq=row.seq,
+        occurred_at=row.occurred_at,
+        actor=row.actor,
+        action=row.action,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        trial=row.trial,
+        site=row.site,
+        before=row.before_json,
+        after=row.after_json,
+        reason=row.reason,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
 
 
 def iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
     last = 0
     while True:
-        rows = session.execute(
-            select(AuditEventRow).where(t.audit_events.c.seq > last).order_by(t.audit_events.c.seq).limit(batch)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(AuditEventRow).where(t.audit_events.c.seq > last).order_by(t.audit_events.c.seq).limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             return
         for row in rows:
@@ -209,5 +251,3 @@ def iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
 def chain_head(session: Session) -> tuple[int, str]:
     head = session.execute(select(AuditHeadRow).where(t.audit_head.c.id == 1)).scalar_one_or_none()
     return (head.seq, head.hash) if head else (0, GENESIS_HASH)
-
-

@@ -179,14 +179,7 @@ def _fill(v: V, kind: str) -> Any:
     return _PLACEHOLDER[kind] if v.kind == "any" else v.val
 
 
-_CMP = {
-    "==": np.equal,
-    "!=": np.not_equal,
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-}
+_CMP = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
 
 
 def _ev(node: ast_.Node, ctx: ColumnScope, env: Mapping[str, Any]) -> V:

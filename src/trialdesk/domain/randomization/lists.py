@@ -236,8 +236,9 @@ def open_arm(key: bytes, slot_id: str, token: bytes) -> str:
     try:
         raw = AESGCM(bytes(key)).decrypt(bytes(token[:12]), bytes(token[12:]), slot_id.encode("utf-8"))
     except InvalidTag:
-        raise IntegrityError(f"sealed arm of slot {slot_id!r} failed authentication (altered, moved or wrong key)") \
-            from None
+        raise IntegrityError(
+            f"sealed arm of slot {slot_id!r} failed authentication (altered, moved or wrong key)"
+        ) from None
     return raw.rstrip(b"\x00").decode("utf-8")
 
 

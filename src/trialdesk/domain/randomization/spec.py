@@ -66,8 +66,7 @@ class StratificationFactor(BaseModel):
     )
     weight: float = Field(default=1.0, gt=0, description="Minimization weight w_i of this factor.")
     prevalence: dict[str, float] | None = Field(
-        default=None,
-        description="Expected share of each level; used only by scheme simulation. Uniform when absent.",
+        default=None, description="Expected share of each level; used only by scheme simulation. Uniform when absent."
     )
 
     @field_validator("levels")
@@ -86,9 +85,7 @@ class StratificationFactor(BaseModel):
             raise ValueError(f"factor name {SITE_FACTOR!r} is reserved; use site_as_factor")
         if self.prevalence is not None:
             if set(self.prevalence) != set(self.levels):
-                raise ValueError(
-                    f"prevalence keys {sorted(self.prevalence)} must equal levels {sorted(self.levels)}"
-                )
+                raise ValueError(f"prevalence keys {sorted(self.prevalence)} must equal levels {sorted(self.levels)}")
             if any(p < 0 for p in self.prevalence.values()) or abs(sum(self.prevalence.values()) - 1) > 1e-9:
                 raise ValueError("prevalence values must be >= 0 and sum to 1")
         return self
@@ -115,8 +112,11 @@ class RandomizationSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: str = Field(default="1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$",
-                         description="Spec version; part of every block's HMAC message.")
+    version: str = Field(
+        default="1",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$",
+        description="Spec version; part of every block's HMAC message.",
+    )
     scheme: Literal["blocks", "minimization", "simple"] = "blocks"
     arms: tuple[Arm, ...] = Field(
         default=(

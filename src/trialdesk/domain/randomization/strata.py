@@ -35,17 +35,21 @@ def stratum_key(levels: Mapping[str, str], spec: RandomizationSpec | None = None
         if not isinstance(name, str) or not re.match(_IDENT, name):
             raise InvalidInput(f"factor name {name!r} must match {_IDENT}", field="levels")
         if not isinstance(level, str) or not _LEVEL.match(level):
-            raise InvalidInput(f"level {level!r} of factor {name!r} must match {_LEVEL.pattern}", field=f"levels.{name}")
+            raise InvalidInput(
+                f"level {level!r} of factor {name!r} must match {_LEVEL.pattern}", field=f"levels.{name}"
+            )
     if spec is not None:
         expected = {f.name for f in spec.factors} | ({SITE_FACTOR} if spec.site_as_factor else set())
         if set(levels) != expected:
             missing, extra = sorted(expected - set(levels)), sorted(set(levels) - expected)
-            raise InvalidInput(f"factors must be {sorted(expected)}; missing {missing}, unexpected {extra}",
-                               field="levels")
+            raise InvalidInput(
+                f"factors must be {sorted(expected)}; missing {missing}, unexpected {extra}", field="levels"
+            )
         for f in spec.factors:
             if levels[f.name] not in f.levels:
-                raise InvalidInput(f"{levels[f.name]!r} is not a level of {f.name} {list(f.levels)}",
-                                   field=f"levels.{f.name}")
+                raise InvalidInput(
+                    f"{levels[f.name]!r} is not a level of {f.name} {list(f.levels)}", field=f"levels.{f.name}"
+                )
     if not levels:
         return UNSTRATIFIED
     return "|".join(f"{name}={levels[name]}" for name in sorted(levels))
@@ -62,8 +66,7 @@ def parse_stratum_key(key: str) -> dict[str, str]:
             raise InvalidInput(f"malformed stratum key {key!r}", field="stratum_key")
         out[name] = level
     if stratum_key(out) != key:
-        raise InvalidInput(f"stratum key {key!r} is not canonical (expected {stratum_key(out)!r})",
-                           field="stratum_key")
+        raise InvalidInput(f"stratum key {key!r} is not canonical (expected {stratum_key(out)!r})", field="stratum_key")
     return out
 
 
@@ -94,7 +97,7 @@ def factor_level(value: Any, levels: Sequence[str]) -> Any:
     if value is None:
         return None
     if isinstance(value, bool):
-        for level in (("yes", "true") if value else ("no", "false")):
+        for level in ("yes", "true") if value else ("no", "false"):
             if level in levels:
                 return level
         return value
@@ -103,8 +106,9 @@ def factor_level(value: Any, levels: Sequence[str]) -> Any:
     return str(value)
 
 
-def subject_strata(spec: RandomizationSpec, derived: Mapping[str, Any], site_key: str, *,
-                   include_site: bool) -> dict[str, str]:
+def subject_strata(
+    spec: RandomizationSpec, derived: Mapping[str, Any], site_key: str, *, include_site: bool
+) -> dict[str, str]:
     """The subject's level of every stratification factor, from the screening record's derived values.
 
     Raises :class:`Conflict` naming the first missing factor, :class:`InvalidInput` for a level the spec does
@@ -113,12 +117,16 @@ def subject_strata(spec: RandomizationSpec, derived: Mapping[str, Any], site_key
     for factor in spec.factors:
         value = derived.get(factor.derive)
         if value is None or value == "":
-            raise Conflict(f"stratification factor {factor.name} is missing from the latest screening "
-                           f"(derived value {factor.derive!r}); complete the screening record first")
+            raise Conflict(
+                f"stratification factor {factor.name} is missing from the latest screening "
+                f"(derived value {factor.derive!r}); complete the screening record first"
+            )
         value = str(factor_level(value, factor.levels))
         if value not in factor.levels:
-            raise InvalidInput(f"{value!r} is not a level of {factor.name} {list(factor.levels)}",
-                               field=f"screening.derived.{factor.derive}")
+            raise InvalidInput(
+                f"{value!r} is not a level of {factor.name} {list(factor.levels)}",
+                field=f"screening.derived.{factor.derive}",
+            )
         levels[factor.name] = value
     if include_site:
         levels[SITE_FACTOR] = site_key

@@ -89,8 +89,9 @@ def _by_stratum(slots: Sequence[StoredSlot]) -> dict[str, list[StoredSlot]]:
     return out
 
 
-def check_go_live(spec: RandomizationSpec, seed: bytes, strata: Sequence[StratumState],
-                  slots: Sequence[StoredSlot]) -> list[lists.Slot]:
+def check_go_live(
+    spec: RandomizationSpec, seed: bytes, strata: Sequence[StratumState], slots: Sequence[StoredSlot]
+) -> list[lists.Slot]:
     """Before go-live: every stored slot equals the slot regenerated from the seed (IntegrityError otherwise).
     Returns the regenerated slots, whose :func:`commitment` is recorded."""
     key = lists.derive_key(seed, "seal")
@@ -102,8 +103,11 @@ def check_go_live(spec: RandomizationSpec, seed: bytes, strata: Sequence[Stratum
         if len(stored) != len(expected):
             raise IntegrityError(f"stratum {st.stratum}: {len(stored)} slots stored, {len(expected)} expected")
         for row, slot in zip(stored, expected, strict=False):
-            if (row.block_index, row.position, row.block_size) != (slot.block_index, slot.position, slot.block_size) \
-                    or lists.open_arm(key, slot.slot_id, row.sealed_arm) != slot.arm:
+            if (row.block_index, row.position, row.block_size) != (
+                slot.block_index,
+                slot.position,
+                slot.block_size,
+            ) or lists.open_arm(key, slot.slot_id, row.sealed_arm) != slot.arm:
                 raise IntegrityError(f"slot {slot.slot_id} does not match the list regenerated from the seed")
         out.extend(expected)
     return out
@@ -117,14 +121,21 @@ def verify_numbers(spec: RandomizationSpec, next_number: int, numbers: Sequence[
         missing = sorted(expected - set(counts))[:5]
         extra = sorted(set(counts) - expected)[:5]
         dup = sorted(k for k, c in counts.items() if c > 1)[:5]
-        return [f"randomization numbers are not contiguous: missing {missing}, unexpected {extra}, "
-                f"duplicated {dup}"]
+        return [f"randomization numbers are not contiguous: missing {missing}, unexpected {extra}, duplicated {dup}"]
     return []
 
 
-def verify_allocation_list(spec: RandomizationSpec, seed: bytes, *, list_id: int, next_number: int,
-                           committed: str | None, strata: Sequence[StratumState], slots: Sequence[StoredSlot],
-                           allocations: Sequence[AllocationFact]) -> ListVerification:
+def verify_allocation_list(
+    spec: RandomizationSpec,
+    seed: bytes,
+    *,
+    list_id: int,
+    next_number: int,
+    committed: str | None,
+    strata: Sequence[StratumState],
+    slots: Sequence[StoredSlot],
+    allocations: Sequence[AllocationFact],
+) -> ListVerification:
     """Regenerate the list from ``seed`` and check it, the go-live commitment (``committed``, ``None`` before
     go-live) and every allocation.
 
@@ -143,9 +154,16 @@ def verify_allocation_list(spec: RandomizationSpec, seed: bytes, *, list_id: int
     return out
 
 
-def _verify_blocks(spec: RandomizationSpec, seed: bytes, list_id: int, committed: str | None,
-                   strata: Sequence[StratumState], slots: Sequence[StoredSlot], allocations: Sequence[AllocationFact],
-                   out: ListVerification) -> None:
+def _verify_blocks(
+    spec: RandomizationSpec,
+    seed: bytes,
+    list_id: int,
+    committed: str | None,
+    strata: Sequence[StratumState],
+    slots: Sequence[StoredSlot],
+    allocations: Sequence[AllocationFact],
+    out: ListVerification,
+) -> None:
     problems = out.problems
     key = lists.derive_key(seed, "seal")
     stored_by_stratum = _by_stratum(slots)
@@ -157,14 +175,22 @@ def _verify_blocks(spec: RandomizationSpec, seed: bytes, list_id: int, committed
         slots_of_stratum[st.stratum] = expected
         stored = stored_by_stratum.pop(st.stratum, [])
         if len(stored) != len(expected) or st.n_slots != len(expected):
-            problems.append(f"stratum {st.stratum}: {len(stored)} slots stored (cursor says {st.n_slots}), "
-                            f"{len(expected)} regenerated from {st.n_blocks} blocks")
+            problems.append(
+                f"stratum {st.stratum}: {len(stored)} slots stored (cursor says {st.n_slots}), "
+                f"{len(expected)} regenerated from {st.n_blocks} blocks"
+            )
         for seq, (row, slot) in enumerate(zip(stored, expected, strict=False)):
             label = slot.slot_id
-            if (row.seq, row.block_index, row.position, row.block_size) != (seq, slot.block_index, slot.position,
-                                                                            slot.block_size):
-                problems.append(f"slot {label}: stored as seq {row.seq} block {row.block_index}.{row.position} "
-                                f"size {row.block_size}, regenerated as seq {seq} size {slot.block_size}")
+            if (row.seq, row.block_index, row.position, row.block_size) != (
+                seq,
+                slot.block_index,
+                slot.position,
+                slot.block_size,
+            ):
+                problems.append(
+                    f"slot {label}: stored as seq {row.seq} block {row.block_index}.{row.position} "
+                    f"size {row.block_size}, regenerated as seq {seq} size {slot.block_size}"
+                )
                 continue
             try:
                 stored_arm = lists.open_arm(key, label, row.sealed_arm)
@@ -184,14 +210,19 @@ def _verify_blocks(spec: RandomizationSpec, seed: bytes, list_id: int, committed
     if committed is not None:
         recomputed = lists.commitment(spec, initial)
         if recomputed != committed:
-            problems.append(f"commitment recorded at go-live {committed} differs from the regenerated list's "
-                            f"{recomputed}")
+            problems.append(
+                f"commitment recorded at go-live {committed} differs from the regenerated list's {recomputed}"
+            )
     used = _check_allocated_slots(list_id, allocations, arm_of_slot, problems)
     out.completed_blocks = _check_cursors(spec, strata, slots_of_stratum, used, problems)
 
 
-def _check_allocated_slots(list_id: int, allocations: Sequence[AllocationFact],
-                           arm_of_slot: Mapping[int, tuple[str, str, int]], problems: list[str]) -> dict[str, list[int]]:
+def _check_allocated_slots(
+    list_id: int,
+    allocations: Sequence[AllocationFact],
+    arm_of_slot: Mapping[int, tuple[str, str, int]],
+    problems: list[str],
+) -> dict[str, list[int]]:
     used: dict[str, list[int]] = defaultdict(list)
     slot_use = Counter(a.slot_id for a in allocations)
     for slot_id, count in slot_use.items():
@@ -200,8 +231,9 @@ def _check_allocated_slots(list_id: int, allocations: Sequence[AllocationFact],
     for a in allocations:
         found = arm_of_slot.get(a.slot_id) if a.slot_id is not None else None
         if found is None:
-            problems.append(f"{a.randomization_number}: allocated slot {a.slot_id} is not a verified slot of list "
-                            f"#{list_id}")
+            problems.append(
+                f"{a.randomization_number}: allocated slot {a.slot_id} is not a verified slot of list #{list_id}"
+            )
             continue
         stratum, arm, seq = found
         if a.stratum != stratum:
@@ -212,17 +244,23 @@ def _check_allocated_slots(list_id: int, allocations: Sequence[AllocationFact],
     return used
 
 
-def _check_cursors(spec: RandomizationSpec, strata: Sequence[StratumState],
-                   slots_of_stratum: Mapping[str, list[lists.Slot]], used: Mapping[str, list[int]],
-                   problems: list[str]) -> int:
+def _check_cursors(
+    spec: RandomizationSpec,
+    strata: Sequence[StratumState],
+    slots_of_stratum: Mapping[str, list[lists.Slot]],
+    used: Mapping[str, list[int]],
+    problems: list[str],
+) -> int:
     completed = 0
     for st in strata:
         seqs = sorted(used.get(st.stratum, []))
         if seqs != list(range(st.next_seq)):
             gaps = sorted(set(range(st.next_seq)) - set(seqs))[:5]
             beyond = [s for s in seqs if s >= st.next_seq][:5]
-            problems.append(f"stratum {st.stratum}: slots used out of order (cursor {st.next_seq}; unused "
-                            f"{gaps}; beyond the cursor {beyond})")
+            problems.append(
+                f"stratum {st.stratum}: slots used out of order (cursor {st.next_seq}; unused "
+                f"{gaps}; beyond the cursor {beyond})"
+            )
         # every block whose slots are all used is balanced (follows from the regeneration; counted for reports)
         by_block: dict[int, list[lists.Slot]] = defaultdict(list)
         for slot in slots_of_stratum.get(st.stratum, [])[: st.next_seq]:

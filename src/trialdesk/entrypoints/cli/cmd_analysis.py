@@ -23,10 +23,10 @@ from trialdesk.entrypoints.cli.common import (
 )
 from trialdesk.entrypoints.cli.people import resolve_principal
 
-results_app = typer.Typer(help="CT.gov results: export the resultsSection, post results to the registry.",
-                          no_args_is_help=True)
-datasets_app = typer.Typer(help="Analysis datasets (ADSL, ADTTE, ADRS, ADAE, ADEX, screening).",
-                           no_args_is_help=True)
+results_app = typer.Typer(
+    help="CT.gov results: export the resultsSection, post results to the registry.", no_args_is_help=True
+)
+datasets_app = typer.Typer(help="Analysis datasets (ADSL, ADTTE, ADRS, ADAE, ADEX, screening).", no_args_is_help=True)
 
 AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
 CutOption = typer.Option(None, "--cut", help="Data cut-off date YYYY-MM-DD (default: today).")
@@ -53,25 +53,35 @@ def _print_summary(s: dict[str, Any], run_id: int, paths: dict[str, Path]) -> No
     orr = {r["arm"]: r for r in s["orr"]["arms"]}
     for r in s["pfs"]["km"]:
         o = orr.get(r["arm"])
-        t.add_row(label.get(r["arm"], r["arm"]), str(r["n"]), str(r["events"]),
-                  f"{_fmt(r['median'], 1)} ({_fmt(r['median_lower'], 1)}, {_fmt(r['median_upper'], 1)})",
-                  f"{_fmt(100 * o['orr'], 1)} ({_fmt(100 * o['lower'], 1)}, {_fmt(100 * o['upper'], 1)})"
-                  if o and o["orr"] is not None else "NE")
+        t.add_row(
+            label.get(r["arm"], r["arm"]),
+            str(r["n"]),
+            str(r["events"]),
+            f"{_fmt(r['median'], 1)} ({_fmt(r['median_lower'], 1)}, {_fmt(r['median_upper'], 1)})",
+            f"{_fmt(100 * o['orr'], 1)} ({_fmt(100 * o['lower'], 1)}, {_fmt(100 * o['upper'], 1)})"
+            if o and o["orr"] is not None
+            else "NE",
+        )
     console.print(t)
     cox, lr = s["pfs"]["cox"], s["pfs"]["logrank_stratified"]
     if cox:
-        console.print(f"Stratified HR {_fmt(cox['hr'], 3)} (95% CI {_fmt(cox['lower'], 3)}–{_fmt(cox['upper'], 3)}),"
-                      f" {cox['ties']} ties; stratified log-rank p = {lr['p_value']:.4g}")
+        console.print(
+            f"Stratified HR {_fmt(cox['hr'], 3)} (95% CI {_fmt(cox['lower'], 3)}–{_fmt(cox['upper'], 3)}),"
+            f" {cox['ties']} ties; stratified log-rank p = {lr['p_value']:.4g}"
+        )
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")
 
 
-def analyze_command(cut: str | None = CutOption,
-                    out: Path = typer.Option(Path("analysis-report"), "--out",
-                                             help="Directory for report.html and report.pdf."),
-                    ties: str | None = typer.Option(None, "--ties", help="efron (default) or breslow."),
-                    nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--json"),
-                    as_user: str | None = AsOption, db: str | None = DbOption) -> None:
+def analyze_command(
+    cut: str | None = CutOption,
+    out: Path = typer.Option(Path("analysis-report"), "--out", help="Directory for report.html and report.pdf."),
+    ties: str | None = typer.Option(None, "--ties", help="efron (default) or breslow."),
+    nct_id: str = TrialOption,
+    as_json: bool = typer.Option(False, "--json"),
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Run the final analysis at the data cut: store the run, write report.html and report.pdf, print the summary."""
     from trialdesk.adapters.report import write_report
     from trialdesk.services import analysis
@@ -87,18 +97,26 @@ def analyze_command(cut: str | None = CutOption,
             uow.commit()
         paths = write_report(keep["analysis"], out, title=f"{nct_id} final analysis (data cut-off {run['cut_date']})")
         if as_json:
-            print_json({"run_id": run["run_id"], "cut_date": run["cut_date"], "files": {k: str(v) for k, v in
-                                                                                       paths.items()},
-                        "summary": run["summary"]})
+            print_json(
+                {
+                    "run_id": run["run_id"],
+                    "cut_date": run["cut_date"],
+                    "files": {k: str(v) for k, v in paths.items()},
+                    "summary": run["summary"],
+                }
+            )
         else:
             _print_summary(run["summary"], run["run_id"], paths)
 
 
 @results_app.command("export")
-def results_export(nct_id: str = TrialArgument,
-                   run_id: int | None = typer.Option(None, "--run", help="This analysis run (statistician)."),
-                   posted: bool = typer.Option(False, "--posted", help="The posted results, whoever asks."),
-                   as_user: str | None = AsOption, db: str | None = DbOption) -> None:
+def results_export(
+    nct_id: str = TrialArgument,
+    run_id: int | None = typer.Option(None, "--run", help="This analysis run (statistician)."),
+    posted: bool = typer.Option(False, "--posted", help="The posted results, whoever asks."),
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Print the CT.gov resultsSection JSON: of a run (default the latest, statistician only) or, with --posted
     or for anyone else, the posted results."""
     from trialdesk.domain.access import Action
@@ -119,10 +137,13 @@ def results_export(nct_id: str = TrialArgument,
 
 
 @results_app.command("post")
-def results_post(nct_id: str = TrialArgument,
-                 run_id: int | None = typer.Option(None, "--run", help="Default: the latest run."),
-                 as_json: bool = typer.Option(False, "--json"), as_user: str | None = AsOption,
-                 db: str | None = DbOption) -> None:
+def results_post(
+    nct_id: str = TrialArgument,
+    run_id: int | None = typer.Option(None, "--run", help="Default: the latest run."),
+    as_json: bool = typer.Option(False, "--json"),
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Post an analysis run's results to the registry page (audited)."""
     from trialdesk.services import analysis
     from trialdesk.services.commands import PostResults
@@ -137,15 +158,21 @@ def results_post(nct_id: str = TrialArgument,
         if as_json:
             print_json(posted)
         else:
-            console.print(f"Posted results of analysis run {posted['run_id']} (cut {posted['cut_date']}) for "
-                          f"{nct_id} at {posted['posted_at']}.")
+            console.print(
+                f"Posted results of analysis run {posted['run_id']} (cut {posted['cut_date']}) for "
+                f"{nct_id} at {posted['posted_at']}."
+            )
 
 
 @datasets_app.command("export")
-def datasets_export(directory: Path = typer.Argument(..., help="Output directory (created if missing)."),
-                    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
-                    cut: str | None = CutOption, nct_id: str = TrialOption,
-                    as_user: str | None = AsOption, db: str | None = DbOption) -> None:
+def datasets_export(
+    directory: Path = typer.Argument(..., help="Output directory (created if missing)."),
+    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+    cut: str | None = CutOption,
+    nct_id: str = TrialOption,
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Write the analysis datasets at the cut as CSV or parquet files (statistician only: unblinded)."""
     from trialdesk.adapters.report import write_datasets
     from trialdesk.domain.errors import InvalidInput

@@ -54,8 +54,12 @@ def _show(value: T, as_json: bool, lines: Callable[[T], list[str]]) -> None:
 
 
 @ctcae_app.command("load")
-def ctcae_load(path: Path = typer.Argument(..., help="CTCAE_v5.0_2017-11-27.xlsx from NCI."),
-               db: str | None = DbOption, as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def ctcae_load(
+    path: Path = typer.Argument(..., help="CTCAE_v5.0_2017-11-27.xlsx from NCI."),
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Load every term of NCI's CTCAE workbook into the database (admin; idempotent; audited)."""
     from trialdesk.adapters.ctcae_xlsx import read_ctcae_workbook
     from trialdesk.services import ctcae
@@ -63,13 +67,20 @@ def ctcae_load(path: Path = typer.Argument(..., help="CTCAE_v5.0_2017-11-27.xlsx
     with cli_errors():
         terms = read_ctcae_workbook(path)
         out = _run(db, as_user, lambda uow, p: ctcae.load_terms(uow, p, terms, source=path.name))
-    _show(out, as_json, lambda o: [f"CTCAE v{o['version']}: {o['count']} terms ({o['inserted']} new, "
-                                   f"{o['updated']} updated, {o['unchanged']} unchanged)"])
+    _show(
+        out,
+        as_json,
+        lambda o: [
+            f"CTCAE v{o['version']}: {o['count']} terms ({o['inserted']} new, "
+            f"{o['updated']} updated, {o['unchanged']} unchanged)"
+        ],
+    )
 
 
 @ctcae_app.command("term")
-def ctcae_term(query: str = typer.Argument(..., help="Term or MedDRA code."), db: str | None = DbOption,
-               as_json: bool = JsonOption) -> None:
+def ctcae_term(
+    query: str = typer.Argument(..., help="Term or MedDRA code."), db: str | None = DbOption, as_json: bool = JsonOption
+) -> None:
     """Show a term, its MedDRA code, SOC and the grades it defines."""
     from trialdesk.services import ctcae
 
@@ -77,8 +88,14 @@ def ctcae_term(query: str = typer.Argument(..., help="Term or MedDRA code."), db
         app = app_for(db)
         with app.uow() as uow:
             out = ctcae.term_info(uow, query)
-    _show(out, as_json, lambda o: [f"{o['term']} (MedDRA {o['meddra_code']}, {o['soc']})"]
-          + [f"  grade {g}: {text}" for g, text in o["grades"].items()])
+    _show(
+        out,
+        as_json,
+        lambda o: (
+            [f"{o['term']} (MedDRA {o['meddra_code']}, {o['soc']})"]
+            + [f"  grade {g}: {text}" for g, text in o["grades"].items()]
+        ),
+    )
 
 
 # --- adverse events ----------------------------------------------------------------------------------------------
@@ -102,42 +119,67 @@ def _ae_lines(o: dict[str, Any]) -> list[str]:
         line += f" to {o['resolution_date']}"
     lines = [line]
     if o.get("sae"):
-        lines.append(f"  SERIOUS ({', '.join(o['seriousness'])}): SAE report due by {o['sae']['due_by']} "
-                     f"[{o['sae']['status']}]")
+        lines.append(
+            f"  SERIOUS ({', '.join(o['seriousness'])}): SAE report due by {o['sae']['due_by']} [{o['sae']['status']}]"
+        )
     for qid in o.get("queries") or []:
         lines.append(f"  query {qid} opened by an edit check")
     return lines
 
 
 @ae_app.command("add")
-def ae_add(subject: str = typer.Argument(...), term: str = typer.Option(..., "--term", help="CTCAE term or code."),
-           grade: int = typer.Option(..., "--grade"), onset: str = typer.Option(..., "--onset"),
-           resolution: str | None = typer.Option(None, "--resolution"),
-           serious: bool = typer.Option(False, "--serious"),
-           criterion: list[str] = typer.Option([], "--criterion", help="ICH seriousness criterion; repeatable."),
-           relationship: list[str] = typer.Option([], "--relationship", help="DRUG=not_related|unlikely|possible|"
-                                                                              "probable|definite; repeatable."),
-           action_taken: str | None = typer.Option(None, "--action"),
-           outcome: str | None = typer.Option(None, "--outcome"), trial: str = TrialOption,
-           db: str | None = DbOption, as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def ae_add(
+    subject: str = typer.Argument(...),
+    term: str = typer.Option(..., "--term", help="CTCAE term or code."),
+    grade: int = typer.Option(..., "--grade"),
+    onset: str = typer.Option(..., "--onset"),
+    resolution: str | None = typer.Option(None, "--resolution"),
+    serious: bool = typer.Option(False, "--serious"),
+    criterion: list[str] = typer.Option([], "--criterion", help="ICH seriousness criterion; repeatable."),
+    relationship: list[str] = typer.Option(
+        [], "--relationship", help="DRUG=not_related|unlikely|possible|probable|definite; repeatable."
+    ),
+    action_taken: str | None = typer.Option(None, "--action"),
+    outcome: str | None = typer.Option(None, "--outcome"),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Record an adverse event."""
     from trialdesk.services import adverse_events as ae
     from trialdesk.services.commands import RecordAdverseEvent
 
     with cli_errors():
         rel = _pairs(relationship, "relationship")
-        command = RecordAdverseEvent.model_validate({
-            "term": term, "grade": grade, "onset_date": onset, "resolution_date": resolution, "serious": serious,
-            "seriousness": criterion, "relationship": rel, "action_taken": action_taken, "outcome": outcome})
+        command = RecordAdverseEvent.model_validate(
+            {
+                "term": term,
+                "grade": grade,
+                "onset_date": onset,
+                "resolution_date": resolution,
+                "serious": serious,
+                "seriousness": criterion,
+                "relationship": rel,
+                "action_taken": action_taken,
+                "outcome": outcome,
+            }
+        )
         out = _run(db, as_user, lambda uow, p: ae.record_adverse_event(uow, p, trial, subject, command))
     _show(out, as_json, _ae_lines)
 
 
 @ae_app.command("edit")
-def ae_edit(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...),
-            set_: list[str] = typer.Option(..., "--set", help="FIELD=VALUE (JSON values allowed); repeatable."),
-            reason: str = typer.Option(..., "--reason"), trial: str = TrialOption, db: str | None = DbOption,
-            as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def ae_edit(
+    subject: str = typer.Argument(...),
+    ae_id: int = typer.Argument(...),
+    set_: list[str] = typer.Option(..., "--set", help="FIELD=VALUE (JSON values allowed); repeatable."),
+    reason: str = typer.Option(..., "--reason"),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Change fields of an AE with a reason for change."""
     from trialdesk.services import adverse_events as ae
     from trialdesk.services.commands import EditRecord
@@ -149,17 +191,23 @@ def ae_edit(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...)
             return text
 
     with cli_errors():
-        command = EditRecord.model_validate({"changes": {k: value(v) for k, v in _pairs(set_, "set").items()},
-                                             "reason": reason})
+        command = EditRecord.model_validate(
+            {"changes": {k: value(v) for k, v in _pairs(set_, "set").items()}, "reason": reason}
+        )
         out = _run(db, as_user, lambda uow, p: ae.update_adverse_event(uow, p, trial, subject, ae_id, command))
     _show(out, as_json, _ae_lines)
 
 
 @ae_app.command("reported")
-def ae_reported(subject: str = typer.Argument(...), ae_id: int = typer.Argument(...),
-                at: str | None = typer.Option(None, "--at", help="ISO date-time with zone; default now."),
-                trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
-                as_json: bool = JsonOption) -> None:
+def ae_reported(
+    subject: str = typer.Argument(...),
+    ae_id: int = typer.Argument(...),
+    at: str | None = typer.Option(None, "--at", help="ISO date-time with zone; default now."),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Mark a serious AE as reported (stops its 24-hour clock)."""
     from trialdesk.services import adverse_events as ae
     from trialdesk.services.commands import MarkSaeReported
@@ -171,8 +219,13 @@ def ae_reported(subject: str = typer.Argument(...), ae_id: int = typer.Argument(
 
 
 @ae_app.command("list")
-def ae_list(subject: str = typer.Argument(...), trial: str = TrialOption, db: str | None = DbOption,
-            as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def ae_list(
+    subject: str = typer.Argument(...),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """A subject's adverse events."""
     from trialdesk.services import adverse_events as ae
 
@@ -191,17 +244,25 @@ def _summary_lines(o: dict[str, Any]) -> list[str]:
         if a["baseline"]:
             lines.append(f"{a['assessment_date']} baseline  sum {r.get('baseline_sum_mm')} mm")
         else:
-            lines.append(f"{a['assessment_date']} sum {r.get('sum_mm')} mm  {r.get('change_from_baseline_pct')}% "
-                         f"from baseline  -> {a['overall_response']}")
+            lines.append(
+                f"{a['assessment_date']} sum {r.get('sum_mm')} mm  {r.get('change_from_baseline_pct')}% "
+                f"from baseline  -> {a['overall_response']}"
+            )
     lines.append(f"best overall response: {o['best_overall_response']}; first PD: {o['first_pd_date']}")
     return lines
 
 
 @tumor_app.command("add")
-def tumor_add(subject: str = typer.Argument(...), date: str = typer.Option(..., "--date"),
-              lesions: Path = typer.Option(..., "--lesions", help="JSON file: a list of lesion records."),
-              baseline: bool = typer.Option(False, "--baseline"), trial: str = TrialOption,
-              db: str | None = DbOption, as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def tumor_add(
+    subject: str = typer.Argument(...),
+    date: str = typer.Option(..., "--date"),
+    lesions: Path = typer.Option(..., "--lesions", help="JSON file: a list of lesion records."),
+    baseline: bool = typer.Option(False, "--baseline"),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Record a tumour assessment and re-evaluate RECIST 1.1."""
     from trialdesk.domain.errors import InvalidInput
     from trialdesk.services import tumor
@@ -216,15 +277,21 @@ def tumor_add(subject: str = typer.Argument(...), date: str = typer.Option(..., 
             found = json.loads(text)
         except ValueError as exc:
             raise InvalidInput(f"not valid JSON: {exc}", field="lesions") from exc
-        command = RecordTumourAssessment.model_validate({"assessment_date": date, "lesions": found,
-                                                         "baseline": baseline})
+        command = RecordTumourAssessment.model_validate(
+            {"assessment_date": date, "lesions": found, "baseline": baseline}
+        )
         out = _run(db, as_user, lambda uow, p: tumor.record_tumor_assessment(uow, p, trial, subject, command))
     _show(out, as_json, _summary_lines)
 
 
 @tumor_app.command("summary")
-def tumor_summary(subject: str = typer.Argument(...), trial: str = TrialOption, db: str | None = DbOption,
-                  as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def tumor_summary(
+    subject: str = typer.Argument(...),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """A subject's assessments, responses, BOR and first PD."""
     from trialdesk.services import tumor
 
@@ -238,45 +305,63 @@ def tumor_summary(subject: str = typer.Argument(...), trial: str = TrialOption, 
 
 def _query_lines(rows: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
     rows = rows if isinstance(rows, list) else [rows]
-    return [f"#{r['id']} [{r['status']}] {r['subject']} {r['entity_type']} {r['entity_id']}.{r['field']}: "
-            f"{r['message']}" for r in rows] or ["no queries"]
+    return [
+        f"#{r['id']} [{r['status']}] {r['subject']} {r['entity_type']} {r['entity_id']}.{r['field']}: {r['message']}"
+        for r in rows
+    ] or ["no queries"]
 
 
 @queries_app.command("list")
-def queries_list(site: str | None = typer.Option(None, "--site"),
-                 subject: str | None = typer.Option(None, "--subject"),
-                 status: str | None = typer.Option(None, "--status", help="open, answered or closed."),
-                 trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
-                 as_json: bool = JsonOption) -> None:
+def queries_list(
+    site: str | None = typer.Option(None, "--site"),
+    subject: str | None = typer.Option(None, "--subject"),
+    status: str | None = typer.Option(None, "--status", help="open, answered or closed."),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Queries at the sites you may see."""
     from trialdesk.services import queries
 
     with cli_errors():
-        out = _run(db, as_user, lambda uow, p: queries.list_queries(uow, p, trial, site, subject, status),
-                   commit=False)
+        out = _run(db, as_user, lambda uow, p: queries.list_queries(uow, p, trial, site, subject, status), commit=False)
     _show(out, as_json, _query_lines)
 
 
 @queries_app.command("raise")
-def queries_raise(subject: str = typer.Argument(...), entity_type: str = typer.Option("subject", "--entity"),
-                  entity_id: str = typer.Option(..., "--entity-id"), field: str = typer.Option(..., "--field"),
-                  message: str = typer.Option(..., "--message"), trial: str = TrialOption,
-                  db: str | None = DbOption, as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def queries_raise(
+    subject: str = typer.Argument(...),
+    entity_type: str = typer.Option("subject", "--entity"),
+    entity_id: str = typer.Option(..., "--entity-id"),
+    field: str = typer.Option(..., "--field"),
+    message: str = typer.Option(..., "--message"),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Raise a query by hand (monitor)."""
     from trialdesk.services import queries
     from trialdesk.services.commands import RaiseQuery
 
     with cli_errors():
-        command = RaiseQuery.model_validate({"entity_type": entity_type, "entity_id": entity_id, "field": field,
-                                             "message": message})
+        command = RaiseQuery.model_validate(
+            {"entity_type": entity_type, "entity_id": entity_id, "field": field, "message": message}
+        )
         out = _run(db, as_user, lambda uow, p: queries.raise_query(uow, p, trial, subject, command))
     _show(out, as_json, _query_lines)
 
 
 @queries_app.command("answer")
-def queries_answer(query_id: int = typer.Argument(...), answer: str = typer.Argument(...),
-                   trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
-                   as_json: bool = JsonOption) -> None:
+def queries_answer(
+    query_id: int = typer.Argument(...),
+    answer: str = typer.Argument(...),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Answer an open query (site staff)."""
     from trialdesk.services import queries
     from trialdesk.services.commands import QueryStep
@@ -288,9 +373,14 @@ def queries_answer(query_id: int = typer.Argument(...), answer: str = typer.Argu
 
 
 @queries_app.command("close")
-def queries_close(query_id: int = typer.Argument(...), note: str | None = typer.Option(None, "--note"),
-                  trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
-                  as_json: bool = JsonOption) -> None:
+def queries_close(
+    query_id: int = typer.Argument(...),
+    note: str | None = typer.Option(None, "--note"),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Close a query (monitor)."""
     from trialdesk.services import queries
     from trialdesk.services.commands import QueryStep
@@ -302,9 +392,14 @@ def queries_close(query_id: int = typer.Argument(...), note: str | None = typer.
 
 
 @queries_app.command("reopen")
-def queries_reopen(query_id: int = typer.Argument(...), reason: str = typer.Argument(...),
-                   trial: str = TrialOption, db: str | None = DbOption, as_user: str | None = AsOption,
-                   as_json: bool = JsonOption) -> None:
+def queries_reopen(
+    query_id: int = typer.Argument(...),
+    reason: str = typer.Argument(...),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Re-open an answered or closed query (monitor)."""
     from trialdesk.services import queries
     from trialdesk.services.commands import QueryStep
@@ -318,9 +413,14 @@ def queries_reopen(query_id: int = typer.Argument(...), reason: str = typer.Argu
 # --- signature ---------------------------------------------------------------------------------------------------
 
 
-def sign_command(subject: str = typer.Argument(...), meaning: str | None = typer.Option(None, "--meaning"),
-                 trial: str = TrialOption, db: str | None = DbOption,
-                 as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def sign_command(
+    subject: str = typer.Argument(...),
+    meaning: str | None = typer.Option(None, "--meaning"),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Sign a subject's casebook (investigator): the password is entered again ($TRIALDESK_PASSWORD or a prompt)."""
     from trialdesk.services import signatures
     from trialdesk.services.commands import SignCasebook
@@ -329,25 +429,43 @@ def sign_command(subject: str = typer.Argument(...), meaning: str | None = typer
         from trialdesk.settings import get_settings
 
         password = get_settings().password or typer.prompt("password (to sign)", hide_input=True)
-        command = SignCasebook.model_validate({"password": password,
-                                               "meaning": meaning or signatures.DEFAULT_MEANING})
+        command = SignCasebook.model_validate({"password": password, "meaning": meaning or signatures.DEFAULT_MEANING})
         out = _run(db, as_user, lambda uow, p: signatures.sign_casebook(uow, p, trial, subject, command))
-    _show(out, as_json, lambda o: [f"casebook {o['manifest']['subject']} signed by {o['signer_name']} at "
-                                   f"{o['signed_at']} (data version {o['data_version']}): {o['meaning']}",
-                                   f"manifest sha256 {o['manifest_hash']}"])
+    _show(
+        out,
+        as_json,
+        lambda o: [
+            f"casebook {o['manifest']['subject']} signed by {o['signer_name']} at "
+            f"{o['signed_at']} (data version {o['data_version']}): {o['meaning']}",
+            f"manifest sha256 {o['manifest_hash']}",
+        ],
+    )
 
 
-def casebook_command(subject: str = typer.Argument(...), trial: str = TrialOption, db: str | None = DbOption,
-                     as_user: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def casebook_command(
+    subject: str = typer.Argument(...),
+    trial: str = TrialOption,
+    db: str | None = DbOption,
+    as_user: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Signature status of a subject's casebook."""
     from trialdesk.services import signatures
 
     with cli_errors():
         out = _run(db, as_user, lambda uow, p: signatures.casebook_status(uow, p, trial, subject), commit=False)
-    _show(out, as_json, lambda o: [f"casebook {o['subject']}: {o['status']} (data version {o['data_version']})"]
-          + [f"  {s['signed_at']} {s['signer_name']}: {s['meaning']}"
-             + ("" if s["valid"] else f"  [invalidated {s['invalidated_at']}: {s['invalidated_reason']}]")
-             for s in o["signatures"]])
+    _show(
+        out,
+        as_json,
+        lambda o: (
+            [f"casebook {o['subject']}: {o['status']} (data version {o['data_version']})"]
+            + [
+                f"  {s['signed_at']} {s['signer_name']}: {s['meaning']}"
+                + ("" if s["valid"] else f"  [invalidated {s['invalidated_at']}: {s['invalidated_reason']}]")
+                for s in o["signatures"]
+            ]
+        ),
+    )
 
 
 def register(app: typer.Typer) -> None:

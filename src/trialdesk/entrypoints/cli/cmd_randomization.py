@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from trialdesk.domain.access import Principal
     from trialdesk.services.ports import SeedStore
 
-randomization_app = typer.Typer(help="The IWRS: allocation list, allocation, verification, qualification.",
-                                no_args_is_help=True)
+randomization_app = typer.Typer(
+    help="The IWRS: allocation list, allocation, verification, qualification.", no_args_is_help=True
+)
 randomization_app.command("simulate")(simulate_command)
 
 AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
@@ -68,12 +69,16 @@ def _seed_for(app: App, principal: Principal, nct_id: str, seed_file: Path | Non
 
 
 @randomization_app.command("generate")
-def generate(nct_id: str = TrialOption, seed_file: Path | None = typer.Option(
-                 None, "--seed-file", help="Use this seed (hex) instead of a fresh random one."),
-             slots_per_stratum: int | None = typer.Option(None, "--slots-per-stratum",
-                                                             help="Default: the enrollment cap."),
-             as_json: bool = typer.Option(False, "--json"), as_user: str | None = AsOption,
-             db: str | None = DbOption) -> None:
+def generate(
+    nct_id: str = TrialOption,
+    seed_file: Path | None = typer.Option(
+        None, "--seed-file", help="Use this seed (hex) instead of a fresh random one."
+    ),
+    slots_per_stratum: int | None = typer.Option(None, "--slots-per-stratum", help="Default: the enrollment cap."),
+    as_json: bool = typer.Option(False, "--json"),
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Generate the allocation list from the protocol's spec and a secret seed (stored outside the database)."""
     from trialdesk.services import randomization as rz
 
@@ -89,13 +94,21 @@ def generate(nct_id: str = TrialOption, seed_file: Path | None = typer.Option(
     if as_json:
         print_json(info)
         return
-    console.print(f"list #{info['list_id']} generated ({info['scheme']}, {info['strata']} strata, "
-                  f"{info['slots']} slots). Seed stored at {path} (mode 0600): keep a copy in escrow.",
-                  highlight=False, markup=False)
+    console.print(
+        f"list #{info['list_id']} generated ({info['scheme']}, {info['strata']} strata, "
+        f"{info['slots']} slots). Seed stored at {path} (mode 0600): keep a copy in escrow.",
+        highlight=False,
+        markup=False,
+    )
 
 
-def _run_with_seed(service: Callable[[Any, Principal, str, bytes], dict[str, Any]], nct_id: str,
-                   seed_file: Path | None, as_user: str | None, db: str | None) -> dict[str, Any]:
+def _run_with_seed(
+    service: Callable[[Any, Principal, str, bytes], dict[str, Any]],
+    nct_id: str,
+    seed_file: Path | None,
+    as_user: str | None,
+    db: str | None,
+) -> dict[str, Any]:
     """Resolve the caller and the list's seed, then run ``service(uow, principal, nct_id, seed)`` and commit."""
     with cli_errors():
         app = app_for(db)
@@ -108,9 +121,13 @@ def _run_with_seed(service: Callable[[Any, Principal, str, bytes], dict[str, Any
 
 
 @randomization_app.command("go-live")
-def go_live(nct_id: str = TrialOption, seed_file: Path | None = SeedFileOption,
-            as_json: bool = typer.Option(False, "--json"), as_user: str | None = AsOption,
-            db: str | None = DbOption) -> None:
+def go_live(
+    nct_id: str = TrialOption,
+    seed_file: Path | None = SeedFileOption,
+    as_json: bool = typer.Option(False, "--json"),
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Check the list against the seed, record its SHA-256 commitment and open allocation."""
     from trialdesk.services import randomization as rz
 
@@ -122,9 +139,13 @@ def go_live(nct_id: str = TrialOption, seed_file: Path | None = SeedFileOption,
 
 
 @randomization_app.command("verify")
-def verify(nct_id: str = TrialOption, seed_file: Path | None = SeedFileOption,
-           as_json: bool = typer.Option(False, "--json"), as_user: str | None = AsOption,
-           db: str | None = DbOption) -> None:
+def verify(
+    nct_id: str = TrialOption,
+    seed_file: Path | None = SeedFileOption,
+    as_json: bool = typer.Option(False, "--json"),
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Regenerate the list from the seed; check the commitment and every allocation (exit 1 on any problem)."""
     from trialdesk.services import randomization as rz
 
@@ -132,8 +153,11 @@ def verify(nct_id: str = TrialOption, seed_file: Path | None = SeedFileOption,
     if as_json:
         print_json(report)
     else:
-        console.print(f"verify: {report['status']} ({report['allocations']} allocations, {report['slots']} slots, "
-                      f"{report['extended_blocks']} extension blocks)", highlight=False)
+        console.print(
+            f"verify: {report['status']} ({report['allocations']} allocations, {report['slots']} slots, "
+            f"{report['extended_blocks']} extension blocks)",
+            highlight=False,
+        )
         for problem in report["problems"]:
             console.print(f"  {problem}", highlight=False, markup=False)
     if report["status"] != "ok":
@@ -141,9 +165,13 @@ def verify(nct_id: str = TrialOption, seed_file: Path | None = SeedFileOption,
 
 
 @randomization_app.command("export")
-def export(nct_id: str = TrialOption, out: Path = typer.Option(..., "--out", help="CSV or JSON file to write."),
-           seed_file: Path | None = SeedFileOption, as_user: str | None = AsOption,
-           db: str | None = DbOption) -> None:
+def export(
+    nct_id: str = TrialOption,
+    out: Path = typer.Option(..., "--out", help="CSV or JSON file to write."),
+    seed_file: Path | None = SeedFileOption,
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Export the whole list in clear (statistician only; audited)."""
     from trialdesk.services import randomization as rz
 
@@ -165,8 +193,12 @@ def export(nct_id: str = TrialOption, out: Path = typer.Option(..., "--out", hel
 
 
 @randomization_app.command("balance")
-def balance(nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--json"),
-            as_user: str | None = AsOption, db: str | None = DbOption) -> None:
+def balance(
+    nct_id: str = TrialOption,
+    as_json: bool = typer.Option(False, "--json"),
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Arm counts by stratum x site with margins (statistician only)."""
     from trialdesk.services import randomization as rz
 
@@ -180,16 +212,21 @@ def balance(nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--js
         return
     for r in rows:
         counts = "  ".join(f"{k}={v}" for k, v in r["counts"].items())
-        console.print(f"{r['stratum']:<70} {r['site']:<45} {counts}  imbalance {r['imbalance']:g}",
-                      highlight=False, markup=False)
+        console.print(
+            f"{r['stratum']:<70} {r['site']:<45} {counts}  imbalance {r['imbalance']:g}", highlight=False, markup=False
+        )
 
 
 @randomization_app.command("randomize")
-def randomize(subject: str, nct_id: str = TrialOption,
-              client_key: str | None = typer.Option(None, "--client-key", help="Idempotency key."),
-              on: str | None = typer.Option(None, "--date", help="Randomization date (default today)."),
-              as_json: bool = typer.Option(False, "--json"), as_user: str | None = AsOption,
-              db: str | None = DbOption) -> None:
+def randomize(
+    subject: str,
+    nct_id: str = TrialOption,
+    client_key: str | None = typer.Option(None, "--client-key", help="Idempotency key."),
+    on: str | None = typer.Option(None, "--date", help="Randomization date (default today)."),
+    as_json: bool = typer.Option(False, "--json"),
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Randomize an eligible subject."""
     from trialdesk.services import randomization as rz
     from trialdesk.services.commands import Randomize
@@ -204,13 +241,19 @@ def randomize(subject: str, nct_id: str = TrialOption,
     if as_json:
         print_json(out)
         return
-    console.print(f"{subject}: {out['randomization_number']} -> {out['arm_label'] or out['arm']}", highlight=False,
-                  markup=False)
+    console.print(
+        f"{subject}: {out['randomization_number']} -> {out['arm_label'] or out['arm']}", highlight=False, markup=False
+    )
 
 
 @randomization_app.command("in-error")
-def in_error(subject: str, reason: str = typer.Option(..., "--reason"), nct_id: str = TrialOption,
-             as_user: str | None = AsOption, db: str | None = DbOption) -> None:
+def in_error(
+    subject: str,
+    reason: str = typer.Option(..., "--reason"),
+    nct_id: str = TrialOption,
+    as_user: str | None = AsOption,
+    db: str | None = DbOption,
+) -> None:
     """Flag a subject as randomized in error (the slot stays used)."""
     from trialdesk.services import randomization as rz
     from trialdesk.services.commands import FlagRandomizedInError
@@ -222,8 +265,9 @@ def in_error(subject: str, reason: str = typer.Option(..., "--reason"), nct_id: 
         with app.uow(principal.username) as uow:
             out = rz.flag_randomized_in_error(uow, principal, nct_id, subject, command)
             uow.commit()
-    console.print(f"{subject}: {out['randomization_number']} flagged as randomized in error", highlight=False,
-                  markup=False)
+    console.print(
+        f"{subject}: {out['randomization_number']} flagged as randomized in error", highlight=False, markup=False
+    )
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -231,9 +275,15 @@ def in_error(subject: str, reason: str = typer.Option(..., "--reason"), nct_id: 
 # -------------------------------------------------------------------------------------------------------------
 
 
-def setup_scratch_trial(app: App, principal: Principal, subjects: int, *, rng: random.Random,
-                        slots_per_stratum: int | None = None, nct_id: str | None = None
-                        ) -> tuple[str, SeedStore, bytes, list[str]]:
+def setup_scratch_trial(
+    app: App,
+    principal: Principal,
+    subjects: int,
+    *,
+    rng: random.Random,
+    slots_per_stratum: int | None = None,
+    nct_id: str | None = None,
+) -> tuple[str, SeedStore, bytes, list[str]]:
     """A copy of NCT07003074 under a scratch NCT id, all sites recruiting, a live list, ``subjects`` eligible
     subjects at random sites with random strata. Returns ``(nct_id, seed store, seed, subject numbers)``.
 
@@ -251,31 +301,38 @@ def setup_scratch_trial(app: App, principal: Principal, subjects: int, *, rng: r
     base = load_default_protocol()
     with app.uow(principal.username) as uow:
         while nct_id is None:
-            candidate = f"NCT9{secrets.randbelow(10 ** 7):07d}"
+            candidate = f"NCT9{secrets.randbelow(10**7):07d}"
             if uow.trials.get(candidate) is None:
                 nct_id = candidate
-    registry = base.registry.model_copy(update={"identification": base.registry.identification.model_copy(
-        update={"nct_id": nct_id})})
+    registry = base.registry.model_copy(
+        update={"identification": base.registry.identification.model_copy(update={"nct_id": nct_id})}
+    )
     copy = base.model_copy(update={"registry": registry})
     spec = copy.operations.randomization
     if spec is None:
         raise Conflict(f"{base.registry.identification.nct_id} has no randomization spec to qualify")
     with app.uow(principal.username) as uow:
-        save_protocol(uow, copy, reason=f"randomization qualification: scratch copy of {base.registry.identification.nct_id}")
+        save_protocol(
+            uow, copy, reason=f"randomization qualification: scratch copy of {base.registry.identification.nct_id}"
+        )
         uow.commit()
     with app.uow(principal.username) as uow:
         sites = uow.sites.for_trial(stored_id(get_trial_row(uow, nct_id)))
         for site in sites:
             if site.status != "RECRUITING":
-                change_site_status(uow, principal, nct_id, site.site_key,
-                                   ChangeSiteStatus(status="RECRUITING", reason="qualification run"))
+                change_site_status(
+                    uow,
+                    principal,
+                    nct_id,
+                    site.site_key,
+                    ChangeSiteStatus(status="RECRUITING", reason="qualification run"),
+                )
         uow.commit()
     seed = app.ports.seeds.new_seed()
     store = ScratchSeedStore(tempfile.mkdtemp(prefix="trialdesk-qualify-"))
     store.remember(seed)
     with app.uow(principal.username) as uow:
-        rz.generate_list(uow, principal, nct_id, seed, slots_per_stratum=slots_per_stratum,
-                         reason="qualification run")
+        rz.generate_list(uow, principal, nct_id, seed, slots_per_stratum=slots_per_stratum, reason="qualification run")
         uow.commit()
     with app.uow(principal.username) as uow:
         rz.go_live(uow, principal, nct_id, seed, reason="qualification run")
@@ -289,20 +346,38 @@ def setup_scratch_trial(app: App, principal: Principal, subjects: int, *, rng: r
             site_key = rng.choice(site_keys)
             levels = {f.derive: rng.choice(f.levels) for f in spec.factors}
             number = f"Q-{i:05d}"
-            row = uow.subjects.create(trial_id=trial_id, site_key=site_key, subject_number=number,
-                                      patient_ref=f"QP-{i:05d}", status="screening", created_at=now, data_version=0)
+            row = uow.subjects.create(
+                trial_id=trial_id,
+                site_key=site_key,
+                subject_number=number,
+                patient_ref=f"QP-{i:05d}",
+                status="screening",
+                created_at=now,
+                data_version=0,
+            )
             uow.randomization.add_screening(
-                trial_id=trial_id, subject_id=row.id, site_key=site_key, screening_number=f"QS-{i:05d}",
-                screened_on=now[:10], verdict="eligible", record_json="{}", results_json="{}",
-                derived_json=json.dumps(levels), failed_criteria="", protocol_digest="0" * 64, created_at=now,
-                created_by=principal.username)
+                trial_id=trial_id,
+                subject_id=row.id,
+                site_key=site_key,
+                screening_number=f"QS-{i:05d}",
+                screened_on=now[:10],
+                verdict="eligible",
+                record_json="{}",
+                results_json="{}",
+                derived_json=json.dumps(levels),
+                failed_criteria="",
+                protocol_digest="0" * 64,
+                created_at=now,
+                created_by=principal.username,
+            )
             numbers.append(number)
         uow.commit()
     return nct_id, store, seed, numbers
 
 
-def allocate_concurrently(app: App, principal: Principal, nct_id: str, numbers: list[str], concurrency: int,
-                          store: SeedStore) -> dict[str, Any]:
+def allocate_concurrently(
+    app: App, principal: Principal, nct_id: str, numbers: list[str], concurrency: int, store: SeedStore
+) -> dict[str, Any]:
     """Randomize ``numbers`` from ``concurrency`` threads, each allocation its own unit of work; transient lock
     errors are retried with backoff. Returns ``{"seconds", "retries", "errors"}``."""
     from trialdesk.adapters.db.errors import is_retryable
@@ -329,7 +404,7 @@ def allocate_concurrently(app: App, principal: Principal, nct_id: str, numbers: 
                     if is_retryable(exc) and attempt < 29:
                         with lock:
                             retries[0] += 1
-                        time.sleep(min(0.5, 0.005 * 2 ** attempt) * random.random())
+                        time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
                         continue
                     with lock:
                         errors.append(f"{number}: {type(exc).__name__}: {exc}")
@@ -344,8 +419,15 @@ def allocate_concurrently(app: App, principal: Principal, nct_id: str, numbers: 
     return {"seconds": time.perf_counter() - start, "retries": retries[0], "errors": errors}
 
 
-def run_qualification(app: App, principal: Principal, subjects: int, concurrency: int, *, seed: int | None = None,
-                      slots_per_stratum: int | None = None) -> dict[str, Any]:
+def run_qualification(
+    app: App,
+    principal: Principal,
+    subjects: int,
+    concurrency: int,
+    *,
+    seed: int | None = None,
+    slots_per_stratum: int | None = None,
+) -> dict[str, Any]:
     """Operational qualification: N allocations from C concurrent workers on a scratch trial, then checks."""
     from trialdesk.services import randomization as rz
 
@@ -354,8 +436,9 @@ def run_qualification(app: App, principal: Principal, subjects: int, concurrency
     if concurrency < 1:
         raise InvalidInput(f"must be >= 1, got {concurrency}", field="--concurrency")
     rng = random.Random(seed)
-    nct_id, store, list_seed, numbers = setup_scratch_trial(app, principal, subjects, rng=rng,
-                                                            slots_per_stratum=slots_per_stratum)
+    nct_id, store, list_seed, numbers = setup_scratch_trial(
+        app, principal, subjects, rng=rng, slots_per_stratum=slots_per_stratum
+    )
     run = allocate_concurrently(app, principal, nct_id, numbers, concurrency, store)
     with app.uow(principal.username) as uow:
         report = rz.verify_list(uow, principal, nct_id, list_seed)
@@ -374,25 +457,47 @@ def run_qualification(app: App, principal: Principal, subjects: int, concurrency
     expected_numbers = {f"{i}" for i in range(1, n_numbers + 1)}
     got_numbers = {str(int("".join(ch for ch in r["randomization_number"] if ch.isdigit()))) for r in used}
     gaps += len(expected_numbers - got_numbers)
-    balanced = all(Counter(r["arm"] for r in block).most_common()[0][1] * 2 == len(block)
-                   and len({r["arm"] for r in block}) == 2
-                   for block in blocks.values() if len(block) == block[0]["block_size"])
-    out = {"trial": nct_id, "database": app.engine.dialect.name, "subjects": subjects, "concurrency": concurrency,
-           "allocated": len(used), "duplicates": duplicates, "gaps": gaps, "balanced_blocks": balanced,
-           "completed_blocks": report["completed_blocks"], "verify": report["status"],
-           "verify_problems": report["problems"][:10], "retries": run["retries"], "errors": run["errors"][:10],
-           "seconds": round(run["seconds"], 3), "per_second": round(len(used) / run["seconds"], 1)}
-    out["ok"] = (out["allocated"] == subjects and duplicates == 0 and gaps == 0 and balanced
-                 and report["status"] == "ok" and not run["errors"])
+    balanced = all(
+        Counter(r["arm"] for r in block).most_common()[0][1] * 2 == len(block) and len({r["arm"] for r in block}) == 2
+        for block in blocks.values()
+        if len(block) == block[0]["block_size"]
+    )
+    out = {
+        "trial": nct_id,
+        "database": app.engine.dialect.name,
+        "subjects": subjects,
+        "concurrency": concurrency,
+        "allocated": len(used),
+        "duplicates": duplicates,
+        "gaps": gaps,
+        "balanced_blocks": balanced,
+        "completed_blocks": report["completed_blocks"],
+        "verify": report["status"],
+        "verify_problems": report["problems"][:10],
+        "retries": run["retries"],
+        "errors": run["errors"][:10],
+        "seconds": round(run["seconds"], 3),
+        "per_second": round(len(used) / run["seconds"], 1),
+    }
+    out["ok"] = (
+        out["allocated"] == subjects
+        and duplicates == 0
+        and gaps == 0
+        and balanced
+        and report["status"] == "ok"
+        and not run["errors"]
+    )
     return out
 
 
 @randomization_app.command("qualify")
-def qualify(db: str | None = DbOption,
-            subjects: int = typer.Option(500, "--subjects", help="Allocations to run."),
-            concurrency: int = typer.Option(16, "--concurrency", help="Concurrent workers (threads)."),
-            seed: int | None = typer.Option(None, "--seed", help="Seed of the subjects' random strata."),
-            as_json: bool = typer.Option(False, "--json")) -> None:
+def qualify(
+    db: str | None = DbOption,
+    subjects: int = typer.Option(500, "--subjects", help="Allocations to run."),
+    concurrency: int = typer.Option(16, "--concurrency", help="Concurrent workers (threads)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the subjects' random strata."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Operational qualification on a scratch trial in the given database: N allocations from C workers, then
     duplicates, gaps, block balance and verify. Exits 1 on any anomaly."""
     from trialdesk.entrypoints.cli.people import operator

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 console = Console()
 err_console = Console(stderr=True)
 
+
 def _trial_or_default(value: str | None) -> str:
     """The trial named on the command line, else the configured default (``$TRIALDESK_DEFAULT_TRIAL``)."""
     if value:
@@ -32,8 +33,9 @@ TRIAL_HELP = "NCT id of the trial (default: the configured default trial, $TRIAL
 TrialOption = typer.Option(None, "--trial", callback=_trial_or_default, help=TRIAL_HELP)
 TrialArgument = typer.Argument(None, callback=_trial_or_default, help=TRIAL_HELP, show_default=False)
 
-DbOption = typer.Option(None, "--db", help="Database URL (default: $TRIALDESK_DATABASE_URL or a SQLite file in "
-                                           "the user data directory).")
+DbOption = typer.Option(
+    None, "--db", help="Database URL (default: $TRIALDESK_DATABASE_URL or a SQLite file in the user data directory)."
+)
 
 
 def print_json(value: Any) -> None:

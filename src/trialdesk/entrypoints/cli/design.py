@@ -104,7 +104,8 @@ def _override(
 
 
 ProtocolOpt = Annotated[
-    str | None, typer.Option("--protocol", help="Protocol YAML file or packaged id (default: the configured default trial).")
+    str | None,
+    typer.Option("--protocol", help="Protocol YAML file or packaged id (default: the configured default trial)."),
 ]
 HrOpt = Annotated[float | None, typer.Option("--hr", help="Hazard ratio experimental : control (default: design).")]
 MedianOpt = Annotated[
@@ -178,8 +179,9 @@ def events_command(
         )
     table = Table("look", "fraction", "events", "expected month")
     for i, look in enumerate(result["looks"], 1):
-        table.add_row(str(i), f"{look['information_fraction']:.2f}", f"{look['events']:.1f}",
-                      _fmt(look["expected_time_months"]))
+        table.add_row(
+            str(i), f"{look['information_fraction']:.2f}", f"{look['events']:.1f}", _fmt(look["expected_time_months"])
+        )
     console.print(table)
 
 
@@ -201,8 +203,9 @@ def power_command(
         design = _override(load_design(protocol), hr=hr, control_median=control_median, alpha=alpha, events=events)
         try:
             report = closed_form_report(design)
-            fixed = schoenfeld_power(design.target_events, report.hazard_ratio, design.alpha,
-                                     design.allocation_ratio, sided)
+            fixed = schoenfeld_power(
+                design.target_events, report.hazard_ratio, design.alpha, design.allocation_ratio, sided
+            )
         except (DesignError, ValueError) as exc:
             raise InvalidInput(str(exc), field="design") from exc
     result = report.model_dump() | {"fixed_design_power": fixed, "sided": sided}
@@ -218,9 +221,15 @@ def power_command(
     console.print(f"Group-sequential power: [bold]{report.power:.4f}[/]")
     table = Table("look", "events", "expected month", "efficacy Z", "HR bound", "P(reject)", "P(futility)")
     for look in report.looks:
-        table.add_row(f"{look.information_fraction:.2f}", f"{look.events:.1f}", _fmt(look.expected_time_months),
-                      f"{look.efficacy_z:.4f}", f"{look.efficacy_hr:.4f}", f"{look.reject_probability:.4f}",
-                      f"{look.futility_probability:.4f}")
+        table.add_row(
+            f"{look.information_fraction:.2f}",
+            f"{look.events:.1f}",
+            _fmt(look.expected_time_months),
+            f"{look.efficacy_z:.4f}",
+            f"{look.efficacy_hr:.4f}",
+            f"{look.reject_probability:.4f}",
+            f"{look.futility_probability:.4f}",
+        )
     console.print(table)
 
 
@@ -263,23 +272,26 @@ def duration_command(
 # ================================================================================================ simulate
 def _print_simulation(oc: Any, report: Any) -> None:
     alt, null = oc.alternative, oc.null
-    console.print(
-        f"{alt.n_trials} trials per scenario, seed {alt.seed}; HR {alt.hazard_ratio:.4g} vs HR 1"
-    )
+    console.print(f"{alt.n_trials} trials per scenario, seed {alt.seed}; HR {alt.hazard_ratio:.4g} vs HR 1")
     console.print(
         f"Power {alt.rejection_probability.value:.4f} (MC SE {alt.rejection_probability.mc_se:.4f})"
         + (f"; closed form {report.power:.4f}" if report is not None else "")
     )
-    console.print(
-        f"Type I error {null.rejection_probability.value:.4f} (MC SE {null.rejection_probability.mc_se:.4f})"
+    console.print(f"Type I error {null.rejection_probability.value:.4f} (MC SE {null.rejection_probability.mc_se:.4f})")
+    table = Table(
+        "look", "events", "efficacy Z", "P(reject)", "P(futility)", "P(reject | HR 1)", "mean month", "mean enrolled"
     )
-    table = Table("look", "events", "efficacy Z", "P(reject)", "P(futility)", "P(reject | HR 1)", "mean month",
-                  "mean enrolled")
     for a, n in zip(alt.looks, null.looks):
-        table.add_row(str(a.look), str(a.planned_events), f"{a.efficacy_z:.4f}",
-                      f"{a.reject_probability.value:.4f} ± {a.reject_probability.mc_se:.4f}",
-                      f"{a.futility_probability.value:.4f}", f"{n.reject_probability.value:.4f}",
-                      _fmt(a.mean_time_months), _fmt(a.mean_enrolled))
+        table.add_row(
+            str(a.look),
+            str(a.planned_events),
+            f"{a.efficacy_z:.4f}",
+            f"{a.reject_probability.value:.4f} ± {a.reject_probability.mc_se:.4f}",
+            f"{a.futility_probability.value:.4f}",
+            f"{n.reject_probability.value:.4f}",
+            _fmt(a.mean_time_months),
+            _fmt(a.mean_enrolled),
+        )
     console.print(table)
     console.print(
         f"Expected events {alt.expected_events.value:.1f}, duration {alt.expected_duration_months.value:.2f} "
@@ -333,13 +345,18 @@ def make_simulate_command(loader: Callable[[str | None], DesignSpec] = load_desi
 
                 runner_cm = dask_runner(address=dask, workers=workers)
             show = progress and not as_json
-            bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn(), console=Console(stderr=True), disable=not show)
+            bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                disable=not show,
+            )
             with runner_cm as runner, bar:
                 task = bar.add_task("simulating", total=2 * trials)
                 oc = operating_characteristics(
-                    design, trials, seed, chunk_size=chunk_size, runner=runner,
-                    progress=lambda k: bar.advance(task, k),
+                    design, trials, seed, chunk_size=chunk_size, runner=runner, progress=lambda k: bar.advance(task, k)
                 )
             try:
                 report = closed_form_report(design)

@@ -68,18 +68,31 @@ def dose_command(
     cycle: Annotated[int, typer.Option("--cycle", help="Cycle number, from 1.")],
     weight_kg: Annotated[float, typer.Option("--weight-kg", help="Current body weight, kg.")],
     height_cm: Annotated[float, typer.Option("--height-cm", help="Height, cm.")],
-    days_since_last_dose: Annotated[int | None, typer.Option(
-        "--days-since-last-dose", help="Days since the previous dose (late-dose reload rules).")] = None,
-    last_weight_kg: Annotated[float | None, typer.Option(
-        "--last-weight-kg", help="Weight the previous dose used (the ±10% rule).")] = None,
-    dose_level: Annotated[list[str] | None, typer.Option(
-        "--dose-level", help="DRUG=LEVEL, e.g. docetaxel=-1; repeatable.")] = None,
-    dose_date: Annotated[dt.datetime | None, typer.Option(
-        "--dose-date", formats=["%Y-%m-%d"], help="Date of this dose.")] = None,
-    randomization_date: Annotated[dt.datetime | None, typer.Option(
-        "--randomization-date", formats=["%Y-%m-%d"], help="Randomization date (the dose may not precede it).")] = None,
-    protocol: Annotated[Path | None, typer.Option(
-        "--protocol", help="Protocol YAML file (default: the configured default trial's packaged protocol).")] = None,
+    days_since_last_dose: Annotated[
+        int | None,
+        typer.Option("--days-since-last-dose", help="Days since the previous dose (late-dose reload rules)."),
+    ] = None,
+    last_weight_kg: Annotated[
+        float | None, typer.Option("--last-weight-kg", help="Weight the previous dose used (the ±10% rule).")
+    ] = None,
+    dose_level: Annotated[
+        list[str] | None, typer.Option("--dose-level", help="DRUG=LEVEL, e.g. docetaxel=-1; repeatable.")
+    ] = None,
+    dose_date: Annotated[
+        dt.datetime | None, typer.Option("--dose-date", formats=["%Y-%m-%d"], help="Date of this dose.")
+    ] = None,
+    randomization_date: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--randomization-date", formats=["%Y-%m-%d"], help="Randomization date (the dose may not precede it)."
+        ),
+    ] = None,
+    protocol: Annotated[
+        Path | None,
+        typer.Option(
+            "--protocol", help="Protocol YAML file (default: the configured default trial's packaged protocol)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Compute the doses of an arm at a cycle, each with its formula and inputs."""
@@ -89,8 +102,13 @@ def dose_command(
     try:
         spec = load_treatment_spec(protocol)
         result = calculate_arm_doses(
-            spec, arm, cycle=cycle, weight_kg=weight_kg, height_cm=height_cm,
-            days_since_last_dose=days_since_last_dose, last_used_weight_kg=last_weight_kg,
+            spec,
+            arm,
+            cycle=cycle,
+            weight_kg=weight_kg,
+            height_cm=height_cm,
+            days_since_last_dose=days_since_last_dose,
+            last_used_weight_kg=last_weight_kg,
             dose_levels=_parse_levels(dose_level or []),
             dose_date=dose_date.date() if dose_date else None,
             randomization_date=randomization_date.date() if randomization_date else None,
@@ -105,12 +123,21 @@ def dose_command(
         typer.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
         return
     out = Console()
-    out.print(f"Arm {result.arm_id}, cycle {result.cycle}: BSA {result.bsa_m2} m² ({result.bsa_formula}); "
-              f"weight {result.weight.weight_kg} kg ({result.weight.reason})", highlight=False)
+    out.print(
+        f"Arm {result.arm_id}, cycle {result.cycle}: BSA {result.bsa_m2} m² ({result.bsa_formula}); "
+        f"weight {result.weight.weight_kg} kg ({result.weight.reason})",
+        highlight=False,
+    )
     table = Table("Drug", "Dose (mg)", "Basis", "Loading", "Infusion", "Observation")
     for d in result.doses:
-        table.add_row(d.drug, f"{d.dose_mg:g}", d.basis.unit, "reload" if d.reload else ("yes" if d.loading else "no"),
-                      str(d.infusion_minutes), str(d.observation_minutes or "-"))
+        table.add_row(
+            d.drug,
+            f"{d.dose_mg:g}",
+            d.basis.unit,
+            "reload" if d.reload else ("yes" if d.loading else "no"),
+            str(d.infusion_minutes),
+            str(d.observation_minutes or "-"),
+        )
     out.print(table)
     for d in result.doses:
         out.print(f"  {d.formula}", highlight=False, soft_wrap=True)

@@ -35,13 +35,16 @@ def protocol_validate(file: Path = typer.Argument(..., help="Protocol YAML or JS
 
     with cli_errors():
         protocol = load_protocol(file)
-    console.print(f"OK: {file} ({protocol.nct_id}, {len(protocol.registry.locations)} locations, "
-                  f"{sum(1 for _ in protocol.registry.eligibility.all_criteria())} criteria)")
+    console.print(
+        f"OK: {file} ({protocol.nct_id}, {len(protocol.registry.locations)} locations, "
+        f"{sum(1 for _ in protocol.registry.eligibility.all_criteria())} criteria)"
+    )
 
 
 @protocol_app.command("show")
-def protocol_show(nct_id: str = TrialArgument, as_json: bool = typer.Option(False, "--json"),
-                  db: str | None = DbOption) -> None:
+def protocol_show(
+    nct_id: str = TrialArgument, as_json: bool = typer.Option(False, "--json"), db: str | None = DbOption
+) -> None:
     """Show a loaded trial's protocol (registry facts with live site status, and operations)."""
     from trialdesk.services import registry
 
@@ -55,18 +58,25 @@ def protocol_show(nct_id: str = TrialArgument, as_json: bool = typer.Option(Fals
         return
     r = protocol.registry
     console.print(f"[bold]{r.nct_id}[/] {r.identification.brief_title}")
-    console.print(f"status {r.status.overall_status.value} · {', '.join(r.design.phases)} · enrollment "
-                  f"{r.design.enrollment.count if r.design.enrollment else '?'} · {len(r.locations)} locations")
+    console.print(
+        f"status {r.status.overall_status.value} · {', '.join(r.design.phases)} · enrollment "
+        f"{r.design.enrollment.count if r.design.enrollment else '?'} · {len(r.locations)} locations"
+    )
     for arm in r.arm_groups:
         console.print(f"  arm [cyan]{arm.id or '-'}[/] {arm.label} ({arm.type})")
 
 
 @protocol_app.command("load")
-def protocol_load(file: Path, db: str | None = DbOption,
-                  reason: str = typer.Option("protocol loaded from file", help="Audit reason."),
-                  as_user: str | None = typer.Option(None, "--as", help="Act as this user (password from "
-                                                                           "$TRIALDESK_PASSWORD or a prompt); "
-                                                                           "default: the local operator.")) -> None:
+def protocol_load(
+    file: Path,
+    db: str | None = DbOption,
+    reason: str = typer.Option("protocol loaded from file", help="Audit reason."),
+    as_user: str | None = typer.Option(
+        None,
+        "--as",
+        help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt); default: the local operator.",
+    ),
+) -> None:
     """Validate and load (or replace) a protocol in the database (``protocol.load``: admin)."""
     from trialdesk.adapters.protocol_files import load_protocol
     from trialdesk.entrypoints.cli.people import resolve_principal
@@ -83,8 +93,10 @@ def protocol_load(file: Path, db: str | None = DbOption,
 
 
 @registry_app.command("import")
-def registry_import(paths: list[Path] = typer.Argument(..., help="Study JSON, JSON list, or legacy XML files."),
-                    db: str | None = DbOption) -> None:
+def registry_import(
+    paths: list[Path] = typer.Argument(..., help="Study JSON, JSON list, or legacy XML files."),
+    db: str | None = DbOption,
+) -> None:
     """Import ClinicalTrials.gov records. Every file is validated first; on any problem nothing is written."""
     from trialdesk.adapters.ctgov import read_studies
     from trialdesk.domain.errors import InvalidInput, Problem
@@ -97,22 +109,26 @@ def registry_import(paths: list[Path] = typer.Argument(..., help="Study JSON, JS
             try:
                 protocols.extend(read_studies(path))
             except InvalidInput as exc:
-                problems.extend(Problem(f"{path}: {p.path}" if str(path) not in p.path else p.path, p.message,
-                                        p.line) for p in exc.problems)
+                problems.extend(
+                    Problem(f"{path}: {p.path}" if str(path) not in p.path else p.path, p.message, p.line)
+                    for p in exc.problems
+                )
         if problems:
             raise InvalidInput(problems)
         app = app_for(db)
         with app.uow("cli") as uow:
-            outcomes = [(p.nct_id, registry.save_protocol(uow, p, source="ctgov", reason="registry import"))
-                        for p in protocols]
+            outcomes = [
+                (p.nct_id, registry.save_protocol(uow, p, source="ctgov", reason="registry import")) for p in protocols
+            ]
             uow.commit()
     for nct_id, outcome in outcomes:
         console.print(f"{nct_id}: {outcome}")
 
 
 @registry_app.command("export")
-def registry_export(nct_id: str = TrialArgument, db: str | None = DbOption,
-                    output: Path | None = typer.Option(None, "--output", "-o")) -> None:
+def registry_export(
+    nct_id: str = TrialArgument, db: str | None = DbOption, output: Path | None = typer.Option(None, "--output", "-o")
+) -> None:
     """Print a trial as ClinicalTrials.gov API v2 study JSON."""
     from trialdesk.services import registry
 
@@ -128,8 +144,11 @@ def registry_export(nct_id: str = TrialArgument, db: str | None = DbOption,
 
 
 @registry_app.command("list")
-def registry_list(query: str | None = typer.Argument(None, help="Words that must all appear."),
-                  as_json: bool = typer.Option(False, "--json"), db: str | None = DbOption) -> None:
+def registry_list(
+    query: str | None = typer.Argument(None, help="Words that must all appear."),
+    as_json: bool = typer.Option(False, "--json"),
+    db: str | None = DbOption,
+) -> None:
     """List (or search) the loaded trials."""
     from trialdesk.services import registry
 
@@ -171,20 +190,36 @@ def audit_verify(db: str | None = DbOption) -> None:
 
 
 @audit_app.command("log")
-def audit_log(limit: int = typer.Option(20), entity: str | None = typer.Option(None),
-              as_json: bool = typer.Option(False, "--json"), db: str | None = DbOption) -> None:
+def audit_log(
+    limit: int = typer.Option(20),
+    entity: str | None = typer.Option(None),
+    as_json: bool = typer.Option(False, "--json"),
+    db: str | None = DbOption,
+) -> None:
     """Show the latest audit events."""
     with cli_errors():
         app = app_for(db, load_default=False)
         with app.uow() as uow:
             rows = uow.audit.query(entity_type=entity, limit=limit)
-            data: list[dict[str, Any]] = [{"seq": r.seq, "at": r.occurred_at, "actor": r.actor, "action": r.action,
-                     "entity": f"{r.entity_type}:{r.entity_id}", "reason": r.reason,
-                     "before": json.loads(r.before_json) if r.before_json else None,
-                     "after": json.loads(r.after_json) if r.after_json else None} for r in rows]
+            data: list[dict[str, Any]] = [
+                {
+                    "seq": r.seq,
+                    "at": r.occurred_at,
+                    "actor": r.actor,
+                    "action": r.action,
+                    "entity": f"{r.entity_type}:{r.entity_id}",
+                    "reason": r.reason,
+                    "before": json.loads(r.before_json) if r.before_json else None,
+                    "after": json.loads(r.after_json) if r.after_json else None,
+                }
+                for r in rows
+            ]
     if as_json:
         print_json(data)
         return
     for d in data:
-        console.print(f"{d['seq']:>6} {d['at'][:19]} {d['actor']:<16} {d['action']:<28} {d['entity']} "
-                      f"{d['reason'] or ''}", highlight=False, markup=False)
+        console.print(
+            f"{d['seq']:>6} {d['at'][:19]} {d['actor']:<16} {d['action']:<28} {d['entity']} {d['reason'] or ''}",
+            highlight=False,
+            markup=False,
+        )

@@ -8,8 +8,12 @@ from trialdesk.entrypoints.cli.common import DbOption
 from trialdesk.entrypoints.cli.foundation import audit_app, db_app, protocol_app, registry_app
 from trialdesk.entrypoints.cli.people import sites_app, tokens_app, users_app
 
-app = typer.Typer(name="trialdesk", help="Run a randomized multicenter clinical trial, from registry record to "
-                                         "posted results.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="trialdesk",
+    help="Run a randomized multicenter clinical trial, from registry record to posted results.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(protocol_app, name="protocol")
 app.add_typer(registry_app, name="registry")
 app.add_typer(db_app, name="db")
@@ -20,9 +24,12 @@ app.add_typer(sites_app, name="sites")
 
 
 @app.command("serve")
-def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
-          db: str | None = DbOption,
-          demo: bool = typer.Option(False, "--demo", help="Fill an empty database with a simulated trial first.")) -> None:
+def serve(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    db: str | None = DbOption,
+    demo: bool = typer.Option(False, "--demo", help="Fill an empty database with a simulated trial first."),
+) -> None:
     """Start the web app (registry pages, operations, JSON API at /api/v1, OpenAPI at /docs)."""
     import uvicorn
 

@@ -75,11 +75,15 @@ def users_create_admin(username: str = typer.Option("admin"), db: str | None = D
 
 
 @users_app.command("add")
-def users_add(username: str = typer.Option(..., "--username"),
-              role: list[str] = typer.Option(..., "--role", help="admin, sponsor, investigator, coordinator, "
-                                                                 "monitor or statistician; repeatable."),
-              site: list[str] = typer.Option([], "--site", help="Site id; repeatable. None: all sites."),
-              display_name: str | None = typer.Option(None, "--name"), db: str | None = DbOption) -> None:
+def users_add(
+    username: str = typer.Option(..., "--username"),
+    role: list[str] = typer.Option(
+        ..., "--role", help="admin, sponsor, investigator, coordinator, monitor or statistician; repeatable."
+    ),
+    site: list[str] = typer.Option([], "--site", help="Site id; repeatable. None: all sites."),
+    display_name: str | None = typer.Option(None, "--name"),
+    db: str | None = DbOption,
+) -> None:
     """Add a user with roles scoped to sites (or all sites); prints a one-time password."""
     from trialdesk.services import accounts
 
@@ -148,15 +152,17 @@ def users_permissions(markdown: bool = typer.Option(False, "--markdown")) -> Non
         typer.echo("| action | scope | " + " | ".join(roles) + " |")
         typer.echo("|---|---|" + "---|" * len(roles))
         for row in rows:
-            typer.echo(f"| `{row['action']}` | {row['scope']} | "
-                       + " | ".join("yes" if row[r] else "" for r in roles) + " |")
+            typer.echo(
+                f"| `{row['action']}` | {row['scope']} | " + " | ".join("yes" if row[r] else "" for r in roles) + " |"
+            )
         return
     print_json(rows)
 
 
 @tokens_app.command("create")
-def tokens_create(user: str = typer.Option(..., "--user"), name: str | None = typer.Option(None, "--name"),
-                  db: str | None = DbOption) -> None:
+def tokens_create(
+    user: str = typer.Option(..., "--user"), name: str | None = typer.Option(None, "--name"), db: str | None = DbOption
+) -> None:
     """Create an API token for USER; it authenticates /api/v1 with 'Authorization: Bearer'. Shown once."""
     from trialdesk.services import accounts
 
@@ -193,8 +199,9 @@ def tokens_revoke(token_id: int, db: str | None = DbOption) -> None:
 
 
 @sites_app.command("list")
-def sites_list(nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--json"),
-               db: str | None = DbOption) -> None:
+def sites_list(
+    nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--json"), db: str | None = DbOption
+) -> None:
     from trialdesk.services import sites
 
     with cli_errors():
@@ -209,8 +216,13 @@ def sites_list(nct_id: str = TrialOption, as_json: bool = typer.Option(False, "-
 
 
 @sites_app.command("set-status")
-def sites_set_status(site: str, status: str, reason: str = typer.Option(..., "--reason"),
-                     nct_id: str = TrialOption, db: str | None = DbOption) -> None:
+def sites_set_status(
+    site: str,
+    status: str,
+    reason: str = typer.Option(..., "--reason"),
+    nct_id: str = TrialOption,
+    db: str | None = DbOption,
+) -> None:
     """Move a site through NOT_YET_RECRUITING -> RECRUITING -> (SUSPENDED <-> RECRUITING) -> CLOSED."""
     from trialdesk.services import sites
     from trialdesk.services.commands import ChangeSiteStatus

@@ -64,8 +64,10 @@ def run_simulation(
 
 def _render(results: list[dict[str, Any]]) -> None:
     first = results[0]
-    table = Table(title=f"{first['subjects']} subjects x {first['reps']} replicates, {first['sites']} sites, "
-                        f"{first['strata']} strata (mean [95th percentile])")
+    table = Table(
+        title=f"{first['subjects']} subjects x {first['reps']} replicates, {first['sites']} sites, "
+        f"{first['strata']} strata (mean [95th percentile])"
+    )
     table.add_column("metric")
     for r in results:
         table.add_column(r["scheme"], justify="right")
@@ -80,6 +82,7 @@ def _render(results: list[dict[str, Any]]) -> None:
         ("imbalance, worst site", lambda r: cell(r["imbalance_within_sites_max"])),
         ("imbalance, sum over sites", lambda r: cell(r["imbalance_within_sites_sum"])),
     ]
+
     def worst_level(factor: str) -> Callable[[dict[str, Any]], str]:
         return lambda r: cell(r["imbalance_factor_levels_max"][factor])
 
@@ -93,20 +96,23 @@ def _render(results: list[dict[str, Any]]) -> None:
     for label, fn in rows:
         table.add_row(label, *(fn(r) for r in results))
     console.print(table)
-    console.print("imbalance = |n(arm A) - n(arm B)| (ratio-scaled); correct guesses: convergence strategy "
-                  "(Blackwell-Hodges), 0.5 = unpredictable for 1:1.")
+    console.print(
+        "imbalance = |n(arm A) - n(arm B)| (ratio-scaled); correct guesses: convergence strategy "
+        "(Blackwell-Hodges), 0.5 = unpredictable for 1:1."
+    )
 
 
 def simulate_command(
     subjects: Annotated[int, typer.Option("--subjects", help="Subjects per simulated trial.")] = 642,
     reps: Annotated[int, typer.Option("--reps", help="Replicate trials.")] = 1000,
-    scheme: Annotated[str | None, typer.Option(
-        "--scheme", help="blocks, minimization, simple, or all (default: the protocol's scheme).")] = None,
+    scheme: Annotated[
+        str | None,
+        typer.Option("--scheme", help="blocks, minimization, simple, or all (default: the protocol's scheme)."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation (not the allocation seed).")] = 20250101,
     json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     protocol: Annotated[Path | None, typer.Option("--protocol", help="Protocol YAML (default: packaged).")] = None,
-    sites: Annotated[int | None, typer.Option("--sites", help="Number of sites (default: registry locations).")]
-    = None,
+    sites: Annotated[int | None, typer.Option("--sites", help="Number of sites (default: registry locations).")] = None,
 ) -> None:
     """Simulate a randomization scheme: imbalance (total, within strata, within sites) and predictability."""
     with cli_errors():
@@ -123,5 +129,6 @@ randomization_sim_app = typer.Typer(help="Randomization scheme tools.", no_args_
 @randomization_sim_app.callback()
 def _group() -> None:
     """Randomization scheme tools."""
+
 
 randomization_sim_app.command("simulate")(simulate_command)

@@ -53,10 +53,16 @@ def screen_command(
     cohort: Path | None = typer.Option(None, "--cohort", help="Cohort table (.csv or .parquet) to screen."),
     out: Path | None = typer.Option(None, "--out", help="Where to write per-patient verdicts (.csv/.parquet)."),
     json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    site: str | None = typer.Option(None, "--site", help="Store the screening at this site (site id, e.g. "
-                                                             "hunan-cancer-hospital); without it, evaluate only."),
-    patient_ref: str | None = typer.Option(None, "--patient-ref", help="The site's patient reference (default: the "
-                                                                          "record's screening_id). Same ref = rescreen."),
+    site: str | None = typer.Option(
+        None,
+        "--site",
+        help="Store the screening at this site (site id, e.g. hunan-cancer-hospital); without it, evaluate only.",
+    ),
+    patient_ref: str | None = typer.Option(
+        None,
+        "--patient-ref",
+        help="The site's patient reference (default: the record's screening_id). Same ref = rescreen.",
+    ),
     as_user: str | None = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD)."),
     nct_id: str = TrialOption,
     db: str | None = DbOption,
@@ -107,8 +113,9 @@ def _screen_record(file: Path, as_json: bool, site: str | None) -> None:
     console.print(f"verdict: [bold]{result.verdict}[/]")
 
 
-def _store_record(file: Path, as_json: bool, site: str, patient_ref: str | None, as_user: str | None,
-                  nct_id: str, db: str | None) -> None:
+def _store_record(
+    file: Path, as_json: bool, site: str, patient_ref: str | None, as_user: str | None, nct_id: str, db: str | None
+) -> None:
     from trialdesk.adapters.cohort_files import read_record
     from trialdesk.domain.errors import InvalidInput
     from trialdesk.entrypoints.cli.people import resolve_principal
@@ -141,9 +148,11 @@ def _store_record(file: Path, as_json: bool, site: str, patient_ref: str | None,
     for c in out["criteria"]:
         table.add_row(c["id"], f"[{_STYLE[c['status']]}]{c['status']}[/]", c["reason"])
     console.print(table)
-    console.print(f"stored screening [bold]{out['screening_number']}[/] for subject [bold]{out['subject_number']}"
-                  f"[/] at {site}: verdict [bold]{out['verdict']}[/]"
-                  + (" (rescreen)" if out["rescreen"] else ""), highlight=False)
+    console.print(
+        f"stored screening [bold]{out['screening_number']}[/] for subject [bold]{out['subject_number']}"
+        f"[/] at {site}: verdict [bold]{out['verdict']}[/]" + (" (rescreen)" if out["rescreen"] else ""),
+        highlight=False,
+    )
 
 
 def _screen_cohort(path: Path, out: Path | None, as_json: bool) -> None:
@@ -157,8 +166,12 @@ def _screen_cohort(path: Path, out: Path | None, as_json: bool) -> None:
     try:
         cols = prepare_columns(raw)
         with Progress(
-            TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err_console, transient=True,
+            TextColumn("screening"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
         ) as bar:
             task = bar.add_task("screen", total=cols.n)
             result = evaluate_cohort(spec, cols, progress=lambda done, total: bar.update(task, completed=done))
@@ -166,7 +179,9 @@ def _screen_cohort(path: Path, out: Path | None, as_json: bool) -> None:
         raise InvalidInput(str(exc), field=str(path)) from None
     rows = waterfall(result)
     counts = {v: int((result.verdict == i).sum()) for i, v in enumerate(VERDICTS)}
-    out = out or path.with_name(path.stem + ".verdicts" + (path.suffix if path.suffix in (".csv", ".parquet") else ".csv"))
+    out = out or path.with_name(
+        path.stem + ".verdicts" + (path.suffix if path.suffix in (".csv", ".parquet") else ".csv")
+    )
     ids = raw.get("screening_id")
     if ids is None:
         import numpy as np
@@ -174,15 +189,28 @@ def _screen_cohort(path: Path, out: Path | None, as_json: bool) -> None:
         ids = np.arange(cols.n).astype(str)
     write_verdicts(result, ids, out)
     if as_json:
-        print_json({"patients": cols.n, "verdicts": counts, "waterfall": rows, "verdicts_file": str(out),
-                    "absent_columns": sorted(result.absent_columns)})
+        print_json(
+            {
+                "patients": cols.n,
+                "verdicts": counts,
+                "waterfall": rows,
+                "verdicts_file": str(out),
+                "absent_columns": sorted(result.absent_columns),
+            }
+        )
         return
     table = Table(title=f"Screening waterfall: {cols.n} patients ({path.name})")
     for col in ("criterion", "excluded here", "remaining", "not met (alone)", "only reason", "missing"):
         table.add_column(col, justify="right" if col != "criterion" else "left")
     for r in rows:
-        table.add_row(r["criterion"], str(r["excluded_here"]), str(r["remaining"]), str(r["not_met"]),
-                      str(r["only_reason"]), str(r["missing"]))
+        table.add_row(
+            r["criterion"],
+            str(r["excluded_here"]),
+            str(r["remaining"]),
+            str(r["not_met"]),
+            str(r["only_reason"]),
+            str(r["missing"]),
+        )
     console.print(table)
     console.print(
         f"eligible {counts['eligible']}, ineligible {counts['ineligible']}, incomplete {counts['incomplete']}; "

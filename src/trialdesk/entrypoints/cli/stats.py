@@ -63,14 +63,18 @@ def _load(data: Path, columns: dict[str, str | list[str] | None]) -> tuple[pd.Da
         for name in [names] if isinstance(names, str) else (names or []):
             if name not in df.columns:
                 raise InvalidInput(
-                    f"column {name!r} is not in {data.name} (columns: {', '.join(map(str, df.columns))})",
-                    field=option,
+                    f"column {name!r} is not in {data.name} (columns: {', '.join(map(str, df.columns))})", field=option
                 )
             if name not in used:
                 used.append(name)
     sub = df[used]
     complete = sub.notna().all(axis=1)
-    meta = {"data": str(data), "n_rows": int(len(df)), "n_used": int(complete.sum()), "n_dropped": int((~complete).sum())}
+    meta = {
+        "data": str(data),
+        "n_rows": int(len(df)),
+        "n_used": int(complete.sum()),
+        "n_dropped": int((~complete).sum()),
+    }
     if meta["n_used"] == 0:
         raise InvalidInput(f"no row has all of {used} present", field="DATA")
     return sub[complete].reset_index(drop=True), meta
@@ -106,10 +110,14 @@ def km_command(
     data: DataArg,
     time: TimeOpt,
     event: EventOpt,
-    group: Annotated[str | None, typer.Option("--group", help="Column of the groups (e.g. arm); one curve each.")] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", help="Column of the groups (e.g. arm); one curve each.")
+    ] = None,
     conf_type: Annotated[str, typer.Option("--conf-type", help="log (R's default), log-log or plain.")] = "log",
     conf_level: ConfLevelOpt = 0.95,
-    times: Annotated[list[float] | None, typer.Option("--at", help="Also report S(t) at this time; repeatable.")] = None,
+    times: Annotated[
+        list[float] | None, typer.Option("--at", help="Also report S(t) at this time; repeatable.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Kaplan–Meier curves: median with its Brookmeyer–Crowley CI, restricted mean, S(t) at chosen times."""

@@ -36,9 +36,15 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | N
         from trialdesk.entrypoints.web.demo_hook import ensure_demo
 
         demo_logins = ensure_demo(td)
-    web = FastAPI(title="trialdesk", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
-                  description="Registry and operations for randomized multicenter clinical trials. "
-                              "Authenticate with `Authorization: Bearer <token>` (`trialdesk tokens create`).")
+    web = FastAPI(
+        title="trialdesk",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        description="Registry and operations for randomized multicenter clinical trials. "
+        "Authenticate with `Authorization: Bearer <token>` (`trialdesk tokens create`).",
+    )
     web.state.td = td
     web.state.demo_logins = demo_logins
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -58,16 +64,25 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | N
         if exc.status_code == 404 and hasattr(exc, "hide"):
             shown = TrialdeskError(exc.to_dict()["message"])
             shown.status_code = 404
-        return templates.TemplateResponse(request, "error.html", {
-            "error": shown, "user": getattr(request.state, "principal", None),
-            "csrf_token": getattr(request.state, "csrf", None)}, status_code=exc.status_code)
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {
+                "error": shown,
+                "user": getattr(request.state, "principal", None),
+                "csrf_token": getattr(request.state, "csrf", None),
+            },
+            status_code=exc.status_code,
+        )
 
     @web.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         # A body field is named by its path in the body ("actual_mg", "lesions.0.size_mm"); a body that is no object,
         # or is missing, by "body"; path and query parameters as "path.run_id", "query.hr".
-        problems = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
-                    for e in exc.errors()]
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"error": "InvalidInput", "message": message, "problems": problems}, status_code=422)
 
@@ -108,11 +123,27 @@ def routers() -> list[APIRouter]:
         routes_treatment,
     )
 
-    return [registry_routes.public, registry_routes.api, ops_routes.public, ops_routes.pages, api_people.router,
-            routes_analysis.api, routes_analysis.pages, routes_capture.api, routes_capture.pages,
-            routes_dashboard.api, routes_dashboard.pages, routes_design.api, routes_design.pages,
-            routes_randomization.api, routes_randomization.pages, routes_screening.api, routes_screening.pages,
-            routes_treatment.api, routes_treatment.pages]
+    return [
+        registry_routes.public,
+        registry_routes.api,
+        ops_routes.public,
+        ops_routes.pages,
+        api_people.router,
+        routes_analysis.api,
+        routes_analysis.pages,
+        routes_capture.api,
+        routes_capture.pages,
+        routes_dashboard.api,
+        routes_dashboard.pages,
+        routes_design.api,
+        routes_design.pages,
+        routes_randomization.api,
+        routes_randomization.pages,
+        routes_screening.api,
+        routes_screening.pages,
+        routes_treatment.api,
+        routes_treatment.pages,
+    ]
 
 
 def route_table(web: FastAPI) -> list[tuple[str, frozenset[str], object]]:

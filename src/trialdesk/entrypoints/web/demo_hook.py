@@ -25,8 +25,11 @@ def ensure_demo(td: App) -> list[dict[str, str]]:
         codes = {s: site_code(uow, trial_id, s) for s in sites}
         has_demo_users = uow.users.get("admin.demo") is not None
     if not populated:
-        print(f"trialdesk: first start in demo mode: simulating {DEMO_SUBJECTS} subjects to the final analysis "
-              "(about a minute or two)...", flush=True)
+        print(
+            f"trialdesk: first start in demo mode: simulating {DEMO_SUBJECTS} subjects to the final analysis "
+            "(about a minute or two)...",
+            flush=True,
+        )
         try:
             run_demo(td, nct_id=nct_id, subjects=DEMO_SUBJECTS, seed=7, to_completion=True)
         finally:
@@ -36,8 +39,11 @@ def ensure_demo(td: App) -> list[dict[str, str]]:
         return []
     _continue_demo_clock(td)
     users = demo_users(sites, codes)
-    return [{"username": u, "password": demo_password(u), "role": f"{role}" + (f" ({', '.join(s)})" if s else "")}
-            for u, role, s, _ in users if s is None or u in {"coord.12", "inv.12", "coord.01"}]
+    return [
+        {"username": u, "password": demo_password(u), "role": f"{role}" + (f" ({', '.join(s)})" if s else "")}
+        for u, role, s, _ in users
+        if s is None or u in {"coord.12", "inv.12", "coord.01"}
+    ]
 
 
 def _continue_demo_clock(td: App) -> None:

@@ -60,8 +60,7 @@ def settings_of(td: Any) -> Settings:
 def get_trial(request: Request, td: AppDep) -> str:
     """The NCT id of the trial the request is about: the URL path's ``nct_id``, else the ``trial`` query
     parameter, else the configured default trial."""
-    return str(request.path_params.get("nct_id") or request.query_params.get("trial")
-               or settings_of(td).default_trial)
+    return str(request.path_params.get("nct_id") or request.query_params.get("trial") or settings_of(td).default_trial)
 
 
 TrialDep = Annotated[str, Depends(get_trial)]

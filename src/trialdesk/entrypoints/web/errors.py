@@ -28,8 +28,9 @@ class ProblemOut(BaseModel):
 class ErrorBody(BaseModel):
     """An error answered by the API."""
 
-    error: str = Field(description="error class: InvalidInput, NotFound, PermissionDenied, Conflict, "
-                                   "AuthenticationFailed")
+    error: str = Field(
+        description="error class: InvalidInput, NotFound, PermissionDenied, Conflict, AuthenticationFailed"
+    )
     message: str
     problems: list[ProblemOut] | None = Field(default=None, description="invalid input only: one entry per field")
 
@@ -82,8 +83,9 @@ def install(web: FastAPI) -> None:
         except ValueError:
             name = "HTTPError"
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return JSONResponse({"error": name, "message": message}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"error": name, "message": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     web.add_exception_handler(StarletteHTTPException, _http_error)
     generate = web.openapi

@@ -97,8 +97,9 @@ def validate(model: type[M], data: Mapping[str, Any], *, suffix: str = "", renam
         raise FormInvalid(errors) from exc
 
 
-def service_errors(exc: InvalidInput, *, suffix: str = "", row_fields: frozenset[str] = frozenset(),
-                   rename: Rename | None = None) -> dict[str, str]:
+def service_errors(
+    exc: InvalidInput, *, suffix: str = "", row_fields: frozenset[str] = frozenset(), rename: Rename | None = None
+) -> dict[str, str]:
     """The fields a use case's :class:`InvalidInput` names, as form field names (``suffix`` added to the fields of
     a row, ``row_fields``; or each path mapped by ``rename``)."""
     out: dict[str, str] = {}

@@ -39,15 +39,22 @@ def _safe_next(next_url: str | None) -> str:
 @public.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_page(request: Request, next: str | None = None, msg: str | None = None) -> HTMLResponse:
     token = new_token()
-    response = templates.TemplateResponse(request, "login.html", ctx(request, login_csrf=token, next=next or "",
-                                                                       error=msg))
+    response = templates.TemplateResponse(
+        request, "login.html", ctx(request, login_csrf=token, next=next or "", error=msg)
+    )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request))
     return response
 
 
 @public.post("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_submit(request: Request, td: AppDep, username: str = Form(""), password: str = Form(""),
-                 csrf_token: str = Form(""), next: str = Form("")) -> Response:
+def login_submit(
+    request: Request,
+    td: AppDep,
+    username: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+    next: str = Form(""),
+) -> Response:
     try:
         check_csrf(request, request.cookies.get(LOGIN_CSRF_COOKIE) or "", csrf_token)
     except PermissionDenied:
@@ -57,8 +64,9 @@ def login_submit(request: Request, td: AppDep, username: str = Form(""), passwor
             result = accounts.login(uow, username.strip(), password)
     except AuthenticationFailed as exc:
         token = new_token()
-        refused = templates.TemplateResponse(request, "login.html", ctx(request, login_csrf=token, next=next,
-                                                                          error=exc.message), status_code=401)
+        refused = templates.TemplateResponse(
+            request, "login.html", ctx(request, login_csrf=token, next=next, error=exc.message), status_code=401
+        )
         refused.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request))
         return refused
     target = "/account/password" if result.must_change_password else _safe_next(next)
@@ -84,8 +92,14 @@ def password_page(request: Request) -> HTMLResponse:
 
 
 @pages.post("/account/password", response_class=HTMLResponse, include_in_schema=False)
-def password_submit(request: Request, principal: PagePrincipalDep, uow: UowDep, current: str = Form(""),
-                    new: str = Form(""), confirm: str = Form("")) -> Response:
+def password_submit(
+    request: Request,
+    principal: PagePrincipalDep,
+    uow: UowDep,
+    current: str = Form(""),
+    new: str = Form(""),
+    confirm: str = Form(""),
+) -> Response:
     error = None
     if new != confirm:
         error = "The two new passwords differ."
@@ -104,29 +118,57 @@ def password_submit(request: Request, principal: PagePrincipalDep, uow: UowDep, 
 @pages.get("/ops", response_class=HTMLResponse, include_in_schema=False)
 def ops_home(request: Request, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     my_sites = sites.list_sites(uow, principal, nct_id)
-    return templates.TemplateResponse(request, "ops_home.html", ctx(
-        request, sites=my_sites, nct_id=nct_id, can_activate=principal.can(Action.SITE_ACTIVATE, None)
-        or any(principal.can(Action.SITE_ACTIVATE, s["site"]) for s in my_sites)))
+    return templates.TemplateResponse(
+        request,
+        "ops_home.html",
+        ctx(
+            request,
+            sites=my_sites,
+            nct_id=nct_id,
+            can_activate=principal.can(Action.SITE_ACTIVATE, None)
+            or any(principal.can(Action.SITE_ACTIVATE, s["site"]) for s in my_sites),
+        ),
+    )
 
 
-def _site_page(request: Request, site_key: str, principal: Principal, uow: Any, nct_id: str, *,
-               form_state: FormState | None = None, status_code: int = 200) -> HTMLResponse:
+def _site_page(
+    request: Request,
+    site_key: str,
+    principal: Principal,
+    uow: Any,
+    nct_id: str,
+    *,
+    form_state: FormState | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     site = sites.view_site(uow, principal, nct_id, site_key)
     work = site_panels(uow, principal, nct_id, site_key)
-    return templates.TemplateResponse(request, "site.html", ctx(
-        request, site=site, nct_id=nct_id, work=work, can_activate=principal.can(Action.SITE_ACTIVATE, site_key),
-        form_state=form_state), status_code=status_code)
+    return templates.TemplateResponse(
+        request,
+        "site.html",
+        ctx(
+            request,
+            site=site,
+            nct_id=nct_id,
+            work=work,
+            can_activate=principal.can(Action.SITE_ACTIVATE, site_key),
+            form_state=form_state,
+        ),
+        status_code=status_code,
+    )
 
 
 @pages.get("/ops/sites/{site_key}", response_class=HTMLResponse, include_in_schema=False)
-def site_page(request: Request, site_key: str, principal: PagePrincipalDep, uow: UowDep,
-              nct_id: TrialDep) -> HTMLResponse:
+def site_page(
+    request: Request, site_key: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> HTMLResponse:
     return _site_page(request, site_key, principal, uow, nct_id)
 
 
 @pages.post("/ops/sites/{site_key}/status", include_in_schema=False)
-def site_status(request: Request, site_key: str, form: FormDep, principal: PagePrincipalDep, uow: UowDep,
-                nct_id: TrialDep) -> Response:
+def site_status(
+    request: Request, site_key: str, form: FormDep, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     """Move the site through its activation states; a missing reason or a status the site cannot take comes back
     (422) beside its field. A transition the site's state does not allow is a conflict (409, the error page)."""
     values = typed(form)
@@ -136,14 +178,16 @@ def site_status(request: Request, site_key: str, form: FormDep, principal: PageP
         uow.commit()
     except (FormInvalid, InvalidInput) as exc:
         uow.rollback()
-        errors, message = (exc.errors, CHECK_FIELDS) if isinstance(exc, FormInvalid) else \
-            (service_errors(exc), exc.message)
+        errors, message = (
+            (exc.errors, CHECK_FIELDS) if isinstance(exc, FormInvalid) else (service_errors(exc), exc.message)
+        )
         state = FormState("site-status-form", values, errors, message)
         return _site_page(request, site_key, principal, uow, nct_id, form_state=state, status_code=422)
     return RedirectResponse(f"/ops/sites/{site_key}", status_code=303)
 
 
 @pages.get("/ops/subjects/{subject_number}", response_class=HTMLResponse, include_in_schema=False)
-def subject_page(request: Request, subject_number: str, principal: PagePrincipalDep, uow: UowDep,
-                 nct_id: TrialDep) -> HTMLResponse:
+def subject_page(
+    request: Request, subject_number: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> HTMLResponse:
     return subject_view.render(request, uow, principal, nct_id, subject_number)

@@ -25,10 +25,16 @@ def subjects_panel(uow: Any, principal: Principal, nct_id: str, site_key: str) -
         return None
     from trialdesk.services.subjects import subjects_visible
 
-    rows = [[{"href": f"/ops/subjects/{s.subject_number}", "text": s.subject_number}, s.status, s.created_at[:10]]
-            for s in subjects_visible(uow, principal, nct_id, site_key=site_key)]
-    return {"title": "Subjects", "columns": ["Subject", "Status", "Since"], "rows": rows,
-            "empty": "No subjects at this site yet."}
+    rows = [
+        [{"href": f"/ops/subjects/{s.subject_number}", "text": s.subject_number}, s.status, s.created_at[:10]]
+        for s in subjects_visible(uow, principal, nct_id, site_key=site_key)
+    ]
+    return {
+        "title": "Subjects",
+        "columns": ["Subject", "Status", "Since"],
+        "rows": rows,
+        "empty": "No subjects at this site yet.",
+    }
 
 
 #: The subject page: allocation, calendar and doses first; then safety, efficacy, data quality.
@@ -54,8 +60,9 @@ SITE_PANELS: list[tuple[str, PanelFn]] = [
 ]
 
 
-def _collect(panels: list[tuple[str, PanelFn]], uow: Any, principal: Principal, nct_id: str,
-             target: Any) -> dict[str, Panel]:
+def _collect(
+    panels: list[tuple[str, PanelFn]], uow: Any, principal: Principal, nct_id: str, target: Any
+) -> dict[str, Panel]:
     out = {}
     for name, fn in panels:
         panel = fn(uow, principal, nct_id, target)

@@ -30,8 +30,9 @@ def health(uow: UowDep) -> Health:
 
 
 @public.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request, uow: UowDep, default_trial: TrialDep,
-         q: str | None = Query(None, max_length=200)) -> HTMLResponse:
+def home(
+    request: Request, uow: UowDep, default_trial: TrialDep, q: str | None = Query(None, max_length=200)
+) -> HTMLResponse:
     from trialdesk.entrypoints.web.auth import resolve
 
     try:
@@ -39,11 +40,23 @@ def home(request: Request, uow: UowDep, default_trial: TrialDep,
     except Exception:
         found = None
     trials = registry.list_trials(uow, q)
-    links = [{"href": f"/trials/{default_trial}", "label": f"Trial page: {default_trial}"},
-             {"href": "/ops", "label": "Operations"}, {"href": "/ops/dashboard", "label": "Enrollment dashboard"}]
-    return templates.TemplateResponse(request, "index.html", {
-        "trials": trials, "q": q or "", "links": links, "user": found[0] if found else None,
-        "csrf_token": found[1] if found else None, "demo_logins": getattr(request.app.state, "demo_logins", None)})
+    links = [
+        {"href": f"/trials/{default_trial}", "label": f"Trial page: {default_trial}"},
+        {"href": "/ops", "label": "Operations"},
+        {"href": "/ops/dashboard", "label": "Enrollment dashboard"},
+    ]
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {
+            "trials": trials,
+            "q": q or "",
+            "links": links,
+            "user": found[0] if found else None,
+            "csrf_token": found[1] if found else None,
+            "demo_logins": getattr(request.app.state, "demo_logins", None),
+        },
+    )
 
 
 @public.get("/trials/{nct_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -51,8 +64,9 @@ def trial_page(request: Request, nct_id: str, uow: UowDep) -> HTMLResponse:
     protocol = registry.get_protocol(uow, nct_id)
     results = registry.posted_results(uow, nct_id)
     related = registry.related_trials(uow, nct_id)
-    return templates.TemplateResponse(request, "trial.html", {
-        "p": protocol, "r": protocol.registry, "results": results, "related": related})
+    return templates.TemplateResponse(
+        request, "trial.html", {"p": protocol, "r": protocol.registry, "results": results, "related": related}
+    )
 
 
 @api.get("/api/v1/trials")

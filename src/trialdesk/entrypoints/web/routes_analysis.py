@@ -76,28 +76,49 @@ def api_posted_results(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, A
     return section
 
 
-def _analysis_page(request: Request, p: Principal, uow: Any, nct_id: str, *, msg: str | None = None,
-                   problems: list[Problem] | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
+def _analysis_page(
+    request: Request,
+    p: Principal,
+    uow: Any,
+    nct_id: str,
+    *,
+    msg: str | None = None,
+    problems: list[Problem] | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
     """The statistician's page; ``problems`` (a refused run) are listed and shown beside their fields, with the
     run form's ``values`` kept."""
     runs = analysis.list_runs(uow, p, nct_id)
     latest = analysis.get_run(uow, p, nct_id) if runs and not problems else None
     today = uow.now().date().isoformat()
     errors = {problem.path: problem.message for problem in problems or [] if problem.path}
-    return templates.TemplateResponse(request, "analysis.html", ctx(
-        request, nct=nct_id, runs=runs, latest=latest, today=today, msg=msg, problems=problems or [],
-        errors=errors, values=values or {}), status_code=422 if problems else 200)
+    return templates.TemplateResponse(
+        request,
+        "analysis.html",
+        ctx(
+            request,
+            nct=nct_id,
+            runs=runs,
+            latest=latest,
+            today=today,
+            msg=msg,
+            problems=problems or [],
+            errors=errors,
+            values=values or {},
+        ),
+        status_code=422 if problems else 200,
+    )
 
 
 @pages.get("/ops/analysis", response_class=HTMLResponse, include_in_schema=False)
-def analysis_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
-                  msg: str | None = None) -> HTMLResponse:
+def analysis_page(
+    request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, msg: str | None = None
+) -> HTMLResponse:
     return _analysis_page(request, p, uow, nct_id, msg=msg)
 
 
 @pages.post("/ops/analysis/runs", include_in_schema=False)
-def analysis_run_form(request: Request, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-                      nct_id: TrialDep) -> Response:
+def analysis_run_form(request: Request, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
     """Run the analysis at the cut; a cut-off or ties option that :class:`RunAnalysis` or the use case refuses
     comes back (422) beside its field."""
     values = typed(form)

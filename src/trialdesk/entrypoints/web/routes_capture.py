@@ -64,7 +64,10 @@ def _json(out: dict[str, Any]) -> dict[str, Any]:
 
 
 QUERY_STEPS: dict[str, Callable[..., dict[str, Any]]] = {
-    "answer": queries.answer_query, "close": queries.close_query, "reopen": queries.reopen_query}
+    "answer": queries.answer_query,
+    "close": queries.close_query,
+    "reopen": queries.reopen_query,
+}
 
 
 # --- JSON API ----------------------------------------------------------------------------------------------------
@@ -87,14 +90,16 @@ def add_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body:
 
 
 @api.patch(SUBJECT + "/adverse-events/{ae_id}")
-def edit_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int,
-            body: EditRecord) -> dict[str, Any]:
+def edit_ae(
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int, body: EditRecord
+) -> dict[str, Any]:
     return _write(uow, ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id, body))
 
 
 @api.post(SUBJECT + "/adverse-events/{ae_id}/sae-report")
-def sae_report(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int,
-               body: MarkSaeReported) -> dict[str, Any]:
+def sae_report(
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int, body: MarkSaeReported
+) -> dict[str, Any]:
     return _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, body))
 
 
@@ -104,22 +109,25 @@ def tumor_summary(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str
 
 
 @api.post(SUBJECT + "/tumor-assessments", status_code=201)
-def add_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
-              body: RecordTumourAssessment) -> dict[str, Any]:
+def add_tumor(
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordTumourAssessment
+) -> dict[str, Any]:
     out = _write(uow, tumor.record_tumor_assessment(uow, p, nct_id, subject_number, body))
     return _json(out)
 
 
 @api.patch(SUBJECT + "/tumor-assessments/{assessment_id}")
-def edit_tumor(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, assessment_id: int,
-               body: EditRecord) -> dict[str, Any]:
+def edit_tumor(
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, assessment_id: int, body: EditRecord
+) -> dict[str, Any]:
     out = _write(uow, tumor.update_tumor_assessment(uow, p, nct_id, subject_number, assessment_id, body))
     return _json(out)
 
 
 @api.get(SUBJECT + "/queries")
-def subject_queries(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
-                    status: str | None = None) -> list[dict[str, Any]]:
+def subject_queries(
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, status: str | None = None
+) -> list[dict[str, Any]]:
     return queries.list_queries(uow, p, nct_id, subject_number=subject_number, status=status)
 
 
@@ -129,8 +137,9 @@ def raise_query(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, 
 
 
 @api.get("/trials/{nct_id}/queries")
-def trial_queries(p: PrincipalDep, uow: UowDep, nct_id: str, site: str | None = None,
-                  status: str | None = None) -> list[dict[str, Any]]:
+def trial_queries(
+    p: PrincipalDep, uow: UowDep, nct_id: str, site: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
     return queries.list_queries(uow, p, nct_id, site=site, status=status)
 
 
@@ -171,22 +180,28 @@ def _ae_field(path: str) -> str:
 
 
 @pages.post("/ops/subjects/{subject_number}/adverse-events", include_in_schema=False)
-def ae_form(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-            nct_id: TrialDep) -> Response:
+def ae_form(
+    request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     relationship = {k[4:]: v for k, v in form.items() if k.startswith("rel_") and isinstance(v, str) and v}
     seriousness = [v for v in form.getlist("seriousness") if isinstance(v, str)]
-    values = {k: text(form, k) for k in ("term", "grade", "onset_date", "resolution_date", "action_taken",
-                                         "outcome")}
+    values = {k: text(form, k) for k in ("term", "grade", "onset_date", "resolution_date", "action_taken", "outcome")}
     typed_values: dict[str, Any] = {**typed(form), "seriousness": seriousness}
 
     def record() -> None:
-        command = validate(RecordAdverseEventForm, {
-            **values, "serious": text(form, "serious") == "on", "seriousness": seriousness,
-            "relationship": relationship}, rename=_ae_field)
+        command = validate(
+            RecordAdverseEventForm,
+            {
+                **values,
+                "serious": text(form, "serious") == "on",
+                "seriousness": seriousness,
+                "relationship": relationship,
+            },
+            rename=_ae_field,
+        )
         ae.record_adverse_event(uow, p, nct_id, subject_number, command)
 
-    back = submit(request, uow, p, nct_id, subject_number, FormState("ae-form", typed_values), record,
-                  rename=_ae_field)
+    back = submit(request, uow, p, nct_id, subject_number, FormState("ae-form", typed_values), record, rename=_ae_field)
     return back or _back(subject_number, "adverse_events")
 
 
@@ -246,8 +261,9 @@ def _tumor_field(rows: list[int] | None) -> Rename:
 
 
 @pages.post("/ops/subjects/{subject_number}/tumor-assessments", include_in_schema=False)
-def tumor_form(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-               nct_id: TrialDep) -> Response:
+def tumor_form(
+    request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     lesions_json = text(form, "lesions_json").strip()
     rows: list[int] | None = None
     lesions: Any
@@ -263,24 +279,35 @@ def tumor_form(request: Request, subject_number: str, form: FormDep, p: PagePrin
     def record() -> None:
         if isinstance(lesions, ValueError):
             raise FormInvalid({"lesions_json": f"not valid JSON: {lesions}"})
-        command = validate(RecordTumourAssessmentForm, {
-            "assessment_date": text(form, "assessment_date"), "lesions": lesions,
-            "baseline": text(form, "baseline") == "on"}, rename=rename)
+        command = validate(
+            RecordTumourAssessmentForm,
+            {
+                "assessment_date": text(form, "assessment_date"),
+                "lesions": lesions,
+                "baseline": text(form, "baseline") == "on",
+            },
+            rename=rename,
+        )
         tumor.record_tumor_assessment(uow, p, nct_id, subject_number, command)
 
-    back = submit(request, uow, p, nct_id, subject_number, FormState("tumor-form", typed(form)), record,
-                  rename=rename)
+    back = submit(request, uow, p, nct_id, subject_number, FormState("tumor-form", typed(form)), record, rename=rename)
     return back or _back(subject_number, "tumour_assessments")
 
 
 @pages.post("/ops/subjects/{subject_number}/queries", include_in_schema=False)
-def raise_form(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-               nct_id: TrialDep) -> Response:
+def raise_form(
+    request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     def record() -> None:
-        command = validate(RaiseQueryForm, {
-            "entity_type": text(form, "entity_type") or "subject",
-            "entity_id": text(form, "entity_id").strip() or subject_number,
-            "field": text(form, "field"), "message": text(form, "message")})
+        command = validate(
+            RaiseQueryForm,
+            {
+                "entity_type": text(form, "entity_type") or "subject",
+                "entity_id": text(form, "entity_id").strip() or subject_number,
+                "field": text(form, "field"),
+                "message": text(form, "message"),
+            },
+        )
         queries.raise_query(uow, p, nct_id, subject_number, command)
 
     back = submit(request, uow, p, nct_id, subject_number, FormState("query-raise-form", typed(form)), record)
@@ -296,8 +323,9 @@ def _query_subject(uow: Any, p: Principal, nct_id: str, query_id: int) -> str:
 
 
 @pages.post("/ops/queries/{query_id}/{step}", include_in_schema=False)
-def query_form(request: Request, query_id: int, step: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-               nct_id: TrialDep) -> Response:
+def query_form(
+    request: Request, query_id: int, step: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     """Answer, close or re-open a query; an answer or a reason left blank comes back beside the query's input."""
     if step not in QUERY_STEPS:
         raise InvalidInput(f"unknown step {step!r}", field="step")
@@ -311,17 +339,21 @@ def query_form(request: Request, query_id: int, step: str, form: FormDep, p: Pag
         else:
             errors, message = service_errors(exc, rename=lambda _: "text"), exc.message
         state = FormState(f"query-{query_id}-{step}", typed(form), errors, message)
-        return subject_page.render(request, uow, p, nct_id, _query_subject(uow, p, nct_id, query_id),
-                                   form_state=state, status_code=422)
+        return subject_page.render(
+            request, uow, p, nct_id, _query_subject(uow, p, nct_id, query_id), form_state=state, status_code=422
+        )
     return _back(out["subject"], "queries")
 
 
 @pages.post("/ops/subjects/{subject_number}/signature", include_in_schema=False)
-def sign_form(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-              nct_id: TrialDep) -> Response:
+def sign_form(
+    request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     def record() -> None:
-        command = validate(SignCasebookForm, {"password": text(form, "password"),
-                                              "meaning": text(form, "meaning") or signatures.DEFAULT_MEANING})
+        command = validate(
+            SignCasebookForm,
+            {"password": text(form, "password"), "meaning": text(form, "meaning") or signatures.DEFAULT_MEANING},
+        )
         signatures.sign_casebook(uow, p, nct_id, subject_number, command)
 
     # the password typed is never sent back
@@ -353,17 +385,36 @@ def ae_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[
         except Exception:  # pragma: no cover - dictionary missing is shown below
             names = []
         _, drugs = ae._arm_drugs(uow, nct_id, subject)
-        form = {"terms": names, "drugs": drugs, "criteria": [c.value for c in ae.Seriousness],
-                "relationships": [r.value for r in ae.Relationship], "actions": [a.value for a in ae.ActionTaken],
-                "outcomes": [o.value for o in ae.Outcome]}
-    return {"title": "Adverse events", "columns": ["#", "Term (MedDRA)", "Grade", "Onset", "Resolved", "Serious",
-                                                   "Outcome", "SAE report"],
-            "rows": [[i["id"], f"{i['term']} ({i['meddra_code']})", i["grade"], i["onset_date"],
-                      i["resolution_date"] or "", ", ".join(i["seriousness"]) if i["serious"] else "no",
-                      i["outcome"] or "", _sae_text(i["sae"])] for i in items],
-            "empty": "No adverse events recorded.", "forms": ["capture_ae_form.html"] if can_enter else [],
-            "ae_form": form, "subject_number": subject.subject_number,
-            "sae_open": [i["id"] for i in items if i["sae"] and not i["sae"]["reported_at"]] if can_enter else []}
+        form = {
+            "terms": names,
+            "drugs": drugs,
+            "criteria": [c.value for c in ae.Seriousness],
+            "relationships": [r.value for r in ae.Relationship],
+            "actions": [a.value for a in ae.ActionTaken],
+            "outcomes": [o.value for o in ae.Outcome],
+        }
+    return {
+        "title": "Adverse events",
+        "columns": ["#", "Term (MedDRA)", "Grade", "Onset", "Resolved", "Serious", "Outcome", "SAE report"],
+        "rows": [
+            [
+                i["id"],
+                f"{i['term']} ({i['meddra_code']})",
+                i["grade"],
+                i["onset_date"],
+                i["resolution_date"] or "",
+                ", ".join(i["seriousness"]) if i["serious"] else "no",
+                i["outcome"] or "",
+                _sae_text(i["sae"]),
+            ]
+            for i in items
+        ],
+        "empty": "No adverse events recorded.",
+        "forms": ["capture_ae_form.html"] if can_enter else [],
+        "ae_form": form,
+        "subject_number": subject.subject_number,
+        "sae_open": [i["id"] for i in items if i["sae"] and not i["sae"]["reported_at"]] if can_enter else [],
+    }
 
 
 def _fmt(value: Any, suffix: str = "") -> str:
@@ -376,52 +427,93 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
     for a in summary["assessments"]:
         r = a["result"]
         if a["baseline"]:
-            rows.append([a["assessment_date"], "baseline", _fmt(r.get("baseline_sum_mm"), " mm"), "", "", "", "",
-                         ""])
+            rows.append([a["assessment_date"], "baseline", _fmt(r.get("baseline_sum_mm"), " mm"), "", "", "", "", ""])
         else:
-            rows.append([a["assessment_date"], "follow-up", _fmt(r.get("sum_mm"), " mm"),
-                         _fmt(r.get("change_from_baseline_pct"), " %"), _fmt(r.get("change_from_nadir_pct"), " %"),
-                         r.get("target_response", ""), r.get("non_target_response", ""),
-                         a["overall_response"] or ""])
+            rows.append(
+                [
+                    a["assessment_date"],
+                    "follow-up",
+                    _fmt(r.get("sum_mm"), " mm"),
+                    _fmt(r.get("change_from_baseline_pct"), " %"),
+                    _fmt(r.get("change_from_nadir_pct"), " %"),
+                    r.get("target_response", ""),
+                    r.get("non_target_response", ""),
+                    a["overall_response"] or "",
+                ]
+            )
     can_enter = principal.can(Action.DATA_ENTER, subject.site_key)
     bor = summary["best_overall_response"]
     html = ""
     if bor is not None:
-        html = (f"<p>Best overall response: <strong id=\"bor\">{escape(bor)}</strong>; first PD: "
-                f"<strong id=\"first-pd\">{escape(str(summary['first_pd_date'] or 'none'))}</strong></p>")
-    return {"title": "Tumour assessments (RECIST 1.1)",
-            "columns": ["Date", "Kind", "Sum", "vs baseline", "vs nadir", "Target", "Non-target", "Overall"],
-            "rows": rows, "html": html, "empty": "No tumour assessments recorded.",
-            "forms": ["capture_tumor_form.html"] if can_enter else [], "subject_number": subject.subject_number}
+        html = (
+            f'<p>Best overall response: <strong id="bor">{escape(bor)}</strong>; first PD: '
+            f'<strong id="first-pd">{escape(str(summary["first_pd_date"] or "none"))}</strong></p>'
+        )
+    return {
+        "title": "Tumour assessments (RECIST 1.1)",
+        "columns": ["Date", "Kind", "Sum", "vs baseline", "vs nadir", "Target", "Non-target", "Overall"],
+        "rows": rows,
+        "html": html,
+        "empty": "No tumour assessments recorded.",
+        "forms": ["capture_tumor_form.html"] if can_enter else [],
+        "subject_number": subject.subject_number,
+    }
 
 
 def queries_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     found = queries.list_queries(uow, principal, nct_id, subject_number=subject.subject_number)
-    return {"title": "Queries",
-            "columns": ["#", "On", "Message", "Status", "Raised", "Last step"],
-            "rows": [[q["id"], f"{q['entity_type']} {q['entity_id']} · {q['field']}", q["message"], q["status"],
-                      f"{q['raised_by']} {q['raised_at'][:10]}",
-                      f"{q['history'][-1]['action']}: {q['history'][-1]['text'] or ''}"] for q in found],
-            "empty": "No queries.", "forms": ["capture_queries.html"], "queries": found,
-            "can_answer": principal.can(Action.QUERY_ANSWER, subject.site_key),
-            "can_close": principal.can(Action.QUERY_CLOSE, subject.site_key),
-            "can_raise": principal.can(Action.QUERY_RAISE, subject.site_key),
-            "subject_number": subject.subject_number}
+    return {
+        "title": "Queries",
+        "columns": ["#", "On", "Message", "Status", "Raised", "Last step"],
+        "rows": [
+            [
+                q["id"],
+                f"{q['entity_type']} {q['entity_id']} · {q['field']}",
+                q["message"],
+                q["status"],
+                f"{q['raised_by']} {q['raised_at'][:10]}",
+                f"{q['history'][-1]['action']}: {q['history'][-1]['text'] or ''}",
+            ]
+            for q in found
+        ],
+        "empty": "No queries.",
+        "forms": ["capture_queries.html"],
+        "queries": found,
+        "can_answer": principal.can(Action.QUERY_ANSWER, subject.site_key),
+        "can_close": principal.can(Action.QUERY_CLOSE, subject.site_key),
+        "can_raise": principal.can(Action.QUERY_RAISE, subject.site_key),
+        "subject_number": subject.subject_number,
+    }
 
 
 def signature_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     status = signatures.casebook_status(uow, principal, nct_id, subject.subject_number)
-    words = {"unsigned": "Not signed.", "signed": "Signed.",
-             "needs_resigning": "The signature was invalidated by a later change: the casebook needs re-signing."}
-    return {"title": "Signature", "columns": ["Signed at", "By", "Meaning", "Data version", "Status"],
-            "rows": [[s["signed_at"], s["signer_name"], s["meaning"], s["data_version"],
-                      "valid" if s["valid"] else f"invalidated {s['invalidated_at']}: {s['invalidated_reason']}"]
-                     for s in status["signatures"]],
-            "html": f"<p id=\"casebook-status\" class=\"{'ok' if status['status'] == 'signed' else 'warn'}\">"
-                    f"{escape(words[status['status']])}</p>",
-            "forms": ["capture_sign_form.html"] if principal.can(Action.CASEBOOK_SIGN, subject.site_key)
-            and status["status"] != "signed" else [],
-            "subject_number": subject.subject_number, "default_meaning": signatures.DEFAULT_MEANING}
+    words = {
+        "unsigned": "Not signed.",
+        "signed": "Signed.",
+        "needs_resigning": "The signature was invalidated by a later change: the casebook needs re-signing.",
+    }
+    return {
+        "title": "Signature",
+        "columns": ["Signed at", "By", "Meaning", "Data version", "Status"],
+        "rows": [
+            [
+                s["signed_at"],
+                s["signer_name"],
+                s["meaning"],
+                s["data_version"],
+                "valid" if s["valid"] else f"invalidated {s['invalidated_at']}: {s['invalidated_reason']}",
+            ]
+            for s in status["signatures"]
+        ],
+        "html": f'<p id="casebook-status" class="{"ok" if status["status"] == "signed" else "warn"}">'
+        f"{escape(words[status['status']])}</p>",
+        "forms": ["capture_sign_form.html"]
+        if principal.can(Action.CASEBOOK_SIGN, subject.site_key) and status["status"] != "signed"
+        else [],
+        "subject_number": subject.subject_number,
+        "default_meaning": signatures.DEFAULT_MEANING,
+    }
 
 
 def site_queries_panel(uow: Any, principal: Principal, nct_id: str, site_key: str) -> dict[str, Any] | None:
@@ -429,18 +521,41 @@ def site_queries_panel(uow: Any, principal: Principal, nct_id: str, site_key: st
         return None
     found = queries.list_queries(uow, principal, nct_id, site=site_key)
     found = [q for q in found if q["status"] != "closed"]
-    return {"title": "Open queries", "columns": ["#", "Subject", "On", "Message", "Status", "Since"],
-            "rows": [[q["id"], {"href": f"/ops/subjects/{q['subject']}#panel-queries", "text": q["subject"]},
-                      f"{q['entity_type']} · {q['field']}", q["message"], q["status"], q["raised_at"][:10]]
-                     for q in found], "empty": "No open queries."}
+    return {
+        "title": "Open queries",
+        "columns": ["#", "Subject", "On", "Message", "Status", "Since"],
+        "rows": [
+            [
+                q["id"],
+                {"href": f"/ops/subjects/{q['subject']}#panel-queries", "text": q["subject"]},
+                f"{q['entity_type']} · {q['field']}",
+                q["message"],
+                q["status"],
+                q["raised_at"][:10],
+            ]
+            for q in found
+        ],
+        "empty": "No open queries.",
+    }
 
 
 def site_sae_panel(uow: Any, principal: Principal, nct_id: str, site_key: str) -> dict[str, Any] | None:
     if not principal.can(Action.SUBJECT_VIEW, site_key):
         return None
     found = ae.serious_events(uow, principal, nct_id, site_key)
-    return {"title": "Serious adverse events", "columns": ["Subject", "Term", "Grade", "Onset", "Criteria",
-                                                           "Reporting"],
-            "rows": [[{"href": f"/ops/subjects/{s['subject']}#panel-adverse_events", "text": s["subject"]},
-                      s["term"], s["grade"], s["onset_date"], ", ".join(s["seriousness"]), _sae_text(s["sae"])]
-                     for s in found], "empty": "No serious adverse events."}
+    return {
+        "title": "Serious adverse events",
+        "columns": ["Subject", "Term", "Grade", "Onset", "Criteria", "Reporting"],
+        "rows": [
+            [
+                {"href": f"/ops/subjects/{s['subject']}#panel-adverse_events", "text": s["subject"]},
+                s["term"],
+                s["grade"],
+                s["onset_date"],
+                ", ".join(s["seriousness"]),
+                _sae_text(s["sae"]),
+            ]
+            for s in found
+        ],
+        "empty": "No serious adverse events.",
+    }

@@ -31,4 +31,6 @@ def dashboard_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: T
     buffer = io.StringIO()
     enrollment_figure(data).savefig(buffer, format="svg")
     svg = buffer.getvalue()
-    return templates.TemplateResponse(request, "dashboard.html", ctx(request, d=data, curve_svg=svg[svg.find("<svg"):]))
+    return templates.TemplateResponse(
+        request, "dashboard.html", ctx(request, d=data, curve_svg=svg[svg.find("<svg") :])
+    )

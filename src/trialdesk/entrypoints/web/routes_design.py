@@ -29,9 +29,12 @@ class SimulationRequest(BaseModel):
 
 
 @api.get("/trials/{nct_id}/design")
-def closed_form(nct_id: str, p: PrincipalDep, uow: UowDep,
-                hr: float | None = Query(None, gt=0.05, le=5, description="Hazard ratio (default: the design's)"),
-                ) -> dict[str, Any]:
+def closed_form(
+    nct_id: str,
+    p: PrincipalDep,
+    uow: UowDep,
+    hr: float | None = Query(None, gt=0.05, le=5, description="Hazard ratio (default: the design's)"),
+) -> dict[str, Any]:
     """Closed-form events, power and expected analysis times of the protocol's design."""
     return design_service.closed_form(uow, p, nct_id, hr)
 
@@ -51,12 +54,19 @@ def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
     text = buffer.getvalue()
-    return text[text.find("<svg"):]
+    return text[text.find("<svg") :]
 
 
 @pages.get("/ops/design", response_class=HTMLResponse, include_in_schema=False)
-def design_page(request: Request, p: PagePrincipalDep, td: AppDep, nct_id: TrialDep, trials: int = 2000,
-                hr: float | None = None, seed: int = 20250623) -> HTMLResponse:
+def design_page(
+    request: Request,
+    p: PagePrincipalDep,
+    td: AppDep,
+    nct_id: TrialDep,
+    trials: int = 2000,
+    hr: float | None = None,
+    seed: int = 20250623,
+) -> HTMLResponse:
     from trialdesk.adapters.design_figures import analysis_time_figure, power_curve_figure
 
     with td.uow(p.username) as uow:  # closed before the (long) simulations
@@ -65,10 +75,22 @@ def design_page(request: Request, p: PagePrincipalDep, td: AppDep, nct_id: Trial
     trials = max(100, min(trials, design_service.MAX_WEB_TRIALS))
     result = design_service.simulate_design(design, trials=trials, hazard_ratio=hr, seed=seed)
     planned = design.planning_hazard_ratio or 0.7
-    points = {h: design_service.simulate_design(design, trials=min(trials, 1000), hazard_ratio=h, seed=seed)
-              for h in sorted({round(planned, 2), 0.6, 0.8, 1.0})}
+    points = {
+        h: design_service.simulate_design(design, trials=min(trials, 1000), hazard_ratio=h, seed=seed)
+        for h in sorted({round(planned, 2), 0.6, 0.8, 1.0})
+    }
     expected = [look["expected_time_months"] for look in report["looks"] if look.get("expected_time_months")]
-    return templates.TemplateResponse(request, "design.html", ctx(
-        request, report=report, result=result.model_dump(mode="json"), trials=trials, hr=hr, seed=seed,
-        power_svg=_svg(power_curve_figure(design, simulated=points)),
-        time_svg=_svg(analysis_time_figure(result, expected))))
+    return templates.TemplateResponse(
+        request,
+        "design.html",
+        ctx(
+            request,
+            report=report,
+            result=result.model_dump(mode="json"),
+            trials=trials,
+            hr=hr,
+            seed=seed,
+            power_svg=_svg(power_curve_figure(design, simulated=points)),
+            time_svg=_svg(analysis_time_figure(result, expected)),
+        ),
+    )

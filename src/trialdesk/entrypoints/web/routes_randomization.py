@@ -42,8 +42,7 @@ def _seed(uow: Any, principal: Principal, nct_id: str) -> bytes:
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/randomization")
-def api_randomize(nct_id: str, subject_number: str, body: Randomize, p: PrincipalDep,
-                  uow: UowDep) -> dict[str, Any]:
+def api_randomize(nct_id: str, subject_number: str, body: Randomize, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Randomize an eligible subject (coordinator or investigator at the subject's site)."""
     out = rz.randomize_subject(uow, p, nct_id, subject_number, body)
     uow.commit()
@@ -60,8 +59,9 @@ def api_allocation(nct_id: str, subject_number: str, p: PrincipalDep, uow: UowDe
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/randomization/in-error")
-def api_in_error(nct_id: str, subject_number: str, body: FlagRandomizedInError, p: PrincipalDep,
-                 uow: UowDep) -> dict[str, Any]:
+def api_in_error(
+    nct_id: str, subject_number: str, body: FlagRandomizedInError, p: PrincipalDep, uow: UowDep
+) -> dict[str, Any]:
     """Flag a subject as randomized in error; the slot and number stay used."""
     out = rz.flag_randomized_in_error(uow, p, nct_id, subject_number, body)
     uow.commit()
@@ -106,20 +106,33 @@ def api_verify(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
 
 
 @pages.get("/ops/subjects/{subject_number}/randomize", response_class=HTMLResponse, include_in_schema=False)
-def randomize_page(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep,
-                   nct_id: TrialDep) -> HTMLResponse:
+def randomize_page(
+    request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> HTMLResponse:
     preview = rz.preview_randomization(uow, p, nct_id, subject_number)
-    return templates.TemplateResponse(request, "randomize.html", ctx(
-        request, subject_number=subject_number, preview=preview, client_key=secrets.token_urlsafe(16),
-        nct_id=nct_id, error=None, errors={}, values={}))
+    return templates.TemplateResponse(
+        request,
+        "randomize.html",
+        ctx(
+            request,
+            subject_number=subject_number,
+            preview=preview,
+            client_key=secrets.token_urlsafe(16),
+            nct_id=nct_id,
+            error=None,
+            errors={},
+            values={},
+        ),
+    )
 
 
 UNCONFIRMED = "Tick the confirmation box to randomize this subject."
 
 
 @pages.post("/ops/subjects/{subject_number}/randomize", include_in_schema=False)
-def randomize_submit(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-                     nct_id: TrialDep) -> Response:
+def randomize_submit(
+    request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     """Randomize after the explicit confirmation. Without it, or with a date the :class:`Randomize` command or
     the use case refuses, the page comes back (422) with the message beside the field; a subject the use case
     cannot randomize now (not eligible, site not recruiting) is a conflict (409)."""
@@ -127,8 +140,10 @@ def randomize_submit(request: Request, subject_number: str, form: FormDep, p: Pa
     error, errors, status = None, {}, 422
     try:
         confirmed = {"confirm": True} if text(form, "confirm") == "yes" else {}
-        command = validate(Randomize, {**confirmed, "client_key": text(form, "client_key"),
-                                       "randomized_on": text(form, "randomized_on")})
+        command = validate(
+            Randomize,
+            {**confirmed, "client_key": text(form, "client_key"), "randomized_on": text(form, "randomized_on")},
+        )
         rz.randomize_subject(uow, p, nct_id, subject_number, command)
         uow.commit()
     except FormInvalid as exc:
@@ -143,20 +158,33 @@ def randomize_submit(request: Request, subject_number: str, form: FormDep, p: Pa
     if error is None:
         return RedirectResponse(f"/ops/subjects/{subject_number}/randomization", status_code=303)
     preview = rz.preview_randomization(uow, p, nct_id, subject_number)
-    return templates.TemplateResponse(request, "randomize.html", ctx(
-        request, subject_number=subject_number, preview=preview,
-        client_key=values.get("client_key") or secrets.token_urlsafe(16), nct_id=nct_id, error=error,
-        errors=errors, values=values), status_code=status)
+    return templates.TemplateResponse(
+        request,
+        "randomize.html",
+        ctx(
+            request,
+            subject_number=subject_number,
+            preview=preview,
+            client_key=values.get("client_key") or secrets.token_urlsafe(16),
+            nct_id=nct_id,
+            error=error,
+            errors=errors,
+            values=values,
+        ),
+        status_code=status,
+    )
 
 
 @pages.get("/ops/subjects/{subject_number}/randomization", response_class=HTMLResponse, include_in_schema=False)
-def allocation_page(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep,
-                    nct_id: TrialDep) -> Response:
+def allocation_page(
+    request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     allocation = rz.get_allocation(uow, p, nct_id, subject_number)
     if allocation is None:
         return RedirectResponse(f"/ops/subjects/{subject_number}/randomize", status_code=303)
-    return templates.TemplateResponse(request, "randomization_result.html", ctx(
-        request, subject_number=subject_number, a=allocation, nct_id=nct_id))
+    return templates.TemplateResponse(
+        request, "randomization_result.html", ctx(request, subject_number=subject_number, a=allocation, nct_id=nct_id)
+    )
 
 
 def _statistician_context(uow: Any, p: Principal, nct_id: str) -> dict[str, Any]:
@@ -172,8 +200,9 @@ def _statistician_context(uow: Any, p: Principal, nct_id: str) -> dict[str, Any]
 @pages.get("/ops/randomization", response_class=HTMLResponse, include_in_schema=False)
 def statistician_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     values = _statistician_context(uow, p, nct_id)
-    return templates.TemplateResponse(request, "randomization_list.html", ctx(
-        request, nct_id=nct_id, report=None, **values))
+    return templates.TemplateResponse(
+        request, "randomization_list.html", ctx(request, nct_id=nct_id, report=None, **values)
+    )
 
 
 @pages.post("/ops/randomization/verify", response_class=HTMLResponse, include_in_schema=False)
@@ -181,8 +210,9 @@ def statistician_verify(request: Request, p: PagePrincipalDep, uow: UowDep, nct_
     report = rz.verify_list(uow, p, nct_id, _seed(uow, p, nct_id))
     uow.commit()
     values = _statistician_context(uow, p, nct_id)
-    return templates.TemplateResponse(request, "randomization_list.html", ctx(
-        request, nct_id=nct_id, report=report, **values))
+    return templates.TemplateResponse(
+        request, "randomization_list.html", ctx(request, nct_id=nct_id, report=report, **values)
+    )
 
 
 @pages.post("/ops/randomization/export.csv", include_in_schema=False)
@@ -193,9 +223,14 @@ def statistician_export(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> R
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["stratum"])
     writer.writeheader()
     writer.writerows(rows)
-    return Response(buffer.getvalue(), media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{nct_id}-randomization-list.csv"',
-        "Cache-Control": "no-store"})
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{nct_id}-randomization-list.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -207,10 +242,21 @@ def randomization_panel(uow: Any, principal: Principal, nct_id: str, subject: An
     allocation = rz.get_allocation(uow, principal, nct_id, subject.subject_number)
     if allocation is not None:
         flag = f"randomized in error: {allocation['error_reason']}" if allocation["in_error"] else ""
-        return {"title": "Randomization", "columns": ["Randomization number", "Arm", "Randomized on", "Note"],
-                "rows": [[{"href": f"/ops/subjects/{subject.subject_number}/randomization",
-                           "text": allocation["randomization_number"]},
-                          allocation["arm_label"] or allocation["arm"], allocation["randomized_on"], flag]]}
+        return {
+            "title": "Randomization",
+            "columns": ["Randomization number", "Arm", "Randomized on", "Note"],
+            "rows": [
+                [
+                    {
+                        "href": f"/ops/subjects/{subject.subject_number}/randomization",
+                        "text": allocation["randomization_number"],
+                    },
+                    allocation["arm_label"] or allocation["arm"],
+                    allocation["randomized_on"],
+                    flag,
+                ]
+            ],
+        }
     actions = []
     if principal.can(Action.RANDOMIZE, subject.site_key):
         actions.append({"href": f"/ops/subjects/{subject.subject_number}/randomize", "label": "Randomize…"})

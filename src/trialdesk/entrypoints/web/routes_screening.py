@@ -44,8 +44,7 @@ def list_screenings(nct_id: str, p: PrincipalDep, uow: UowDep, site: str | None 
 
 
 @api.get("/trials/{nct_id}/screenings/{site_key}/{screening_number}")
-def get_screening(nct_id: str, site_key: str, screening_number: str, p: PrincipalDep,
-                  uow: UowDep) -> dict[str, Any]:
+def get_screening(nct_id: str, site_key: str, screening_number: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """One screening with every criterion's status and reason, and the record."""
     return screening.get_screening(uow, p, nct_id, site_key, screening_number)
 
@@ -58,11 +57,32 @@ def screening_summary(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, An
 
 # --------------------------------------------------------------------------------------------------------- form
 YES_NO = [("", "not recorded"), ("yes", "yes"), ("no", "no")]
-LAB_LABELS = {"anc": "ANC", "platelets": "Platelets", "hemoglobin": "Haemoglobin", "total_bilirubin": "Total bilirubin",
-              "alt": "ALT", "ast": "AST", "creatinine": "Creatinine", "albumin": "Albumin"}
+LAB_LABELS = {
+    "anc": "ANC",
+    "platelets": "Platelets",
+    "hemoglobin": "Haemoglobin",
+    "total_bilirubin": "Total bilirubin",
+    "alt": "ALT",
+    "ast": "AST",
+    "creatinine": "Creatinine",
+    "albumin": "Albumin",
+}
 LESION_SLOTS = 3
-ORGANS = ["breast", "chest_wall", "skin", "lymph_node", "soft_tissue", "lung", "pleura", "liver", "adrenal",
-          "peritoneum", "brain", "bone", "other_visceral"]
+ORGANS = [
+    "breast",
+    "chest_wall",
+    "skin",
+    "lymph_node",
+    "soft_tissue",
+    "lung",
+    "pleura",
+    "liver",
+    "adrenal",
+    "peritoneum",
+    "brain",
+    "bone",
+    "other_visceral",
+]
 METHODS = ["ct", "mri", "caliper", "x_ray", "ultrasound", "pet_ct", "bone_scan"]
 
 
@@ -70,8 +90,9 @@ def _options(values: Iterable[str]) -> list[tuple[str, str]]:
     return [("", "not recorded")] + [(v, v) for v in values]
 
 
-def _field(name: str, label: str, kind: str, options: list[tuple[str, str]] | None = None,
-           hint: str | None = None) -> dict[str, Any]:
+def _field(
+    name: str, label: str, kind: str, options: list[tuple[str, str]] | None = None, hint: str | None = None
+) -> dict[str, Any]:
     return {"name": name, "label": label, "kind": kind, "options": options, "hint": hint}
 
 
@@ -92,53 +113,85 @@ def form_sections(attestations: dict[str, str]) -> list[dict[str, Any]]:
         labs.append(_field(f"labs.{name}.uln", f"{label} ULN", "number", hint="same unit; needed for ratios"))
     lesions = []
     for k in range(LESION_SLOTS):
-        lesions += [_field(f"lesions.{k}.organ", f"Lesion {k + 1} organ", "select", _options(ORGANS)),
-                    _field(f"lesions.{k}.longest_diameter_mm", f"Lesion {k + 1} longest diameter (mm)", "number"),
-                    _field(f"lesions.{k}.short_axis_mm", f"Lesion {k + 1} short axis (mm, nodes)", "number"),
-                    _field(f"lesions.{k}.method", f"Lesion {k + 1} method", "select", _options(METHODS))]
+        lesions += [
+            _field(f"lesions.{k}.organ", f"Lesion {k + 1} organ", "select", _options(ORGANS)),
+            _field(f"lesions.{k}.longest_diameter_mm", f"Lesion {k + 1} longest diameter (mm)", "number"),
+            _field(f"lesions.{k}.short_axis_mm", f"Lesion {k + 1} short axis (mm, nodes)", "number"),
+            _field(f"lesions.{k}.method", f"Lesion {k + 1} method", "select", _options(METHODS)),
+        ]
     return [
-        {"title": "Patient", "fields": [
-            _field("birth_date", "Birth date", "date"),
-            _field("sex", "Sex", "select", _options(["female", "male"])),
-            _field("consent_date", "Informed consent signed", "date"),
-            _field("planned_first_dose_date", "Planned first dose", "date"),
-            _field("ecog", "ECOG performance status", "select", _options(["0", "1", "2", "3", "4", "5"])),
-        ]},
-        {"title": "Tumour biology and disease", "fields": [
-            _field("her2.ihc", "HER2 IHC", "select", _options(["0", "1+", "2+", "3+"])),
-            _field("her2.ish", "HER2 ISH", "select", _options(["amplified", "not_amplified"])),
-            _field("er_status", "ER", "select", _options(["positive", "negative", "not_determined"])),
-            _field("pr_status", "PR", "select", _options(["positive", "negative", "not_determined"])),
-            _field("disease.invasive_carcinoma", "Invasive carcinoma", "bool", YES_NO),
-            _field("disease.confirmation", "Diagnosis confirmed", "select",
-                   _options(["histological", "cytological", "not_confirmed"])),
-            _field("disease.recurrent_or_metastatic", "Recurrent or metastatic now", "bool", YES_NO),
-            _field("disease.presentation", "Disease setting", "select", _options(["de_novo", "recurrent"])),
-            _field("disease.initial_diagnosis_date", "Initial diagnosis", "date"),
-            _field("disease.recurrence_date", "Recurrence / metastasis found", "date"),
-            _field("cns.brain_metastases", "Brain metastases", "select",
-                   _options(["none", "treated_stable", "active"])),
-            _field("cns.spinal_cord_compression", "Spinal cord compression", "bool", YES_NO),
-            _field("prior_therapies_none", "No prior systemic therapy", "bool", [("", "see JSON below"),
-                                                                                 ("yes", "none")],
-                   hint="otherwise list prior therapies in the JSON box"),
-        ]},
+        {
+            "title": "Patient",
+            "fields": [
+                _field("birth_date", "Birth date", "date"),
+                _field("sex", "Sex", "select", _options(["female", "male"])),
+                _field("consent_date", "Informed consent signed", "date"),
+                _field("planned_first_dose_date", "Planned first dose", "date"),
+                _field("ecog", "ECOG performance status", "select", _options(["0", "1", "2", "3", "4", "5"])),
+            ],
+        },
+        {
+            "title": "Tumour biology and disease",
+            "fields": [
+                _field("her2.ihc", "HER2 IHC", "select", _options(["0", "1+", "2+", "3+"])),
+                _field("her2.ish", "HER2 ISH", "select", _options(["amplified", "not_amplified"])),
+                _field("er_status", "ER", "select", _options(["positive", "negative", "not_determined"])),
+                _field("pr_status", "PR", "select", _options(["positive", "negative", "not_determined"])),
+                _field("disease.invasive_carcinoma", "Invasive carcinoma", "bool", YES_NO),
+                _field(
+                    "disease.confirmation",
+                    "Diagnosis confirmed",
+                    "select",
+                    _options(["histological", "cytological", "not_confirmed"]),
+                ),
+                _field("disease.recurrent_or_metastatic", "Recurrent or metastatic now", "bool", YES_NO),
+                _field("disease.presentation", "Disease setting", "select", _options(["de_novo", "recurrent"])),
+                _field("disease.initial_diagnosis_date", "Initial diagnosis", "date"),
+                _field("disease.recurrence_date", "Recurrence / metastasis found", "date"),
+                _field(
+                    "cns.brain_metastases", "Brain metastases", "select", _options(["none", "treated_stable", "active"])
+                ),
+                _field("cns.spinal_cord_compression", "Spinal cord compression", "bool", YES_NO),
+                _field(
+                    "prior_therapies_none",
+                    "No prior systemic therapy",
+                    "bool",
+                    [("", "see JSON below"), ("yes", "none")],
+                    hint="otherwise list prior therapies in the JSON box",
+                ),
+            ],
+        },
         {"title": "Baseline lesions", "fields": lesions},
         {"title": "Laboratory (with units)", "fields": labs},
-        {"title": "Heart, vital signs, urine", "fields": [
-            _field("lvef_percent", "LVEF (%)", "number"),
-            _field("vitals.systolic_bp_mmhg", "Systolic BP (mmHg)", "number"),
-            _field("vitals.diastolic_bp_mmhg", "Diastolic BP (mmHg)", "number"),
-            _field("vitals.weight_kg", "Weight (kg)", "number"),
-            _field("vitals.height_cm", "Height (cm)", "number"),
-            _field("urinalysis.protein_dipstick", "Urine protein (dipstick)", "select",
-                   _options(["negative", "trace", "1+", "2+", "3+", "4+"])),
-        ]},
+        {
+            "title": "Heart, vital signs, urine",
+            "fields": [
+                _field("lvef_percent", "LVEF (%)", "number"),
+                _field("vitals.systolic_bp_mmhg", "Systolic BP (mmHg)", "number"),
+                _field("vitals.diastolic_bp_mmhg", "Diastolic BP (mmHg)", "number"),
+                _field("vitals.weight_kg", "Weight (kg)", "number"),
+                _field("vitals.height_cm", "Height (cm)", "number"),
+                _field(
+                    "urinalysis.protein_dipstick",
+                    "Urine protein (dipstick)",
+                    "select",
+                    _options(["negative", "trace", "1+", "2+", "3+", "4+"]),
+                ),
+            ],
+        },
         {"title": "History (yes = the condition is present)", "fields": history},
-        {"title": "Investigator attestations", "fields": [
-            _field(f"attestations.{cid}", f"{cid}: {text}", "bool",
-                   [("", "not yet"), ("yes", "attested"), ("no", "not satisfied")])
-            for cid, text in attestations.items()]},
+        {
+            "title": "Investigator attestations",
+            "fields": [
+                _field(
+                    f"attestations.{cid}",
+                    f"{cid}: {text}",
+                    "bool",
+                    [("", "not yet"), ("yes", "attested"), ("no", "not satisfied")],
+                )
+                for cid, text in attestations.items()
+            ],
+        },
     ]
 
 
@@ -203,14 +256,16 @@ def record_from_form(form: FormData, sections: list[dict[str, Any]]) -> dict[str
     for k in range(LESION_SLOTS):
         filled = [key for key in values if key.startswith(f"lesions.{k}.") and not key.endswith(".method")]
         if filled and f"lesions.{k}.organ" not in values:
-            problems.append(Problem(f"record.lesions.{k}.organ", f"required for lesion {k + 1} (its measurements "
-                                                                 f"are filled in)"))
+            problems.append(
+                Problem(f"record.lesions.{k}.organ", f"required for lesion {k + 1} (its measurements are filled in)")
+            )
     if problems:
         raise InvalidInput(problems)
     if values.pop("prior_therapies_none", None):
         if record.get("prior_therapies"):
-            raise InvalidInput("'No prior systemic therapy' contradicts the therapies in the JSON box",
-                               field="record.prior_therapies")
+            raise InvalidInput(
+                "'No prior systemic therapy' contradicts the therapies in the JSON box", field="record.prior_therapies"
+            )
         record["prior_therapies"] = []
     for name in ANALYTES:
         if f"labs.{name}.value" not in values:
@@ -255,23 +310,46 @@ def _form_field(path: str) -> str:
     return path.removeprefix("record.")
 
 
-def _form_response(request: Request, nct_id: str, site: dict[str, Any], sections: list[dict[str, Any]],
-                   values: dict[str, str], errors: list[Problem] | None = None,
-                   status_code: int = 200) -> HTMLResponse:
+def _form_response(
+    request: Request,
+    nct_id: str,
+    site: dict[str, Any],
+    sections: list[dict[str, Any]],
+    values: dict[str, str],
+    errors: list[Problem] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     """The screening form; ``errors``: every problem listed above the form, and each beside its input."""
     problems = errors or []
     field_errors: dict[str, str] = {}
     for problem in problems:
         if problem.path:
             field_errors.setdefault(_form_field(problem.path), problem.message)
-    return templates.TemplateResponse(request, "screening_form.html", ctx(
-        request, site=site, sections=sections, values=values, errors=problems, field_errors=field_errors,
-        nct_id=nct_id), status_code=status_code)
+    return templates.TemplateResponse(
+        request,
+        "screening_form.html",
+        ctx(
+            request,
+            site=site,
+            sections=sections,
+            values=values,
+            errors=problems,
+            field_errors=field_errors,
+            nct_id=nct_id,
+        ),
+        status_code=status_code,
+    )
 
 
 @pages.get("/ops/sites/{site_key}/screen", response_class=HTMLResponse, include_in_schema=False)
-def screening_form(request: Request, site_key: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
-                   example: str | None = None) -> HTMLResponse:
+def screening_form(
+    request: Request,
+    site_key: str,
+    principal: PagePrincipalDep,
+    uow: UowDep,
+    nct_id: TrialDep,
+    example: str | None = None,
+) -> HTMLResponse:
     from trialdesk.domain.access import require
 
     require(principal, Action.SCREEN, site_key)
@@ -284,8 +362,9 @@ def screening_form(request: Request, site_key: str, principal: PagePrincipalDep,
 
 
 @pages.post("/ops/sites/{site_key}/screen", response_class=HTMLResponse, include_in_schema=False)
-def screening_submit(request: Request, site_key: str, form: FormDep, principal: PagePrincipalDep, uow: UowDep,
-                     nct_id: TrialDep) -> Response:
+def screening_submit(
+    request: Request, site_key: str, form: FormDep, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     """Screen and store; the record's unreadable items and the use case's problems come back (422) listed above
     the form and each beside its input, with everything typed kept."""
     site = sites.view_site(uow, principal, nct_id, site_key)
@@ -293,8 +372,15 @@ def screening_submit(request: Request, site_key: str, form: FormDep, principal: 
     values = typed(form)
     try:
         record = record_from_form(form, sections)
-        command = validate(ScreenPatient, {"site": site_key, "patient_ref": text(form, "patient_ref"),
-                                           "record": record, "screened_on": text(form, "screened_on")})
+        command = validate(
+            ScreenPatient,
+            {
+                "site": site_key,
+                "patient_ref": text(form, "patient_ref"),
+                "record": record,
+                "screened_on": text(form, "screened_on"),
+            },
+        )
         out = screening.screen_subject(uow, principal, nct_id, command)
         uow.commit()
     except FormInvalid as exc:
@@ -306,14 +392,17 @@ def screening_submit(request: Request, site_key: str, form: FormDep, principal: 
     return RedirectResponse(f"/ops/sites/{site_key}/screenings/{out['screening_number']}", status_code=303)
 
 
-@pages.get("/ops/sites/{site_key}/screenings/{screening_number}", response_class=HTMLResponse,
-           include_in_schema=False)
-def screening_result(request: Request, site_key: str, screening_number: str, principal: PagePrincipalDep,
-                     uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
+@pages.get("/ops/sites/{site_key}/screenings/{screening_number}", response_class=HTMLResponse, include_in_schema=False)
+def screening_result(
+    request: Request, site_key: str, screening_number: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> HTMLResponse:
     row = screening.get_screening(uow, principal, nct_id, site_key, screening_number)
     site = sites.view_site(uow, principal, nct_id, site_key)
-    return templates.TemplateResponse(request, "screening_result.html", ctx(
-        request, s=row, site=site, nct_id=nct_id, can_screen=principal.can(Action.SCREEN, site_key)))
+    return templates.TemplateResponse(
+        request,
+        "screening_result.html",
+        ctx(request, s=row, site=site, nct_id=nct_id, can_screen=principal.can(Action.SCREEN, site_key)),
+    )
 
 
 # --------------------------------------------------------------------------------------------------------- panels
@@ -325,18 +414,43 @@ def site_screening_panel(uow: Any, principal: Principal, nct_id: str, site_key: 
     rows = []
     if can_view:
         for r in reversed(screening.screening_log(uow, principal, nct_id, site_key)):
-            rows.append([{"href": f"/ops/sites/{site_key}/screenings/{r['screening_number']}",
-                          "text": r["screening_number"]},
-                         {"href": f"/ops/subjects/{r['subject_number']}", "text": r["subject_number"]},
-                         r["screened_on"], r["verdict"], ", ".join(r["failed_criteria"]) or "-"])
-    return {"title": "Screening log", "columns": ["Screening", "Subject", "Date", "Verdict", "Failed criteria"],
-            "rows": rows, "empty": "No screenings at this site yet.",
-            "actions": [{"href": f"/ops/sites/{site_key}/screen", "label": "Screen a patient"}] if can_screen else []}
+            rows.append(
+                [
+                    {
+                        "href": f"/ops/sites/{site_key}/screenings/{r['screening_number']}",
+                        "text": r["screening_number"],
+                    },
+                    {"href": f"/ops/subjects/{r['subject_number']}", "text": r["subject_number"]},
+                    r["screened_on"],
+                    r["verdict"],
+                    ", ".join(r["failed_criteria"]) or "-",
+                ]
+            )
+    return {
+        "title": "Screening log",
+        "columns": ["Screening", "Subject", "Date", "Verdict", "Failed criteria"],
+        "rows": rows,
+        "empty": "No screenings at this site yet.",
+        "actions": [{"href": f"/ops/sites/{site_key}/screen", "label": "Screen a patient"}] if can_screen else [],
+    }
 
 
 def subject_screenings_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
-    rows = [[{"href": f"/ops/sites/{subject.site_key}/screenings/{r['screening_number']}",
-              "text": r["screening_number"]}, r["screened_on"], r["verdict"], ", ".join(r["failed_criteria"]) or "-"]
-            for r in screening.screenings_of(uow, principal, nct_id, subject)]
-    return {"title": "Screenings", "columns": ["Screening", "Date", "Verdict", "Failed criteria"], "rows": rows,
-            "empty": "No screening recorded."}
+    rows = [
+        [
+            {
+                "href": f"/ops/sites/{subject.site_key}/screenings/{r['screening_number']}",
+                "text": r["screening_number"],
+            },
+            r["screened_on"],
+            r["verdict"],
+            ", ".join(r["failed_criteria"]) or "-",
+        ]
+        for r in screening.screenings_of(uow, principal, nct_id, subject)
+    ]
+    return {
+        "title": "Screenings",
+        "columns": ["Screening", "Date", "Verdict", "Failed criteria"],
+        "rows": rows,
+        "empty": "No screening recorded.",
+    }

@@ -22,22 +22,19 @@ from trialdesk.entrypoints.web.forms import FormInvalid, FormState, service_erro
 from trialdesk.entrypoints.web.subject_page import submit
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import treatment
-from trialdesk.services.commands import (
-    EditDose,
-    EditDoseForm,
-    PlanDoses,
-    RecordDisposition,
-    RecordDose,
-    RecordDoseForm,
-)
+from trialdesk.services.commands import EditDose, EditDoseForm, PlanDoses, RecordDisposition, RecordDose, RecordDoseForm
 
 api = APIRouter(prefix="/api/v1", dependencies=[ApiUser], tags=["treatment"])
 pages = APIRouter(dependencies=[PageUser])
 
 ICS = "text/calendar; charset=utf-8"
 # The calendars answer JSON, or iCalendar with ``?format=ics``: the spec declares both.
-CALENDAR_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"description": "The visits as JSON, or as iCalendar with `format=ics`",
-                            "content": {"text/calendar": {"schema": {"type": "string"}}}}}
+CALENDAR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The visits as JSON, or as iCalendar with `format=ics`",
+        "content": {"text/calendar": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def _ics_response(data: bytes, filename: str) -> Response:
@@ -50,30 +47,47 @@ def _ics_response(data: bytes, filename: str) -> Response:
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/calendar", responses=CALENDAR_RESPONSES, response_model=None)
-def api_subject_calendar(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, as_of: dt.date | None = None,
-                         horizon_days: int = Query(126, ge=0, le=3650),
-                         format: Literal["json", "ics"] = "json") -> Response | dict[str, Any]:
+def api_subject_calendar(
+    p: PrincipalDep,
+    uow: UowDep,
+    nct_id: str,
+    subject_number: str,
+    as_of: dt.date | None = None,
+    horizon_days: int = Query(126, ge=0, le=3650),
+    format: Literal["json", "ics"] = "json",
+) -> Response | dict[str, Any]:
     """A subject's visits with windows and statuses (``?format=ics`` for iCalendar)."""
     visits = treatment.subject_calendar(uow, p, nct_id, subject_number, as_of, horizon_days=horizon_days)
     now = uow.now()
     if format == "ics":
-        return _ics_response(subject_calendar_ics(subject_number, visits, generated_at=now),
-                             f"{subject_number}.ics")
-    return {"subject": subject_number, "as_of": (as_of or now.date()).isoformat(),
-            "visits": [treatment.visit_dict(v) for v in visits]}
+        return _ics_response(subject_calendar_ics(subject_number, visits, generated_at=now), f"{subject_number}.ics")
+    return {
+        "subject": subject_number,
+        "as_of": (as_of or now.date()).isoformat(),
+        "visits": [treatment.visit_dict(v) for v in visits],
+    }
 
 
 @api.get("/trials/{nct_id}/sites/{site_key}/calendar", responses=CALENDAR_RESPONSES, response_model=None)
-def api_site_calendar(p: PrincipalDep, uow: UowDep, nct_id: str, site_key: str, as_of: dt.date | None = None,
-                      horizon_days: int = Query(28, ge=0, le=3650),
-                      format: Literal["json", "ics"] = "json") -> Response | dict[str, Any]:
+def api_site_calendar(
+    p: PrincipalDep,
+    uow: UowDep,
+    nct_id: str,
+    site_key: str,
+    as_of: dt.date | None = None,
+    horizon_days: int = Query(28, ge=0, le=3650),
+    format: Literal["json", "ics"] = "json",
+) -> Response | dict[str, Any]:
     """Visits to do at a site: overdue, due, then upcoming within ``horizon_days``."""
     visits = treatment.site_calendar(uow, p, nct_id, site_key, as_of, horizon_days=horizon_days)
     now = uow.now()
     if format == "ics":
         return _ics_response(site_calendar_ics(site_key, visits, generated_at=now), f"{site_key}.ics")
-    return {"site": site_key, "as_of": (as_of or now.date()).isoformat(),
-            "visits": [treatment.visit_dict(v) for v in visits]}
+    return {
+        "site": site_key,
+        "as_of": (as_of or now.date()).isoformat(),
+        "visits": [treatment.visit_dict(v) for v in visits],
+    }
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/doses")
@@ -82,8 +96,16 @@ def api_doses(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) ->
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/doses/plan")
-def api_dose_plan(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, cycle: int, weight_kg: float,
-                  height_cm: float | None = None, dose_date: dt.date | None = None) -> dict[str, Any]:
+def api_dose_plan(
+    p: PrincipalDep,
+    uow: UowDep,
+    nct_id: str,
+    subject_number: str,
+    cycle: int,
+    weight_kg: float,
+    height_cm: float | None = None,
+    dose_date: dt.date | None = None,
+) -> dict[str, Any]:
     """The doses of a cycle from the dose engine with the subject's history, each with formula and inputs."""
     try:
         command = PlanDoses(cycle=cycle, weight_kg=weight_kg, height_cm=height_cm, dose_date=dose_date)
@@ -100,8 +122,9 @@ def api_record_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: s
 
 
 @api.patch("/trials/{nct_id}/subjects/{subject_number}/doses/{dose_id}")
-def api_update_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, dose_id: int,
-                    body: EditDose) -> dict[str, Any]:
+def api_update_dose(
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, dose_id: int, body: EditDose
+) -> dict[str, Any]:
     out = treatment.update_dose(uow, p, nct_id, subject_number, dose_id, body)
     uow.commit()
     return out
@@ -113,8 +136,9 @@ def api_dispositions(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: 
 
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/dispositions", status_code=201)
-def api_record_disposition(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str,
-                           body: RecordDisposition) -> dict[str, Any]:
+def api_record_disposition(
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordDisposition
+) -> dict[str, Any]:
     out = treatment.record_disposition(uow, p, nct_id, subject_number, body)
     uow.commit()
     return out
@@ -146,17 +170,24 @@ def _form_plan(uow: Any, p: Principal, nct_id: str, subject_number: str, values:
     except FormInvalid as exc:
         return {"plan": None, "plan_error": None, "errors": exc.errors}
     try:
-        return {"plan": treatment.planned_doses(uow, p, nct_id, subject_number, step), "plan_error": None,
-                "errors": {}}
+        return {"plan": treatment.planned_doses(uow, p, nct_id, subject_number, step), "plan_error": None, "errors": {}}
     except (InvalidInput, Conflict) as exc:
         errors = service_errors(exc) if isinstance(exc, InvalidInput) else {}
         return {"plan": None, "plan_error": exc.message, "errors": errors}
 
 
 @pages.get("/ops/subjects/{subject_number}/doses/new", response_class=HTMLResponse, include_in_schema=False)
-def page_dose_new(request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep,
-                  cycle: str = "", weight_kg: str = "", height_cm: str = "",
-                  dose_date: str = "") -> HTMLResponse:
+def page_dose_new(
+    request: Request,
+    subject_number: str,
+    p: PagePrincipalDep,
+    uow: UowDep,
+    nct_id: TrialDep,
+    cycle: str = "",
+    weight_kg: str = "",
+    height_cm: str = "",
+    dose_date: str = "",
+) -> HTMLResponse:
     """Step 1: cycle, weight and date -> the plan; step 2: the form pre-filled with the planned doses. Step 1's
     values that fail validation come back (422) with the message beside each field."""
     from trialdesk.services.subjects import get_subject
@@ -167,9 +198,12 @@ def page_dose_new(request: Request, subject_number: str, p: PagePrincipalDep, uo
     if weight_kg:
         planned = _form_plan(uow, p, nct_id, subject_number, values)
     invalid = bool(planned["errors"]) and planned["plan_error"] is None
-    return templates.TemplateResponse(request, "treatment_dose.html", ctx(
-        request, subject=subject, values=values, **planned, error=None, entered={}),
-        status_code=422 if invalid else 200)
+    return templates.TemplateResponse(
+        request,
+        "treatment_dose.html",
+        ctx(request, subject=subject, values=values, **planned, error=None, entered={}),
+        status_code=422 if invalid else 200,
+    )
 
 
 #: The dose form's inputs of one drug's row, named ``<field>__<drug>``.
@@ -181,11 +215,16 @@ def _drug_entries(form: FormData, drugs: list[str]) -> list[dict[str, Any]]:
     for drug in drugs:
         if text(form, f"give__{drug}") != "yes":
             continue
-        out.append({"drug": drug, "actual_mg": text(form, f"actual_mg__{drug}"),
-                    "reduction_level": text(form, f"reduction_level__{drug}") or 0,
-                    "reduction_reason": text(form, f"reduction_reason__{drug}") or None,
-                    "interrupted": text(form, f"interrupted__{drug}") == "yes",
-                    "override_reason": text(form, f"override_reason__{drug}") or None})
+        out.append(
+            {
+                "drug": drug,
+                "actual_mg": text(form, f"actual_mg__{drug}"),
+                "reduction_level": text(form, f"reduction_level__{drug}") or 0,
+                "reduction_reason": text(form, f"reduction_reason__{drug}") or None,
+                "interrupted": text(form, f"interrupted__{drug}") == "yes",
+                "override_reason": text(form, f"override_reason__{drug}") or None,
+            }
+        )
     return out
 
 
@@ -195,8 +234,7 @@ def _dose_commands(values: dict[str, str], delay_reason: str, entries: list[dict
     errors: dict[str, str] = {}
     for e in entries:
         try:
-            commands.append(validate(RecordDoseForm, {**values, "delay_reason": delay_reason, **e},
-                                     suffix=""))
+            commands.append(validate(RecordDoseForm, {**values, "delay_reason": delay_reason, **e}, suffix=""))
         except FormInvalid as exc:
             for name, message in exc.errors.items():
                 errors.setdefault(f"{name}__{e['drug']}" if name in ROW_FIELDS else name, message)
@@ -206,8 +244,9 @@ def _dose_commands(values: dict[str, str], delay_reason: str, entries: list[dict
 
 
 @pages.post("/ops/subjects/{subject_number}/doses", response_class=HTMLResponse, include_in_schema=False)
-def page_dose_record(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-                     nct_id: TrialDep) -> Response:
+def page_dose_record(
+    request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     """Record the drugs of one cycle given on one day, all or nothing. Values that fail validation, or that the
     use case refuses, come back (422) with the message beside the field and everything typed kept."""
     from trialdesk.services.subjects import get_subject
@@ -237,9 +276,20 @@ def page_dose_record(request: Request, subject_number: str, form: FormDep, p: Pa
     _, subject = get_subject(uow, p, nct_id, subject_number, Action.DATA_ENTER)
     planned = _form_plan(uow, p, nct_id, subject_number, values)
     entered = {e["drug"]: e for e in entries}
-    return templates.TemplateResponse(request, "treatment_dose.html", ctx(
-        request, subject=subject, values=values, **{**planned, "errors": {**planned["errors"], **errors}},
-        error=error, entered=entered, delay_reason=delay_reason), status_code=422)
+    return templates.TemplateResponse(
+        request,
+        "treatment_dose.html",
+        ctx(
+            request,
+            subject=subject,
+            values=values,
+            **{**planned, "errors": {**planned["errors"], **errors}},
+            error=error,
+            entered=entered,
+            delay_reason=delay_reason,
+        ),
+        status_code=422,
+    )
 
 
 def _dose_edit_field(path: str) -> str:
@@ -248,16 +298,25 @@ def _dose_edit_field(path: str) -> str:
 
 
 @pages.post("/ops/subjects/{subject_number}/doses/edit", include_in_schema=False)
-def page_dose_edit(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-                   nct_id: TrialDep) -> Response:
+def page_dose_edit(
+    request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     """Change one field of a recorded dose, with a reason for change; refused input comes back beside its field."""
 
     def change() -> None:
         command = validate(EditDoseForm, {k: text(form, k) for k in ("dose_id", "field", "value", "reason")})
         treatment.update_dose(uow, p, nct_id, subject_number, command.dose_id, command.command())
 
-    back = submit(request, uow, p, nct_id, subject_number, FormState("dose-edit-form", typed(form)), change,
-                  rename=_dose_edit_field)
+    back = submit(
+        request,
+        uow,
+        p,
+        nct_id,
+        subject_number,
+        FormState("dose-edit-form", typed(form)),
+        change,
+        rename=_dose_edit_field,
+    )
     return back or RedirectResponse(f"/ops/subjects/{subject_number}#panel-doses", status_code=303)
 
 
@@ -267,19 +326,35 @@ def _disposition_field(path: str) -> str:
 
 
 @pages.post("/ops/subjects/{subject_number}/dispositions", include_in_schema=False)
-def page_disposition(request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep,
-                     nct_id: TrialDep) -> Response:
+def page_disposition(
+    request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+) -> Response:
     """End of treatment, end of study, death or a new therapy; refused input comes back beside its field."""
 
     def record() -> None:
         details = {"eot_visit_date": text(form, "eot_visit_date")} if text(form, "eot_visit_date") else {}
-        command = validate(RecordDisposition, {"kind": text(form, "kind"), "event_date": text(form, "event_date"),
-                                               "reason": text(form, "reason"), "details": details},
-                           rename=_disposition_field)
+        command = validate(
+            RecordDisposition,
+            {
+                "kind": text(form, "kind"),
+                "event_date": text(form, "event_date"),
+                "reason": text(form, "reason"),
+                "details": details,
+            },
+            rename=_disposition_field,
+        )
         treatment.record_disposition(uow, p, nct_id, subject_number, command)
 
-    back = submit(request, uow, p, nct_id, subject_number, FormState("disposition-form", typed(form)), record,
-                  rename=_disposition_field)
+    back = submit(
+        request,
+        uow,
+        p,
+        nct_id,
+        subject_number,
+        FormState("disposition-form", typed(form)),
+        record,
+        rename=_disposition_field,
+    )
     return back or RedirectResponse(f"/ops/subjects/{subject_number}#panel-disposition", status_code=303)
 
 
@@ -287,8 +362,13 @@ def page_disposition(request: Request, subject_number: str, form: FormDep, p: Pa
 # Panels
 # ----------------------------------------------------------------------------------------------------------------
 
-_STATUS_CLASS = {VisitStatus.DONE: "ok", VisitStatus.DUE: "warn", VisitStatus.OVERDUE: "bad",
-                 VisitStatus.MISSED: "bad", VisitStatus.UPCOMING: "meta"}
+_STATUS_CLASS = {
+    VisitStatus.DONE: "ok",
+    VisitStatus.DUE: "warn",
+    VisitStatus.OVERDUE: "bad",
+    VisitStatus.MISSED: "bad",
+    VisitStatus.UPCOMING: "meta",
+}
 
 
 def _randomized(uow: Any, subject: Any) -> bool:
@@ -303,7 +383,8 @@ def calendar_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) ->
     except TrialdeskError as exc:
         return {"title": "Calendar", "empty": f"No calendar: {exc.message}"}
     html = templates.env.get_template("treatment_calendar_panel.html").render(
-        visits=visits, css=_STATUS_CLASS, subject=subject)
+        visits=visits, css=_STATUS_CLASS, subject=subject
+    )
     return {"title": "Calendar", "html": html}
 
 
@@ -311,19 +392,45 @@ def doses_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
     if not _randomized(uow, subject):
         return None
     doses = treatment.list_doses(uow, principal, nct_id, subject.subject_number)
-    rows = [[str(d["cycle"]), d["drug"], d["dose_date"], f"{d['planned_mg']:g}", f"{d['actual_mg']:g}",
-             f"{d['weight_kg']:g}" if d["weight_kg"] is not None else "",
-             ("reload" if d["reload"] else "loading") if d["loading"] else "",
-             f"{d['delay_days']:+d}" + (f" ({d['delay_reason']})" if d["delay_reason"] else ""),
-             str(d["reduction_level"]) + (f" ({d['reduction_reason']})" if d["reduction_reason"] else ""),
-             "yes" if d["interrupted"] else "", d["override_reason"] or "", f"#{d['id']}"] for d in doses]
+    rows = [
+        [
+            str(d["cycle"]),
+            d["drug"],
+            d["dose_date"],
+            f"{d['planned_mg']:g}",
+            f"{d['actual_mg']:g}",
+            f"{d['weight_kg']:g}" if d["weight_kg"] is not None else "",
+            ("reload" if d["reload"] else "loading") if d["loading"] else "",
+            f"{d['delay_days']:+d}" + (f" ({d['delay_reason']})" if d["delay_reason"] else ""),
+            str(d["reduction_level"]) + (f" ({d['reduction_reason']})" if d["reduction_reason"] else ""),
+            "yes" if d["interrupted"] else "",
+            d["override_reason"] or "",
+            f"#{d['id']}",
+        ]
+        for d in doses
+    ]
     can_enter = principal.can(Action.DATA_ENTER, subject.site_key)
     last_cycle = max((d["cycle"] for d in doses), default=0)
     last_weight = doses[-1]["weight_kg"] if doses else None
-    panel: dict[str, Any] = {"title": "Doses", "columns": ["Cycle", "Drug", "Date", "Planned mg", "Given mg", "Weight kg",
-                                           "Loading", "Delay (days)", "Dose level", "Interrupted", "Override",
-                                           "Id"],
-             "rows": rows, "empty": "No dose recorded yet."}
+    panel: dict[str, Any] = {
+        "title": "Doses",
+        "columns": [
+            "Cycle",
+            "Drug",
+            "Date",
+            "Planned mg",
+            "Given mg",
+            "Weight kg",
+            "Loading",
+            "Delay (days)",
+            "Dose level",
+            "Interrupted",
+            "Override",
+            "Id",
+        ],
+        "rows": rows,
+        "empty": "No dose recorded yet.",
+    }
     if can_enter:
         panel["forms"] = ["treatment_dose_panel_form.html"]
         panel["next_cycle"] = last_cycle + 1
@@ -337,11 +444,21 @@ def doses_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
 def disposition_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any] | None:
     if not _randomized(uow, subject):
         return None
-    rows = [[d["kind"].replace("_", " "), d["event_date"], d["reason"] or "",
-             ", ".join(f"{k}: {v}" for k, v in d["details"].items())]
-            for d in treatment.list_dispositions(uow, principal, nct_id, subject.subject_number)]
-    panel: dict[str, Any] = {"title": "Disposition", "columns": ["Event", "Date", "Reason / cause / therapy", "Details"],
-             "rows": rows, "empty": "On study; no disposition event recorded."}
+    rows = [
+        [
+            d["kind"].replace("_", " "),
+            d["event_date"],
+            d["reason"] or "",
+            ", ".join(f"{k}: {v}" for k, v in d["details"].items()),
+        ]
+        for d in treatment.list_dispositions(uow, principal, nct_id, subject.subject_number)
+    ]
+    panel: dict[str, Any] = {
+        "title": "Disposition",
+        "columns": ["Event", "Date", "Reason / cause / therapy", "Details"],
+        "rows": rows,
+        "empty": "On study; no disposition event recorded.",
+    }
     if principal.can(Action.DATA_ENTER, subject.site_key):
         panel["forms"] = ["treatment_disposition_form.html"]
         panel["kinds"] = treatment.DISPOSITION_KINDS
@@ -357,8 +474,20 @@ def upcoming_visits_panel(uow: Any, principal: Principal, nct_id: str, site_key:
         visits = treatment.site_calendar(uow, principal, nct_id, site_key)
     except TrialdeskError:
         return None
-    rows = [[{"href": f"/ops/subjects/{v.subject_id}", "text": v.subject_id}, v.label, v.status.value.upper(),
-             v.planned.isoformat(), f"{v.window_start.isoformat()} to {v.window_end.isoformat()}"] for v in visits]
-    return {"title": "Upcoming visits", "columns": ["Subject", "Visit", "Status", "Planned", "Window"],
-            "rows": rows, "empty": "No visit due in the next 4 weeks.",
-            "actions": [{"href": f"/ops/sites/{site_key}/calendar.ics", "label": "Download calendar (.ics)"}]}
+    rows = [
+        [
+            {"href": f"/ops/subjects/{v.subject_id}", "text": v.subject_id},
+            v.label,
+            v.status.value.upper(),
+            v.planned.isoformat(),
+            f"{v.window_start.isoformat()} to {v.window_end.isoformat()}",
+        ]
+        for v in visits
+    ]
+    return {
+        "title": "Upcoming visits",
+        "columns": ["Subject", "Visit", "Status", "Planned", "Window"],
+        "rows": rows,
+        "empty": "No visit due in the next 4 weeks.",
+        "actions": [{"href": f"/ops/sites/{site_key}/calendar.ics", "label": "Download calendar (.ics)"}],
+    }

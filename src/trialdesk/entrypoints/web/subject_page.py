@@ -21,8 +21,16 @@ from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState
 from trialdesk.entrypoints.web.templating import ctx, templates
 
 
-def render(request: Request, uow: Any, principal: Principal, nct_id: str, subject_number: str, *,
-           form_state: FormState | None = None, status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request,
+    uow: Any,
+    principal: Principal,
+    nct_id: str,
+    subject_number: str,
+    *,
+    form_state: FormState | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     """The subject page with its panels (``form_state``: the form that comes back, if any)."""
     # panels imports the route modules whose forms call this function: imported here, not at module level
     from trialdesk.entrypoints.web.panels import subject_panels
@@ -32,13 +40,25 @@ def render(request: Request, uow: Any, principal: Principal, nct_id: str, subjec
     _, subject = get_subject(uow, principal, nct_id, subject_number)
     panels = subject_panels(uow, principal, nct_id, subject)
     site = sites.view_site(uow, principal, nct_id, subject.site_key)
-    return templates.TemplateResponse(request, "subject.html", ctx(
-        request, subject=subject, site=site, panels=panels, nct_id=nct_id, form_state=form_state),
-        status_code=status_code)
+    return templates.TemplateResponse(
+        request,
+        "subject.html",
+        ctx(request, subject=subject, site=site, panels=panels, nct_id=nct_id, form_state=form_state),
+        status_code=status_code,
+    )
 
 
-def submit(request: Request, uow: Any, principal: Principal, nct_id: str, subject_number: str, state: FormState,
-           use_case: Callable[[], object], *, rename: Rename | None = None) -> HTMLResponse | None:
+def submit(
+    request: Request,
+    uow: Any,
+    principal: Principal,
+    nct_id: str,
+    subject_number: str,
+    state: FormState,
+    use_case: Callable[[], object],
+    *,
+    rename: Rename | None = None,
+) -> HTMLResponse | None:
     """Run a form's ``use_case`` (its command validated inside) and commit. ``None`` when it succeeded, else the
     subject page (422) with the form back: ``state`` with the messages of a :class:`FormInvalid` or of the use
     case's :class:`InvalidInput` (its paths mapped to form fields by ``rename``). Other refusals (not found,

@@ -47,6 +47,15 @@ def _check_seed_matches(uow: UnitOfWork, lst: RandomizationList, seed: bytes) ->
 
 
 def _slot_rows(list_id: int, key: bytes, slots: list[Slot], first_seq: int) -> list[dict[str, Any]]:
-    return [{"list_id": list_id, "stratum": s.stratum, "seq": first_seq + i, "block_index": s.block_index,
-             "position": s.position, "block_size": s.block_size, "sealed_arm": seal_arm(key, s.slot_id, s.arm)}
-            for i, s in enumerate(slots)]
+    return [
+        {
+            "list_id": list_id,
+            "stratum": s.stratum,
+            "seq": first_seq + i,
+            "block_index": s.block_index,
+            "position": s.position,
+            "block_size": s.block_size,
+            "sealed_arm": seal_arm(key, s.slot_id, s.arm),
+        }
+        for i, s in enumerate(slots)
+    ]

@@ -24,14 +24,7 @@ from trialdesk.domain.randomization import (
     simple_assign,
     subject_strata,
 )
-from trialdesk.domain.records import (
-    Allocation,
-    RandomizationList,
-    RandomizationStratum,
-    Screening,
-    Subject,
-    Trial,
-)
+from trialdesk.domain.records import Allocation, RandomizationList, RandomizationStratum, Screening, Subject, Trial
 from trialdesk.domain.sites import require_recruiting
 from trialdesk.domain.subject_lifecycle import SubjectStatus
 from trialdesk.services.commands import FlagRandomizedInError, Randomize
@@ -52,14 +45,25 @@ def _latest_screening(uow: UnitOfWork, subject_id: int) -> Screening | None:
     return latest_screening(uow, subject_id)
 
 
-def _allocation_dict(row: Allocation, subject_number: str, spec: RandomizationSpec | None, nct_id: str, *,
-                     created: bool = False) -> dict[str, Any]:
+def _allocation_dict(
+    row: Allocation, subject_number: str, spec: RandomizationSpec | None, nct_id: str, *, created: bool = False
+) -> dict[str, Any]:
     labels = {a.id: a.label for a in spec.arms} if spec is not None else {}
-    return {"trial": nct_id, "subject_number": subject_number, "site": row.site_key,
-            "randomization_number": row.randomization_number, "arm": row.arm, "arm_label": labels.get(row.arm),
-            "stratum": row.stratum, "randomized_on": row.randomized_on, "allocated_at": row.allocated_at,
-            "allocated_by": row.allocated_by, "in_error": bool(row.in_error), "error_reason": row.error_reason,
-            "created": created}
+    return {
+        "trial": nct_id,
+        "subject_number": subject_number,
+        "site": row.site_key,
+        "randomization_number": row.randomization_number,
+        "arm": row.arm,
+        "arm_label": labels.get(row.arm),
+        "stratum": row.stratum,
+        "randomized_on": row.randomized_on,
+        "allocated_at": row.allocated_at,
+        "allocated_by": row.allocated_by,
+        "in_error": bool(row.in_error),
+        "error_reason": row.error_reason,
+        "created": created,
+    }
 
 
 def _check_client_key(client_key: str | None) -> None:
@@ -73,13 +77,13 @@ def _check_randomized_on(day: dt.date | None, today: dt.date) -> str:
     if day is None:
         return today.isoformat()
     if day > today:
-        raise InvalidInput(f"{day.isoformat()} is in the future (today is {today.isoformat()})",
-                           field="randomized_on")
+        raise InvalidInput(f"{day.isoformat()} is in the future (today is {today.isoformat()})", field="randomized_on")
     return day.isoformat()
 
 
-def _replay(row: Allocation, subject: Subject, spec: RandomizationSpec | None, nct_id: str,
-            client_key: str | None) -> dict[str, Any]:
+def _replay(
+    row: Allocation, subject: Subject, spec: RandomizationSpec | None, nct_id: str, client_key: str | None
+) -> dict[str, Any]:
     if row.subject_id != subject.id:
         raise Conflict(f"client_key {client_key!r} was already used to randomize another subject")
     return _allocation_dict(row, subject.subject_number, spec, nct_id)
@@ -90,14 +94,25 @@ class _Ready:
 
     __slots__ = ("levels", "lst", "on", "screening", "spec", "stratum", "subject", "trial")
 
-    def __init__(self, *, trial: Trial, subject: Subject, lst: RandomizationList, spec: RandomizationSpec,
-                 screening: Screening, levels: dict[str, str], stratum: str, on: str) -> None:
+    def __init__(
+        self,
+        *,
+        trial: Trial,
+        subject: Subject,
+        lst: RandomizationList,
+        spec: RandomizationSpec,
+        screening: Screening,
+        levels: dict[str, str],
+        stratum: str,
+        on: str,
+    ) -> None:
         self.trial, self.subject, self.lst, self.spec = trial, subject, lst, spec
         self.screening, self.levels, self.stratum, self.on = screening, levels, stratum, on
 
 
-def _preflight(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
-               randomized_on: dt.date | None) -> _Ready:
+def _preflight(
+    uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, randomized_on: dt.date | None
+) -> _Ready:
     """Every check that can refuse an allocation, in a fixed order, before any slot is read."""
     trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.RANDOMIZE)
     trial_id, subject_id = stored_id(trial), stored_id(subject)
@@ -122,8 +137,9 @@ def _preflight(uow: UnitOfWork, principal: Principal, nct_id: str, subject_numbe
     stratum = allocation_stratum(spec, levels)
     if lst.next_number > spec.enrollment_cap:
         raise Conflict(f"enrollment cap reached: {spec.enrollment_cap} subjects are randomized")
-    return _Ready(trial=trial, subject=subject, lst=lst, spec=spec, screening=screening, levels=levels,
-                  stratum=stratum, on=on)
+    return _Ready(
+        trial=trial, subject=subject, lst=lst, spec=spec, screening=screening, levels=levels, stratum=stratum, on=on
+    )
 
 
 def preview_randomization(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str) -> dict[str, Any]:
@@ -133,12 +149,25 @@ def preview_randomization(uow: UnitOfWork, principal: Principal, nct_id: str, su
         ready = _preflight(uow, principal, nct_id, subject_number, None)
     except (Conflict, InvalidInput) as exc:
         return {"ready": False, "problem": exc.message, "levels": None, "screening_number": None}
-    return {"ready": True, "problem": None, "levels": ready.levels, "stratum": ready.stratum,
-            "screening_number": ready.screening.screening_number, "site": ready.subject.site_key}
+    return {
+        "ready": True,
+        "problem": None,
+        "levels": ready.levels,
+        "stratum": ready.stratum,
+        "screening_number": ready.screening.screening_number,
+        "site": ready.subject.site_key,
+    }
 
 
-def randomize_subject(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, cmd: Randomize, *,
-                      seeds: SeedStore | None = None) -> dict[str, Any]:
+def randomize_subject(
+    uow: UnitOfWork,
+    principal: Principal,
+    nct_id: str,
+    subject_number: str,
+    cmd: Randomize,
+    *,
+    seeds: SeedStore | None = None,
+) -> dict[str, Any]:
     """Allocate the subject to an arm: next slot of its stratum (blocks), minimization or simple draw.
 
     Requires ``Action.RANDOMIZE`` at the subject's site (refusal answered as not found), a RECRUITING site, a
@@ -202,8 +231,10 @@ def randomize_subject(uow: UnitOfWork, principal: Principal, nct_id: str, subjec
         cursor.next_seq += 1
         slot_id = slot.id
     elif spec.scheme == "minimization":
-        past = [(json.loads(a.details_json)["levels"], a.arm) for a in uow.allocations.for_trial(
-            trial_id, include_in_error=True)]
+        past = [
+            (json.loads(a.details_json)["levels"], a.arm)
+            for a in uow.allocations.for_trial(trial_id, include_in_error=True)
+        ]
         decision = minimization_assign(spec, counts_from_assignments(spec, past), levels, draw_stream(seed, spec, n))
         arm = decision.arm
         details.update(scores=decision.scores, probabilities=decision.probabilities)
@@ -211,16 +242,39 @@ def randomize_subject(uow: UnitOfWork, principal: Principal, nct_id: str, subjec
         arm = simple_assign(spec, draw_stream(seed, spec, n))
     lst.next_number = n + 1
     now = uow.now().isoformat()
-    row = uow.allocations.add(trial_id=trial_id, subject_id=subject_id, site_key=subject.site_key, list_id=list_id,
-                              slot_id=slot_id, stratum=stratum, randomization_number=number, arm=arm,
-                              randomized_on=on, allocated_at=now, allocated_by=principal.username,
-                              client_key=client_key, details_json=json.dumps(details, sort_keys=True),
-                              in_error=False)
-    uow.record("randomization.allocated", "subject", subject_number,
-               before={"status": before_status},
-               after={"status": SubjectStatus.RANDOMIZED.value, "randomization_number": number, "arm": arm,
-                      "stratum": stratum, "randomized_on": on, "screening": screening.screening_number},
-               trial=nct_id, site=subject.site_key, actor=principal.username)
+    row = uow.allocations.add(
+        trial_id=trial_id,
+        subject_id=subject_id,
+        site_key=subject.site_key,
+        list_id=list_id,
+        slot_id=slot_id,
+        stratum=stratum,
+        randomization_number=number,
+        arm=arm,
+        randomized_on=on,
+        allocated_at=now,
+        allocated_by=principal.username,
+        client_key=client_key,
+        details_json=json.dumps(details, sort_keys=True),
+        in_error=False,
+    )
+    uow.record(
+        "randomization.allocated",
+        "subject",
+        subject_number,
+        before={"status": before_status},
+        after={
+            "status": SubjectStatus.RANDOMIZED.value,
+            "randomization_number": number,
+            "arm": arm,
+            "stratum": stratum,
+            "randomized_on": on,
+            "screening": screening.screening_number,
+        },
+        trial=nct_id,
+        site=subject.site_key,
+        actor=principal.username,
+    )
     hook = package._before_commit_hook
     if hook is not None:
         uow.flush()
@@ -228,8 +282,17 @@ def randomize_subject(uow: UnitOfWork, principal: Principal, nct_id: str, subjec
     return _allocation_dict(row, subject_number, spec, nct_id, created=True)
 
 
-def _extend(uow: UnitOfWork, spec: RandomizationSpec, seed: bytes, key: bytes, lst: RandomizationList,
-            cursor: RandomizationStratum, nct_id: str, principal: Principal, n_blocks: int | None = None) -> None:
+def _extend(
+    uow: UnitOfWork,
+    spec: RandomizationSpec,
+    seed: bytes,
+    key: bytes,
+    lst: RandomizationList,
+    cursor: RandomizationStratum,
+    nct_id: str,
+    principal: Principal,
+    n_blocks: int | None = None,
+) -> None:
     """Append blocks to a stratum that ran out: deterministic from the seed (blocks n_blocks, n_blocks+1, ...)."""
     if n_blocks is None:
         # enough blocks for a tenth of the cap (at least one block): extensions stay rare
@@ -240,14 +303,18 @@ def _extend(uow: UnitOfWork, spec: RandomizationSpec, seed: bytes, key: bytes, l
     cursor.n_blocks += n_blocks
     cursor.n_slots += len(slots)
     # neither slot counts nor block sizes go to the audit trail (monitors read it)
-    uow.record("randomization.stratum_extended", "randomization_list", lst.id,
-               after={"list_id": lst.id, "stratum": cursor.stratum, "first_block": first, "blocks_added": n_blocks},
-               reason="stratum ran out of slots; blocks derived deterministically from the seed", trial=nct_id,
-               actor=principal.username)
+    uow.record(
+        "randomization.stratum_extended",
+        "randomization_list",
+        lst.id,
+        after={"list_id": lst.id, "stratum": cursor.stratum, "first_block": first, "blocks_added": n_blocks},
+        reason="stratum ran out of slots; blocks derived deterministically from the seed",
+        trial=nct_id,
+        actor=principal.username,
+    )
 
 
-def get_allocation(uow: UnitOfWork, principal: Principal, nct_id: str,
-                   subject_number: str) -> dict[str, Any] | None:
+def get_allocation(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str) -> dict[str, Any] | None:
     """The subject's allocation (``None`` before randomization), for whoever may view the subject."""
     trial, subject = get_subject(uow, principal, nct_id, subject_number, Action.SUBJECT_VIEW)
     row = uow.allocations.for_subject(stored_id(subject), include_in_error=True)
@@ -257,8 +324,9 @@ def get_allocation(uow: UnitOfWork, principal: Principal, nct_id: str,
     return _allocation_dict(row, subject_number, _spec_of(lst) if lst else None, nct_id)
 
 
-def flag_randomized_in_error(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
-                             cmd: FlagRandomizedInError) -> dict[str, Any]:
+def flag_randomized_in_error(
+    uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, cmd: FlagRandomizedInError
+) -> dict[str, Any]:
     """Flag an allocation made in error, with the reason (not blank). The subject keeps the slot and number;
     slots are never reused."""
     reason = cmd.reason
@@ -272,9 +340,16 @@ def flag_randomized_in_error(uow: UnitOfWork, principal: Principal, nct_id: str,
         raise Conflict(f"{row.randomization_number} is already flagged as randomized in error")
     row.in_error, row.error_reason = True, reason.strip()
     touch(uow, subject, reason="randomized in error")
-    uow.record("randomization.flagged_in_error", "subject", subject_number,
-               before={"randomization_number": row.randomization_number, "in_error": False},
-               after={"randomization_number": row.randomization_number, "in_error": True}, reason=reason.strip(),
-               trial=nct_id, site=subject.site_key, actor=principal.username)
+    uow.record(
+        "randomization.flagged_in_error",
+        "subject",
+        subject_number,
+        before={"randomization_number": row.randomization_number, "in_error": False},
+        after={"randomization_number": row.randomization_number, "in_error": True},
+        reason=reason.strip(),
+        trial=nct_id,
+        site=subject.site_key,
+        actor=principal.username,
+    )
     lst = uow.randomization.live_list(stored_id(trial))
     return _allocation_dict(row, subject_number, _spec_of(lst) if lst else None, nct_id)

@@ -11,12 +11,7 @@ from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.errors import Conflict
 from trialdesk.domain.randomization import AllocationFact, balance_table, derive_key, open_arm, verify_allocation_list
 from trialdesk.domain.records import Allocation
-from trialdesk.services.randomization._common import (
-    _check_seed_matches,
-    _protocol_spec,
-    _slot_label,
-    _spec_of,
-)
+from trialdesk.services.randomization._common import _check_seed_matches, _protocol_spec, _slot_label, _spec_of
 from trialdesk.services.randomization.lists import stored_slot, stratum_state
 from trialdesk.services.registry import get_trial_row, stored_id
 from trialdesk.services.unit_of_work import UnitOfWork
@@ -24,8 +19,14 @@ from trialdesk.services.unit_of_work import UnitOfWork
 
 def _allocation_fact(row: Allocation) -> AllocationFact:
     details = json.loads(row.details_json or "{}")
-    return AllocationFact(randomization_number=row.randomization_number, arm=row.arm, stratum=row.stratum,
-                          slot_id=row.slot_id, n=details.get("n", 0), levels=details.get("levels", {}))
+    return AllocationFact(
+        randomization_number=row.randomization_number,
+        arm=row.arm,
+        stratum=row.stratum,
+        slot_id=row.slot_id,
+        n=details.get("n", 0),
+        levels=details.get("levels", {}),
+    )
 
 
 def verify_list(uow: UnitOfWork, principal: Principal, nct_id: str, seed: bytes) -> dict[str, Any]:
@@ -51,19 +52,37 @@ def verify_list(uow: UnitOfWork, principal: Principal, nct_id: str, seed: bytes)
     allocations = uow.allocations.for_trial(stored_id(trial), include_in_error=True)
     blocks = spec.scheme == "blocks"
     found = verify_allocation_list(
-        spec, seed, list_id=stored_id(lst), next_number=lst.next_number, committed=lst.commitment,
+        spec,
+        seed,
+        list_id=stored_id(lst),
+        next_number=lst.next_number,
+        committed=lst.commitment,
         strata=[stratum_state(st) for st in repo.strata(stored_id(lst))] if blocks else [],
         slots=[stored_slot(s) for s in repo.slots(stored_id(lst))] if blocks else [],
-        allocations=[_allocation_fact(a) for a in allocations])
+        allocations=[_allocation_fact(a) for a in allocations],
+    )
     problems = found.problems
     report: dict[str, Any] = {
-        "list_id": lst.id, "status": "ok" if not problems else "failed", "scheme": spec.scheme,
-        "list_status": lst.status, "strata": found.strata, "slots": found.slots, "allocations": len(allocations),
-        "extended_blocks": found.extended_blocks, "completed_blocks": found.completed_blocks,
-        "commitment": lst.commitment, "problems": problems}
-    uow.record("randomization.verified", "randomization_list", lst.id,
-               after={"status": report["status"], "allocations": len(allocations), "problems": len(problems)},
-               trial=nct_id, actor=principal.username)
+        "list_id": lst.id,
+        "status": "ok" if not problems else "failed",
+        "scheme": spec.scheme,
+        "list_status": lst.status,
+        "strata": found.strata,
+        "slots": found.slots,
+        "allocations": len(allocations),
+        "extended_blocks": found.extended_blocks,
+        "completed_blocks": found.completed_blocks,
+        "commitment": lst.commitment,
+        "problems": problems,
+    }
+    uow.record(
+        "randomization.verified",
+        "randomization_list",
+        lst.id,
+        after={"status": report["status"], "allocations": len(allocations), "problems": len(problems)},
+        trial=nct_id,
+        actor=principal.username,
+    )
     return report
 
 
@@ -77,27 +96,54 @@ def export_list(uow: UnitOfWork, principal: Principal, nct_id: str, seed: bytes)
         raise Conflict(f"{nct_id} has no randomization list")
     _check_seed_matches(uow, lst, seed)
     key = derive_key(seed, "seal")
-    allocated = {a.slot_id: (a, number)
-                 for a, number in uow.allocations.with_subject_numbers(stored_id(trial), include_in_error=True)
-                 if a.slot_id is not None}
+    allocated = {
+        a.slot_id: (a, number)
+        for a, number in uow.allocations.with_subject_numbers(stored_id(trial), include_in_error=True)
+        if a.slot_id is not None
+    }
     rows: list[dict[str, Any]] = []
     for slot in repo.slots(stored_id(lst)):
         label = _slot_label(slot.stratum, slot.block_index, slot.position)
         used = allocated.get(stored_id(slot))
-        rows.append({"stratum": slot.stratum, "seq": slot.seq, "block": slot.block_index,
-                     "position": slot.position, "block_size": slot.block_size,
-                     "arm": open_arm(key, label, slot.sealed_arm),
-                     "randomization_number": used[0].randomization_number if used else None,
-                     "subject_number": used[1] if used else None, "site": used[0].site_key if used else None,
-                     "in_error": bool(used[0].in_error) if used else None})
+        rows.append(
+            {
+                "stratum": slot.stratum,
+                "seq": slot.seq,
+                "block": slot.block_index,
+                "position": slot.position,
+                "block_size": slot.block_size,
+                "arm": open_arm(key, label, slot.sealed_arm),
+                "randomization_number": used[0].randomization_number if used else None,
+                "subject_number": used[1] if used else None,
+                "site": used[0].site_key if used else None,
+                "in_error": bool(used[0].in_error) if used else None,
+            }
+        )
     if lst.status != "generated" or not rows:  # draws-based schemes: export the allocations made
         for a, number in uow.allocations.with_subject_numbers(stored_id(trial), include_in_error=True):
             if a.slot_id is None:
-                rows.append({"stratum": a.stratum, "seq": None, "block": None, "position": None, "block_size": None,
-                             "arm": a.arm, "randomization_number": a.randomization_number, "subject_number": number,
-                             "site": a.site_key, "in_error": bool(a.in_error)})
-    uow.record("randomization.list_exported", "randomization_list", lst.id, after={"rows": len(rows)},
-               trial=nct_id, actor=principal.username)
+                rows.append(
+                    {
+                        "stratum": a.stratum,
+                        "seq": None,
+                        "block": None,
+                        "position": None,
+                        "block_size": None,
+                        "arm": a.arm,
+                        "randomization_number": a.randomization_number,
+                        "subject_number": number,
+                        "site": a.site_key,
+                        "in_error": bool(a.in_error),
+                    }
+                )
+    uow.record(
+        "randomization.list_exported",
+        "randomization_list",
+        lst.id,
+        after={"rows": len(rows)},
+        trial=nct_id,
+        actor=principal.username,
+    )
     return rows
 
 
@@ -108,7 +154,11 @@ def balance(uow: UnitOfWork, principal: Principal, nct_id: str) -> list[dict[str
     trial = get_trial_row(uow, nct_id)
     lst = uow.randomization.current_list(stored_id(trial))
     spec = _spec_of(lst) if lst is not None else _protocol_spec(uow, nct_id)
-    rows = balance_table(spec, [(a.stratum, a.site_key, a.arm) for a in uow.allocations.for_trial(
-        stored_id(trial), include_in_error=True)])
-    return [{"stratum": r.stratum, "site": r.site, "counts": r.counts, "total": r.total, "imbalance": r.imbalance}
-            for r in rows]
+    rows = balance_table(
+        spec,
+        [(a.stratum, a.site_key, a.arm) for a in uow.allocations.for_trial(stored_id(trial), include_in_error=True)],
+    )
+    return [
+        {"stratum": r.stratum, "site": r.site, "counts": r.counts, "total": r.total, "imbalance": r.imbalance}
+        for r in rows
+    ]

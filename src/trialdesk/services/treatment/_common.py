@@ -19,13 +19,7 @@ from trialdesk.domain.errors import Conflict, InvalidInput
 from trialdesk.domain.records import Allocation, Disposition, Dose, Subject
 from trialdesk.domain.schedule import ScheduleSpec
 from trialdesk.domain.subject_lifecycle import SubjectStatus, advance
-from trialdesk.domain.treatment_course import (
-    AssessmentPoint,
-    DispositionEvent,
-    DoseGiven,
-    TreatmentCourse,
-    as_date,
-)
+from trialdesk.domain.treatment_course import AssessmentPoint, DispositionEvent, DoseGiven, TreatmentCourse, as_date
 from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import protocol
 from trialdesk.services.unit_of_work import UnitOfWork
@@ -95,28 +89,47 @@ def _allocation(uow: UnitOfWork, subject: Subject) -> Allocation:
 
 def _dose_given(row: Dose) -> DoseGiven:
     calc = json.loads(row.calculation_json or "{}")
-    return DoseGiven(id=row.id, cycle=row.cycle, drug=row.drug, dose_date=dt.date.fromisoformat(row.dose_date),
-                     weight_kg=row.weight_kg, reduction_level=row.reduction_level,
-                     weight_kg_used=calc.get("weight_kg_used", row.weight_kg))
+    return DoseGiven(
+        id=row.id,
+        cycle=row.cycle,
+        drug=row.drug,
+        dose_date=dt.date.fromisoformat(row.dose_date),
+        weight_kg=row.weight_kg,
+        reduction_level=row.reduction_level,
+        weight_kg_used=calc.get("weight_kg_used", row.weight_kg),
+    )
 
 
 def _disposition_event(row: Disposition) -> DispositionEvent:
-    eot_visit = json.loads(row.details_json or "{}").get("eot_visit_date") if row.kind == "end_of_treatment" \
-        else None
-    return DispositionEvent(kind=row.kind, event_date=dt.date.fromisoformat(row.event_date),
-                            eot_visit_date=dt.date.fromisoformat(eot_visit) if eot_visit else None)
+    eot_visit = json.loads(row.details_json or "{}").get("eot_visit_date") if row.kind == "end_of_treatment" else None
+    return DispositionEvent(
+        kind=row.kind,
+        event_date=dt.date.fromisoformat(row.event_date),
+        eot_visit_date=dt.date.fromisoformat(eot_visit) if eot_visit else None,
+    )
 
 
-def course_of(subject: Subject, alloc: Allocation, doses: Iterable[Dose], assessments: Iterable[AssessmentRow],
-              dispositions: Iterable[Disposition], treatment: TreatmentSpec) -> TreatmentCourse:
+def course_of(
+    subject: Subject,
+    alloc: Allocation,
+    doses: Iterable[Dose],
+    assessments: Iterable[AssessmentRow],
+    dispositions: Iterable[Disposition],
+    treatment: TreatmentSpec,
+) -> TreatmentCourse:
     """The domain course from stored records: ``assessments`` are ``(date, baseline, response)`` tuples."""
     return TreatmentCourse(
-        subject_number=subject.subject_number, site_key=subject.site_key,
-        randomized_on=dt.date.fromisoformat(alloc.randomized_on), regimen=treatment.arm(alloc.arm),
+        subject_number=subject.subject_number,
+        site_key=subject.site_key,
+        randomized_on=dt.date.fromisoformat(alloc.randomized_on),
+        regimen=treatment.arm(alloc.arm),
         doses=tuple(_dose_given(d) for d in doses),
-        assessments=tuple(AssessmentPoint(dt.date.fromisoformat(day), bool(baseline), response)
-                          for day, baseline, response in assessments),
-        dispositions=tuple(_disposition_event(d) for d in dispositions))
+        assessments=tuple(
+            AssessmentPoint(dt.date.fromisoformat(day), bool(baseline), response)
+            for day, baseline, response in assessments
+        ),
+        dispositions=tuple(_disposition_event(d) for d in dispositions),
+    )
 
 
 def load_course(uow: UnitOfWork, subject: Subject, treatment: TreatmentSpec) -> TreatmentCourse:
@@ -124,12 +137,19 @@ def load_course(uow: UnitOfWork, subject: Subject, treatment: TreatmentSpec) -> 
     alloc = _allocation(uow, subject)
     subject_id = stored_id(subject)
     assessments: Sequence[AssessmentRow] = uow.doses.assessments([subject_id]).get(subject_id, [])
-    return course_of(subject, alloc, uow.doses.for_subject(subject_id), assessments,
-                     uow.dispositions.for_subject(subject_id), treatment)
+    return course_of(
+        subject,
+        alloc,
+        uow.doses.for_subject(subject_id),
+        assessments,
+        uow.dispositions.for_subject(subject_id),
+        treatment,
+    )
 
 
-def _set_status(uow: UnitOfWork, principal: Principal, nct_id: str, subject: Subject, status: SubjectStatus,
-                reason: str) -> None:
+def _set_status(
+    uow: UnitOfWork, principal: Principal, nct_id: str, subject: Subject, status: SubjectStatus, reason: str
+) -> None:
     """Move the subject's status forward (never back), audited as ``subject.status_changed``."""
     old = subject.status
     moved = advance(old, status)
@@ -137,5 +157,14 @@ def _set_status(uow: UnitOfWork, principal: Principal, nct_id: str, subject: Sub
         return
     new = moved.value
     subject.status = new
-    uow.record("subject.status_changed", "subject", subject.subject_number, before={"status": old},
-               after={"status": new}, reason=reason, trial=nct_id, site=subject.site_key, actor=principal.username)
+    uow.record(
+        "subject.status_changed",
+        "subject",
+        subject.subject_number,
+        before={"status": old},
+        after={"status": new},
+        reason=reason,
+        trial=nct_id,
+        site=subject.site_key,
+        actor=principal.username,
+    )

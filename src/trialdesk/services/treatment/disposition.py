@@ -19,21 +19,43 @@ from trialdesk.services.treatment._common import _set_status, _specs, _text, _to
 from trialdesk.services.unit_of_work import UnitOfWork
 
 #: Suggested reasons (CDISC-like wording); free text is accepted too.
-END_OF_TREATMENT_REASONS = ("progressive disease", "adverse event", "withdrawal by subject", "physician decision",
-                            "death", "lost to follow-up", "protocol deviation", "completed planned cycles", "other")
-END_OF_STUDY_REASONS = ("death", "withdrawal by subject", "lost to follow-up", "study terminated by sponsor",
-                        "physician decision", "other")
+END_OF_TREATMENT_REASONS = (
+    "progressive disease",
+    "adverse event",
+    "withdrawal by subject",
+    "physician decision",
+    "death",
+    "lost to follow-up",
+    "protocol deviation",
+    "completed planned cycles",
+    "other",
+)
+END_OF_STUDY_REASONS = (
+    "death",
+    "withdrawal by subject",
+    "lost to follow-up",
+    "study terminated by sponsor",
+    "physician decision",
+    "other",
+)
 
 
 def disposition_dict(row: Disposition) -> dict[str, Any]:
     """JSON shape of a stored disposition event."""
-    return {"id": row.id, "kind": row.kind, "event_date": row.event_date, "reason": row.reason,
-            "details": json.loads(row.details_json or "{}"), "entered_at": row.entered_at,
-            "entered_by": row.entered_by}
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "event_date": row.event_date,
+        "reason": row.reason,
+        "details": json.loads(row.details_json or "{}"),
+        "entered_at": row.entered_at,
+        "entered_by": row.entered_by,
+    }
 
 
-def record_disposition(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str,
-                       cmd: RecordDisposition) -> dict[str, Any]:
+def record_disposition(
+    uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str, cmd: RecordDisposition
+) -> dict[str, Any]:
     """Record a disposition event (``Action.DATA_ENTER``).
 
     ``cmd.kind``: ``end_of_treatment`` (``reason`` why treatment ended; ``details.eot_visit_date`` optional),
@@ -50,13 +72,25 @@ def record_disposition(uow: UnitOfWork, principal: Principal, nct_id: str, subje
     clean = _text(cmd.reason)
     extra = course.check_disposition(kind, cmd.event_date, clean, cmd.details or {}, _today(uow))
     assert clean is not None  # check_disposition refuses an entry without it
-    row = uow.dispositions.create(subject_id=stored_id(subject), kind=kind, event_date=cmd.event_date.isoformat(),
-                                  reason=clean, details_json=json.dumps(extra, sort_keys=True, default=str),
-                                  entered_at=uow.now().isoformat(), entered_by=principal.username)
+    row = uow.dispositions.create(
+        subject_id=stored_id(subject),
+        kind=kind,
+        event_date=cmd.event_date.isoformat(),
+        reason=clean,
+        details_json=json.dumps(extra, sort_keys=True, default=str),
+        entered_at=uow.now().isoformat(),
+        entered_by=principal.username,
+    )
     out = disposition_dict(row)
-    uow.record("disposition.recorded", "disposition", row.id, after={k: v for k, v in out.items()
-                                                                      if k != "entered_at"},
-               trial=nct_id, site=subject.site_key, actor=principal.username)
+    uow.record(
+        "disposition.recorded",
+        "disposition",
+        row.id,
+        after={k: v for k, v in out.items() if k != "entered_at"},
+        trial=nct_id,
+        site=subject.site_key,
+        actor=principal.username,
+    )
     status = status_after_disposition(kind)
     if status is not None:
         _set_status(uow, principal, nct_id, subject, status, f"{kind.replace('_', ' ')}: {clean}")
@@ -65,8 +99,7 @@ def record_disposition(uow: UnitOfWork, principal: Principal, nct_id: str, subje
     return out
 
 
-def list_dispositions(uow: UnitOfWork, principal: Principal, nct_id: str,
-                      subject_number: str) -> list[dict[str, Any]]:
+def list_dispositions(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str) -> list[dict[str, Any]]:
     """The subject's disposition events (JSON shape of :func:`disposition_dict`)."""
     _, subject = get_subject(uow, principal, nct_id, subject_number, Action.SUBJECT_VIEW)
     return [disposition_dict(d) for d in uow.dispositions.for_subject(stored_id(subject))]

@@ -23,13 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from trialdesk.stats.survival._data import (
-    SurvivalDataError,
-    as_event,
-    as_time,
-    check_length,
-    combine_strata,
-)
+from trialdesk.stats.survival._data import SurvivalDataError, as_event, as_time, check_length, combine_strata
 
 __all__ = ["ChiSquareTest", "CoxPHFitter", "Ties"]
 
@@ -199,9 +193,7 @@ class CoxPHFitter:
         One row per covariate, the columns of ``summary(coxph)``.
     """
 
-    def __init__(
-        self, ties: Ties = "efron", conf_level: float = 0.95, max_iter: int = 20, eps: float = 1e-9
-    ) -> None:
+    def __init__(self, ties: Ties = "efron", conf_level: float = 0.95, max_iter: int = 20, eps: float = 1e-9) -> None:
         if ties not in _TIES:
             raise SurvivalDataError(f"must be one of {', '.join(_TIES)}; got {ties!r}", field="ties")
         if not (0.0 < float(conf_level) < 1.0):
@@ -213,9 +205,7 @@ class CoxPHFitter:
         self.max_iter = int(max_iter)
         self.eps = float(eps)
 
-    def fit(
-        self, time: Any, event: Any, X: Any, strata: Any = None, *, names: list[str] | None = None
-    ) -> CoxPHFitter:
+    def fit(self, time: Any, event: Any, X: Any, strata: Any = None, *, names: list[str] | None = None) -> CoxPHFitter:
         """Fit the model.
 
         Parameters
@@ -248,7 +238,9 @@ class CoxPHFitter:
             raise SurvivalDataError("has no events; a Cox model cannot be fitted", field="event")
         const = np.ptp(mat, axis=0) == 0
         if const.any():
-            raise SurvivalDataError("is constant; its coefficient is not identifiable", field=f"X.{names[int(np.argmax(const))]}")
+            raise SurvivalDataError(
+                "is constant; its coefficient is not identifiable", field=f"X.{names[int(np.argmax(const))]}"
+            )
         rs = _RiskSets(t, e, mat, s_codes, self.ties)
         p = mat.shape[1]
         beta = np.zeros(p)
@@ -391,8 +383,7 @@ class CoxPHFitter:
             "events": self.n_events_,
             "n_strata": self.n_strata_,
             "coefficients": [
-                {"covariate": name, **{k: float(v) for k, v in row.items()}}
-                for name, row in self.summary_.iterrows()
+                {"covariate": name, **{k: float(v) for k, v in row.items()}} for name, row in self.summary_.iterrows()
             ],
             "loglik_null": self.log_likelihood_null_,
             "loglik": self.log_likelihood_,
