@@ -8,27 +8,29 @@ statistician's rights, which the service checks.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from trialdesk.entrypoints.cli.common import (
+    AsOption,
     DbOption,
     TrialArgument,
     TrialOption,
-    app_for,
     cli_errors,
     console,
     print_json,
+    run_as,
 )
-from trialdesk.entrypoints.cli.people import resolve_principal
+
+if TYPE_CHECKING:
+    from trialdesk.domain.access import Principal
 
 results_app = typer.Typer(
     help="CT.gov results: export the resultsSection, post results to the registry.", no_args_is_help=True
 )
 datasets_app = typer.Typer(help="Analysis datasets (ADSL, ADTTE, ADRS, ADAE, ADEX, screening).", no_args_is_help=True)
 
-AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
 CutOption = typer.Option(None, "--cut", help="Data cut-off date YYYY-MM-DD (default: today).")
 
 
@@ -89,12 +91,8 @@ def analyze_command(
 
     with cli_errors():
         command = RunAnalysis.model_validate({"cut_date": cut, "ties": ties})
-        app = app_for(db)
-        principal = resolve_principal(app, as_user)
         keep: dict[str, Any] = {}
-        with app.uow(principal.username) as uow:
-            run = analysis.run_analysis(uow, principal, nct_id, command, keep=keep)
-            uow.commit()
+        run = run_as(db, as_user, lambda uow, p: analysis.run_analysis(uow, p, nct_id, command, keep=keep), commit=True)
         paths = write_report(keep["analysis"], out, title=f"{nct_id} final analysis (data cut-off {run['cut_date']})")
         if as_json:
             print_json(
@@ -123,17 +121,16 @@ def results_export(
     from trialdesk.domain.errors import NotFound
     from trialdesk.services import analysis, registry
 
+    def section_for(uow: Any, principal: Principal) -> Any:
+        if posted or (run_id is None and not principal.can(Action.ANALYSIS_RUN)):
+            section = registry.posted_results(uow, nct_id)
+            if section is None:
+                raise NotFound(f"{nct_id} has no posted results")
+            return section
+        return analysis.get_run(uow, principal, nct_id, run_id)["results_section"]
+
     with cli_errors():
-        app = app_for(db)
-        principal = resolve_principal(app, as_user)
-        with app.uow(principal.username) as uow:
-            if posted or (run_id is None and not principal.can(Action.ANALYSIS_RUN)):
-                section = registry.posted_results(uow, nct_id)
-                if section is None:
-                    raise NotFound(f"{nct_id} has no posted results")
-            else:
-                section = analysis.get_run(uow, principal, nct_id, run_id)["results_section"]
-        print_json(section)
+        print_json(run_as(db, as_user, section_for, commit=False))
 
 
 @results_app.command("post")
@@ -150,11 +147,7 @@ def results_post(
 
     with cli_errors():
         command = PostResults.model_validate({"run_id": run_id})
-        app = app_for(db)
-        principal = resolve_principal(app, as_user)
-        with app.uow(principal.username) as uow:
-            posted = analysis.post_results(uow, principal, nct_id, command)
-            uow.commit()
+        posted = run_as(db, as_user, lambda uow, p: analysis.post_results(uow, p, nct_id, command), commit=True)
         if as_json:
             print_json(posted)
         else:
@@ -181,10 +174,7 @@ def datasets_export(
     with cli_errors():
         if fmt not in ("csv", "parquet"):
             raise InvalidInput(f"must be csv or parquet; got {fmt!r}", field="--format")
-        app = app_for(db)
-        principal = resolve_principal(app, as_user)
-        with app.uow(principal.username) as uow:
-            ds = analysis.analysis_datasets(uow, principal, nct_id, cut)
+        ds = run_as(db, as_user, lambda uow, p: analysis.analysis_datasets(uow, p, nct_id, cut), commit=False)
         paths = write_datasets(ds, directory, fmt)
         for p in paths:
             console.print(str(p))

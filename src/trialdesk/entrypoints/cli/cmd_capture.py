@@ -8,46 +8,26 @@ operator (the system principal; it may load CTCAE but, holding no user account, 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
-from trialdesk.entrypoints.cli.people import resolve_principal
-
-if TYPE_CHECKING:
-    from trialdesk.domain.access import Principal
-
-T = TypeVar("T")
-
-AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
-JsonOption = typer.Option(False, "--json", help="Print JSON.")
+from trialdesk.entrypoints.cli.common import (
+    AsOption,
+    DbOption,
+    JsonOption,
+    TrialOption,
+    app_for,
+    cli_errors,
+    run_as,
+    show,
+)
 
 ctcae_app = typer.Typer(help="CTCAE v5.0 dictionary (NCI's workbook).", no_args_is_help=True)
 ae_app = typer.Typer(help="Adverse events (CTCAE v5.0 graded).", no_args_is_help=True)
 tumor_app = typer.Typer(help="Tumour assessments (RECIST 1.1).", no_args_is_help=True)
 queries_app = typer.Typer(help="Data queries: list, raise, answer, close, re-open.", no_args_is_help=True)
-
-
-def _run(db: str | None, as_user: str | None, fn: Callable[[Any, Principal], T], *, commit: bool = True) -> T:
-    """Run ``fn(uow, principal)`` in one unit of work as the caller, committed unless ``commit`` is false."""
-    app = app_for(db)
-    principal = resolve_principal(app, as_user)
-    with app.uow(principal.username) as uow:
-        out = fn(uow, principal)
-        if commit:
-            uow.commit()
-    return out
-
-
-def _show(value: T, as_json: bool, lines: Callable[[T], list[str]]) -> None:
-    if as_json:
-        print_json(value)
-    else:
-        for line in lines(value):
-            console.print(line, highlight=False, markup=False)
 
 
 # --- ctcae -------------------------------------------------------------------------------------------------------
@@ -66,8 +46,8 @@ def ctcae_load(
 
     with cli_errors():
         terms = read_ctcae_workbook(path)
-        out = _run(db, as_user, lambda uow, p: ctcae.load_terms(uow, p, terms, source=path.name))
-    _show(
+        out = run_as(db, as_user, lambda uow, p: ctcae.load_terms(uow, p, terms, source=path.name), commit=True)
+    show(
         out,
         as_json,
         lambda o: [
@@ -88,7 +68,7 @@ def ctcae_term(
         app = app_for(db)
         with app.uow() as uow:
             out = ctcae.term_info(uow, query)
-    _show(
+    show(
         out,
         as_json,
         lambda o: (
@@ -165,8 +145,8 @@ def ae_add(
                 "outcome": outcome,
             }
         )
-        out = _run(db, as_user, lambda uow, p: ae.record_adverse_event(uow, p, trial, subject, command))
-    _show(out, as_json, _ae_lines)
+        out = run_as(db, as_user, lambda uow, p: ae.record_adverse_event(uow, p, trial, subject, command), commit=True)
+    show(out, as_json, _ae_lines)
 
 
 @ae_app.command("edit")
@@ -194,8 +174,10 @@ def ae_edit(
         command = EditRecord.model_validate(
             {"changes": {k: value(v) for k, v in _pairs(set_, "set").items()}, "reason": reason}
         )
-        out = _run(db, as_user, lambda uow, p: ae.update_adverse_event(uow, p, trial, subject, ae_id, command))
-    _show(out, as_json, _ae_lines)
+        out = run_as(
+            db, as_user, lambda uow, p: ae.update_adverse_event(uow, p, trial, subject, ae_id, command), commit=True
+        )
+    show(out, as_json, _ae_lines)
 
 
 @ae_app.command("reported")
@@ -214,8 +196,10 @@ def ae_reported(
 
     with cli_errors():
         command = MarkSaeReported.model_validate({"reported_at": at})
-        out = _run(db, as_user, lambda uow, p: ae.mark_sae_reported(uow, p, trial, subject, ae_id, command))
-    _show(out, as_json, _ae_lines)
+        out = run_as(
+            db, as_user, lambda uow, p: ae.mark_sae_reported(uow, p, trial, subject, ae_id, command), commit=True
+        )
+    show(out, as_json, _ae_lines)
 
 
 @ae_app.command("list")
@@ -230,8 +214,8 @@ def ae_list(
     from trialdesk.services import adverse_events as ae
 
     with cli_errors():
-        out = _run(db, as_user, lambda uow, p: ae.list_adverse_events(uow, p, trial, subject), commit=False)
-    _show(out, as_json, lambda rows: [line for o in rows for line in _ae_lines(o)] or ["no adverse events"])
+        out = run_as(db, as_user, lambda uow, p: ae.list_adverse_events(uow, p, trial, subject), commit=False)
+    show(out, as_json, lambda rows: [line for o in rows for line in _ae_lines(o)] or ["no adverse events"])
 
 
 # --- tumour assessments ------------------------------------------------------------------------------------------
@@ -280,8 +264,10 @@ def tumor_add(
         command = RecordTumourAssessment.model_validate(
             {"assessment_date": date, "lesions": found, "baseline": baseline}
         )
-        out = _run(db, as_user, lambda uow, p: tumor.record_tumor_assessment(uow, p, trial, subject, command))
-    _show(out, as_json, _summary_lines)
+        out = run_as(
+            db, as_user, lambda uow, p: tumor.record_tumor_assessment(uow, p, trial, subject, command), commit=True
+        )
+    show(out, as_json, _summary_lines)
 
 
 @tumor_app.command("summary")
@@ -296,8 +282,8 @@ def tumor_summary(
     from trialdesk.services import tumor
 
     with cli_errors():
-        out = _run(db, as_user, lambda uow, p: tumor.recist_summary(uow, p, trial, subject), commit=False)
-    _show(out, as_json, _summary_lines)
+        out = run_as(db, as_user, lambda uow, p: tumor.recist_summary(uow, p, trial, subject), commit=False)
+    show(out, as_json, _summary_lines)
 
 
 # --- queries -----------------------------------------------------------------------------------------------------
@@ -325,8 +311,10 @@ def queries_list(
     from trialdesk.services import queries
 
     with cli_errors():
-        out = _run(db, as_user, lambda uow, p: queries.list_queries(uow, p, trial, site, subject, status), commit=False)
-    _show(out, as_json, _query_lines)
+        out = run_as(
+            db, as_user, lambda uow, p: queries.list_queries(uow, p, trial, site, subject, status), commit=False
+        )
+    show(out, as_json, _query_lines)
 
 
 @queries_app.command("raise")
@@ -349,8 +337,8 @@ def queries_raise(
         command = RaiseQuery.model_validate(
             {"entity_type": entity_type, "entity_id": entity_id, "field": field, "message": message}
         )
-        out = _run(db, as_user, lambda uow, p: queries.raise_query(uow, p, trial, subject, command))
-    _show(out, as_json, _query_lines)
+        out = run_as(db, as_user, lambda uow, p: queries.raise_query(uow, p, trial, subject, command), commit=True)
+    show(out, as_json, _query_lines)
 
 
 @queries_app.command("answer")
@@ -368,8 +356,8 @@ def queries_answer(
 
     with cli_errors():
         command = QueryStep.model_validate({"text": answer})
-        out = _run(db, as_user, lambda uow, p: queries.answer_query(uow, p, trial, query_id, command))
-    _show(out, as_json, _query_lines)
+        out = run_as(db, as_user, lambda uow, p: queries.answer_query(uow, p, trial, query_id, command), commit=True)
+    show(out, as_json, _query_lines)
 
 
 @queries_app.command("close")
@@ -387,8 +375,8 @@ def queries_close(
 
     with cli_errors():
         command = QueryStep.model_validate({"text": note})
-        out = _run(db, as_user, lambda uow, p: queries.close_query(uow, p, trial, query_id, command))
-    _show(out, as_json, _query_lines)
+        out = run_as(db, as_user, lambda uow, p: queries.close_query(uow, p, trial, query_id, command), commit=True)
+    show(out, as_json, _query_lines)
 
 
 @queries_app.command("reopen")
@@ -406,8 +394,8 @@ def queries_reopen(
 
     with cli_errors():
         command = QueryStep.model_validate({"text": reason})
-        out = _run(db, as_user, lambda uow, p: queries.reopen_query(uow, p, trial, query_id, command))
-    _show(out, as_json, _query_lines)
+        out = run_as(db, as_user, lambda uow, p: queries.reopen_query(uow, p, trial, query_id, command), commit=True)
+    show(out, as_json, _query_lines)
 
 
 # --- signature ---------------------------------------------------------------------------------------------------
@@ -430,8 +418,8 @@ def sign_command(
 
         password = get_settings().password or typer.prompt("password (to sign)", hide_input=True)
         command = SignCasebook.model_validate({"password": password, "meaning": meaning or signatures.DEFAULT_MEANING})
-        out = _run(db, as_user, lambda uow, p: signatures.sign_casebook(uow, p, trial, subject, command))
-    _show(
+        out = run_as(db, as_user, lambda uow, p: signatures.sign_casebook(uow, p, trial, subject, command), commit=True)
+    show(
         out,
         as_json,
         lambda o: [
@@ -453,8 +441,8 @@ def casebook_command(
     from trialdesk.services import signatures
 
     with cli_errors():
-        out = _run(db, as_user, lambda uow, p: signatures.casebook_status(uow, p, trial, subject), commit=False)
-    _show(
+        out = run_as(db, as_user, lambda uow, p: signatures.casebook_status(uow, p, trial, subject), commit=False)
+    show(
         out,
         as_json,
         lambda o: (

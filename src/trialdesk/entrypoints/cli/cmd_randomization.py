@@ -18,12 +18,21 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from trialdesk.domain.errors import Conflict, InvalidInput
-from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.common import (
+    AsOption,
+    DbOption,
+    TrialOption,
+    app_for,
+    cli_errors,
+    console,
+    print_json,
+    run_as,
+)
 from trialdesk.entrypoints.cli.people import resolve_principal
 from trialdesk.entrypoints.cli.randomization_sim import simulate_command
 
@@ -32,12 +41,13 @@ if TYPE_CHECKING:
     from trialdesk.domain.access import Principal
     from trialdesk.services.ports import SeedStore
 
+T = TypeVar("T")
+
 randomization_app = typer.Typer(
     help="The IWRS: allocation list, allocation, verification, qualification.", no_args_is_help=True
 )
 randomization_app.command("simulate")(simulate_command)
 
-AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
 SeedFileOption = typer.Option(None, "--seed-file", help="File holding the seed as hex (default: the seed store).")
 
 
@@ -103,12 +113,12 @@ def generate(
 
 
 def _run_with_seed(
-    service: Callable[[Any, Principal, str, bytes], dict[str, Any]],
+    service: Callable[[Any, Principal, str, bytes], T],
     nct_id: str,
     seed_file: Path | None,
     as_user: str | None,
     db: str | None,
-) -> dict[str, Any]:
+) -> T:
     """Resolve the caller and the list's seed, then run ``service(uow, principal, nct_id, seed)`` and commit."""
     with cli_errors():
         app = app_for(db)
@@ -175,13 +185,7 @@ def export(
     """Export the whole list in clear (statistician only; audited)."""
     from trialdesk.services import randomization as rz
 
-    with cli_errors():
-        app = app_for(db)
-        principal = resolve_principal(app, as_user)
-        seed = _seed_for(app, principal, nct_id, seed_file)
-        with app.uow(principal.username) as uow:
-            rows = rz.export_list(uow, principal, nct_id, seed)
-            uow.commit()
+    rows = _run_with_seed(rz.export_list, nct_id, seed_file, as_user, db)
     if out.suffix.lower() == ".json":
         out.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     else:
@@ -203,10 +207,7 @@ def balance(
     from trialdesk.services import randomization as rz
 
     with cli_errors():
-        app = app_for(db)
-        principal = resolve_principal(app, as_user)
-        with app.uow(principal.username) as uow:
-            rows = rz.balance(uow, principal, nct_id)
+        rows = run_as(db, as_user, lambda uow, p: rz.balance(uow, p, nct_id), commit=False)
     if as_json:
         print_json(rows)
         return
@@ -233,11 +234,7 @@ def randomize(
 
     with cli_errors():
         command = Randomize.model_validate({"confirm": True, "client_key": client_key, "randomized_on": on})
-        app = app_for(db)
-        principal = resolve_principal(app, as_user)
-        with app.uow(principal.username) as uow:
-            out = rz.randomize_subject(uow, principal, nct_id, subject, command)
-            uow.commit()
+        out = run_as(db, as_user, lambda uow, p: rz.randomize_subject(uow, p, nct_id, subject, command), commit=True)
     if as_json:
         print_json(out)
         return
@@ -260,11 +257,9 @@ def in_error(
 
     with cli_errors():
         command = FlagRandomizedInError.model_validate({"reason": reason})
-        app = app_for(db)
-        principal = resolve_principal(app, as_user)
-        with app.uow(principal.username) as uow:
-            out = rz.flag_randomized_in_error(uow, principal, nct_id, subject, command)
-            uow.commit()
+        out = run_as(
+            db, as_user, lambda uow, p: rz.flag_randomized_in_error(uow, p, nct_id, subject, command), commit=True
+        )
     console.print(
         f"{subject}: {out['randomization_number']} flagged as randomized in error", highlight=False, markup=False
     )

@@ -7,25 +7,24 @@ operator. Registered automatically (``register(app)``).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
-from trialdesk.entrypoints.cli.people import resolve_principal
-
-if TYPE_CHECKING:
-    from trialdesk.domain.access import Principal
-
-T = TypeVar("T")
-
-AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
-JsonOption = typer.Option(False, "--json", help="Print JSON.")
+from trialdesk.entrypoints.cli.common import (
+    AsOption,
+    DbOption,
+    JsonOption,
+    TrialOption,
+    cli_errors,
+    console,
+    print_json,
+    run_as,
+    show,
+)
 
 doses_app = typer.Typer(
     help="Doses: plan (dose engine with the subject's history), record, edit, list.", no_args_is_help=True
@@ -33,21 +32,6 @@ doses_app = typer.Typer(
 disposition_app = typer.Typer(
     help="Disposition: end of treatment, end of study, death, new anticancer therapy.", no_args_is_help=True
 )
-
-
-def _run(
-    db: str | None, as_user: str | None, fn: Callable[[Any, Principal], T], *, commit: bool = False
-) -> tuple[T, dt.datetime]:
-    """Run ``fn(uow, principal)`` in one unit of work as the caller (committed when ``commit``); also returns the
-    unit of work's clock reading, the iCalendar files' DTSTAMP."""
-    app = app_for(db)
-    principal = resolve_principal(app, as_user)
-    with app.uow(principal.username) as uow:
-        out = fn(uow, principal)
-        if commit:
-            uow.commit()
-        now = uow.now()
-    return out, now
 
 
 def calendar_command(
@@ -73,22 +57,30 @@ def calendar_command(
 
     with cli_errors():
         if subject is not None and site is None:
-            visits, now = _run(
+            visits, now = run_as(
                 db,
                 as_user,
-                lambda uow, p: treatment.subject_calendar(
-                    uow, p, trial, subject, as_of, horizon_days=126 if horizon_days is None else horizon_days
+                lambda uow, p: (
+                    treatment.subject_calendar(
+                        uow, p, trial, subject, as_of, horizon_days=126 if horizon_days is None else horizon_days
+                    ),
+                    uow.now(),
                 ),
+                commit=False,
             )
             data = subject_calendar_ics(subject, visits, generated_at=now) if ics else None
         elif site is not None and subject is None:
             site_key = site
-            visits, now = _run(
+            visits, now = run_as(
                 db,
                 as_user,
-                lambda uow, p: treatment.site_calendar(
-                    uow, p, trial, site_key, as_of, horizon_days=28 if horizon_days is None else horizon_days
+                lambda uow, p: (
+                    treatment.site_calendar(
+                        uow, p, trial, site_key, as_of, horizon_days=28 if horizon_days is None else horizon_days
+                    ),
+                    uow.now(),
                 ),
+                commit=False,
             )
             data = site_calendar_ics(site_key, visits, generated_at=now) if ics else None
         else:
@@ -142,7 +134,7 @@ def doses_plan(
         command = PlanDoses.model_validate(
             {"cycle": cycle, "weight_kg": weight_kg, "height_cm": height_cm, "dose_date": dose_date}
         )
-        out, _ = _run(db, as_user, lambda uow, p: treatment.planned_doses(uow, p, trial, subject, command))
+        out = run_as(db, as_user, lambda uow, p: treatment.planned_doses(uow, p, trial, subject, command), commit=False)
     if as_json:
         print_json(out)
         return
@@ -197,7 +189,7 @@ def doses_record(
                 "height_cm": height_cm,
             }
         )
-        out, _ = _run(db, as_user, lambda uow, p: treatment.record_dose(uow, p, trial, subject, command), commit=True)
+        out = run_as(db, as_user, lambda uow, p: treatment.record_dose(uow, p, trial, subject, command), commit=True)
     if as_json:
         print_json(out)
         return
@@ -240,14 +232,12 @@ def doses_edit(
                 raise InvalidInput(f"expected FIELD=VALUE, got {item!r}", field="set")
             changes[name.strip()] = _value(value)
         command = EditDose.model_validate({"changes": changes, "reason": reason})
-        out, _ = _run(
+        out = run_as(
             db, as_user, lambda uow, p: treatment.update_dose(uow, p, trial, subject, dose_id, command), commit=True
         )
-    if as_json:
-        print_json(out)
-        return
-    for name, change in out["changes"].items():
-        console.print(f"{name}: {change['old']} -> {change['new']}", highlight=False, markup=False)
+    show(
+        out, as_json, lambda o: [f"{name}: {change['old']} -> {change['new']}" for name, change in o["changes"].items()]
+    )
 
 
 @doses_app.command("list")
@@ -262,7 +252,7 @@ def doses_list(
     from trialdesk.services import treatment
 
     with cli_errors():
-        out, _ = _run(db, as_user, lambda uow, p: treatment.list_doses(uow, p, trial, subject))
+        out = run_as(db, as_user, lambda uow, p: treatment.list_doses(uow, p, trial, subject), commit=False)
     if as_json:
         print_json(out)
         return
@@ -303,7 +293,7 @@ def disposition_record(
         command = RecordDisposition.model_validate(
             {"kind": kind.strip().lower(), "event_date": event_date, "reason": reason, "details": details}
         )
-        out, _ = _run(
+        out = run_as(
             db, as_user, lambda uow, p: treatment.record_disposition(uow, p, trial, subject, command), commit=True
         )
     if as_json:
@@ -326,12 +316,8 @@ def disposition_list(
     from trialdesk.services import treatment
 
     with cli_errors():
-        out, _ = _run(db, as_user, lambda uow, p: treatment.list_dispositions(uow, p, trial, subject))
-    if as_json:
-        print_json(out)
-        return
-    for d in out:
-        console.print(f"{d['event_date']} {d['kind']}: {d['reason'] or ''}", highlight=False, markup=False)
+        out = run_as(db, as_user, lambda uow, p: treatment.list_dispositions(uow, p, trial, subject), commit=False)
+    show(out, as_json, lambda o: [f"{d['event_date']} {d['kind']}: {d['reason'] or ''}" for d in o])
 
 
 def register(app: typer.Typer) -> None:

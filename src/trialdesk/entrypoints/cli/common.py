@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from trialdesk.domain.errors import TrialdeskError
 
 if TYPE_CHECKING:
     from trialdesk.bootstrap import App
+    from trialdesk.domain.access import Principal
+
+T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -36,6 +39,8 @@ TrialArgument = typer.Argument(None, callback=_trial_or_default, help=TRIAL_HELP
 DbOption = typer.Option(
     None, "--db", help="Database URL (default: $TRIALDESK_DATABASE_URL or a SQLite file in the user data directory)."
 )
+AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
+JsonOption = typer.Option(False, "--json", help="Print JSON.")
 
 
 def print_json(value: Any) -> None:
@@ -70,3 +75,27 @@ def app_for(db: str | None, *, load_default: bool = True) -> App:
     from trialdesk.bootstrap import bootstrap
 
     return bootstrap(db, load_default=load_default)
+
+
+def run_as(db: str | None, as_user: str | None, fn: Callable[[Any, Principal], T], *, commit: bool) -> T:
+    """Run ``fn(uow, principal)`` in one unit of work as the CLI caller (``--as`` / $TRIALDESK_TOKEN / the local
+    operator), committed when ``commit``: the one home of the "resolve the caller, open a unit of work, call the
+    service, commit" steps every command repeats."""
+    from trialdesk.entrypoints.cli.people import resolve_principal
+
+    app = app_for(db)
+    principal = resolve_principal(app, as_user)
+    with app.uow(principal.username) as uow:
+        out = fn(uow, principal)
+        if commit:
+            uow.commit()
+    return out
+
+
+def show(value: T, as_json: bool, lines: Callable[[T], list[str]]) -> None:
+    """Print ``value`` as JSON with ``--json``, else the plain lines ``lines(value)`` (no Rich markup in them)."""
+    if as_json:
+        print_json(value)
+    else:
+        for line in lines(value):
+            console.print(line, highlight=False, markup=False)

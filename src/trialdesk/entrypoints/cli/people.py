@@ -8,7 +8,8 @@ framework's management command) and are audited as ``cli:<os user>``. Commands t
 from __future__ import annotations
 
 import getpass
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -17,6 +18,8 @@ from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli
 if TYPE_CHECKING:
     from trialdesk.bootstrap import App
     from trialdesk.domain.access import Principal
+
+T = TypeVar("T")
 
 users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
@@ -57,6 +60,17 @@ def resolve_principal(app: App, as_user: str | None) -> Principal:
     return operator()
 
 
+def _as_operator(db: str | None, fn: Callable[[Any, Principal], T]) -> T:
+    """Run ``fn(uow, operator)`` in one committed unit of work as the local operator: the account, token and site
+    status commands administer the database from the machine itself, so they never ask who is calling."""
+    app = app_for(db)
+    actor = operator()
+    with app.uow(actor.username) as uow:
+        out = fn(uow, actor)
+        uow.commit()
+    return out
+
+
 def _grants(roles: list[str], sites: list[str]) -> list[tuple[str, list[str] | None]]:
     return [(role, list(sites) or None) for role in roles]
 
@@ -67,10 +81,7 @@ def users_create_admin(username: str = typer.Option("admin"), db: str | None = D
     from trialdesk.services import accounts
 
     with cli_errors():
-        app = app_for(db)
-        with app.uow(operator().username) as uow:
-            name, password = accounts.create_first_admin(uow, username)
-            uow.commit()
+        name, password = _as_operator(db, lambda uow, _: accounts.create_first_admin(uow, username))
     console.print(f"admin user [bold]{name}[/] created. One-time password (shown once): [bold]{password}[/]")
 
 
@@ -88,11 +99,9 @@ def users_add(
     from trialdesk.services import accounts
 
     with cli_errors():
-        app = app_for(db)
-        actor = operator()
-        with app.uow(actor.username) as uow:
-            password = accounts.add_user(uow, actor, username, _grants(role, site), display_name=display_name)
-            uow.commit()
+        password = _as_operator(
+            db, lambda uow, a: accounts.add_user(uow, a, username, _grants(role, site), display_name=display_name)
+        )
     console.print(f"user [bold]{username}[/] created. One-time password (shown once): [bold]{password}[/]")
 
 
@@ -119,11 +128,7 @@ def users_disable(username: str, reason: str = typer.Option(..., "--reason"), db
     from trialdesk.services import accounts
 
     with cli_errors():
-        app = app_for(db)
-        actor = operator()
-        with app.uow(actor.username) as uow:
-            accounts.disable_user(uow, actor, username, reason)
-            uow.commit()
+        _as_operator(db, lambda uow, a: accounts.disable_user(uow, a, username, reason))
     console.print(f"{username} disabled")
 
 
@@ -133,11 +138,7 @@ def users_reset_password(username: str, db: str | None = DbOption) -> None:
     from trialdesk.services import accounts
 
     with cli_errors():
-        app = app_for(db)
-        actor = operator()
-        with app.uow(actor.username) as uow:
-            password = accounts.reset_password(uow, actor, username)
-            uow.commit()
+        password = _as_operator(db, lambda uow, a: accounts.reset_password(uow, a, username))
     console.print(f"new one-time password for {username} (shown once): [bold]{password}[/]")
 
 
@@ -167,11 +168,7 @@ def tokens_create(
     from trialdesk.services import accounts
 
     with cli_errors():
-        app = app_for(db)
-        actor = operator()
-        with app.uow(actor.username) as uow:
-            token = accounts.create_token(uow, actor, user, name)
-            uow.commit()
+        token = _as_operator(db, lambda uow, a: accounts.create_token(uow, a, user, name))
     typer.echo(token)
 
 
@@ -190,11 +187,7 @@ def tokens_revoke(token_id: int, db: str | None = DbOption) -> None:
     from trialdesk.services import accounts
 
     with cli_errors():
-        app = app_for(db)
-        actor = operator()
-        with app.uow(actor.username) as uow:
-            accounts.revoke_token(uow, actor, token_id)
-            uow.commit()
+        _as_operator(db, lambda uow, a: accounts.revoke_token(uow, a, token_id))
     console.print(f"token {token_id} revoked")
 
 
@@ -229,9 +222,5 @@ def sites_set_status(
 
     with cli_errors():
         command = ChangeSiteStatus.model_validate({"status": status.upper(), "reason": reason})
-        app = app_for(db)
-        actor = operator()
-        with app.uow(actor.username) as uow:
-            row = sites.change_site_status(uow, actor, nct_id, site, command)
-            uow.commit()
+        row = _as_operator(db, lambda uow, a: sites.change_site_status(uow, a, nct_id, site, command))
     console.print(f"{row['site']}: {row['status']}")
