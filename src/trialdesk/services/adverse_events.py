@@ -24,8 +24,8 @@ from trialdesk.services import ctcae as ctcae_service
 from trialdesk.services.commands import EditRecord, MarkSaeReported, RecordAdverseEvent
 from trialdesk.services.queries import open_query
 from trialdesk.services.registry import stored_id
-from trialdesk.services.signatures import touch_and_record
-from trialdesk.services.subjects import get_subject, protocol
+from trialdesk.services.signatures import record_invalidation, touch_and_record
+from trialdesk.services.subjects import get_subject, protocol, visible_sites
 from trialdesk.services.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -274,17 +274,7 @@ def update_adverse_event(
     live = uow.signatures.active(stored_id(subject))
     diff = apply_changes(uow, principal, row, columns, reason, "adverse_event", subject, trial=nct_id)
     if diff and live is not None:
-        uow.record(
-            "casebook.signature_invalidated",
-            "signature",
-            live.id,
-            before={"signed_at": live.signed_at, "data_version": live.data_version},
-            after={"invalidated_at": live.invalidated_at, "data_version": subject.data_version},
-            reason=reason,
-            trial=nct_id,
-            site=subject.site_key,
-            actor=principal.username,
-        )
+        record_invalidation(uow, live, subject, reason=reason, nct_id=nct_id, actor=principal.username)
     return {
         **ae_dict(uow, row, subject.subject_number),
         "changed": diff,
@@ -340,10 +330,7 @@ def serious_events(
     from trialdesk.services.registry import get_trial_row
 
     trial = get_trial_row(uow, nct_id)
-    sites = principal.sites_for(Action.SUBJECT_VIEW)
-    if site_key is not None:
-        require(principal, Action.SUBJECT_VIEW, site_key)
-        sites = frozenset({site_key})
+    sites = visible_sites(principal, site_key)
     if sites is not None and not sites:
         return []
     return [

@@ -13,7 +13,7 @@ from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.domain.records import Query, Subject
 from trialdesk.services.commands import QueryStep, RaiseQuery
 from trialdesk.services.registry import get_trial_row, stored_id
-from trialdesk.services.subjects import get_subject
+from trialdesk.services.subjects import get_subject, visible_sites
 from trialdesk.services.unit_of_work import UnitOfWork
 
 STATUSES = ("open", "answered", "closed")
@@ -224,10 +224,7 @@ def list_queries(
     if subject_number is not None:
         _, subject = get_subject(uow, principal, nct_id, subject_number)
         subject_id = subject.id
-    sites = principal.sites_for(Action.SUBJECT_VIEW)
-    if site is not None:
-        require(principal, Action.SUBJECT_VIEW, site)
-        sites = frozenset({site})
+    sites = visible_sites(principal, site)
     if sites is not None and not sites:
         return []
     return [

@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from trialdesk.domain.audit import AuditEvent
 from trialdesk.domain.ctcae import CtcaeTerm
@@ -53,6 +53,7 @@ __all__ = [
     "AdverseEventRepository",
     "AllocationRepository",
     "AnalysisRepository",
+    "AuditQuery",
     "AuditRepository",
     "CtcaeRepository",
     "DashboardRepository",
@@ -121,6 +122,20 @@ class UserRepository(Protocol):
     def tokens(self, user_id: int | None = None) -> builtins.list[ApiToken]: ...
 
 
+class AuditQuery(TypedDict, total=False):
+    """Filters of :meth:`AuditRepository.query`, all optional: a filter left out (or empty) does not narrow.
+    ``sites`` keeps events at those sites (``None``: every site); ``limit`` (default 200) and ``offset`` (default
+    0) page through the newest-first list. Declared once for the protocol and its implementations."""
+
+    entity_type: str | None
+    entity_id: str | None
+    trial: str | None
+    sites: Sites
+    action_prefix: str | None
+    limit: int
+    offset: int
+
+
 class AuditRepository(Protocol):
     def events(self) -> Iterator[AuditEvent]:
         """The whole chain, oldest first (streamed)."""
@@ -130,18 +145,8 @@ class AuditRepository(Protocol):
         """``(seq, hash)`` of the latest event (``(0, GENESIS_HASH)`` when empty)."""
         ...
 
-    def query(
-        self,
-        *,
-        entity_type: str | None = None,
-        entity_id: str | None = None,
-        trial: str | None = None,
-        sites: Sites = None,
-        action_prefix: str | None = None,
-        limit: int = 200,
-        offset: int = 0,
-    ) -> list[AuditEventRecord]:
-        """Newest first."""
+    def query(self, **filters: Unpack[AuditQuery]) -> list[AuditEventRecord]:
+        """Newest first; see :class:`AuditQuery` for the filters and their defaults."""
         ...
 
     def count(self) -> int: ...

@@ -30,7 +30,7 @@ from trialdesk.domain.sites import require_recruiting
 from trialdesk.domain.subject_lifecycle import SCREENING_STATUS, SubjectStatus, can_rescreen, status_after_screening
 from trialdesk.services.commands import ScreenPatient
 from trialdesk.services.registry import get_protocol, get_trial_row, protocol_digest, stored_id
-from trialdesk.services.subjects import site_code, touch
+from trialdesk.services.subjects import site_code, touch, visible_sites
 from trialdesk.services.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -344,11 +344,8 @@ def screening_log(
     """The screening log (every screening, rescreens included, oldest first) at the sites the caller may see
     subjects of; ``site_key`` narrows it to one site (403 if not the caller's)."""
     trial = get_trial_row(uow, nct_id)
-    sites = principal.sites_for(Action.SUBJECT_VIEW)
-    if site_key is not None:
-        require(principal, Action.SUBJECT_VIEW, site_key, hide=False)
-        sites = frozenset({site_key})
-    elif sites is not None and not sites:
+    sites = visible_sites(principal, site_key, hide=False)
+    if site_key is None and sites is not None and not sites:
         require(principal, Action.SUBJECT_VIEW, None, hide=False)
     return [_row_dict(r, s) for r, s in uow.screenings.log(stored_id(trial), sites)]
 

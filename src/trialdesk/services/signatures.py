@@ -36,17 +36,38 @@ def touch_and_record(uow: UnitOfWork, subject: Subject, *, reason: str, nct_id: 
     live = uow.signatures.active(stored_id(subject))
     touch(uow, subject, reason=reason)
     if live is not None:
-        uow.record(
-            "casebook.signature_invalidated",
-            "signature",
-            live.id,
-            before={"signed_at": live.signed_at, "data_version": live.data_version},
-            after={"invalidated_at": live.invalidated_at, "data_version": subject.data_version},
-            reason=reason,
-            trial=nct_id,
-            site=subject.site_key,
-            actor=actor,
-        )
+        record_invalidation(uow, live, subject, reason=reason, nct_id=nct_id, actor=actor)
+
+
+def record_invalidation(
+    uow: UnitOfWork,
+    live: Signature,
+    subject: Subject,
+    *,
+    reason: str,
+    nct_id: str,
+    actor: str,
+    with_data_version: bool = True,
+) -> None:
+    """The audit event for a live signature that a change to the casebook has just invalidated.
+
+    ``with_data_version=False`` leaves the subject's new data version out of ``after``: the tumour-assessment
+    edit has always written it that way, and audit payloads already in the chain must keep their shape.
+    """
+    after: dict[str, Any] = {"invalidated_at": live.invalidated_at}
+    if with_data_version:
+        after["data_version"] = subject.data_version
+    uow.record(
+        "casebook.signature_invalidated",
+        "signature",
+        live.id,
+        before={"signed_at": live.signed_at, "data_version": live.data_version},
+        after=after,
+        reason=reason,
+        trial=nct_id,
+        site=subject.site_key,
+        actor=actor,
+    )
 
 
 def signature_dict(row: Signature) -> dict[str, Any]:

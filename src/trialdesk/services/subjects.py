@@ -18,6 +18,17 @@ def site_code(uow: UnitOfWork, trial_id: int, site_key: str) -> str:
     return f"{site.position + 1:02d}"
 
 
+def visible_sites(
+    principal: Principal, site_key: str | None = None, *, hide: bool | None = None
+) -> frozenset[str] | None:
+    """The sites whose subjects a listing may show the caller (``None``: every site). ``site_key`` narrows the
+    listing to that one site, which the caller must be allowed to see (``hide`` as in :func:`require`)."""
+    if site_key is None:
+        return principal.sites_for(Action.SUBJECT_VIEW)
+    require(principal, Action.SUBJECT_VIEW, site_key, hide=hide)
+    return frozenset({site_key})
+
+
 def get_subject(
     uow: UnitOfWork,
     principal: Principal,

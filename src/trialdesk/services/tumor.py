@@ -24,7 +24,7 @@ from trialdesk.domain.schedule import ScheduleSpec
 from trialdesk.services.commands import EditRecord, RecordTumourAssessment
 from trialdesk.services.queries import open_query
 from trialdesk.services.registry import stored_id
-from trialdesk.services.signatures import touch_and_record
+from trialdesk.services.signatures import record_invalidation, touch_and_record
 from trialdesk.services.subjects import get_subject, protocol
 from trialdesk.services.unit_of_work import UnitOfWork
 
@@ -240,16 +240,8 @@ def update_tumor_assessment(
     live = uow.signatures.active(stored_id(subject))
     diff = apply_changes(uow, principal, row, columns, reason, "tumor_assessment", subject, trial=nct_id)
     if diff and live is not None:
-        uow.record(
-            "casebook.signature_invalidated",
-            "signature",
-            live.id,
-            before={"signed_at": live.signed_at, "data_version": live.data_version},
-            after={"invalidated_at": live.invalidated_at},
-            reason=reason,
-            trial=nct_id,
-            site=subject.site_key,
-            actor=principal.username,
+        record_invalidation(
+            uow, live, subject, reason=reason, nct_id=nct_id, actor=principal.username, with_data_version=False
         )
     evaluation = _evaluate(uow, nct_id, subject, randomized_on)
     queries = (

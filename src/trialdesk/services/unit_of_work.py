@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from trialdesk.services.ports import Ports
 from trialdesk.services.repositories import (
@@ -73,6 +73,18 @@ class PendingEvent:
     actor: str | None = None
 
 
+class EventDetails(TypedDict, total=False):
+    """The optional keyword arguments of :meth:`UnitOfWork.record`: the fields of :class:`PendingEvent` after the
+    entity. Declared once so that the protocol and :class:`AbstractUnitOfWork` cannot drift apart."""
+
+    before: Any
+    after: Any
+    reason: str | None
+    trial: str | None
+    site: str | None
+    actor: str | None
+
+
 class UnitOfWork(Protocol):
     """What a service may use: repositories, ports, the clock, audit events, and the transaction."""
 
@@ -103,19 +115,7 @@ class UnitOfWork(Protocol):
         """The database's dialect name (``postgresql``, ``sqlite``; ``memory`` for the fake)."""
         ...
 
-    def record(
-        self,
-        action: str,
-        entity_type: str,
-        entity_id: Any,
-        *,
-        before: Any = None,
-        after: Any = None,
-        reason: str | None = None,
-        trial: str | None = None,
-        site: str | None = None,
-        actor: str | None = None,
-    ) -> None:
+    def record(self, action: str, entity_type: str, entity_id: Any, **details: Unpack[EventDetails]) -> None:
         """Queue an audit event; it is written by :meth:`commit`, in the same transaction as the change."""
         ...
 
@@ -149,21 +149,9 @@ class AbstractUnitOfWork(abc.ABC):
         self.ports = ports
         self.events: list[PendingEvent] = []
 
-    def record(
-        self,
-        action: str,
-        entity_type: str,
-        entity_id: Any,
-        *,
-        before: Any = None,
-        after: Any = None,
-        reason: str | None = None,
-        trial: str | None = None,
-        site: str | None = None,
-        actor: str | None = None,
-    ) -> None:
+    def record(self, action: str, entity_type: str, entity_id: Any, **details: Unpack[EventDetails]) -> None:
         """Queue an audit event; it is written by :meth:`commit`, in the same transaction as the change."""
-        self.events.append(PendingEvent(action, entity_type, str(entity_id), before, after, reason, trial, site, actor))
+        self.events.append(PendingEvent(action, entity_type, str(entity_id), **details))
 
     def recorded(self) -> Sequence[PendingEvent]:
         return tuple(self.events)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from trialdesk.adapters.db.tables import (
 )
 from trialdesk.adapters.db.uow import chain_head, iter_events
 from trialdesk.domain.audit import AuditEvent
-from trialdesk.services.repositories import Sites
+from trialdesk.services.repositories import AuditQuery
 
 
 class TrialRepository(SqlRepository):
@@ -75,29 +75,20 @@ class AuditRepository(SqlRepository):
     def head(self) -> tuple[int, str]:
         return chain_head(self.session)
 
-    def query(
-        self,
-        *,
-        entity_type: str | None = None,
-        entity_id: str | None = None,
-        trial: str | None = None,
-        sites: Sites = None,
-        action_prefix: str | None = None,
-        limit: int = 200,
-        offset: int = 0,
-    ) -> list[AuditEventRow]:
+    def query(self, **filters: Unpack[AuditQuery]) -> list[AuditEventRow]:
+        c = t.audit_events.c
         stmt = select(AuditEventRow)
-        if entity_type:
-            stmt = stmt.where(t.audit_events.c.entity_type == entity_type)
-        if entity_id:
-            stmt = stmt.where(t.audit_events.c.entity_id == entity_id)
-        if trial:
-            stmt = stmt.where(t.audit_events.c.trial == trial)
-        if sites is not None:
-            stmt = stmt.where(t.audit_events.c.site.in_(sorted(sites)))
-        if action_prefix:
-            stmt = stmt.where(t.audit_events.c.action.startswith(action_prefix))
-        stmt = stmt.order_by(t.audit_events.c.seq.desc()).limit(limit).offset(offset)
+        if entity_type := filters.get("entity_type"):
+            stmt = stmt.where(c.entity_type == entity_type)
+        if entity_id := filters.get("entity_id"):
+            stmt = stmt.where(c.entity_id == entity_id)
+        if trial := filters.get("trial"):
+            stmt = stmt.where(c.trial == trial)
+        if (sites := filters.get("sites")) is not None:
+            stmt = stmt.where(c.site.in_(sorted(sites)))
+        if action_prefix := filters.get("action_prefix"):
+            stmt = stmt.where(c.action.startswith(action_prefix))
+        stmt = stmt.order_by(c.seq.desc()).limit(filters.get("limit", 200)).offset(filters.get("offset", 0))
         return list(self.session.execute(stmt).scalars())
 
     def count(self) -> int:
@@ -135,9 +126,7 @@ class UserRepository(SqlRepository):
         return self._insert(WebSessionRow(**fields))
 
     def session_by_hash(self, token_hash: str) -> WebSessionRow | None:
-        return self.session.execute(
-            select(WebSessionRow).where(t.web_sessions.c.token_hash == token_hash)
-        ).scalar_one_or_none()
+        return self._one(select(WebSessionRow).where(t.web_sessions.c.token_hash == token_hash))
 
     def end_sessions(self, user_id: int, when: str) -> None:
         for row in self.session.execute(
@@ -150,9 +139,7 @@ class UserRepository(SqlRepository):
         return self._insert(ApiTokenRow(**fields))
 
     def token_by_hash(self, token_hash: str) -> ApiTokenRow | None:
-        return self.session.execute(
-            select(ApiTokenRow).where(t.api_tokens.c.token_hash == token_hash)
-        ).scalar_one_or_none()
+        return self._one(select(ApiTokenRow).where(t.api_tokens.c.token_hash == token_hash))
 
     def token_by_id(self, token_id: int) -> ApiTokenRow | None:
         return self.session.get(ApiTokenRow, token_id)

@@ -10,7 +10,7 @@ from typing import Any
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.errors import Conflict
 from trialdesk.domain.randomization import AllocationFact, balance_table, derive_key, open_arm, verify_allocation_list
-from trialdesk.domain.records import Allocation
+from trialdesk.domain.records import Allocation, RandomizationList, Trial
 from trialdesk.services.randomization._common import _check_seed_matches, _protocol_spec, _slot_label, _spec_of
 from trialdesk.services.randomization.lists import stored_slot, stratum_state
 from trialdesk.services.registry import get_trial_row, stored_id
@@ -29,6 +29,18 @@ def _allocation_fact(row: Allocation) -> AllocationFact:
     )
 
 
+def _seeded_list(uow: UnitOfWork, principal: Principal, nct_id: str, seed: bytes) -> tuple[Trial, RandomizationList]:
+    """The trial and its current list, for a statistician who holds the list's seed: what verifying and exporting
+    the list both start from (no list is a conflict; a wrong seed is invalid input)."""
+    require(principal, Action.RANDOMIZATION_LIST)
+    trial = get_trial_row(uow, nct_id)
+    lst = uow.randomization.current_list(stored_id(trial))
+    if lst is None:
+        raise Conflict(f"{nct_id} has no randomization list")
+    _check_seed_matches(uow, lst, seed)
+    return trial, lst
+
+
 def verify_list(uow: UnitOfWork, principal: Principal, nct_id: str, seed: bytes) -> dict[str, Any]:
     """Regenerate the list from ``seed`` and check it, the go-live commitment and every allocation.
 
@@ -41,13 +53,8 @@ def verify_list(uow: UnitOfWork, principal: Principal, nct_id: str, seed: bytes)
 
     Returns a report with ``status`` ``"ok"`` or ``"failed"`` and the ``problems`` found.
     """
-    require(principal, Action.RANDOMIZATION_LIST)
-    trial = get_trial_row(uow, nct_id)
+    trial, lst = _seeded_list(uow, principal, nct_id, seed)
     repo = uow.randomization
-    lst = repo.current_list(stored_id(trial))
-    if lst is None:
-        raise Conflict(f"{nct_id} has no randomization list")
-    _check_seed_matches(uow, lst, seed)
     spec = _spec_of(lst)
     allocations = uow.allocations.for_trial(stored_id(trial), include_in_error=True)
     blocks = spec.scheme == "blocks"
@@ -88,13 +95,8 @@ def verify_list(uow: UnitOfWork, principal: Principal, nct_id: str, seed: bytes)
 
 def export_list(uow: UnitOfWork, principal: Principal, nct_id: str, seed: bytes) -> list[dict[str, Any]]:
     """The whole list in clear, with the allocation of each used slot. Statistician only; audited."""
-    require(principal, Action.RANDOMIZATION_LIST)
-    trial = get_trial_row(uow, nct_id)
+    trial, lst = _seeded_list(uow, principal, nct_id, seed)
     repo = uow.randomization
-    lst = repo.current_list(stored_id(trial))
-    if lst is None:
-        raise Conflict(f"{nct_id} has no randomization list")
-    _check_seed_matches(uow, lst, seed)
     key = derive_key(seed, "seal")
     allocated = {
         a.slot_id: (a, number)
