@@ -109,20 +109,38 @@ def api_verify(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
 def randomize_page(
     request: Request, subject_number: str, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
 ) -> HTMLResponse:
-    preview = rz.preview_randomization(uow, p, nct_id, subject_number)
+    return _randomize_response(request, uow, p, nct_id, subject_number)
+
+
+def _randomize_response(
+    request: Request,
+    uow: Any,
+    p: Principal,
+    nct_id: str,
+    subject_number: str,
+    *,
+    values: dict[str, Any] | None = None,
+    error: str | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The randomize page with the allocation preview: blank, or given back with the submitted values and the
+    messages (a fresh idempotency key unless the form carried one)."""
+    values = values or {}
     return templates.TemplateResponse(
         request,
         "randomize.html",
         ctx(
             request,
             subject_number=subject_number,
-            preview=preview,
-            client_key=secrets.token_urlsafe(16),
+            preview=rz.preview_randomization(uow, p, nct_id, subject_number),
+            client_key=values.get("client_key") or secrets.token_urlsafe(16),
             nct_id=nct_id,
-            error=None,
-            errors={},
-            values={},
+            error=error,
+            errors=errors or {},
+            values=values,
         ),
+        status_code=status_code,
     )
 
 
@@ -157,21 +175,8 @@ def randomize_submit(
         error, status = exc.message, 409
     if error is None:
         return RedirectResponse(f"/ops/subjects/{subject_number}/randomization", status_code=303)
-    preview = rz.preview_randomization(uow, p, nct_id, subject_number)
-    return templates.TemplateResponse(
-        request,
-        "randomize.html",
-        ctx(
-            request,
-            subject_number=subject_number,
-            preview=preview,
-            client_key=values.get("client_key") or secrets.token_urlsafe(16),
-            nct_id=nct_id,
-            error=error,
-            errors=errors,
-            values=values,
-        ),
-        status_code=status,
+    return _randomize_response(
+        request, uow, p, nct_id, subject_number, values=values, error=error, errors=errors, status_code=status
     )
 
 

@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput, Problem
-from trialdesk.domain.screening import MedicalHistory
+from trialdesk.domain.screening import Lesion, MedicalHistory
 from trialdesk.domain.units import ANALYTES
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
@@ -68,22 +68,9 @@ LAB_LABELS = {
     "albumin": "Albumin",
 }
 LESION_SLOTS = 3
-ORGANS = [
-    "breast",
-    "chest_wall",
-    "skin",
-    "lymph_node",
-    "soft_tissue",
-    "lung",
-    "pleura",
-    "liver",
-    "adrenal",
-    "peritoneum",
-    "brain",
-    "bone",
-    "other_visceral",
-]
-METHODS = ["ct", "mri", "caliper", "x_ray", "ultrasound", "pet_ct", "bone_scan"]
+# The lesion choices are the domain model's own literals, so the form offers exactly what validation accepts.
+ORGANS = list(typing.get_args(Lesion.model_fields["organ"].annotation))
+METHODS = list(typing.get_args(Lesion.model_fields["method"].annotation))
 
 
 def _options(values: Iterable[str]) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ visits panel."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -15,7 +16,7 @@ from starlette.datastructures import FormData
 from trialdesk.adapters.ical import site_calendar_ics, subject_calendar_ics
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError, problems_from_pydantic
-from trialdesk.domain.schedule import VisitStatus
+from trialdesk.domain.schedule import Visit, VisitStatus
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, service_errors, text, typed, validate
@@ -41,6 +42,22 @@ def _ics_response(data: bytes, filename: str) -> Response:
     return Response(content=data, media_type=ICS, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def _calendar_response(
+    now: dt.datetime,
+    as_of: dt.date | None,
+    format: Literal["json", "ics"],
+    field: str,
+    key: str,
+    visits: list[Visit],
+    to_ics: Callable[..., bytes],
+) -> Response | dict[str, Any]:
+    """A subject's or a site's calendar (``field`` names which, ``key`` is its number or id) as iCalendar, its file
+    named after ``key``, or as JSON."""
+    if format == "ics":
+        return _ics_response(to_ics(key, visits, generated_at=now), f"{key}.ics")
+    return {field: key, "as_of": (as_of or now.date()).isoformat(), "visits": [treatment.visit_dict(v) for v in visits]}
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # JSON API
 # ----------------------------------------------------------------------------------------------------------------
@@ -58,14 +75,7 @@ def api_subject_calendar(
 ) -> Response | dict[str, Any]:
     """A subject's visits with windows and statuses (``?format=ics`` for iCalendar)."""
     visits = treatment.subject_calendar(uow, p, nct_id, subject_number, as_of, horizon_days=horizon_days)
-    now = uow.now()
-    if format == "ics":
-        return _ics_response(subject_calendar_ics(subject_number, visits, generated_at=now), f"{subject_number}.ics")
-    return {
-        "subject": subject_number,
-        "as_of": (as_of or now.date()).isoformat(),
-        "visits": [treatment.visit_dict(v) for v in visits],
-    }
+    return _calendar_response(uow.now(), as_of, format, "subject", subject_number, visits, subject_calendar_ics)
 
 
 @api.get("/trials/{nct_id}/sites/{site_key}/calendar", responses=CALENDAR_RESPONSES, response_model=None)
@@ -80,14 +90,7 @@ def api_site_calendar(
 ) -> Response | dict[str, Any]:
     """Visits to do at a site: overdue, due, then upcoming within ``horizon_days``."""
     visits = treatment.site_calendar(uow, p, nct_id, site_key, as_of, horizon_days=horizon_days)
-    now = uow.now()
-    if format == "ics":
-        return _ics_response(site_calendar_ics(site_key, visits, generated_at=now), f"{site_key}.ics")
-    return {
-        "site": site_key,
-        "as_of": (as_of or now.date()).isoformat(),
-        "visits": [treatment.visit_dict(v) for v in visits],
-    }
+    return _calendar_response(uow.now(), as_of, format, "site", site_key, visits, site_calendar_ics)
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/doses")
