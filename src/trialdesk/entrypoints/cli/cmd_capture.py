@@ -341,6 +341,20 @@ def queries_raise(
     show(out, as_json, _query_lines)
 
 
+def _query_step(
+    step: str, query_id: int, text: str | None, trial: str, db: str | None, as_user: str | None, as_json: bool
+) -> None:
+    """Answer, close or re-open a query: the three steps take the same command (its ``text``) and print alike."""
+    from trialdesk.services import queries
+    from trialdesk.services.commands import QueryStep
+
+    service = {"answer": queries.answer_query, "close": queries.close_query, "reopen": queries.reopen_query}[step]
+    with cli_errors():
+        command = QueryStep.model_validate({"text": text})
+        out = run_as(db, as_user, lambda uow, p: service(uow, p, trial, query_id, command), commit=True)
+    show(out, as_json, _query_lines)
+
+
 @queries_app.command("answer")
 def queries_answer(
     query_id: int = typer.Argument(...),
@@ -351,13 +365,7 @@ def queries_answer(
     as_json: bool = JsonOption,
 ) -> None:
     """Answer an open query (site staff)."""
-    from trialdesk.services import queries
-    from trialdesk.services.commands import QueryStep
-
-    with cli_errors():
-        command = QueryStep.model_validate({"text": answer})
-        out = run_as(db, as_user, lambda uow, p: queries.answer_query(uow, p, trial, query_id, command), commit=True)
-    show(out, as_json, _query_lines)
+    _query_step("answer", query_id, answer, trial, db, as_user, as_json)
 
 
 @queries_app.command("close")
@@ -370,13 +378,7 @@ def queries_close(
     as_json: bool = JsonOption,
 ) -> None:
     """Close a query (monitor)."""
-    from trialdesk.services import queries
-    from trialdesk.services.commands import QueryStep
-
-    with cli_errors():
-        command = QueryStep.model_validate({"text": note})
-        out = run_as(db, as_user, lambda uow, p: queries.close_query(uow, p, trial, query_id, command), commit=True)
-    show(out, as_json, _query_lines)
+    _query_step("close", query_id, note, trial, db, as_user, as_json)
 
 
 @queries_app.command("reopen")
@@ -389,13 +391,7 @@ def queries_reopen(
     as_json: bool = JsonOption,
 ) -> None:
     """Re-open an answered or closed query (monitor)."""
-    from trialdesk.services import queries
-    from trialdesk.services.commands import QueryStep
-
-    with cli_errors():
-        command = QueryStep.model_validate({"text": reason})
-        out = run_as(db, as_user, lambda uow, p: queries.reopen_query(uow, p, trial, query_id, command), commit=True)
-    show(out, as_json, _query_lines)
+    _query_step("reopen", query_id, reason, trial, db, as_user, as_json)
 
 
 # --- signature ---------------------------------------------------------------------------------------------------

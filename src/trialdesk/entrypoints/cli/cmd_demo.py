@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption, cli_errors, console
+from trialdesk.entrypoints.cli.common import DbOption, cli_errors, console, progress_bar
 
 
 def demo_command(
@@ -21,7 +21,6 @@ def demo_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create or RESET the database, load NCT07003074, create sites and demo users, and simulate the trial."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from trialdesk.adapters.db.migrate import reset
     from trialdesk.bootstrap import bootstrap, ensure_default_trial
@@ -39,14 +38,7 @@ def demo_command(
         td = bootstrap(db, load_default=False)
         reset(td.engine)
         ensure_default_trial(td)
-        with Progress(
-            TextColumn("[bold]demo[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json,
-        ) as bar:
+        with progress_bar("[bold]demo[/]", console=console, disable=as_json) as bar:
             task = bar.add_task("events", total=None)
             report = run_demo(
                 td,

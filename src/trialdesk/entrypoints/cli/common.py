@@ -14,6 +14,8 @@ from rich.console import Console
 from trialdesk.domain.errors import TrialdeskError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from trialdesk.bootstrap import App
     from trialdesk.domain.access import Principal
 
@@ -75,6 +77,22 @@ def app_for(db: str | None, *, load_default: bool = True) -> App:
     from trialdesk.bootstrap import bootstrap
 
     return bootstrap(db, load_default=load_default)
+
+
+def progress_bar(label: str, *, console: Console, disable: bool = False, transient: bool = False) -> Progress:
+    """The CLI's progress bar: ``label``, the bar, done/total and the time elapsed (rich is imported here, when a
+    long command runs, not at module level)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=disable,
+        transient=transient,
+    )
 
 
 def run_as(db: str | None, as_user: str | None, fn: Callable[[Any, Principal], T], *, commit: bool) -> T:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from trialdesk.entrypoints.cli.common import (
@@ -25,6 +24,7 @@ from trialdesk.entrypoints.cli.common import (
     console,
     err_console,
     print_json,
+    progress_bar,
 )
 
 if TYPE_CHECKING:
@@ -165,14 +165,7 @@ def _screen_cohort(path: Path, out: Path | None, as_json: bool) -> None:
     raw = read_cohort(path)
     try:
         cols = prepare_columns(raw)
-        with Progress(
-            TextColumn("screening"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        ) as bar:
+        with progress_bar("screening", console=err_console, transient=True) as bar:
             task = bar.add_task("screen", total=cols.n)
             result = evaluate_cohort(spec, cols, progress=lambda done, total: bar.update(task, completed=done))
     except (CohortError, UnitError) as exc:
