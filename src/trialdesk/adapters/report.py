@@ -255,22 +255,12 @@ def report_tables(a: dict[str, Any]) -> list[ReportTable]:
             ],
         )
     )
-    tables.append(
-        ReportTable(
-            "sae",
-            "Serious TEAEs by preferred term",
-            ["SOC / preferred term"] + head[1:],
-            [[f"{r['soc']}: {r['term']}"] + [_np(r["subjects"][x]) for x in arms] for r in s["sae_terms"]],
-        )
-    )
-    tables.append(
-        ReportTable(
-            "discontinuation",
-            "TEAEs leading to discontinuation",
-            ["SOC / preferred term"] + head[1:],
-            [[f"{r['soc']}: {r['term']}"] + [_np(r["subjects"][x]) for x in arms] for r in s["discontinuation_terms"]],
-        )
-    )
+    for name, title, key in (
+        ("sae", "Serious TEAEs by preferred term", "sae_terms"),
+        ("discontinuation", "TEAEs leading to discontinuation", "discontinuation_terms"),
+    ):
+        term_rows = [[f"{r['soc']}: {r['term']}"] + [_np(r["subjects"][x]) for x in arms] for r in s[key]]
+        tables.append(ReportTable(name, title, ["SOC / preferred term"] + head[1:], term_rows))
     rows = []
     for e in s["exposure"]:
         rows.append(
@@ -329,24 +319,16 @@ def report_figures(analysis: FinalAnalysis) -> dict[str, Figure]:
     labels = analysis.arm_labels
     unit = analysis.spec.time_unit
     figs: dict[str, Figure] = {}
-    if analysis.km_fits_:
-        fits = {labels.get(k, k): f for k, f in analysis.km_fits_.items()}
-        figs["km_pfs"] = km_plot(
-            fits,
-            risk_times=_risk_times(fits),
-            title="Progression-free survival (ITT)",
-            xlabel=f"Time since randomization ({unit})",
-            ylabel="PFS probability",
-        )
-    if analysis.dor_fits_:
-        fits = {labels.get(k, k): f for k, f in analysis.dor_fits_.items()}
-        figs["km_dor"] = km_plot(
-            fits,
-            risk_times=_risk_times(fits),
-            title="Duration of response",
-            xlabel=f"Time since first response ({unit})",
-            ylabel="Probability of response",
-        )
+    curves = [
+        ("km_pfs", analysis.km_fits_, "Progression-free survival (ITT)", "randomization", "PFS probability"),
+        ("km_dor", analysis.dor_fits_, "Duration of response", "first response", "Probability of response"),
+    ]
+    for name, by_arm, title, since, ylabel in curves:
+        if by_arm:
+            fits = {labels.get(k, k): f for k, f in by_arm.items()}
+            figs[name] = km_plot(
+                fits, risk_times=_risk_times(fits), title=title, xlabel=f"Time since {since} ({unit})", ylabel=ylabel
+            )
     rows = [r for r in analysis.subgroups_ if r["hr"] is not None]
     if analysis.cox_:
         rows = [

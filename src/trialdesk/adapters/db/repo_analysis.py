@@ -141,12 +141,12 @@ class Repository(SqlRepository):
         return self._one(stmt, for_update=for_update)
 
     def latest_run(self, trial_id: int) -> AnalysisRunRow | None:
-        return self.session.execute(
+        return self._one(
             select(AnalysisRunRow)
             .where(t.analysis_runs.c.trial_id == trial_id)
             .order_by(t.analysis_runs.c.id.desc())
             .limit(1)
-        ).scalar_one_or_none()
+        )
 
     def list_runs(self, trial_id: int) -> list[AnalysisRunRow]:
         return list(

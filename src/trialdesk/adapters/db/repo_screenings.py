@@ -30,21 +30,21 @@ class Repository(SqlRepository):
 
     # -- reads ----------------------------------------------------------------------------------------------------
     def get(self, trial_id: int, site_key: str, screening_number: str) -> ScreeningRow | None:
-        return self.session.execute(
+        return self._one(
             select(ScreeningRow).where(
                 t.screenings.c.trial_id == trial_id,
                 t.screenings.c.site_key == site_key,
                 t.screenings.c.screening_number == screening_number,
             )
-        ).scalar_one_or_none()
+        )
 
     def latest(self, subject_id: int) -> ScreeningRow | None:
-        return self.session.execute(
+        return self._one(
             select(ScreeningRow)
             .where(t.screenings.c.subject_id == subject_id)
             .order_by(t.screenings.c.id.desc())
             .limit(1)
-        ).scalar_one_or_none()
+        )
 
     def for_subject(self, subject_id: int) -> list[ScreeningRow]:
         return self._subject_rows(ScreeningRow, t.screenings, subject_id, t.screenings.c.id)

@@ -24,13 +24,13 @@ class Repository(SqlRepository):
         return self.session.get(SubjectRow, subject_id)
 
     def by_patient(self, trial_id: int, site_key: str, patient_ref: str) -> SubjectRow | None:
-        return self.session.execute(
+        return self._one(
             select(SubjectRow).where(
                 t.subjects.c.trial_id == trial_id,
                 t.subjects.c.site_key == site_key,
                 t.subjects.c.patient_ref == patient_ref,
             )
-        ).scalar_one_or_none()
+        )
 
     def list(self, trial_id: int, sites: Sites = None, status: str | None = None) -> builtins.list[SubjectRow]:
         stmt = select(SubjectRow).where(t.subjects.c.trial_id == trial_id)
