@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from trialdesk.entrypoints.web.auth import ApiUser
-from trialdesk.entrypoints.web.deps import PrincipalDep, UowDep
+from trialdesk.entrypoints.web.deps import PrincipalDep, UowDep, committed
 from trialdesk.services import sites
 from trialdesk.services.commands import ChangeSiteStatus
 
@@ -41,6 +41,4 @@ def get_site(nct_id: str, site_key: str, p: PrincipalDep, uow: UowDep) -> dict[s
 @router.post("/trials/{nct_id}/sites/{site_key}/status")
 def change_status(nct_id: str, site_key: str, body: ChangeSiteStatus, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Admin: move a site through its activation states (audited with the reason)."""
-    out = sites.change_site_status(uow, p, nct_id, site_key, body)
-    uow.commit()
-    return out
+    return committed(uow, sites.change_site_status(uow, p, nct_id, site_key, body))

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
@@ -72,3 +72,13 @@ async def get_form(request: Request) -> FormData:
 
 
 FormDep = Annotated[FormData, Depends(get_form)]
+
+
+T = TypeVar("T")
+
+
+def committed(uow: Any, out: T) -> T:
+    """Commit the use case's change and answer its result: a JSON write endpoint's last step, once the use case
+    (``out``) succeeded; a refusal raised before it leaves nothing stored."""
+    uow.commit()
+    return out

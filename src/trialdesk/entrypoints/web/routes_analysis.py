@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from trialdesk.domain.access import Principal
 from trialdesk.domain.errors import InvalidInput, NotFound, Problem, problems_from_pydantic
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
 from trialdesk.entrypoints.web.forms import FormInvalid, text, typed, validate
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import analysis, registry
@@ -30,9 +30,7 @@ pages = APIRouter(dependencies=[PageUser])
 @api.post("/trials/{nct_id}/analysis/runs", status_code=201)
 def api_run(nct_id: str, body: RunAnalysis, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Run the final analysis at the cut (statistician); stored and audited."""
-    run = analysis.run_analysis(uow, p, nct_id, body)
-    uow.commit()
-    return run
+    return committed(uow, analysis.run_analysis(uow, p, nct_id, body))
 
 
 @api.get("/trials/{nct_id}/analysis/runs")
@@ -62,9 +60,7 @@ def api_report(nct_id: str, run_id: int, p: PrincipalDep, uow: UowDep) -> HTMLRe
 @api.post("/trials/{nct_id}/results")
 def api_post_results(nct_id: str, body: PostResults, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Post a run's resultsSection to the registry (statistician); audited."""
-    out = analysis.post_results(uow, p, nct_id, body)
-    uow.commit()
-    return out
+    return committed(uow, analysis.post_results(uow, p, nct_id, body))
 
 
 @api.get("/trials/{nct_id}/results")

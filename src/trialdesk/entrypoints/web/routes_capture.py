@@ -16,7 +16,7 @@ from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput, NotFound
 from trialdesk.entrypoints.web import subject_page
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
 from trialdesk.entrypoints.web.forms import (
     CHECK_FIELDS,
     FormInvalid,
@@ -51,12 +51,6 @@ pages = APIRouter(dependencies=[PageUser])
 SUBJECT = "/trials/{nct_id}/subjects/{subject_number}"
 
 
-def _write(uow: Any, out: dict[str, Any]) -> dict[str, Any]:
-    """Commit the use case's change and answer its result."""
-    uow.commit()
-    return out
-
-
 def _json(out: dict[str, Any]) -> dict[str, Any]:
     """``out`` as JSON values (dates as ISO text), as the tumour assessment API has always answered."""
     plain: dict[str, Any] = json.loads(json.dumps(out, default=str))
@@ -86,21 +80,21 @@ def list_aes(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str) -> 
 
 @api.post(SUBJECT + "/adverse-events", status_code=201)
 def add_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordAdverseEvent) -> dict[str, Any]:
-    return _write(uow, ae.record_adverse_event(uow, p, nct_id, subject_number, body))
+    return committed(uow, ae.record_adverse_event(uow, p, nct_id, subject_number, body))
 
 
 @api.patch(SUBJECT + "/adverse-events/{ae_id}")
 def edit_ae(
     p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int, body: EditRecord
 ) -> dict[str, Any]:
-    return _write(uow, ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id, body))
+    return committed(uow, ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id, body))
 
 
 @api.post(SUBJECT + "/adverse-events/{ae_id}/sae-report")
 def sae_report(
     p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int, body: MarkSaeReported
 ) -> dict[str, Any]:
-    return _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, body))
+    return committed(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, body))
 
 
 @api.get(SUBJECT + "/tumor-assessments")
@@ -112,7 +106,7 @@ def tumor_summary(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str
 def add_tumor(
     p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordTumourAssessment
 ) -> dict[str, Any]:
-    out = _write(uow, tumor.record_tumor_assessment(uow, p, nct_id, subject_number, body))
+    out = committed(uow, tumor.record_tumor_assessment(uow, p, nct_id, subject_number, body))
     return _json(out)
 
 
@@ -120,7 +114,7 @@ def add_tumor(
 def edit_tumor(
     p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, assessment_id: int, body: EditRecord
 ) -> dict[str, Any]:
-    out = _write(uow, tumor.update_tumor_assessment(uow, p, nct_id, subject_number, assessment_id, body))
+    out = committed(uow, tumor.update_tumor_assessment(uow, p, nct_id, subject_number, assessment_id, body))
     return _json(out)
 
 
@@ -133,7 +127,7 @@ def subject_queries(
 
 @api.post(SUBJECT + "/queries", status_code=201)
 def raise_query(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RaiseQuery) -> dict[str, Any]:
-    return _write(uow, queries.raise_query(uow, p, nct_id, subject_number, body))
+    return committed(uow, queries.raise_query(uow, p, nct_id, subject_number, body))
 
 
 @api.get("/trials/{nct_id}/queries")
@@ -149,7 +143,7 @@ def query_step(p: PrincipalDep, uow: UowDep, nct_id: str, query_id: int, step: s
     (monitor; text = reason)."""
     if step not in QUERY_STEPS:
         raise InvalidInput(f"unknown step {step!r}; one of answer, close, reopen", field="step")
-    return _write(uow, QUERY_STEPS[step](uow, p, nct_id, query_id, body))
+    return committed(uow, QUERY_STEPS[step](uow, p, nct_id, query_id, body))
 
 
 @api.get(SUBJECT + "/signature")
@@ -159,7 +153,7 @@ def signature_status(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: 
 
 @api.post(SUBJECT + "/signature", status_code=201)
 def sign(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: SignCasebook) -> dict[str, Any]:
-    return _write(uow, signatures.sign_casebook(uow, p, nct_id, subject_number, body))
+    return committed(uow, signatures.sign_casebook(uow, p, nct_id, subject_number, body))
 
 
 # --- page forms --------------------------------------------------------------------------------------------------
@@ -207,7 +201,7 @@ def ae_form(
 
 @pages.post("/ops/subjects/{subject_number}/adverse-events/{ae_id}/sae-report", include_in_schema=False)
 def sae_form(subject_number: str, ae_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
-    _write(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, MarkSaeReported()))
+    committed(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, MarkSaeReported()))
     return _back(subject_number, "adverse_events")
 
 
@@ -331,7 +325,7 @@ def query_form(
         raise InvalidInput(f"unknown step {step!r}", field="step")
     try:
         command = validate(QueryStep if step == "close" else QueryStepForm, {"text": text(form, "text")})
-        out = _write(uow, QUERY_STEPS[step](uow, p, nct_id, query_id, command))
+        out = committed(uow, QUERY_STEPS[step](uow, p, nct_id, query_id, command))
     except (FormInvalid, InvalidInput) as exc:
         uow.rollback()
         if isinstance(exc, FormInvalid):

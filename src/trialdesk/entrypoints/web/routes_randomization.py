@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, service_errors, text, typed, validate
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import randomization as rz
@@ -44,9 +44,7 @@ def _seed(uow: Any, principal: Principal, nct_id: str) -> bytes:
 @api.post("/trials/{nct_id}/subjects/{subject_number}/randomization")
 def api_randomize(nct_id: str, subject_number: str, body: Randomize, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Randomize an eligible subject (coordinator or investigator at the subject's site)."""
-    out = rz.randomize_subject(uow, p, nct_id, subject_number, body)
-    uow.commit()
-    return out
+    return committed(uow, rz.randomize_subject(uow, p, nct_id, subject_number, body))
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/randomization")
@@ -63,9 +61,7 @@ def api_in_error(
     nct_id: str, subject_number: str, body: FlagRandomizedInError, p: PrincipalDep, uow: UowDep
 ) -> dict[str, Any]:
     """Flag a subject as randomized in error; the slot and number stay used."""
-    out = rz.flag_randomized_in_error(uow, p, nct_id, subject_number, body)
-    uow.commit()
-    return out
+    return committed(uow, rz.flag_randomized_in_error(uow, p, nct_id, subject_number, body))
 
 
 @api.get("/trials/{nct_id}/randomization")
@@ -87,17 +83,13 @@ def api_balance(nct_id: str, p: PrincipalDep, uow: UowDep) -> list[dict[str, Any
 @api.post("/trials/{nct_id}/randomization/export")
 def api_export(nct_id: str, p: PrincipalDep, uow: UowDep) -> list[dict[str, Any]]:
     """Statistician: the whole list in clear (audited)."""
-    rows = rz.export_list(uow, p, nct_id, _seed(uow, p, nct_id))
-    uow.commit()
-    return rows
+    return committed(uow, rz.export_list(uow, p, nct_id, _seed(uow, p, nct_id)))
 
 
 @api.post("/trials/{nct_id}/randomization/verify")
 def api_verify(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Statistician: regenerate the list from the seed and check the commitment and every allocation."""
-    out = rz.verify_list(uow, p, nct_id, _seed(uow, p, nct_id))
-    uow.commit()
-    return out
+    return committed(uow, rz.verify_list(uow, p, nct_id, _seed(uow, p, nct_id)))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from trialdesk.domain.errors import InvalidInput, Problem
 from trialdesk.domain.screening import Lesion, MedicalHistory
 from trialdesk.domain.units import ANALYTES
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
 from trialdesk.entrypoints.web.forms import FormInvalid, text, typed, validate
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import screening, sites
@@ -32,9 +32,7 @@ pages = APIRouter(dependencies=[PageUser])
 @api.post("/trials/{nct_id}/screenings", status_code=201)
 def create_screening(nct_id: str, body: ScreenPatient, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     """Screen a patient at a site and store the screening (rescreening the same patient_ref keeps both)."""
-    out = screening.screen_subject(uow, p, nct_id, body)
-    uow.commit()
-    return out
+    return committed(uow, screening.screen_subject(uow, p, nct_id, body))
 
 
 @api.get("/trials/{nct_id}/screenings")

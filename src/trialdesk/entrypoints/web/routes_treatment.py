@@ -18,7 +18,7 @@ from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError, problems_from_pydantic
 from trialdesk.domain.schedule import Visit, VisitStatus
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, service_errors, text, typed, validate
 from trialdesk.entrypoints.web.subject_page import submit
 from trialdesk.entrypoints.web.templating import ctx, templates
@@ -119,18 +119,14 @@ def api_dose_plan(
 
 @api.post("/trials/{nct_id}/subjects/{subject_number}/doses", status_code=201)
 def api_record_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordDose) -> dict[str, Any]:
-    out = treatment.record_dose(uow, p, nct_id, subject_number, body)
-    uow.commit()
-    return out
+    return committed(uow, treatment.record_dose(uow, p, nct_id, subject_number, body))
 
 
 @api.patch("/trials/{nct_id}/subjects/{subject_number}/doses/{dose_id}")
 def api_update_dose(
     p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, dose_id: int, body: EditDose
 ) -> dict[str, Any]:
-    out = treatment.update_dose(uow, p, nct_id, subject_number, dose_id, body)
-    uow.commit()
-    return out
+    return committed(uow, treatment.update_dose(uow, p, nct_id, subject_number, dose_id, body))
 
 
 @api.get("/trials/{nct_id}/subjects/{subject_number}/dispositions")
@@ -142,9 +138,7 @@ def api_dispositions(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: 
 def api_record_disposition(
     p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body: RecordDisposition
 ) -> dict[str, Any]:
-    out = treatment.record_disposition(uow, p, nct_id, subject_number, body)
-    uow.commit()
-    return out
+    return committed(uow, treatment.record_disposition(uow, p, nct_id, subject_number, body))
 
 
 # ----------------------------------------------------------------------------------------------------------------
