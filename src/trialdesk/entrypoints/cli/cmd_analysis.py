@@ -8,15 +8,17 @@ statistician's rights, which the service checks.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from trialdesk.entrypoints.cli.common import (
-    AsOption,
-    DbOption,
-    TrialArgument,
-    TrialOption,
+    DEFAULT_NCT,
+    AsUser,
+    Db,
+    JsonFlag,
+    Trial,
+    TrialArg,
     cli_errors,
     console,
     print_json,
@@ -31,7 +33,7 @@ results_app = typer.Typer(
 )
 datasets_app = typer.Typer(help="Analysis datasets (ADSL, ADTTE, ADRS, ADAE, ADEX, screening).", no_args_is_help=True)
 
-CutOption = typer.Option(None, "--cut", help="Data cut-off date YYYY-MM-DD (default: today).")
+Cut = Annotated[str | None, typer.Option("--cut", help="Data cut-off date YYYY-MM-DD (default: today).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -76,13 +78,13 @@ def _print_summary(s: dict[str, Any], run_id: int, paths: dict[str, Path]) -> No
 
 
 def analyze_command(
-    cut: str | None = CutOption,
+    cut: Cut = None,
     out: Path = typer.Option(Path("analysis-report"), "--out", help="Directory for report.html and report.pdf."),
     ties: str | None = typer.Option(None, "--ties", help="efron (default) or breslow."),
-    nct_id: str = TrialOption,
-    as_json: bool = typer.Option(False, "--json"),
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
+    nct_id: Trial = DEFAULT_NCT,
+    as_json: JsonFlag = False,
+    as_user: AsUser = None,
+    db: Db = None,
 ) -> None:
     """Run the final analysis at the data cut: store the run, write report.html and report.pdf, print the summary."""
     from trialdesk.adapters.report import write_report
@@ -109,11 +111,11 @@ def analyze_command(
 
 @results_app.command("export")
 def results_export(
-    nct_id: str = TrialArgument,
+    nct_id: TrialArg = DEFAULT_NCT,
     run_id: int | None = typer.Option(None, "--run", help="This analysis run (statistician)."),
     posted: bool = typer.Option(False, "--posted", help="The posted results, whoever asks."),
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
+    as_user: AsUser = None,
+    db: Db = None,
 ) -> None:
     """Print the CT.gov resultsSection JSON: of a run (default the latest, statistician only) or, with --posted
     or for anyone else, the posted results."""
@@ -135,11 +137,11 @@ def results_export(
 
 @results_app.command("post")
 def results_post(
-    nct_id: str = TrialArgument,
+    nct_id: TrialArg = DEFAULT_NCT,
     run_id: int | None = typer.Option(None, "--run", help="Default: the latest run."),
-    as_json: bool = typer.Option(False, "--json"),
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
+    as_json: JsonFlag = False,
+    as_user: AsUser = None,
+    db: Db = None,
 ) -> None:
     """Post an analysis run's results to the registry page (audited)."""
     from trialdesk.services import analysis
@@ -161,10 +163,10 @@ def results_post(
 def datasets_export(
     directory: Path = typer.Argument(..., help="Output directory (created if missing)."),
     fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
-    cut: str | None = CutOption,
-    nct_id: str = TrialOption,
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
+    cut: Cut = None,
+    nct_id: Trial = DEFAULT_NCT,
+    as_user: AsUser = None,
+    db: Db = None,
 ) -> None:
     """Write the analysis datasets at the cut as CSV or parquet files (statistician only: unblinded)."""
     from trialdesk.adapters.report import write_datasets

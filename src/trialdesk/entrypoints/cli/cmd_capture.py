@@ -14,10 +14,12 @@ from typing import Any
 import typer
 
 from trialdesk.entrypoints.cli.common import (
-    AsOption,
-    DbOption,
-    JsonOption,
-    TrialOption,
+    DEFAULT_NCT,
+    AsJson,
+    AsUser,
+    Db,
+    SubjectArg,
+    Trial,
     app_for,
     cli_errors,
     run_as,
@@ -36,9 +38,9 @@ queries_app = typer.Typer(help="Data queries: list, raise, answer, close, re-ope
 @ctcae_app.command("load")
 def ctcae_load(
     path: Path = typer.Argument(..., help="CTCAE_v5.0_2017-11-27.xlsx from NCI."),
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Load every term of NCI's CTCAE workbook into the database (admin; idempotent; audited)."""
     from trialdesk.adapters.ctcae_xlsx import read_ctcae_workbook
@@ -59,7 +61,7 @@ def ctcae_load(
 
 @ctcae_app.command("term")
 def ctcae_term(
-    query: str = typer.Argument(..., help="Term or MedDRA code."), db: str | None = DbOption, as_json: bool = JsonOption
+    query: str = typer.Argument(..., help="Term or MedDRA code."), db: Db = None, as_json: AsJson = False
 ) -> None:
     """Show a term, its MedDRA code, SOC and the grades it defines."""
     from trialdesk.services import ctcae
@@ -109,7 +111,7 @@ def _ae_lines(o: dict[str, Any]) -> list[str]:
 
 @ae_app.command("add")
 def ae_add(
-    subject: str = typer.Argument(...),
+    subject: SubjectArg,
     term: str = typer.Option(..., "--term", help="CTCAE term or code."),
     grade: int = typer.Option(..., "--grade"),
     onset: str = typer.Option(..., "--onset"),
@@ -121,10 +123,10 @@ def ae_add(
     ),
     action_taken: str | None = typer.Option(None, "--action"),
     outcome: str | None = typer.Option(None, "--outcome"),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Record an adverse event."""
     from trialdesk.services import adverse_events as ae
@@ -151,14 +153,14 @@ def ae_add(
 
 @ae_app.command("edit")
 def ae_edit(
-    subject: str = typer.Argument(...),
+    subject: SubjectArg,
     ae_id: int = typer.Argument(...),
     set_: list[str] = typer.Option(..., "--set", help="FIELD=VALUE (JSON values allowed); repeatable."),
     reason: str = typer.Option(..., "--reason"),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Change fields of an AE with a reason for change."""
     from trialdesk.services import adverse_events as ae
@@ -182,13 +184,13 @@ def ae_edit(
 
 @ae_app.command("reported")
 def ae_reported(
-    subject: str = typer.Argument(...),
+    subject: SubjectArg,
     ae_id: int = typer.Argument(...),
     at: str | None = typer.Option(None, "--at", help="ISO date-time with zone; default now."),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Mark a serious AE as reported (stops its 24-hour clock)."""
     from trialdesk.services import adverse_events as ae
@@ -204,11 +206,7 @@ def ae_reported(
 
 @ae_app.command("list")
 def ae_list(
-    subject: str = typer.Argument(...),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    subject: SubjectArg, trial: Trial = DEFAULT_NCT, db: Db = None, as_user: AsUser = None, as_json: AsJson = False
 ) -> None:
     """A subject's adverse events."""
     from trialdesk.services import adverse_events as ae
@@ -238,14 +236,14 @@ def _summary_lines(o: dict[str, Any]) -> list[str]:
 
 @tumor_app.command("add")
 def tumor_add(
-    subject: str = typer.Argument(...),
+    subject: SubjectArg,
     date: str = typer.Option(..., "--date"),
     lesions: Path = typer.Option(..., "--lesions", help="JSON file: a list of lesion records."),
     baseline: bool = typer.Option(False, "--baseline"),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Record a tumour assessment and re-evaluate RECIST 1.1."""
     from trialdesk.domain.errors import InvalidInput
@@ -272,11 +270,7 @@ def tumor_add(
 
 @tumor_app.command("summary")
 def tumor_summary(
-    subject: str = typer.Argument(...),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    subject: SubjectArg, trial: Trial = DEFAULT_NCT, db: Db = None, as_user: AsUser = None, as_json: AsJson = False
 ) -> None:
     """A subject's assessments, responses, BOR and first PD."""
     from trialdesk.services import tumor
@@ -302,10 +296,10 @@ def queries_list(
     site: str | None = typer.Option(None, "--site"),
     subject: str | None = typer.Option(None, "--subject"),
     status: str | None = typer.Option(None, "--status", help="open, answered or closed."),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Queries at the sites you may see."""
     from trialdesk.services import queries
@@ -319,15 +313,15 @@ def queries_list(
 
 @queries_app.command("raise")
 def queries_raise(
-    subject: str = typer.Argument(...),
+    subject: SubjectArg,
     entity_type: str = typer.Option("subject", "--entity"),
     entity_id: str = typer.Option(..., "--entity-id"),
     field: str = typer.Option(..., "--field"),
     message: str = typer.Option(..., "--message"),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Raise a query by hand (monitor)."""
     from trialdesk.services import queries
@@ -359,10 +353,10 @@ def _query_step(
 def queries_answer(
     query_id: int = typer.Argument(...),
     answer: str = typer.Argument(...),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Answer an open query (site staff)."""
     _query_step("answer", query_id, answer, trial, db, as_user, as_json)
@@ -372,10 +366,10 @@ def queries_answer(
 def queries_close(
     query_id: int = typer.Argument(...),
     note: str | None = typer.Option(None, "--note"),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Close a query (monitor)."""
     _query_step("close", query_id, note, trial, db, as_user, as_json)
@@ -385,10 +379,10 @@ def queries_close(
 def queries_reopen(
     query_id: int = typer.Argument(...),
     reason: str = typer.Argument(...),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Re-open an answered or closed query (monitor)."""
     _query_step("reopen", query_id, reason, trial, db, as_user, as_json)
@@ -398,12 +392,12 @@ def queries_reopen(
 
 
 def sign_command(
-    subject: str = typer.Argument(...),
+    subject: SubjectArg,
     meaning: str | None = typer.Option(None, "--meaning"),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Sign a subject's casebook (investigator): the password is entered again ($TRIALDESK_PASSWORD or a prompt)."""
     from trialdesk.services import signatures
@@ -427,11 +421,7 @@ def sign_command(
 
 
 def casebook_command(
-    subject: str = typer.Argument(...),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    subject: SubjectArg, trial: Trial = DEFAULT_NCT, db: Db = None, as_user: AsUser = None, as_json: AsJson = False
 ) -> None:
     """Signature status of a subject's casebook."""
     from trialdesk.services import signatures

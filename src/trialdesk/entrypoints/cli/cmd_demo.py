@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption, cli_errors, console, progress_bar
+from trialdesk.entrypoints.cli.common import Db, JsonFlag, cli_errors, console, progress_bar
 
 
 def demo_command(
@@ -17,8 +17,8 @@ def demo_command(
     to_completion: bool = typer.Option(
         False, "--to-completion", help="Run to the event-driven cut, analyse, post results."
     ),
-    db: str | None = DbOption,
-    as_json: bool = typer.Option(False, "--json"),
+    db: Db = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create or RESET the database, load NCT07003074, create sites and demo users, and simulate the trial."""
 

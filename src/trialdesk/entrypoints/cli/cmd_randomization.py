@@ -18,15 +18,17 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from trialdesk.domain.errors import Conflict, InvalidInput
 from trialdesk.entrypoints.cli.common import (
-    AsOption,
-    DbOption,
-    TrialOption,
+    DEFAULT_NCT,
+    AsUser,
+    Db,
+    JsonFlag,
+    Trial,
     app_for,
     cli_errors,
     console,
@@ -48,7 +50,9 @@ randomization_app = typer.Typer(
 )
 randomization_app.command("simulate")(simulate_command)
 
-SeedFileOption = typer.Option(None, "--seed-file", help="File holding the seed as hex (default: the seed store).")
+SeedFile = Annotated[
+    Path | None, typer.Option("--seed-file", help="File holding the seed as hex (default: the seed store).")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -80,14 +84,14 @@ def _seed_for(app: App, principal: Principal, nct_id: str, seed_file: Path | Non
 
 @randomization_app.command("generate")
 def generate(
-    nct_id: str = TrialOption,
+    nct_id: Trial = DEFAULT_NCT,
     seed_file: Path | None = typer.Option(
         None, "--seed-file", help="Use this seed (hex) instead of a fresh random one."
     ),
     slots_per_stratum: int | None = typer.Option(None, "--slots-per-stratum", help="Default: the enrollment cap."),
-    as_json: bool = typer.Option(False, "--json"),
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
+    as_json: JsonFlag = False,
+    as_user: AsUser = None,
+    db: Db = None,
 ) -> None:
     """Generate the allocation list from the protocol's spec and a secret seed (stored outside the database)."""
     from trialdesk.services import randomization as rz
@@ -132,11 +136,11 @@ def _run_with_seed(
 
 @randomization_app.command("go-live")
 def go_live(
-    nct_id: str = TrialOption,
-    seed_file: Path | None = SeedFileOption,
-    as_json: bool = typer.Option(False, "--json"),
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
+    nct_id: Trial = DEFAULT_NCT,
+    seed_file: SeedFile = None,
+    as_json: JsonFlag = False,
+    as_user: AsUser = None,
+    db: Db = None,
 ) -> None:
     """Check the list against the seed, record its SHA-256 commitment and open allocation."""
     from trialdesk.services import randomization as rz
@@ -150,11 +154,11 @@ def go_live(
 
 @randomization_app.command("verify")
 def verify(
-    nct_id: str = TrialOption,
-    seed_file: Path | None = SeedFileOption,
-    as_json: bool = typer.Option(False, "--json"),
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
+    nct_id: Trial = DEFAULT_NCT,
+    seed_file: SeedFile = None,
+    as_json: JsonFlag = False,
+    as_user: AsUser = None,
+    db: Db = None,
 ) -> None:
     """Regenerate the list from the seed; check the commitment and every allocation (exit 1 on any problem)."""
     from trialdesk.services import randomization as rz
@@ -176,11 +180,11 @@ def verify(
 
 @randomization_app.command("export")
 def export(
-    nct_id: str = TrialOption,
+    nct_id: Trial = DEFAULT_NCT,
     out: Path = typer.Option(..., "--out", help="CSV or JSON file to write."),
-    seed_file: Path | None = SeedFileOption,
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
+    seed_file: SeedFile = None,
+    as_user: AsUser = None,
+    db: Db = None,
 ) -> None:
     """Export the whole list in clear (statistician only; audited)."""
     from trialdesk.services import randomization as rz
@@ -197,12 +201,7 @@ def export(
 
 
 @randomization_app.command("balance")
-def balance(
-    nct_id: str = TrialOption,
-    as_json: bool = typer.Option(False, "--json"),
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
-) -> None:
+def balance(nct_id: Trial = DEFAULT_NCT, as_json: JsonFlag = False, as_user: AsUser = None, db: Db = None) -> None:
     """Arm counts by stratum x site with margins (statistician only)."""
     from trialdesk.services import randomization as rz
 
@@ -221,12 +220,12 @@ def balance(
 @randomization_app.command("randomize")
 def randomize(
     subject: str,
-    nct_id: str = TrialOption,
+    nct_id: Trial = DEFAULT_NCT,
     client_key: str | None = typer.Option(None, "--client-key", help="Idempotency key."),
     on: str | None = typer.Option(None, "--date", help="Randomization date (default today)."),
-    as_json: bool = typer.Option(False, "--json"),
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
+    as_json: JsonFlag = False,
+    as_user: AsUser = None,
+    db: Db = None,
 ) -> None:
     """Randomize an eligible subject."""
     from trialdesk.services import randomization as rz
@@ -247,9 +246,9 @@ def randomize(
 def in_error(
     subject: str,
     reason: str = typer.Option(..., "--reason"),
-    nct_id: str = TrialOption,
-    as_user: str | None = AsOption,
-    db: str | None = DbOption,
+    nct_id: Trial = DEFAULT_NCT,
+    as_user: AsUser = None,
+    db: Db = None,
 ) -> None:
     """Flag a subject as randomized in error (the slot stays used)."""
     from trialdesk.services import randomization as rz
@@ -487,11 +486,11 @@ def run_qualification(
 
 @randomization_app.command("qualify")
 def qualify(
-    db: str | None = DbOption,
+    db: Db = None,
     subjects: int = typer.Option(500, "--subjects", help="Allocations to run."),
     concurrency: int = typer.Option(16, "--concurrency", help="Concurrent workers (threads)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the subjects' random strata."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: JsonFlag = False,
 ) -> None:
     """Operational qualification on a scratch trial in the given database: N allocations from C workers, then
     duplicates, gaps, block balance and verify. Exits 1 on any anomaly."""

@@ -15,10 +15,12 @@ import typer
 from rich.table import Table
 
 from trialdesk.entrypoints.cli.common import (
-    AsOption,
-    DbOption,
-    JsonOption,
-    TrialOption,
+    DEFAULT_NCT,
+    AsJson,
+    AsUser,
+    Db,
+    SubjectArg,
+    Trial,
     cli_errors,
     console,
     print_json,
@@ -45,10 +47,10 @@ def calendar_command(
         min=0,
         help="Future visits listed up to as-of + N days (default: 126 for a subject, 28 for a site).",
     ),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """A subject's visit calendar, or a site's upcoming/due/overdue visits; optionally as an .ics file."""
     from trialdesk.adapters.ical import site_calendar_ics, subject_calendar_ics, write_ics
@@ -116,15 +118,15 @@ def calendar_command(
 
 @doses_app.command("plan")
 def doses_plan(
-    subject: str = typer.Argument(...),
+    subject: SubjectArg,
     cycle: int = typer.Option(..., "--cycle"),
     weight_kg: float = typer.Option(..., "--weight-kg"),
     height_cm: float | None = typer.Option(None, "--height-cm", help="Default: the subject's height."),
     dose_date: str | None = typer.Option(None, "--dose-date", help="Default: today."),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """The doses of a cycle with the subject's arm, weight last used, reload gaps and reduction levels."""
     from trialdesk.services import treatment
@@ -152,7 +154,7 @@ def doses_plan(
 
 @doses_app.command("record")
 def doses_record(
-    subject: str = typer.Argument(...),
+    subject: SubjectArg,
     drug: str = typer.Option(..., "--drug"),
     cycle: int = typer.Option(..., "--cycle"),
     dose_date: str = typer.Option(..., "--dose-date"),
@@ -164,10 +166,10 @@ def doses_record(
     interrupted: bool = typer.Option(False, "--interrupted"),
     override_reason: str | None = typer.Option(None, "--override-reason"),
     height_cm: float | None = typer.Option(None, "--height-cm"),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Record one drug given at one cycle (planned dose from the engine; override reason when far from it)."""
     from trialdesk.services import treatment
@@ -210,14 +212,14 @@ def _value(text: str) -> Any:
 
 @doses_app.command("edit")
 def doses_edit(
-    subject: str = typer.Argument(...),
+    subject: SubjectArg,
     dose_id: int = typer.Argument(...),
     set_: list[str] = typer.Option(..., "--set", help="FIELD=VALUE, repeatable (e.g. actual_mg=120)."),
     reason: str = typer.Option(..., "--reason", help="Reason for change."),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Change a recorded dose; the audit trail keeps old and new values, who, when and why."""
     from trialdesk.domain.errors import InvalidInput
@@ -242,11 +244,7 @@ def doses_edit(
 
 @doses_app.command("list")
 def doses_list(
-    subject: str = typer.Argument(...),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    subject: SubjectArg, trial: Trial = DEFAULT_NCT, db: Db = None, as_user: AsUser = None, as_json: AsJson = False
 ) -> None:
     """A subject's doses administered."""
     from trialdesk.services import treatment
@@ -274,15 +272,15 @@ def doses_list(
 
 @disposition_app.command("record")
 def disposition_record(
-    subject: str = typer.Argument(...),
+    subject: SubjectArg,
     kind: str = typer.Option(..., "--kind", help="end_of_treatment, end_of_study, death or new_therapy."),
     event_date: str = typer.Option(..., "--date", help="Event date (death, therapy start...)."),
     reason: str | None = typer.Option(None, "--reason", help="Reason, cause of death, or the new therapy."),
     eot_visit_date: str | None = typer.Option(None, "--eot-visit-date"),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    trial: Trial = DEFAULT_NCT,
+    db: Db = None,
+    as_user: AsUser = None,
+    as_json: AsJson = False,
 ) -> None:
     """Record a disposition event; the subject's status follows."""
     from trialdesk.services import treatment
@@ -306,11 +304,7 @@ def disposition_record(
 
 @disposition_app.command("list")
 def disposition_list(
-    subject: str = typer.Argument(...),
-    trial: str = TrialOption,
-    db: str | None = DbOption,
-    as_user: str | None = AsOption,
-    as_json: bool = JsonOption,
+    subject: SubjectArg, trial: Trial = DEFAULT_NCT, db: Db = None, as_user: AsUser = None, as_json: AsJson = False
 ) -> None:
     """A subject's disposition events."""
     from trialdesk.services import treatment

@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: the --db option, JSON output, and turning TrialdeskError into exit codes."""
+"""Shared CLI plumbing: the parameters every command takes (--trial, --db, --as, --json, the subject), JSON output,
+and turning TrialdeskError into exit codes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -35,14 +36,30 @@ def _trial_or_default(value: str | None) -> str:
 
 
 TRIAL_HELP = "NCT id of the trial (default: the configured default trial, $TRIALDESK_DEFAULT_TRIAL)."
-TrialOption = typer.Option(None, "--trial", callback=_trial_or_default, help=TRIAL_HELP)
-TrialArgument = typer.Argument(None, callback=_trial_or_default, help=TRIAL_HELP, show_default=False)
 
-DbOption = typer.Option(
-    None, "--db", help="Database URL (default: $TRIALDESK_DATABASE_URL or a SQLite file in the user data directory)."
-)
-AsOption = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
-JsonOption = typer.Option(False, "--json", help="Print JSON.")
+# The parameters the commands share, as ``Annotated`` aliases declared once, so that a signature says
+# ``subject: SubjectArg, trial: Trial = DEFAULT_NCT, db: Db = None, as_user: AsUser = None, as_json: AsJson = False``
+# instead of repeating each option, its flag and its help in every command. Typer reads the flag, help and callback
+# from the alias and the default from the ``=`` (it refuses a default inside ``Annotated``).
+SubjectArg = Annotated[str, typer.Argument()]
+Trial = Annotated[str, typer.Option("--trial", callback=_trial_or_default, help=TRIAL_HELP)]
+TrialArg = Annotated[str, typer.Argument(callback=_trial_or_default, help=TRIAL_HELP, show_default=False)]
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (default: $TRIALDESK_DATABASE_URL or a SQLite file in the user data directory)."
+    ),
+]
+AsUser = Annotated[
+    str | None, typer.Option("--as", help="Act as this user (password from $TRIALDESK_PASSWORD or a prompt).")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonFlag = Annotated[bool, typer.Option("--json")]
+"""``--json`` without a help line: the commands that never had one keep their ``--help`` as it was."""
+
+DEFAULT_NCT = cast("str", None)
+"""The default of a ``Trial`` / ``TrialArg`` parameter: None on the command line, which the callback turns into the
+configured default trial before the command runs, so the command itself only ever sees a ``str``."""
 
 
 def print_json(value: Any) -> None:

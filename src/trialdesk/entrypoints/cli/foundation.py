@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from trialdesk.entrypoints.cli.common import (
-    DbOption,
-    TrialArgument,
+    DEFAULT_NCT,
+    Db,
+    JsonFlag,
+    TrialArg,
     app_for,
     cli_errors,
     console,
@@ -42,9 +44,7 @@ def protocol_validate(file: Path = typer.Argument(..., help="Protocol YAML or JS
 
 
 @protocol_app.command("show")
-def protocol_show(
-    nct_id: str = TrialArgument, as_json: bool = typer.Option(False, "--json"), db: str | None = DbOption
-) -> None:
+def protocol_show(nct_id: TrialArg = DEFAULT_NCT, as_json: JsonFlag = False, db: Db = None) -> None:
     """Show a loaded trial's protocol (registry facts with live site status, and operations)."""
     from trialdesk.services import registry
 
@@ -69,7 +69,7 @@ def protocol_show(
 @protocol_app.command("load")
 def protocol_load(
     file: Path,
-    db: str | None = DbOption,
+    db: Db = None,
     reason: str = typer.Option("protocol loaded from file", help="Audit reason."),
     as_user: str | None = typer.Option(
         None,
@@ -94,8 +94,7 @@ def protocol_load(
 
 @registry_app.command("import")
 def registry_import(
-    paths: list[Path] = typer.Argument(..., help="Study JSON, JSON list, or legacy XML files."),
-    db: str | None = DbOption,
+    paths: list[Path] = typer.Argument(..., help="Study JSON, JSON list, or legacy XML files."), db: Db = None
 ) -> None:
     """Import ClinicalTrials.gov records. Every file is validated first; on any problem nothing is written."""
     from trialdesk.adapters.ctgov import read_studies
@@ -127,7 +126,7 @@ def registry_import(
 
 @registry_app.command("export")
 def registry_export(
-    nct_id: str = TrialArgument, db: str | None = DbOption, output: Path | None = typer.Option(None, "--output", "-o")
+    nct_id: TrialArg = DEFAULT_NCT, db: Db = None, output: Path | None = typer.Option(None, "--output", "-o")
 ) -> None:
     """Print a trial as ClinicalTrials.gov API v2 study JSON."""
     from trialdesk.services import registry
@@ -146,8 +145,8 @@ def registry_export(
 @registry_app.command("list")
 def registry_list(
     query: str | None = typer.Argument(None, help="Words that must all appear."),
-    as_json: bool = typer.Option(False, "--json"),
-    db: str | None = DbOption,
+    as_json: JsonFlag = False,
+    db: Db = None,
 ) -> None:
     """List (or search) the loaded trials."""
     from trialdesk.services import registry
@@ -164,7 +163,7 @@ def registry_list(
 
 
 @db_app.command("upgrade")
-def db_upgrade(db: str | None = DbOption) -> None:
+def db_upgrade(db: Db = None) -> None:
     """Create or migrate the database schema to the latest revision."""
     from trialdesk.adapters.db.migrate import current_revision
 
@@ -174,7 +173,7 @@ def db_upgrade(db: str | None = DbOption) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(db: str | None = DbOption) -> None:
+def audit_verify(db: Db = None) -> None:
     """Recompute the hash chain. Prints OK, or the first broken event and exits 1."""
     from trialdesk.services.audit import verify_audit
 
@@ -191,10 +190,7 @@ def audit_verify(db: str | None = DbOption) -> None:
 
 @audit_app.command("log")
 def audit_log(
-    limit: int = typer.Option(20),
-    entity: str | None = typer.Option(None),
-    as_json: bool = typer.Option(False, "--json"),
-    db: str | None = DbOption,
+    limit: int = typer.Option(20), entity: str | None = typer.Option(None), as_json: JsonFlag = False, db: Db = None
 ) -> None:
     """Show the latest audit events."""
     with cli_errors():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption
+from trialdesk.entrypoints.cli.common import Db
 from trialdesk.entrypoints.cli.foundation import audit_app, db_app, protocol_app, registry_app
 from trialdesk.entrypoints.cli.people import sites_app, tokens_app, users_app
 
@@ -27,7 +27,7 @@ app.add_typer(sites_app, name="sites")
 def serve(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
-    db: str | None = DbOption,
+    db: Db = None,
     demo: bool = typer.Option(False, "--demo", help="Fill an empty database with a simulated trial first."),
 ) -> None:
     """Start the web app (registry pages, operations, JSON API at /api/v1, OpenAPI at /docs)."""

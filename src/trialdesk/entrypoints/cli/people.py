@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from trialdesk.entrypoints.cli.common import DbOption, TrialOption, app_for, cli_errors, console, print_json
+from trialdesk.entrypoints.cli.common import DEFAULT_NCT, Db, JsonFlag, Trial, app_for, cli_errors, console, print_json
 
 if TYPE_CHECKING:
     from trialdesk.bootstrap import App
@@ -76,7 +76,7 @@ def _grants(roles: list[str], sites: list[str]) -> list[tuple[str, list[str] | N
 
 
 @users_app.command("create-admin")
-def users_create_admin(username: str = typer.Option("admin"), db: str | None = DbOption) -> None:
+def users_create_admin(username: str = typer.Option("admin"), db: Db = None) -> None:
     """On a fresh database, create the first admin and print a one-time password (change it at first login)."""
     from trialdesk.services import accounts
 
@@ -93,7 +93,7 @@ def users_add(
     ),
     site: list[str] = typer.Option([], "--site", help="Site id; repeatable. None: all sites."),
     display_name: str | None = typer.Option(None, "--name"),
-    db: str | None = DbOption,
+    db: Db = None,
 ) -> None:
     """Add a user with roles scoped to sites (or all sites); prints a one-time password."""
     from trialdesk.services import accounts
@@ -106,7 +106,7 @@ def users_add(
 
 
 @users_app.command("list")
-def users_list(as_json: bool = typer.Option(False, "--json"), db: str | None = DbOption) -> None:
+def users_list(as_json: JsonFlag = False, db: Db = None) -> None:
     """List users with their roles and sites."""
     from trialdesk.services import accounts
 
@@ -123,7 +123,7 @@ def users_list(as_json: bool = typer.Option(False, "--json"), db: str | None = D
 
 
 @users_app.command("disable")
-def users_disable(username: str, reason: str = typer.Option(..., "--reason"), db: str | None = DbOption) -> None:
+def users_disable(username: str, reason: str = typer.Option(..., "--reason"), db: Db = None) -> None:
     """Disable a user: ends their sessions and revokes their tokens."""
     from trialdesk.services import accounts
 
@@ -133,7 +133,7 @@ def users_disable(username: str, reason: str = typer.Option(..., "--reason"), db
 
 
 @users_app.command("reset-password")
-def users_reset_password(username: str, db: str | None = DbOption) -> None:
+def users_reset_password(username: str, db: Db = None) -> None:
     """Set a new one-time password (printed once) and unlock the account."""
     from trialdesk.services import accounts
 
@@ -162,7 +162,7 @@ def users_permissions(markdown: bool = typer.Option(False, "--markdown")) -> Non
 
 @tokens_app.command("create")
 def tokens_create(
-    user: str = typer.Option(..., "--user"), name: str | None = typer.Option(None, "--name"), db: str | None = DbOption
+    user: str = typer.Option(..., "--user"), name: str | None = typer.Option(None, "--name"), db: Db = None
 ) -> None:
     """Create an API token for USER; it authenticates /api/v1 with 'Authorization: Bearer'. Shown once."""
     from trialdesk.services import accounts
@@ -173,7 +173,7 @@ def tokens_create(
 
 
 @tokens_app.command("list")
-def tokens_list(user: str | None = typer.Option(None, "--user"), db: str | None = DbOption) -> None:
+def tokens_list(user: str | None = typer.Option(None, "--user"), db: Db = None) -> None:
     from trialdesk.services import accounts
 
     with cli_errors():
@@ -183,7 +183,7 @@ def tokens_list(user: str | None = typer.Option(None, "--user"), db: str | None 
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: int, db: str | None = DbOption) -> None:
+def tokens_revoke(token_id: int, db: Db = None) -> None:
     from trialdesk.services import accounts
 
     with cli_errors():
@@ -192,9 +192,7 @@ def tokens_revoke(token_id: int, db: str | None = DbOption) -> None:
 
 
 @sites_app.command("list")
-def sites_list(
-    nct_id: str = TrialOption, as_json: bool = typer.Option(False, "--json"), db: str | None = DbOption
-) -> None:
+def sites_list(nct_id: Trial = DEFAULT_NCT, as_json: JsonFlag = False, db: Db = None) -> None:
     from trialdesk.services import sites
 
     with cli_errors():
@@ -210,11 +208,7 @@ def sites_list(
 
 @sites_app.command("set-status")
 def sites_set_status(
-    site: str,
-    status: str,
-    reason: str = typer.Option(..., "--reason"),
-    nct_id: str = TrialOption,
-    db: str | None = DbOption,
+    site: str, status: str, reason: str = typer.Option(..., "--reason"), nct_id: Trial = DEFAULT_NCT, db: Db = None
 ) -> None:
     """Move a site through NOT_YET_RECRUITING -> RECRUITING -> (SUSPENDED <-> RECRUITING) -> CLOSED."""
     from trialdesk.services import sites

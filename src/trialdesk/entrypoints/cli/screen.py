@@ -17,8 +17,9 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from trialdesk.entrypoints.cli.common import (
-    DbOption,
-    TrialOption,
+    DEFAULT_NCT,
+    Db,
+    Trial,
     app_for,
     cli_errors,
     console,
@@ -64,8 +65,8 @@ def screen_command(
         help="The site's patient reference (default: the record's screening_id). Same ref = rescreen.",
     ),
     as_user: str | None = typer.Option(None, "--as", help="Act as this user (password from $TRIALDESK_PASSWORD)."),
-    nct_id: str = TrialOption,
-    db: str | None = DbOption,
+    nct_id: Trial = DEFAULT_NCT,
+    db: Db = None,
 ) -> None:
     """Screen a patient against every eligibility criterion, or a whole cohort (feasibility waterfall)."""
     from trialdesk.domain.screening import ScreeningRecord
