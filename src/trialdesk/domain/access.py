@@ -54,6 +54,11 @@ class Action(StrEnum):
 
 
 A = Action
+#: The statistician's trial-wide work: the list, the analysis, the posting and the design. None of it is about one
+#: site, so these actions are also site-free (below).
+STATISTICAL_WORK: frozenset[Action] = frozenset(
+    {A.RANDOMIZATION_LIST, A.RANDOMIZATION_MANAGE, A.ANALYSIS_RUN, A.RESULTS_POST, A.DESIGN_SIMULATE}
+)
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(
         {A.USER_MANAGE, A.SITE_ACTIVATE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.AUDIT_VIEW, A.SITE_VIEW, A.DASHBOARD_VIEW}
@@ -77,32 +82,12 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.MONITOR: frozenset(
         {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.QUERY_RAISE, A.QUERY_CLOSE, A.AUDIT_VIEW}
     ),
-    Role.STATISTICIAN: frozenset(
-        {
-            A.SITE_VIEW,
-            A.DASHBOARD_VIEW,
-            A.RANDOMIZATION_LIST,
-            A.RANDOMIZATION_MANAGE,
-            A.ANALYSIS_RUN,
-            A.RESULTS_POST,
-            A.DESIGN_SIMULATE,
-        }
-    ),
+    Role.STATISTICIAN: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW}) | STATISTICAL_WORK,
 }
 
 #: Actions that are not about one site: the role alone decides.
-SITE_FREE: frozenset[Action] = frozenset(
-    {
-        A.USER_MANAGE,
-        A.PROTOCOL_LOAD,
-        A.CTCAE_LOAD,
-        A.DASHBOARD_VIEW,
-        A.RANDOMIZATION_LIST,
-        A.RANDOMIZATION_MANAGE,
-        A.ANALYSIS_RUN,
-        A.RESULTS_POST,
-        A.DESIGN_SIMULATE,
-    }
+SITE_FREE: frozenset[Action] = (
+    frozenset({A.USER_MANAGE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.DASHBOARD_VIEW}) | STATISTICAL_WORK
 )
 
 #: Actions whose refusal must not reveal that the thing exists (answered as "not found").
