@@ -159,6 +159,32 @@ def get_protocol(uow: UnitOfWork, nct_id: str, *, live_sites: bool = True) -> Pr
     return protocol.model_copy(update={"registry": protocol.registry.model_copy(update={"locations": locations})})
 
 
+#: The scheme's parameters that, with the allocation history, let a reader predict the next arm (the block
+#: sizes end a block; the minimization settings say how strongly the next arm is forced). Only the roles that
+#: hold the list itself (statistician) or load the protocol (admin) see them.
+CONCEALED_SCHEME_FIELDS: tuple[str, ...] = ("block_sizes", "minimization")
+
+
+def sees_scheme(principal: Principal) -> bool:
+    """Whether the principal may see the randomization scheme's parameters (statistician and admin only)."""
+    return principal.can(Action.RANDOMIZATION_LIST) or principal.can(Action.PROTOCOL_LOAD)
+
+
+def protocol_json_for(principal: Principal, protocol: Protocol) -> dict[str, Any]:
+    """The protocol as API JSON, without the scheme's parameters for roles that must not predict allocations.
+
+    The fields and their rationale entries (``assumptions``) are both removed: the rationale names the sizes.
+    """
+    data: dict[str, Any] = protocol.model_dump(mode="json", by_alias=True, exclude_none=True)
+    rz = data.get("operations", {}).get("randomization")
+    if rz is not None and not sees_scheme(principal):
+        for name in CONCEALED_SCHEME_FIELDS:
+            rz.pop(name, None)
+            if isinstance(rz.get("assumptions"), dict):
+                rz["assumptions"].pop(name, None)
+    return data
+
+
 def list_trials(uow: UnitOfWork, query: str | None = None) -> list[dict[str, Any]]:
     rows = uow.trials.list()
     out = []

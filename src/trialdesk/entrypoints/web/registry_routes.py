@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from trialdesk.entrypoints.web.auth import ApiUser
-from trialdesk.entrypoints.web.deps import TrialDep, UowDep
+from trialdesk.entrypoints.web.deps import PrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.templating import templates
 from trialdesk.services import registry
 
@@ -76,10 +76,14 @@ def api_list_trials(uow: UowDep, q: str | None = Query(None, max_length=200)) ->
 
 
 @api.get("/api/v1/trials/{nct_id}")
-def api_get_trial(nct_id: str, uow: UowDep) -> dict[str, Any]:
-    """The trial's protocol as JSON (registry facts with live site status, and operational rules)."""
+def api_get_trial(nct_id: str, uow: UowDep, p: PrincipalDep) -> dict[str, Any]:
+    """The trial's protocol as JSON (registry facts with live site status, and operational rules).
+
+    The randomization scheme's parameters (block sizes, minimization settings) are left out except for the
+    statistician and the admin: with the allocation history they would predict the next arm.
+    """
     protocol = registry.get_protocol(uow, nct_id)
-    return protocol.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return registry.protocol_json_for(p, protocol)
 
 
 @api.get("/api/v1/trials/{nct_id}/ctgov")
