@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     #: The trial the web pages show when the URL names none (``?trial=`` or a path's ``nct_id`` does): configuration,
     #: so this is the one place the id appears in code.
     default_trial: str = "NCT07003074"
+    #: A web session ends this many hours after login however active it is (the idle expiry still applies).
+    session_absolute_hours: float = Field(default=12.0, gt=0)
 
 
 ENV_PREFIX = "TRIALDESK_"

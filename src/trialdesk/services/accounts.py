@@ -20,10 +20,17 @@ from trialdesk.domain.access import (
     check_password_strength,
     require,
 )
-from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
 from trialdesk.domain.records import User
 from trialdesk.services.registry import stored_id
 from trialdesk.services.unit_of_work import UnitOfWork
+
+#: A web session ends this long after login however active it is (ASVS 3.3.2); the idle expiry comes first
+#: for an idle one. Entrypoints pass ``Settings.session_absolute_hours``.
+SESSION_LIFETIME = dt.timedelta(hours=12)
+
+#: Shown when a one-time password is used for anything but changing it.
+ONE_TIME_MESSAGE = "change your one-time password first (web: /account/password); nothing else is allowed until then"
 
 
 def _iso(ts: dt.datetime) -> str:
@@ -182,7 +189,10 @@ def reset_password(uow: UnitOfWork, actor: Principal, username: str) -> str:
     return password
 
 
-def change_password(uow: UnitOfWork, username: str, old: str, new: str) -> None:
+def change_password(uow: UnitOfWork, username: str, old: str, new: str, *, keep_session: str | None = None) -> None:
+    """Change a password and end the user's other web sessions (a stolen cookie dies with the old password).
+
+    ``keep_session`` is the session token of the caller's own browser, which stays logged in."""
     user = _user(uow, username)
     if not uow.ports.passwords.verify(user.password_hash, old):
         raise AuthenticationFailed("the current password is wrong")
@@ -190,7 +200,34 @@ def change_password(uow: UnitOfWork, username: str, old: str, new: str) -> None:
     if old == new:
         raise InvalidInput("the new password must differ from the old one", field="new_password")
     user.password_hash, user.must_change_password = uow.ports.passwords.hash(new), False
+    uow.users.end_sessions(stored_id(user), _iso(uow.now()))
+    if keep_session:
+        own = uow.users.session_by_hash(uow.ports.tokens.digest(keep_session))
+        if own is not None and own.user_id == user.id:
+            own.ended_at = None
     uow.record("user.password_changed", "user", username, actor=username)
+
+
+def count_failure(user: User, now: dt.datetime, policy: SecurityPolicy = POLICY) -> str:
+    """One more consecutive password failure (a login or an e-signature: one counter, one lockout); locks the
+    account for ``lockout_minutes`` at ``lockout_threshold``. Returns the audit reason."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    reason = f"bad password (failure {user.failed_logins})"
+    if user.failed_logins >= policy.lockout_threshold:
+        user.locked_until = _iso(now + dt.timedelta(minutes=policy.lockout_minutes))
+        user.failed_logins = 0
+        reason += f"; locked until {user.locked_until}"
+    return reason
+
+
+def is_locked(user: User, now: dt.datetime) -> bool:
+    return bool(user.locked_until) and _parse(user.locked_until or "") > now
+
+
+def refuse_one_time(must_change_password: bool) -> None:
+    """A one-time password allows nothing but changing it (the CLI ``--as`` path and bearer tokens)."""
+    if must_change_password:
+        raise PermissionDenied(ONE_TIME_MESSAGE)
 
 
 @dataclass(frozen=True)
@@ -220,12 +257,7 @@ def login(uow: UnitOfWork, username: str, password: str, *, policy: SecurityPoli
         uow.commit()
         raise AuthenticationFailed("wrong username or password")
     if not uow.ports.passwords.verify(user.password_hash, password):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        reason = f"bad password (failure {user.failed_logins})"
-        if user.failed_logins >= policy.lockout_threshold:
-            user.locked_until = _iso(now + dt.timedelta(minutes=policy.lockout_minutes))
-            user.failed_logins = 0
-            reason += f"; locked until {user.locked_until}"
+        reason = count_failure(user, now, policy)
         uow.record("auth.login_failed", "user", username, reason=reason, actor=username)
         uow.commit()
         if user.locked_until and _parse(user.locked_until) > now:
@@ -253,9 +285,15 @@ class SessionInfo:
 
 
 def authenticate_session(
-    uow: UnitOfWork, token: str | None, *, policy: SecurityPolicy = POLICY, touch: bool = True
+    uow: UnitOfWork,
+    token: str | None,
+    *,
+    policy: SecurityPolicy = POLICY,
+    touch: bool = True,
+    lifetime: dt.timedelta = SESSION_LIFETIME,
 ) -> SessionInfo:
-    """Resolve a session cookie; expired after ``session_idle_minutes`` of inactivity."""
+    """Resolve a session cookie; expired after ``session_idle_minutes`` of inactivity, and ``lifetime`` after
+    login whatever the activity."""
     if not token:
         raise AuthenticationFailed("not logged in")
     row = uow.users.session_by_hash(uow.ports.tokens.digest(token))
@@ -267,6 +305,11 @@ def authenticate_session(
         uow.record("auth.session_expired", "session", row.id, actor="system")
         uow.commit()
         raise AuthenticationFailed("session expired after inactivity; please log in")
+    if now - _parse(row.created_at) > lifetime:
+        row.ended_at = _iso(now)
+        uow.record("auth.session_expired", "session", row.id, reason="absolute lifetime", actor="system")
+        uow.commit()
+        raise AuthenticationFailed("session expired; please log in again")
     user = uow.users.by_id(row.user_id)
     if user is None or not user.active:
         raise AuthenticationFailed("account disabled")
@@ -352,4 +395,5 @@ def authenticate_token(uow: UnitOfWork, token: str) -> Principal:
     user = uow.users.by_id(row.user_id)
     if user is None or not user.active:
         raise AuthenticationFailed("invalid or revoked API token")
+    refuse_one_time(user.must_change_password)
     return principal_for(uow, user, via="token")

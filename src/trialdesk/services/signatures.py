@@ -13,6 +13,7 @@ from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.audit import canonical_json
 from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput
 from trialdesk.domain.records import Signature, Subject
+from trialdesk.services.accounts import count_failure, is_locked
 from trialdesk.services.commands import DEFAULT_MEANING, SignCasebook
 from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import get_subject, touch
@@ -103,19 +104,37 @@ def sign_casebook(
     meaning = cmd.meaning.strip()
     if not meaning:
         raise InvalidInput("must not be blank: say what the signature means", field="meaning")
-    user = uow.users.get(principal.username)
-    if user is None or not user.active or not uow.ports.passwords.verify(user.password_hash, cmd.password):
+    user = uow.users.get(principal.username, for_update=True)
+    now = uow.now()
+    if user is not None and is_locked(user, now):
         uow.record(
             "casebook.sign_failed",
             "subject",
             subject.subject_number,
-            reason="password did not match",
+            reason=f"account locked until {user.locked_until}",
+            trial=nct_id,
+            site=subject.site_key,
+            actor=principal.username,
+        )
+        uow.commit()
+        raise AuthenticationFailed(f"account locked until {user.locked_until} after repeated failures; not signed")
+    if user is None or not user.active or not uow.ports.passwords.verify(user.password_hash, cmd.password):
+        reason = "password did not match"
+        if user is not None and user.active:
+            # the signing password is the login password: its failures feed the same lockout (no oracle)
+            reason += "; " + count_failure(user, now)
+        uow.record(
+            "casebook.sign_failed",
+            "subject",
+            subject.subject_number,
+            reason=reason,
             trial=nct_id,
             site=subject.site_key,
             actor=principal.username,
         )
         uow.commit()
         raise AuthenticationFailed("the password does not match; the casebook was not signed")
+    user.failed_logins = 0
     live = uow.signatures.active(stored_id(subject))
     if live is not None:
         raise Conflict(

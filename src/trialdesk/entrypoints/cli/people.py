@@ -53,6 +53,7 @@ def resolve_principal(app: App, as_user: str | None) -> Principal:
             result = accounts.login(uow, as_user, password)
         with app.uow(as_user) as uow:
             accounts.logout(uow, result.session_token)
+        accounts.refuse_one_time(result.must_change_password)  # a one-time password only changes itself
         return result.principal
     if token:
         with app.uow() as uow:

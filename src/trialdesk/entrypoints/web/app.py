@@ -29,6 +29,7 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | N
     """Build the web app over a database (``td_app``: an already bootstrapped :class:`trialdesk.bootstrap.App`)."""
     from trialdesk.bootstrap import bootstrap
     from trialdesk.entrypoints.web.auth import LoginRequired, api_user, login_redirect
+    from trialdesk.entrypoints.web.security import security_headers
 
     td = td_app or bootstrap(db_url)
     demo_logins = None
@@ -48,6 +49,7 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | N
     web.state.td = td
     web.state.demo_logins = demo_logins
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    web.middleware("http")(security_headers)  # CSP, framing, nosniff, referrer, HSTS over HTTPS
 
     @web.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:

@@ -1,13 +1,16 @@
 """Authentication for pages and the API: session cookies (with CSRF) and bearer tokens.
 
 - Pages: a server-side session referenced by the ``td_session`` cookie (HttpOnly, SameSite=Lax, Secure over
-  HTTPS), expiring after 30 minutes of inactivity. Every state-changing form carries the session's CSRF token.
+  HTTPS), expiring after 30 minutes of inactivity and ``Settings.session_absolute_hours`` after login. Every
+  state-changing form carries the session's CSRF token.
+- A one-time password allows nothing but changing it: pages redirect to ``/account/password``, the API refuses.
 - API: ``Authorization: Bearer td_...`` (no CSRF needed: browsers never send it on their own). A cookie-
   authenticated API call that changes state must send the CSRF token in ``X-CSRF-Token``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 
 from fastapi import Depends, Request
@@ -19,13 +22,15 @@ from trialdesk.domain.errors import AuthenticationFailed, PermissionDenied
 SESSION_COOKIE = "td_session"
 LOGIN_CSRF_COOKIE = "td_login_csrf"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+#: The pages a user with a one-time password may reach (besides /login and the public pages).
+ONE_TIME_PATHS = frozenset({"/account/password", "/logout"})
 
 
 class LoginRequired(Exception):
     """A page needs a login: answered with a redirect to /login."""
 
-    def __init__(self, next_url: str, message: str = "") -> None:
-        self.next_url, self.message = next_url, message
+    def __init__(self, next_url: str, message: str = "", *, to: str = "/login") -> None:
+        self.next_url, self.message, self.to = next_url, message, to
 
 
 def is_https(request: Request) -> bool:
@@ -46,6 +51,7 @@ def _bearer(request: Request) -> str | None:
 def resolve(request: Request, *, touch: bool = True) -> tuple[Principal, str | None] | None:
     """(principal, csrf token or None for bearer auth) or None when unauthenticated."""
     from trialdesk.services import accounts
+    from trialdesk.settings import get_settings
 
     td = request.app.state.td
     token = _bearer(request)
@@ -56,8 +62,14 @@ def resolve(request: Request, *, touch: bool = True) -> tuple[Principal, str | N
     if not cookie:
         return None
     with td.uow() as uow:
-        info = accounts.authenticate_session(uow, cookie, touch=touch)
+        info = accounts.authenticate_session(
+            uow, cookie, touch=touch, lifetime=dt.timedelta(hours=get_settings().session_absolute_hours)
+        )
     request.state.must_change_password = info.must_change_password
+    if info.must_change_password and request.url.path not in ONE_TIME_PATHS:
+        if request.url.path.startswith("/api/"):
+            accounts.refuse_one_time(True)
+        raise LoginRequired("/account/password", accounts.ONE_TIME_MESSAGE, to="/account/password")
     return info.principal, info.csrf_token
 
 
@@ -91,6 +103,8 @@ async def page_user(request: Request) -> Principal:
 
     try:
         found = await run_in_threadpool(resolve, request)
+    except LoginRequired:
+        raise
     except AuthenticationFailed as exc:
         raise LoginRequired(str(request.url.path), exc.message) from exc
     if found is None:
@@ -111,6 +125,8 @@ PageUser = Depends(page_user)
 def login_redirect(exc: LoginRequired) -> RedirectResponse:
     from urllib.parse import quote
 
+    if exc.to != "/login":
+        return RedirectResponse(exc.to + "?msg=" + quote(exc.message), status_code=303)
     target = "/login?next=" + quote(exc.next_url, safe="/")
     if exc.message:
         target += "&msg=" + quote(exc.message)

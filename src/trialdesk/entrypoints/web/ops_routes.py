@@ -105,7 +105,9 @@ def password_submit(
         error = "The two new passwords differ."
     else:
         try:
-            accounts.change_password(uow, principal.username, current, new)
+            accounts.change_password(
+                uow, principal.username, current, new, keep_session=request.cookies.get(SESSION_COOKIE)
+            )
             uow.commit()
         except TrialdeskError as exc:
             uow.rollback()

@@ -1,0 +1,83 @@
+"""Security headers on every response (OWASP ASVS 14.4): pages, the JSON API, errors and static files alike.
+
+The Content-Security-Policy allows exactly what the templates need:
+
+- scripts: the one inline script of ``capture_ae_form.html`` (the CTCAE grade picker), allowed by the SHA-256 of
+  each text it can render to (it has one ``{% if %}``), computed from the template itself at import so an edit
+  to the script cannot silently fall out of the policy; nothing else, no ``'unsafe-inline'``;
+- styles: ``/static/style.css`` plus ``'unsafe-inline'``, because the figures are matplotlib SVGs embedded in the
+  page, whose ``<style>`` element and ``style=`` attributes cannot be moved to a file (inline styles cannot run
+  code; the script policy is the one that matters against XSS);
+- images: the site itself and ``data:`` URIs; frames: none, and no page may be framed (``frame-ancestors 'none'``
+  with ``X-Frame-Options: DENY`` for older browsers).
+
+``Strict-Transport-Security`` is sent only over HTTPS (directly or behind a proxy that says so): over plain HTTP
+a browser ignores it, and a development server must stay reachable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from trialdesk.entrypoints.web.auth import is_https
+from trialdesk.entrypoints.web.templating import templates
+
+_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+#: The template contexts that pick each branch of the inline script's ``{% if %}``.
+_SCRIPT_CONTEXTS: tuple[dict[str, object], ...] = ({"st": None, "v": {}}, {"st": "x", "v": {"term": "x"}})
+
+
+def _inline_script_hashes() -> tuple[str, ...]:
+    """``'sha256-...'`` sources for every text the templates' inline scripts render to."""
+    hashes: set[str] = set()
+    assert templates.env.loader is not None
+    for name in templates.env.list_templates(extensions=["html"]):
+        source, _, _ = templates.env.loader.get_source(templates.env, name)
+        for block in _SCRIPT.findall(source):
+            for context in _SCRIPT_CONTEXTS:
+                text = templates.env.from_string(block).render(**context)
+                hashes.add("'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'")
+    return tuple(sorted(hashes))
+
+
+def content_security_policy() -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' " + " ".join(_inline_script_hashes()),
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-src 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CSP = content_security_policy()
+
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """HTTP middleware (``app.middleware("http")``): add the headers unless a route set its own."""
+    response = await call_next(request)
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    if is_https(request):
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
