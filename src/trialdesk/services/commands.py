@@ -13,9 +13,10 @@ command is the body of the use case, the trial, subject and record ids stay its 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from trialdesk.domain.adverse_events import ActionTaken, Outcome, Relationship, Seriousness
 from trialdesk.domain.recist_models import Lesion
@@ -32,10 +33,55 @@ DOSE_EDITABLE = (
 )
 
 
+#: Dates a trial can hold: outside them date arithmetic overflows (9999-12-31 plus a visit window) or the date is
+#: plainly a typing error; the protocol's own timeline checks stay with the use case.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2999, 12, 31)
+#: Largest magnitude of a number anywhere in a command (ANC ``1e308`` is finite but no measurement).
+MAX_MAGNITUDE = 1e12
+
+
+def _impossible(value: Any) -> str | None:
+    """Why ``value`` (or something nested in it) cannot be stored or computed with, or None.
+
+    Checked for every field of every command, nested dicts and lists included (a screening ``record`` is a dict):
+    a NUL byte (PostgreSQL refuses it), a non-finite or absurd number, a date outside the calendar a trial uses.
+    """
+    if isinstance(value, str):
+        return "contains a NUL byte" if "\x00" in value else None
+    if isinstance(value, bool | int):
+        return None if isinstance(value, bool) or abs(value) <= MAX_MAGNITUDE else f"must be at most {MAX_MAGNITUDE:g}"
+    if isinstance(value, float):
+        return None if math.isfinite(value) and abs(value) <= MAX_MAGNITUDE else "must be a finite measurement"
+    if isinstance(value, dt.date):
+        day = value.date() if isinstance(value, dt.datetime) else value
+        ok = EARLIEST_DATE <= day <= LATEST_DATE
+        return None if ok else f"must be between {EARLIEST_DATE} and {LATEST_DATE}"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            why = _impossible(key) or _impossible(item)
+            if why:
+                return f"{key}: {why}"
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            why = _impossible(item)
+            if why:
+                return f"{index}: {why}"
+    return None
+
+
 class Command(BaseModel):
-    """A use case's input: unknown fields refused, numbers finite."""
+    """A use case's input: unknown fields refused, numbers finite, no NUL bytes, dates a trial can hold."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        why = _impossible(value)
+        if why:
+            raise ValueError(why)
+        return value
 
 
 # --- treatment -----------------------------------------------------------------------------------------------------

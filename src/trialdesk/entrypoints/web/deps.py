@@ -14,10 +14,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
+from pydantic import AfterValidator
 from starlette.datastructures import FormData
 
 from trialdesk.domain.access import Principal
@@ -35,6 +37,21 @@ def get_app(request: Request) -> App:
 
 
 AppDep = Annotated["App", Depends(get_app)]
+
+#: A stored row's id in a path: the database's integer range (a 2**70 id is a 422, not an ``OverflowError``).
+RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _calendar_date(value: dt.date) -> dt.date:
+    from trialdesk.services.commands import EARLIEST_DATE, LATEST_DATE
+
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+    return value
+
+
+#: An optional date in a query string, inside the calendar commands accept (9999-12-31 would overflow a window).
+QueryDate = Annotated[dt.date | None, Query(), AfterValidator(lambda v: None if v is None else _calendar_date(v))]
 PrincipalDep = Annotated[Principal, Depends(api_user)]
 PagePrincipalDep = Annotated[Principal, Depends(page_user)]
 

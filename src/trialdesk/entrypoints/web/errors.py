@@ -66,7 +66,8 @@ def is_api_path(path: str) -> bool:
 
 def install(web: FastAPI) -> None:
     """Answer Starlette's own HTTP errors under ``/api/`` (an unreadable body, an unknown path or method) with an
-    :class:`ErrorBody`, and put :class:`ErrorBody` in the spec's components for ``API_ERROR_RESPONSES``."""
+    :class:`ErrorBody`, refuse NUL bytes and deep JSON (:mod:`.input_guard`), and put :class:`ErrorBody` in the
+    spec's components for ``API_ERROR_RESPONSES``."""
     from http import HTTPStatus
 
     from fastapi import Request
@@ -88,6 +89,9 @@ def install(web: FastAPI) -> None:
         )
 
     web.add_exception_handler(StarletteHTTPException, _http_error)
+    from trialdesk.entrypoints.web.input_guard import InputGuard
+
+    web.add_middleware(InputGuard)  # NUL bytes and deep JSON: a 422 naming the field, before any route
     generate = web.openapi
 
     def openapi() -> dict[str, Any]:

@@ -17,7 +17,15 @@ from pydantic import ValidationError
 from trialdesk.domain.access import Principal
 from trialdesk.domain.errors import InvalidInput, NotFound, Problem, problems_from_pydantic
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
+from trialdesk.entrypoints.web.deps import (
+    FormDep,
+    PagePrincipalDep,
+    PrincipalDep,
+    RecordId,
+    TrialDep,
+    UowDep,
+    committed,
+)
 from trialdesk.entrypoints.web.forms import FormInvalid, text, typed, validate
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import analysis, registry
@@ -39,7 +47,7 @@ def api_runs(nct_id: str, p: PrincipalDep, uow: UowDep) -> list[dict[str, Any]]:
 
 
 @api.get("/trials/{nct_id}/analysis/runs/{run_id}")
-def api_get_run(nct_id: str, run_id: int, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
+def api_get_run(nct_id: str, run_id: RecordId, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
     run = analysis.get_run(uow, p, nct_id, run_id)
     run.pop("report_html", None)
     return run
@@ -53,7 +61,7 @@ def _report(uow: Any, p: Principal, nct_id: str, run_id: int) -> HTMLResponse:
 
 
 @api.get("/trials/{nct_id}/analysis/runs/{run_id}/report", response_class=HTMLResponse)
-def api_report(nct_id: str, run_id: int, p: PrincipalDep, uow: UowDep) -> HTMLResponse:
+def api_report(nct_id: str, run_id: RecordId, p: PrincipalDep, uow: UowDep) -> HTMLResponse:
     return _report(uow, p, nct_id, run_id)
 
 
@@ -132,7 +140,7 @@ def analysis_run_form(request: Request, form: FormDep, p: PagePrincipalDep, uow:
 
 
 @pages.post("/ops/analysis/runs/{run_id}/post", include_in_schema=False)
-def analysis_post_form(run_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> RedirectResponse:
+def analysis_post_form(run_id: RecordId, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> RedirectResponse:
     try:
         command = PostResults(run_id=run_id)
     except ValidationError as exc:
@@ -143,5 +151,5 @@ def analysis_post_form(run_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: Tr
 
 
 @pages.get("/ops/analysis/runs/{run_id}/report", response_class=HTMLResponse, include_in_schema=False)
-def analysis_report_page(run_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
+def analysis_report_page(run_id: RecordId, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     return _report(uow, p, nct_id, run_id)

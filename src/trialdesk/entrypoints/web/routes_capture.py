@@ -16,7 +16,15 @@ from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput, NotFound
 from trialdesk.entrypoints.web import subject_page
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
+from trialdesk.entrypoints.web.deps import (
+    FormDep,
+    PagePrincipalDep,
+    PrincipalDep,
+    RecordId,
+    TrialDep,
+    UowDep,
+    committed,
+)
 from trialdesk.entrypoints.web.forms import (
     CHECK_FIELDS,
     FormInvalid,
@@ -85,14 +93,14 @@ def add_ae(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, body:
 
 @api.patch(SUBJECT + "/adverse-events/{ae_id}")
 def edit_ae(
-    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int, body: EditRecord
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: RecordId, body: EditRecord
 ) -> dict[str, Any]:
     return committed(uow, ae.update_adverse_event(uow, p, nct_id, subject_number, ae_id, body))
 
 
 @api.post(SUBJECT + "/adverse-events/{ae_id}/sae-report")
 def sae_report(
-    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: int, body: MarkSaeReported
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, ae_id: RecordId, body: MarkSaeReported
 ) -> dict[str, Any]:
     return committed(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, body))
 
@@ -112,7 +120,7 @@ def add_tumor(
 
 @api.patch(SUBJECT + "/tumor-assessments/{assessment_id}")
 def edit_tumor(
-    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, assessment_id: int, body: EditRecord
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, assessment_id: RecordId, body: EditRecord
 ) -> dict[str, Any]:
     out = committed(uow, tumor.update_tumor_assessment(uow, p, nct_id, subject_number, assessment_id, body))
     return _json(out)
@@ -138,7 +146,9 @@ def trial_queries(
 
 
 @api.post("/trials/{nct_id}/queries/{query_id}/{step}")
-def query_step(p: PrincipalDep, uow: UowDep, nct_id: str, query_id: int, step: str, body: QueryStep) -> dict[str, Any]:
+def query_step(
+    p: PrincipalDep, uow: UowDep, nct_id: str, query_id: RecordId, step: str, body: QueryStep
+) -> dict[str, Any]:
     """``answer`` (site staff; text = the answer), ``close`` (monitor; text = optional note) or ``reopen``
     (monitor; text = reason)."""
     if step not in QUERY_STEPS:
@@ -200,7 +210,7 @@ def ae_form(
 
 
 @pages.post("/ops/subjects/{subject_number}/adverse-events/{ae_id}/sae-report", include_in_schema=False)
-def sae_form(subject_number: str, ae_id: int, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
+def sae_form(subject_number: str, ae_id: RecordId, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
     committed(uow, ae.mark_sae_reported(uow, p, nct_id, subject_number, ae_id, MarkSaeReported()))
     return _back(subject_number, "adverse_events")
 
@@ -318,7 +328,7 @@ def _query_subject(uow: Any, p: Principal, nct_id: str, query_id: int) -> str:
 
 @pages.post("/ops/queries/{query_id}/{step}", include_in_schema=False)
 def query_form(
-    request: Request, query_id: int, step: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
+    request: Request, query_id: RecordId, step: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
 ) -> Response:
     """Answer, close or re-open a query; an answer or a reason left blank comes back beside the query's input."""
     if step not in QUERY_STEPS:

@@ -65,7 +65,7 @@ def design_page(
     nct_id: TrialDep,
     trials: int = 2000,
     hr: float | None = None,
-    seed: int = 20250623,
+    seed: int = Query(20250623, ge=0, le=2**32 - 1),
 ) -> HTMLResponse:
     from trialdesk.adapters.design_figures import analysis_time_figure, power_curve_figure
 

@@ -18,7 +18,16 @@ from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError, problems_from_pydantic
 from trialdesk.domain.schedule import Visit, VisitStatus
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
-from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
+from trialdesk.entrypoints.web.deps import (
+    FormDep,
+    PagePrincipalDep,
+    PrincipalDep,
+    QueryDate,
+    RecordId,
+    TrialDep,
+    UowDep,
+    committed,
+)
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, service_errors, text, typed, validate
 from trialdesk.entrypoints.web.subject_page import submit
 from trialdesk.entrypoints.web.templating import ctx, templates
@@ -69,7 +78,7 @@ def api_subject_calendar(
     uow: UowDep,
     nct_id: str,
     subject_number: str,
-    as_of: dt.date | None = None,
+    as_of: QueryDate = None,
     horizon_days: int = Query(126, ge=0, le=3650),
     format: Literal["json", "ics"] = "json",
 ) -> Response | dict[str, Any]:
@@ -84,7 +93,7 @@ def api_site_calendar(
     uow: UowDep,
     nct_id: str,
     site_key: str,
-    as_of: dt.date | None = None,
+    as_of: QueryDate = None,
     horizon_days: int = Query(28, ge=0, le=3650),
     format: Literal["json", "ics"] = "json",
 ) -> Response | dict[str, Any]:
@@ -107,7 +116,7 @@ def api_dose_plan(
     cycle: int,
     weight_kg: float,
     height_cm: float | None = None,
-    dose_date: dt.date | None = None,
+    dose_date: QueryDate = None,
 ) -> dict[str, Any]:
     """The doses of a cycle from the dose engine with the subject's history, each with formula and inputs."""
     try:
@@ -124,7 +133,7 @@ def api_record_dose(p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: s
 
 @api.patch("/trials/{nct_id}/subjects/{subject_number}/doses/{dose_id}")
 def api_update_dose(
-    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, dose_id: int, body: EditDose
+    p: PrincipalDep, uow: UowDep, nct_id: str, subject_number: str, dose_id: RecordId, body: EditDose
 ) -> dict[str, Any]:
     return committed(uow, treatment.update_dose(uow, p, nct_id, subject_number, dose_id, body))
 
