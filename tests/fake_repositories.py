@@ -167,6 +167,15 @@ class FakeUsers:
         for row in self.db.web_sessions.where(lambda r: r.user_id == user_id and r.ended_at is None):
             row.ended_at = when
 
+    def retire_password(self, user_id: int, password_hash: str, when: str) -> tuple[int, str, str]:
+        retired = (user_id, password_hash, when)
+        self.db.__dict__.setdefault("password_history", []).append(retired)
+        return retired
+
+    def previous_passwords(self, user_id: int, limit: int) -> builtins.list[str]:
+        mine = [h for uid, h, _ in self.db.__dict__.get("password_history", []) if uid == user_id]
+        return list(reversed(mine))[:limit]
+
     def create_token(self, **fields: Any) -> ApiToken:
         return self.db.api_tokens.insert(**fields)
 

@@ -5,6 +5,7 @@ sessions, sessions have an absolute lifetime, and every response carries the sec
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 import pytest
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 from access_helpers import NCT, PASSWORD, make_users, token_for
 from capture_helpers import Clock, add_subject
 from trialdesk.domain.access import SYSTEM
-from trialdesk.domain.errors import AuthenticationFailed, PermissionDenied
+from trialdesk.domain.errors import AuthenticationFailed, InvalidInput, PermissionDenied
 from trialdesk.entrypoints.web.app import create_app
 from trialdesk.services import accounts
 from trialdesk.services import signatures as sig
@@ -233,3 +234,74 @@ def test_security_headers_on_pages_api_and_errors(app):
     secure = TestClient(create_app(td_app=app), base_url="https://testserver")
     _assert_headers(secure.get("/login"), https=True)
     assert "max-age=" in secure.get("/login").headers["strict-transport-security"]
+
+
+# password policy -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("password", "refused"),
+    [
+        ("aaaaaaaaaaaa", "repeats too few characters"),
+        ("abababababab", "repeats too few characters"),
+        ("abcabcabcabc", "repeats too few characters"),
+        ("abcdabcdabcd", None),  # four different characters: allowed
+        ("password1234", "commonly used"),
+        ("Password1234!", "commonly used"),
+        ("qwerty123456", "commonly used"),
+        ("starwars-2026", "commonly used"),
+        ("starwars-galaxy", None),
+        ("x-coordinator1-x", "must not contain the username"),
+        ("x-COORDINATOR1-x", "must not contain the username"),
+        ("x-coordinator-1-x", None),
+        ("elevenchars", "at least 12 characters"),
+        (PASSWORD, None),
+    ],
+)
+def test_password_policy(password, refused):
+    if refused is None:
+        accounts.check_password_policy(password, "coordinator1")
+    else:
+        with pytest.raises(InvalidInput, match=refused):
+            accounts.check_password_policy(password, "coordinator1")
+
+
+def test_common_list_is_shipped():
+    common = accounts.common_passwords()
+    assert len(common) > 1900 and "password" in common and "trustno1" in common
+
+
+def _change(td, old, new, username="monitor1"):
+    with td.uow(username) as uow:
+        accounts.change_password(uow, username, old, new)
+        uow.commit()
+
+
+def test_no_reuse_of_the_last_five_passwords(app):
+    passwords = [PASSWORD] + [f"rotation number {n} ok" for n in range(1, 6)]
+    for old, new in itertools.pairwise(passwords[:5]):
+        _change(app, old, new)
+    # the current one and the four before it (the last five) are refused, each of them
+    for reused in passwords[:5]:  # the current one has its own message: "must differ from the old one"
+        with pytest.raises(InvalidInput, match="must differ from"):
+            _change(app, passwords[4], reused)
+    _change(app, passwords[4], passwords[5])  # a sixth, new one: fine
+    _change(app, passwords[5], PASSWORD)  # the first is now six passwords back: allowed again
+    with app.uow() as uow:
+        user = uow.users.get("monitor1")
+        assert len(uow.users.previous_passwords(user.id, 10)) == 6
+
+
+def test_policy_applies_to_changes_and_new_users(app):
+    with pytest.raises(InvalidInput, match="commonly used"):
+        _change(app, PASSWORD, "password123456")
+    with pytest.raises(InvalidInput, match="username"), app.uow() as uow:
+        accounts.add_user(uow, SYSTEM, "newbie", [("monitor", None)], password="newbie-is-my-password")
+    with app.uow() as uow:  # demo accounts keep their known "<username>-demo-password"
+        accounts.add_user(uow, SYSTEM, "demo1", [("monitor", None)], password="demo1-demo-password", demo=True)
+        uow.commit()
+
+
+def test_admin_reset_retires_the_old_password(app):
+    one_time = _reset(app, "monitor1")
+    with pytest.raises(InvalidInput, match="last 5 passwords"):
+        _change(app, one_time, PASSWORD)
+    _change(app, one_time, NEW_PASSWORD)

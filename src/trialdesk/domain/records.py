@@ -117,6 +117,17 @@ class WebSession:
 
 
 @dataclass(kw_only=True, eq=False)
+class PasswordHistory:
+    """A password hash a user had before (argon2id, as stored on the user): a new password may not repeat the
+    last five (ASVS 2.1.10 / Part 11 password aging)."""
+
+    id: int | None = None
+    user_id: int
+    password_hash: str
+    retired_at: str
+
+
+@dataclass(kw_only=True, eq=False)
 class ApiToken:
     id: int | None = None
     token_hash: str

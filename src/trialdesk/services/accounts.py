@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 from trialdesk.domain.access import (
@@ -89,6 +91,45 @@ def _public_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
     }
 
 
+#: How many earlier passwords a new one may not repeat (the current one included).
+PASSWORD_HISTORY = 5
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords (``trialdesk/data/common-passwords.txt``; its source is in the data
+    README), lower-cased."""
+    text = resources.files("trialdesk").joinpath("data", "common-passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
+
+
+def check_password_policy(password: str, username: str) -> None:
+    """ASVS 2.1: the length and spacing rules of :func:`check_password_strength`, then: not a common password
+    (nor one with only digits or symbols added: ``password1234!``), not a run of three or fewer different
+    characters (``aaaaaaaaaaaa``, ``121212121212``), and not containing the username."""
+    check_password_strength(password)
+    lowered = password.lower()
+    core = lowered.strip("0123456789!@#$%^&*()-_=+.,;:?/ ")
+    common = common_passwords()
+    if lowered in common or core in common or lowered.replace(" ", "") in common:
+        raise InvalidInput("is a commonly used password; choose another", field="password")
+    if len(set(lowered)) <= 3:
+        raise InvalidInput("repeats too few characters; choose another", field="password")
+    if username and username.lower() in lowered:
+        raise InvalidInput("must not contain the username", field="password")
+
+
+def _check_not_reused(uow: UnitOfWork, user: User, new: str) -> None:
+    """The new password must differ from the current one and the four before it (the last five)."""
+    earlier = [user.password_hash, *uow.users.previous_passwords(stored_id(user), PASSWORD_HISTORY - 1)]
+    if any(uow.ports.passwords.verify(h, new) for h in earlier):
+        raise InvalidInput(f"must differ from your last {PASSWORD_HISTORY} passwords", field="new_password")
+
+
+def _retire(uow: UnitOfWork, user: User) -> None:
+    uow.users.retire_password(stored_id(user), user.password_hash, _iso(uow.now()))
+
+
 def create_first_admin(uow: UnitOfWork, username: str = "admin") -> tuple[str, str]:
     """On an empty user table, create an admin with a one-time password (printed once, never stored)."""
     if uow.users.count() > 0:
@@ -131,7 +172,7 @@ def add_user(
     if password is None:
         password = uow.ports.tokens.one_time_password()
     else:
-        check_password_strength(password)
+        check_password_policy(password, "" if demo else username)  # demo passwords are "<username>-demo-..."
     user = uow.users.create(
         username=username,
         display_name=display_name,
@@ -182,6 +223,7 @@ def reset_password(uow: UnitOfWork, actor: Principal, username: str) -> str:
     require(actor, Action.USER_MANAGE)
     user = _user(uow, username)
     password = uow.ports.tokens.one_time_password()
+    _retire(uow, user)
     user.password_hash, user.must_change_password = uow.ports.passwords.hash(password), True
     user.failed_logins, user.locked_until = 0, None
     uow.users.end_sessions(stored_id(user), _iso(uow.now()))
@@ -196,9 +238,11 @@ def change_password(uow: UnitOfWork, username: str, old: str, new: str, *, keep_
     user = _user(uow, username)
     if not uow.ports.passwords.verify(user.password_hash, old):
         raise AuthenticationFailed("the current password is wrong")
-    check_password_strength(new)
+    check_password_policy(new, username)
     if old == new:
         raise InvalidInput("the new password must differ from the old one", field="new_password")
+    _check_not_reused(uow, user, new)
+    _retire(uow, user)
     user.password_hash, user.must_change_password = uow.ports.passwords.hash(new), False
     uow.users.end_sessions(stored_id(user), _iso(uow.now()))
     if keep_session:

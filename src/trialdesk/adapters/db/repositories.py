@@ -14,6 +14,7 @@ from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import (
     ApiTokenRow,
     AuditEventRow,
+    PasswordHistoryRow,
     RoleGrantRow,
     SiteRow,
     TrialRow,
@@ -133,6 +134,20 @@ class UserRepository(SqlRepository):
             select(WebSessionRow).where(t.web_sessions.c.user_id == user_id, t.web_sessions.c.ended_at.is_(None))
         ).scalars():
             row.ended_at = when
+
+    # password history -----------------------------------------------------------------------------------
+    def retire_password(self, user_id: int, password_hash: str, when: str) -> PasswordHistoryRow:
+        return self._insert(PasswordHistoryRow(user_id=user_id, password_hash=password_hash, retired_at=when))
+
+    def previous_passwords(self, user_id: int, limit: int) -> builtins.list[str]:
+        """The user's last ``limit`` retired password hashes, newest first."""
+        query = (
+            select(t.password_history.c.password_hash)
+            .where(t.password_history.c.user_id == user_id)
+            .order_by(t.password_history.c.id.desc())
+            .limit(limit)
+        )
+        return list(self.session.execute(query).scalars())
 
     # tokens ---------------------------------------------------------------------------------------------
     def create_token(self, **fields: Any) -> ApiTokenRow:

@@ -145,6 +145,15 @@ web_sessions = Table(
     Column("ended_at", String(40)),
 )
 
+password_history = Table(
+    "password_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("password_hash", Text, nullable=False),
+    Column("retired_at", String(40), nullable=False),
+)
+
 api_tokens = Table(
     "api_tokens",
     metadata,
@@ -421,6 +430,7 @@ _map(records.AuditHead, audit_head)
 _map(records.User, users)
 _map(records.RoleGrant, role_grants)
 _map(records.WebSession, web_sessions)
+_map(records.PasswordHistory, password_history)
 _map(records.ApiToken, api_tokens)
 _map(records.Subject, subjects)
 _map(records.Screening, screenings)
@@ -445,6 +455,7 @@ AuditHeadRow = records.AuditHead
 UserRow = records.User
 RoleGrantRow = records.RoleGrant
 WebSessionRow = records.WebSession
+PasswordHistoryRow = records.PasswordHistory
 ApiTokenRow = records.ApiToken
 SubjectRow = records.Subject
 ScreeningRow = records.Screening
@@ -472,6 +483,7 @@ __all__ = [
     "UserRow",
     "RoleGrantRow",
     "WebSessionRow",
+    "PasswordHistoryRow",
     "ApiTokenRow",
     "SubjectRow",
     "ScreeningRow",
