@@ -177,7 +177,7 @@ def test_coordinator_records_a_dose_and_an_adverse_event(demo, tmp_path):
             page.click("#panel-adverse_events summary:text('Record an adverse event')")
         form.locator("#ae-term").fill("Nausea")
         form.locator("#ae-term").press("Tab")  # "change": the page fetches the term's CTCAE grades
-        page.wait_for_function("document.getElementById('ae-grade-help').textContent.includes('MedDRA')")
+        page.locator("#ae-grade-help", has_text="MedDRA").wait_for()  # no eval: the CSP forbids it
         assert f"MedDRA {NAUSEA_MEDDRA}" in page.locator("#ae-grade-help").inner_text()
         grade_2 = form.locator("#ae-grade option[value='2']").inner_text()
         assert grade_2 == f"2: {NAUSEA_GRADE_2}"

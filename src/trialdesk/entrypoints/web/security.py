@@ -41,7 +41,8 @@ def _inline_script_hashes() -> tuple[str, ...]:
         source, _, _ = templates.env.loader.get_source(templates.env, name)
         for block in _SCRIPT.findall(source):
             for context in _SCRIPT_CONTEXTS:
-                text = templates.env.from_string(block).render(**context)
+                # rendered with its tags, so Jinja keeps the block's final newline (it drops a template's last one)
+                text = templates.env.from_string(f"<script>{block}</script>").render(**context)[8:-9]
                 hashes.add("'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'")
     return tuple(sorted(hashes))
 

@@ -3,9 +3,9 @@
 Revision ID: 0005_accounts_password_history
 Revises: 0004_randomization_iwrs
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0005_accounts_password_history"
 down_revision = "0004_randomization_iwrs"
