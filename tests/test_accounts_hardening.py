@@ -305,3 +305,30 @@ def test_admin_reset_retires_the_old_password(app):
     with pytest.raises(InvalidInput, match="last 5 passwords"):
         _change(app, one_time, PASSWORD)
     _change(app, one_time, NEW_PASSWORD)
+
+
+def test_csp_allows_exactly_the_inline_script_the_subject_page_renders(sqlite_url):
+    """The Chromium tests run the script under the CSP; this checks the hash without a browser."""
+    import base64
+    import hashlib
+
+    from test_treatment_helpers import Clock as DayClock
+    from test_treatment_helpers import day, randomized_subject
+    from trialdesk.bootstrap import bootstrap
+    from trialdesk.entrypoints.web.security import CSP
+
+    randomized_on = "2025-03-03"
+    td = bootstrap(sqlite_url)
+    td.clock = DayClock(day(randomized_on, 60))
+    make_users(td)
+    randomized_subject(td, "01-001", arm="thp", randomized_on=randomized_on)
+    client = TestClient(create_app(td_app=td))
+    assert _login(client, "coordinator1", PASSWORD).status_code == 303
+    page = client.get("/ops/subjects/01-001")
+    scripts = re.findall(r"<script>(.*?)</script>", page.text, re.DOTALL)
+    assert scripts and "Content-Security-Policy" not in page.text
+    for script in scripts:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in CSP
+    assert page.headers["content-security-policy"] == CSP
+    td.dispose()
