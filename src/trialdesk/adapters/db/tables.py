@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import deferred, registry
 
@@ -361,7 +362,15 @@ dispositions = Table(
     Column("details_json", Text, nullable=False, default="{}"),
     Column("entered_at", String(40), nullable=False),
     Column("entered_by", String(120), nullable=False),
-    UniqueConstraint("subject_id", "kind", name="uq_disposition_kind"),
+    # One end of treatment, end of study and death per subject; any number of new anticancer therapies.
+    Index(
+        "uq_disposition_once",
+        "subject_id",
+        "kind",
+        unique=True,
+        sqlite_where=text("kind <> 'new_therapy'"),
+        postgresql_where=text("kind <> 'new_therapy'"),
+    ),
 )
 
 queries = Table(
