@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     #: Randomization seed as hex (overrides the seed files), and the directory of seed files.
     randomization_secret: str | None = Field(default=None, repr=False)
     randomization_dir: Path | None = None
+    #: The audit trail's HMAC key as hex (overrides the key files), and the directory of audit key files (the HMAC
+    #: key and the Ed25519 checkpoint-signing key); empty means ``<data dir>/audit``. Kept outside the database, like
+    #: the randomization seed, and included (sealed) in backups.
+    audit_key: str | None = Field(default=None, repr=False)
+    audit_dir: Path | None = None
     #: ``fast``: a cheap argon2id profile for the demo's known passwords and the test suite only (any other
     #: value means the default profile, as it always has).
     argon2_profile: str = "default"
