@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     default_trial: str = "NCT07003074"
     #: A web session ends this many hours after login however active it is (the idle expiry still applies).
     session_absolute_hours: float = Field(default=12.0, gt=0)
+    #: Login anti-automation (ASVS 2.2.1): at most this many login attempts per minute from one client address and
+    #: for one username; more are answered 429 with ``Retry-After``. A successful login is not counted. The counts
+    #: live in the web process's memory: several workers each allow this many.
+    login_attempts_per_address: int = Field(default=30, ge=1)
+    login_attempts_per_username: int = Field(default=10, ge=1)
+    #: Largest request body accepted (bytes), checked before authentication: a larger one is answered 413.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
 
 ENV_PREFIX = "TRIALDESK_"
