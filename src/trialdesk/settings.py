@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     #: the randomization seed, and included (sealed) in backups.
     audit_key: str | None = Field(default=None, repr=False)
     audit_dir: Path | None = None
+    #: The passphrase that seals and opens backup archives (``trialdesk backup`` / ``restore``), when neither
+    #: ``--passphrase-file`` nor the prompt gives it.
+    backup_passphrase: str | None = Field(default=None, repr=False)
     #: ``fast``: a cheap argon2id profile for the demo's known passwords and the test suite only (any other
     #: value means the default profile, as it always has).
     argon2_profile: str = "default"

@@ -32,7 +32,16 @@ ENV_SECRET = "TRIALDESK_RANDOMIZATION_SECRET"
 ENV_DIR = "TRIALDESK_RANDOMIZATION_DIR"
 SEED_BYTES = 32
 
-__all__ = ["ENV_SECRET", "ENV_DIR", "SeedStore", "new_seed", "seed_check", "parse_seed", "default_store"]
+__all__ = [
+    "ENV_SECRET",
+    "ENV_DIR",
+    "SeedStore",
+    "new_seed",
+    "seed_check",
+    "parse_seed",
+    "default_store",
+    "seed_directory",
+]
 
 
 def new_seed() -> bytes:
@@ -67,6 +76,11 @@ def _default_directory(settings: Settings) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("trialdesk", appauthor=False)) / "randomization"
+
+
+def seed_directory(settings: Settings | None = None) -> Path:
+    """The directory of seed files for ``settings`` (default: the environment's)."""
+    return _default_directory(settings or get_settings())
 
 
 class SeedStore:
