@@ -64,8 +64,8 @@ def test_signature_failures_count_toward_the_login_lockout(app):
     with pytest.raises(AuthenticationFailed, match="does not match"):
         _sign(app, inv, "not my password!")
     assert _user(app, "investigator1").locked_until is not None  # the fifth locks, as a login failure would
-    with pytest.raises(AuthenticationFailed, match="locked"), app.uow() as uow:
-        accounts.login(uow, "investigator1", PASSWORD)
+    with pytest.raises(AuthenticationFailed, match="^wrong username or password$"), app.uow() as uow:
+        accounts.login(uow, "investigator1", PASSWORD)  # locked: refused, and the lock is not disclosed
     with pytest.raises(AuthenticationFailed, match="locked"):
         _sign(app, inv, PASSWORD)  # the right password does not sign on a locked account
     with app.uow() as uow:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trialdesk.adapters import randomization_secret, secrets
+from trialdesk.adapters import audit_keys, randomization_secret, secrets
 from trialdesk.services.ports import Ports
 from trialdesk.settings import Settings
 
@@ -38,7 +38,7 @@ class Argon2Passwords:
         return secrets.hash_password(password, fast=fast, settings=self._settings)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
-        return secrets.verify_password(password_hash, password)
+        return secrets.verify_password(password_hash, password, settings=self._settings)
 
 
 class RandomTokens:
@@ -145,6 +145,7 @@ def real_ports(settings: Settings | None = None) -> Ports:
         results=CtgovResults(settings),
         studies=CtgovStudies(),
         ctcae=CtcaeWorkbooks(settings),
+        audit_keys=audit_keys.AuditKeyStore(settings=settings),
     )
     if settings is None:
         _default = ports

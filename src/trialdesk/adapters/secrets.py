@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
+from functools import lru_cache
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from trialdesk.settings import Settings, get_settings
@@ -14,7 +16,25 @@ _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory pr
 # A cheap argon2id profile for the demo's known passwords and for the test suite ($TRIALDESK_ARGON2_PROFILE=fast).
 # Hashes record their parameters, so verification works whichever profile made them.
 _fast_hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
-_DUMMY = _hasher.hash("timing-equaliser-not-a-password")
+_DUMMY_PASSWORD = "timing-equaliser-not-a-password"
+
+
+def _hasher_for(settings: Settings | None) -> PasswordHasher:
+    return _fast_hasher if (settings or get_settings()).argon2_profile == "fast" else _hasher
+
+
+@lru_cache(maxsize=2)
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash(_DUMMY_PASSWORD)
+
+
+def _cheaper(password_hash: str, hasher: PasswordHasher) -> bool:
+    """Whether ``password_hash`` was made with a cheaper profile than ``hasher``'s (a demo account's)."""
+    try:
+        made = extract_parameters(password_hash)
+    except InvalidHashError:
+        return True
+    return made.time_cost * made.memory_cost < hasher.time_cost * hasher.memory_cost
 
 
 def hash_password(password: str, *, fast: bool = False, settings: Settings | None = None) -> str:
@@ -24,12 +44,19 @@ def hash_password(password: str, *, fast: bool = False, settings: Settings | Non
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """Constant-ish time: an unknown user still costs one argon2 verification."""
+def verify_password(password_hash: str | None, password: str, *, settings: Settings | None = None) -> bool:
+    """Every call costs (at least) one argon2 verification at the configured profile, whatever the hash: an unknown
+    user's (None) is checked against a dummy hash, and a hash made with a cheaper profile (a demo account's) is
+    followed by a dummy verification, so that a login's time tells nothing about the account."""
+    hasher = _hasher_for(settings)
     try:
-        return _hasher.verify(password_hash or _DUMMY, password) and password_hash is not None
+        ok = hasher.verify(password_hash or _dummy_hash(hasher), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+        ok = False
+    if password_hash is not None and _cheaper(password_hash, hasher):
+        with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
+            hasher.verify(_dummy_hash(hasher), password)
+    return ok
 
 
 def new_token(prefix: str = "") -> str:

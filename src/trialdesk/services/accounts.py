@@ -282,31 +282,35 @@ class LoginResult:
     must_change_password: bool
 
 
+#: The one answer to every refused login (unknown, disabled or locked account, wrong password): the reason goes to
+#: the audit trail only, so that a login tells nothing about the account (ASVS 2.2, 3.x).
+LOGIN_REFUSED = "wrong username or password"
+
+
 def login(uow: UnitOfWork, username: str, password: str, *, policy: SecurityPolicy = POLICY) -> LoginResult:
-    """Check credentials. A failure is recorded and committed before :class:`AuthenticationFailed` is raised;
-    after ``lockout_threshold`` consecutive failures the account is locked for ``lockout_minutes``."""
+    """Check credentials. A refusal is audited and committed before :class:`AuthenticationFailed` (always
+    :data:`LOGIN_REFUSED`) is raised; after ``lockout_threshold`` consecutive failures the account is locked for
+    ``lockout_minutes``.
+
+    Every path does the same work: one read of the user, exactly one argon2 verification (a dummy hash for an
+    unknown user; the port pads a cheaper demo hash), one audit event, one commit."""
     now = uow.now()
     user = uow.users.get(username, for_update=True)
+    matches = uow.ports.passwords.verify(user.password_hash if user is not None else None, password)
+    refusal: tuple[str, str] | None = None
     if user is None:
-        uow.ports.passwords.verify(None, password)
-        uow.record("auth.login_failed", "user", username, reason="unknown user", actor=username)
+        refusal = ("auth.login_failed", "unknown user")
+    elif is_locked(user, now):
+        refusal = ("auth.login_refused", f"locked until {user.locked_until}")
+    elif not user.active:
+        refusal = ("auth.login_refused", "account disabled")
+    elif not matches:
+        refusal = ("auth.login_failed", count_failure(user, now, policy))
+    if refusal is not None or user is None:
+        action, reason = refusal if refusal is not None else ("auth.login_failed", "unknown user")
+        uow.record(action, "user", username, reason=reason, actor=username)
         uow.commit()
-        raise AuthenticationFailed("wrong username or password")
-    if user.locked_until and _parse(user.locked_until) > now:
-        uow.record("auth.login_refused", "user", username, reason=f"locked until {user.locked_until}", actor=username)
-        uow.commit()
-        raise AuthenticationFailed(f"account locked until {user.locked_until} after repeated failures")
-    if not user.active:
-        uow.record("auth.login_refused", "user", username, reason="account disabled", actor=username)
-        uow.commit()
-        raise AuthenticationFailed("wrong username or password")
-    if not uow.ports.passwords.verify(user.password_hash, password):
-        reason = count_failure(user, now, policy)
-        uow.record("auth.login_failed", "user", username, reason=reason, actor=username)
-        uow.commit()
-        if user.locked_until and _parse(user.locked_until) > now:
-            raise AuthenticationFailed(f"account locked until {user.locked_until} after repeated failures")
-        raise AuthenticationFailed("wrong username or password")
+        raise AuthenticationFailed(LOGIN_REFUSED)
     user.failed_logins, user.locked_until = 0, None
     token, csrf = uow.ports.tokens.new_token(), uow.ports.tokens.new_token()
     uow.users.create_session(

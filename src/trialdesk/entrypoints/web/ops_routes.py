@@ -21,6 +21,7 @@ from trialdesk.entrypoints.web.auth import (
 )
 from trialdesk.entrypoints.web.deps import AppDep, FormDep, PagePrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, service_errors, typed, validate
+from trialdesk.entrypoints.web.login_limits import LoginLimiter
 from trialdesk.entrypoints.web.panels import site_panels
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import accounts, sites
@@ -55,25 +56,45 @@ def login_submit(
     csrf_token: str = Form(""),
     next: str = Form(""),
 ) -> Response:
+    """Plain ``def``: the argon2 work runs in the thread pool, never on the event loop. Attempts are limited per
+    client address and per username (:mod:`.login_limits`): over the limit, a 429 with ``Retry-After`` before any
+    password work."""
     try:
         check_csrf(request, request.cookies.get(LOGIN_CSRF_COOKIE) or "", csrf_token)
     except PermissionDenied:
         return RedirectResponse("/login?msg=Your+login+form+expired%3B+please+try+again", status_code=303)
+    limiter: LoginLimiter = request.app.state.login_limiter
+    address = request.client.host if request.client else "unknown"
+    wait = limiter.attempt(address, username)
+    if wait is not None:
+        message = f"too many login attempts; try again in {wait} seconds"
+        return _login_refused(request, next, message, status_code=429, headers={"Retry-After": str(wait)})
     try:
         with td.uow(username or "anonymous") as uow:
             result = accounts.login(uow, username.strip(), password)
     except AuthenticationFailed as exc:
-        token = new_token()
-        refused = templates.TemplateResponse(
-            request, "login.html", ctx(request, login_csrf=token, next=next, error=exc.message), status_code=401
-        )
-        refused.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request))
-        return refused
+        return _login_refused(request, next, exc.message, status_code=401)
+    limiter.succeeded(address, username)
     target = "/account/password" if result.must_change_password else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, request, result.session_token)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
+
+
+def _login_refused(
+    request: Request, next_url: str, message: str, *, status_code: int, headers: dict[str, str] | None = None
+) -> Response:
+    token = new_token()
+    refused = templates.TemplateResponse(
+        request,
+        "login.html",
+        ctx(request, login_csrf=token, next=next_url, error=message),
+        status_code=status_code,
+        headers=headers,
+    )
+    refused.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request))
+    return refused
 
 
 @pages.post("/logout", include_in_schema=False)
