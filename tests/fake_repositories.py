@@ -10,10 +10,10 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 
 from trialdesk.domain.access import Denial
-from trialdesk.domain.audit import GENESIS_HASH, AuditEvent
+from trialdesk.domain.audit import AuditEvent, ChainHead
 from trialdesk.domain.ctcae import CtcaeTerm
 from trialdesk.domain.datasets import CapturedData
 from trialdesk.domain.records import (
@@ -39,7 +39,7 @@ from trialdesk.domain.records import (
     User,
     WebSession,
 )
-from trialdesk.services.repositories import Sites
+from trialdesk.services.repositories import AuditQuery, Sites
 from trialdesk.services.unit_of_work import PendingEvent
 
 R = TypeVar("R")
@@ -216,30 +216,28 @@ class FakeAudit:
     def events(self) -> Iterator[AuditEvent]:
         raise NotImplementedError("the hash chain is the SQL adapter's")
 
-    def head(self) -> tuple[int, str]:
-        return len(self.db.events), GENESIS_HASH
+    def head(self) -> ChainHead:
+        return ChainHead(seq=len(self.db.events))
 
-    def query(
-        self,
-        *,
-        entity_type: str | None = None,
-        entity_id: str | None = None,
-        trial: str | None = None,
-        sites: Sites = None,
-        action_prefix: str | None = None,
-        limit: int = 200,
-        offset: int = 0,
-    ) -> list[AuditEventRecord]:
+    def event(self, seq: int) -> AuditEvent | None:
+        return None
+
+    def query(self, **filters: Unpack[AuditQuery]) -> list[AuditEventRecord]:
+        f = filters
+        trial, sites, subject = f.get("trial"), f.get("sites"), f.get("subject")
         found = [
             r
             for r in reversed(self._records())
-            if (not entity_type or r.entity_type == entity_type)
-            and (not entity_id or r.entity_id == entity_id)
-            and (not trial or r.trial == trial)
+            if (not f.get("entity_type") or r.entity_type == f.get("entity_type"))
+            and (not f.get("entity_id") or r.entity_id == f.get("entity_id"))
+            and (not trial or r.trial == trial or (f.get("include_trialless") and r.trial is None))
             and (sites is None or r.site in sites)
-            and (not action_prefix or r.action.startswith(action_prefix))
+            and (not f.get("action_prefix") or r.action.startswith(f.get("action_prefix") or ""))
+            and (not f.get("actor") or r.actor == f.get("actor"))
+            and (not subject or (r.entity_type == "subject" and r.entity_id == subject))
         ]
-        return found[offset : offset + limit]
+        offset = f.get("offset", 0)
+        return found[offset : offset + f.get("limit", 200)]
 
     def count(self) -> int:
         return len(self.db.events)

@@ -133,6 +133,32 @@ class FakeCtcaeSource:
         return []
 
 
+class FakeAuditKeys:
+    """A fixed HMAC key and a stand-in signer (HMAC under a fixed "private" key; the public key names it)."""
+
+    KEY = bytes(range(32))
+
+    def hmac_key(self, *, create: bool = False) -> bytes | None:
+        return self.KEY
+
+    def key_check(self, key: bytes) -> str:
+        from trialdesk.domain.audit import key_check
+
+        return key_check(key)
+
+    def public_key(self, *, create: bool = False) -> str | None:
+        return "fake-public-key"
+
+    def sign(self, payload: bytes) -> str:
+        import hashlib
+        import hmac
+
+        return hmac.new(b"fake-signing-key", payload, hashlib.sha256).hexdigest()
+
+    def verify_signature(self, public_key: str, payload: bytes, signature: str) -> bool:
+        return public_key == "fake-public-key" and signature == self.sign(payload)
+
+
 def fake_ports() -> Ports:
     return Ports(
         passwords=FakePasswords(),
@@ -141,6 +167,7 @@ def fake_ports() -> Ports:
         results=FakeResults(),
         studies=FakeStudies(),
         ctcae=FakeCtcaeSource(),
+        audit_keys=FakeAuditKeys(),
     )
 
 

@@ -81,6 +81,10 @@ class AuditHead:
     id: int | None = None
     seq: int
     hash: str
+    last_at: str | None = None
+    keyed_from: int = 1
+    key_check: str | None = None
+    seal: str | None = None
 
 
 # -- people and access --------------------------------------------------------------------------------------------

@@ -81,6 +81,24 @@ class CtcaeSource(Protocol):
         ...
 
 
+class AuditKeys(Protocol):
+    """The audit trail's keys, held outside the database: the chain's HMAC key and the Ed25519 checkpoint key."""
+
+    def hmac_key(self, *, create: bool = False) -> bytes | None:
+        """The chain's HMAC key (created on first need when ``create``); None when this machine has none."""
+        ...
+
+    def key_check(self, key: bytes) -> str: ...
+
+    def public_key(self, *, create: bool = False) -> str | None:
+        """The checkpoint-signing public key (base64); None when there is none and ``create`` is false."""
+        ...
+
+    def sign(self, payload: bytes) -> str: ...
+
+    def verify_signature(self, public_key: str, payload: bytes, signature: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Ports:
     """Everything a service may reach outside the database, injected by ``bootstrap``."""
@@ -91,3 +109,4 @@ class Ports:
     results: ResultsPublisher
     studies: StudyDocuments
     ctcae: CtcaeSource
+    audit_keys: AuditKeys

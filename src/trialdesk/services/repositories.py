@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from typing import Any, Protocol, TypedDict, Unpack
 
-from trialdesk.domain.audit import AuditEvent
+from trialdesk.domain.audit import AuditEvent, ChainHead
 from trialdesk.domain.ctcae import CtcaeTerm
 from trialdesk.domain.datasets import CapturedData
 from trialdesk.domain.records import (
@@ -136,6 +136,14 @@ class AuditQuery(TypedDict, total=False):
     trial: str | None
     sites: Sites
     action_prefix: str | None
+    #: events about this subject: the subject's own events and those whose before/after name its subject number
+    subject: str | None
+    actor: str | None
+    #: ``occurred_at >= occurred_from`` and ``occurred_at < occurred_before`` (ISO text, e.g. ``2026-11-30``)
+    occurred_from: str | None
+    occurred_before: str | None
+    #: with ``trial``: also keep events that name no trial (accounts, logins)
+    include_trialless: bool
     limit: int
     offset: int
 
@@ -145,8 +153,12 @@ class AuditRepository(Protocol):
         """The whole chain, oldest first (streamed)."""
         ...
 
-    def head(self) -> tuple[int, str]:
-        """``(seq, hash)`` of the latest event (``(0, GENESIS_HASH)`` when empty)."""
+    def head(self) -> ChainHead:
+        """What the store records about the chain: latest event, last timestamp, key check (empty chain: defaults)."""
+        ...
+
+    def event(self, seq: int) -> AuditEvent | None:
+        """The stored event ``seq``, or None."""
         ...
 
     def query(self, **filters: Unpack[AuditQuery]) -> list[AuditEventRecord]:

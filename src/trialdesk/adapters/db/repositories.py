@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Iterator
 from typing import Any, Unpack
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from trialdesk.adapters.db import tables as t
@@ -21,8 +21,8 @@ from trialdesk.adapters.db.tables import (
     UserRow,
     WebSessionRow,
 )
-from trialdesk.adapters.db.uow import chain_head, iter_events
-from trialdesk.domain.audit import AuditEvent
+from trialdesk.adapters.db.uow import chain_head, event_at, iter_events
+from trialdesk.domain.audit import AuditEvent, ChainHead, canonical_json
 from trialdesk.services.repositories import AuditQuery
 
 
@@ -73,8 +73,11 @@ class AuditRepository(SqlRepository):
     def events(self) -> Iterator[AuditEvent]:
         return iter_events(self.session)
 
-    def head(self) -> tuple[int, str]:
+    def head(self) -> ChainHead:
         return chain_head(self.session)
+
+    def event(self, seq: int) -> AuditEvent | None:
+        return event_at(self.session, seq)
 
     def query(self, **filters: Unpack[AuditQuery]) -> list[AuditEventRow]:
         c = t.audit_events.c
@@ -84,11 +87,29 @@ class AuditRepository(SqlRepository):
         if entity_id := filters.get("entity_id"):
             stmt = stmt.where(c.entity_id == entity_id)
         if trial := filters.get("trial"):
-            stmt = stmt.where(c.trial == trial)
+            stmt = stmt.where(
+                or_(c.trial == trial, c.trial.is_(None)) if filters.get("include_trialless") else c.trial == trial
+            )
         if (sites := filters.get("sites")) is not None:
             stmt = stmt.where(c.site.in_(sorted(sites)))
         if action_prefix := filters.get("action_prefix"):
-            stmt = stmt.where(c.action.startswith(action_prefix))
+            stmt = stmt.where(c.action.startswith(action_prefix, autoescape=True))
+        if subject := filters.get("subject"):
+            literal = canonical_json(subject).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            named = f'%"subject_number":{literal}%'
+            stmt = stmt.where(
+                or_(
+                    and_(c.entity_type == "subject", c.entity_id == subject),
+                    c.after_json.like(named, escape="\\"),
+                    c.before_json.like(named, escape="\\"),
+                )
+            )
+        if actor := filters.get("actor"):
+            stmt = stmt.where(c.actor == actor)
+        if occurred_from := filters.get("occurred_from"):
+            stmt = stmt.where(c.occurred_at >= occurred_from)
+        if occurred_before := filters.get("occurred_before"):
+            stmt = stmt.where(c.occurred_at < occurred_before)
         stmt = stmt.order_by(c.seq.desc()).limit(filters.get("limit", 200)).offset(filters.get("offset", 0))
         return list(self.session.execute(stmt).scalars())
 

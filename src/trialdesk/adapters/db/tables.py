@@ -108,6 +108,12 @@ audit_head = Table(
     Column("id", Integer, primary_key=True),
     Column("seq", _AUDIT_SEQ, nullable=False),
     Column("hash", String(64), nullable=False),
+    # keyed chain (migration 0007): the last event's occurred_at, the first HMAC-keyed seq, the key check and the
+    # seal over the unkeyed prefix (see domain/audit.py)
+    Column("last_at", String(40)),
+    Column("keyed_from", _AUDIT_SEQ, nullable=False, server_default="1"),
+    Column("key_check", String(64)),
+    Column("seal", String(64)),
 )
 
 users = Table(

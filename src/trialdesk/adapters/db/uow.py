@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trialdesk.adapters.db import tables as t
 from trialdesk.adapters.db.tables import AuditEventRow, AuditHeadRow
-from trialdesk.domain.audit import GENESIS_HASH, AuditEvent, canonical_json
+from trialdesk.domain.audit import GENESIS_HASH, AuditEvent, ChainHead, canonical_json, chain_seal, key_check
+from trialdesk.domain.errors import IntegrityError
 from trialdesk.services import repositories as repos
 from trialdesk.services.ports import Ports
 from trialdesk.services.unit_of_work import AbstractUnitOfWork, Clock, PendingEvent, UnitOfWork, utc_now
@@ -112,7 +113,7 @@ class SqlUnitOfWork(AbstractUnitOfWork):
             return
         session = self._session_factory()
         try:
-            append_events(
+            self._append(
                 session,
                 [
                     PendingEvent(
@@ -125,12 +126,15 @@ class SqlUnitOfWork(AbstractUnitOfWork):
                         actor=error.principal.username,
                     )
                 ],
-                default_actor=self.actor,
-                now=_iso(self.clock()),
             )
             session.commit()
         finally:
             session.close()
+
+    def _append(self, session: Session, events: Iterable[PendingEvent]) -> None:
+        key = self.ports.audit_keys.hmac_key(create=True)
+        assert key is not None, "the audit key store created no key"
+        append_events(session, events, default_actor=self.actor, now=_iso(self.clock()), key=key)
 
     def _session(self) -> Session:
         assert self.session is not None, "unit of work used outside its with-block"
@@ -147,7 +151,7 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         session = self._session()
         session.flush()
         if self.events:
-            append_events(session, self.events, default_actor=self.actor, now=_iso(self.clock()))
+            self._append(session, self.events)
             self.events = []
         session.commit()
 
@@ -162,16 +166,36 @@ def _conforms(uow: SqlUnitOfWork) -> UnitOfWork:
     return uow
 
 
-def append_events(session: Session, events: Iterable[PendingEvent], *, default_actor: str, now: str) -> None:
-    """Append events to the chain. The head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite transactions are
-    already exclusive writers), so concurrent transactions append one after the other."""
+def append_events(
+    session: Session, events: Iterable[PendingEvent], *, default_actor: str, now: str, key: bytes
+) -> None:
+    """Append events to the chain, each hashed with HMAC-SHA256 under ``key`` (held outside the database).
+
+    The head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite transactions are already exclusive writers), so
+    concurrent transactions append one after the other. Timestamps never run backwards: an event is dated
+    ``max(now, the last event's occurred_at)``. The first keyed append records the key check and seals the
+    unkeyed events before it (a database migrated from the unkeyed chain); a key that does not match the recorded
+    key check is refused (:class:`IntegrityError`), so one chain never mixes keys.
+    """
     stmt = select(AuditHeadRow).where(t.audit_head.c.id == 1)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     head = session.execute(stmt).scalar_one_or_none()
     if head is None:
-        head = AuditHeadRow(id=1, seq=0, hash=GENESIS_HASH)
+        head = AuditHeadRow(id=1, seq=0, hash=GENESIS_HASH, keyed_from=1)
         session.add(head)
+    check = key_check(key)
+    if head.key_check is None:
+        head.keyed_from = head.seq + 1
+        head.key_check = check
+        head.seal = chain_seal(key, head.keyed_from, head.hash)
+    elif head.key_check != check:
+        raise IntegrityError(
+            "the audit key on this machine does not match the key the audit trail was keyed with "
+            "(check $TRIALDESK_AUDIT_KEY / the audit key directory)"
+        )
+    if head.last_at is not None and head.last_at > now:
+        now = head.last_at
     seq, prev = head.seq, head.hash
     for pending in events:
         seq += 1
@@ -189,7 +213,7 @@ def append_events(session: Session, events: Iterable[PendingEvent], *, default_a
             reason=pending.reason,
             prev_hash=prev,
         )
-        digest = event.compute_hash()
+        digest = event.compute_hash(key)
         session.add(
             AuditEventRow(
                 seq=seq,
@@ -208,7 +232,7 @@ def append_events(session: Session, events: Iterable[PendingEvent], *, default_a
             )
         )
         prev = digest
-    head.seq, head.hash = seq, prev
+    head.seq, head.hash, head.last_at = seq, prev, now
     session.flush()
 
 
@@ -248,6 +272,20 @@ def iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
         session.expunge_all()
 
 
-def chain_head(session: Session) -> tuple[int, str]:
+def chain_head(session: Session) -> ChainHead:
     head = session.execute(select(AuditHeadRow).where(t.audit_head.c.id == 1)).scalar_one_or_none()
-    return (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    if head is None:
+        return ChainHead()
+    return ChainHead(
+        seq=head.seq,
+        hash=head.hash,
+        last_at=head.last_at,
+        keyed_from=head.keyed_from,
+        key_check=head.key_check,
+        seal=head.seal,
+    )
+
+
+def event_at(session: Session, seq: int) -> AuditEvent | None:
+    row = session.execute(select(AuditEventRow).where(t.audit_events.c.seq == seq)).scalar_one_or_none()
+    return None if row is None else row_to_event(row)
