@@ -306,7 +306,10 @@ def test_edit_with_reason_audits_old_new_who_when_why(setup):
     [event] = _events(td, "dose.updated")
     assert json.loads(event.before) == {"actual_mg": 122.5} and json.loads(event.after) == {"actual_mg": 120.0}
     assert event.actor == inv.username and event.reason == "transcription error"
-    assert event.occurred_at.startswith("2025-10-02")
+    # audit timestamps never run backwards: the clock's time, unless an earlier event (the trial load, on the real
+    # date) is dated later
+    earlier = max(e.occurred_at for e in _events(td) if e.seq < event.seq)
+    assert event.occurred_at == max(earlier, "2025-10-02T12:00:00.000000+00:00")
     [row] = _doses(td)
     assert row.actual_mg == 120.0 and row.weight_kg == 60.0
     # a change of weight that moves the planned dose is audited as a derived change: 75 x sqrt(70 x 160/3600)

@@ -173,30 +173,110 @@ def db_upgrade(db: Db = None) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(db: Db = None) -> None:
-    """Recompute the hash chain. Prints OK, or the first broken event and exits 1."""
-    from trialdesk.services.audit import verify_audit
+def audit_verify(
+    db: Db = None,
+    checkpoint: list[Path] = typer.Option(
+        [], "--checkpoint", help="A signed checkpoint (from `audit checkpoint`) the trail must still contain."
+    ),
+) -> None:
+    """Recompute the keyed hash chain (and compare it with signed checkpoints). Prints OK, or the first problem
+    (event seq and what) and exits 1; exits 3 when this machine's audit key is missing or not the chain's."""
+    from trialdesk.domain.audit import WrongKey
+    from trialdesk.services.audit import parse_checkpoint, verify_audit
+
+    with cli_errors():
+        checkpoints = []
+        for path in checkpoint:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                from trialdesk.domain.errors import InvalidInput
+
+                raise InvalidInput(f"cannot read: {exc.strerror}", field=str(path)) from None
+            checkpoints.append(parse_checkpoint(text, field=str(path)))
+        app = app_for(db, load_default=False)
+        with app.uow() as uow:
+            try:
+                count, broken = verify_audit(uow, checkpoints=checkpoints)
+            except WrongKey as exc:
+                err_console.print(f"WRONG KEY: {exc.message}", highlight=False, markup=False, soft_wrap=True)
+                raise typer.Exit(3) from exc
+    if broken is None:
+        against = f", matches {len(checkpoints)} checkpoint(s)" if checkpoints else ""
+        console.print(f"OK: {count} events, chain intact{against}")
+        return
+    err_console.print(f"BROKEN at event {broken.seq}: {broken.problem}", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    db: Db = None,
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the checkpoint here (default: stdout)."),
+) -> None:
+    """Verify the chain, then print (or write) its head signed with the installation's Ed25519 key: keep it
+    somewhere the database's writers cannot reach, and pass it to `audit verify --checkpoint` later."""
+    from trialdesk.services.audit import make_checkpoint
 
     with cli_errors():
         app = app_for(db, load_default=False)
         with app.uow() as uow:
-            count, broken = verify_audit(uow)
-    if broken is None:
-        console.print(f"OK: {count} events, chain intact")
+            checkpoint = make_checkpoint(uow)
+    text = json.dumps(checkpoint, indent=2, sort_keys=True) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
         return
-    err_console.print(f"BROKEN at event {broken.seq}: {broken.problem}")
-    raise typer.Exit(1)
+    out.write_text(text, encoding="utf-8")
+    err_console.print(
+        f"checkpoint of event {checkpoint['seq']} written to {out}", highlight=False, markup=False, soft_wrap=True
+    )
 
 
 @audit_app.command("log")
 def audit_log(
-    limit: int = typer.Option(20), entity: str | None = typer.Option(None), as_json: JsonFlag = False, db: Db = None
+    limit: int = typer.Option(20, min=1, max=10000),
+    entity: str | None = typer.Option(None, help="Entity type (e.g. dose, subject)."),
+    entity_id: str | None = typer.Option(None, "--id", help="Entity id (with --entity: one record)."),
+    subject: str | None = typer.Option(None, help="Subject number: its own events and those that name it."),
+    user: str | None = typer.Option(None, "--user", help="Who acted (username)."),
+    action: str | None = typer.Option(None, help="Action, or its beginning (e.g. dose.)."),
+    trial: str | None = typer.Option(None, help="Only this trial's events."),
+    date_from: str | None = typer.Option(None, "--from", help="From this date (YYYY-MM-DD)."),
+    date_to: str | None = typer.Option(None, "--to", help="Up to and including this date (YYYY-MM-DD)."),
+    as_json: JsonFlag = False,
+    db: Db = None,
 ) -> None:
-    """Show the latest audit events."""
+    """Show the latest audit events, newest first (filters narrow; all of them together)."""
+    import datetime as dt
+
+    from trialdesk.domain.errors import InvalidInput
+
+    def day(value: str | None, field: str) -> str | None:
+        if not value:
+            return None
+        try:
+            return dt.date.fromisoformat(value).isoformat()
+        except ValueError:
+            raise InvalidInput("must be a date YYYY-MM-DD", field=field) from None
+
     with cli_errors():
+        start, end = day(date_from, "--from"), day(date_to, "--to")
+        if start and end and end < start:
+            raise InvalidInput("must not be before --from", field="--to")
+        before = (dt.date.fromisoformat(end) + dt.timedelta(days=1)).isoformat() if end else None
         app = app_for(db, load_default=False)
         with app.uow() as uow:
-            rows = uow.audit.query(entity_type=entity, limit=limit)
+            rows = uow.audit.query(
+                entity_type=entity,
+                entity_id=entity_id,
+                subject=subject,
+                actor=user,
+                action_prefix=action,
+                trial=trial,
+                occurred_from=start,
+                occurred_before=before,
+                limit=limit,
+            )
             data: list[dict[str, Any]] = [
                 {
                     "seq": r.seq,
