@@ -51,3 +51,11 @@ def reset(engine: Engine) -> None:
             Base.metadata.drop_all(connection)
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     upgrade(engine)
+
+
+def known_revisions() -> set[str]:
+    """Every revision id this code's migrations know (an archive from a newer schema names one that is not here)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return {r.revision for r in script.walk_revisions()}
