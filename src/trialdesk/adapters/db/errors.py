@@ -7,12 +7,17 @@ importing SQLAlchemy themselves: the entrypoints write no SQL and know no driver
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 #: PostgreSQL SQLSTATEs of a lost race: serialization failure, deadlock detected, lock not available.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 
-__all__ = ["RETRYABLE_SQLSTATES", "is_retryable"]
+__all__ = ["RETRYABLE_SQLSTATES", "UNAVAILABLE", "is_retryable"]
+
+#: The database cannot be reached or answer for now (refused or dropped connection, server shutting down, SQLite
+#: locked, no pooled connection free): the web answers 503 with ``Retry-After`` rather than a 500.
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -51,7 +51,34 @@ API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _error("Not found, or not visible to the caller"),
     409: _error("Contradicts the current state (e.g. site not recruiting, already randomized)"),
     422: _error("Invalid input: `problems` names each bad field"),
+    503: _error("The database is unavailable for now: try again after `Retry-After` seconds"),
 }
+
+#: Seconds a client is asked to wait when the database is unavailable.
+RETRY_AFTER_S = 5
+UNAVAILABLE_MESSAGE = "the database is unavailable for now; try again in a few seconds"
+
+
+async def _database_unavailable(request: Any, exc: Exception) -> Any:
+    """A refused or dropped database connection: 503 with ``Retry-After`` (JSON under ``/api/``, an error page
+    elsewhere), never a 500; the driver's message goes to the log only."""
+    import logging
+
+    from fastapi.responses import JSONResponse
+
+    from trialdesk.domain.errors import TrialdeskError
+    from trialdesk.entrypoints.web.templating import templates
+
+    logging.getLogger("trialdesk.web").error("database unavailable: %s", exc)
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if is_api_path(request.url.path) or request.url.path == "/health":
+        body = {"error": "ServiceUnavailable", "message": UNAVAILABLE_MESSAGE, "detail": UNAVAILABLE_MESSAGE}
+        return JSONResponse(body, status_code=503, headers=headers)
+    shown = TrialdeskError(UNAVAILABLE_MESSAGE)
+    shown.status_code = 503
+    return templates.TemplateResponse(
+        request, "error.html", {"error": shown, "user": None, "csrf_token": None}, status_code=503, headers=headers
+    )
 
 
 def is_api_router(router: APIRouter) -> bool:
@@ -89,6 +116,10 @@ def install(web: FastAPI) -> None:
         )
 
     web.add_exception_handler(StarletteHTTPException, _http_error)
+    from trialdesk.adapters.db.errors import UNAVAILABLE
+
+    for unavailable in UNAVAILABLE:
+        web.add_exception_handler(unavailable, _database_unavailable)
     from trialdesk.entrypoints.web.input_guard import InputGuard
 
     web.add_middleware(InputGuard)  # NUL bytes and deep JSON: a 422 naming the field, before any route
