@@ -277,13 +277,15 @@ def setup_scratch_trial(
     rng: random.Random,
     slots_per_stratum: int | None = None,
     nct_id: str | None = None,
+    seed_dir: Path | None = None,
 ) -> tuple[str, SeedStore, bytes, list[str]]:
     """A copy of NCT07003074 under a scratch NCT id, all sites recruiting, a live list, ``subjects`` eligible
     subjects at random sites with random strata. Returns ``(nct_id, seed store, seed, subject numbers)``.
 
-    The scratch list's seed comes from the seed port but lives only in a throwaway :class:`SeedStore` (an empty
-    temporary directory, the seed remembered in memory, never written): a qualification run must not leave a
-    seed file in the real seed directory nor a scratch seed in the process-wide store the app's port hands out.
+    The scratch list's seed comes from the seed port but lives only in a throwaway :class:`SeedStore` (``seed_dir``,
+    else an empty temporary directory; the seed remembered in memory, never written): a qualification run must not
+    leave a seed file in the real seed directory nor a scratch seed in the process-wide store the app's port hands
+    out.
     """
     from trialdesk.adapters.protocol_files import load_default_protocol
     from trialdesk.adapters.randomization_secret import SeedStore as ScratchSeedStore
@@ -323,7 +325,7 @@ def setup_scratch_trial(
                 )
         uow.commit()
     seed = app.ports.seeds.new_seed()
-    store = ScratchSeedStore(tempfile.mkdtemp(prefix="trialdesk-qualify-"))
+    store = ScratchSeedStore(seed_dir or tempfile.mkdtemp(prefix="trialdesk-qualify-seeds-"))
     store.remember(seed)
     with app.uow(principal.username) as uow:
         rz.generate_list(uow, principal, nct_id, seed, slots_per_stratum=slots_per_stratum, reason="qualification run")
@@ -421,8 +423,10 @@ def run_qualification(
     *,
     seed: int | None = None,
     slots_per_stratum: int | None = None,
+    seed_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Operational qualification: N allocations from C concurrent workers on a scratch trial, then checks."""
+    """Operational qualification: N allocations from C concurrent workers on a scratch trial, then checks. ``app``
+    should be a scratch database of its own (:func:`qualify` makes one): the scratch trial stays in it."""
     from trialdesk.services import randomization as rz
 
     if subjects < 1:
@@ -431,7 +435,7 @@ def run_qualification(
         raise InvalidInput(f"must be >= 1, got {concurrency}", field="--concurrency")
     rng = random.Random(seed)
     nct_id, store, list_seed, numbers = setup_scratch_trial(
-        app, principal, subjects, rng=rng, slots_per_stratum=slots_per_stratum
+        app, principal, subjects, rng=rng, slots_per_stratum=slots_per_stratum, seed_dir=seed_dir
     )
     run = allocate_concurrently(app, principal, nct_id, numbers, concurrency, store)
     with app.uow(principal.username) as uow:
@@ -492,13 +496,32 @@ def qualify(
     seed: int | None = typer.Option(None, "--seed", help="Seed of the subjects' random strata."),
     as_json: JsonFlag = False,
 ) -> None:
-    """Operational qualification on a scratch trial in the given database: N allocations from C workers, then
-    duplicates, gaps, block balance and verify. Exits 1 on any anomaly."""
+    """Operational qualification on a scratch database of the kind --db names (a temporary SQLite file, or a
+    scratch database created and dropped on the same PostgreSQL server), never --db itself: N allocations from C
+    workers, then duplicates, gaps, block balance and verify. Nothing is left behind, even when killed (SIGTERM
+    cleans up; a later run sweeps what a SIGKILL left). Exits 1 on any anomaly."""
+    from trialdesk.adapters.db.scratch import scratch_database, terminate_as_interrupt
+    from trialdesk.bootstrap import bootstrap
     from trialdesk.entrypoints.cli.people import operator
+    from trialdesk.settings import get_settings
 
-    with cli_errors():
-        app = app_for(db)
-        out = run_qualification(app, operator(), subjects, concurrency, seed=seed)
+    with cli_errors(), terminate_as_interrupt(), scratch_database(db) as (url, workdir):
+        settings = get_settings().model_copy(
+            update={
+                "database_url": url,
+                "data_dir": workdir,
+                "randomization_dir": workdir / "randomization",
+                "randomization_secret": None,
+                "audit_dir": workdir / "audit",
+                "audit_key": None,
+            }
+        )
+        app = bootstrap(url, settings=settings)
+        try:
+            out = run_qualification(app, operator(), subjects, concurrency, seed=seed, seed_dir=workdir / "seeds")
+        finally:
+            app.dispose()
+    out["database"] = f"scratch {out['database']} (removed)"
     if as_json:
         print_json(out)
     else:
