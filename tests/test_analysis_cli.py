@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import numpy as np
@@ -36,7 +37,14 @@ def cli(tmp_path_factory):
     td.dispose()
     app = typer.Typer()
     register(app)
-    return app, url
+    # the simulated trial runs to CUT; the CLI analyses the day after (a cut is never in the future)
+    import trialdesk.bootstrap as boot
+
+    real = boot.bootstrap
+    after_cut = dt.datetime(2028, 10, 1, 12, tzinfo=dt.UTC)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(boot, "bootstrap", lambda *a, **kw: real(*a, **{"clock": lambda: after_cut, **kw}))
+        yield app, url
 
 
 def invoke(cli, *args, env=None):

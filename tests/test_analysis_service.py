@@ -4,6 +4,8 @@ posted; only the statistician runs and posts."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +23,14 @@ from trialdesk.stats.analysis_sim import SimulationSettings, simulate_captured_d
 
 SETTINGS = SimulationSettings(n_subjects=642, n_screened_extra=60)
 CUT = SETTINGS.cut_date
+#: The simulated trial runs to its cut; the analysis happens the day after (a cut is never in the future).
+AFTER_CUT = dt.datetime.combine(CUT + dt.timedelta(days=1), dt.time(12), tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clock_after_cut(request):
+    if "td" in request.fixturenames:
+        request.getfixturevalue("td").clock = lambda: AFTER_CUT
 
 
 def _data(n=642, seed=11):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -20,7 +22,8 @@ CUT = "2028-09-30"
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    td = bootstrap(f"sqlite:///{tmp_path_factory.mktemp('web') / 'td.sqlite'}")
+    after_cut = dt.datetime(2028, 10, 1, 12, tzinfo=dt.UTC)  # the day after CUT: a cut is never in the future
+    td = bootstrap(f"sqlite:///{tmp_path_factory.mktemp('web') / 'td.sqlite'}", clock=lambda: after_cut)
     fill_database(
         td,
         simulate_captured_data(

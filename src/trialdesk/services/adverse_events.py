@@ -20,10 +20,11 @@ from trialdesk.domain.ctcae import CtcaeTerm
 from trialdesk.domain.edit_checks import CheckFailure, Severity, run_checks
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, Problem, problems_from_pydantic
 from trialdesk.domain.records import AdverseEvent, Subject
+from trialdesk.domain.timeline import onset_problems, trial_dates
 from trialdesk.services import ctcae as ctcae_service
 from trialdesk.services.commands import EditRecord, MarkSaeReported, RecordAdverseEvent
 from trialdesk.services.queries import open_query
-from trialdesk.services.registry import stored_id
+from trialdesk.services.registry import get_protocol, stored_id
 from trialdesk.services.signatures import record_invalidation, touch_and_record
 from trialdesk.services.subjects import get_subject, protocol, visible_sites
 from trialdesk.services.unit_of_work import UnitOfWork
@@ -104,14 +105,13 @@ def _validate(
                 )
             )
     consent = uow.adverse_events.first_consent_date(stored_id(subject))
+    today, consent_date = uow.now().date(), dt.date.fromisoformat(consent) if consent else None
     record = {**data.model_dump(), "term": term.term, "seriousness": [s.value for s in data.seriousness]}
-    context = {
-        "ctcae": dictionary,
-        "today": uow.now().date(),
-        "consent_date": dt.date.fromisoformat(consent) if consent else None,
-    }
+    context = {"ctcae": dictionary, "today": today, "consent_date": consent_date}
     failures = run_checks("adverse_event", record, context)
     problems += [Problem(f.field, f.message) for f in failures if f.severity is Severity.REJECT]
+    dates = trial_dates(get_protocol(uow, nct_id, live_sites=False), today)
+    problems += onset_problems("onset_date", data.onset_date, consent_date, dates)
     if problems:
         raise InvalidInput(problems)
     return term, [f for f in failures if f.severity is Severity.QUERY]

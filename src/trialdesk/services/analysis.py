@@ -21,6 +21,7 @@ from trialdesk.domain.protocol import Protocol
 from trialdesk.domain.recist import RecistSpec
 from trialdesk.domain.records import AnalysisRun
 from trialdesk.domain.schedule import ScheduleSpec
+from trialdesk.domain.timeline import cut_problems, raise_problems, trial_dates
 from trialdesk.services.commands import PostResults, RunAnalysis
 from trialdesk.services.registry import get_protocol, get_trial_row, stored_id
 from trialdesk.services.unit_of_work import UnitOfWork
@@ -47,16 +48,24 @@ def _specs(protocol: Protocol) -> tuple[AnalysisSpec, ScheduleSpec, int, int]:
     return spec, schedule, min_sd, cycle
 
 
-def _cut(uow: UnitOfWork, cut_date: dt.date | str | None) -> dt.date:
-    """The data cut-off (default: today by the unit of work's clock); text is read as YYYY-MM-DD."""
+def _cut(uow: UnitOfWork, nct_id: str, cut_date: dt.date | str | None) -> dt.date:
+    """The data cut-off (default: today by the unit of work's clock); text is read as YYYY-MM-DD. It lies inside
+    the trial: not before the trial start nor the first randomization, not after today (domain/timeline.py)."""
+    today = uow.now().date()
     if cut_date is None:
-        return uow.now().date()
-    if isinstance(cut_date, str):
+        cut = today
+    elif isinstance(cut_date, str):
         try:
-            return dt.date.fromisoformat(cut_date)
+            cut = dt.date.fromisoformat(cut_date)
         except ValueError:
             raise InvalidInput(f"must be a date YYYY-MM-DD; got {cut_date!r}", field="cut_date") from None
-    return cut_date
+    else:
+        cut = cut_date
+    trial_id = stored_id(get_trial_row(uow, nct_id))
+    randomized = [dt.date.fromisoformat(a.randomized_on) for a in uow.allocations.for_trial(trial_id)]
+    dates = trial_dates(get_protocol(uow, nct_id, live_sites=False), today)
+    raise_problems(cut_problems(cut, min(randomized, default=None), dates))
+    return cut
 
 
 def analyze_captured(
@@ -86,7 +95,7 @@ def analysis_datasets(
         uow.analysis.captured_data(stored_id(trial)),
         spec,
         schedule,
-        _cut(uow, cut_date),
+        _cut(uow, nct_id, cut_date),
         min_sd_days=min_sd,
         cycle_length_days=cycle,
     )
@@ -122,7 +131,7 @@ def run_analysis(
     results = uow.ports.results
     trial = get_trial_row(uow, nct_id)
     protocol = get_protocol(uow, nct_id, live_sites=False)
-    cut = _cut(uow, cmd.cut_date)
+    cut = _cut(uow, nct_id, cmd.cut_date)
     analysis, datasets = analyze_captured(protocol, uow.analysis.captured_data(stored_id(trial)), cut, ties=cmd.ties)
     summary = analysis.to_dict()
     section = results.build_results_section(summary, protocol)

@@ -21,13 +21,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from trialdesk.domain.access import Action, Principal, require
-from trialdesk.domain.eligibility import coerce_criteria, evaluate, evaluate_named
+from trialdesk.domain.eligibility import EligibilitySpec, coerce_criteria, evaluate, evaluate_named
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound, Problem, problems_from_pydantic
+from trialdesk.domain.patient_ref import clean_patient_ref, patient_key
 from trialdesk.domain.randomization import factor_level
 from trialdesk.domain.records import Screening, Subject
 from trialdesk.domain.screening import ScreeningRecord
 from trialdesk.domain.sites import require_recruiting
 from trialdesk.domain.subject_lifecycle import SCREENING_STATUS, SubjectStatus, can_rescreen, status_after_screening
+from trialdesk.domain.timeline import screening_problems, trial_dates
 from trialdesk.services.commands import ScreenPatient
 from trialdesk.services.registry import get_protocol, get_trial_row, protocol_digest, stored_id
 from trialdesk.services.subjects import site_code, touch, visible_sites
@@ -66,10 +68,10 @@ def parse_record(record: Any, *, prefix: str = "record") -> ScreeningRecord:
 
 
 def _check_patient_ref(patient_ref: str) -> str:
-    """The reference without surrounding blanks: blanks alone are no reference (the command counts them)."""
-    if not patient_ref.strip():
+    """The reference in its clean form (:func:`clean_patient_ref`): blanks alone are no reference."""
+    ref = clean_patient_ref(patient_ref)
+    if not ref:
         raise InvalidInput("required: the site's pseudonymous reference of the patient", field="patient_ref")
-    ref = patient_ref.strip()
     if len(ref) > PATIENT_REF_MAX:
         raise InvalidInput(f"at most {PATIENT_REF_MAX} characters, got {len(ref)}", field="patient_ref")
     return ref
@@ -81,6 +83,29 @@ def _check_screened_on(screened_on: dt.date | None, today: dt.date) -> dt.date:
     if screened_on > today:
         raise InvalidInput(f"{screened_on} is in the future (today is {today})", field="screened_on")
     return screened_on
+
+
+def _existing_subject(uow: UnitOfWork, trial_id: int, site_key: str, ref: str) -> Subject | None:
+    """The subject at the site whose reference has the same :func:`patient_key` as ``ref`` (locked), or None.
+    The site row is locked by the caller, so no other screening at the site can add one meanwhile."""
+    subject = uow.screenings.subject_for_patient(trial_id, site_key, ref, for_update=True)
+    if subject is not None:
+        return subject
+    key = patient_key(ref)
+    for other in uow.subjects.list(trial_id, frozenset({site_key})):
+        if patient_key(other.patient_ref) == key:
+            return uow.screenings.subject_for_patient(trial_id, site_key, other.patient_ref, for_update=True)
+    return None
+
+
+def _attestation_problems(spec: EligibilitySpec, rec: ScreeningRecord) -> list[Problem]:
+    """Attestations must name criteria of the protocol (not headings)."""
+    known = set(spec.leaf_ids())
+    return [
+        Problem(f"record.attestations.{cid}", f"{cid!r} is not a criterion of this protocol")
+        for cid in rec.attestations
+        if cid not in known
+    ]
 
 
 def _next_number(taken: Callable[[str], bool], prefix: str, start: int) -> str:
@@ -153,6 +178,10 @@ def screen_subject(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: Scre
     spec = protocol.operations.eligibility
     if spec is None:
         raise Conflict(f"{nct_id} has no eligibility rules (operations.eligibility)")
+    problems = screening_problems(day, rec.consent_date, trial_dates(protocol, uow.now().date()))
+    problems += _attestation_problems(spec, rec)
+    if problems:
+        raise InvalidInput(problems)
     result = evaluate(spec, rec, protocol.registry.eligibility)
     derived: dict[str, Any] = {}
     if protocol.operations.randomization is not None:
@@ -163,7 +192,7 @@ def screen_subject(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: Scre
 
     now = uow.now().isoformat()
     code = site_code(uow, trial_id, site_key)
-    subject = uow.screenings.subject_for_patient(trial_id, site_key, ref, for_update=True)
+    subject = _existing_subject(uow, trial_id, site_key, ref)
     rescreen = subject is not None
     if subject is None:
         number = _next_number(

@@ -21,6 +21,7 @@ from trialdesk.domain.recist import RecistSpec, evaluate_subject
 from trialdesk.domain.recist_models import Lesion, RecistEvaluation, SubjectTumorAssessments, TumorAssessment
 from trialdesk.domain.records import Subject, TumorAssessmentRecord
 from trialdesk.domain.schedule import ScheduleSpec
+from trialdesk.domain.timeline import assessment_problems, trial_dates
 from trialdesk.services.commands import EditRecord, RecordTumourAssessment
 from trialdesk.services.queries import open_query
 from trialdesk.services.registry import stored_id
@@ -133,6 +134,14 @@ def _checks(uow: UnitOfWork, nct_id: str, record: dict[str, Any], randomized_on:
         {"schedule": schedule, "randomization_date": randomized_on, "today": uow.now().date()},
     )
     rejects = [Problem(f.field, f.message) for f in failures if f.severity is Severity.REJECT]
+    dates = trial_dates(protocol(uow, nct_id), uow.now().date())
+    rejects += assessment_problems(
+        "assessment_date",
+        record["assessment_date"],
+        baseline=bool(record["baseline"]),
+        randomized_on=randomized_on,
+        dates=dates,
+    )
     if rejects:
         raise InvalidInput(rejects)
     return [f for f in failures if f.severity is Severity.QUERY]

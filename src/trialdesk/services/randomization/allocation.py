@@ -27,10 +27,11 @@ from trialdesk.domain.randomization import (
 from trialdesk.domain.records import Allocation, RandomizationList, RandomizationStratum, Screening, Subject, Trial
 from trialdesk.domain.sites import require_recruiting
 from trialdesk.domain.subject_lifecycle import SubjectStatus
+from trialdesk.domain.timeline import raise_problems, randomization_problems, trial_dates
 from trialdesk.services.commands import FlagRandomizedInError, Randomize
 from trialdesk.services.ports import SeedStore
 from trialdesk.services.randomization._common import _seeds, _slot_label, _slot_rows, _spec_of
-from trialdesk.services.registry import stored_id
+from trialdesk.services.registry import get_protocol, stored_id
 from trialdesk.services.subjects import get_subject, touch
 from trialdesk.services.unit_of_work import UnitOfWork
 
@@ -81,6 +82,17 @@ def _check_randomized_on(day: dt.date | None, today: dt.date) -> str:
     return day.isoformat()
 
 
+def _check_timeline(uow: UnitOfWork, nct_id: str, screening: Screening, on: dt.date) -> None:
+    """Randomization inside the trial, not before the eligible screening nor the consent (domain/timeline.py)."""
+    consent = json.loads(screening.record_json or "{}").get("consent_date")
+    dates = trial_dates(get_protocol(uow, nct_id, live_sites=False), uow.now().date())
+    raise_problems(
+        randomization_problems(
+            on, dt.date.fromisoformat(screening.screened_on), dt.date.fromisoformat(consent) if consent else None, dates
+        )
+    )
+
+
 def _replay(
     row: Allocation, subject: Subject, spec: RandomizationSpec | None, nct_id: str, client_key: str | None
 ) -> dict[str, Any]:
@@ -128,6 +140,7 @@ def _preflight(
         raise Conflict(f"subject {subject_number} has no screening record")
     if screening.verdict != "eligible":
         raise Conflict(f"subject {subject_number}'s latest screening verdict is {screening.verdict}, not eligible")
+    _check_timeline(uow, nct_id, screening, dt.date.fromisoformat(on))
     lst = repo.live_list(trial_id)
     if lst is None:
         raise Conflict(f"{nct_id} has no live randomization list")
