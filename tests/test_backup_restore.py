@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
+from trialdesk.adapters import ports as real_ports
 from trialdesk.adapters import randomization_secret, sealed
 from trialdesk.adapters.db.engine import resolve_url
 from trialdesk.bootstrap import bootstrap
@@ -49,6 +50,12 @@ def _drop(url: str) -> None:
     engine.dispose()
 
 
+def _forget_cached_secrets(monkeypatch) -> None:
+    """Seeds and audit keys must come from the files, not from what this process remembers."""
+    monkeypatch.setattr(randomization_secret, "_default", None)
+    monkeypatch.setattr(real_ports, "_default", None)
+
+
 def _invoke(*args: str) -> tuple[int, str]:
     """Exit code and output with its whitespace collapsed (Rich wraps long lines at the terminal's width)."""
     result = CliRunner().invoke(cli, list(args))
@@ -62,7 +69,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.delenv("TRIALDESK_RANDOMIZATION_SECRET", raising=False)
     monkeypatch.delenv("TRIALDESK_AUDIT_KEY", raising=False)
     monkeypatch.delenv("TRIALDESK_BACKUP_PASSPHRASE", raising=False)
-    monkeypatch.setattr(randomization_secret, "_default", None)
+    _forget_cached_secrets(monkeypatch)
     pw = tmp_path / "passphrase"
     pw.write_text(PASSPHRASE + "\n")
     return tmp_path
@@ -94,7 +101,10 @@ def test_restore_drill(db_url, env, monkeypatch):
     report = run_demo(td, subjects=6, seed=3)
     td.dispose()
     assert report.randomized == 6
-    (data / "audit").mkdir(exist_ok=True)
+    checkpoint = env / "checkpoint.json"
+    code, out = _invoke("audit", "checkpoint", "--db", db_url, "--out", str(checkpoint))
+    assert code == 0, out
+    assert {p.name for p in (data / "audit").iterdir()} >= {"audit-hmac.key", "checkpoint-ed25519.pem"}
     (data / "audit" / "extra-key.txt").write_text("kept with the audit keys\n")  # any file of the dir is archived
     before = _counts(db_url)
     seeds = {p.name: p.read_bytes() for p in (data / "randomization").iterdir()}
@@ -107,7 +117,7 @@ def test_restore_drill(db_url, env, monkeypatch):
 
     _drop(db_url)
     shutil.move(data, env / "data.moved")
-    monkeypatch.setattr(randomization_secret, "_default", None)  # the seed must come from the restored file
+    _forget_cached_secrets(monkeypatch)  # the seed and keys must come from the restored files
     code, out = _restore(db_url, archive, env, "--json")
     assert code == 0, out
     restored = json.loads(out)
@@ -122,8 +132,8 @@ def test_restore_drill(db_url, env, monkeypatch):
     code, out = _invoke("randomization", "verify", "--db", db_url, "--json")
     assert code == 0, out
     assert json.loads(out)["status"] == "ok" and json.loads(out)["allocations"] == 6
-    code, out = _invoke("audit", "verify", "--db", db_url)
-    assert code == 0 and out.startswith("OK"), out
+    code, out = _invoke("audit", "verify", "--db", db_url, "--checkpoint", str(checkpoint))
+    assert code == 0 and out.startswith("OK") and "matches 1 checkpoint" in out, out
 
 
 def test_wrong_passphrase_and_damage_change_nothing(env):
@@ -213,13 +223,12 @@ def test_environment_seed_becomes_the_lists_seed_file(env, monkeypatch):
     archive = _backup(url, env)
     monkeypatch.delenv("TRIALDESK_RANDOMIZATION_SECRET")
     shutil.move(env / "data", env / "data.moved")
-    monkeypatch.setattr(randomization_secret, "_default", None)
+    _forget_cached_secrets(monkeypatch)
     target = f"sqlite:///{env / 'target.sqlite'}"
     code, out = _restore(target, archive, env)
     assert code == 0, out
     assert (env / "data" / "randomization" / name).read_bytes() == content
-    restored_env = env / "data" / "restored-environment" / "TRIALDESK_RANDOMIZATION_SECRET"
-    assert oct(restored_env.stat().st_mode & 0o777) == "0o600"
+    assert oct((env / "data" / "randomization" / name).stat().st_mode & 0o777) == "0o600"
     code, out = _invoke("randomization", "verify", "--db", target, "--json")
     assert code == 0 and json.loads(out)["status"] == "ok", out
 
@@ -307,3 +316,26 @@ def test_seal_detects_cuts_at_chunk_boundaries_and_reordering():
             _unseal(bad)
     with pytest.raises(InvalidInput):
         _unseal(blob, "a different passphrase")
+
+
+def test_environment_audit_key_becomes_the_key_file(env, monkeypatch):
+    url = f"sqlite:///{env / 'source.sqlite'}"
+    key = "5a" * 32
+    monkeypatch.setenv("TRIALDESK_AUDIT_KEY", key)
+    _small_database(url, env)
+    assert not (env / "data" / "audit" / "audit-hmac.key").exists()  # the chain's key lives only in the environment
+    archive = _backup(url, env)
+    monkeypatch.delenv("TRIALDESK_AUDIT_KEY")
+    shutil.move(env / "data", env / "data.moved")
+    _forget_cached_secrets(monkeypatch)
+    target = f"sqlite:///{env / 'target.sqlite'}"
+    code, out = _restore(target, archive, env)
+    assert code == 0, out
+    key_file = env / "data" / "audit" / "audit-hmac.key"
+    assert key_file.read_text().strip() == key and oct(key_file.stat().st_mode & 0o777) == "0o600"
+    code, out = _invoke("audit", "verify", "--db", target)
+    assert code == 0 and out.startswith("OK"), out
+    key_file.write_text("a5" * 32 + "\n")  # the control: another key does not verify
+    _forget_cached_secrets(monkeypatch)
+    code, out = _invoke("audit", "verify", "--db", target)
+    assert code == 3, out

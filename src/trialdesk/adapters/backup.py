@@ -12,9 +12,10 @@ members::
 Restore checks everything before it changes anything: the seal (wrong passphrase, any flipped byte, a cut), each
 member's sha256, the format, the database kind, that the code knows the archive's schema revision, that the target
 database is empty (unless ``force``) and that no secret file it would write differs from one already there. Then it
-restores the database, writes the secret files back (0600, in 0700 directories; identical files are kept), writes the
-seed held in ``$TRIALDESK_RANDOMIZATION_SECRET`` as the seed file of every list it belongs to, and checks that every
-table's row count matches the manifest. Plaintext only ever exists in a private temporary directory, removed after.
+restores the database, writes the secret files back (0600, in 0700 directories; identical files are kept), turns the
+archived environment secrets into the files they stand for (``$TRIALDESK_RANDOMIZATION_SECRET``: the seed file of
+every list it belongs to; ``$TRIALDESK_AUDIT_KEY``: ``audit-hmac.key`` when the archive has none), and checks that
+every table's row count matches the manifest. Plaintext only ever exists in a private temporary directory, removed after.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from trialdesk.adapters import sealed
+from trialdesk.adapters import audit_keys, sealed
 from trialdesk.adapters.db import dump as db_dump
 from trialdesk.adapters.db.migrate import known_revisions
 from trialdesk.adapters.randomization_secret import SeedStore, parse_seed, seed_check, seed_directory
@@ -46,24 +47,15 @@ ENVIRONMENT = "secrets/environment.json"
 #: Secret directories: member prefix -> how to find the directory from the settings.
 SECRET_DIRS = ("randomization", "audit")
 ENV_SECRETS = {"TRIALDESK_RANDOMIZATION_SECRET": "randomization_secret", "TRIALDESK_AUDIT_KEY": "audit_key"}
-RESTORED_ENV_DIR = "restored-environment"
 
 __all__ = ["BackupReport", "RestoreReport", "create_backup", "restore_backup", "secret_directory"]
-
-
-def _data_dir(settings: Settings) -> Path:
-    if settings.data_dir:
-        return Path(settings.data_dir)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("trialdesk", appauthor=False))
 
 
 def secret_directory(kind: str, settings: Settings) -> Path:
     """Where the ``randomization`` seed files or the ``audit`` key files live (settings, else the data dir)."""
     if kind == "randomization":
         return seed_directory(settings)
-    return Path(settings.audit_dir) if settings.audit_dir else _data_dir(settings) / "audit"
+    return audit_keys.default_directory(settings)
 
 
 @dataclass
@@ -260,13 +252,36 @@ def _write_secret(source: Path, target: Path) -> None:
     sealed.write_private(target, source.read_bytes())
 
 
-def _restore_environment(members: dict[str, Path], url: str, settings: Settings, report: RestoreReport) -> None:
-    """The archived ``$TRIALDESK_*`` secrets: the seed becomes its lists' seed files; a value the current environment
-    does not hold is written to ``<data dir>/restored-environment/NAME`` (0600) for the operator to set again."""
+def _environment(members: dict[str, Path]) -> dict[str, str]:
     path = members.get(ENVIRONMENT)
     if path is None:
-        return
-    environment: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+        return {}
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise IntegrityError("the archive's environment secrets are unreadable") from None
+    if not isinstance(loaded, dict) or not set(loaded) <= set(ENV_SECRETS):
+        raise IntegrityError("the archive's environment secrets name unexpected variables")
+    return {str(k): str(v) for k, v in loaded.items()}
+
+
+def _plan_audit_key(environment: dict[str, str], members: dict[str, Path], settings: Settings) -> Path | None:
+    """``$TRIALDESK_AUDIT_KEY`` of the archive becomes the audit key file when the archive has none: the file to
+    write, or None (nothing to write, or the same key already there); a different key file refuses."""
+    value = environment.get("TRIALDESK_AUDIT_KEY")
+    if value is None or f"secrets/audit/{audit_keys.HMAC_KEY_FILE}" in members:
+        return None
+    key = audit_keys.parse_key(value)
+    target = audit_keys.default_directory(settings) / audit_keys.HMAC_KEY_FILE
+    if target.exists():
+        if audit_keys.parse_key(target.read_text(encoding="ascii"), field=str(target)) != key:
+            raise Conflict(f"{target} holds a different audit key; move it away first (nothing was restored)")
+        return None
+    return target
+
+
+def _restore_environment(environment: dict[str, str], url: str, settings: Settings, report: RestoreReport) -> None:
+    """The archived ``$TRIALDESK_RANDOMIZATION_SECRET`` becomes the seed file of every list whose seed it is."""
     seed_text = environment.get("TRIALDESK_RANDOMIZATION_SECRET")
     if seed_text:
         seed = parse_seed(seed_text, field="TRIALDESK_RANDOMIZATION_SECRET")
@@ -274,16 +289,10 @@ def _restore_environment(members: dict[str, Path], url: str, settings: Settings,
         for nct_id, check in db_dump.list_seed_checks(url):
             if check == seed_check(seed):
                 report.secrets_written.append(str(store.save(nct_id, seed)))
-    for name, value in sorted(environment.items()):
-        if getattr(settings, ENV_SECRETS[name], None) == value:
-            continue
-        target = _data_dir(settings) / RESTORED_ENV_DIR / name
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if target.exists() and target.read_text(encoding="utf-8") != value:
-            raise Conflict(f"{target} exists with a different value; the database was restored, {name} was not")
-        if not target.exists():
-            sealed.write_private(target, value.encode("utf-8"))
-        report.notes.append(f"the archive held ${name}; it is in {target} (mode 0600): set ${name} from it")
+    for name, attr in ENV_SECRETS.items():
+        current = getattr(settings, attr)
+        if current and name in environment and current != environment[name]:
+            report.notes.append(f"${name} is set to another value than the archive's: unset it to use the restored one")
 
 
 def restore_backup(
@@ -316,6 +325,8 @@ def restore_backup(
         if checked is not None and checked != (revision, counts):
             raise IntegrityError("the archived database does not match its manifest (revision or row counts)")
         writes, kept = _plan_secrets(members, settings)
+        environment = _environment(members)
+        audit_key_file = _plan_audit_key(environment, members, settings)
         db_dump.restore(url, members[database_member], kind, force=force)
         report = RestoreReport(
             database=kind,
@@ -328,7 +339,13 @@ def restore_backup(
         for source, target in writes:
             _write_secret(source, target)
             report.secrets_written.append(str(target))
-        _restore_environment(members, url, settings, report)
+        if audit_key_file is not None:
+            audit_key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            sealed.write_private(
+                audit_key_file, (audit_keys.parse_key(environment["TRIALDESK_AUDIT_KEY"]).hex() + "\n").encode()
+            )
+            report.secrets_written.append(str(audit_key_file))
+        _restore_environment(environment, url, settings, report)
     restored_revision, restored_counts = db_dump.row_counts(url)
     if (restored_revision, restored_counts) != (revision, counts):
         differing = sorted(
