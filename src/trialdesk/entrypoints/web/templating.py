@@ -20,5 +20,14 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 def ctx(request: Request, **values: Any) -> dict[str, Any]:
     """The template context of an operations page: the logged-in user and the session's CSRF token (both set on
     ``request.state`` by the authentication dependency), plus the page's own values."""
+    from trialdesk.domain.access import Action
+
     principal = getattr(request.state, "principal", None)
-    return {"user": principal, "csrf_token": getattr(request.state, "csrf", None), **values}
+    # the navigation links the audit trail for those who may read it (somewhere)
+    can_view_audit = principal is not None and principal.sites_for(Action.AUDIT_VIEW) != frozenset()
+    return {
+        "user": principal,
+        "csrf_token": getattr(request.state, "csrf", None),
+        "can_view_audit": can_view_audit,
+        **values,
+    }

@@ -1,0 +1,155 @@
+"""The audit-trail page and its CSV export (``audit.view``), scoped to the principal's trial and sites."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from trialdesk.domain.errors import InvalidInput
+from trialdesk.domain.records import AuditEventRecord
+from trialdesk.entrypoints.web.auth import PageUser
+from trialdesk.entrypoints.web.deps import PagePrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.templating import ctx, templates
+from trialdesk.services.audit import audit_trail
+
+pages = APIRouter(dependencies=[PageUser])
+
+PAGE_SIZE = 50
+CSV_BATCH = 1000
+CSV_MAX_ROWS = 100_000
+FILTERS = ("subject", "entity_type", "entity_id", "user", "action", "date_from", "date_to")
+CSV_COLUMNS = ("seq", "occurred_at", "actor", "action", "entity_type", "entity_id", "trial", "site", "reason")
+
+
+def _filters(request: Request) -> dict[str, str]:
+    out = {}
+    for name in FILTERS:
+        value = request.query_params.get(name, "").strip()
+        if len(value) > 200:
+            raise InvalidInput("must be at most 200 characters", field=name)
+        if value:
+            out[name] = value
+    return out
+
+
+def _date(filters: dict[str, str], name: str) -> dt.date | None:
+    value = filters.get(name)
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"must be a date YYYY-MM-DD, got {value!r}", field=name) from None
+
+
+def _page(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        raise InvalidInput("must be a whole number from 1", field="page")
+    return int(raw)
+
+
+def _query(uow: Any, p: Any, nct_id: str, filters: dict[str, str], *, limit: int, offset: int) -> list[Any]:
+    return audit_trail(
+        uow,
+        p,
+        nct_id,
+        subject=filters.get("subject"),
+        entity_type=filters.get("entity_type"),
+        entity_id=filters.get("entity_id"),
+        actor=filters.get("user"),
+        action=filters.get("action"),
+        date_from=_date(filters, "date_from"),
+        date_to=_date(filters, "date_to"),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _pretty(text: str | None) -> str:
+    if not text:
+        return ""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in value.items())
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _row(r: AuditEventRecord) -> dict[str, Any]:
+    return {
+        "seq": r.seq,
+        "occurred_at": r.occurred_at,
+        "actor": r.actor,
+        "action": r.action,
+        "entity_type": r.entity_type,
+        "entity_id": r.entity_id,
+        "trial": r.trial,
+        "site": r.site,
+        "reason": r.reason,
+        "before": _pretty(r.before_json),
+        "after": _pretty(r.after_json),
+    }
+
+
+@pages.get("/ops/audit", response_class=HTMLResponse, include_in_schema=False)
+def audit_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
+    filters = _filters(request)
+    page = _page(request)
+    rows = _query(uow, p, nct_id, filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    more = len(rows) > PAGE_SIZE
+    query = {**filters, "trial": nct_id}
+    return templates.TemplateResponse(
+        request,
+        "audit.html",
+        ctx(
+            request,
+            nct_id=nct_id,
+            filters=filters,
+            events=[_row(r) for r in rows[:PAGE_SIZE]],
+            page=page,
+            prev_url=f"/ops/audit?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
+            next_url=f"/ops/audit?{urlencode({**query, 'page': page + 1})}" if more else None,
+            csv_url=f"/ops/audit.csv?{urlencode(query)}",
+        ),
+    )
+
+
+def _cell(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@pages.get("/ops/audit.csv", include_in_schema=False)
+def audit_csv(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
+    filters = _filters(request)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*CSV_COLUMNS, "before", "after"])
+    offset = 0
+    while offset < CSV_MAX_ROWS:
+        rows = _query(uow, p, nct_id, filters, limit=CSV_BATCH, offset=offset)
+        for r in rows:
+            writer.writerow([_cell(getattr(r, c)) for c in CSV_COLUMNS] + [_cell(r.before_json), _cell(r.after_json)])
+        if len(rows) < CSV_BATCH:
+            break
+        offset += CSV_BATCH
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{nct_id}-audit-trail.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
