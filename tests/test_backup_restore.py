@@ -9,6 +9,7 @@ import os
 import shutil
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -167,28 +168,72 @@ def test_wrong_passphrase_and_damage_change_nothing(env):
     assert code == 0, out
 
 
-def test_refuses_non_empty_target_unless_forced_and_a_different_secret(env):
-    url = f"sqlite:///{env / 'source.sqlite'}"
-    _small_database(url, env)
-    archive = _backup(url, env)
-    other = f"sqlite:///{env / 'other.sqlite'}"
-    bootstrap(other).dispose()
-    code, out = _restore(other, archive, env)
+def test_refuses_non_empty_target_unless_forced_and_a_different_secret(db_url, env):
+    _small_database(db_url, env)
+    at_backup = _counts(db_url)
+    archive = _backup(db_url, env)
+    code, out = _invoke("randomization", "go-live", "--db", db_url)  # the database moves on after the backup
+    assert code == 0, out
+    moved_on = _counts(db_url)
+    assert moved_on != at_backup
+    code, out = _restore(db_url, archive, env)
     assert code == 1 and "not empty" in out and "--force" in out
-    assert _counts(other)["randomization_lists"] == 0
+    assert _counts(db_url) == moved_on
 
-    # A different seed file under the same name: refused, the target database untouched.
+    # A different seed file under the same name: refused, the database untouched.
     [seed_file] = (env / "data" / "randomization").iterdir()
     original = seed_file.read_bytes()
     seed_file.write_text("ab" * 32 + "\n")
-    code, out = _restore(other, archive, env, "--force")
+    code, out = _restore(db_url, archive, env, "--force")
     assert code == 1 and "different contents" in out
-    assert _counts(other)["randomization_lists"] == 0
+    assert _counts(db_url) == moved_on
 
     seed_file.write_bytes(original)
-    code, out = _restore(other, archive, env, "--force")
+    code, out = _restore(db_url, archive, env, "--force")
     assert code == 0, out
-    assert _counts(other) == _counts(url)
+    assert _counts(db_url) == at_backup
+    code, out = _invoke("audit", "verify", "--db", db_url)
+    assert code == 0, out
+
+
+def test_backup_of_a_database_being_written_is_consistent(db_url, env):
+    """Writers keep committing audited changes while the backup runs: the archive is one instant (the chain intact,
+    the counts those of the copy), whatever was written after it."""
+    import threading
+
+    from trialdesk.adapters.backup import create_backup
+
+    td = bootstrap(db_url)
+    stop, written = threading.Event(), [0]
+
+    def writer() -> None:
+        while not stop.is_set():
+            with td.uow("writer") as uow:
+                uow.record("test.ping", "test", written[0], reason="written during the backup")
+                uow.commit()
+            written[0] += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while written[0] < 20:
+            time.sleep(0.01)
+        report = create_backup(resolve_url(db_url), env / "live.tdbackup", PASSPHRASE)
+        during = written[0]
+        while written[0] < during + 20:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        thread.join()
+        td.dispose()
+    after = _counts(db_url)
+    code, out = _restore(db_url, env / "live.tdbackup", env, "--force", "--json")
+    assert code == 0, out
+    restored = _counts(db_url)
+    assert sum(restored.values()) == report.rows
+    assert 20 <= restored["audit_events"] < after["audit_events"]
+    code, out = _invoke("audit", "verify", "--db", db_url)
+    assert code == 0 and out.startswith("OK"), out
 
 
 def test_refuses_an_archive_of_a_newer_schema(env):
