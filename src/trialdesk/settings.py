@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     login_attempts_per_username: int = Field(default=10, ge=1)
     #: Largest request body accepted (bytes), checked before authentication: a larger one is answered 413.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: ``registry import`` bounds: the largest file read, the largest study within it (its JSON, in bytes) and the
+    #: longest list in a study (arm groups, locations, outcomes, ...); a larger one is refused, naming it.
+    registry_max_file_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    registry_max_study_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    registry_max_list_items: int = Field(default=5000, ge=1)
 
 
 ENV_PREFIX = "TRIALDESK_"

@@ -25,6 +25,7 @@ __all__ = [
     "Name",
     "Node",
     "Unary",
+    "children",
     "names_in",
     "walk",
 ]
@@ -179,3 +180,10 @@ def _children(n: Node) -> tuple[Node, ...]:
     if isinstance(n, Call):
         return n.args
     return ()
+
+
+def children(n: Node) -> tuple[Node, ...]:
+    """The direct children of ``n``, a comprehension's source, condition and body included."""
+    if isinstance(n, Comprehension):
+        return tuple(c for c in (n.source, n.cond, n.body) if c is not None)
+    return _children(n)

@@ -15,7 +15,7 @@ from typing import Any
 from trialdesk.domain.expr import nodes as ast_
 from trialdesk.domain.expr.values import UNKNOWN, ExprNameError, ExprSyntaxError
 
-__all__ = ["KEYWORDS", "Token", "parse", "tokenize"]
+__all__ = ["KEYWORDS", "MAX_NESTING", "MAX_RULE_CHARS", "MAX_TREE_DEPTH", "Token", "parse", "tokenize", "tree_depth"]
 
 
 _TOKEN_RE = re.compile(
@@ -30,6 +30,15 @@ _TOKEN_RE = re.compile(
     re.VERBOSE,
 )
 KEYWORDS = {"and", "or", "not", "in", "where", "for", "if", "then", "else", "true", "false", "null"}
+
+#: Bounds on a rule, so that no text can exhaust the recursion of the parser, the type checker or the evaluators
+#: (90 nested parentheses used to), nor the memory (each node keeps its source slice): the longest rule of the
+#: shipped protocol is about 600 characters and 6 levels deep.
+MAX_RULE_CHARS = 4000
+#: Brackets, parentheses, ``not``/``-`` prefixes and ``if`` nested inside one another.
+MAX_NESTING = 32
+#: Depth of the syntax tree, chains of ``and``/``or``/``+`` included (each operator adds a level).
+MAX_TREE_DEPTH = 120
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,19 @@ class _Parser:
         self.text = text
         self.toks = tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def nested(self, rule: Callable[[], ast_.Node]) -> ast_.Node:
+        """Run ``rule`` one nesting level deeper; refuse beyond :data:`MAX_NESTING`."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise ExprSyntaxError(
+                    f"nested deeper than {MAX_NESTING} levels at position {self.peek().pos}; simplify the rule"
+                )
+            return rule()
+        finally:
+            self.depth -= 1
 
     # helpers
     def peek(self, k: int = 0) -> Token:
@@ -115,6 +137,9 @@ class _Parser:
         return node
 
     def expr(self) -> ast_.Node:
+        return self.nested(self._expr)
+
+    def _expr(self) -> ast_.Node:
         start = self.peek().pos
         if self.at("kw", "if"):
             self.take()
@@ -146,7 +171,7 @@ class _Parser:
         start = self.peek().pos
         if self.at("kw", "not"):
             self.take()
-            operand = self.not_()
+            operand = self.nested(self.not_)
             return ast_.Unary("not", operand, text=self.span(start))
         return self.cmp()
 
@@ -188,7 +213,7 @@ class _Parser:
         start = self.peek().pos
         if self.at("op", "-"):
             self.take()
-            operand = self.unary()
+            operand = self.nested(self.unary)
             if (
                 isinstance(operand, ast_.Literal)
                 and isinstance(operand.value, (int, float))
@@ -288,4 +313,23 @@ def parse(text: str) -> ast_.Node:
     """Parse ``text`` into an AST; raises :class:`ExprSyntaxError` or :class:`ExprNameError`."""
     if not isinstance(text, str) or not text.strip():
         raise ExprSyntaxError("empty expression")
-    return _Parser(text).parse()
+    if len(text) > MAX_RULE_CHARS:
+        raise ExprSyntaxError(f"expression of {len(text)} characters; at most {MAX_RULE_CHARS} are allowed")
+    node = _Parser(text).parse()
+    if tree_depth(node) > MAX_TREE_DEPTH:
+        raise ExprSyntaxError(
+            f"expression nested deeper than {MAX_TREE_DEPTH} levels (a chain of operators counts one level each); "
+            "split it into derived values"
+        )
+    return node
+
+
+def tree_depth(node: ast_.Node) -> int:
+    """Depth of the tree under ``node``, without recursion."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast_.children(current))
+    return deepest
