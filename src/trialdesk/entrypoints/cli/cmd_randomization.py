@@ -505,22 +505,26 @@ def qualify(
     from trialdesk.entrypoints.cli.people import operator
     from trialdesk.settings import get_settings
 
-    with cli_errors(), terminate_as_interrupt(), scratch_database(db) as (url, workdir):
-        settings = get_settings().model_copy(
-            update={
-                "database_url": url,
-                "data_dir": workdir,
-                "randomization_dir": workdir / "randomization",
-                "randomization_secret": None,
-                "audit_dir": workdir / "audit",
-                "audit_key": None,
-            }
-        )
-        app = bootstrap(url, settings=settings)
-        try:
-            out = run_qualification(app, operator(), subjects, concurrency, seed=seed, seed_dir=workdir / "seeds")
-        finally:
-            app.dispose()
+    try:
+        with cli_errors(), terminate_as_interrupt(), scratch_database(db) as (url, workdir):
+            settings = get_settings().model_copy(
+                update={
+                    "database_url": url,
+                    "data_dir": workdir,
+                    "randomization_dir": workdir / "randomization",
+                    "randomization_secret": None,
+                    "audit_dir": workdir / "audit",
+                    "audit_key": None,
+                }
+            )
+            app = bootstrap(url, settings=settings)
+            try:
+                out = run_qualification(app, operator(), subjects, concurrency, seed=seed, seed_dir=workdir / "seeds")
+            finally:
+                app.dispose()
+    except KeyboardInterrupt:
+        sys.stderr.write("qualification interrupted: its scratch database and files were removed\n")
+        raise typer.Exit(130) from None
     out["database"] = f"scratch {out['database']} (removed)"
     if as_json:
         print_json(out)
