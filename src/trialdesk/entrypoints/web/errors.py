@@ -126,7 +126,7 @@ def install(web: FastAPI) -> None:
     from trialdesk.entrypoints.web.body_limit import BodyLimit
 
     # added last, so outermost: an oversized body is refused (413) before InputGuard buffers it
-    web.add_middleware(BodyLimit, max_bytes=web.state.td.settings.max_body_bytes)
+    web.add_middleware(BodyLimit, max_bytes=web.state.settings.max_body_bytes)
     generate = web.openapi
 
     def openapi() -> dict[str, Any]:
