@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trialdesk.adapters.db import tables as _tables  # noqa: F401  (maps the domain records)
 from trialdesk.adapters.db.engine import make_engine, resolve_url
+from trialdesk.adapters.db.lengths import install_length_checks
 from trialdesk.adapters.db.migrate import upgrade
 from trialdesk.adapters.db.uow import SqlUnitOfWork
 from trialdesk.services.ports import Ports
@@ -63,9 +64,11 @@ def bootstrap(
     ``settings``: fixed settings for this app (default: the environment's, read when needed); ``ports``: replace
     the real adapters (tests)."""
     engine = make_engine(resolve_url(url, settings), pool_size=pool_size)
+    session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+    install_length_checks(session_factory)  # String(n) lengths refused before the database (InvalidInput)
     app = App(
         engine=engine,
-        session_factory=sessionmaker(bind=engine, expire_on_commit=False),
+        session_factory=session_factory,
         clock=clock,
         settings=settings if settings is not None else get_settings(),
         ports=ports if ports is not None else default_ports(settings),

@@ -39,15 +39,22 @@ EARLIEST_DATE = dt.date(1900, 1, 1)
 LATEST_DATE = dt.date(2999, 12, 31)
 #: Largest magnitude of a number anywhere in a command (ANC ``1e308`` is finite but no measurement).
 MAX_MAGNITUDE = 1e12
+#: Longest string anywhere in a command (a query message, a reason, a note): free text stored in ``Text`` columns,
+#: which declare no length of their own. Columns with a declared length are checked against it before every flush
+#: (``adapters/db/lengths.py``).
+MAX_TEXT = 4000
 
 
 def _impossible(value: Any) -> str | None:
     """Why ``value`` (or something nested in it) cannot be stored or computed with, or None.
 
     Checked for every field of every command, nested dicts and lists included (a screening ``record`` is a dict):
-    a NUL byte (PostgreSQL refuses it), a non-finite or absurd number, a date outside the calendar a trial uses.
+    a NUL byte (PostgreSQL refuses it), text over ``MAX_TEXT`` characters, a non-finite or absurd number, a date
+    outside the calendar a trial uses.
     """
     if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            return f"must be at most {MAX_TEXT} characters ({len(value)} given)"
         return "contains a NUL byte" if "\x00" in value else None
     if isinstance(value, bool | int):
         return None if isinstance(value, bool) or abs(value) <= MAX_MAGNITUDE else f"must be at most {MAX_MAGNITUDE:g}"

@@ -134,6 +134,7 @@ def raise_query(
     """A monitor raises a query by hand (``Action.QUERY_RAISE`` at the subject's site)."""
     _, subject = get_subject(uow, principal, nct_id, subject_number)
     require(principal, Action.QUERY_RAISE, subject.site_key, hide=False)
+    _check_own_record(uow, subject, cmd.entity_type, cmd.entity_id)
     row = open_query(
         uow,
         subject,
@@ -145,6 +146,33 @@ def raise_query(
         raised_by=principal.username,
     )
     return query_dict(row, subject.subject_number)
+
+
+def _record_ids(uow: UnitOfWork, subject_id: int, entity_type: str) -> set[int] | None:
+    """The ids of the subject's own records of ``entity_type`` (None for ``subject``: the subject itself)."""
+    lists: dict[str, Any] = {
+        "dose": uow.doses.for_subject,
+        "adverse_event": uow.adverse_events.for_subject,
+        "tumor_assessment": uow.tumor_assessments.for_subject,
+        "disposition": uow.dispositions.for_subject,
+        "screening": uow.screenings.for_subject,
+    }
+    found = lists.get(entity_type)
+    return None if found is None else {int(r.id) for r in found(subject_id) if r.id is not None}
+
+
+def _check_own_record(uow: UnitOfWork, subject: Subject, entity_type: str, entity_id: str) -> None:
+    """A query on a record must point at one of this subject's records: a dose, adverse event, assessment,
+    disposition or screening id of another subject (or none at all) is refused, naming ``entity_id``."""
+    if entity_type not in ENTITY_TYPES:
+        raise InvalidInput(f"must be one of {', '.join(ENTITY_TYPES)}", field="entity_type")
+    own = _record_ids(uow, stored_id(subject), entity_type)
+    if own is None:
+        return
+    text = str(entity_id).strip()
+    if not (text.isascii() and text.isdigit() and int(text) in own):
+        label = entity_type.replace("_", " ")
+        raise InvalidInput(f"subject {subject.subject_number} has no {label} {text[:40]!r}", field="entity_id")
 
 
 def _load(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: int, action: Action) -> tuple[Query, Subject]:
