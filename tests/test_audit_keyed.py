@@ -347,3 +347,67 @@ def test_checkpoint_to_stdout_and_log_filters(trail):
     assert all(r["action"].startswith("dose.") for r in rows)
     bad = runner.invoke(cli, ["audit", "log", "--db", db_url, "--from", "2025-13-01"])
     assert bad.exit_code == 2 and "--from" in bad.output
+
+
+def _legacy_database(db_url) -> list[AuditEvent]:
+    """A database at migration 0006 holding three events chained the old way (plain SHA-256)."""
+    from sqlalchemy import create_engine, insert
+
+    from trialdesk.adapters.db.engine import resolve_url
+    from trialdesk.adapters.db.migrate import upgrade
+
+    engine = create_engine(resolve_url(db_url))
+    upgrade(engine, "0006_dispositions_new_therapy")
+    events, prev = [], "0" * 64
+    for seq in (1, 2, 3):
+        event = AuditEvent(
+            seq=seq, occurred_at=f"2026-01-0{seq}T10:00:00.000000+00:00", actor="old", action="thing.created",
+            entity_type="thing", entity_id=str(seq), trial=None, site=None, before=None, after='{"n":1}',
+            reason=None, prev_hash=prev,
+        )  # fmt: skip
+        event = AuditEvent(**{**event.__dict__, "hash": event.compute_hash()})
+        events.append(event)
+        prev = event.hash
+    with engine.begin() as conn:
+        for e in events:
+            conn.execute(
+                insert(t.audit_events).values(
+                    seq=e.seq, occurred_at=e.occurred_at, actor=e.actor, action=e.action, entity_type=e.entity_type,
+                    entity_id=e.entity_id, after_json=e.after, prev_hash=e.prev_hash, hash=e.hash,
+                )
+            )  # fmt: skip
+        conn.exec_driver_sql(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 3, '{prev}')")
+    engine.dispose()
+    return events
+
+
+def test_a_legacy_unkeyed_chain_is_sealed_by_the_first_keyed_append(audit_dir, db_url):
+    from trialdesk.bootstrap import bootstrap
+
+    legacy = _legacy_database(db_url)
+    td = bootstrap(db_url, load_default=False)  # migrates to 0007
+    try:
+        with td.uow() as uow:
+            head = uow.audit.head()
+        assert (head.seq, head.keyed_from, head.key_check, head.last_at) == (3, 4, None, legacy[-1].occurred_at)
+        # not keyed yet: verify says so rather than passing a chain anyone could have recomputed
+        not_yet = verify(db_url)
+        assert not_yet.exit_code == 1 and "not keyed yet" in not_yet.output
+        with td.uow("new") as uow:
+            uow.record("thing.created", "thing", "4")
+            uow.commit()
+        assert verify(db_url).exit_code == 0
+        with td.uow() as uow:
+            stored = list(uow.audit.events())
+        assert stored[:3] == legacy  # old events untouched
+        assert stored[3].hash == stored[3].compute_hash(real_key(audit_dir)) != stored[3].compute_hash()
+        # an attacker edits an old event and recomputes the unkeyed part (the public algorithm), relinking event 4
+        with td.uow() as uow:
+            rechain(uow.session, 2, None, {2: {"after": '{"n":2}'}})
+            new3 = uow.session.execute(select(t.audit_events.c.hash).where(t.audit_events.c.seq == 3)).scalar_one()
+            uow.session.execute(update(t.audit_events).where(t.audit_events.c.seq == 4).values(prev_hash=new3))
+            uow.session.commit()
+        result = verify(db_url)
+        assert result.exit_code == 1 and "BROKEN at event 4: the seal" in result.output
+    finally:
+        td.dispose()
