@@ -404,22 +404,22 @@ def test_subject_randomized_by_the_randomization_service(td, tmp_path):
     from randomization_db_helpers import ALL_STRATA, add_subjects, setup_list, store_for
     from trialdesk.services import randomization
 
-    td.clock = Clock("2025-04-01")
+    td.clock = Clock("2025-07-01")
     coord = principals()[Role.COORDINATOR]
     store = store_for(tmp_path)
     setup_list(td)
     [number] = add_subjects(td, ALL_STRATA[:1])
     with td.uow(coord.username) as uow:
         alloc = randomization.randomize_subject(
-            uow, coord, NCT, number, Randomize(confirm=True, randomized_on="2025-04-01"), seeds=store
+            uow, coord, NCT, number, Randomize(confirm=True, randomized_on="2025-07-01"), seeds=store
         )
         uow.commit()
     arm = alloc["arm"]
     expected = {"thp": {"pertuzumab": 840.0, "trastuzumab": 480.0, "docetaxel": 122.5}, "tqb2102": {"tqb2102": 360.0}}[
         arm
     ]
-    plan = _plan(td, coord, number, cycle=1, weight_kg=60, height_cm=160, dose_date="2025-04-01")
+    plan = _plan(td, coord, number, cycle=1, weight_kg=60, height_cm=160, dose_date="2025-07-01")
     assert plan["arm"] == arm and _mg(plan) == expected
     with td.uow(coord.username) as uow:
-        visits = treatment.subject_calendar(uow, coord, NCT, number, "2025-04-01")
+        visits = treatment.subject_calendar(uow, coord, NCT, number, "2025-07-01")
     assert visits[0].label == "C1D1" and visits[0].status.value == "due"

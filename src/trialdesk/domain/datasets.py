@@ -303,8 +303,9 @@ def _dispositions(data: CapturedData, cut: dt.date) -> dict[str, dict[str, Dispo
                 f"unknown kind {d.kind!r}; expected one of {', '.join(DISPOSITION_KINDS)}",
                 field=f"dispositions[{i}].kind",
             )
-        if d.date <= cut:
-            out[d.subject_number][d.kind] = d
+        earlier = out[d.subject_number].get(d.kind)
+        if d.date <= cut and (earlier is None or d.date < earlier.date):
+            out[d.subject_number][d.kind] = d  # the first of each kind (several new therapies: the first counts)
     return out
 
 

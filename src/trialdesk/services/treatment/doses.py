@@ -317,9 +317,16 @@ def record_dose(
     drug_id = course.regimen.drug(cmd.drug).drug
     cycle = cmd.cycle
     values = _new_dose_values(cmd, _today(uow))
+    if cmd.height_cm is not None:  # checked even when the subject's height is known: never silently ignored
+        check_height(treatment, cmd.height_cm)
+        if subject.height_cm is not None and cmd.height_cm != subject.height_cm:
+            raise InvalidInput(
+                f"{cmd.height_cm:g} cm differs from the subject's recorded height ({subject.height_cm:g} cm); "
+                "a dose records the height only when none is known",
+                field="height_cm",
+            )
     if cmd.height_cm is not None and subject.height_cm is None:
         height = cmd.height_cm
-        check_height(treatment, height)
         subject.height_cm = height
         uow.record(
             "subject.updated",
