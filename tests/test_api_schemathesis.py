@@ -193,6 +193,89 @@ def test_operation_conforms(demo_api, principal, method, path):
     fuzz()
 
 
+# --- hostile values: NUL bytes, huge integers, far dates (issue 14, item 4) ----------------------------------------
+
+#: Values that used to reach the database or date arithmetic and answer 500: a NUL byte (PostgreSQL's driver refuses
+#: it), integers past 64 bits, the first and last dates of the calendar.
+HOSTILE = [
+    "\x00",
+    "ok\x00",
+    2**70,
+    -(2**70),
+    "1180591620717411303424",
+    "0001-01-01",
+    "9999-12-31",
+    "0001-01-01T00:00:00+00:00",
+    "9999-12-31T23:59:59+00:00",
+]
+HOSTILE_EXAMPLES = int(os.environ.get("TRIALDESK_SCHEMATHESIS_HOSTILE", "3"))
+
+
+def _hostile(case_strategy):
+    """Schema-valid cases with some path parameters, query parameters and body fields (top level and one level
+    down) replaced by :data:`HOSTILE` values."""
+
+    def inject(drawn):
+        case, picks = drawn
+        slots: list[tuple[dict, str]] = []
+        for container in (case.path_parameters, case.query):
+            if isinstance(container, dict):
+                slots.extend((container, key) for key in container)
+        if isinstance(case.body, dict):
+            for key, value in case.body.items():
+                slots.append((case.body, key))
+                if isinstance(value, dict):
+                    slots.extend((value, inner) for inner in value)
+        for (container, key), pick in zip(slots, picks, strict=False):
+            if pick is not None:
+                container[key] = pick
+        return case
+
+    picks = st.lists(st.one_of(st.none(), st.sampled_from(HOSTILE)), min_size=24, max_size=24)
+    return st.tuples(case_strategy, picks).map(inject)
+
+
+def _hostile_fuzzer(cases, headers: dict, seen: list):
+    @settings(
+        max_examples=HOSTILE_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=_hostile(cases))
+    def fuzz(case):
+        response = case.call_and_validate(
+            headers=headers, checks=[st_checks.not_a_server_error, invalid_input_names_the_field]
+        )
+        seen.append(response.status_code)
+
+    return fuzz
+
+
+def test_hostile_values_never_answer_a_server_error(demo_api):
+    """Every operation, as the admin and as a site coordinator, with NUL bytes, 2**70 and far dates injected: never a
+    5xx, and a 422 names the field. Small and derandomized: about :data:`HOSTILE_EXAMPLES` cases per operation."""
+    failures: list[str] = []
+    seen: list[int] = []
+    for principal in ("admin.demo", "coord.14"):
+        headers = {"Authorization": f"Bearer {demo_api['tokens'][principal]}"}
+        for method, path in OPERATIONS:
+            operation = demo_api["schema"][path][method]
+            cases = _with_known_ids(
+                operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+                demo_api["known"],
+                SITE_OF.get(principal),
+            )
+            try:
+                _hostile_fuzzer(cases, headers, seen)()
+            except Exception as exc:  # collect every operation's failure, not just the first
+                failures.append(f"{principal} {method} {path}: {str(exc)[:600]}")
+    assert not failures, "\n\n".join(failures)
+    assert len(seen) >= len(OPERATIONS) and seen.count(422) >= len(OPERATIONS) // 2  # the values did reach the API
+
+
 # --- invalid input gets a 4xx whose body names the field ----------------------------------------------------------
 
 
