@@ -5,6 +5,8 @@ characters), free text is bounded, and a query on one subject cannot point at an
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -108,3 +110,14 @@ def test_a_query_points_at_its_own_subjects_records_only(web):
     assert (_count(td, queries), _count(td, audit_events)) == (n_queries, n_audit)
     own = _raise(client, h, "01-002", entity_type="dose", entity_id=str(other_dose), field="actual_mg")
     assert own.status_code == 201 and own.json()["entity_id"] == str(other_dose)
+
+
+def test_the_query_form_shows_the_length_beside_the_field(web):
+    td, client, h = web
+    n_queries, n_audit = _count(td, queries), _count(td, audit_events)
+    form = {"entity_type": "subject", "entity_id": "", "field": "f" * 81, "message": "please check"}
+    r = client.post("/ops/subjects/01-001/queries", data=form, headers=h[Role.MONITOR], follow_redirects=False)
+    assert r.status_code == 422, r.text[:300]
+    beside = re.search(r'<p class="field-error" id="err-field">([^<]*)</p>', r.text)
+    assert beside and "at most 80 characters" in beside.group(1)
+    assert (_count(td, queries), _count(td, audit_events)) == (n_queries, n_audit)

@@ -50,6 +50,7 @@ API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _error("The caller's role or site scope does not allow this (or a CSRF token is missing)"),
     404: _error("Not found, or not visible to the caller"),
     409: _error("Contradicts the current state (e.g. site not recruiting, already randomized)"),
+    413: _error("The request body is larger than the configured limit (refused before authentication)"),
     422: _error("Invalid input: `problems` names each bad field"),
     503: _error("The database is unavailable for now: try again after `Retry-After` seconds"),
 }
