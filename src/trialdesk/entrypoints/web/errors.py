@@ -94,7 +94,8 @@ def is_api_path(path: str) -> bool:
 
 def install(web: FastAPI) -> None:
     """Answer Starlette's own HTTP errors under ``/api/`` (an unreadable body, an unknown path or method) with an
-    :class:`ErrorBody`, refuse NUL bytes and deep JSON (:mod:`.input_guard`), and put :class:`ErrorBody` in the
+    :class:`ErrorBody`, refuse bodies over ``Settings.max_body_bytes`` (:mod:`.body_limit`, 413) and NUL bytes and
+    deep JSON (:mod:`.input_guard`), answer an unreachable database with a 503, and put :class:`ErrorBody` in the
     spec's components for ``API_ERROR_RESPONSES``."""
     from http import HTTPStatus
 
