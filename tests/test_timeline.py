@@ -205,6 +205,9 @@ def test_screening_before_the_trial_started_is_refused(trial):
         lambda: _screen(trial, record=record, screened_on=dt.date(2025, 1, 3)),
         "record.consent_date",
         "screened_on",
+        # the example's recurrence (2025-11-18) and last prior therapy (2025-11-20) are after such a screening
+        "record.disease.recurrence_date",
+        "record.prior_therapies.3.end_date",
     )
     assert "before the trial start date 2025-06-23" in err.message
 
@@ -408,3 +411,26 @@ def test_cli_lists_every_new_therapy(sqlite_url):
     listed = runner.invoke(app, ["disposition", "list", "HUN-0001", "--json", *db])
     assert listed.exit_code == 0, listed.output
     assert [d["reason"] for d in json.loads(listed.stdout)] == ["capecitabine", "eribulin"]
+
+
+def test_history_dates_after_the_screening_are_refused(trial):
+    record = {**ELIGIBLE, "disease": {**ELIGIBLE["disease"], "recurrence_date": "2026-01-19"}}
+    err = _refused(
+        trial, lambda: _screen(trial, record=record, screened_on=dt.date(2026, 1, 18)), "record.disease.recurrence_date"
+    )
+    assert "recurrence_date 2026-01-19 is after screened_on 2026-01-18" in err.message
+
+
+def test_randomization_more_than_28_days_after_the_baseline_assessment_is_refused(trial, tmp_path):
+    setup_list(trial)
+    number = _screen(trial, screened_on=dt.date(2026, 1, 12))["subject_number"]
+    coord = principals()[Role.COORDINATOR]
+    with trial.uow(coord.username) as uow:
+        cmd = RecordTumourAssessment.model_validate(
+            {"assessment_date": "2025-12-22", "lesions": LESIONS, "baseline": True}
+        )
+        tumor.record_tumor_assessment(uow, coord, NCT, number, cmd)
+        uow.commit()
+    err = _refused(trial, lambda: _randomize(trial, number, dt.date(2026, 1, 20), tmp_path), "randomized_on")
+    assert "more than 28 days after the baseline assessment_date 2025-12-22" in err.message
+    assert _randomize(trial, number, dt.date(2026, 1, 19), tmp_path)["randomized_on"] == "2026-01-19"  # day 28

@@ -29,6 +29,7 @@ Pure: the caller passes today.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,7 @@ __all__ = [
     "not_before",
     "onset_problems",
     "raise_problems",
+    "history_problems",
     "randomization_problems",
     "screening_problems",
     "trial_dates",
@@ -121,13 +123,38 @@ def screening_problems(
     return found
 
 
+def history_problems(history: Mapping[str, dt.date], screened_on: dt.date) -> list[Problem]:
+    """The dates of the patient's history in a screening record (diagnosis, recurrence, prior therapies,
+    radiotherapy...: ``path -> date``) are not after the screening (the planned first dose is no history)."""
+    return [
+        Problem(path, f"{path.rsplit('.', 1)[-1]} {_iso(day)} is after screened_on {_iso(screened_on)}")
+        for path, day in history.items()
+        if day > screened_on
+    ]
+
+
 def randomization_problems(
-    randomized_on: dt.date, screened_on: dt.date | None, consent_date: dt.date | None, dates: TrialDates
+    randomized_on: dt.date,
+    screened_on: dt.date | None,
+    consent_date: dt.date | None,
+    dates: TrialDates,
+    *,
+    baseline_assessment: dt.date | None = None,
+    window_days: int = BASELINE_WINDOW_DAYS,
 ) -> list[Problem]:
-    """A randomization: inside the trial, not before the (latest, eligible) screening nor the consent."""
+    """A randomization: inside the trial, not before the (latest, eligible) screening nor the consent, and not
+    more than ``window_days`` after a baseline tumour assessment already recorded (it would be out of window)."""
     found = in_trial("randomized_on", randomized_on, dates)
     found += not_before("randomized_on", randomized_on, "screened_on", screened_on)
     found += not_before("randomized_on", randomized_on, "consent_date", consent_date)
+    if baseline_assessment is not None and randomized_on - baseline_assessment > dt.timedelta(days=window_days):
+        found.append(
+            Problem(
+                "randomized_on",
+                f"randomized_on {_iso(randomized_on)} is more than {window_days} days after the baseline "
+                f"assessment_date {_iso(baseline_assessment)}; repeat the baseline assessment",
+            )
+        )
     return found
 
 

@@ -29,7 +29,7 @@ from trialdesk.domain.records import Screening, Subject
 from trialdesk.domain.screening import ScreeningRecord
 from trialdesk.domain.sites import require_recruiting
 from trialdesk.domain.subject_lifecycle import SCREENING_STATUS, SubjectStatus, can_rescreen, status_after_screening
-from trialdesk.domain.timeline import screening_problems, trial_dates
+from trialdesk.domain.timeline import history_problems, screening_problems, trial_dates
 from trialdesk.services.commands import ScreenPatient
 from trialdesk.services.registry import get_protocol, get_trial_row, protocol_digest, stored_id
 from trialdesk.services.subjects import site_code, touch, visible_sites
@@ -83,6 +83,20 @@ def _check_screened_on(screened_on: dt.date | None, today: dt.date) -> dt.date:
     if screened_on > today:
         raise InvalidInput(f"{screened_on} is in the future (today is {today})", field="screened_on")
     return screened_on
+
+
+def _history_dates(value: Any, path: str = "record") -> dict[str, dt.date]:
+    """Every date in a dumped screening record, by path (``record.prior_therapies.0.end_date``)."""
+    if isinstance(value, dt.date):
+        return {path: value}
+    out: dict[str, dt.date] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.update(_history_dates(item, f"{path}.{key}"))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            out.update(_history_dates(item, f"{path}.{index}"))
+    return out
 
 
 def _existing_subject(uow: UnitOfWork, trial_id: int, site_key: str, ref: str) -> Subject | None:
@@ -179,6 +193,9 @@ def screen_subject(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: Scre
     if spec is None:
         raise Conflict(f"{nct_id} has no eligibility rules (operations.eligibility)")
     problems = screening_problems(day, rec.consent_date, trial_dates(protocol, uow.now().date()))
+    problems += history_problems(
+        _history_dates(rec.model_dump(exclude={"consent_date", "planned_first_dose_date"})), day
+    )
     problems += _attestation_problems(spec, rec)
     if problems:
         raise InvalidInput(problems)

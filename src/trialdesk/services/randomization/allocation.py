@@ -86,9 +86,14 @@ def _check_timeline(uow: UnitOfWork, nct_id: str, screening: Screening, on: dt.d
     """Randomization inside the trial, not before the eligible screening nor the consent (domain/timeline.py)."""
     consent = json.loads(screening.record_json or "{}").get("consent_date")
     dates = trial_dates(get_protocol(uow, nct_id, live_sites=False), uow.now().date())
+    baseline = [a.assessment_date for a in uow.tumor_assessments.for_subject(screening.subject_id) if a.baseline]
     raise_problems(
         randomization_problems(
-            on, dt.date.fromisoformat(screening.screened_on), dt.date.fromisoformat(consent) if consent else None, dates
+            on,
+            dt.date.fromisoformat(screening.screened_on),
+            dt.date.fromisoformat(consent) if consent else None,
+            dates,
+            baseline_assessment=dt.date.fromisoformat(baseline[0]) if baseline else None,
         )
     )
 
