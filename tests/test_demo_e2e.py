@@ -107,7 +107,8 @@ def test_demo_to_completion_is_consistent(db_url, tmp_path, monkeypatch, oas):
 
 def test_demo_recovers_the_simulated_hazard_ratio(sqlite_url, tmp_path, monkeypatch, oas):
     # truth: HR 0.70 (protocols/NCT07003074.demo.yaml); 80 subjects, about 42 PFS events at the cut
-    td, report = _demo(sqlite_url, tmp_path, monkeypatch, subjects=80, seed=5)
+    # seed 7: the synthetic cohort's histories end before the consent since issue 14 (the records drawn changed)
+    td, report = _demo(sqlite_url, tmp_path, monkeypatch, subjects=80, seed=7)
     try:
         assert report.refused == []
         cox = _summary(td)["pfs"]["cox"]

@@ -118,6 +118,16 @@ def test_baseline_assessment_within_28_days_before_randomization():
     assert p.path == "assessment_date" and "2025-12-07" in p.message and "28 days" in p.message
 
 
+def test_baseline_of_the_first_subjects_may_precede_the_trial_start_by_the_window():
+    dates = TrialDates(START, None, TODAY)
+    early = dt.date(2025, 6, 1)  # 22 days before the start, 24 before randomization
+    assert assessment_problems("d", early, baseline=True, randomized_on=dt.date(2025, 6, 25), dates=dates) == []
+    [p] = assessment_problems("d", dt.date(2025, 5, 25), baseline=True, randomized_on=None, dates=dates)
+    assert p.message == "d 2025-05-25 is more than 28 days before the trial start date 2025-06-23"
+    [p] = assessment_problems("d", dt.date(2025, 6, 22), baseline=False, randomized_on=None, dates=dates)
+    assert "before the trial start date" in p.message  # a follow-up never precedes the start
+
+
 def test_cut_inside_the_trial():
     dates = TrialDates(START, None, TODAY)
     assert cut_problems(TODAY, dt.date(2025, 8, 1), dates) == []
@@ -434,3 +444,19 @@ def test_randomization_more_than_28_days_after_the_baseline_assessment_is_refuse
     err = _refused(trial, lambda: _randomize(trial, number, dt.date(2026, 1, 20), tmp_path), "randomized_on")
     assert "more than 28 days after the baseline assessment_date 2025-12-22" in err.message
     assert _randomize(trial, number, dt.date(2026, 1, 19), tmp_path)["randomized_on"] == "2026-01-19"  # day 28
+
+
+def test_an_edit_is_checked_against_the_timeline_too(randomized):
+    from trialdesk.services.commands import EditRecord
+
+    assessment_id = _assess(randomized, "2025-12-20", True)["assessment"]["id"]
+    coord = principals()[Role.COORDINATOR]
+
+    def edit(day):
+        with randomized.uow(coord.username) as uow:
+            cmd = EditRecord(changes={"assessment_date": day}, reason="transcription error")
+            tumor.update_tumor_assessment(uow, coord, NCT, "HUN-0001", assessment_id, cmd)
+            uow.commit()
+
+    err = _refused(randomized, lambda: edit("2024-01-01"), "assessment_date")
+    assert "before the trial start date 2025-06-23" in err.message and "baseline window" in err.message

@@ -8,7 +8,8 @@ The order a subject's dates must follow::
 with these particulars:
 
 - a baseline tumour assessment may precede randomization, by at most :data:`BASELINE_WINDOW_DAYS` (RECIST 1.1:
-  baseline imaging within 4 weeks before the start of treatment), but not before the trial start;
+  baseline imaging within 4 weeks before the start of treatment), so it may precede the trial start by as much
+  (standard-of-care imaging of the first subjects), never more;
 - an adverse event's onset is not before the informed consent (when the subject has no consent date on record,
   not before the trial start);
 - an analysis data cut-off lies inside the trial: not before the trial start nor the first randomization, not
@@ -167,10 +168,18 @@ def assessment_problems(
     dates: TrialDates,
     window_days: int = BASELINE_WINDOW_DAYS,
 ) -> list[Problem]:
-    """A tumour assessment: inside the trial; a baseline at most ``window_days`` before randomization. Today and
+    """A tumour assessment: inside the trial (a baseline: at most ``window_days`` before the trial start) and a
+    baseline at most ``window_days`` before randomization. Today and
     the follow-up order against randomization are the edit checks ``TA-NOT-FUTURE`` and ``TA-AFTER-RANDOMIZATION``
     (``domain/edit_checks.py``)."""
-    found = in_trial(field, day, dates, check_today=False)
+    found = in_trial(field, day, dates, check_start=not baseline, check_today=False)
+    if baseline and dates.start is not None and day < dates.start - dt.timedelta(days=window_days):
+        found.append(
+            Problem(
+                field,
+                f"{field} {_iso(day)} is more than {window_days} days before the trial start date {_iso(dates.start)}",
+            )
+        )
     if baseline and randomized_on is not None:
         earliest = randomized_on - dt.timedelta(days=window_days)
         if day < earliest:

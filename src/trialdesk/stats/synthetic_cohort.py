@@ -194,10 +194,11 @@ def synthetic_cohort(n: int, rng: np.random.Generator, *, missing_rate: float = 
     end[:, 2] = adj_end
     start[:, 2] = _dates(adj_end, -365)
     endo_on = rng.random(n) < 0.2
-    end[:, 3] = _dates(recurrence, rng.uniform(0, 20, n))
+    span = (consent - recurrence).astype(float)  # >= 7 days
+    # endocrine therapy stops up to 20 days after the recurrence, and never after the consent (it is history)
+    end[:, 3] = _dates(recurrence, np.minimum(rng.uniform(0, 20, n), span))
     start[:, 3] = _dates(adj_end, -rng.uniform(0, 60, n))
     ongoing[:, 3] = endo_on
-    span = (consent - recurrence).astype(float)  # >= 7 days
     for j in (4, 5):
         s0 = rng.uniform(0, 0.3, n) * span
         start[:, j] = _dates(recurrence, s0)

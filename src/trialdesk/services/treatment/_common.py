@@ -15,10 +15,11 @@ from collections.abc import Iterable, Sequence
 
 from trialdesk.domain.access import Principal
 from trialdesk.domain.dosing import TreatmentSpec
-from trialdesk.domain.errors import Conflict, InvalidInput
+from trialdesk.domain.errors import Conflict, InvalidInput, Problem
 from trialdesk.domain.records import Allocation, Disposition, Dose, Subject
 from trialdesk.domain.schedule import ScheduleSpec
 from trialdesk.domain.subject_lifecycle import SubjectStatus, advance
+from trialdesk.domain.timeline import in_trial, trial_dates
 from trialdesk.domain.treatment_course import AssessmentPoint, DispositionEvent, DoseGiven, TreatmentCourse, as_date
 from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import protocol
@@ -66,6 +67,15 @@ def _text(value: object) -> str | None:
 
 def _today(uow: UnitOfWork) -> dt.date:
     return uow.now().date()
+
+
+def _after_completion(uow: UnitOfWork, nct_id: str, field: str, day: dt.date | None) -> list[Problem]:
+    """``day`` after the trial's actual completion date (domain/timeline.py); the start and today are implied by
+    the course's own checks (not before randomization, not in the future)."""
+    if day is None:
+        return []
+    dates = trial_dates(protocol(uow, nct_id), _today(uow))
+    return in_trial(field, day, dates, check_start=False, check_today=False)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from trialdesk.domain.subject_lifecycle import status_after_disposition
 from trialdesk.services.commands import RecordDisposition
 from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import get_subject, touch
-from trialdesk.services.treatment._common import _set_status, _specs, _text, _today, load_course
+from trialdesk.services.treatment._common import _after_completion, _set_status, _specs, _text, _today, load_course
 from trialdesk.services.unit_of_work import UnitOfWork
 
 #: Suggested reasons (CDISC-like wording); free text is accepted too.
@@ -70,7 +70,14 @@ def record_disposition(
     treatment, _ = _specs(uow, nct_id)
     course = load_course(uow, subject, treatment)
     clean = _text(cmd.reason)
-    extra = course.check_disposition(kind, cmd.event_date, clean, cmd.details or {}, _today(uow))
+    extra = course.check_disposition(
+        kind,
+        cmd.event_date,
+        clean,
+        cmd.details or {},
+        _today(uow),
+        _after_completion(uow, nct_id, "event_date", cmd.event_date),
+    )
     assert clean is not None  # check_disposition refuses an entry without it
     row = uow.dispositions.create(
         subject_id=stored_id(subject),

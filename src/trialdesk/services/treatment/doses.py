@@ -25,7 +25,17 @@ from trialdesk.services.capture import apply_changes, require_reason
 from trialdesk.services.commands import EditDose, PlanDoses, RecordDose
 from trialdesk.services.registry import stored_id
 from trialdesk.services.subjects import get_subject, touch
-from trialdesk.services.treatment._common import _date, _number, _set_status, _specs, _text, _today, _whole, load_course
+from trialdesk.services.treatment._common import (
+    _after_completion,
+    _date,
+    _number,
+    _set_status,
+    _specs,
+    _text,
+    _today,
+    _whole,
+    load_course,
+)
 from trialdesk.services.unit_of_work import UnitOfWork
 
 DOSE_EDITABLE_FIELDS = frozenset(
@@ -317,6 +327,7 @@ def record_dose(
     drug_id = course.regimen.drug(cmd.drug).drug
     cycle = cmd.cycle
     values = _new_dose_values(cmd, _today(uow))
+    _raise_sorted(_after_completion(uow, nct_id, "dose_date", values.dose_date))
     if cmd.height_cm is not None:  # checked even when the subject's height is known: never silently ignored
         check_height(treatment, cmd.height_cm)
         if subject.height_cm is not None and cmd.height_cm != subject.height_cm:
@@ -394,6 +405,7 @@ def update_dose(
     merged = {name: getattr(row, name) for name in DOSE_EDITABLE_FIELDS}
     merged.update(changes)
     values = _corrected_values(merged, _today(uow))
+    _raise_sorted(_after_completion(uow, nct_id, "dose_date", values.dose_date))
     checked = course.evaluate(
         treatment, schedule, row.drug, row.cycle, values.entry(), height_cm=subject.height_cm, exclude_id=row.id
     )
