@@ -460,3 +460,54 @@ def test_an_edit_is_checked_against_the_timeline_too(randomized):
 
     err = _refused(randomized, lambda: edit("2024-01-01"), "assessment_date")
     assert "before the trial start date 2025-06-23" in err.message and "baseline window" in err.message
+
+
+@pytest.fixture
+def with_ctcae(randomized, shared_dir):
+    from capture_helpers import load_ctcae
+
+    load_ctcae(randomized, shared_dir)
+    with randomized.uow("setup") as uow:  # a subject with no screening on record: no consent date
+        uow.subjects.create(
+            trial_id=uow.trials.get(NCT).id,
+            site_key=OWN,
+            subject_number="HUN-0009",
+            patient_ref="legacy-9",
+            status="screening",
+            created_at="2026-01-01T00:00:00+00:00",
+            data_version=0,
+        )
+        uow.commit()
+    return randomized
+
+
+def test_adverse_event_dates_follow_the_timeline_on_entry_and_edit(with_ctcae):
+    from capture_helpers import THP_RELATIONSHIP
+    from trialdesk.services import adverse_events as ae
+    from trialdesk.services.commands import EditRecord, RecordAdverseEvent
+
+    td = with_ctcae
+    coord = principals()[Role.COORDINATOR]
+
+    def record(subject, onset, relationship):
+        with td.uow(coord.username) as uow:
+            cmd = RecordAdverseEvent.model_validate(
+                {"term": "Nausea", "grade": 2, "onset_date": onset, "relationship": relationship}
+            )
+            out = ae.record_adverse_event(uow, coord, NCT, subject, cmd)
+            uow.commit()
+        return out
+
+    err = _refused(td, lambda: record("HUN-0009", "2025-01-01", {}), "onset_date")
+    assert "onset_date 2025-01-01 is before the trial start date 2025-06-23" in err.message
+    _refused(td, lambda: record("HUN-0001", "2025-12-19", THP_RELATIONSHIP), "onset_date")  # consent 2025-12-20
+    ae_id = record("HUN-0001", "2025-12-20", THP_RELATIONSHIP)["id"]
+
+    def edit():
+        with td.uow(coord.username) as uow:
+            cmd = EditRecord(changes={"onset_date": "2025-12-01"}, reason="typo")
+            ae.update_adverse_event(uow, coord, NCT, "HUN-0001", ae_id, cmd)
+            uow.commit()
+
+    err = _refused(td, edit, "onset_date")
+    assert "before the subject's informed consent (2025-12-20)" in err.message
