@@ -341,6 +341,12 @@ def _dispose(td, kind, day, reason="x"):
     return out
 
 
+def test_death_is_not_before_a_recorded_new_therapy(randomized):
+    _dispose(randomized, "new_therapy", "2026-02-20", "eribulin")
+    err = _refused(randomized, lambda: _dispose(randomized, "death", "2026-02-19", "progression"), "event_date")
+    assert "before the new anticancer therapy (2026-02-20)" in err.message
+
+
 def test_several_new_therapies_are_recorded_and_listed(randomized):
     _dispose(randomized, "new_therapy", "2026-02-01", "capecitabine")
     _dispose(randomized, "new_therapy", "2026-02-20", "eribulin")
@@ -348,6 +354,8 @@ def test_several_new_therapies_are_recorded_and_listed(randomized):
     with pytest.raises(Conflict):  # one death
         _dispose(randomized, "death", "2026-03-01", "again")
     _refused(randomized, lambda: _dispose(randomized, "new_therapy", "2026-01-04", "before"), "event_date")
+    err = _refused(randomized, lambda: _dispose(randomized, "new_therapy", "2026-03-02", "after"), "event_date")
+    assert "after the death (2026-03-01)" in err.message
     monitor = principals()[Role.MONITOR]
     with randomized.uow() as uow:
         listed = treatment.list_dispositions(uow, monitor, NCT, "HUN-0001")

@@ -517,6 +517,21 @@ class TreatmentCourse:
                     "event_date", f"{day.isoformat()} is before the end of treatment ({eot.event_date.isoformat()})"
                 )
             )
+        death = self.disposition("death")
+        if kind == "new_therapy" and death is not None and day > death.event_date:
+            found.append(
+                Problem("event_date", f"{day.isoformat()} is after the death ({death.event_date.isoformat()})")
+            )
+        if kind == "death":
+            for therapy in self.dispositions:
+                if therapy.kind == "new_therapy" and therapy.event_date > day:
+                    found.append(
+                        Problem(
+                            "event_date",
+                            f"{day.isoformat()} is before the new anticancer therapy "
+                            f"({therapy.event_date.isoformat()})",
+                        )
+                    )
         if kind == "end_of_treatment":
             for other in self.dispositions:
                 if other.kind in _TERMINAL_KINDS and day > other.event_date:
