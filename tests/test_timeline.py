@@ -303,16 +303,18 @@ def test_a_known_height_is_never_silently_replaced_by_an_impossible_one(randomiz
         subject.height_cm = 160.0
         uow.commit()
 
-    def dose(height):
+    def dose(height, weight=60.0):
         with randomized.uow(coord.username) as uow:
             cmd = RecordDose(
-                drug="docetaxel", cycle=1, dose_date="2026-01-06", actual_mg=122.5, weight_kg=60, height_cm=height
+                drug="docetaxel", cycle=1, dose_date="2026-01-06", actual_mg=122.5, weight_kg=weight, height_cm=height
             )
             treatment.record_dose(uow, coord, NCT, "HUN-0001", cmd)
             uow.commit()
 
     for height in (0, -5, 172):
         _refused(randomized, lambda h=height: dose(h), "height_cm")
+    for weight in (0, -60, 5000):
+        _refused(randomized, lambda w=weight: dose(None, w), "weight_kg")
 
 
 def test_analysis_cut_outside_the_trial_is_refused(randomized):
