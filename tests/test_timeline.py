@@ -521,3 +521,23 @@ def test_adverse_event_dates_follow_the_timeline_on_entry_and_edit(with_ctcae):
 
     err = _refused(td, edit, "onset_date")
     assert "before the subject's informed consent (2025-12-20)" in err.message
+
+
+def test_screening_api_names_the_field_and_keeps_one_subject_per_patient(trial):
+    make_users(trial)
+    client = TestClient(create_app_for(trial))
+    h = {"Authorization": f"Bearer {token_for(trial, 'coordinator1')}"}
+    url = f"/api/v1/trials/{NCT}/screenings"
+    bad = {**ELIGIBLE, "attestations": {"EXC-77": True}}
+    r = client.post(url, headers=h, json={"site": OWN, "patient_ref": "FUZZ-1", "record": bad})
+    assert r.status_code == 422 and [p["field"] for p in r.json()["problems"]] == ["record.attestations.EXC-77"]
+    r = client.post(
+        url, headers=h, json={"site": OWN, "patient_ref": "FUZZ-1", "record": ELIGIBLE, "screened_on": "2026-01-09"}
+    )
+    assert r.status_code == 422 and r.json()["problems"][0]["field"] == "screened_on"
+    assert _counts(trial)["subjects"] == 0
+    first = client.post(url, headers=h, json={"site": OWN, "patient_ref": "FUZZ-1", "record": ELIGIBLE})
+    second = client.post(url, headers=h, json={"site": OWN, "patient_ref": " fuzz-1 ", "record": ELIGIBLE})
+    assert first.status_code == second.status_code == 201, second.text
+    assert second.json()["subject_number"] == first.json()["subject_number"] and second.json()["rescreen"]
+    assert _counts(trial)["subjects"] == 1
