@@ -236,6 +236,17 @@ def test_security_headers_on_pages_api_and_errors(app):
     assert "max-age=" in secure.get("/login").headers["strict-transport-security"]
 
 
+def test_security_headers_on_answers_of_the_outer_guards(app):
+    """The body limit (413) and the input guard (422) answer before any route: they carry the headers too."""
+    client = TestClient(create_app(td_app=app))
+    too_big = client.post("/login", content=b"x" * (app.settings.max_body_bytes + 1))
+    assert too_big.status_code == 413
+    _assert_headers(too_big)
+    nul = client.get(f"/trials/{NCT}%00")
+    assert nul.status_code == 422
+    _assert_headers(nul)
+
+
 # password policy -----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("password", "refused"),

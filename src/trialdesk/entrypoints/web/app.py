@@ -29,7 +29,7 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | N
     """Build the web app over a database (``td_app``: an already bootstrapped :class:`trialdesk.bootstrap.App`)."""
     from trialdesk.bootstrap import bootstrap
     from trialdesk.entrypoints.web.auth import LoginRequired, api_user, login_redirect
-    from trialdesk.entrypoints.web.security import security_headers
+    from trialdesk.entrypoints.web.security import SecurityHeaders
 
     td = td_app or bootstrap(db_url)
     demo_logins = None
@@ -55,7 +55,6 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | N
     web.state.settings = settings
     web.state.login_limiter = LoginLimiter(settings.login_attempts_per_address, settings.login_attempts_per_username)
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    web.middleware("http")(security_headers)  # CSP, framing, nosniff, referrer, HSTS over HTTPS
 
     @web.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
@@ -98,6 +97,8 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | N
     from trialdesk.entrypoints.web.errors import API_ERROR_RESPONSES, is_api_router
 
     api_errors.install(web)
+    # Added last, so outermost: CSP, framing, nosniff, referrer and HSTS on every answer, the body limit's included.
+    web.add_middleware(SecurityHeaders)
 
     for router in routers():
         # JSON API routers declare the error bodies the handlers above answer with (401/403/404/409/422).

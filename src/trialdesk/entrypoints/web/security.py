@@ -20,10 +20,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trialdesk.entrypoints.web.auth import is_https
 from trialdesk.entrypoints.web.templating import templates
@@ -74,11 +74,26 @@ HEADERS = {
 HSTS = "max-age=31536000; includeSubDomains"
 
 
-async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """HTTP middleware (``app.middleware("http")``): add the headers unless a route set its own."""
-    response = await call_next(request)
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    if is_https(request):
-        response.headers.setdefault("Strict-Transport-Security", HSTS)
-    return response
+class SecurityHeaders:
+    """Pure ASGI middleware, added last so it is the outermost: every response gets the headers, including the 413
+    and 422 answered by the body limit and the input guard before any route runs. A header a route set stays."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = is_https(Request(scope))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
+                if https:
+                    headers.setdefault("Strict-Transport-Security", HSTS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
