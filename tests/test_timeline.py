@@ -94,37 +94,48 @@ def test_screening_order_names_the_field_and_the_date_it_conflicts_with():
 
 def test_randomization_not_before_screening_consent_or_trial_start():
     dates = TrialDates(START, None, TODAY)
-    found = randomization_problems(dt.date(2026, 1, 9), dt.date(2026, 1, 12), CONSENT, dates)
+    found = randomization_problems(dt.date(2026, 1, 9), dt.date(2026, 1, 12), CONSENT, dates, window_days=28)
     assert [p.message for p in found] == [
         "randomized_on 2026-01-09 is before screened_on 2026-01-12",
         "randomized_on 2026-01-09 is before consent_date 2026-01-10",
     ]
-    assert randomization_problems(dt.date(2026, 1, 12), dt.date(2026, 1, 12), CONSENT, dates) == []
-    assert "trial start" in randomization_problems(dt.date(1, 1, 1), None, None, dates)[0].message
+    assert randomization_problems(dt.date(2026, 1, 12), dt.date(2026, 1, 12), CONSENT, dates, window_days=28) == []
+    assert "trial start" in randomization_problems(dt.date(1, 1, 1), None, None, dates, window_days=28)[0].message
 
 
 def test_an_actual_completion_date_bounds_every_date():
     dates = TrialDates(START, dt.date(2026, 1, 1), TODAY)
-    [p] = randomization_problems(dt.date(2026, 1, 2), None, None, dates)
+    [p] = randomization_problems(dt.date(2026, 1, 2), None, None, dates, window_days=28)
     assert "after the trial's completion date 2026-01-01" in p.message
 
 
 def test_baseline_assessment_within_28_days_before_randomization():
     dates = TrialDates(START, None, TODAY)
     r = dt.date(2026, 1, 5)
-    ok = assessment_problems("assessment_date", r - dt.timedelta(days=28), baseline=True, randomized_on=r, dates=dates)
-    assert ok == []
-    [p] = assessment_problems("assessment_date", r - dt.timedelta(days=29), baseline=True, randomized_on=r, dates=dates)
+    kw = {"baseline": True, "randomized_on": r, "dates": dates, "window_days": 28}
+    assert assessment_problems("assessment_date", r - dt.timedelta(days=28), **kw) == []
+    [p] = assessment_problems("assessment_date", r - dt.timedelta(days=29), **kw)
     assert p.path == "assessment_date" and "2025-12-07" in p.message and "28 days" in p.message
+    # a protocol with a window of its own: 14 days
+    [p] = assessment_problems("assessment_date", r - dt.timedelta(days=15), **{**kw, "window_days": 14})
+    assert "2025-12-21" in p.message and "14 days" in p.message
+
+
+def test_the_baseline_window_is_the_protocols_assumption_from_recist():
+    """RECIST 1.1 (Eisenhauer et al. 2009), section 3.2: baseline 'never more than 4 weeks before' treatment."""
+    recist = load_default_protocol().operations.recist
+    assert recist is not None and recist.baseline_window_days == 4 * 7
+    assert "section 3.2" in recist.assumptions["baseline_window_days"].source
 
 
 def test_baseline_of_the_first_subjects_may_precede_the_trial_start_by_the_window():
     dates = TrialDates(START, None, TODAY)
     early = dt.date(2025, 6, 1)  # 22 days before the start, 24 before randomization
-    assert assessment_problems("d", early, baseline=True, randomized_on=dt.date(2025, 6, 25), dates=dates) == []
-    [p] = assessment_problems("d", dt.date(2025, 5, 25), baseline=True, randomized_on=None, dates=dates)
+    kw = {"dates": dates, "window_days": 28}
+    assert assessment_problems("d", early, baseline=True, randomized_on=dt.date(2025, 6, 25), **kw) == []
+    [p] = assessment_problems("d", dt.date(2025, 5, 25), baseline=True, randomized_on=None, **kw)
     assert p.message == "d 2025-05-25 is more than 28 days before the trial start date 2025-06-23"
-    [p] = assessment_problems("d", dt.date(2025, 6, 22), baseline=False, randomized_on=None, dates=dates)
+    [p] = assessment_problems("d", dt.date(2025, 6, 22), baseline=False, randomized_on=None, **kw)
     assert "before the trial start date" in p.message  # a follow-up never precedes the start
 
 

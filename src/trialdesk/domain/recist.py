@@ -105,6 +105,9 @@ class RecistSpec(BaseModel):
     min_sd_interval_days: int = Field(default=42, ge=0, le=365)
     min_sd_window_days: int = Field(default=0, ge=0, le=60)
     max_target_lesions: int = Field(default=5, ge=1, le=10)
+    #: How long before randomization a baseline assessment may be (RECIST 1.1, 3.2: never more than 4 weeks before
+    #: the beginning of treatment); domain/timeline.py checks it.
+    baseline_window_days: int = Field(default=28, ge=0, le=120)
     max_targets_per_organ: int = Field(default=2, ge=1, le=5)
     assumptions: AssumptionMap = Field(default_factory=dict)
 

@@ -7,9 +7,10 @@ The order a subject's dates must follow::
 
 with these particulars:
 
-- a baseline tumour assessment may precede randomization, by at most :data:`BASELINE_WINDOW_DAYS` (RECIST 1.1:
-  baseline imaging within 4 weeks before the start of treatment), so it may precede the trial start by as much
-  (standard-of-care imaging of the first subjects), never more;
+- a baseline tumour assessment may precede randomization, by at most the protocol's
+  ``operations.recist.baseline_window_days`` (RECIST 1.1, 3.2: never more than 4 weeks before the start of
+  treatment), so it may precede the trial start by as much (standard-of-care imaging of the first subjects), never
+  more;
 - an adverse event's onset is not before the informed consent (when the subject has no consent date on record,
   not before the trial start);
 - an analysis data cut-off lies inside the trial: not before the trial start nor the first randomization, not
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from trialdesk.domain.protocol import Protocol
 
 __all__ = [
-    "BASELINE_WINDOW_DAYS",
     "TrialDates",
     "assessment_problems",
     "cut_problems",
@@ -53,11 +53,6 @@ __all__ = [
     "screening_problems",
     "trial_dates",
 ]
-
-#: A baseline tumour assessment is at most this many days before randomization (RECIST 1.1, Eisenhauer et al.
-#: 2009, section 3.2: baseline evaluations "as close as possible to the treatment start and never more than 4 weeks
-#: before"). The protocol YAML has no screening window of its own.
-BASELINE_WINDOW_DAYS = 28
 
 
 @dataclass(frozen=True)
@@ -141,7 +136,7 @@ def randomization_problems(
     dates: TrialDates,
     *,
     baseline_assessment: dt.date | None = None,
-    window_days: int = BASELINE_WINDOW_DAYS,
+    window_days: int,
 ) -> list[Problem]:
     """A randomization: inside the trial, not before the (latest, eligible) screening nor the consent, and not
     more than ``window_days`` after a baseline tumour assessment already recorded (it would be out of window)."""
@@ -160,13 +155,7 @@ def randomization_problems(
 
 
 def assessment_problems(
-    field: str,
-    day: dt.date,
-    *,
-    baseline: bool,
-    randomized_on: dt.date | None,
-    dates: TrialDates,
-    window_days: int = BASELINE_WINDOW_DAYS,
+    field: str, day: dt.date, *, baseline: bool, randomized_on: dt.date | None, dates: TrialDates, window_days: int
 ) -> list[Problem]:
     """A tumour assessment: inside the trial (a baseline: at most ``window_days`` before the trial start) and a
     baseline at most ``window_days`` before randomization. Today and

@@ -134,13 +134,15 @@ def _checks(uow: UnitOfWork, nct_id: str, record: dict[str, Any], randomized_on:
         {"schedule": schedule, "randomization_date": randomized_on, "today": uow.now().date()},
     )
     rejects = [Problem(f.field, f.message) for f in failures if f.severity is Severity.REJECT]
-    dates = trial_dates(protocol(uow, nct_id), uow.now().date())
+    spec = protocol(uow, nct_id)
+    dates = trial_dates(spec, uow.now().date())
     rejects += assessment_problems(
         "assessment_date",
         record["assessment_date"],
         baseline=bool(record["baseline"]),
         randomized_on=randomized_on,
         dates=dates,
+        window_days=(spec.operations.recist or RecistSpec()).baseline_window_days,
     )
     if rejects:
         raise InvalidInput(rejects)

@@ -24,6 +24,7 @@ from trialdesk.domain.randomization import (
     simple_assign,
     subject_strata,
 )
+from trialdesk.domain.recist import RecistSpec
 from trialdesk.domain.records import Allocation, RandomizationList, RandomizationStratum, Screening, Subject, Trial
 from trialdesk.domain.sites import require_recruiting
 from trialdesk.domain.subject_lifecycle import SubjectStatus
@@ -85,7 +86,9 @@ def _check_randomized_on(day: dt.date | None, today: dt.date) -> str:
 def _check_timeline(uow: UnitOfWork, nct_id: str, screening: Screening, on: dt.date) -> None:
     """Randomization inside the trial, not before the eligible screening nor the consent (domain/timeline.py)."""
     consent = json.loads(screening.record_json or "{}").get("consent_date")
-    dates = trial_dates(get_protocol(uow, nct_id, live_sites=False), uow.now().date())
+    protocol = get_protocol(uow, nct_id, live_sites=False)
+    dates = trial_dates(protocol, uow.now().date())
+    window = (protocol.operations.recist or RecistSpec()).baseline_window_days
     baseline = [a.assessment_date for a in uow.tumor_assessments.for_subject(screening.subject_id) if a.baseline]
     raise_problems(
         randomization_problems(
@@ -94,6 +97,7 @@ def _check_timeline(uow: UnitOfWork, nct_id: str, screening: Screening, on: dt.d
             dt.date.fromisoformat(consent) if consent else None,
             dates,
             baseline_assessment=dt.date.fromisoformat(baseline[0]) if baseline else None,
+            window_days=window,
         )
     )
 
