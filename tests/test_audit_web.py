@@ -91,7 +91,8 @@ def test_filters_on_page_and_csv(web):
         ("screening.recorded", f"screening {OWN}/S-7"),
         ("subject.status_changed", "subject 01-001"),
     ]
-    assert "status: &#34;screened&#34;" in subject[1][6] and "→" in subject[1][6] and "randomized" in subject[1][6]
+    change = re.sub(r"\s+", " ", subject[1][6])
+    assert '<b>status</b>: <del class="before">screened</del> → <span class="after">randomized</span>' in change
     by_user = rows(admin.get("/ops/audit", params={"user": "investigator9"}))
     assert sorted(r[3] for r in by_user) == ["dose.recorded", "subject.status_changed"]
     by_record = rows(admin.get("/ops/audit", params={"entity_type": "dose", "entity_id": "77"}))
@@ -155,3 +156,22 @@ def test_paging(web):
     assert [r[4] for r in page2] == [f"thing {i}" for i in range(9, -1, -1)] and 'rel="next"' not in second.text
     assert admin.get("/ops/audit", params={"page": "0"}).status_code == 422
     assert len(csv_rows(admin.get("/ops/audit.csv", params={"user": "pager"}))) == 60
+
+
+def test_an_edit_shows_only_the_fields_it_changed(web):
+    """A reviewer reads what changed (21 CFR 11.10(e): previously recorded information not obscured): the old and
+    the new value of each changed field, not the whole record twice."""
+    web.clock = Clock("2030-03-06")
+    with web.uow("coordinator1") as uow:
+        before = {"actual_mg": 80.0, "drug": "docetaxel", "dose_date": "2030-03-05"}
+        after = {**before, "actual_mg": 60.0, "delay_reason": "neutropenia"}
+        uow.record("dose.edited", "dose", "77", before=before, after=after, reason="transcription", trial=NCT, site=OWN)
+        uow.commit()
+    admin = client_for(web, "admin1")
+    [edited] = rows(admin.get("/ops/audit", params={"action": "dose.edited"}))
+    lines = re.findall(r"<div>(.*?)</div>", edited[6], re.S)
+    assert lines == [
+        '<b>actual_mg</b>: <del class="before">80.0</del> → <span class="after">60.0</span>',
+        '<b>delay_reason</b>: <del class="before">—</del> → <span class="after">neutropenia</span>',
+    ]
+    assert "docetaxel" not in edited[6] and edited[7] == "transcription"

@@ -73,16 +73,32 @@ def _query(uow: Any, p: Any, nct_id: str, filters: dict[str, str], *, limit: int
     )
 
 
-def _pretty(text: str | None) -> str:
+def _load(text: str | None) -> Any:
     if not text:
-        return ""
+        return None
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except ValueError:
         return text
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in value.items())
-    return json.dumps(value, ensure_ascii=False)
+
+
+def _shown(value: Any) -> str:
+    """A value as a reviewer reads it: text as typed, an empty or absent value as an em dash, the rest as JSON."""
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _changes(before_json: str | None, after_json: str | None) -> list[tuple[str, str | None, str]]:
+    """(field, before or None, after) for what the event changed: every field of a new record, only the fields
+    whose value differs on an edit (a reviewer reads what changed, not the whole record twice)."""
+    before, after = _load(before_json), _load(after_json)
+    if not isinstance(after, dict):
+        return [("", None if before is None else _shown(before), "" if after is None else _shown(after))]
+    if not isinstance(before, dict):
+        return [(key, None, _shown(value)) for key, value in after.items()]
+    keys = list(dict.fromkeys([*before, *after]))
+    return [(key, _shown(before.get(key)), _shown(after.get(key))) for key in keys if before.get(key) != after.get(key)]
 
 
 def _row(r: AuditEventRecord) -> dict[str, Any]:
@@ -96,8 +112,7 @@ def _row(r: AuditEventRecord) -> dict[str, Any]:
         "trial": r.trial,
         "site": r.site,
         "reason": r.reason,
-        "before": _pretty(r.before_json),
-        "after": _pretty(r.after_json),
+        "changes": _changes(r.before_json, r.after_json),
     }
 
 
