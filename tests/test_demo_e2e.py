@@ -134,3 +134,31 @@ def test_demo_is_deterministic_for_a_seed(tmp_path, monkeypatch, oas):
         digests.append((tuple(map(tuple, rows)), tuple(doses), report.to_dict()["actions"]))
         td.dispose()
     assert digests[0] == digests[1]
+
+
+def test_the_trail_is_dated_by_the_simulated_clock_from_its_first_event(tmp_path, monkeypatch):
+    """`trialdesk demo`: the audit trail's clock is the simulation's from the first event on. The protocol load is
+    dated at the study start the registry record gives (2025-06-23), each allocation on its randomization day, and
+    time never runs backwards (before, the load was dated today and every simulated event before today with it)."""
+    from sqlalchemy import create_engine
+    from typer.testing import CliRunner
+
+    from trialdesk.entrypoints.cli.main import app as cli
+
+    monkeypatch.setenv("TRIALDESK_DATA_DIR", str(tmp_path / "data"))
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    result = CliRunner().invoke(cli, ["demo", "--db", url, "--subjects", "6", "--seed", "3", "--until", "2026-01-31"])
+    assert result.exit_code == 0, result.output
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        events = conn.execute(text("SELECT occurred_at, action, after_json FROM audit_events ORDER BY seq")).all()
+    engine.dispose()
+    assert events[0].occurred_at.startswith("2025-06-23")
+    times = [e.occurred_at for e in events]
+    assert times == sorted(times)
+    allocated = [
+        (e.occurred_at[:10], json.loads(e.after_json)["randomized_on"])
+        for e in events
+        if e.action == "randomization.allocated"
+    ]
+    assert len(allocated) == 6 and all(day == randomized_on for day, randomized_on in allocated), allocated

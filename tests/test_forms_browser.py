@@ -24,7 +24,7 @@ from trialdesk.entrypoints.web.app import create_app
 
 pytestmark = pytest.mark.browser
 
-R = "2025-03-03"
+R = "2025-07-01"  # randomized after the study start (2025-06-23, the registry record)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ creates engines. Importing this module maps the domain records onto the tables (
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -80,11 +81,25 @@ def bootstrap(
     return app
 
 
-def ensure_default_trial(app: App) -> None:
+def ensure_default_trial(app: App, *, dated_at_start: bool = False) -> None:
+    """Load the default trial on first start.
+
+    ``dated_at_start``: date the load at the trial's registry start date, for the demo, whose simulated clock
+    begins there. The audit trail's timestamps never run backwards, so a load dated today would date every
+    simulated event before today as today."""
     from trialdesk.adapters.protocol_files import default_trial_id, load_default_protocol
     from trialdesk.services import registry
 
-    with app.uow("system") as uow:
-        if uow.trials.get(default_trial_id()) is None:
-            registry.save_protocol(uow, load_default_protocol(), reason="default trial loaded at first start")
-            uow.commit()
+    protocol = load_default_protocol()
+    clock = app.clock
+    start = protocol.registry.status.start_date
+    if dated_at_start and start is not None:
+        moment = dt.datetime.combine(start.as_date(), dt.time(), tzinfo=dt.UTC)
+        app.clock = lambda: moment
+    try:
+        with app.uow("system") as uow:
+            if uow.trials.get(default_trial_id()) is None:
+                registry.save_protocol(uow, protocol, reason="default trial loaded at first start")
+                uow.commit()
+    finally:
+        app.clock = clock

@@ -37,7 +37,7 @@ def demo_command(
                 raise typer.BadParameter(f"--until {until!r} is not a date (YYYY-MM-DD)") from None
         td = bootstrap(db, load_default=False)
         reset(td.engine)
-        ensure_default_trial(td)
+        ensure_default_trial(td, dated_at_start=True)  # the trail's clock starts where the simulation's does
         with progress_bar("[bold]demo[/]", console=console, disable=as_json) as bar:
             task = bar.add_task("events", total=None)
             report = run_demo(

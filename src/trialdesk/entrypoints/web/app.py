@@ -31,7 +31,8 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | N
     from trialdesk.entrypoints.web.auth import LoginRequired, api_user, login_redirect
     from trialdesk.entrypoints.web.security import SecurityHeaders
 
-    td = td_app or bootstrap(db_url)
+    # demo: the default trial is loaded by ensure_demo, dated where the simulated clock starts
+    td = td_app or bootstrap(db_url, load_default=not demo)
     demo_logins = None
     if demo:
         from trialdesk.entrypoints.web.demo_hook import ensure_demo

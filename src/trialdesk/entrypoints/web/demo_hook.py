@@ -12,11 +12,13 @@ DEMO_SUBJECTS = 100
 
 def ensure_demo(td: App) -> list[dict[str, str]]:
     """Run the demo once on an empty trial; return the demo logins to show on the home page."""
+    from trialdesk.bootstrap import ensure_default_trial
     from trialdesk.services.demo import demo_password, demo_users, run_demo
     from trialdesk.services.registry import get_trial_row, stored_id
     from trialdesk.services.subjects import site_code
     from trialdesk.services.unit_of_work import utc_now
 
+    ensure_default_trial(td, dated_at_start=True)  # a no-op when the trial is already there
     nct_id = td.settings.default_trial
     with td.uow() as uow:
         trial_id = stored_id(get_trial_row(uow, nct_id))
