@@ -7,6 +7,7 @@ CTCAE workbook, R reference numbers). Tests that need it skip with a clear messa
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Tests create many users: hash their passwords with argon2id's cheap profile (production keeps the default).
 os.environ.setdefault("TRIALDESK_ARGON2_PROFILE", "fast")
+# Seeds and audit keys a test makes without a directory of its own go to a scratch data directory, never the user's.
+os.environ.setdefault("TRIALDESK_DATA_DIR", tempfile.mkdtemp(prefix="trialdesk-tests-"))
 SHARED_DIR = Path(os.environ.get("TRIALDESK_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 
