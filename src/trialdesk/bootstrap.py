@@ -76,9 +76,26 @@ def bootstrap(
     )
     if migrate:
         upgrade(engine)
+    if clock is utc_now:  # an injected clock (tests, simulations) wins over the database's
+        app.clock = database_clock(app, required=migrate)
     if load_default:
         ensure_default_trial(app)
     return app
+
+
+def database_clock(app: App, *, required: bool = True) -> Clock:
+    """The trial clock of ``app``'s database (``services/trial_clock.py``): the real clock, or the simulated one a
+    demo left behind. ``required=False``: a database without the schema yet runs on the real clock."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from trialdesk.services.trial_clock import trial_clock
+
+    try:
+        return trial_clock(app.uow)
+    except SQLAlchemyError:
+        if required:
+            raise
+        return utc_now
 
 
 def ensure_default_trial(app: App, *, dated_at_start: bool = False) -> None:

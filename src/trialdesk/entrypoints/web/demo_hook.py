@@ -49,16 +49,12 @@ def ensure_demo(td: App) -> list[dict[str, str]]:
 
 
 def _continue_demo_clock(td: App) -> None:
-    """The demo simulates past the real date: serve it on a clock that continues from its last event, so that
-    calendars, overdue visits and the dashboard read as on the day the simulation stopped."""
-    import datetime as dt
+    """The demo simulates past the real date: serve it on the database's trial clock (``services/trial_clock.py``),
+    the one every CLI command reads too, so that calendars, overdue visits, the dashboard and dataset cuts read as
+    on the simulated trial's today."""
+    from trialdesk.bootstrap import database_clock
+    from trialdesk.services.unit_of_work import utc_now
 
-    from trialdesk.services.unit_of_work import ContinuingClock, utc_now
-
-    with td.uow() as uow:
-        latest = uow.audit.query(limit=1)
-    if latest:
-        last = dt.datetime.fromisoformat(latest[0].occurred_at)
-        if last > utc_now():
-            td.clock = ContinuingClock(last + dt.timedelta(minutes=1))
-            print(f"trialdesk: demo clock starts at {td.clock().date()} (the simulated trial's today)", flush=True)
+    td.clock = database_clock(td)
+    if td.clock is not utc_now:
+        print(f"trialdesk: demo clock at {td.clock().date()} (the simulated trial's today)", flush=True)

@@ -251,9 +251,20 @@ class DemoRunner(SubjectEvents):
         self.report.pfs_events = self.pfs_events
         if self.to_completion:
             self.finish(end)
+        self.mark_clock()
         if self.progress:
             self.progress(done, done)
         return self.report
+
+    def mark_clock(self) -> None:
+        """Leave the database on the trial clock (``services/trial_clock.py``): from now on every process that opens
+        it (web, CLI) continues from the simulation's last moment at real speed."""
+        from trialdesk.services.trial_clock import mark_simulated
+        from trialdesk.services.unit_of_work import utc_now
+
+        with self.td.uow("system") as uow:
+            mark_simulated(uow, self.clock(), utc_now(), reason="demo: the simulated trial continues from its last day")
+            uow.commit()
 
     def finish(self, cut: dt.date) -> None:
         from trialdesk.services import analysis
