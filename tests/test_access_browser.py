@@ -35,7 +35,7 @@ def test_coordinator_sees_only_own_site_then_logs_out(server):
         login(page, server, "coordinator1", PASSWORD)
         page.wait_for_url(f"{server}/ops")
         assert "coordinator (hunan-cancer-hospital)" in page.content()
-        site_links = page.locator("a[href^='/ops/sites/']")
+        site_links = page.locator("#sites a[href^='/ops/sites/']")
         assert site_links.count() == 1
         assert site_links.first.get_attribute("href") == f"/ops/sites/{OWN}"
         site_links.first.click()

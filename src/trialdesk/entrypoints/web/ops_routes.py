@@ -23,6 +23,7 @@ from trialdesk.entrypoints.web.deps import AppDep, FormDep, PagePrincipalDep, Tr
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, service_errors, typed, validate
 from trialdesk.entrypoints.web.login_limits import LoginLimiter
 from trialdesk.entrypoints.web.panels import site_panels
+from trialdesk.entrypoints.web.site_home import site_staff_sites, site_worklist
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import accounts, sites
 from trialdesk.services.commands import ChangeSiteStatus
@@ -140,13 +141,17 @@ def password_submit(
 
 @pages.get("/ops", response_class=HTMLResponse, include_in_schema=False)
 def ops_home(request: Request, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
+    """The home page: the caller's sites and, for site staff, each site's work of the day (:mod:`.site_home`)."""
     my_sites = sites.list_sites(uow, principal, nct_id)
+    work = [site_worklist(uow, principal, nct_id, s) for s in site_staff_sites(principal, my_sites)]
     return templates.TemplateResponse(
         request,
         "ops_home.html",
         ctx(
             request,
             sites=my_sites,
+            work=work,
+            today=uow.now().date(),
             nct_id=nct_id,
             can_activate=principal.can(Action.SITE_ACTIVATE, None)
             or any(principal.can(Action.SITE_ACTIVATE, s["site"]) for s in my_sites),

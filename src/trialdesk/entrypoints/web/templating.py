@@ -17,6 +17,16 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
+def _nav(request: Request) -> list[Any]:
+    from trialdesk.entrypoints.web.nav import nav_for
+
+    return nav_for(request)
+
+
+#: base.html's navigation: the links the signed-in user's permissions open (entrypoints/web/nav.py)
+templates.env.globals["nav_for"] = _nav
+
+
 def ctx(request: Request, **values: Any) -> dict[str, Any]:
     """The template context of an operations page: the logged-in user and the session's CSRF token (both set on
     ``request.state`` by the authentication dependency), plus the page's own values."""
