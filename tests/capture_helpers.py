@@ -40,10 +40,15 @@ def ctcae_terms(path: str):
 
 
 def load_ctcae(td, shared_dir: Path) -> dict:
+    """``ctcae load`` of NCI's workbook (with its SHA-256) over whatever bootstrap stored."""
+    from trialdesk.adapters.ctcae_json import workbook_set
     from trialdesk.services import ctcae
 
+    chosen = workbook_set(shared_dir / WORKBOOK)
     with td.uow("setup") as uow:
-        result = ctcae.load_terms(uow, SYSTEM, list(ctcae_terms(str(shared_dir / WORKBOOK))))
+        result = ctcae.load_terms(
+            uow, SYSTEM, chosen.terms, version=chosen.version, source=chosen.source, sha256=chosen.sha256
+        )
         uow.commit()
     return result
 

@@ -473,6 +473,12 @@ class FakeCtcae:
     def upsert(self, version: str, terms: list[CtcaeTerm]) -> dict[str, int]:
         raise NotImplementedError("CTCAE terms: use the database tests")
 
+    def remove(self, version: str, codes: list[int]) -> int:
+        raise NotImplementedError("CTCAE terms: use the database tests")
+
+    def recorded(self) -> list[tuple[int, str, int]]:
+        return []
+
 
 class FakeAdverseEvents:
     def __init__(self, db: FakeDatabase) -> None:

@@ -126,6 +126,20 @@ class FakeStudies:
 
 
 class FakeCtcaeSource:
+    def shipped(self) -> Any:
+        from trialdesk.adapters.ctcae_json import shipped_ctcae
+
+        return shipped_ctcae()
+
+    def configured(self) -> Path | None:
+        return None
+
+    def sha256(self, path: str | Path) -> str:
+        raise NotImplementedError("CTCAE workbooks: use the database tests")
+
+    def read_set(self, path: str | Path) -> Any:
+        raise NotImplementedError("CTCAE workbooks: use the database tests")
+
     def workbook(self) -> Path | None:
         return None
 

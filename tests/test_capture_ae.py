@@ -72,10 +72,12 @@ def _reported(td, principal, ae_id, **kw):
 def test_ctcae_load_all_terms_idempotent_and_audited(td, shared_dir):
     import openpyxl
 
+    # bootstrap stored the dictionary shipped with the package, derived from this very workbook: nothing changes
     first = load_ctcae(td, shared_dir)
-    assert first["count"] == 837 and first["inserted"] == 837
+    assert first["count"] == 837 and (first["inserted"], first["updated"], first["removed"]) == (0, 0, 0)
+    assert first["previous"]["source"].startswith("shipped ctcae-v5.0.json")
     second = load_ctcae(td, shared_dir)
-    assert second == {**first, "inserted": 0, "unchanged": 837}
+    assert second == {**first, "previous": {**first["previous"], "source": "workbook CTCAE_v5.0_2017-11-27.xlsx"}}
     # spot checks against the workbook read independently (NCI marks undefined grades with '-')
     wb = openpyxl.load_workbook(shared_dir / WORKBOOK, read_only=True)
     rows = list(wb.worksheets[0].iter_rows(values_only=True))
@@ -98,7 +100,9 @@ def test_ctcae_load_all_terms_idempotent_and_audited(td, shared_dir):
             assert (5 in grades) == (str(by_term[name][col["Grade 5"]]).strip() not in ("-", "None"))
         assert dictionary.get("10028813").term == "Nausea"
         events = uow.audit.query(entity_type="ctcae")
-    assert [json.loads(e.after_json)["count"] for e in events] == [837, 837]
+    # newest first: the two loads of the workbook, then the first start's load of the shipped dictionary
+    assert [(e.action, json.loads(e.after_json)["count"]) for e in events] == [("ctcae.loaded", 837)] * 3
+    assert {json.loads(e.after_json)["sha256"] for e in events} == {first["sha256"]}
 
 
 def test_ctcae_load_admin_only(td, shared_dir):
@@ -113,10 +117,13 @@ def test_ctcae_load_admin_only(td, shared_dir):
     assert result["count"] == 837
 
 
-def test_ae_before_dictionary_loaded_is_a_clear_conflict(td):
+def test_ae_without_a_stored_dictionary_is_a_clear_conflict(td):
     td.clock = Clock()
     users = principals()
     add_subject(td)
+    with td.uow() as uow:  # a database whose terms were removed behind trialdesk's back
+        uow.ctcae.remove("5.0", [r.meddra_code for r in uow.ctcae.all("5.0")])
+        uow.commit()
     with pytest.raises(Conflict, match="ctcae load"):
         _record(td, users[Role.COORDINATOR])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,7 +61,7 @@ def bootstrap(
     settings: Settings | None = None,
     ports: Ports | None = None,
 ) -> App:
-    """Connect, migrate to the latest schema, and load the default trial if it is missing.
+    """Connect, migrate to the latest schema, and load the default trial and the CTCAE dictionary if missing.
 
     ``settings``: fixed settings for this app (default: the environment's, read when needed); ``ports``: replace
     the real adapters (tests)."""
@@ -80,7 +81,23 @@ def bootstrap(
         app.clock = database_clock(app, required=migrate)
     if load_default:
         ensure_default_trial(app)
+        ensure_ctcae(app)
     return app
+
+
+def ensure_ctcae(app: App) -> dict[str, Any]:
+    """Load the CTCAE dictionary on first start (the one shipped with the package, or ``$TRIALDESK_CTCAE_XLSX``),
+    or swap in a newly configured workbook; audited. Says on stderr what it did, unless nothing changed."""
+    import sys
+
+    from trialdesk.services import ctcae
+
+    with app.uow("system") as uow:
+        outcome = ctcae.ensure_loaded(uow)
+        uow.commit()
+    if outcome["status"] != "kept":
+        print(f"trialdesk: {outcome['message']}", file=sys.stderr, flush=True)
+    return outcome
 
 
 def database_clock(app: App, *, required: bool = True) -> Clock:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from trialdesk.adapters import audit_keys, randomization_secret, secrets
+from trialdesk.domain.ctcae import CtcaeSet
 from trialdesk.services.ports import Ports
-from trialdesk.settings import Settings
+from trialdesk.settings import Settings, get_settings
 
 __all__ = [
     "Argon2Passwords",
@@ -119,6 +120,25 @@ class CtcaeWorkbooks:
         from trialdesk.adapters.ctcae_xlsx import find_ctcae_workbook
 
         return find_ctcae_workbook(self._settings)
+
+    def shipped(self) -> CtcaeSet:
+        from trialdesk.adapters.ctcae_json import shipped_ctcae
+
+        return shipped_ctcae()
+
+    def configured(self) -> Path | None:
+        configured = (self._settings or get_settings()).ctcae_xlsx
+        return Path(configured) if configured else None
+
+    def sha256(self, path: str | Path) -> str:
+        import hashlib
+
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    def read_set(self, path: str | Path) -> CtcaeSet:
+        from trialdesk.adapters.ctcae_json import workbook_set
+
+        return workbook_set(path)
 
     def read_terms(self, path: str | Path | None = None) -> list[Any]:
         from trialdesk.adapters.ctcae_xlsx import read_ctcae_workbook

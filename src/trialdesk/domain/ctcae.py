@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trialdesk.domain.errors import InvalidInput, Problem
 
-__all__ = ["CTCAE_GRADES", "CtcaeDictionary", "CtcaeTerm", "InvalidCtcaeGradeError", "UnknownCtcaeTermError"]
+__all__ = [
+    "CTCAE_GRADES",
+    "CtcaeDictionary",
+    "CtcaeSet",
+    "CtcaeTerm",
+    "InvalidCtcaeGradeError",
+    "UnknownCtcaeTermError",
+]
 
 CTCAE_GRADES = (1, 2, 3, 4, 5)
 
@@ -60,6 +68,18 @@ class CtcaeTerm(BaseModel):
     def defined_grades(self) -> tuple[int, ...]:
         """The grades this term defines, ascending."""
         return tuple(g for g in CTCAE_GRADES if self.grades[g] is not None)
+
+
+@dataclass(frozen=True)
+class CtcaeSet:
+    """The terms of one CTCAE file with what identifies it: ``version`` ("5.0"), ``sha256`` of NCI's workbook the
+    terms come from (read directly, or through the JSON shipped with the package that was derived from it), and
+    ``source`` (a short description for the audit trail)."""
+
+    terms: list[CtcaeTerm]
+    version: str
+    sha256: str
+    source: str
 
 
 class UnknownCtcaeTermError(InvalidInput):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from trialdesk.domain.ctcae import CtcaeSet
+
 Clock = Callable[[], dt.datetime]
 
 
@@ -70,7 +72,24 @@ class StudyDocuments(Protocol):
 
 
 class CtcaeSource(Protocol):
-    """Reads NCI's CTCAE terms from its workbook (not redistributed: configured, or found beside the checkout)."""
+    """NCI's CTCAE terms: the dictionary shipped with the package, or a workbook (configured, or found beside the
+    checkout)."""
+
+    def shipped(self) -> CtcaeSet:
+        """The dictionary shipped with the package (derived from NCI's workbook)."""
+        ...
+
+    def configured(self) -> Path | None:
+        """``ctcae_xlsx`` ($TRIALDESK_CTCAE_XLSX), to load instead of the shipped dictionary; None when unset."""
+        ...
+
+    def sha256(self, path: str | Path) -> str:
+        """The file's SHA-256 (to tell whether a configured workbook is the one loaded, without reading it)."""
+        ...
+
+    def read_set(self, path: str | Path) -> CtcaeSet:
+        """A workbook's terms with its version and SHA-256; ``InvalidInput`` for a file that is not one."""
+        ...
 
     def workbook(self) -> Path | None:
         """The workbook to load (``ctcae_xlsx``, else one found in ``shared/data/ctcae``); None when there is none."""

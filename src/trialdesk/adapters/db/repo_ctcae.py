@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from trialdesk.adapters.db import tables as t
 from trialdesk.adapters.db.repo_base import SqlRepository
@@ -82,3 +82,20 @@ class Repository(SqlRepository):
                 counts["unchanged"] += 1
         self.session.flush()
         return counts
+
+    def remove(self, version: str, codes: list[int]) -> int:
+        """Delete the terms with these MedDRA codes (a swap to a workbook without them); returns how many."""
+        if not codes:
+            return 0
+        table = t.ctcae_terms
+        result = self.session.execute(
+            delete(table).where(table.c.version == version, table.c.meddra_code.in_(sorted(set(codes))))
+        )
+        self.session.flush()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def recorded(self) -> list[tuple[int, str, int]]:
+        """Every distinct (MedDRA code, term, grade) recorded on an adverse event: what a new dictionary must keep."""
+        c = t.adverse_events.c
+        rows = self.session.execute(select(c.meddra_code, c.term, c.grade).distinct()).all()
+        return sorted((int(code), str(term), int(grade)) for code, term, grade in rows)

@@ -1,4 +1,4 @@
-"""CLI for data capture: ``ctcae load|term``, ``ae add|list|edit|reported``, ``tumor add|summary``,
+"""CLI for data capture: ``ctcae load|ensure|status|derive|term``, ``ae add|list|edit|reported``, ``tumor add|summary``,
 ``queries list|raise|answer|close|reopen`` and ``sign`` / ``casebook``.
 
 Who is calling: ``--as USER`` (password from $TRIALDESK_PASSWORD or a prompt), $TRIALDESK_TOKEN, or the local
@@ -26,7 +26,9 @@ from trialdesk.entrypoints.cli.common import (
     show,
 )
 
-ctcae_app = typer.Typer(help="CTCAE v5.0 dictionary (NCI's workbook).", no_args_is_help=True)
+ctcae_app = typer.Typer(
+    help="CTCAE v5.0 dictionary (shipped with the package; NCI's workbook swaps in).", no_args_is_help=True
+)
 ae_app = typer.Typer(help="Adverse events (CTCAE v5.0 graded).", no_args_is_help=True)
 tumor_app = typer.Typer(help="Tumour assessments (RECIST 1.1).", no_args_is_help=True)
 queries_app = typer.Typer(help="Data queries: list, raise, answer, close, re-open.", no_args_is_help=True)
@@ -42,19 +44,95 @@ def ctcae_load(
     as_user: AsUser = None,
     as_json: AsJson = False,
 ) -> None:
-    """Load every term of NCI's CTCAE workbook into the database (admin; idempotent; audited)."""
-    from trialdesk.adapters.ctcae_xlsx import read_ctcae_workbook
+    """Swap NCI's CTCAE workbook in for the stored dictionary (admin; idempotent; audited with the workbook's
+    SHA-256). Refused, changing nothing, when it would orphan recorded adverse events."""
+    from trialdesk.adapters.ctcae_json import workbook_set
     from trialdesk.services import ctcae
 
     with cli_errors():
-        terms = read_ctcae_workbook(path)
-        out = run_as(db, as_user, lambda uow, p: ctcae.load_terms(uow, p, terms, source=path.name), commit=True)
+        chosen = workbook_set(path)
+        out = run_as(
+            db,
+            as_user,
+            lambda uow, p: ctcae.load_terms(
+                uow, p, chosen.terms, version=chosen.version, source=chosen.source, sha256=chosen.sha256
+            ),
+            commit=True,
+        )
+    show(out, as_json, _load_lines)
+
+
+def _load_lines(o: dict[str, Any]) -> list[str]:
+    lines = [
+        f"CTCAE v{o['version']}: {o['count']} terms from {o['source']} (sha256 {str(o['sha256'])[:12]}...): "
+        f"{o['inserted']} new, {o['updated']} updated, {o['removed']} removed, {o['unchanged']} unchanged"
+    ]
+    previous = o.get("previous")
+    if previous and previous.get("sha256") != o["sha256"]:
+        lines.append(f"  replaced {previous.get('source')} (sha256 {str(previous.get('sha256'))[:12]}...)")
+    return lines
+
+
+@ctcae_app.command("ensure")
+def ctcae_ensure(db: Db = None, as_json: AsJson = False) -> None:
+    """What every start does: load the shipped dictionary (or $TRIALDESK_CTCAE_XLSX) when none is stored, or swap
+    in a newly configured workbook (as the local operator; audited)."""
+    from trialdesk.services import ctcae
+
+    with cli_errors():
+        app = app_for(db, load_default=False)
+        with app.uow("system") as uow:
+            out = ctcae.ensure_loaded(uow)
+            uow.commit()
+    show(out, as_json, lambda o: [o["message"]])
+    if out["status"] == "refused":
+        raise typer.Exit(1)
+
+
+@ctcae_app.command("status")
+def ctcae_status(db: Db = None, as_json: AsJson = False) -> None:
+    """How many terms are stored and which file they came from (version, source, SHA-256)."""
+    from trialdesk.services import ctcae
+
+    with cli_errors():
+        app = app_for(db)
+        with app.uow() as uow:
+            out: dict[str, Any] = {
+                "version": ctcae.CTCAE_VERSION,
+                "count": uow.ctcae.count(ctcae.CTCAE_VERSION),
+                "loaded_from": ctcae.loaded_from(uow),
+            }
     show(
         out,
         as_json,
         lambda o: [
-            f"CTCAE v{o['version']}: {o['count']} terms ({o['inserted']} new, "
-            f"{o['updated']} updated, {o['unchanged']} unchanged)"
+            f"CTCAE v{o['version']}: {o['count']} terms"
+            + (
+                f" from {o['loaded_from'].get('source')} (sha256 {o['loaded_from'].get('sha256')})"
+                if o["loaded_from"]
+                else ""
+            )
+        ],
+    )
+
+
+@ctcae_app.command("derive")
+def ctcae_derive(
+    xlsx: Path = typer.Argument(..., help="NCI's CTCAE_v5.0_2017-11-27.xlsx."),
+    out: Path = typer.Argument(..., help="The JSON to write (src/trialdesk/data/ctcae-v5.0.json to refresh it)."),
+    as_json: AsJson = False,
+) -> None:
+    """Derive the dictionary shipped with the package from NCI's workbook (no database)."""
+    from trialdesk.adapters.ctcae_json import derive_ctcae_json
+
+    with cli_errors():
+        header = derive_ctcae_json(xlsx, out)
+    show(
+        header,
+        as_json,
+        lambda h: [
+            f"{out}: CTCAE v{h['version']}, {h['count']} terms from {h['source']['file']} "
+            f"(sha256 {h['source']['sha256']})"
         ],
     )
 

@@ -57,20 +57,16 @@ class DemoRunner(SubjectEvents):
                 user = uow.users.get(username)
                 assert user is not None  # created just above
                 self.principals[username] = accounts.principal_for(uow, user)
+        # $TRIALDESK_CTCAE_XLSX when configured, else the dictionary shipped with the package: AEs are always coded
+        self.call("admin.demo", "ctcae.load", lambda uow, p: ctcae.ensure_loaded(uow, p))
         with self.td.uow() as uow:
-            source = uow.ports.ctcae
-        workbook = source.workbook()  # $TRIALDESK_CTCAE_XLSX, else NCI's file in shared/data/ctcae
-        if workbook is not None:
-            terms = source.read_terms(workbook)
-            self.call("admin.demo", "ctcae.load", lambda uow, p: ctcae.load_terms(uow, p, terms))
-            self.report.ctcae_loaded = True
-            with self.td.uow() as uow:
-                dictionary = ctcae.dictionary(uow)
+            self.report.ctcae_loaded = bool(uow.ctcae.count(ctcae.CTCAE_VERSION))
+            dictionary = ctcae.dictionary(uow) if self.report.ctcae_loaded else None
+        if dictionary is not None:
             for arm in ("thp", "tqb2102"):
                 for item in self.scenario["safety"][arm]:
-                    term = dictionary.get(item["term"])
-                    if term is not None:
-                        self.ae_grades[item["term"]] = sorted(term.defined_grades)
+                    if item["term"] in dictionary:
+                        self.ae_grades[item["term"]] = sorted(dictionary.get(item["term"]).defined_grades)
         self.setup_randomization()
         self.schedule_sites()
 
