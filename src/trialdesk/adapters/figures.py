@@ -212,26 +212,37 @@ def _day(iso: str) -> float:
 
 
 def enrollment_figure(data: dict[str, Any]) -> Figure:
-    """The cumulative enrollment curve against the target, with the forecast interval."""
+    """The cumulative enrollment curve against the target, with the forecast interval.
+
+    The forecast line starts at the shown scope's count on the dashboard's date; the x axis spans the data, the
+    dashboard's date and the forecast, never beyond the forecast's horizon (an interval end past it is drawn to the
+    horizon)."""
     fig = Figure(figsize=(7, 3.6), layout="constrained")
     ax = fig.add_subplot()
     months = [row["month"] for row in data["timeline"]]
     # Dates on the x axis as matplotlib's day numbers (date2num), shown as dates by xaxis_date().
-    xs = [_day(m + "-15") for m in months]
-    ax.step(xs, [row["cumulative_randomized"] for row in data["timeline"]], where="post", label="randomized")
+    xs = [_day(m + "-01") for m in months]
+    ys = [row["cumulative_randomized"] for row in data["timeline"]]
+    today = _day(data["as_of"])
+    if xs:  # the count holds until the dashboard's date
+        xs, ys = [*xs, max(today, xs[-1])], [*ys, ys[-1]]
+    ax.step(xs, ys, where="post", label="randomized")
     ax.axhline(data["target"], color="grey", linestyle="--", linewidth=1, label=f"target {data['target']}")
     fc = data.get("forecast") or {}
-    if fc.get("completion_median") and xs:
+    horizon = _day(fc["horizon"]) if fc.get("horizon") else None
+    right = today
+    if fc.get("status") == "forecast" and fc.get("completion_median"):
         mid = _day(fc["completion_median"])
-        ax.plot(
-            [xs[-1], mid],
-            [data.get("randomized_all_sites", 0), data["target"]],
-            linestyle=":",
-            label="forecast (median)",
-        )
+        start = (data.get("totals") or {}).get("randomized", ys[-1] if ys else 0)
+        ax.plot([today, mid], [start, data["target"]], linestyle=":", label="forecast (median)")
         low = _day(fc["completion_low"])
-        high = _day(fc["completion_high"])
+        high = _day(fc["completion_high"]) if fc.get("completion_high") else (horizon or mid)
         ax.axvspan(low, high, alpha=0.15, label=f"{int(fc['level'] * 100)}% interval")
+        right = max(right, mid, high)
+    if horizon is not None:
+        right = min(right, max(horizon, today))
+    left = min([*xs, today])
+    ax.set_xlim(left - 15, right + 15)
     ax.xaxis_date()
     ax.set_ylabel("subjects")
     ax.set_title("Enrollment")
