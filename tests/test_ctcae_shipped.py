@@ -244,3 +244,52 @@ def test_configured_workbook_is_swapped_in_at_start_and_reported(db_url, shared_
         assert capsys.readouterr().err == "" and len(_ctcae_events(td)) == 2
     finally:
         td.dispose()
+
+
+# --- the demo and the CLI ------------------------------------------------------------------------------------------
+
+
+def test_demo_on_a_fresh_install_records_ctcae_coded_aes(db_url, tmp_path, monkeypatch, no_workbook):
+    from sqlalchemy import text
+
+    from trialdesk.bootstrap import bootstrap, ensure_default_trial
+    from trialdesk.services.demo import run_demo
+
+    monkeypatch.setenv("TRIALDESK_DATA_DIR", str(tmp_path / "data"))
+    td = bootstrap(db_url, load_default=False)  # as `trialdesk demo` starts
+    try:
+        ensure_default_trial(td, dated_at_start=True)
+        report = run_demo(td, subjects=12, seed=11, to_completion=True)
+        assert report.ctcae_loaded and report.actions["adverse_event.recorded"] > 0, report.to_dict()
+        with td.engine.connect() as conn:
+            rows = conn.execute(text("SELECT term, meddra_code, grade FROM adverse_events")).all()
+        shipped = {t.meddra_code: t for t in shipped_ctcae().terms}
+        assert len(rows) == report.actions["adverse_event.recorded"]
+        for term, code, grade in rows:  # every AE coded to a CTCAE v5.0 term, at a grade that term defines
+            assert shipped[code].term == term and grade in shipped[code].defined_grades
+        [event] = _ctcae_events(td)
+        assert event.actor == "admin.demo" and json.loads(event.after_json)["sha256"] == shipped_ctcae().sha256
+    finally:
+        td.dispose()
+
+
+def test_cli_status_and_derive(td, db_url, shared_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from trialdesk.entrypoints.cli.main import app
+
+    runner = CliRunner()
+    status = runner.invoke(app, ["ctcae", "status", "--json", "--db", db_url])
+    assert status.exit_code == 0, status.output
+    out = json.loads(status.stdout)
+    assert (
+        out["count"] == 837
+        and out["loaded_from"]["sha256"] == hashlib.sha256((shared_dir / WORKBOOK).read_bytes()).hexdigest()
+    )
+    derived = runner.invoke(app, ["ctcae", "derive", str(shared_dir / WORKBOOK), str(tmp_path / "c.json")])
+    assert derived.exit_code == 0, derived.output
+    assert "837 terms" in derived.stdout and (tmp_path / "c.json").read_bytes() == SHIPPED.read_bytes()
+    bad = runner.invoke(app, ["ctcae", "derive", str(tmp_path / "c.json"), str(tmp_path / "d.json")])
+    assert bad.exit_code == 2 and "not an Excel .xlsx workbook" in " ".join(bad.output.split())
+    ensure = runner.invoke(app, ["ctcae", "ensure", "--db", db_url])
+    assert ensure.exit_code == 0 and "already loaded" in ensure.stdout
