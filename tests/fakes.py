@@ -140,12 +140,6 @@ class FakeCtcaeSource:
     def read_set(self, path: str | Path) -> Any:
         raise NotImplementedError("CTCAE workbooks: use the database tests")
 
-    def workbook(self) -> Path | None:
-        return None
-
-    def read_terms(self, path: str | Path | None = None) -> list[Any]:
-        return []
-
 
 class FakeAuditKeys:
     """A fixed HMAC key and a stand-in signer (HMAC under a fixed "private" key; the public key names it)."""

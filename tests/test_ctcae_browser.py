@@ -24,7 +24,7 @@ R = "2025-07-01"
 def fresh(sqlite_url, monkeypatch):
     require_chromium()
     monkeypatch.delenv("TRIALDESK_CTCAE_XLSX", raising=False)
-    monkeypatch.setattr("trialdesk.adapters.ctcae_xlsx.find_ctcae_workbook", lambda *a, **k: None)
+    monkeypatch.setattr("trialdesk.adapters.ctcae_json.read_ctcae_workbook", None)  # no workbook is read
     td = bootstrap(sqlite_url)
     td.clock = Clock(day(R, 60))
     make_users(td)

@@ -54,7 +54,6 @@ def no_workbook(monkeypatch):
 
     monkeypatch.setattr("trialdesk.adapters.ctcae_xlsx.read_ctcae_workbook", refuse)
     monkeypatch.setattr("trialdesk.adapters.ctcae_json.read_ctcae_workbook", refuse)
-    monkeypatch.setattr("trialdesk.adapters.ctcae_xlsx.find_ctcae_workbook", lambda *a, **k: None)
 
 
 def _record(td, principal, subject="HUN-0001", **values):

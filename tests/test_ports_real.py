@@ -59,15 +59,23 @@ def test_the_default_seed_store_reads_the_environment_at_call_time(tmp_path, mon
 
 
 def test_ctcae_workbook_is_configured_or_absent(tmp_path):
+    from trialdesk.adapters.ctcae_xlsx import CtcaeWorkbookError
+
     ports = real_ports(Settings(ctcae_xlsx=tmp_path / "missing.xlsx"))
-    assert ports.ctcae.workbook() is None
-    with pytest.raises(NotFound):
-        ports.ctcae.read_terms()
+    assert ports.ctcae.configured() == tmp_path / "missing.xlsx"
+    with pytest.raises(CtcaeWorkbookError, match="file does not exist"):
+        ports.ctcae.read_set(tmp_path / "missing.xlsx")
+    assert real_ports(Settings(ctcae_xlsx=None)).ctcae.configured() is None
+    shipped = real_ports(Settings()).ctcae.shipped()  # NCI's terms ship with the package
+    assert shipped.version == "5.0" and len(shipped.terms) == 837
 
 
 def test_ctcae_reads_the_configured_workbook(shared_dir):
+    import hashlib
+
     workbook = shared_dir / "data" / "ctcae" / "CTCAE_v5.0_2017-11-27.xlsx"
     ports = real_ports(Settings(ctcae_xlsx=workbook))
-    assert ports.ctcae.workbook() == workbook
-    terms = ports.ctcae.read_terms()
-    assert len(terms) > 800 and any(t.term == "Anemia" for t in terms)
+    assert ports.ctcae.configured() == workbook
+    read = ports.ctcae.read_set(workbook)
+    assert read.sha256 == hashlib.sha256(workbook.read_bytes()).hexdigest() == ports.ctcae.sha256(workbook)
+    assert len(read.terms) > 800 and any(t.term == "Anemia" for t in read.terms)

@@ -20,9 +20,8 @@ from pydantic import ValidationError
 
 from trialdesk.domain.ctcae import CTCAE_GRADES, CtcaeDictionary, CtcaeTerm
 from trialdesk.domain.errors import InvalidInput, Problem
-from trialdesk.settings import Settings, get_settings
 
-__all__ = ["CtcaeWorkbookError", "find_ctcae_workbook", "load_ctcae_dictionary", "read_ctcae_workbook"]
+__all__ = ["CtcaeWorkbookError", "load_ctcae_dictionary", "read_ctcae_workbook"]
 
 _REQUIRED = {
     "meddra_code": ("meddra code", "meddra llt code", "meddra"),
@@ -150,19 +149,3 @@ def _read_rows(path: Path, sheet: str, header_row: int, columns: dict[str, int],
 def load_ctcae_dictionary(path: str | Path) -> CtcaeDictionary:
     """Read the workbook and build the :class:`CtcaeDictionary` (checks names and codes are unique)."""
     return CtcaeDictionary(read_ctcae_workbook(path))
-
-
-def find_ctcae_workbook(settings: Settings | None = None) -> Path | None:
-    """``ctcae_xlsx`` ($TRIALDESK_CTCAE_XLSX), else NCI's workbook in a ``shared/data/ctcae`` folder beside the
-    checkout; None when neither exists (NCI's workbook is not redistributed with the package)."""
-    configured = (settings or get_settings()).ctcae_xlsx
-    if configured:
-        path = Path(configured)
-        return path if path.is_file() else None
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        for candidate in (parent / "shared" / "data" / "ctcae", parent.parent / "shared" / "data" / "ctcae"):
-            found = sorted(candidate.glob("CTCAE_v5*.xlsx")) if candidate.is_dir() else []
-            if found:
-                return found[0]
-    return None

@@ -111,15 +111,11 @@ class CtgovStudies:
 
 
 class CtcaeWorkbooks:
-    """NCI's CTCAE workbook: configured (``ctcae_xlsx``) or found in ``shared/data/ctcae``."""
+    """NCI's CTCAE: the dictionary shipped with the package (``adapters/ctcae_json.py``) and workbooks
+    (``ctcae_xlsx``, or a path given to ``ctcae load``)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
-
-    def workbook(self) -> Path | None:
-        from trialdesk.adapters.ctcae_xlsx import find_ctcae_workbook
-
-        return find_ctcae_workbook(self._settings)
 
     def shipped(self) -> CtcaeSet:
         from trialdesk.adapters.ctcae_json import shipped_ctcae
@@ -139,15 +135,6 @@ class CtcaeWorkbooks:
         from trialdesk.adapters.ctcae_json import workbook_set
 
         return workbook_set(path)
-
-    def read_terms(self, path: str | Path | None = None) -> list[Any]:
-        from trialdesk.adapters.ctcae_xlsx import read_ctcae_workbook
-        from trialdesk.domain.errors import NotFound
-
-        source = path if path is not None else self.workbook()
-        if source is None:
-            raise NotFound("no CTCAE workbook: set $TRIALDESK_CTCAE_XLSX to NCI's CTCAE_v5.0 xlsx")
-        return list(read_ctcae_workbook(source))
 
 
 _default: Ports | None = None

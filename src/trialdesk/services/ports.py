@@ -72,8 +72,8 @@ class StudyDocuments(Protocol):
 
 
 class CtcaeSource(Protocol):
-    """NCI's CTCAE terms: the dictionary shipped with the package, or a workbook (configured, or found beside the
-    checkout)."""
+    """NCI's CTCAE terms: the dictionary shipped with the package, or a workbook (``ctcae_xlsx``, or a path an
+    administrator names)."""
 
     def shipped(self) -> CtcaeSet:
         """The dictionary shipped with the package (derived from NCI's workbook)."""
@@ -89,14 +89,6 @@ class CtcaeSource(Protocol):
 
     def read_set(self, path: str | Path) -> CtcaeSet:
         """A workbook's terms with its version and SHA-256; ``InvalidInput`` for a file that is not one."""
-        ...
-
-    def workbook(self) -> Path | None:
-        """The workbook to load (``ctcae_xlsx``, else one found in ``shared/data/ctcae``); None when there is none."""
-        ...
-
-    def read_terms(self, path: str | Path | None = None) -> list[Any]:
-        """The terms of ``path`` (default: :meth:`workbook`); ``InvalidInput`` for a file that is not one."""
         ...
 
 
