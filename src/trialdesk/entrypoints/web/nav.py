@@ -30,6 +30,13 @@ class NavItem:
     current: bool = False
 
 
+def _action(value: str) -> Action | None:
+    try:
+        return Action(value)
+    except ValueError:
+        return None
+
+
 def _one_site(principal: Principal, action: Action) -> str | None:
     """The caller's only site for an action (``None``: all sites, several or none)."""
     sites = principal.sites_for(action)
@@ -65,8 +72,13 @@ def nav_items(principal: Principal, nct_id: str) -> list[NavItem]:
     if principal.can(A.DESIGN_SIMULATE):
         items.append(NavItem("design", "Design", "/ops/design", A.DESIGN_SIMULATE))
     if principal.can(A.DESIGN_SIMULATE) and not principal.can(A.ANALYSIS_RUN):
-        # the sponsor reads the results as posted on the public registry page
-        items.append(NavItem("results", "Results", f"/trials/{nct_id}#results", A.DASHBOARD_VIEW))
+        # the sponsor: the analysis page where results are approved, when the matrix has that action; else the
+        # results as posted on the public registry page
+        approve = _action("results.approve")
+        if approve is not None and principal.can(approve):
+            items.append(NavItem("results", "Results", "/ops/analysis", approve))
+        else:
+            items.append(NavItem("results", "Results", f"/trials/{nct_id}#results", A.DASHBOARD_VIEW))
     if can(A.AUDIT_VIEW) != frozenset():
         items.append(NavItem("audit", "Audit trail", "/ops/audit", A.AUDIT_VIEW))
     return items
