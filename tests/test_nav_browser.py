@@ -25,7 +25,7 @@ WALKS = {
     Role.MONITOR: ["home", "queries", "sites", "dashboard", "audit"],
     Role.STATISTICIAN: ["home", "dashboard", "analysis", "randomization", "datasets", "design"],
     Role.SPONSOR: ["home", "dashboard", "design", "results"],
-    Role.ADMIN: ["home", "sites", "dashboard", "audit"],
+    Role.ADMIN: ["home", "sites", "dashboard", "users", "audit"],
 }
 
 

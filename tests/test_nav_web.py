@@ -30,7 +30,7 @@ EXPECTED_NAV = {
     Role.MONITOR: {"home", "queries", "sites", "dashboard", "audit"},
     Role.STATISTICIAN: {"home", "dashboard", "analysis", "randomization", "datasets", "design"},
     Role.SPONSOR: {"home", "dashboard", "design", "results"},
-    Role.ADMIN: {"home", "sites", "dashboard", "audit"},
+    Role.ADMIN: {"home", "sites", "dashboard", "users", "audit"},
 }
 
 #: Every page (GET, not the JSON API) and the permission it needs. Pages of the trial or of a site must be reachable
@@ -54,6 +54,7 @@ REACHABLE: dict[str, Action | tuple[Action, ...] | None] = {
     "/ops/datasets.zip": A.ANALYSIS_RUN,
     "/ops/datasets/{name}.csv": A.ANALYSIS_RUN,
     "/ops/design": A.DESIGN_SIMULATE,
+    "/ops/users": A.USER_MANAGE,
 }
 RECORD_PAGES = {
     "/ops/analysis/runs/{run_id}/report",
@@ -255,3 +256,19 @@ def test_dataset_downloads_for_the_statistician_only(state):
         other = client_for(td, username)
         assert other.get("/ops/datasets").status_code == 403
         assert other.get("/ops/datasets.zip").status_code == 403
+
+
+def test_users_page_for_the_administrator_only(state):
+    td, _ = state
+    page = client_for(td, "admin1").get("/ops/users")
+    assert page.status_code == 200
+    listed = dict(
+        re.findall(
+            r'<td data-label="User">([^<]+)</td>.*?<td data-label="Roles \(sites\)">([^<]+)</td>', page.text, re.S
+        )
+    )
+    # access_helpers.make_users: one user per role, site staff and monitors at Hunan, the others at all sites
+    assert listed["coordinator1"] == f"coordinator ({OWN})" and listed["statistician1"] == "statistician (all sites)"
+    assert set(listed) >= {f"{r.value}1" for r in Role}
+    for username in ("coordinator1", "monitor1", "statistician1", "sponsor1"):
+        assert client_for(td, username).get("/ops/users").status_code == 403

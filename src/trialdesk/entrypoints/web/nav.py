@@ -79,6 +79,8 @@ def nav_items(principal: Principal, nct_id: str) -> list[NavItem]:
             items.append(NavItem("results", "Results", "/ops/analysis", approve))
         else:
             items.append(NavItem("results", "Results", f"/trials/{nct_id}#results", A.DASHBOARD_VIEW))
+    if principal.can(A.USER_MANAGE):
+        items.append(NavItem("users", "Users", "/ops/users", A.USER_MANAGE))
     if can(A.AUDIT_VIEW) != frozenset():
         items.append(NavItem("audit", "Audit trail", "/ops/audit", A.AUDIT_VIEW))
     return items

@@ -214,6 +214,14 @@ def site_status(
     return RedirectResponse(f"/ops/sites/{site_key}", status_code=303)
 
 
+@pages.get("/ops/users", response_class=HTMLResponse, include_in_schema=False)
+def users_page(request: Request, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
+    """The accounts, their roles and sites, and whether they are active or locked (``user.manage``; changes are
+    made with ``trialdesk users``)."""
+    people = accounts.list_users(uow, principal)
+    return templates.TemplateResponse(request, "users.html", ctx(request, people=people, nct_id=nct_id))
+
+
 @pages.get("/ops/subjects/{subject_number}", response_class=HTMLResponse, include_in_schema=False)
 def subject_page(
     request: Request, subject_number: str, principal: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
