@@ -29,12 +29,15 @@ from trialdesk.domain.records import (
     RandomizationList,
     RandomizationSlot,
     RandomizationStratum,
+    ResultPosting,
+    ResultsApproval,
     RoleGrant,
     Screening,
     Signature,
     Site,
     Subject,
     Trial,
+    TrialDecision,
     TumorAssessmentRecord,
     User,
     WebSession,
@@ -90,6 +93,9 @@ class FakeDatabase:
     queries: Table[Query] = field(default_factory=lambda: Table(Query))
     signatures: Table[Signature] = field(default_factory=lambda: Table(Signature))
     analysis_runs: Table[AnalysisRun] = field(default_factory=lambda: Table(AnalysisRun))
+    results_approvals: Table[ResultsApproval] = field(default_factory=lambda: Table(ResultsApproval))
+    result_postings: Table[ResultPosting] = field(default_factory=lambda: Table(ResultPosting))
+    trial_decisions: Table[TrialDecision] = field(default_factory=lambda: Table(TrialDecision))
     #: committed audit events, in order
     events: list[PendingEvent] = field(default_factory=list)
     #: refused actions that left a unit of work (the SQL one audits them in a transaction of their own)
@@ -614,6 +620,29 @@ class FakeSignatures:
 class FakeAnalysis:
     def __init__(self, db: FakeDatabase) -> None:
         self.t = db.analysis_runs
+        self.db = db
+
+    def add_approval(self, **fields: Any) -> ResultsApproval:
+        return self.db.results_approvals.insert(**fields)
+
+    def approval_for_run(self, trial_id: int, run_id: int) -> ResultsApproval | None:
+        found = self.db.results_approvals.where(lambda a: a.trial_id == trial_id and a.run_id == run_id)
+        return found[-1] if found else None
+
+    def approvals(self, trial_id: int) -> list[ResultsApproval]:
+        return self.db.results_approvals.where(lambda a: a.trial_id == trial_id)
+
+    def add_posting(self, **fields: Any) -> ResultPosting:
+        return self.db.result_postings.insert(**fields)
+
+    def postings(self, trial_id: int) -> list[ResultPosting]:
+        return sorted(self.db.result_postings.where(lambda p: p.trial_id == trial_id), key=lambda p: p.version)
+
+    def add_decision(self, **fields: Any) -> TrialDecision:
+        return self.db.trial_decisions.insert(**fields)
+
+    def decisions(self, trial_id: int) -> list[TrialDecision]:
+        return self.db.trial_decisions.where(lambda d: d.trial_id == trial_id)
 
     def captured_data(self, trial_id: int) -> CapturedData:
         raise NotImplementedError("captured data: use the database tests")

@@ -58,6 +58,7 @@ from trialdesk.services import (
     queries,
     randomization,
     registry,
+    results_posting,
     screening,
     signatures,
     sites,
@@ -65,6 +66,7 @@ from trialdesk.services import (
     tumor,
 )
 from trialdesk.services.commands import (
+    ApproveResults,
     ChangeSiteStatus,
     PostResults,
     QueryStep,
@@ -73,6 +75,7 @@ from trialdesk.services.commands import (
     RecordAdverseEvent,
     RecordDisposition,
     RecordDose,
+    RecordTrialDecision,
     RecordTumourAssessment,
     RunAnalysis,
     ScreenPatient,
@@ -157,7 +160,12 @@ def world(tmp_path_factory):
         _scratch_copy(td)
         add_subject(td, "SEED-0001")  # data for an analysis run that post_results can post
         with td.uow("setup") as uow:
-            analysis.run_analysis(uow, SYSTEM, NCT, RunAnalysis(cut_date="2026-01-19"), with_report=False)
+            run = analysis.run_analysis(uow, SYSTEM, NCT, RunAnalysis(cut_date="2026-01-19"), with_report=False)
+            # the primary analysis is due (an early stop) and the run approved, so that posting is allowed
+            results_posting.record_decision(
+                uow, SYSTEM, NCT, RecordTrialDecision(kind="early_stop", reason="matrix test: analysis due")
+            )
+            results_posting.approve_results(uow, SYSTEM, NCT, ApproveResults(run_id=run["run_id"], confirm=True))
             uow.commit()
         headers = {role: {"Authorization": f"Bearer {token_for(td, p.username)}"} for role, p in principals.items()}
         store = SeedStore(path.parent / "secrets")
@@ -235,6 +243,17 @@ def _subject(w: World, site: str) -> dict:
     number = f"{'H' if site == OWN else 'A'}-{w.next():04d}"
     add_subject(w.td, number, site=site)
     return {"site": site, "subject": number}
+
+
+def _new_run(w: World, site: str) -> dict:
+    """A fresh analysis run (not yet approved)."""
+    with w.td.uow("setup") as uow:
+        run = analysis.run_analysis(uow, SYSTEM, NCT, RunAnalysis(cut_date="2026-01-19"), with_report=False)
+        uow.commit()
+    return {"site": site, "run_id": run["run_id"]}
+
+
+_CLOSED = RecordTrialDecision(kind="recruitment_closed", reason="matrix test: recruitment closed")
 
 
 def _eligible(w: World, site: str) -> dict:
@@ -508,8 +527,27 @@ OPS = [
         "results.post",
         A.RESULTS_POST,
         writes=True,
-        call=lambda uow, p, c: analysis.post_results(uow, p, NCT, PostResults()),
-        http=Http("POST", lambda c: f"{TRIAL}/results", lambda c: {}),
+        call=lambda uow, p, c: results_posting.post_results(uow, p, NCT, PostResults(run_id=1, confirm=True)),
+        http=Http("POST", lambda c: f"{TRIAL}/results", lambda c: {"run_id": 1, "confirm": True}),
+    ),
+    Op(
+        "results.approve",
+        A.RESULTS_APPROVE,
+        writes=True,
+        prepare=_new_run,
+        call=lambda uow, p, c: results_posting.approve_results(
+            uow, p, NCT, ApproveResults(run_id=c["run_id"], confirm=True)
+        ),
+        http=Http(
+            "POST", lambda c: f"{TRIAL}/results/approvals", lambda c: {"run_id": c["run_id"], "confirm": True}, 201
+        ),
+    ),
+    Op(
+        "trial.decide",
+        A.TRIAL_DECIDE,
+        writes=True,
+        call=lambda uow, p, c: results_posting.record_decision(uow, p, NCT, _CLOSED),
+        http=Http("POST", lambda c: f"{TRIAL}/decisions", lambda c: _CLOSED.model_dump(mode="json"), 201),
     ),
     Op(
         "design.closed_form",

@@ -70,16 +70,34 @@ def test_analyze_human_summary_and_breslow(cli, tmp_path):
     assert "Stratified HR" in res.stdout and "breslow ties" in res.stdout
 
 
-def test_results_export_and_post(cli):
+def test_results_export_and_post(cli, tmp_path):
+    res = invoke(cli, "analyze", "--cut", CUT, "--json", "--out", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    run_id = json.loads(res.stdout)["run_id"]
     res = invoke(cli, "results", "export", NCT)
     assert res.exit_code == 0, res.output
     section = json.loads(res.stdout)
     assert results_problems(section) == []
     res = invoke(cli, "results", "export", NCT, "--posted")
     assert res.exit_code == 1 and "no posted results" in res.output
+    res = invoke(cli, "results", "post", NCT, "--confirm")
+    assert res.exit_code == 1 and "of 334 PFS events" in res.output  # 120 subjects: not due
+    res = invoke(cli, "results", "decide", "early_stop", "--reason", "DMC: efficacy bound crossed at the interim")
+    assert res.exit_code == 0, res.output
+    res = invoke(cli, "results", "post", NCT, "--confirm")
+    assert res.exit_code == 1 and "not approved by the sponsor" in res.output
+    res = invoke(cli, "results", "approve", str(run_id))
+    assert res.exit_code == 2 and "confirm: must be true" in res.output, res.output
+    res = invoke(cli, "results", "approve", str(run_id), "--confirm", "--json")
+    assert res.exit_code == 0, res.output
     res = invoke(cli, "results", "post", NCT, "--json")
+    assert res.exit_code == 2 and "confirm: must be true" in res.output, res.output
+    res = invoke(cli, "results", "post", NCT, "--run", str(run_id), "--confirm", "--json")
     assert res.exit_code == 0, res.output
     posted = json.loads(res.stdout)
+    assert posted["version"] == 1
+    history = json.loads(invoke(cli, "results", "history", NCT).stdout)
+    assert [h["version"] for h in history["history"]] == [1]
     res = invoke(cli, "results", "export", NCT, "--posted")
     assert res.exit_code == 0 and json.loads(res.stdout)["outcomeMeasuresModule"]
     assert posted["posted_at"]

@@ -17,8 +17,8 @@ from trialdesk.adapters.protocol_files import load_default_protocol
 from trialdesk.domain.access import Role
 from trialdesk.domain.errors import NotFound, PermissionDenied
 from trialdesk.domain.schedule import ScheduleSpec
-from trialdesk.services import analysis, registry
-from trialdesk.services.commands import PostResults, RunAnalysis
+from trialdesk.services import analysis, registry, results_posting
+from trialdesk.services.commands import ApproveResults, PostResults, RecordTrialDecision, RunAnalysis
 from trialdesk.stats.analysis_sim import SimulationSettings, simulate_captured_data
 
 SETTINGS = SimulationSettings(n_subjects=642, n_screened_extra=60)
@@ -64,6 +64,17 @@ def test_end_to_end_on_simulated_database_recovers_hr(td):
     assert "<svg" in stored["report_html"] and "Progression-free survival" in stored["report_html"]
 
 
+def _due_and_approved(td, users, run_id):
+    """The sponsor records an early stop (80 subjects never reach the design's 334 events) and approves the run."""
+    sponsor = users[Role.SPONSOR]
+    with td.uow(sponsor.username) as uow:
+        results_posting.record_decision(
+            uow, sponsor, NCT, RecordTrialDecision(kind="early_stop", reason="DMC: efficacy bound crossed")
+        )
+        results_posting.approve_results(uow, sponsor, NCT, ApproveResults(run_id=run_id, confirm=True))
+        uow.commit()
+
+
 @pytest.fixture
 def small_db(td):
     fill_database(td, _data(n=80, seed=3))
@@ -78,7 +89,7 @@ def test_only_the_statistician_runs_and_posts(small_db):
         with pytest.raises(PermissionDenied), td.uow(principal.username) as uow:
             analysis.run_analysis(uow, principal, NCT, RunAnalysis(cut_date=CUT))
         with pytest.raises(PermissionDenied), td.uow(principal.username) as uow:
-            analysis.post_results(uow, principal, NCT, PostResults())
+            analysis.post_results(uow, principal, NCT, PostResults(confirm=True))
         with pytest.raises(PermissionDenied), td.uow(principal.username) as uow:
             analysis.list_runs(uow, principal, NCT)
     from sqlalchemy import select
@@ -94,7 +105,7 @@ def test_post_requires_a_run(small_db):
     td, users = small_db
     stat = users[Role.STATISTICIAN]
     with pytest.raises(NotFound), td.uow() as uow:
-        analysis.post_results(uow, stat, NCT, PostResults())
+        analysis.post_results(uow, stat, NCT, PostResults(confirm=True))
 
 
 def test_results_shown_only_once_posted(small_db):
@@ -112,8 +123,9 @@ def test_results_shown_only_once_posted(small_db):
     assert "Results pending" in client.get(f"/trials/{NCT}").text
     with td.uow() as uow:
         assert "resultsSection" not in registry.export_study(uow, NCT)
+    _due_and_approved(td, users, run["run_id"])
     with td.uow(stat.username) as uow:
-        posted = analysis.post_results(uow, stat, NCT, PostResults(run_id=run["run_id"]))
+        posted = analysis.post_results(uow, stat, NCT, PostResults(run_id=run["run_id"], confirm=True))
         uow.commit()
     assert posted["run_id"] == run["run_id"] and posted["posted_at"]
     page = client.get(f"/trials/{NCT}").text
@@ -149,8 +161,9 @@ def test_run_and_post_are_audited(small_db):
     with td.uow(stat.username) as uow:
         run = analysis.run_analysis(uow, stat, NCT, RunAnalysis(cut_date=CUT, ties="breslow"), with_report=False)
         uow.commit()
+    _due_and_approved(td, users, run["run_id"])
     with td.uow(stat.username) as uow:
-        analysis.post_results(uow, stat, NCT, PostResults())
+        analysis.post_results(uow, stat, NCT, PostResults(confirm=True))
         uow.commit()
     with td.session_factory() as s:
         rows = (

@@ -54,8 +54,18 @@ def test_api_run_read_post(client):
     assert got["summary"] == run["summary"] and "report_html" not in got
     report = client.get(f"/api/v1/trials/{NCT}/analysis/runs/{run['run_id']}/report", headers=stat)
     assert report.status_code == 200 and "CONSORT flow diagram" in report.text
-    r = client.post(f"/api/v1/trials/{NCT}/results", headers=stat, json={"run_id": run["run_id"]})
-    assert r.status_code == 200 and r.json()["posted_at"]
+    body = {"run_id": run["run_id"], "confirm": True}
+    r = client.post(f"/api/v1/trials/{NCT}/results", headers=stat, json=body)
+    assert r.status_code == 409 and "of 334 PFS events" in r.text  # 100 subjects: the analysis is not due
+    sponsor = auth(client, Role.SPONSOR)
+    decision = {"kind": "early_stop", "reason": "DMC recommendation at the interim analysis"}
+    assert client.post(f"/api/v1/trials/{NCT}/decisions", headers=sponsor, json=decision).status_code == 201
+    r = client.post(f"/api/v1/trials/{NCT}/results", headers=stat, json=body)
+    assert r.status_code == 409 and "not approved by the sponsor" in r.text
+    r = client.post(f"/api/v1/trials/{NCT}/results/approvals", headers=sponsor, json=body)
+    assert r.status_code == 201, r.text
+    r = client.post(f"/api/v1/trials/{NCT}/results", headers=stat, json=body)
+    assert r.status_code == 200 and r.json()["posted_at"] and r.json()["version"] == 1
     posted = client.get(f"/api/v1/trials/{NCT}/results", headers=auth(client, Role.COORDINATOR))
     assert posted.status_code == 200 and posted.json() == run["results_section"]
     page = client.get(f"/trials/{NCT}").text
@@ -68,7 +78,12 @@ def test_other_roles_may_not_run_read_or_post(client, role):
     assert client.post(f"/api/v1/trials/{NCT}/analysis/runs", headers=h, json={"cut_date": CUT}).status_code == 403
     assert client.get(f"/api/v1/trials/{NCT}/analysis/runs", headers=h).status_code == 403
     assert client.post(f"/api/v1/trials/{NCT}/results", headers=h, json={}).status_code == 403
-    assert client.get("/ops/analysis", headers=h).status_code == 403
+    # the sponsor sees the runs' headline numbers to approve them, and no run form
+    page = client.get("/ops/analysis", headers=h)
+    if role is Role.SPONSOR:
+        assert page.status_code == 200 and "Run analysis" not in page.text and "Record decision" in page.text
+    else:
+        assert page.status_code == 403
 
 
 def test_bad_input_names_the_field(client):
@@ -77,8 +92,10 @@ def test_bad_input_names_the_field(client):
     assert r.status_code == 422 and r.json()["problems"][0]["field"] == "cut_date"
     r = client.post(f"/api/v1/trials/{NCT}/analysis/runs", headers=stat, json={"ties": "exact"})
     assert r.status_code == 422 and r.json()["problems"][0]["field"] == "ties"
-    r = client.post(f"/api/v1/trials/{NCT}/results", headers=stat, json={"run_id": 999})
+    r = client.post(f"/api/v1/trials/{NCT}/results", headers=stat, json={"run_id": 999, "confirm": True})
     assert r.status_code == 404
+    r = client.post(f"/api/v1/trials/{NCT}/results", headers=stat, json={"run_id": 999, "confirm": "maybe"})
+    assert r.status_code == 422 and r.json()["problems"][0]["field"] == "confirm"
 
 
 def test_statistician_page_runs_and_posts(client):
@@ -88,12 +105,24 @@ def test_statistician_page_runs_and_posts(client):
     )
     assert r.status_code == 303, r.text
     page = client.get("/ops/analysis", headers=stat)
-    assert page.status_code == 200 and "Run analysis" in page.text and "Post results" in page.text
+    assert page.status_code == 200 and "Run analysis" in page.text
     run_id = client.get(f"/api/v1/trials/{NCT}/analysis/runs", headers=stat).json()[0]["run_id"]
     assert f'id="run-{run_id}"' in page.text
     report = client.get(f"/ops/analysis/runs/{run_id}/report", headers=stat)
     assert report.status_code == 200 and "Kaplan" in report.text
-    r = client.post(f"/ops/analysis/runs/{run_id}/post", headers=stat, follow_redirects=False)
-    assert r.status_code == 303
+    assert f'id="post-{run_id}"' not in page.text and f'id="approve-{run_id}"' not in page.text  # not approved yet
+    sponsor = auth(client, Role.SPONSOR)
+    r = client.post(f"/ops/analysis/runs/{run_id}/approve", headers=sponsor, data={}, follow_redirects=False)
+    assert r.status_code == 422 and "confirm" in r.text  # the box is not ticked
+    r = client.post(
+        f"/ops/analysis/runs/{run_id}/approve", headers=sponsor, data={"confirm": "true"}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    page = client.get("/ops/analysis", headers=stat)
+    assert f'id="post-{run_id}"' in page.text
+    r = client.post(f"/ops/analysis/runs/{run_id}/post", headers=stat, data={}, follow_redirects=False)
+    assert r.status_code == 422
+    r = client.post(f"/ops/analysis/runs/{run_id}/post", headers=stat, data={"confirm": "true"}, follow_redirects=False)
+    assert r.status_code == 303 and "version" in r.headers["location"]
     bad = client.post("/ops/analysis/runs", headers=stat, data={"cut_date": "31/12/2028"})
     assert bad.status_code == 422 and "cut_date" in bad.text

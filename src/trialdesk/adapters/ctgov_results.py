@@ -10,6 +10,7 @@ with the package: :mod:`trialdesk.adapters.ctgov.schema`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -53,20 +54,35 @@ def _flow(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol) -> 
     def stats(key: str) -> list[dict[str, Any]]:
         return [{"groupId": ids[x["id"]], "numSubjects": str(per[x["id"]][key])} for x in arms]
 
-    reasons = sorted({r for p in c["arms"] for r in p["left_study_reasons"]})
+    # COMPLETED counts only participants whose end of study says they completed it; everyone else has not completed
+    # (yet): the reasons name why, including those still on treatment or in follow-up at the data cut-off, so that
+    # STARTED = COMPLETED + NOT COMPLETED and the reasons add up to NOT COMPLETED (CT.gov participant flow rules).
+    def finished(reason: str) -> bool:
+        return re.search(r"\bcomplet", reason, re.IGNORECASE) is not None
+
+    not_completed: dict[str, dict[str, int]] = {}
+    completed_n: dict[str, int] = {}
+    for x in arms:
+        p = per[x["id"]]
+        left = p["left_study_reasons"]
+        completed_n[x["id"]] = sum(n for r, n in left.items() if finished(r))
+        rows = {r: n for r, n in left.items() if not finished(r)}
+        if "ongoing_on_treatment" in p:
+            rows["Death"] = rows.get("Death", 0) + p["died_in_study"]
+            rows["Ongoing at the data cut-off: on study treatment"] = p["ongoing_on_treatment"]
+            rows["Ongoing at the data cut-off: in follow-up"] = p["ongoing_follow_up"]
+        else:  # a run stored before these counts existed: the ones still in the study, unsplit
+            rows["Ongoing at the data cut-off"] = p["allocated"] - p["left_study"]
+        for r, n in rows.items():
+            not_completed.setdefault(r, {})[x["id"]] = n
     drops = [
-        {
-            "type": r,
-            "reasons": [
-                {"groupId": ids[x["id"]], "numSubjects": str(per[x["id"]]["left_study_reasons"].get(r, 0))}
-                for x in arms
-            ],
-        }
-        for r in reasons
+        {"type": r, "reasons": [{"groupId": ids[x["id"]], "numSubjects": str(by.get(x["id"], 0))} for x in arms]}
+        for r, by in sorted(not_completed.items())
+        if any(by.values())
     ]
-    completed = [
-        {"groupId": ids[x["id"]], "numSubjects": str(per[x["id"]]["allocated"] - per[x["id"]]["left_study"])}
-        for x in arms
+    completed = [{"groupId": ids[x["id"]], "numSubjects": str(completed_n[x["id"]])} for x in arms]
+    not_completed_total = [
+        {"groupId": ids[x["id"]], "numSubjects": str(per[x["id"]]["allocated"] - completed_n[x["id"]])} for x in arms
     ]
     period: dict[str, Any] = {
         "title": "Overall Study",
@@ -75,10 +91,14 @@ def _flow(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol) -> 
             {"type": "Received Treatment", "achievements": stats("received")},
             {
                 "type": "COMPLETED",
-                "comment": f"Still in study follow-up at the data cut-off ({a['cut_date']})",
+                "comment": f"Participants who completed the study by the data cut-off ({a['cut_date']})",
                 "achievements": completed,
             },
-            {"type": "NOT COMPLETED", "achievements": stats("left_study")},
+            {
+                "type": "NOT COMPLETED",
+                "comment": "Includes participants still on treatment or in follow-up at the data cut-off",
+                "achievements": not_completed_total,
+            },
         ],
     }
     if drops:

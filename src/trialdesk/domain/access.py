@@ -50,6 +50,8 @@ class Action(StrEnum):
     RANDOMIZATION_MANAGE = "randomization.manage"
     ANALYSIS_RUN = "analysis.run"
     RESULTS_POST = "results.post"
+    RESULTS_APPROVE = "results.approve"
+    TRIAL_DECIDE = "trial.decide"
     DESIGN_SIMULATE = "design.simulate"
 
 
@@ -63,7 +65,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(
         {A.USER_MANAGE, A.SITE_ACTIVATE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.AUDIT_VIEW, A.SITE_VIEW, A.DASHBOARD_VIEW}
     ),
-    Role.SPONSOR: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW, A.DESIGN_SIMULATE}),
+    Role.SPONSOR: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW, A.DESIGN_SIMULATE, A.RESULTS_APPROVE, A.TRIAL_DECIDE}),
     Role.INVESTIGATOR: frozenset(
         {
             A.SITE_VIEW,
@@ -82,12 +84,13 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.MONITOR: frozenset(
         {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.QUERY_RAISE, A.QUERY_CLOSE, A.AUDIT_VIEW}
     ),
-    Role.STATISTICIAN: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW}) | STATISTICAL_WORK,
+    Role.STATISTICIAN: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW, A.TRIAL_DECIDE}) | STATISTICAL_WORK,
 }
 
 #: Actions that are not about one site: the role alone decides.
 SITE_FREE: frozenset[Action] = (
-    frozenset({A.USER_MANAGE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.DASHBOARD_VIEW}) | STATISTICAL_WORK
+    frozenset({A.USER_MANAGE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.DASHBOARD_VIEW, A.RESULTS_APPROVE, A.TRIAL_DECIDE})
+    | STATISTICAL_WORK
 )
 
 #: Actions whose refusal must not reveal that the thing exists (answered as "not found").

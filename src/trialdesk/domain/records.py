@@ -377,6 +377,46 @@ class AnalysisRun:
     posted_at: str | None = None
 
 
+@dataclass(kw_only=True, eq=False)
+class ResultsApproval:
+    """The sponsor's approval of an analysis run's results for posting."""
+
+    id: int | None = None
+    trial_id: int
+    run_id: int
+    approved_at: str
+    approved_by: str
+    note: str | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class ResultPosting:
+    """One posting of results to the registry: version 1, 2, ... per trial, every one kept."""
+
+    id: int | None = None
+    trial_id: int
+    version: int
+    run_id: int
+    approval_id: int
+    cut_date: str
+    posted_at: str
+    posted_by: str
+    results_json: str = field(repr=False)
+
+
+@dataclass(kw_only=True, eq=False)
+class TrialDecision:
+    """A recorded trial-level decision (early stop, recruitment closed, completed) with its reason."""
+
+    id: int | None = None
+    trial_id: int
+    kind: str  # domain.results_posting.DecisionKind
+    decided_on: str
+    reason: str
+    recorded_at: str
+    recorded_by: str
+
+
 __all__ = [
     "AdverseEvent",
     "Allocation",
@@ -391,12 +431,15 @@ __all__ = [
     "RandomizationList",
     "RandomizationSlot",
     "RandomizationStratum",
+    "ResultPosting",
+    "ResultsApproval",
     "RoleGrant",
     "Screening",
     "Signature",
     "Site",
     "Subject",
     "Trial",
+    "TrialDecision",
     "TumorAssessmentRecord",
     "User",
     "WebSession",

@@ -1,9 +1,9 @@
 """Final analysis use cases: run the analysis at a data cut, post the results to the registry, export datasets.
 
 Only a statistician runs (``Action.ANALYSIS_RUN``) and posts (``Action.RESULTS_POST``); runs are stored in
-``analysis_runs`` with their summary, resultsSection and HTML report, and both actions are audited. Nobody else
-sees a run; everybody sees the results once posted (the registry page and the CT.gov export read
-``trials.results_json``).
+``analysis_runs`` with their summary, resultsSection and HTML report, and both actions are audited. Posting lives
+in :mod:`trialdesk.services.results_posting` (due, approved by the sponsor, confirmed, versioned). Everybody sees
+the results once posted (the registry page and the CT.gov export read ``trials.results_json``).
 """
 
 from __future__ import annotations
@@ -208,40 +208,8 @@ def get_run(uow: UnitOfWork, principal: Principal, nct_id: str, run_id: int | No
 
 
 def post_results(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: PostResults) -> dict[str, Any]:
-    """Post a run's resultsSection to the registry (the latest run when ``cmd.run_id`` is None); audited."""
-    require(principal, Action.RESULTS_POST)
-    trial = uow.trials.get(nct_id, for_update=True)
-    if trial is None:
-        raise NotFound(f"trial {nct_id} is not loaded")
-    run_id = cmd.run_id
-    trial_id = stored_id(trial)
-    row = (
-        uow.analysis.latest_run(trial_id) if run_id is None else uow.analysis.get_run(trial_id, run_id, for_update=True)
-    )
-    if row is None:
-        raise NotFound(
-            f"no analysis run {run_id} for {nct_id}"
-            if run_id is not None
-            else f"no analysis run for {nct_id}; run the analysis first"
-        )
-    if not row.results_section_json:
-        raise Conflict(f"analysis run {row.id} has no resultsSection")
-    uow.ports.results.check_results_section(json.loads(row.results_section_json))
-    now = uow.now().isoformat()
-    before = {"results_posted_at": trial.results_posted_at, "posted": trial.results_json is not None}
-    trial.results_json = row.results_section_json
-    trial.results_posted_at = now
-    trial.updated_at = now
-    row.posted_at = now
-    after = run_summary(row)
-    uow.record(
-        "results.posted",
-        "trial",
-        nct_id,
-        before=before,
-        after=after,
-        trial=nct_id,
-        actor=principal.username,
-        reason=f"results of analysis run {row.id} (cut {row.cut_date})",
-    )
-    return after
+    """Post a run's results: see :func:`trialdesk.services.results_posting.post_results` (due, approved by the
+    sponsor, confirmed, versioned)."""
+    from trialdesk.services import results_posting
+
+    return results_posting.post_results(uow, principal, nct_id, cmd)

@@ -303,3 +303,16 @@ class RunAnalysis(Command):
 
 class PostResults(Command):
     run_id: int | None = Field(None, ge=1, description="Default: the latest run")
+    confirm: bool = Field(False, description="Must be true: posting publishes the results on the registry page.")
+
+
+class ApproveResults(Command):
+    run_id: int = Field(ge=1, description="The analysis run whose results the sponsor approves for posting")
+    confirm: bool = Field(False, description="Must be true: the sponsor confirms the approval.")
+    note: str | None = Field(None, max_length=2000)
+
+
+class RecordTrialDecision(Command):
+    kind: Literal["early_stop", "recruitment_closed", "completed"]
+    decided_on: dt.date | None = Field(None, description="Default: today")
+    reason: str = Field(min_length=1, max_length=2000)

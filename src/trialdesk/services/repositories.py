@@ -35,12 +35,15 @@ from trialdesk.domain.records import (
     RandomizationList,
     RandomizationSlot,
     RandomizationStratum,
+    ResultPosting,
+    ResultsApproval,
     RoleGrant,
     Screening,
     Signature,
     Site,
     Subject,
     Trial,
+    TrialDecision,
     TumorAssessmentRecord,
     User,
     WebSession,
@@ -380,6 +383,23 @@ class AnalysisRepository(Protocol):
     def latest_run(self, trial_id: int) -> AnalysisRun | None: ...
 
     def list_runs(self, trial_id: int) -> list[AnalysisRun]: ...
+
+    # results posting (migration 0008_result_postings)
+    def add_approval(self, **fields: Any) -> ResultsApproval: ...
+
+    def approval_for_run(self, trial_id: int, run_id: int) -> ResultsApproval | None: ...
+
+    def approvals(self, trial_id: int) -> list[ResultsApproval]: ...
+
+    def add_posting(self, **fields: Any) -> ResultPosting: ...
+
+    def postings(self, trial_id: int) -> list[ResultPosting]:
+        """Every posting of the trial, version 1 first."""
+        ...
+
+    def add_decision(self, **fields: Any) -> TrialDecision: ...
+
+    def decisions(self, trial_id: int) -> list[TrialDecision]: ...
 
 
 class DashboardRepository(Protocol):

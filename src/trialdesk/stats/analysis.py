@@ -368,6 +368,10 @@ def consort_counts(ds: Datasets, arms: list[str]) -> dict[str, Any]:
         stop_reasons = Counter((r or "Not recorded") for r in stopped["end_of_treatment_reason"])
         left = df[df["end_of_study_date"].notna()]
         study_reasons = Counter((r or "Not recorded") for r in left["end_of_study_reason"])
+        # still in the study at the cut: died without an end-of-study record, on treatment, or in follow-up
+        staying = df[df["end_of_study_date"].isna()]
+        dead = staying["death_date"].notna() if "death_date" in staying else staying["end_of_study_date"].notna()
+        on_drug = staying["treated"] & staying["end_of_treatment_date"].isna() & ~dead
         per_arm.append(
             {
                 "arm": a,
@@ -379,6 +383,9 @@ def consort_counts(ds: Datasets, arms: list[str]) -> dict[str, Any]:
                 "on_treatment": int(len(treated) - len(stopped)),
                 "left_study": int(len(left)),
                 "left_study_reasons": dict(sorted(study_reasons.items())),
+                "died_in_study": int(dead.sum()),
+                "ongoing_on_treatment": int(on_drug.sum()),
+                "ongoing_follow_up": int(len(staying) - dead.sum() - on_drug.sum()),
                 "analysed_itt": int(len(df)),
                 "analysed_safety": int(len(treated)),
             }

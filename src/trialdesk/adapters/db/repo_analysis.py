@@ -11,6 +11,7 @@ from sqlalchemy import Table, select
 from trialdesk.adapters.db import repo_allocations
 from trialdesk.adapters.db import tables as t
 from trialdesk.adapters.db.repo_base import SqlRepository
+from trialdesk.adapters.db.repo_postings import PostingsRepository
 from trialdesk.adapters.db.tables import (
     AdverseEventRow,
     AnalysisRunRow,
@@ -47,7 +48,7 @@ def _stratum(key: str) -> dict[str, str]:
     return out
 
 
-class Repository(SqlRepository):
+class Repository(PostingsRepository, SqlRepository):
     # -- captured data --------------------------------------------------------------------------------------
     def captured_data(self, trial_id: int) -> ds.CapturedData:
         """Every Subject of the trial with allocation, screening, assessments, dispositions, doses and AEs.

@@ -427,6 +427,44 @@ analysis_runs = Table(
     Column("posted_at", String(40)),
 )
 
+results_approvals = Table(
+    "results_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _trial_fk(),
+    Column("run_id", ForeignKey("analysis_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("approved_at", String(40), nullable=False),
+    Column("approved_by", String(120), nullable=False),
+    Column("note", Text),
+)
+
+result_postings = Table(
+    "result_postings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _trial_fk(),
+    Column("version", Integer, nullable=False),
+    Column("run_id", ForeignKey("analysis_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("approval_id", ForeignKey("results_approvals.id", ondelete="CASCADE"), nullable=False),
+    Column("cut_date", String(10), nullable=False),
+    Column("posted_at", String(40), nullable=False),
+    Column("posted_by", String(120), nullable=False),
+    Column("results_json", Text, nullable=False),
+    UniqueConstraint("trial_id", "version", name="uq_result_postings_version"),
+)
+
+trial_decisions = Table(
+    "trial_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _trial_fk(),
+    Column("kind", String(40), nullable=False),
+    Column("decided_on", String(10), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Column("recorded_by", String(120), nullable=False),
+)
+
 
 def _map(cls: type, table: Table, **properties: Any) -> None:
     """Map a record class onto its table (once, however often this module is reloaded) and give it ``__table__``,
@@ -461,6 +499,9 @@ _map(records.Disposition, dispositions)
 _map(records.Query, queries)
 _map(records.Signature, signatures)
 _map(records.AnalysisRun, analysis_runs)
+_map(records.ResultsApproval, results_approvals)
+_map(records.ResultPosting, result_postings, results_json=deferred(result_postings.c.results_json))
+_map(records.TrialDecision, trial_decisions)
 
 # The declarative-era names, for existing imports: the record classes themselves.
 TrialRow = records.Trial

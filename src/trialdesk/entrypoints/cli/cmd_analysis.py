@@ -1,8 +1,8 @@
-"""``trialdesk analyze``, ``trialdesk results export|post``, ``trialdesk datasets export``.
+"""``trialdesk analyze``, ``trialdesk results export|approve|post|decide|history``, ``trialdesk datasets export``.
 
 Registered automatically (``register(app)``). The caller is ``--as USER`` / ``$TRIALDESK_TOKEN`` / the local
 operator (see :func:`~trialdesk.entrypoints.cli.people.resolve_principal`); running and posting need the
-statistician's rights, which the service checks.
+statistician's rights, approving the sponsor's, which the services check.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from trialdesk.domain.access import Principal
 
 results_app = typer.Typer(
-    help="CT.gov results: export the resultsSection, post results to the registry.", no_args_is_help=True
+    help="CT.gov results: export the resultsSection, approve (sponsor), post (versioned), record decisions.",
+    no_args_is_help=True,
 )
 datasets_app = typer.Typer(help="Analysis datasets (ADSL, ADTTE, ADRS, ADAE, ADEX, screening).", no_args_is_help=True)
 
@@ -139,24 +140,82 @@ def results_export(
 def results_post(
     nct_id: TrialArg = DEFAULT_NCT,
     run_id: int | None = typer.Option(None, "--run", help="Default: the latest run."),
+    confirm: bool = typer.Option(False, "--confirm", help="Required: publish the results on the registry page."),
     as_json: JsonFlag = False,
     as_user: AsUser = None,
     db: Db = None,
 ) -> None:
-    """Post an analysis run's results to the registry page (audited)."""
-    from trialdesk.services import analysis
+    """Post an approved analysis run's results to the registry page as the next version (statistician; the
+    primary analysis must be due; audited)."""
+    from trialdesk.services import results_posting
     from trialdesk.services.commands import PostResults
 
     with cli_errors():
-        command = PostResults.model_validate({"run_id": run_id})
-        posted = run_as(db, as_user, lambda uow, p: analysis.post_results(uow, p, nct_id, command), commit=True)
+        command = PostResults.model_validate({"run_id": run_id, "confirm": confirm})
+        posted = run_as(db, as_user, lambda uow, p: results_posting.post_results(uow, p, nct_id, command), commit=True)
         if as_json:
             print_json(posted)
         else:
             console.print(
                 f"Posted results of analysis run {posted['run_id']} (cut {posted['cut_date']}) for "
-                f"{nct_id} at {posted['posted_at']}."
+                f"{nct_id} as version {posted['version']} at {posted['posted_at']}."
             )
+
+
+@results_app.command("approve")
+def results_approve(
+    run_id: int = typer.Argument(..., help="The analysis run whose results are approved."),
+    nct_id: Trial = DEFAULT_NCT,
+    confirm: bool = typer.Option(False, "--confirm", help="Required: confirm the approval."),
+    note: str | None = typer.Option(None, "--note", help="A note kept with the approval."),
+    as_json: JsonFlag = False,
+    as_user: AsUser = None,
+    db: Db = None,
+) -> None:
+    """Approve an analysis run's results for posting (sponsor; audited)."""
+    from trialdesk.services import results_posting
+    from trialdesk.services.commands import ApproveResults
+
+    with cli_errors():
+        command = ApproveResults.model_validate({"run_id": run_id, "confirm": confirm, "note": note})
+        out = run_as(db, as_user, lambda uow, p: results_posting.approve_results(uow, p, nct_id, command), commit=True)
+        if as_json:
+            print_json(out)
+        else:
+            console.print(f"Approved results of analysis run {out['run_id']} (cut {out['cut_date']}) for posting.")
+
+
+@results_app.command("decide")
+def results_decide(
+    kind: str = typer.Argument(..., help="early_stop, recruitment_closed or completed."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept with the decision and in the audit trail)."),
+    on: str | None = typer.Option(None, "--on", help="Date of the decision YYYY-MM-DD (default: today)."),
+    nct_id: Trial = DEFAULT_NCT,
+    as_json: JsonFlag = False,
+    as_user: AsUser = None,
+    db: Db = None,
+) -> None:
+    """Record a trial decision: an early stop (the primary analysis is due), recruitment closed, or completion
+    (sponsor or statistician; audited)."""
+    from trialdesk.services import results_posting
+    from trialdesk.services.commands import RecordTrialDecision
+
+    with cli_errors():
+        command = RecordTrialDecision.model_validate({"kind": kind, "reason": reason, "decided_on": on})
+        out = run_as(db, as_user, lambda uow, p: results_posting.record_decision(uow, p, nct_id, command), commit=True)
+        if as_json:
+            print_json(out)
+        else:
+            console.print(f"Recorded {out['kind']} on {out['decided_on']} for {nct_id}.")
+
+
+@results_app.command("history")
+def results_history(nct_id: TrialArg = DEFAULT_NCT, as_user: AsUser = None, db: Db = None) -> None:
+    """Print the registry status, first posted, last updated and every posted version (JSON)."""
+    from trialdesk.services import results_posting
+
+    with cli_errors():
+        print_json(run_as(db, as_user, lambda uow, p: results_posting.registry_view(uow, nct_id), commit=False))
 
 
 @datasets_app.command("export")

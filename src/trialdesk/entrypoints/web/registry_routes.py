@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from trialdesk.entrypoints.web.auth import ApiUser
 from trialdesk.entrypoints.web.deps import PrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.templating import templates
-from trialdesk.services import registry
+from trialdesk.services import registry, results_posting
 
 public = APIRouter()
 api = APIRouter(dependencies=[ApiUser], tags=["registry"])
@@ -64,8 +64,11 @@ def trial_page(request: Request, nct_id: str, uow: UowDep) -> HTMLResponse:
     protocol = registry.get_protocol(uow, nct_id)
     results = registry.posted_results(uow, nct_id)
     related = registry.related_trials(uow, nct_id)
+    view = results_posting.registry_view(uow, nct_id)
     return templates.TemplateResponse(
-        request, "trial.html", {"p": protocol, "r": protocol.registry, "results": results, "related": related}
+        request,
+        "trial.html",
+        {"p": protocol, "r": protocol.registry, "results": results, "related": related, "view": view},
     )
 
 

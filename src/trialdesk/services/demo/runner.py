@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trialdesk.services.commands import ChangeSiteStatus, PostResults, Randomize, RunAnalysis, ScreenPatient
+from trialdesk.services.commands import (
+    ApproveResults,
+    ChangeSiteStatus,
+    PostResults,
+    Randomize,
+    RecordTrialDecision,
+    RunAnalysis,
+    ScreenPatient,
+)
 from trialdesk.services.registry import get_trial_row, stored_id
 
 if TYPE_CHECKING:
@@ -270,9 +278,28 @@ class DemoRunner(SubjectEvents):
         run = self.call("stat.demo", "analysis.run", analysis.run_analysis, self.nct, RunAnalysis(cut_date=cut))
         if run is None:
             return
-        run_id = run.get("run_id") or run.get("id")
+        run_id = int(run["run_id"])
         self.report.analysis_run = run_id
-        posted = self.call("stat.demo", "results.post", analysis.post_results, self.nct, PostResults(run_id=run_id))
+        self.post_results(cut, run_id)
+
+    def post_results(self, cut: dt.date, run_id: int) -> None:
+        """The sponsor approves the run and the statistician posts it, both confirming. A demo smaller than the
+        design reaches the design's target events scaled to its subjects, not the protocol's own target: the
+        sponsor records that as an early stop (with the reason), so the primary analysis is due."""
+        from trialdesk.services import results_posting
+
+        design = self.protocol.operations.design
+        if design is None or self.pfs_events < design.target_events:
+            reason = (
+                f"demo: {self.subjects} subjects simulated instead of {design.sample_size if design else 'the design'};"
+                f" the final analysis is at the target events scaled to them ({self.target_events} PFS events)"
+            )
+            decision = RecordTrialDecision(kind="early_stop", decided_on=cut, reason=reason)
+            self.call("sponsor.demo", "trial.decide", results_posting.record_decision, self.nct, decision)
+        approval = ApproveResults(run_id=run_id, confirm=True, note="demo: final analysis approved for posting")
+        self.call("sponsor.demo", "results.approve", results_posting.approve_results, self.nct, approval)
+        command = PostResults(run_id=run_id, confirm=True)
+        posted = self.call("stat.demo", "results.post", results_posting.post_results, self.nct, command)
         self.report.results_posted = posted is not None
 
 
