@@ -87,3 +87,25 @@ def test_injected_clock_wins_over_the_database(demo_db):
     td = bootstrap(url, clock=lambda: fixed)
     assert td.clock() == fixed
     td.dispose()
+
+
+def test_a_demo_database_without_the_record_gets_it_when_served(db_url, tmp_path, monkeypatch):
+    """A demo database made before the clock was recorded: ``serve --demo`` records it from the trail's last event,
+    and from then on the CLI reads it too."""
+    from trialdesk.bootstrap import bootstrap
+    from trialdesk.entrypoints.web.app import create_app
+    from trialdesk.services.demo import run_demo
+    from trialdesk.services.demo.runner import DemoRunner
+
+    monkeypatch.setenv("TRIALDESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(DemoRunner, "mark_clock", lambda self: None)  # as before the trial clock existed
+    td = bootstrap(db_url)
+    run_demo(td, subjects=8, seed=3, to_completion=True)
+    with td.engine.connect() as conn:  # the trail's last event: where the simulation stopped
+        last_day = dt.date.fromisoformat(conn.execute(text("SELECT MAX(occurred_at) FROM audit_events")).scalar()[:10])
+    td.dispose()
+    assert last_day > dt.datetime.now(dt.UTC).date()
+    assert bootstrap(db_url).clock().date() == dt.datetime.now(dt.UTC).date()  # no record yet: the real date
+    web = create_app(db_url, demo=True)
+    assert web.state.td.clock().date() == last_day
+    assert bootstrap(db_url).clock().date() == last_day  # the CLI's, from now on

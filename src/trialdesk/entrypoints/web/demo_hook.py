@@ -51,10 +51,20 @@ def ensure_demo(td: App) -> list[dict[str, str]]:
 def _continue_demo_clock(td: App) -> None:
     """The demo simulates past the real date: serve it on the database's trial clock (``services/trial_clock.py``),
     the one every CLI command reads too, so that calendars, overdue visits, the dashboard and dataset cuts read as
-    on the simulated trial's today."""
+    on the simulated trial's today. A demo database made before the clock was recorded (its trail simply runs
+    past the real date) gets the record now, from its last event."""
+    import datetime as dt
+
     from trialdesk.bootstrap import database_clock
+    from trialdesk.services.trial_clock import mark_simulated, stored_offset
     from trialdesk.services.unit_of_work import utc_now
 
+    with td.uow() as uow:
+        if stored_offset(uow) is None and (latest := uow.audit.query(limit=1)):
+            last = dt.datetime.fromisoformat(latest[0].occurred_at)
+            if last > utc_now():
+                mark_simulated(uow, last + dt.timedelta(minutes=1), utc_now(), reason="demo database: clock recorded")
+                uow.commit()
     td.clock = database_clock(td)
     if td.clock is not utc_now:
         print(f"trialdesk: demo clock at {td.clock().date()} (the simulated trial's today)", flush=True)
