@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,8 @@ def read_ctcae_json(text: str, name: str = SHIPPED_NAME) -> CtcaeSet:
     return CtcaeSet(terms, str(document["version"]), str(source["sha256"]), f"shipped {name} ({source['file']})")
 
 
+@lru_cache(maxsize=1)
 def shipped_ctcae() -> CtcaeSet:
-    """The dictionary shipped with the package."""
+    """The dictionary shipped with the package (read once per process: the file is part of the package)."""
     text = resources.files("trialdesk").joinpath("data", SHIPPED_NAME).read_text(encoding="utf-8")
     return read_ctcae_json(text)

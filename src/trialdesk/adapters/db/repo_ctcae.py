@@ -5,12 +5,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import String, delete, func, insert, select
 
 from trialdesk.adapters.db import tables as t
 from trialdesk.adapters.db.repo_base import SqlRepository
 from trialdesk.adapters.db.tables import CtcaeTermRow
 from trialdesk.domain.ctcae import CtcaeTerm
+from trialdesk.domain.errors import InvalidInput, Problem
+
+
+def _check_lengths(rows: list[dict[str, Any]]) -> None:
+    """The ``String(n)`` limits of ``ctcae_terms`` (as ``adapters/db/lengths.py`` checks them for ORM writes)."""
+    limits = {c.name: int(c.type.length) for c in t.ctcae_terms.columns if isinstance(c.type, String) and c.type.length}
+    problems = [
+        Problem(f"terms[{i}].{name}", f"at most {limit} characters ({len(row[name])} given)")
+        for i, row in enumerate(rows)
+        for name, limit in limits.items()
+        if isinstance(row.get(name), str) and len(row[name]) > limit
+    ]
+    if problems:
+        raise InvalidInput(problems)
 
 
 def _grades_json(term: CtcaeTerm) -> str:
@@ -63,6 +77,7 @@ class Repository(SqlRepository):
         """Insert new terms, update changed ones (matched by MedDRA code); returns the counts."""
         existing = {r.meddra_code: r for r in self.all(version)}
         counts = {"inserted": 0, "updated": 0, "unchanged": 0}
+        new: list[dict[str, Any]] = []
         for term in terms:
             values: dict[str, Any] = {
                 "term": term.term,
@@ -72,7 +87,7 @@ class Repository(SqlRepository):
             }
             row = existing.get(term.meddra_code)
             if row is None:
-                self.session.add(CtcaeTermRow(version=version, meddra_code=term.meddra_code, **values))
+                new.append({"version": version, "meddra_code": term.meddra_code, **values})
                 counts["inserted"] += 1
             elif any(getattr(row, k) != v for k, v in values.items()):
                 for k, v in values.items():
@@ -80,6 +95,9 @@ class Repository(SqlRepository):
                 counts["updated"] += 1
             else:
                 counts["unchanged"] += 1
+        if new:  # one executemany (a first load is 837 rows at every fresh start): lengths checked here, not by flush
+            _check_lengths(new)
+            self.session.execute(insert(t.ctcae_terms), new)
         self.session.flush()
         return counts
 
