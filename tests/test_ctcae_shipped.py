@@ -292,3 +292,16 @@ def test_cli_status_and_derive(td, db_url, shared_dir, tmp_path):
     assert bad.exit_code == 2 and "not an Excel .xlsx workbook" in " ".join(bad.output.split())
     ensure = runner.invoke(app, ["ctcae", "ensure", "--db", db_url])
     assert ensure.exit_code == 0 and "already loaded" in ensure.stdout
+
+
+def test_a_term_longer_than_its_column_is_refused_naming_it(td):
+    from trialdesk.domain.errors import InvalidInput
+
+    shipped = shipped_ctcae()
+    long_name = "Neutrophil count decreased " + "x" * 200  # ctcae_terms.term is String(200)
+    renamed = {"term": long_name, "meddra_code": 99999999}  # a new code: the term is inserted
+    terms = [t.model_copy(update=renamed) if t.term == "Anemia" else t for t in shipped.terms]
+    with td.uow() as uow, pytest.raises(InvalidInput, match=r"terms\[0\]\.term: at most 200 characters"):
+        ctcae.load_terms(uow, SYSTEM, terms, source="workbook long.xlsx", sha256="1" * 64)
+    with td.uow() as uow:
+        assert uow.ctcae.count("5.0") == 837 and "Anemia" in ctcae.dictionary(uow)
