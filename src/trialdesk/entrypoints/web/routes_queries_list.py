@@ -133,8 +133,5 @@ def queries_csv(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: Tria
     return Response(
         buffer.getvalue(),
         media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{nct_id}-queries.csv"',
-            "Cache-Control": "no-store",
-        },
+        headers={"Content-Disposition": f'attachment; filename="{nct_id}-queries.csv"', "Cache-Control": "no-store"},
     )
