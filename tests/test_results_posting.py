@@ -307,3 +307,16 @@ def test_registry_status_rule(facts, expected):
         **facts,
     )
     assert registry_status(ops).value == expected
+
+
+def test_migration_0008_matches_the_tables(td):
+    """``0008_result_postings`` creates exactly what ``tables.py`` declares for the three tables."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from trialdesk.adapters.db.tables import metadata
+
+    with td.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    ours = ("results_approvals", "result_postings", "trial_decisions")
+    assert [d for d in diff if any(name in str(d) for name in ours)] == []
