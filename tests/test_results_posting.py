@@ -320,3 +320,34 @@ def test_migration_0008_matches_the_tables(td):
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     ours = ("results_approvals", "result_postings", "trial_decisions")
     assert [d for d in diff if any(name in str(d) for name in ours)] == []
+
+
+def test_migration_0008_keeps_results_posted_before_it_as_version_1(trial):
+    """Results posted before versions existed become version 1 of that run, so the history starts with them."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from trialdesk.adapters.db.migrate import alembic_config, upgrade
+
+    td, users, _ = trial
+    run = _run(td, users[Role.STATISTICIAN])
+    config = alembic_config(td.engine.url.render_as_string(hide_password=False))
+    with td.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007_audit_keyed_chain")
+    section = json.dumps(run["results_section"])
+    with td.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE analysis_runs SET posted_at = '2028-10-01T12:00:00+00:00' WHERE id = :id"),
+            {"id": run["run_id"]},
+        )
+        conn.execute(
+            text(
+                "UPDATE trials SET results_json = :s, results_posted_at = '2028-10-01T12:00:00+00:00' WHERE nct_id = :n"
+            ),
+            {"s": section, "n": NCT},
+        )
+    upgrade(td.engine)
+    postings, _, _ = _stored(td)
+    assert [(v, r, c, p[:10]) for v, r, c, p, _ in postings] == [(1, run["run_id"], CUT.isoformat(), "2028-10-01")]
+    assert json.loads(postings[0][4]) == run["results_section"]
