@@ -4,7 +4,7 @@ PostgreSQL), on the known state of :mod:`nav_helpers`.
 Independent facts: the permission matrix (docs/permissions.md) says which pages each role may use; the issue
 names each role's work (statistician: analysis, design, randomization list/balance, datasets; monitor: queries,
 audit, sites; site staff: site home, screening, subjects, queries; sponsor: dashboard, design, results; admin:
-sites, audit); the visit and query dates come from the protocol's schedule and the dates the setup chose.
+users, sites, audit); the visit and query dates come from the protocol's schedule and the dates the setup chose.
 """
 
 from __future__ import annotations

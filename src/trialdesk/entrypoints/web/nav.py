@@ -4,7 +4,7 @@ Each link is shown for a permission of :mod:`trialdesk.domain.access` (the same 
 requires), so every role sees exactly the pages it may use: site staff their site home, screening, subjects and
 queries; monitors queries, the audit trail and their sites; the statistician analysis, design, the randomization
 list with its balance and the dataset export; the sponsor the dashboard, design and the posted results; the
-administrator sites and the audit trail. ``base.html`` renders :func:`nav_for`; ``tests/test_nav_web.py`` checks
+administrator sites, users and the audit trail. ``base.html`` renders :func:`nav_for`; ``tests/test_nav_web.py`` checks
 every link against the permission matrix.
 """
 
