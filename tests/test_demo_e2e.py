@@ -47,6 +47,22 @@ def test_demo_to_completion_is_consistent(db_url, tmp_path, monkeypatch, oas):
         # every simulated action was accepted by the services
         assert report.refused == []
         assert report.ctcae_loaded and report.results_posted and report.randomized == 14
+        # the sponsor recorded why the analysis is due (14 subjects never reach the design's 334 events) and
+        # approved the run before the statistician posted it, as version 1
+        with td.engine.connect() as conn:
+            trail = conn.execute(
+                text(
+                    "SELECT action, actor FROM audit_events WHERE action IN "
+                    "('trial.decision', 'results.approved', 'results.posted') ORDER BY seq"
+                )
+            ).all()
+            versions = conn.execute(text("SELECT version FROM result_postings")).scalars().all()
+        assert [tuple(row) for row in trail] == [
+            ("trial.decision", "sponsor.demo"),
+            ("results.approved", "sponsor.demo"),
+            ("results.posted", "stat.demo"),
+        ]
+        assert versions == [1]
         for action in [
             "screening.recorded",
             "randomization.allocate",
