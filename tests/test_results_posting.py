@@ -112,6 +112,13 @@ def test_posting_refused_without_the_sponsors_approval(trial):
         _call(td, stat, results_posting.post_results, PostResults(run_id=run["run_id"], confirm=True))
     assert "not approved by the sponsor" in refused.value.message
     assert _stored(td)[0] == []
+    from trialdesk.entrypoints.web.app import create_app
+
+    client = TestClient(create_app(td_app=td))
+    h = {"Authorization": f"Bearer {token_for(td, stat.username)}"}
+    page = client.post(f"/ops/analysis/runs/{run['run_id']}/post", headers=h, data={"confirm": "true"})
+    assert page.status_code == 409 and "not approved by the sponsor" in page.text
+    assert _stored(td)[0] == []
     # only the sponsor approves; the statistician may not approve their own run
     for role in (Role.STATISTICIAN, Role.ADMIN, Role.INVESTIGATOR, Role.MONITOR):
         with pytest.raises(PermissionDenied):
