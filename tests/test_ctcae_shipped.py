@@ -119,12 +119,13 @@ def test_shipped_reader_refuses_a_damaged_file():
 # --- a fresh install -----------------------------------------------------------------------------------------------
 
 
-def test_fresh_install_codes_neutrophil_count_decreased_without_a_workbook(db_url, no_workbook, capsys):
+def test_fresh_install_codes_neutrophil_count_decreased_without_a_workbook(db_url, no_workbook, caplog):
     from trialdesk.bootstrap import bootstrap
 
-    td = bootstrap(db_url)
+    with caplog.at_level("INFO", logger="trialdesk.ctcae"):
+        td = bootstrap(db_url)
     try:
-        assert "CTCAE v5.0 loaded: 837 terms" in capsys.readouterr().err
+        assert "CTCAE v5.0 loaded: 837 terms" in caplog.text
         td.clock = Clock()
         add_subject(td, "HUN-0001")
         users = principals()
@@ -211,7 +212,7 @@ def test_swap_is_versioned_audited_and_refused_when_it_would_orphan_aes(td):
     assert len(_ctcae_events(td)) == 2
 
 
-def test_configured_workbook_is_swapped_in_at_start_and_reported(db_url, shared_dir, tmp_path, monkeypatch, capsys):
+def test_configured_workbook_is_swapped_in_at_start_and_reported(db_url, shared_dir, tmp_path, monkeypatch, caplog):
     """$TRIALDESK_CTCAE_XLSX set after the first start: the next start swaps it in (audited, with its SHA-256);
     the same workbook again changes nothing."""
     import openpyxl
@@ -229,18 +230,38 @@ def test_configured_workbook_is_swapped_in_at_start_and_reported(db_url, shared_
         row = next(r for r in sheet.iter_rows(min_row=2) if r[header.index("CTCAE Term")].value == "Nausea")
         row[header.index("Definition")].value = "Edited definition."
         wb.save(edited)
-        capsys.readouterr()
         monkeypatch.setenv("TRIALDESK_CTCAE_XLSX", str(edited))
+        caplog.clear()
         bootstrap(db_url).dispose()
-        assert "CTCAE v5.0 swapped: 837 terms" in capsys.readouterr().err
+        [warning] = [r for r in caplog.records if r.name == "trialdesk.ctcae"]
+        assert warning.levelname == "WARNING" and "CTCAE v5.0 swapped: 837 terms" in warning.getMessage()
         events = _ctcae_events(td)
         assert [e.action for e in events] == ["ctcae.swapped", "ctcae.loaded"]
         after = json.loads(events[0].after_json)
         assert after["sha256"] == hashlib.sha256(edited.read_bytes()).hexdigest() and after["updated"] == 1
         with td.uow() as uow:
             assert ctcae.dictionary(uow).get("Nausea").definition == "Edited definition."
+        caplog.clear()
         bootstrap(db_url).dispose()  # the same workbook: kept, silent
-        assert capsys.readouterr().err == "" and len(_ctcae_events(td)) == 2
+        assert not [r for r in caplog.records if r.name == "trialdesk.ctcae"] and len(_ctcae_events(td)) == 2
+
+        # an AE coded Nausea grade 1, then a workbook without Nausea: refused at start, said so, nothing changed
+        td.clock = Clock()
+        add_subject(td, "HUN-0001")
+        _record(td, principals()[Role.COORDINATOR], term="Nausea", grade=1)
+        without = tmp_path / "CTCAE_v5.0_without_nausea.xlsx"
+        wb = openpyxl.load_workbook(edited)
+        wb.worksheets[0].delete_rows(row[0].row)
+        wb.save(without)
+        monkeypatch.setenv("TRIALDESK_CTCAE_XLSX", str(without))
+        caplog.clear()
+        bootstrap(db_url).dispose()
+        [warning] = [r for r in caplog.records if r.name == "trialdesk.ctcae"]
+        assert warning.levelname == "WARNING"
+        assert "not loaded: refused" in warning.getMessage() and "'Nausea' (MedDRA 10028813)" in warning.getMessage()
+        with td.uow() as uow:
+            assert uow.ctcae.count("5.0") == 837 and "Nausea" in ctcae.dictionary(uow)
+        assert len(_ctcae_events(td)) == 2
     finally:
         td.dispose()
 

@@ -29,7 +29,7 @@ def test_write_and_audit_event_commit_together(td):
         uow.record("test.thing", "thing", 1, after={"x": 1}, reason="because")
         # leaving without commit rolls back both
     with td.uow() as uow:
-        assert uow.audit.count() == 1  # only the default-trial load
+        assert uow.audit.count() == 2  # only the first start's: the default trial and the CTCAE dictionary
     with td.uow("alice") as uow:
         uow.record("test.thing", "thing", 1, after={"x": 1}, reason="because")
         uow.commit()
@@ -43,7 +43,7 @@ def test_write_and_audit_event_commit_together(td):
         )
         assert event.occurred_at.endswith("+00:00")
         count, broken = verify_audit(uow)
-    assert count == 2 and broken is None
+    assert count == 3 and broken is None
 
 
 def _add_events(td, n):
@@ -58,17 +58,17 @@ def test_audit_verify_catches_raw_sql_tampering(td, db_url, tamper, monkeypatch)
     _add_events(td, 4)
     monkeypatch.setenv("TRIALDESK_DATABASE_URL", db_url)
     ok = runner.invoke(cli, ["audit", "verify"])
-    assert ok.exit_code == 0 and "OK: 5 events" in ok.output
+    assert ok.exit_code == 0 and "OK: 6 events" in ok.output  # the first start's two, then four
     with td.engine.begin() as conn:
         if tamper == "update":
             conn.execute(text("UPDATE audit_events SET after_json = :v WHERE seq = 3"), {"v": '{"v":99}'})
         elif tamper == "delete_middle":
             conn.execute(text("DELETE FROM audit_events WHERE seq = 3"))
         else:
-            conn.execute(text("DELETE FROM audit_events WHERE seq = 5"))
+            conn.execute(text("DELETE FROM audit_events WHERE seq = 6"))
     result = runner.invoke(cli, ["audit", "verify"])
     assert result.exit_code == 1
-    expected = {"update": "event 3", "delete_middle": "event 4", "delete_last": "event 5"}[tamper]
+    expected = {"update": "event 3", "delete_middle": "event 4", "delete_last": "event 6"}[tamper]
     assert f"BROKEN at {expected}" in result.output
 
 
@@ -76,7 +76,7 @@ def test_reload_unchanged_protocol_writes_nothing(td):
     with td.uow() as uow:
         assert registry.save_protocol(uow, load_default_protocol()) == "unchanged"
         uow.commit()
-        assert uow.audit.count() == 1
+        assert uow.audit.count() == 2  # the first start's: the default trial and the CTCAE dictionary
 
 
 def test_migrations_are_idempotent(db_url):

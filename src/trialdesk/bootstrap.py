@@ -87,8 +87,9 @@ def bootstrap(
 
 def ensure_ctcae(app: App) -> dict[str, Any]:
     """Load the CTCAE dictionary on first start (the one shipped with the package, or ``$TRIALDESK_CTCAE_XLSX``),
-    or swap in a newly configured workbook; audited. Says on stderr what it did, unless nothing changed."""
-    import sys
+    or swap in a newly configured workbook; audited. Logged (``trialdesk.ctcae``): a first load as info, a swap of
+    the configured workbook, or its refusal, as a warning (on stderr even where logging is not configured)."""
+    import logging
 
     from trialdesk.services import ctcae
 
@@ -96,7 +97,8 @@ def ensure_ctcae(app: App) -> dict[str, Any]:
         outcome = ctcae.ensure_loaded(uow)
         uow.commit()
     if outcome["status"] != "kept":
-        print(f"trialdesk: {outcome['message']}", file=sys.stderr, flush=True)
+        level = logging.INFO if outcome["status"] == "loaded" else logging.WARNING
+        logging.getLogger("trialdesk.ctcae").log(level, "trialdesk: %s", outcome["message"])
     return outcome
 
 
