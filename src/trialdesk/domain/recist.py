@@ -59,6 +59,7 @@ from trialdesk.domain.recist_models import (
     TimePointResult,
     TumorAssessment,
 )
+from trialdesk.domain.recist_reason import time_point_reason
 
 __all__ = [
     "CONFIRM_DAYS",
@@ -488,24 +489,30 @@ def evaluate_subject(subject: SubjectTumorAssessments, spec: RecistSpec | None =
         if total is not None and baseline_sum is not None and nadir is not None:
             change_b, change_n = total - baseline_sum, total - nadir
             pct_b, pct_n = _pct(change_b, baseline_sum), _pct(change_n, nadir)
-        results.append(
-            TimePointResult(
-                date=assessment.date,
-                days_from_randomization=(assessment.date - subject.randomization_date).days,
-                sum_mm=None if total is None else float(total),
-                measured_sum_mm=None if measured is None else float(measured),
-                nadir_mm=None if nadir is None else float(nadir),
-                change_from_baseline_mm=None if change_b is None else float(change_b),
-                change_from_baseline_pct=pct_b,
-                change_from_nadir_mm=None if change_n is None else float(change_n),
-                change_from_nadir_pct=pct_n,
-                target_response=target,
-                non_target_response=non_target,
-                new_lesions=new,
-                overall_response=overall,
-                reasons=reasons,
-            )
+        point = TimePointResult(
+            date=assessment.date,
+            days_from_randomization=(assessment.date - subject.randomization_date).days,
+            sum_mm=None if total is None else float(total),
+            measured_sum_mm=None if measured is None else float(measured),
+            nadir_mm=None if nadir is None else float(nadir),
+            change_from_baseline_mm=None if change_b is None else float(change_b),
+            change_from_baseline_pct=pct_b,
+            change_from_nadir_mm=None if change_n is None else float(change_n),
+            change_from_nadir_pct=pct_n,
+            target_response=target,
+            non_target_response=non_target,
+            new_lesions=new,
+            overall_response=overall,
+            reasons=reasons,
         )
+        reason = time_point_reason(
+            point,
+            assessment,
+            non_targets=list(base_non_targets),
+            targets_not_evaluated=reading.not_evaluated if has_targets else [],
+            prior_cr_date=prior_cr_date if overall is Response.PD else None,
+        )
+        results.append(point.model_copy(update={"reason": reason}))
         if total is not None and nadir is not None and total < nadir:
             nadir = total
 

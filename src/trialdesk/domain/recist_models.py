@@ -192,6 +192,7 @@ class TimePointResult(BaseModel):
     new_lesions: NewLesionFinding
     overall_response: Response
     reasons: list[str]
+    reason: str = Field(default="", description="The overall response and why, in words (domain/recist_reason.py).")
 
 
 class RecistEvaluation(BaseModel):
