@@ -215,15 +215,18 @@ def sae_form(subject_number: str, ae_id: RecordId, p: PagePrincipalDep, uow: Uow
     return _back(subject_number, "adverse_events")
 
 
-#: The tumour form's lesion rows (``l0_id`` ... ``l7_value``), and the lesion fields each row's inputs show.
+#: The tumour form's empty lesion rows (``l0_id`` ... ``l9_value``) before a baseline; after it, one row per baseline
+#: lesion plus NEW_LESION_ROWS for new lesions. The lesion fields each row's inputs show.
 LESION_ROWS = 10
+NEW_LESION_ROWS = 4
+_MAX_LESION_ROWS = 64
 _LESION_INPUTS = {"lesion_id": "id", "kind": "kind", "organ": "organ", "nodal": "nodal"}
 
 
 def _lesions_from_rows(form: FormData) -> tuple[list[dict[str, Any]], list[int]]:
     """The lesions of the filled rows, and for each the row it came from (rows without a lesion id are empty)."""
     lesions, rows = [], []
-    for i in range(LESION_ROWS):
+    for i in range(_MAX_LESION_ROWS):
         lesion_id = text(form, f"l{i}_id").strip()
         if not lesion_id:
             continue
@@ -425,24 +428,37 @@ def _fmt(value: Any, suffix: str = "") -> str:
     return "" if value is None else f"{value:g}{suffix}" if isinstance(value, (int, float)) else str(value)
 
 
+_NEW_LESION_TEXT = {"none": "no", "equivocal": "equivocal", "unequivocal": "yes"}
+
+
+def _change(result: dict[str, Any], since: str) -> str:
+    """``+20.0 % (+10 mm)``: the change of the target sum from the baseline or nadir (blank when not computed)."""
+    pct, mm = result.get(f"change_from_{since}_pct"), result.get(f"change_from_{since}_mm")
+    return "" if pct is None else f"{pct:+.1f} %" + ("" if mm is None else f" ({mm:+g} mm)")
+
+
 def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
+    """The RECIST table (sums, changes, responses and the reason of each time point, from the engine) and the
+    tumour form, its first rows the baseline lesions once there is a baseline."""
     summary = tumor.recist_summary(uow, principal, nct_id, subject.subject_number)
     rows = []
     for a in summary["assessments"]:
         r = a["result"]
         if a["baseline"]:
-            rows.append([a["assessment_date"], "baseline", _fmt(r.get("baseline_sum_mm"), " mm"), "", "", "", "", ""])
+            rows.append([a["assessment_date"], "baseline", _fmt(r.get("baseline_sum_mm"), " mm"), *[""] * 7])
         else:
             rows.append(
                 [
                     a["assessment_date"],
                     "follow-up",
                     _fmt(r.get("sum_mm"), " mm"),
-                    _fmt(r.get("change_from_baseline_pct"), " %"),
-                    _fmt(r.get("change_from_nadir_pct"), " %"),
+                    _change(r, "baseline"),
+                    _change(r, "nadir"),
                     r.get("target_response", ""),
                     r.get("non_target_response", ""),
+                    _NEW_LESION_TEXT.get(r.get("new_lesions", ""), ""),
                     a["overall_response"] or "",
+                    r.get("reason", ""),
                 ]
             )
     can_enter = principal.can(Action.DATA_ENTER, subject.site_key)
@@ -453,14 +469,32 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
             f'<p>Best overall response: <strong id="bor">{escape(bor)}</strong>; first PD: '
             f'<strong id="first-pd">{escape(str(summary["first_pd_date"] or "none"))}</strong></p>'
         )
+    baseline = next((a for a in summary["assessments"] if a["baseline"]), None)
+    baseline_lesions = [
+        {"id": le["lesion_id"], "kind": le["kind"], "organ": le.get("organ") or "", "nodal": bool(le.get("nodal"))}
+        for le in (baseline["lesions"] if baseline else [])
+    ]
     return {
         "title": "Tumour assessments (RECIST 1.1)",
-        "columns": ["Date", "Kind", "Sum", "vs baseline", "vs nadir", "Target", "Non-target", "Overall"],
+        "columns": [
+            "Date",
+            "Kind",
+            "Target sum",
+            "vs baseline",
+            "vs nadir",
+            "Target",
+            "Non-target",
+            "New lesion",
+            "Overall",
+            "Reason",
+        ],
         "rows": rows,
         "html": html,
         "empty": "No tumour assessments recorded.",
         "forms": ["capture_tumor_form.html"] if can_enter else [],
         "subject_number": subject.subject_number,
+        "baseline_lesions": baseline_lesions,
+        "lesion_rows": len(baseline_lesions) + NEW_LESION_ROWS if baseline_lesions else LESION_ROWS,
     }
 
 
