@@ -72,7 +72,7 @@ def test_follow_up_form_lists_baseline_lesions_and_table_gives_reasons(web):
     assert [fixed[f"l{i}_kind"] for i in range(3)] == ["target", "target", "non_target"]
     for lesion_id, organ in (("T1", "liver"), ("T2", "lung"), ("B1", "bone")):
         row = re.search(rf'<tr class="baseline-lesion" data-lesion="{lesion_id}">(.*?)</tr>', form, re.S)
-        assert row and f"<td>{organ}</td>" in row.group(1)
+        assert row and f">{organ}</td>" in row.group(1)
     assert 'name="l0_id" size' not in form  # no id to type on a baseline row
     # a baseline lesion left without a reading is refused beside its row; nothing stored
     blank = _post(client, h, {**fixed, "assessment_date": "2026-02-16", "l0_value": "30", "l2_value": "present"})

@@ -493,6 +493,7 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
         "empty": "No tumour assessments recorded.",
         "forms": ["capture_tumor_form.html"] if can_enter else [],
         "subject_number": subject.subject_number,
+        "labelled": True,  # cells labelled by their column on a narrow screen
         "baseline_lesions": baseline_lesions,
         "lesion_rows": len(baseline_lesions) + NEW_LESION_ROWS if baseline_lesions else LESION_ROWS,
     }
