@@ -1,4 +1,9 @@
-"""Site activation: the allowed status transitions."""
+"""Site activation: the allowed status transitions, and what closing the trial's recruitment does to a site.
+
+ACTIVE_NOT_RECRUITING is CT.gov's location status for a site whose subjects continue treatment and follow-up
+while no new subject is enrolled: the status every open site takes when the trial's recruitment is closed (a
+recorded early stop or recruitment closure, :func:`recruitment_closed_status`). It never goes back to RECRUITING.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from trialdesk.domain.protocol import SiteStatus
 S = SiteStatus
 TRANSITIONS: dict[SiteStatus, frozenset[SiteStatus]] = {
     S.NOT_YET_RECRUITING: frozenset({S.RECRUITING, S.CLOSED}),
-    S.RECRUITING: frozenset({S.SUSPENDED, S.CLOSED}),
-    S.SUSPENDED: frozenset({S.RECRUITING, S.CLOSED}),
+    S.RECRUITING: frozenset({S.SUSPENDED, S.ACTIVE_NOT_RECRUITING, S.CLOSED}),
+    S.SUSPENDED: frozenset({S.RECRUITING, S.ACTIVE_NOT_RECRUITING, S.CLOSED}),
+    S.ACTIVE_NOT_RECRUITING: frozenset({S.CLOSED}),
     S.CLOSED: frozenset(),
 }
 
@@ -33,7 +39,30 @@ def check_transition(current: str | None, new: str, reason: str | None) -> SiteS
     return target
 
 
+def recruitment_closed_status(current: str | None) -> SiteStatus | None:
+    """The status a site takes when the trial's recruitment closes (``None``: it keeps its own): a site that
+    recruited (RECRUITING, SUSPENDED) goes ACTIVE_NOT_RECRUITING, its subjects continuing; one that never opened
+    (NOT_YET_RECRUITING) is CLOSED; ACTIVE_NOT_RECRUITING and CLOSED stay."""
+    source = SiteStatus(current) if current else S.NOT_YET_RECRUITING
+    if source in (S.RECRUITING, S.SUSPENDED):
+        return S.ACTIVE_NOT_RECRUITING
+    if source is S.NOT_YET_RECRUITING:
+        return S.CLOSED
+    return None
+
+
 def require_recruiting(site_key: str, status: str | None) -> None:
     """Screening and randomization happen only at RECRUITING sites."""
+    if status == S.ACTIVE_NOT_RECRUITING.value:
+        raise Conflict(
+            f"site {site_key} is ACTIVE_NOT_RECRUITING, not RECRUITING: recruitment is closed (an early stop or "
+            "recruitment closure recorded for the trial, or the site's own closure); subjects already randomized "
+            "continue treatment and follow-up, no new subject is screened or randomized"
+        )
+    if status == S.CLOSED.value:
+        raise Conflict(
+            f"site {site_key} is CLOSED, not RECRUITING: it recruits no more (closed by the admin, or never opened "
+            "before the trial's recruitment was closed)"
+        )
     if status != S.RECRUITING.value:
         raise Conflict(f"site {site_key} is {status or 'not activated'}, not RECRUITING")

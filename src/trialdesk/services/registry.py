@@ -11,7 +11,7 @@ from typing import Protocol as TypingProtocol
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.audit import canonical_json
 from trialdesk.domain.errors import NotFound
-from trialdesk.domain.protocol import Protocol, SiteStatus
+from trialdesk.domain.protocol import OverallStatus, Protocol, SiteStatus
 from trialdesk.domain.records import Trial
 from trialdesk.services.unit_of_work import UnitOfWork
 
@@ -145,8 +145,18 @@ def get_trial_row(uow: UnitOfWork, nct_id: str) -> Trial:
     return row
 
 
+def _current_status(uow: UnitOfWork, nct_id: str) -> tuple[OverallStatus, str | None]:
+    """The computed overall status and last-updated date; their one home is
+    :func:`trialdesk.services.results_posting.current_status` (imported here, as it builds on this module)."""
+    from trialdesk.services.results_posting import current_status
+
+    return current_status(uow, nct_id)
+
+
 def get_protocol(uow: UnitOfWork, nct_id: str, *, live_sites: bool = True) -> Protocol:
-    """The trial's protocol; with ``live_sites`` the locations carry the sites' current status."""
+    """The trial's protocol as stored; with ``live_sites``, as it stands now: the locations carry the sites'
+    current status, and the record's overall status and last-update date are the computed ones the public page
+    shows (:func:`trialdesk.services.results_posting.current_status`)."""
     row = get_trial_row(uow, nct_id)
     protocol = _protocol_of(row)
     if not live_sites:
@@ -156,7 +166,15 @@ def get_protocol(uow: UnitOfWork, nct_id: str, *, live_sites: bool = True) -> Pr
         loc.model_copy(update={"status": SiteStatus(live) if (live := status.get(loc.site_id)) else loc.status})
         for loc in protocol.registry.locations
     ]
-    return protocol.model_copy(update={"registry": protocol.registry.model_copy(update={"locations": locations})})
+    overall, last_updated = _current_status(uow, nct_id)
+    record_status = protocol.registry.status.model_copy(
+        update={
+            "overall_status": overall,
+            "last_update_post_date": last_updated or protocol.registry.status.last_update_post_date,
+        }
+    )
+    registry = protocol.registry.model_copy(update={"locations": locations, "status": record_status})
+    return protocol.model_copy(update={"registry": registry})
 
 
 #: The scheme's parameters that, with the allocation history, let a reader predict the next arm (the block
@@ -186,17 +204,21 @@ def protocol_json_for(principal: Principal, protocol: Protocol) -> dict[str, Any
 
 
 def list_trials(uow: UnitOfWork, query: str | None = None) -> list[dict[str, Any]]:
+    """Loaded trials (optionally those holding every word of ``query``) with the computed overall status and
+    last-updated date the public page shows."""
     rows = uow.trials.list()
     out = []
     words = [w for w in re.split(r"\s+", (query or "").lower()) if w]
     for row in rows:
         if words and not all(w in row.search_text for w in words):
             continue
+        overall, last_updated = _current_status(uow, row.nct_id)
         out.append(
             {
                 "nct_id": row.nct_id,
                 "brief_title": row.brief_title,
-                "overall_status": row.overall_status,
+                "overall_status": overall.value,
+                "last_updated": last_updated,
                 "source": row.source,
                 "has_results": row.results_json is not None,
             }

@@ -1,7 +1,10 @@
 """Posting results that are true: due, approved, confirmed, versioned; the registry's status and dates.
 
 * :func:`record_decision`: the sponsor or the statistician records an early stop, a recruitment closure or the
-  trial's completion, with its reason (``Action.TRIAL_DECIDE``; audited ``trial.decision``).
+  trial's completion, with its reason (``Action.TRIAL_DECIDE``; audited ``trial.decision``). An early stop or a
+  recruitment closure closes recruitment at every site in the same transaction
+  (:func:`trialdesk.services.sites.close_recruitment`): no new subject is screened or randomized, subjects
+  already randomized continue.
 * :func:`approve_results`: the sponsor approves an analysis run's results for posting, confirming it explicitly
   (``Action.RESULTS_APPROVE``; audited ``results.approved``).
 * :func:`post_results`: the statistician posts an approved run's resultsSection, confirming it explicitly, once
@@ -9,6 +12,8 @@
   posting is a new version; earlier versions are kept (``Action.RESULTS_POST``; audited ``results.posted``).
 * :func:`registry_view`: what the public page says: the computed status
   (:func:`trialdesk.domain.results_posting.registry_status`), first posted, last updated and the history.
+  :func:`current_status` is its status and last-updated date alone: the one home the home list, the API's protocol
+  JSON and the CT.gov export read them from (:mod:`trialdesk.services.registry`).
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.domain.protocol import OverallStatus, Protocol
 from trialdesk.domain.records import AnalysisRun, Trial
-from trialdesk.domain.results_posting import TrialOperations, analysis_due_problem, registry_status
+from trialdesk.domain.results_posting import DecisionKind, TrialOperations, analysis_due_problem, registry_status
 from trialdesk.domain.subject_lifecycle import SubjectStatus
 from trialdesk.services.analysis import run_summary
 from trialdesk.services.commands import ApproveResults, PostResults, RecordTrialDecision
 from trialdesk.services.registry import get_protocol, get_trial_row, stored_id
+from trialdesk.services.sites import close_recruitment
 from trialdesk.services.unit_of_work import UnitOfWork
 
 __all__ = [
     "approve_results",
+    "current_status",
     "decisions",
     "post_results",
     "posting_due",
@@ -37,6 +44,9 @@ __all__ = [
     "runs_for_approval",
     "trial_status",
 ]
+
+#: Decisions that close recruitment at every site.
+_CLOSES_RECRUITMENT = frozenset({DecisionKind.EARLY_STOP.value, DecisionKind.RECRUITMENT_CLOSED.value})
 
 #: Subject statuses that mean the subject has ended the study.
 _ENDED = frozenset({SubjectStatus.OFF_STUDY.value, SubjectStatus.DEAD.value})
@@ -97,6 +107,8 @@ def record_decision(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: Rec
     trial.updated_at = row.recorded_at
     out = {"id": row.id, "kind": row.kind, "decided_on": row.decided_on, "reason": row.reason}
     uow.record("trial.decision", "trial", nct_id, after=out, trial=nct_id, actor=principal.username, reason=cmd.reason)
+    if cmd.kind in _CLOSES_RECRUITMENT:
+        close_recruitment(uow, nct_id, reason=f"{cmd.kind}: {cmd.reason}", actor=principal.username)
     return {**out, "recorded_by": row.recorded_by, "recorded_at": row.recorded_at}
 
 
@@ -250,26 +262,39 @@ def _day(text: str | None) -> str | None:
     return text[:10] if text else None
 
 
+def _last_updated(uow: UnitOfWork, trial: Trial, protocol: Protocol, postings: list[Any]) -> str | None:
+    trial_id = stored_id(trial)
+    dates = [protocol.registry.status.last_update_post_date, _day(trial.updated_at)]
+    dates += [_day(p.posted_at) for p in postings]
+    dates += [_day(d.recorded_at) for d in uow.analysis.decisions(trial_id)]
+    known = sorted(d for d in dates if d)
+    return known[-1] if known else None
+
+
+def current_status(uow: UnitOfWork, nct_id: str) -> tuple[OverallStatus, str | None]:
+    """The registry's overall status now and the record's last-updated date (``YYYY-MM-DD``), as the public page
+    shows them (:func:`registry_view`)."""
+    trial = get_trial_row(uow, nct_id)
+    protocol = get_protocol(uow, nct_id, live_sites=False)
+    postings = uow.analysis.postings(stored_id(trial))
+    return registry_status(_operations(uow, trial, protocol)), _last_updated(uow, trial, protocol, postings)
+
+
 def registry_view(uow: UnitOfWork, nct_id: str) -> dict[str, Any]:
     """What the public page shows besides the record: ``status``, ``first_posted`` and ``last_posted`` (of the
     results), ``last_updated`` (the latest of the record's own date, a change of the stored record, a posting or a
     decision) and ``history`` (every posting version, oldest first)."""
     trial = get_trial_row(uow, nct_id)
     protocol = get_protocol(uow, nct_id, live_sites=False)
-    trial_id = stored_id(trial)
-    postings = uow.analysis.postings(trial_id)
+    postings = uow.analysis.postings(stored_id(trial))
     history = [
         {"version": p.version, "posted_on": _day(p.posted_at), "cut_date": p.cut_date, "run_id": p.run_id}
         for p in postings
     ]
-    dates = [protocol.registry.status.last_update_post_date, _day(trial.updated_at)]
-    dates += [_day(p.posted_at) for p in postings]
-    dates += [_day(d.recorded_at) for d in uow.analysis.decisions(trial_id)]
-    known = sorted(d for d in dates if d)
     return {
         "status": registry_status(_operations(uow, trial, protocol)).value,
         "first_posted": history[0]["posted_on"] if history else None,
         "last_posted": history[-1]["posted_on"] if history else None,
-        "last_updated": known[-1] if known else None,
+        "last_updated": _last_updated(uow, trial, protocol, postings),
         "history": history,
     }

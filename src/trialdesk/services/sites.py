@@ -7,7 +7,7 @@ from typing import Any
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.errors import NotFound
 from trialdesk.domain.records import Site, Trial
-from trialdesk.domain.sites import check_transition
+from trialdesk.domain.sites import check_transition, recruitment_closed_status
 from trialdesk.services.commands import ChangeSiteStatus
 from trialdesk.services.registry import get_trial_row, stored_id
 from trialdesk.services.unit_of_work import UnitOfWork
@@ -67,3 +67,30 @@ def change_site_status(
         actor=principal.username,
     )
     return site_dict(site)
+
+
+def close_recruitment(uow: UnitOfWork, nct_id: str, *, reason: str, actor: str) -> list[dict[str, Any]]:
+    """Close the trial's recruitment at every site (a recorded early stop or recruitment closure): each open site
+    takes :func:`~trialdesk.domain.sites.recruitment_closed_status`, audited ``site.status_changed`` with the
+    decision's reason. Returns the sites that changed."""
+    trial = get_trial_row(uow, nct_id)
+    changed = []
+    for site in uow.sites.for_trial(stored_id(trial)):
+        target = recruitment_closed_status(site.status)
+        if target is None:
+            continue
+        before = site_dict(site)
+        site.status = target.value
+        uow.record(
+            "site.status_changed",
+            "site",
+            site.site_key,
+            before=before,
+            after=site_dict(site),
+            reason=f"recruitment closed for the trial: {reason}",
+            trial=nct_id,
+            site=site.site_key,
+            actor=actor,
+        )
+        changed.append(site_dict(site))
+    return changed
