@@ -142,3 +142,19 @@ def test_home_list_api_and_ctgov_export_show_the_public_pages_status_and_date(td
     assert surfaces() == {("RECRUITING", START.date().isoformat())}
     _stop(tdc, users)
     assert surfaces() == {("ACTIVE_NOT_RECRUITING", STOPPED.date().isoformat())}
+
+
+def test_screening_over_http_after_an_early_stop_is_a_409_naming_why(tdc):
+    import json
+    from pathlib import Path
+
+    users = make_users(tdc)
+    _stop(tdc, users)
+    client = TestClient(create_app(td_app=tdc))
+    coordinator = {"Authorization": f"Bearer {token_for(tdc, users[Role.COORDINATOR].username)}"}
+    record = json.loads((Path(__file__).resolve().parents[1] / "docs" / "screening" / "eligible.json").read_text())
+    url = f"/api/v1/trials/{NCT}/screenings"
+    r = client.post(url, headers=coordinator, json={"site": OWN, "patient_ref": "HN-9", "record": record})
+    assert r.status_code == 409, r.text
+    assert "ACTIVE_NOT_RECRUITING" in r.text and "recruitment is closed" in r.text
+    assert client.get(url, headers=coordinator).json() == []
