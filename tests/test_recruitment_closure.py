@@ -102,6 +102,7 @@ def test_early_stop_closes_recruitment_at_every_site(tdc, tmp_path):
     page = client_for(tdc, "sponsor1").get("/ops/dashboard")
     assert page.status_code == 200
     assert "· 0 site(s) recruiting" in page.text
+    assert "none: recruitment closed at 1 of 642 randomized" in page.text  # no forecast of a target never reached
 
 
 def test_a_recruitment_closure_closes_the_sites_too(tdc):
@@ -125,7 +126,7 @@ def test_home_list_api_and_ctgov_export_show_the_public_pages_status_and_date(td
         row = re.search(rf'<td><a href="/trials/{NCT}">.*?</tr>', home, re.S).group(0)
         on_home = (
             re.search(r'class="status [^"]*">([A-Z_]+)<', row).group(1),
-            re.search(r'class="last-updated">([0-9-]+)<', row).group(1),
+            re.search(r'class="last-updated nowrap">([0-9-]+)<', row).group(1),
         )
         [listed] = [t for t in client.get("/api/v1/trials", headers=auth).json() if t["nct_id"] == NCT]
         status = client.get(f"/api/v1/trials/{NCT}", headers=auth).json()["registry"]["status"]

@@ -138,10 +138,23 @@ def dashboard(uow: UnitOfWork, principal: Principal, nct_id: str, *, today: dt.d
         "timeline": timeline,
         "recruiting_sites": sum(1 for s in sites if s.status == "RECRUITING"),
         "randomized_all_sites": len(everyone),
-        "forecast": enrollment_forecast(protocol, nct_id, target, [day for _site, day in everyone], today)
+        "forecast": _forecast_or_closed(
+            uow, trial_id, protocol, nct_id, target, [day for _site, day in everyone], today
+        )
         if target
         else None,
     }
+
+
+def _forecast_or_closed(
+    uow: UnitOfWork, trial_id: int, protocol: Protocol, nct_id: str, target: int, days: list[str], today: dt.date
+) -> dict[str, Any]:
+    """No forecast once recruitment is closed at every site (an early stop or a recruitment closure): the trial will
+    not reach its target, and the dashboard says so, as the public status does."""
+    every_site = uow.sites.for_trial(trial_id)
+    if every_site and all(s.status in ("ACTIVE_NOT_RECRUITING", "CLOSED") for s in every_site):
+        return {"status": "closed", "randomized": len(days)}
+    return enrollment_forecast(protocol, nct_id, target, days, today)
 
 
 def enrollment_forecast(
