@@ -166,6 +166,12 @@ def world(tmp_path_factory):
                 uow, SYSTEM, NCT, RecordTrialDecision(kind="early_stop", reason="matrix test: analysis due")
             )
             results_posting.approve_results(uow, SYSTEM, NCT, ApproveResults(run_id=run["run_id"], confirm=True))
+            # The early stop closed recruitment at every site (tests/test_recruitment_closure.py); this world tests
+            # permissions, so the two sites the matrix screens and randomizes at recruit again (set directly: the
+            # services never reopen a closed site).
+            for site in uow.sites.for_trial(uow.trials.get(NCT).id):
+                if site.site_key in (OWN, OTHER):
+                    site.status = "RECRUITING"
             uow.commit()
         headers = {role: {"Authorization": f"Bearer {token_for(td, p.username)}"} for role, p in principals.items()}
         store = SeedStore(path.parent / "secrets")
@@ -546,8 +552,11 @@ OPS = [
         "trial.decide",
         A.TRIAL_DECIDE,
         writes=True,
-        call=lambda uow, p, c: results_posting.record_decision(uow, p, NCT, _CLOSED),
-        http=Http("POST", lambda c: f"{TRIAL}/decisions", lambda c: _CLOSED.model_dump(mode="json"), 201),
+        # on the scratch copy: a closure closes the trial's sites, and the other operations screen and randomize
+        call=lambda uow, p, c: results_posting.record_decision(uow, p, SCRATCH, _CLOSED),
+        http=Http(
+            "POST", lambda c: f"/api/v1/trials/{SCRATCH}/decisions", lambda c: _CLOSED.model_dump(mode="json"), 201
+        ),
     ),
     Op(
         "design.closed_form",
