@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     default_trial: str = "NCT07003074"
     #: A web session ends this many hours after login however active it is (the idle expiry still applies).
     session_absolute_hours: float = Field(default=12.0, gt=0)
+
+    def data_directory(self) -> Path:
+        """``data_dir``, else the user data directory (platformdirs: ``~/.local/share/trialdesk`` on Linux): the one
+        home of local state (the SQLite file, the seed and audit-key directories)."""
+        if self.data_dir:
+            return Path(self.data_dir)
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("trialdesk", appauthor=False))
+
     #: Login anti-automation (ASVS 2.2.1): at most this many login attempts per minute from one client address and
     #: for one username; more are answered 429 with ``Retry-After``. A successful login is not counted. The counts
     #: live in the web process's memory: several workers each allow this many.

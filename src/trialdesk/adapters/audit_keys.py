@@ -54,13 +54,7 @@ def parse_key(text: str, *, field: str = ENV_KEY) -> bytes:
 
 
 def default_directory(settings: Settings) -> Path:
-    if settings.audit_dir:
-        return Path(settings.audit_dir)
-    if settings.data_dir:
-        return Path(settings.data_dir) / "audit"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("trialdesk", appauthor=False)) / "audit"
+    return Path(settings.audit_dir) if settings.audit_dir else settings.data_directory() / "audit"
 
 
 def _write_new(path: Path, data: bytes) -> bool:

@@ -69,13 +69,9 @@ def parse_seed(text: str, *, field: str = "seed") -> bytes:
 
 
 def _default_directory(settings: Settings) -> Path:
-    if settings.randomization_dir:
-        return Path(settings.randomization_dir)
-    if settings.data_dir:
-        return Path(settings.data_dir) / "randomization"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("trialdesk", appauthor=False)) / "randomization"
+    return (
+        Path(settings.randomization_dir) if settings.randomization_dir else settings.data_directory() / "randomization"
+    )
 
 
 def seed_directory(settings: Settings | None = None) -> Path:

@@ -16,13 +16,7 @@ ENV_URL = "TRIALDESK_DATABASE_URL"
 
 def default_sqlite_path(settings: Settings | None = None) -> Path:
     """``<user data dir>/trialdesk/trialdesk.sqlite`` (platformdirs), overridable with ``TRIALDESK_DATA_DIR``."""
-    base = (settings or get_settings()).data_dir
-    if base:
-        directory = Path(base)
-    else:
-        import platformdirs
-
-        directory = Path(platformdirs.user_data_dir("trialdesk", appauthor=False))
+    directory = (settings or get_settings()).data_directory()
     directory.mkdir(parents=True, exist_ok=True)
     return directory / "trialdesk.sqlite"
 
