@@ -305,8 +305,37 @@ class RegistryRecord(_Strict):
         return self
 
 
+class LocaleSpec(_Strict):
+    """Where the sites work: the time zone their dates and times are shown in, and the languages of the
+    operations pages (the first is the default for a user who has chosen none). The public registry page keeps the
+    record's language."""
+
+    time_zone: str = "UTC"
+    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    assumptions: AssumptionMap = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> LocaleSpec:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"time_zone {self.time_zone!r} is not an IANA time zone") from exc
+        unknown = [lang for lang in self.languages if lang not in SUPPORTED_LANGUAGES]
+        if unknown:
+            raise ValueError(f"languages {unknown} not supported (supported: {', '.join(SUPPORTED_LANGUAGES)})")
+        return self
+
+
+#: the languages the operations pages are translated into (src/trialdesk/locale)
+SUPPORTED_LANGUAGES = ("en", "zh-Hans")
+
+
 class Operations(_Strict):
     """Operational rules; each section is owned by its domain module."""
+
+    locale: LocaleSpec = Field(default_factory=LocaleSpec)
 
     eligibility: EligibilitySpec | None = None
     randomization: RandomizationSpec | None = None

@@ -99,6 +99,9 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | N
 
     api_errors.install(web)
     # Added last, so outermost: CSP, framing, nosniff, referrer and HSTS on every answer, the body limit's included.
+    from trialdesk.entrypoints.web.language import LanguageMiddleware
+
+    web.add_middleware(LanguageMiddleware)
     web.add_middleware(SecurityHeaders)
 
     for router in routers():

@@ -13,8 +13,12 @@ from typing import Any
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from trialdesk.entrypoints.web.i18n import install as install_i18n
+
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+# gettext (``_``), and the filters that show codes, dates, times and numbers for people (entrypoints/web/i18n.py)
+install_i18n(templates.env)
 
 
 def _nav(request: Request) -> list[Any]:

@@ -1,0 +1,139 @@
+"""Human labels for the codes the domain stores (``on_treatment``, ``dose_not_changed``, ``de_novo``, ``PR``...).
+
+The one place a page turns a code into words: templates use the ``label`` filter (``{{ subject.status|label }}``),
+Python code of the web layer :func:`label`. Each label is an English msgid translated by the catalogs
+(``src/trialdesk/locale``), with the standard Chinese clinical term where one exists (CTCAE 5.0 Chinese edition,
+RECIST 1.1 Chinese terminology, ICH E2A). ``tests/test_i18n.py`` checks that every code of the domain's
+enumerations has a label here and a translation there.
+"""
+
+from __future__ import annotations
+
+from trialdesk.entrypoints.web.i18n import gettext
+
+
+def N_(message: str) -> str:
+    """Marks a msgid for extraction without translating it (translation happens when the label is shown)."""
+    return message
+
+
+LABELS: dict[str, str] = {
+    # roles
+    "admin": N_("Administrator"),
+    "sponsor": N_("Sponsor"),
+    "investigator": N_("Investigator"),
+    "coordinator": N_("Clinical research coordinator"),
+    "monitor": N_("Monitor"),
+    "statistician": N_("Statistician"),
+    # subject status (domain/subject_lifecycle.py)
+    "screening": N_("Screening"),
+    "eligible": N_("Eligible"),
+    "screen_failed": N_("Screen failure"),
+    "randomized": N_("Randomized"),
+    "on_treatment": N_("On treatment"),
+    "off_treatment": N_("Off treatment, in follow-up"),
+    "off_study": N_("Off study"),
+    "dead": N_("Died"),
+    # dispositions (domain/treatment_course.py)
+    "end_of_treatment": N_("End of treatment"),
+    "end_of_study": N_("End of study"),
+    "death": N_("Death"),
+    "new_therapy": N_("New anticancer therapy"),
+    # adverse events (domain/adverse_events.py): seriousness criteria (ICH E2A)
+    "life_threatening": N_("Life-threatening"),
+    "hospitalisation": N_("Hospitalisation or its prolongation"),
+    "disability": N_("Persistent or significant disability"),
+    "congenital_anomaly": N_("Congenital anomaly or birth defect"),
+    "medically_important": N_("Medically important event"),
+    # relationship to a study drug
+    "not_related": N_("Not related"),
+    "unlikely": N_("Unlikely related"),
+    "possible": N_("Possibly related"),
+    "probable": N_("Probably related"),
+    "definite": N_("Definitely related"),
+    # action taken with a study drug
+    "dose_not_changed": N_("Dose not changed"),
+    "dose_reduced": N_("Dose reduced"),
+    "drug_interrupted": N_("Drug interrupted"),
+    "drug_withdrawn": N_("Drug withdrawn"),
+    "not_applicable": N_("Not applicable"),
+    "unknown": N_("Unknown"),
+    # outcome
+    "recovered": N_("Recovered/resolved"),
+    "recovering": N_("Recovering/resolving"),
+    "not_recovered": N_("Not recovered/not resolved"),
+    "recovered_with_sequelae": N_("Recovered/resolved with sequelae"),
+    "fatal": N_("Fatal"),
+    # RECIST 1.1 responses and new lesions (domain/recist_models.py)
+    "CR": N_("Complete response (CR)"),
+    "PR": N_("Partial response (PR)"),
+    "SD": N_("Stable disease (SD)"),
+    "non-CR/non-PD": N_("Non-CR/non-PD"),
+    "PD": N_("Progressive disease (PD)"),
+    "NE": N_("Not evaluable (NE)"),
+    "NA": N_("Not applicable"),
+    "none": N_("None"),
+    "equivocal": N_("Equivocal"),
+    "unequivocal": N_("Unequivocal"),
+    # visits (domain/schedule.py)
+    "treatment": N_("Treatment visit"),
+    "tumor_assessment": N_("Tumour assessment"),
+    "survival_followup": N_("Survival follow-up"),
+    "done": N_("Done"),
+    "upcoming": N_("Upcoming"),
+    "due": N_("Due"),
+    "overdue": N_("Overdue"),
+    "missed": N_("Missed"),
+    # dosing (domain/dosing_spec.py, domain/bsa.py)
+    "mg_per_m2": N_("mg/m²"),
+    "mg_per_kg": N_("mg/kg"),
+    "flat": N_("Flat dose"),
+    "mosteller": N_("Mosteller"),
+    "dubois": N_("Du Bois"),
+    "haycock": N_("Haycock"),
+    "gehan_george": N_("Gehan and George"),
+    # registry and site status (domain/protocol.py)
+    "ACTIVE_NOT_RECRUITING": N_("Active, not recruiting"),
+    "COMPLETED": N_("Completed"),
+    "ENROLLING_BY_INVITATION": N_("Enrolling by invitation"),
+    "NOT_YET_RECRUITING": N_("Not yet recruiting"),
+    "RECRUITING": N_("Recruiting"),
+    "SUSPENDED": N_("Suspended"),
+    "TERMINATED": N_("Terminated"),
+    "WITHDRAWN": N_("Withdrawn"),
+    "CLOSED": N_("Closed"),
+    # results posting (domain/results_posting.py)
+    "early_stop": N_("Early stop"),
+    "recruitment_closed": N_("Recruitment closed"),
+    "completed": N_("Completed"),
+    # queries
+    "open": N_("Open"),
+    "answered": N_("Answered"),
+    "closed": N_("Closed"),
+    # stratification factors of NCT07003074 and their levels (protocols/NCT07003074.yaml)
+    "hr_status": N_("Hormone-receptor status"),
+    "disease_setting": N_("Disease setting"),
+    "visceral_metastases": N_("Visceral metastases"),
+    "positive": N_("Positive"),
+    "negative": N_("Negative"),
+    "de_novo": N_("De novo metastatic"),
+    "recurrent": N_("Recurrent"),
+    "yes": N_("Yes"),
+    "no": N_("No"),
+    "male": N_("Male"),
+    "female": N_("Female"),
+}
+
+
+def label(code: object) -> str:
+    """The human label of a code in the request's language; an unknown code is shown as words
+    (``some_code`` → ``Some code``), never as an empty cell."""
+    if code is None or code == "":
+        return ""
+    text = str(code)
+    known = LABELS.get(text)
+    if known is not None:
+        return gettext(known)
+    if "_" in text and text.replace("_", "").isalnum():
+        return gettext(text.replace("_", " ").capitalize())
+    return text

@@ -1,0 +1,86 @@
+"""Which language and time zone a request is rendered in, and the switch that changes the language.
+
+:class:`LanguageMiddleware` (pure ASGI, so the context variables it sets reach the handlers and their templates)
+picks the language as :mod:`trialdesk.entrypoints.web.i18n` describes and the trial's time zone; ``POST
+/account/language`` stores a signed-in user's choice (audited) and remembers it in the ``td_lang`` cookie, which
+login sets from the stored choice.
+"""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from trialdesk.entrypoints.web import i18n
+
+#: pages that stay in the registry record's language (English): the public face
+_PUBLIC_PREFIXES = ("/trials/", "/api/", "/static/")
+
+
+def _public(path: str) -> bool:
+    return path == "/" or path.startswith(_PUBLIC_PREFIXES)
+
+
+def trial_locale(app: Any, nct_id: str | None) -> tuple[str, list[str]]:
+    """(time zone, languages) of a trial's ``operations.locale``, cached on the web app; UTC and English for a trial
+    the database does not hold."""
+    cache: dict[str, tuple[str, list[str]]] = app.state.__dict__.setdefault("_trial_locale", {})
+    td = getattr(app.state, "td", None)
+    settings = getattr(app.state, "settings", None)
+    nct = nct_id or getattr(settings, "default_trial", None) or ""
+    if nct not in cache:
+        found = ("UTC", ["en"])
+        if td is not None and nct:
+            try:
+                from trialdesk.services import registry
+
+                with td.uow() as uow:
+                    spec = registry.get_protocol(uow, nct, live_sites=False).operations.locale
+                found = (spec.time_zone, list(spec.languages))
+            except Exception:  # an unknown trial, a stand-in app, a database outage: the page answers on its own
+                return found
+        cache[nct] = found
+    return cache[nct]
+
+
+class LanguageMiddleware:
+    """Sets the request's language and time zone (context variables read by the templates' filters)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        cookie = SimpleCookie()
+        try:
+            cookie.load(headers.get("cookie", ""))
+        except Exception:
+            cookie = SimpleCookie()
+        from starlette.concurrency import run_in_threadpool
+
+        web_app = scope.get("app")
+        tz, languages = ("UTC", ["en"])
+        if web_app is not None:
+            tz, languages = await run_in_threadpool(trial_locale, web_app, (query.get("trial") or [None])[0])
+        asked = i18n.normalize((query.get("lang") or [None])[0]) if scope.get("method") == "GET" else None
+        stored = i18n.normalize(cookie[i18n.LANG_COOKIE].value) if i18n.LANG_COOKIE in cookie else None
+        browser = i18n.from_accept_language(headers.get("accept-language", ""))
+        lang = "en" if _public(path) else (asked or stored or browser or languages[0])
+        remember = asked is not None and asked != stored and not _public(path)
+
+        async def send_with_cookie(message: Message) -> None:
+            if remember and message["type"] == "http.response.start":
+                value = f"{i18n.LANG_COOKIE}={asked}; Path=/; Max-Age=31536000; SameSite=Lax"
+                message.setdefault("headers", []).append((b"set-cookie", value.encode("latin-1")))
+            await send(message)
+
+        with i18n.use(lang, tz):
+            await self.app(scope, receive, send_with_cookie)
