@@ -13,7 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from trialdesk.domain.access import Action, Principal
-from trialdesk.entrypoints.web import routes_capture, routes_randomization, routes_screening, routes_treatment
+from trialdesk.entrypoints.web import (
+    routes_capture,
+    routes_capture_queries,
+    routes_randomization,
+    routes_screening,
+    routes_treatment,
+)
 
 Panel = dict[str, Any]
 PanelFn = Callable[[Any, Principal, str, Any], Panel | None]
@@ -44,7 +50,7 @@ SUBJECT_PANELS: list[tuple[str, PanelFn]] = [
     ("doses", routes_treatment.doses_panel),
     ("adverse_events", routes_capture.ae_panel),
     ("tumour_assessments", routes_capture.tumor_panel),
-    ("queries", routes_capture.queries_panel),
+    ("queries", routes_capture_queries.queries_panel),
     ("disposition", routes_treatment.disposition_panel),
     ("signature", routes_capture.signature_panel),
     ("screenings", routes_screening.subject_screenings_panel),
@@ -54,7 +60,7 @@ SUBJECT_PANELS: list[tuple[str, PanelFn]] = [
 SITE_PANELS: list[tuple[str, PanelFn]] = [
     ("upcoming_visits", routes_treatment.upcoming_visits_panel),
     ("serious_adverse_events", routes_capture.site_sae_panel),
-    ("open_queries", routes_capture.site_queries_panel),
+    ("open_queries", routes_capture_queries.site_queries_panel),
     ("screening", routes_screening.site_screening_panel),
     ("subjects", subjects_panel),
 ]

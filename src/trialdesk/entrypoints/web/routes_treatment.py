@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -29,7 +29,7 @@ from trialdesk.entrypoints.web.deps import (
     committed,
 )
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, service_errors, text, typed, validate
-from trialdesk.entrypoints.web.subject_page import submit
+from trialdesk.entrypoints.web.subject_page import back_to, submit
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import treatment
 from trialdesk.services.commands import EditDose, EditDoseForm, PlanDoses, RecordDisposition, RecordDose, RecordDoseForm
@@ -278,7 +278,7 @@ def page_dose_record(
         if isinstance(exc, InvalidInput):
             errors = service_errors(exc, suffix=f"__{drug}", row_fields=ROW_FIELDS)
     if error is None:
-        return RedirectResponse(f"/ops/subjects/{subject_number}#panel-doses", status_code=303)
+        return back_to(subject_number, "doses")
     _, subject = get_subject(uow, p, nct_id, subject_number, Action.DATA_ENTER)
     planned = _form_plan(uow, p, nct_id, subject_number, values)
     entered = {e["drug"]: e for e in entries}
@@ -323,7 +323,7 @@ def page_dose_edit(
         change,
         rename=_dose_edit_field,
     )
-    return back or RedirectResponse(f"/ops/subjects/{subject_number}#panel-doses", status_code=303)
+    return back or back_to(subject_number, "doses")
 
 
 def _disposition_field(path: str) -> str:
@@ -361,7 +361,7 @@ def page_disposition(
         record,
         rename=_disposition_field,
     )
-    return back or RedirectResponse(f"/ops/subjects/{subject_number}#panel-disposition", status_code=303)
+    return back or back_to(subject_number, "disposition")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -11,14 +11,74 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from trialdesk.domain.access import Principal
 from trialdesk.domain.errors import InvalidInput
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, Rename, service_errors
 from trialdesk.entrypoints.web.templating import ctx, templates
+
+#: The casebook's tabs, in the order site staff work: (slug, title). Each is a URL, ``?tab=<slug>``.
+TABS: list[tuple[str, str]] = [
+    ("summary", "Summary"),
+    ("screening", "Screening"),
+    ("treatment", "Treatment"),
+    ("ae", "Adverse events"),
+    ("tumour", "Tumour assessments"),
+    ("disposition", "Disposition"),
+    ("queries", "Queries"),
+    ("signature", "Signature"),
+    ("audit", "Audit"),
+]
+TAB_SLUGS = frozenset(slug for slug, _ in TABS)
+
+#: The tab each panel of the subject page lives on (panels.SUBJECT_PANELS names them).
+PANEL_TAB: dict[str, str] = {
+    "summary": "summary",
+    "randomization": "treatment",
+    "calendar": "treatment",
+    "doses": "treatment",
+    "adverse_events": "ae",
+    "tumour_assessments": "tumour",
+    "queries": "queries",
+    "disposition": "disposition",
+    "signature": "signature",
+    "screenings": "screening",
+    "audit": "audit",
+}
+
+#: The tab a form comes back on when refused (its element id, or the start of it).
+FORM_TAB: dict[str, str] = {
+    "ae-form": "ae",
+    "tumor-form": "tumour",
+    "query-": "queries",
+    "sign-form": "signature",
+    "dose-": "treatment",
+    "disposition-form": "disposition",
+}
+
+
+def casebook_url(subject_number: str, panel: str) -> str:
+    """The casebook tab that shows ``panel``, scrolled to it: ``/ops/subjects/12-0010?tab=ae#panel-adverse_events``."""
+    return f"/ops/subjects/{quote(subject_number)}?tab={PANEL_TAB.get(panel, 'summary')}#panel-{panel}"
+
+
+def back_to(subject_number: str, panel: str) -> RedirectResponse:
+    """A form's redirect after success: the tab of its panel (303, so a reload does not post again)."""
+    return RedirectResponse(casebook_url(subject_number, panel), status_code=303)
+
+
+def tab_of(request: Request, form_state: FormState | None) -> str:
+    """The tab to show: a refused form's own tab, else ``?tab=`` (unknown or absent: the summary)."""
+    if form_state is not None:
+        for prefix, tab in FORM_TAB.items():
+            if form_state.form.startswith(prefix):
+                return tab
+    tab = request.query_params.get("tab", "")
+    return tab if tab in TAB_SLUGS else "summary"
 
 
 def render(
