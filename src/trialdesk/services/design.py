@@ -9,11 +9,15 @@ from trialdesk.domain.design import DesignSpec
 from trialdesk.domain.errors import Conflict, InvalidInput
 from trialdesk.services.registry import get_protocol
 from trialdesk.services.unit_of_work import UnitOfWork
+from trialdesk.stats.simulation_results import DEFAULT_CHUNK_SIZE, DEFAULT_SEED
 
 if TYPE_CHECKING:
     from trialdesk.stats.simulation_results import SimulationResult
 
 MAX_WEB_TRIALS = 20_000
+# The web's default is smaller than the CLI's DEFAULT_TRIALS (a page answers in about a second); the seed, the chunk
+# size and the stream are the CLI's, so the same seed and trials give the CLI's power exactly.
+WEB_DEFAULT_TRIALS = 2000
 
 
 def design_of(uow: UnitOfWork, principal: Principal, nct_id: str) -> DesignSpec:
@@ -40,11 +44,15 @@ def closed_form(
     return report
 
 
-def simulate_design(design: DesignSpec, *, trials: int, hazard_ratio: float | None, seed: int) -> SimulationResult:
-    """Run the simulation (outside any transaction: it reads nothing from the database)."""
+def simulate_design(
+    design: DesignSpec, *, trials: int, hazard_ratio: float | None, seed: int = DEFAULT_SEED
+) -> SimulationResult:
+    """Run the simulation (outside any transaction: it reads nothing from the database).
+
+    Equal to ``trialdesk simulate``'s alternative (its power) for the same seed, trials and hazard ratio."""
     from trialdesk.stats.simulate import simulate
 
     if not 100 <= trials <= MAX_WEB_TRIALS:
         raise InvalidInput(f"must be between 100 and {MAX_WEB_TRIALS}", field="trials")
     _check_hazard_ratio(hazard_ratio)
-    return simulate(design, trials, seed, hazard_ratio=hazard_ratio)
+    return simulate(design, trials, seed, hazard_ratio=hazard_ratio, chunk_size=DEFAULT_CHUNK_SIZE)

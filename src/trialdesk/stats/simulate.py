@@ -18,8 +18,10 @@ and cumulative sums, and ``O - E`` and ``V`` are row sums. No Python loop runs o
 Ties: PFS, dropout and accrual times are continuous, so ties occur with probability zero and the no-ties
 log-rank formulas are exact; :func:`stratified_logrank` assumes distinct event times within a stratum.
 
-Reproducibility. Chunk ``i`` draws from ``numpy.random.Generator(PCG64(SeedSequence(seed).spawn(n)[i]))``;
-the result depends on ``seed``, ``n_trials`` and ``chunk_size`` only, not on how chunks are spread over processes.
+Reproducibility. Chunk ``i`` draws from ``numpy.random.Generator(PCG64(SeedSequence(seed, spawn_key=(stream,))
+.spawn(n)[i]))``, the stream being the alternative's or the null's; the result depends on ``seed``, ``n_trials``
+and ``chunk_size`` only (defaults: ``DEFAULT_*`` in :mod:`trialdesk.stats.simulation_results`), not on how chunks are spread over processes nor on which
+surface (CLI, API, page) asked.
 """
 
 from __future__ import annotations
@@ -33,9 +35,17 @@ import numpy as np
 
 from trialdesk.domain.design import DesignSpec, ExponentialSurvival, UniformAccrual
 from trialdesk.stats.design import accrual_quantile, design_bounds, experimental_survival, inverse_cumulative_hazard
-from trialdesk.stats.simulation_results import Estimate, LookSimulation, OperatingCharacteristics, SimulationResult
-
-DEFAULT_CHUNK_SIZE = 256
+from trialdesk.stats.simulation_results import (
+    ALTERNATIVE_STREAM,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_SEED,
+    DEFAULT_TRIALS,
+    NULL_STREAM,
+    Estimate,
+    LookSimulation,
+    OperatingCharacteristics,
+    SimulationResult,
+)
 
 _STRATUM_SHIFT = np.uint64(57)  # 7 bits for the stratum code (at most 2**6 strata + the "not enrolled" code)
 _TIME_SHIFT = np.uint64(2)
@@ -488,14 +498,14 @@ def summarize(
 
 def simulate(
     design: DesignSpec,
-    n_trials: int = 10_000,
-    seed: int = 20250623,
+    n_trials: int = DEFAULT_TRIALS,
+    seed: int = DEFAULT_SEED,
     *,
     hazard_ratio: float | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
     runner: ChunkRunner | None = None,
-    _stream: int = 0,
+    _stream: int = ALTERNATIVE_STREAM,
 ) -> SimulationResult:
     """Simulate ``n_trials`` trials of ``design`` (optionally at another ``hazard_ratio``).
 
@@ -524,8 +534,8 @@ class RunOptions(TypedDict, total=False):
 
 def operating_characteristics(
     design: DesignSpec,
-    n_trials: int = 10_000,
-    seed: int = 20250623,
+    n_trials: int = DEFAULT_TRIALS,
+    seed: int = DEFAULT_SEED,
     *,
     hazard_ratio: float | None = None,
     **run: Unpack[RunOptions],
@@ -534,6 +544,6 @@ def operating_characteristics(
 
     ``run`` takes :func:`simulate`'s ``chunk_size``, ``progress`` and ``runner`` (same defaults).
     """
-    alt = simulate(design, n_trials, seed, hazard_ratio=hazard_ratio, _stream=1, **run)
-    null = simulate(design, n_trials, seed, hazard_ratio=1.0, _stream=2, **run)
+    alt = simulate(design, n_trials, seed, hazard_ratio=hazard_ratio, _stream=ALTERNATIVE_STREAM, **run)
+    null = simulate(design, n_trials, seed, hazard_ratio=1.0, _stream=NULL_STREAM, **run)
     return OperatingCharacteristics(alternative=alt, null=null)

@@ -1,8 +1,19 @@
-"""What a design simulation reports: Monte Carlo estimates with their standard errors, per look and overall."""
+"""What a design simulation reports: Monte Carlo estimates with their standard errors, per look and overall; and
+the defaults it runs with (light: the CLI's options read them without loading numpy's simulation code)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
+
+# The one home of the simulation's defaults: `trialdesk simulate`, the API and /ops/design all take them from here.
+DEFAULT_SEED = 20250623
+DEFAULT_TRIALS = 10_000
+DEFAULT_CHUNK_SIZE = 256
+# Independent streams of one seed. A scenario simulated on its own (:func:`trialdesk.stats.simulate.simulate`, as the
+# web does) draws from the alternative stream, so it equals `operating_characteristics(...).alternative` (the CLI's
+# power) for the same seed, trials and chunk size.
+ALTERNATIVE_STREAM = 1
+NULL_STREAM = 2
 
 
 class Estimate(BaseModel):

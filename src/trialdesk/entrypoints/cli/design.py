@@ -27,6 +27,7 @@ from rich.table import Table
 from trialdesk.domain.design import DesignSpec
 from trialdesk.domain.errors import InvalidInput, problems_from_pydantic
 from trialdesk.entrypoints.cli.common import cli_errors, print_json
+from trialdesk.stats.simulation_results import DEFAULT_CHUNK_SIZE, DEFAULT_SEED, DEFAULT_TRIALS
 
 __all__ = ["design_app", "simulate_command", "make_simulate_command", "load_design"]
 
@@ -314,9 +315,9 @@ def make_simulate_command(loader: Callable[[str | None], DesignSpec] = load_desi
     """Build the ``simulate`` command around a design loader (``loader(protocol_option) -> DesignSpec``)."""
 
     def simulate_command(
-        trials: Annotated[int, typer.Option("--trials", min=1, help="Simulated trials per scenario.")] = 10_000,
+        trials: Annotated[int, typer.Option("--trials", min=1, help="Simulated trials per scenario.")] = DEFAULT_TRIALS,
         hr: HrOpt = None,
-        seed: Annotated[int, typer.Option("--seed", help="Seed of the whole run.")] = 20250623,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the whole run.")] = DEFAULT_SEED,
         as_json: JsonOpt = False,
         protocol: ProtocolOpt = None,
         control_median: MedianOpt = None,
@@ -325,7 +326,9 @@ def make_simulate_command(loader: Callable[[str | None], DesignSpec] = load_desi
             int | None, typer.Option("--workers", min=1, help="Local Dask cluster with N worker processes.")
         ] = None,
         dask: Annotated[str | None, typer.Option("--dask", help="Address of a Dask scheduler.")] = None,
-        chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Trials per seeded chunk.")] = 256,
+        chunk_size: Annotated[
+            int, typer.Option("--chunk-size", min=1, help="Trials per seeded chunk.")
+        ] = DEFAULT_CHUNK_SIZE,
         progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar.")] = True,
     ) -> None:
         """Simulate the trial (accrual, PFS, dropout, event-driven looks, stratified log-rank): power under the

@@ -13,6 +13,7 @@ from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import AppDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import design as design_service
+from trialdesk.stats.simulation_results import DEFAULT_SEED
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure  # the figures are drawn only when the page is asked for
@@ -23,9 +24,9 @@ pages = APIRouter(dependencies=[PageUser])
 
 class SimulationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    trials: int = Field(2000, ge=100, le=design_service.MAX_WEB_TRIALS)
+    trials: int = Field(design_service.WEB_DEFAULT_TRIALS, ge=100, le=design_service.MAX_WEB_TRIALS)
     hr: float | None = Field(None, gt=0.05, le=5, description="Hazard ratio to simulate (default: the design's)")
-    seed: int = Field(20250623, ge=0)
+    seed: int = Field(DEFAULT_SEED, ge=0)
 
 
 @api.get("/trials/{nct_id}/design")
@@ -63,9 +64,9 @@ def design_page(
     p: PagePrincipalDep,
     td: AppDep,
     nct_id: TrialDep,
-    trials: int = 2000,
+    trials: int = design_service.WEB_DEFAULT_TRIALS,
     hr: float | None = None,
-    seed: int = Query(20250623, ge=0, le=2**32 - 1),
+    seed: int = Query(DEFAULT_SEED, ge=0, le=2**32 - 1),
 ) -> HTMLResponse:
     from trialdesk.adapters.design_figures import analysis_time_figure, power_curve_figure
 
