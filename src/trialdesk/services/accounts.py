@@ -23,6 +23,7 @@ from trialdesk.domain.access import (
     require,
 )
 from trialdesk.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
+from trialdesk.domain.protocol import SUPPORTED_LANGUAGES
 from trialdesk.domain.records import User
 from trialdesk.services.registry import stored_id
 from trialdesk.services.unit_of_work import UnitOfWork
@@ -280,6 +281,8 @@ class LoginResult:
     csrf_token: str
     principal: Principal
     must_change_password: bool
+    #: the user's chosen language of the operations pages (None: not chosen; the browser's or the trial's)
+    language: str | None = None
 
 
 #: The one answer to every refused login (unknown, disabled or locked account, wrong password): the reason goes to
@@ -322,7 +325,22 @@ def login(uow: UnitOfWork, username: str, password: str, *, policy: SecurityPoli
     )
     uow.record("auth.login", "user", username, actor=username)
     uow.commit()
-    return LoginResult(token, csrf, principal_for(uow, user), user.must_change_password)
+    return LoginResult(token, csrf, principal_for(uow, user), user.must_change_password, user.language)
+
+
+def set_language(uow: UnitOfWork, actor: Principal, language: str) -> str:
+    """Store the signed-in user's language for the operations pages (one of
+    :data:`~trialdesk.domain.protocol.SUPPORTED_LANGUAGES`), audited as ``user.language`` with before and after."""
+    if language not in SUPPORTED_LANGUAGES:
+        raise InvalidInput(f"language: {language!r} is not one of {', '.join(SUPPORTED_LANGUAGES)}")
+    user = _user(uow, actor.username)
+    before = user.language
+    if before != language:
+        user.language = language
+        uow.record(
+            "user.language", "user", actor.username, before={"language": before}, after={"language": language}
+        )
+    return language
 
 
 @dataclass(frozen=True)

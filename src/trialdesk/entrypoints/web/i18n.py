@@ -6,7 +6,8 @@ zone, and the Jinja filters that show codes, dates, times and numbers the way a 
   ships no binaries. English is the source language (msgids are the English text).
 - **Which language.** A request's language is, in order: ``?lang=`` on a GET (remembered in the ``td_lang`` cookie),
   the ``td_lang`` cookie (set from the user's stored choice at login and by the switch in the header), the
-  browser's ``Accept-Language``, then the trial's first language (``operations.locale.languages``). The public
+  browser's ``Accept-Language``, then the trial's first language (``operations.locale.languages``) for a browser
+  whose languages are none of ours, English for a client that states none (scripts, tests). The public
   registry pages (``/``, ``/trials/...``) stay in the record's language, English.
 - **Which time zone.** The trial's ``operations.locale.time_zone`` (Asia/Shanghai for NCT07003074's sites); times
   are stored in UTC and shown in that zone, with its name.

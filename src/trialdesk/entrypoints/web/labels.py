@@ -102,6 +102,8 @@ LABELS: dict[str, str] = {
     "TERMINATED": N_("Terminated"),
     "WITHDRAWN": N_("Withdrawn"),
     "CLOSED": N_("Closed"),
+    "UNKNOWN": N_("Unknown status"),
+    "WITHHELD": N_("Withheld"),
     # results posting (domain/results_posting.py)
     "early_stop": N_("Early stop"),
     "recruitment_closed": N_("Recruitment closed"),
@@ -122,6 +124,20 @@ LABELS: dict[str, str] = {
     "no": N_("No"),
     "male": N_("Male"),
     "female": N_("Female"),
+    # prior systemic therapies of the screening form (domain/screening.py PriorTherapy)
+    "endocrine": N_("Endocrine therapy"),
+    "chemotherapy": N_("Chemotherapy"),
+    "anthracycline": N_("Anthracycline"),
+    "anti_her2_antibody": N_("Anti-HER2 antibody"),
+    "her2_tki": N_("HER2 tyrosine kinase inhibitor"),
+    "topo1_adc": N_("Topoisomerase I inhibitor ADC"),
+    "other_adc": N_("Other antibody-drug conjugate"),
+    "cdk4_6_inhibitor": N_("CDK4/6 inhibitor"),
+    "immunotherapy": N_("Immunotherapy"),
+    "other_targeted": N_("Other targeted therapy"),
+    "neoadjuvant": N_("Neoadjuvant"),
+    "adjuvant": N_("Adjuvant"),
+    "metastatic": N_("Metastatic"),
 }
 
 

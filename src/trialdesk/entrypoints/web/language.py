@@ -12,9 +12,14 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trialdesk.domain.errors import InvalidInput
 from trialdesk.entrypoints.web import i18n
+from trialdesk.entrypoints.web.auth import PageUser
+from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, UowDep
 
 #: pages that stay in the registry record's language (English): the public face
 _PUBLIC_PREFIXES = ("/trials/", "/api/", "/static/")
@@ -73,7 +78,10 @@ class LanguageMiddleware:
         asked = i18n.normalize((query.get("lang") or [None])[0]) if scope.get("method") == "GET" else None
         stored = i18n.normalize(cookie[i18n.LANG_COOKIE].value) if i18n.LANG_COOKIE in cookie else None
         browser = i18n.from_accept_language(headers.get("accept-language", ""))
-        lang = "en" if _public(path) else (asked or stored or browser or languages[0])
+        # a browser always states its languages: one that names none we have gets the trial's first; a client that
+        # states none (a script, a test) gets the source language
+        fallback = languages[0] if headers.get("accept-language", "").strip() else "en"
+        lang = "en" if _public(path) else (asked or stored or browser or fallback)
         remember = asked is not None and asked != stored and not _public(path)
 
         async def send_with_cookie(message: Message) -> None:
@@ -84,3 +92,35 @@ class LanguageMiddleware:
 
         with i18n.use(lang, tz):
             await self.app(scope, receive, send_with_cookie)
+
+
+def _safe_back(next_url: str) -> str:
+    """Back to the page the switch was on: a local path only (no open redirect)."""
+    return next_url if next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url else "/ops"
+
+
+def _switch(request: Request, p: PagePrincipalDep, uow: UowDep, form: FormDep) -> Response:
+    """Store the user's language (audited) and show the page they were on in it."""
+    from trialdesk.services import accounts
+
+    raw = form.get("language")
+    language = i18n.normalize(raw if isinstance(raw, str) else None)
+    if language is None:
+        raise InvalidInput(f"language: {raw!r} is not one of {', '.join(i18n.LANGUAGE_NAMES)}")
+    accounts.set_language(uow, p, language)
+    uow.commit()
+    back = form.get("next")
+    response = RedirectResponse(_safe_back(back if isinstance(back, str) else "/ops"), status_code=303)
+    set_language_cookie(response, language)
+    return response
+
+
+def set_language_cookie(response: Response, language: str) -> None:
+    """Remember the language in the browser (not a secret: readable, a year, same-site)."""
+    response.set_cookie(i18n.LANG_COOKIE, language, max_age=31_536_000, samesite="lax", path="/")
+
+
+pages = APIRouter(dependencies=[PageUser])
+pages.add_api_route(
+    "/account/language", _switch, methods=["POST"], response_class=RedirectResponse, include_in_schema=False
+)
