@@ -39,6 +39,57 @@ def _legacy_date(text: str | None) -> dict[str, Any] | None:
     return None
 
 
+def _legacy_date_struct(el: ET.Element | None) -> dict[str, Any] | None:
+    """``<last_update_posted type="Actual">March 9, 2020</...>`` -> ``{"date": "2020-03-09", "type": "ACTUAL"}``."""
+    if el is None:
+        return None
+    struct = _legacy_date(el.text)
+    kind = {"Actual": "ACTUAL", "Estimate": "ESTIMATED", "Anticipated": "ESTIMATED"}.get(el.get("type") or "")
+    if struct is not None and kind is not None:
+        struct["type"] = kind
+    return struct
+
+
+_BULLET = re.compile(r"-\s+(?=\S)")  # the legacy list item: "-  text" (a dash glued to the text is prose)
+
+
+def _textblock(el: ET.Element | None) -> str | None:
+    """A legacy ``<textblock>`` as API v2 renders the same text.
+
+    The legacy record wraps lines at about 80 characters and indents them; a blank line separates paragraphs and
+    a list item starts with ``-  ``. API v2 (compared on NCT02513394's record) joins each paragraph's lines with a
+    space, separates paragraphs with a blank line, writes a list item as ``* text`` and its items one per line.
+    An item indented deeper than the one before it is nested under it (two spaces a level).
+    """
+    found = el.find("textblock") if el is not None else None
+    if found is None or not found.text or not found.text.strip():
+        return None
+    out: list[str] = []
+    indents: list[int] = []  # the open list levels' indentation; empty after a paragraph
+    previous_item = False
+    for block in re.split(r"\n[ \t]*\n", found.text.strip("\n")):
+        lines = [line for line in block.splitlines() if line.strip()]
+        if not lines:
+            continue
+        text = " ".join(line.strip() for line in lines)
+        indent = len(lines[0]) - len(lines[0].lstrip())
+        if _BULLET.match(text):
+            while indents and indents[-1] > indent:
+                indents.pop()
+            if not indents or indents[-1] < indent:
+                indents.append(indent)
+            if out:
+                out.append("\n" if previous_item else "\n\n")
+            out.append("  " * (len(indents) - 1) + "* " + _BULLET.sub("", text, count=1))
+            previous_item = True
+        else:
+            indents, previous_item = [], False
+            if out:
+                out.append("\n\n")
+            out.append(text)
+    return "".join(out)
+
+
 def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict[str, Any]:
     """Convert a legacy ClinicalTrials.gov ``<clinical_study>`` XML record to the API v2 study shape."""
     try:
@@ -64,10 +115,7 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict[str, Any]:
     di = root.find("study_design_info")
     elig = root.find("eligibility")
     criteria = elig.find("criteria") if elig is not None else None
-    crit_text = _text(criteria, "textblock") if criteria is not None else None
-    if crit_text:
-        crit_text = "\n".join(line.strip() for line in crit_text.splitlines())
-        crit_text = re.sub(r"^- ", "* ", crit_text, flags=re.M)
+    crit_text = _textblock(criteria)
     sponsors = root.find("sponsors")
     lead = sponsors.find("lead_sponsor") if sponsors is not None else None
     enrollment = root.find("enrollment")
@@ -87,6 +135,8 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict[str, Any]:
                 "startDateStruct": _legacy_date(_text(root, "start_date")),
                 "primaryCompletionDateStruct": _legacy_date(_text(root, "primary_completion_date")),
                 "completionDateStruct": _legacy_date(_text(root, "completion_date")),
+                "lastUpdateSubmitDate": (_legacy_date(_text(root, "last_update_submitted")) or {}).get("date"),
+                "lastUpdatePostDateStruct": _legacy_date_struct(root.find("last_update_posted")),
             },
             "sponsorCollaboratorsModule": {
                 "leadSponsor": {"name": _text(lead, "agency")} if lead is not None else None,
@@ -96,8 +146,8 @@ def legacy_xml_to_study(raw: bytes, *, source: str = "<xml>") -> dict[str, Any]:
                 ],
             },
             "descriptionModule": {
-                "briefSummary": _text(root.find("brief_summary"), "textblock"),
-                "detailedDescription": _text(root.find("detailed_description"), "textblock"),
+                "briefSummary": _textblock(root.find("brief_summary")),
+                "detailedDescription": _textblock(root.find("detailed_description")),
             },
             "conditionsModule": {
                 "conditions": [c.text.strip() for c in root.findall("condition") if c.text],
