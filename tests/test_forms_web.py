@@ -299,17 +299,116 @@ def test_screening_form_names_each_field(web):
         headers=h["coordinator"],
         follow_redirects=False,
     )
-    _refused(r, "labs.anc.value", "lots", "not a number")
-    assert "record.labs.anc.value" in r.text  # the list above the form keeps the record path
+    _refused(r, "labs.anc.value", "lots", "Enter a number")
+    # the list above the form names the field by its label, linked to the input, never by its record path
+    summary = r.text[r.text.index('id="screening-errors"') : r.text.index('id="screening-form"')]
+    assert '<a href="#f-labs.anc.value">ANC</a>: Enter a number' in summary and "record." not in summary
     r = client.post(
         f"/ops/sites/{OWN}/screen",
         data={"patient_ref": "", "screened_on": "2026-02-30", "labs.anc.value": "1200"},
         headers=h["coordinator"],
         follow_redirects=False,
     )
-    _refused(r, "patient_ref", "", "required")
+    _refused(r, "patient_ref", "", "Required")
     _refused(r, "screened_on", "2026-02-30", "valid date")
     assert _value(r.text, "labs.anc.value") == "1200"
+
+
+def _therapy(k: int, **fields: str) -> dict[str, str]:
+    return {f"prior_therapies.{k}.{name}": value for name, value in fields.items()}
+
+
+def test_screening_prior_therapies_are_rows_checked_against_the_timeline(web):
+    """Prior therapies are entered row by row (no JSON): a row's class, agents and setting are required, its start
+    is before its end and neither is after the screening date; each message is beside that row's input."""
+    td, client, h = web
+    log = f"/api/v1/trials/{NCT}/screenings"
+    n_before = len(client.get(log, headers=h["coordinator"]).json())
+    base = {"patient_ref": "P-77", "screened_on": "2026-01-03"}
+    form = {
+        **base,
+        **_therapy(
+            0,
+            drug_class="anthracycline",
+            agent="Epirubicin",
+            setting="adjuvant",
+            start_date="2024-03-01",
+            end_date="2024-02-01",
+            cumulative_dose_mg_m2="360",
+        ),
+        **_therapy(
+            1, drug_class="", agent="letrozole", setting="adjuvant", start_date="2024-06-01", end_date="2026-02-01"
+        ),
+        **_therapy(
+            2,
+            drug_class="endocrine",
+            agent="tamoxifen",
+            setting="metastatic",
+            start_date="2025-13-01",
+            cumulative_dose_mg_m2="lots",
+        ),
+    }
+    r = client.post(f"/ops/sites/{OWN}/screen", data=form, headers=h["coordinator"], follow_redirects=False)
+    _refused(r, "prior_therapies.0.end_date", "2024-02-01", "Before the start 2024-03-01")
+    _refused(r, "prior_therapies.1.drug_class", "", "Required for prior therapy 2")
+    _refused(r, "prior_therapies.1.end_date", "2026-02-01", "After the screening date 2026-01-03")
+    _refused(r, "prior_therapies.2.start_date", "2025-13-01", "valid date")
+    _refused(r, "prior_therapies.2.cumulative_dose_mg_m2", "lots", "Enter a number")
+    assert _value(r.text, "prior_therapies.0.agent") == "Epirubicin"
+    assert _value(r.text, "prior_therapies.0.drug_class") == "anthracycline"
+    assert _value(r.text, "prior_therapies.2.setting") == "metastatic"
+    assert "Prior therapy 1: End" in r.text  # the summary names the row and the column
+    assert len(client.get(log, headers=h["coordinator"]).json()) == n_before
+    # "More rows" gives three more empty rows and stores nothing
+    r = client.post(
+        f"/ops/sites/{OWN}/screen", data={**form, "more_rows": "1"}, headers=h["coordinator"], follow_redirects=False
+    )
+    assert r.status_code == 200 and 'name="prior_therapies.5.agent"' in r.text
+    assert 'name="prior_therapies.6.agent"' not in r.text and _value(r.text, "prior_therapies.0.agent") == "Epirubicin"
+    # fixed: stored as the record's prior_therapies, the same shape the JSON gave
+    fixed = {
+        **base,
+        "prior_rows": "6",
+        **_therapy(
+            0,
+            drug_class="anthracycline",
+            agent="Epirubicin",
+            setting="adjuvant",
+            start_date="2023-09-01",
+            end_date="2024-02-01",
+            cumulative_dose_mg_m2="360",
+        ),
+        **_therapy(
+            4, drug_class="endocrine", agent="letrozole", setting="adjuvant", start_date="2024-03-01", ongoing="yes"
+        ),
+    }
+    r = client.post(f"/ops/sites/{OWN}/screen", data=fixed, headers=h["coordinator"], follow_redirects=False)
+    assert r.status_code == 303, r.text[:2000]
+    row = client.get(log, headers=h["coordinator"]).json()[-1]
+    assert row["patient_ref"] == "P-77"
+    stored = client.get(
+        f"/api/v1/trials/{NCT}/screenings/{OWN}/{row['screening_number']}", headers=h["coordinator"]
+    ).json()["record"]["prior_therapies"]
+    assert stored == [
+        {
+            "drug_class": "anthracycline",
+            "agent": "epirubicin",
+            "setting": "adjuvant",
+            "start_date": "2023-09-01",
+            "end_date": "2024-02-01",
+            "ongoing": False,
+            "cumulative_dose_mg_m2": 360.0,
+        },
+        {
+            "drug_class": "endocrine",
+            "agent": "letrozole",
+            "setting": "adjuvant",
+            "start_date": "2024-03-01",
+            "end_date": None,
+            "ongoing": True,
+            "cumulative_dose_mg_m2": None,
+        },
+    ]
 
 
 def test_analysis_run_form(web):

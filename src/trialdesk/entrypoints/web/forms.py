@@ -20,12 +20,19 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from trialdesk.domain.errors import InvalidInput
+from trialdesk.entrypoints.web.i18n import gettext as _
 
 M = TypeVar("M", bound=BaseModel)
 Rename = Callable[[str], str]
 
-#: The message above a form whose fields failed validation (each field's own message is beside it).
+#: The message above a form whose fields failed validation (each field's own message is beside it). Kept in
+#: English here (importers compare and pass it on); :func:`check_fields` is the same text in the reader's language.
 CHECK_FIELDS = "Check the values marked below."
+
+
+def check_fields() -> str:
+    """:data:`CHECK_FIELDS` in the request's language."""
+    return _("Check the values marked below.")
 
 
 class FormInvalid(Exception):
@@ -74,10 +81,97 @@ def clean(model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_NUMBER_TYPES = frozenset({"float_parsing", "float_type", "decimal_parsing", "decimal_type", "finite_number"})
+_WHOLE_TYPES = frozenset({"int_parsing", "int_type", "int_from_float", "int_parsing_size"})
+_DATE_TYPES = frozenset(
+    {"date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact", "datetime_parsing"}
+)
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def human_message(error: Mapping[str, Any]) -> str:
+    """A pydantic error as a person reads it, in the request's language (the common types; others keep pydantic's
+    English text, without its "Value error, " prefix)."""
+    kind = str(error.get("type", ""))
+    c: Mapping[str, Any] = error.get("ctx") or {}
+    if kind == "missing" or (kind == "string_too_short" and c.get("min_length") == 1):
+        return _("Required.")
+    if kind in _NUMBER_TYPES:
+        return _("Enter a number (for example 12.5).")
+    if kind in _WHOLE_TYPES:
+        return _("Enter a whole number.")
+    if kind in _DATE_TYPES:
+        return _("Enter a valid date as YYYY-MM-DD (for example 2026-01-31).")
+    if kind == "date_future":
+        return _("The date cannot be in the future.")
+    if kind == "bool_parsing" or kind == "bool_type":
+        return _("Choose yes or no.")
+    if kind == "greater_than":
+        return _("Must be greater than %(limit)s.", limit=_number(c.get("gt")))
+    if kind == "greater_than_equal":
+        return _("Must be greater than or equal to %(limit)s.", limit=_number(c.get("ge")))
+    if kind == "less_than":
+        return _("Must be less than %(limit)s.", limit=_number(c.get("lt")))
+    if kind == "less_than_equal":
+        return _("Must be less than or equal to %(limit)s.", limit=_number(c.get("le")))
+    if kind == "string_too_short":
+        return _("Too short: at least %(n)s characters.", n=c.get("min_length"))
+    if kind == "string_too_long":
+        return _("Too long: at most %(n)s characters.", n=c.get("max_length"))
+    if kind in ("literal_error", "enum"):
+        return _("Choose one of: %(choices)s.", choices=str(c.get("expected", "")).replace("'", ""))
+    if kind == "extra_forbidden":
+        return _("Not a field of this form.")
+    message = str(error.get("msg", ""))
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
 def _message(error: Mapping[str, Any]) -> str:
-    if error["type"] == "missing":
-        return "required"
-    return str(error["msg"])
+    return human_message(error)
+
+
+#: The units that end field names, as people write them after a label.
+_UNITS = {
+    "mm": "mm",
+    "cm": "cm",
+    "kg": "kg",
+    "mg": "mg",
+    "m2": "m²",
+    "mg_m2": "mg/m²",
+    "mmhg": "mmHg",
+    "percent": "%",
+    "days": "days",
+}
+
+
+def _words(name: str) -> str:
+    for suffix in sorted(_UNITS, key=len, reverse=True):
+        if name.endswith("_" + suffix):
+            head = name[: -len(suffix) - 1].replace("_", " ")
+            return f"{head} ({_UNITS[suffix]})"
+    return name.replace("_", " ")
+
+
+def field_label(path: str, labels: Mapping[str, str] | None = None) -> str:
+    """The name of a field as a person reads it: its form label when ``labels`` has the path, else the path in
+    words, list items counted from 1 (``lesions.0.size_mm`` -> "Lesion 1 size (mm)")."""
+    if labels and path in labels:
+        return labels[path]
+    parts = [p for p in path.split(".") if p and p not in ("record", "body")]
+    words: list[str] = []
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            continue
+        item = _words(part)
+        if i + 1 < len(parts) and parts[i + 1].isdigit():
+            singular = item[:-3] + "y" if item.endswith("ies") else item[:-1] if item.endswith("s") else item
+            item = f"{singular} {int(parts[i + 1]) + 1}"
+        words.append(item)
+    text = " ".join(words) or path
+    return text[:1].upper() + text[1:]
 
 
 def validate(model: type[M], data: Mapping[str, Any], *, suffix: str = "", rename: Rename | None = None) -> M:

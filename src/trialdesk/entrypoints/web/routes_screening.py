@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import typing
 from collections.abc import Iterable
@@ -13,11 +14,13 @@ from starlette.datastructures import FormData
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput, Problem
-from trialdesk.domain.screening import Lesion, MedicalHistory
+from trialdesk.domain.screening import Lesion, MedicalHistory, PriorTherapy
 from trialdesk.domain.units import ANALYTES
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
-from trialdesk.entrypoints.web.forms import FormInvalid, text, typed, validate
+from trialdesk.entrypoints.web.forms import FormInvalid, field_label, text, typed, validate
+from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.labels import N_
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import screening, sites
 from trialdesk.services.commands import ScreenPatient
@@ -54,25 +57,35 @@ def screening_summary(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, An
 
 
 # --------------------------------------------------------------------------------------------------------- form
-YES_NO = [("", "not recorded"), ("yes", "yes"), ("no", "no")]
 LAB_LABELS = {
-    "anc": "ANC",
-    "platelets": "Platelets",
-    "hemoglobin": "Haemoglobin",
-    "total_bilirubin": "Total bilirubin",
-    "alt": "ALT",
-    "ast": "AST",
-    "creatinine": "Creatinine",
-    "albumin": "Albumin",
+    "anc": N_("ANC"),
+    "platelets": N_("Platelets"),
+    "hemoglobin": N_("Haemoglobin"),
+    "total_bilirubin": N_("Total bilirubin"),
+    "alt": N_("ALT"),
+    "ast": N_("AST"),
+    "creatinine": N_("Creatinine"),
+    "albumin": N_("Albumin"),
 }
 LESION_SLOTS = 3
 # The lesion choices are the domain model's own literals, so the form offers exactly what validation accepts.
 ORGANS = list(typing.get_args(Lesion.model_fields["organ"].annotation))
 METHODS = list(typing.get_args(Lesion.model_fields["method"].annotation))
+# Prior systemic therapies: repeating rows (three empty ones; "More rows" adds three without storing anything).
+PRIOR_ROWS = 3
+PRIOR_MAX_ROWS = 30
+THERAPY_CLASSES = list(typing.get_args(PriorTherapy.model_fields["drug_class"].annotation))
+THERAPY_SETTINGS = list(typing.get_args(PriorTherapy.model_fields["setting"].annotation))
+#: a prior therapy row's inputs, ``prior_therapies.<k>.<field>``, in the order of the row
+PRIOR_FIELDS = ("drug_class", "agent", "setting", "start_date", "end_date", "ongoing", "cumulative_dose_mg_m2")
+
+
+def _yes_no() -> list[tuple[str, str]]:
+    return [("", _("not recorded")), ("yes", "yes"), ("no", "no")]
 
 
 def _options(values: Iterable[str]) -> list[tuple[str, str]]:
-    return [("", "not recorded")] + [(v, v) for v in values]
+    return [("", _("not recorded"))] + [(v, v) for v in values]
 
 
 def _field(
@@ -88,91 +101,97 @@ def form_sections(attestations: dict[str, str]) -> list[dict[str, Any]]:
     for name, f in MedicalHistory.model_fields.items():
         if typing.get_args(f.annotation) and bool in typing.get_args(f.annotation):
             label = name.replace("_", " ").capitalize() + (f" ({f.description})" if f.description else "")
-            history.append(_field(f"history.{name}", label, "bool", YES_NO))
-    history.append(_field("history.last_radiotherapy_end_date", "Last radiotherapy ended", "date"))
+            history.append(_field(f"history.{name}", label, "bool", _yes_no()))
+    history.append(_field("history.last_radiotherapy_end_date", _("Last radiotherapy ended"), "date"))
     labs = []
-    for name, (_, units) in ANALYTES.items():
-        label = LAB_LABELS.get(name, name)
+    for name, (_canonical, units) in ANALYTES.items():
+        label = _(LAB_LABELS[name]) if name in LAB_LABELS else name
         labs.append(_field(f"labs.{name}.value", label, "number"))
-        labs.append(_field(f"labs.{name}.unit", f"{label} unit", "select", [(u, u) for u in units]))
-        labs.append(_field(f"labs.{name}.uln", f"{label} ULN", "number", hint="same unit; needed for ratios"))
+        labs.append(_field(f"labs.{name}.unit", _("%(lab)s unit", lab=label), "select", [(u, u) for u in units]))
+        labs.append(
+            _field(f"labs.{name}.uln", _("%(lab)s ULN", lab=label), "number", hint=_("same unit; needed for ratios"))
+        )
     lesions = []
     for k in range(LESION_SLOTS):
         lesions += [
-            _field(f"lesions.{k}.organ", f"Lesion {k + 1} organ", "select", _options(ORGANS)),
-            _field(f"lesions.{k}.longest_diameter_mm", f"Lesion {k + 1} longest diameter (mm)", "number"),
-            _field(f"lesions.{k}.short_axis_mm", f"Lesion {k + 1} short axis (mm, nodes)", "number"),
-            _field(f"lesions.{k}.method", f"Lesion {k + 1} method", "select", _options(METHODS)),
+            _field(f"lesions.{k}.organ", _("Lesion %(n)s organ", n=k + 1), "select", _options(ORGANS)),
+            _field(f"lesions.{k}.longest_diameter_mm", _("Lesion %(n)s longest diameter (mm)", n=k + 1), "number"),
+            _field(f"lesions.{k}.short_axis_mm", _("Lesion %(n)s short axis (mm, nodes)", n=k + 1), "number"),
+            _field(f"lesions.{k}.method", _("Lesion %(n)s method", n=k + 1), "select", _options(METHODS)),
         ]
     return [
         {
-            "title": "Patient",
+            "title": _("Patient"),
             "fields": [
-                _field("birth_date", "Birth date", "date"),
-                _field("sex", "Sex", "select", _options(["female", "male"])),
-                _field("consent_date", "Informed consent signed", "date"),
-                _field("planned_first_dose_date", "Planned first dose", "date"),
-                _field("ecog", "ECOG performance status", "select", _options(["0", "1", "2", "3", "4", "5"])),
+                _field("birth_date", _("Birth date"), "date"),
+                _field("sex", _("Sex"), "select", _options(["female", "male"])),
+                _field("consent_date", _("Informed consent signed"), "date"),
+                _field("planned_first_dose_date", _("Planned first dose"), "date"),
+                _field("ecog", _("ECOG performance status"), "select", _options(["0", "1", "2", "3", "4", "5"])),
             ],
         },
         {
-            "title": "Tumour biology and disease",
+            "title": _("Tumour biology and disease"),
             "fields": [
-                _field("her2.ihc", "HER2 IHC", "select", _options(["0", "1+", "2+", "3+"])),
-                _field("her2.ish", "HER2 ISH", "select", _options(["amplified", "not_amplified"])),
-                _field("er_status", "ER", "select", _options(["positive", "negative", "not_determined"])),
-                _field("pr_status", "PR", "select", _options(["positive", "negative", "not_determined"])),
-                _field("disease.invasive_carcinoma", "Invasive carcinoma", "bool", YES_NO),
+                _field("her2.ihc", _("HER2 IHC"), "select", _options(["0", "1+", "2+", "3+"])),
+                _field("her2.ish", _("HER2 ISH"), "select", _options(["amplified", "not_amplified"])),
+                _field("er_status", _("ER"), "select", _options(["positive", "negative", "not_determined"])),
+                _field("pr_status", _("PR"), "select", _options(["positive", "negative", "not_determined"])),
+                _field("disease.invasive_carcinoma", _("Invasive carcinoma"), "bool", _yes_no()),
                 _field(
                     "disease.confirmation",
-                    "Diagnosis confirmed",
+                    _("Diagnosis confirmed"),
                     "select",
                     _options(["histological", "cytological", "not_confirmed"]),
                 ),
-                _field("disease.recurrent_or_metastatic", "Recurrent or metastatic now", "bool", YES_NO),
-                _field("disease.presentation", "Disease setting", "select", _options(["de_novo", "recurrent"])),
-                _field("disease.initial_diagnosis_date", "Initial diagnosis", "date"),
-                _field("disease.recurrence_date", "Recurrence / metastasis found", "date"),
+                _field("disease.recurrent_or_metastatic", _("Recurrent or metastatic now"), "bool", _yes_no()),
+                _field("disease.presentation", _("Disease setting"), "select", _options(["de_novo", "recurrent"])),
+                _field("disease.initial_diagnosis_date", _("Initial diagnosis"), "date"),
+                _field("disease.recurrence_date", _("Recurrence / metastasis found"), "date"),
                 _field(
-                    "cns.brain_metastases", "Brain metastases", "select", _options(["none", "treated_stable", "active"])
+                    "cns.brain_metastases",
+                    _("Brain metastases"),
+                    "select",
+                    _options(["none", "treated_stable", "active"]),
                 ),
-                _field("cns.spinal_cord_compression", "Spinal cord compression", "bool", YES_NO),
+                _field("cns.spinal_cord_compression", _("Spinal cord compression"), "bool", _yes_no()),
                 _field(
                     "prior_therapies_none",
-                    "No prior systemic therapy",
+                    _("No prior systemic therapy"),
                     "bool",
-                    [("", "see JSON below"), ("yes", "none")],
-                    hint="otherwise list prior therapies in the JSON box",
+                    [("", _("see the rows below")), ("yes", _("none"))],
+                    hint=_("otherwise list each prior therapy in the rows below"),
                 ),
             ],
+            "prior_rows_after": True,
         },
-        {"title": "Baseline lesions", "fields": lesions},
-        {"title": "Laboratory (with units)", "fields": labs},
+        {"title": _("Baseline lesions"), "fields": lesions},
+        {"title": _("Laboratory (with units)"), "fields": labs},
         {
-            "title": "Heart, vital signs, urine",
+            "title": _("Heart, vital signs, urine"),
             "fields": [
-                _field("lvef_percent", "LVEF (%)", "number"),
-                _field("vitals.systolic_bp_mmhg", "Systolic BP (mmHg)", "number"),
-                _field("vitals.diastolic_bp_mmhg", "Diastolic BP (mmHg)", "number"),
-                _field("vitals.weight_kg", "Weight (kg)", "number"),
-                _field("vitals.height_cm", "Height (cm)", "number"),
+                _field("lvef_percent", _("LVEF (%)"), "number"),
+                _field("vitals.systolic_bp_mmhg", _("Systolic BP (mmHg)"), "number"),
+                _field("vitals.diastolic_bp_mmhg", _("Diastolic BP (mmHg)"), "number"),
+                _field("vitals.weight_kg", _("Weight (kg)"), "number"),
+                _field("vitals.height_cm", _("Height (cm)"), "number"),
                 _field(
                     "urinalysis.protein_dipstick",
-                    "Urine protein (dipstick)",
+                    _("Urine protein (dipstick)"),
                     "select",
                     _options(["negative", "trace", "1+", "2+", "3+", "4+"]),
                 ),
             ],
         },
-        {"title": "History (yes = the condition is present)", "fields": history},
+        {"title": _("History (yes = the condition is present)"), "fields": history},
         {
-            "title": "Investigator attestations",
+            "title": _("Investigator attestations"),
             "fields": [
                 _field(
                     f"attestations.{cid}",
                     f"{cid}: {text}",
                     "bool",
-                    [("", "not yet"), ("yes", "attested"), ("no", "not satisfied")],
+                    [("", _("not yet")), ("yes", _("attested")), ("no", _("not satisfied"))],
                 )
                 for cid, text in attestations.items()
             ],
@@ -197,8 +216,105 @@ def _set(target: dict[str, Any], path: str, value: Any) -> None:
     cur[parts[-1]] = value
 
 
-def record_from_form(form: FormData, sections: list[dict[str, Any]]) -> dict[str, Any]:
-    """The screening record from the form: the JSON box (advanced) first, then every filled field over it.
+def prior_row_count(form: FormData | None) -> int:
+    """How many prior therapy rows the form shows: three, the number posted back, three more after "More rows"."""
+    if form is None:
+        return PRIOR_ROWS
+    raw = text(form, "prior_rows")
+    n = int(raw) if raw.isdigit() else PRIOR_ROWS
+    if text(form, "more_rows"):
+        n += PRIOR_ROWS
+    return max(PRIOR_ROWS, min(n, PRIOR_MAX_ROWS))
+
+
+def prior_row_labels(n: int) -> dict[str, str]:
+    """The label of each prior therapy row input, by its name (``prior_therapies.0.agent``)."""
+    names = {
+        "drug_class": _("Class"),
+        "agent": _("Regimen / agents"),
+        "setting": _("Setting"),
+        "start_date": _("Start"),
+        "end_date": _("End"),
+        "ongoing": _("Ongoing"),
+        "cumulative_dose_mg_m2": _("Cumulative dose (mg/m²)"),
+    }
+    return {
+        f"prior_therapies.{k}.{name}": _("Prior therapy %(n)s: %(field)s", n=k + 1, field=label)
+        for k in range(n)
+        for name, label in names.items()
+    }
+
+
+def _day(raw: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def prior_therapies_from_form(
+    form: FormData, n: int, screening_day: dt.date | None
+) -> tuple[list[tuple[int, dict[str, Any]]], list[Problem]]:
+    """The filled prior therapy rows as ``(row, therapy)`` in the shape of the record's ``prior_therapies`` items
+    (:class:`PriorTherapy`), and each row's problems (``record.prior_therapies.<row>.<field>``): the class, agents
+    and setting required, dates that are dates, start <= end, neither after the screening, no end when ongoing."""
+    rows: list[tuple[int, dict[str, Any]]] = []
+    problems: list[Problem] = []
+    for k in range(n):
+        raw = {f: text(form, f"prior_therapies.{k}.{f}").strip() for f in PRIOR_FIELDS}
+        ongoing = raw.pop("ongoing") == "yes"
+        if not any(raw.values()) and not ongoing:
+            continue
+        path = f"record.prior_therapies.{k}"
+        therapy: dict[str, Any] = {}
+        for name in ("drug_class", "agent", "setting"):
+            if raw[name]:
+                therapy[name] = raw[name]
+            else:
+                problems.append(Problem(f"{path}.{name}", _("Required for prior therapy %(n)s.", n=k + 1)))
+        dates: dict[str, dt.date] = {}
+        for name in ("start_date", "end_date"):
+            if raw[name]:
+                day = _day(raw[name])
+                if day is None:
+                    problems.append(
+                        Problem(f"{path}.{name}", _("Enter a valid date as YYYY-MM-DD (for example 2026-01-31)."))
+                    )
+                else:
+                    dates[name] = therapy[name] = day.isoformat()
+                    if screening_day is not None and day > screening_day:
+                        problems.append(
+                            Problem(
+                                f"{path}.{name}", _("After the screening date %(day)s.", day=screening_day.isoformat())
+                            )
+                        )
+        start, end = _day(dates.get("start_date", "")), _day(dates.get("end_date", ""))
+        if start and end and end < start:
+            problems.append(Problem(f"{path}.end_date", _("Before the start %(day)s.", day=start.isoformat())))
+        if ongoing:
+            therapy["ongoing"] = True
+            if end:
+                problems.append(Problem(f"{path}.end_date", _("Leave the end empty for an ongoing therapy.")))
+        if raw["cumulative_dose_mg_m2"]:
+            try:
+                therapy["cumulative_dose_mg_m2"] = float(raw["cumulative_dose_mg_m2"])
+            except ValueError:
+                problems.append(Problem(f"{path}.cumulative_dose_mg_m2", _("Enter a number (for example 12.5).")))
+        rows.append((k, therapy))
+    return rows, problems
+
+
+def record_from_form(
+    form: FormData,
+    sections: list[dict[str, Any]],
+    *,
+    prior_rows: int = PRIOR_ROWS,
+    screening_day: dt.date | None = None,
+    prior_index: dict[int, int] | None = None,
+) -> dict[str, Any]:
+    """The screening record from the form: the JSON box (advanced) first, then every filled field over it, the
+    prior therapy rows appended to its ``prior_therapies`` (``prior_index`` gets each one's position in that list ->
+    its form row, for the use case's messages).
 
     Raises :class:`InvalidInput` naming ``record_json`` or ``record.<path>`` for unreadable input."""
     problems: list[Problem] = []
@@ -223,35 +339,48 @@ def record_from_form(form: FormData, sections: list[dict[str, Any]]) -> dict[str
                 try:
                     values[path] = float(raw)
                 except ValueError:
-                    problems.append(Problem(f"record.{path}", f"not a number: {raw!r}"))
+                    problems.append(Problem(f"record.{path}", _("Enter a number (for example 12.5).")))
             elif f["kind"] == "bool":
                 values[path] = raw == "yes"
             elif path == "ecog":
                 try:
                     values[path] = int(raw)
                 except ValueError:
-                    problems.append(Problem("record.ecog", f"not a whole number: {raw!r}"))
+                    problems.append(Problem("record.ecog", _("Enter a whole number.")))
             else:
                 values[path] = raw
     # a lab without a value, or a lesion without an organ, was not entered (units are pre-selected); but a
     # ULN or a lesion measurement on its own is a forgotten item, not an empty row
     for name in ANALYTES:
         if f"labs.{name}.value" not in values and f"labs.{name}.uln" in values:
-            problems.append(Problem(f"record.labs.{name}.value", "required when the ULN is given"))
+            problems.append(Problem(f"record.labs.{name}.value", _("Required when the ULN is given.")))
     for k in range(LESION_SLOTS):
         filled = [key for key in values if key.startswith(f"lesions.{k}.") and not key.endswith(".method")]
         if filled and f"lesions.{k}.organ" not in values:
             problems.append(
-                Problem(f"record.lesions.{k}.organ", f"required for lesion {k + 1} (its measurements are filled in)")
+                Problem(
+                    f"record.lesions.{k}.organ",
+                    _("Required for lesion %(n)s (its measurements are filled in).", n=k + 1),
+                )
             )
+    therapies, therapy_problems = prior_therapies_from_form(form, prior_rows, screening_day)
+    problems += therapy_problems
     if problems:
         raise InvalidInput(problems)
     if values.pop("prior_therapies_none", None):
-        if record.get("prior_therapies"):
+        if record.get("prior_therapies") or therapies:
             raise InvalidInput(
-                "'No prior systemic therapy' contradicts the therapies in the JSON box", field="record.prior_therapies"
+                _("'No prior systemic therapy' contradicts the prior therapies entered."),
+                field="record.prior_therapies_none",
             )
         record["prior_therapies"] = []
+    if therapies:
+        listed = list(record.get("prior_therapies") or [])
+        for row, therapy in therapies:
+            if prior_index is not None:
+                prior_index[len(listed)] = row
+            listed.append(therapy)
+        record["prior_therapies"] = listed
     for name in ANALYTES:
         if f"labs.{name}.value" not in values:
             values.pop(f"labs.{name}.unit", None)
@@ -290,9 +419,24 @@ def _example(name: str) -> str:
     return ""
 
 
-def _form_field(path: str) -> str:
-    """The form input of a problem's path: the record's items are named by their path in the record."""
-    return path.removeprefix("record.")
+def _form_field(path: str, prior_index: dict[int, int] | None = None) -> str:
+    """The form input of a problem's path: the record's items are named by their path in the record (a prior
+    therapy by its form row, ``prior_index``: position in the record's list -> row)."""
+    name = path.removeprefix("record.")
+    parts = name.split(".")
+    if prior_index and len(parts) >= 2 and parts[0] == "prior_therapies" and parts[1].isdigit():
+        row = prior_index.get(int(parts[1]))
+        if row is not None:
+            parts[1] = str(row)
+            name = ".".join(parts)
+    return name
+
+
+def _labels(sections: list[dict[str, Any]], prior_rows: int) -> dict[str, str]:
+    out = {"patient_ref": _("Patient reference"), "screened_on": _("Screening date"), "record_json": _("Record JSON")}
+    out.update({f["name"]: f["label"] for section in sections for f in section["fields"]})
+    out.update(prior_row_labels(prior_rows))
+    return out
 
 
 def _form_response(
@@ -303,13 +447,22 @@ def _form_response(
     values: dict[str, str],
     errors: list[Problem] | None = None,
     status_code: int = 200,
+    *,
+    prior_rows: int = PRIOR_ROWS,
+    prior_index: dict[int, int] | None = None,
 ) -> HTMLResponse:
-    """The screening form; ``errors``: every problem listed above the form, and each beside its input."""
+    """The screening form; ``errors``: every problem listed above the form by its field's label, and each beside
+    its input."""
     problems = errors or []
+    labels = _labels(sections, prior_rows)
     field_errors: dict[str, str] = {}
+    listed: list[dict[str, Any]] = []
     for problem in problems:
-        if problem.path:
-            field_errors.setdefault(_form_field(problem.path), problem.message)
+        name = _form_field(problem.path, prior_index) if problem.path else ""
+        if name:
+            field_errors.setdefault(name, problem.message)
+        label = field_label(name, labels) if name else _("The record")
+        listed.append({"field": name, "label": label, "line": problem.line, "message": problem.message})
     return templates.TemplateResponse(
         request,
         "screening_form.html",
@@ -318,9 +471,12 @@ def _form_response(
             site=site,
             sections=sections,
             values=values,
-            errors=problems,
+            errors=listed,
             field_errors=field_errors,
             nct_id=nct_id,
+            prior_rows=prior_rows,
+            therapy_classes=THERAPY_CLASSES,
+            therapy_settings=THERAPY_SETTINGS,
         ),
         status_code=status_code,
     )
@@ -355,8 +511,15 @@ def screening_submit(
     site = sites.view_site(uow, principal, nct_id, site_key)
     sections = form_sections(_attestation_texts(uow, nct_id))
     values = typed(form)
+    prior_rows = prior_row_count(form)
+    if text(form, "more_rows"):  # "More rows": the same form, three more prior therapy rows, nothing stored
+        return _form_response(request, nct_id, site, sections, values, prior_rows=prior_rows)
+    prior_index: dict[int, int] = {}
+    screening_day = _day(text(form, "screened_on").strip()) or uow.now().date()
     try:
-        record = record_from_form(form, sections)
+        record = record_from_form(
+            form, sections, prior_rows=prior_rows, screening_day=screening_day, prior_index=prior_index
+        )
         command = validate(
             ScreenPatient,
             {
@@ -370,10 +533,20 @@ def screening_submit(
         uow.commit()
     except FormInvalid as exc:
         problems = [Problem(name, message) for name, message in exc.errors.items()]
-        return _form_response(request, nct_id, site, sections, values, problems, status_code=422)
+        return _form_response(request, nct_id, site, sections, values, problems, status_code=422, prior_rows=prior_rows)
     except InvalidInput as exc:
         uow.rollback()
-        return _form_response(request, nct_id, site, sections, values, exc.problems, status_code=422)
+        return _form_response(
+            request,
+            nct_id,
+            site,
+            sections,
+            values,
+            exc.problems,
+            status_code=422,
+            prior_rows=prior_rows,
+            prior_index=prior_index,
+        )
     return RedirectResponse(f"/ops/sites/{site_key}/screenings/{out['screening_number']}", status_code=303)
 
 
