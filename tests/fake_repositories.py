@@ -25,6 +25,7 @@ from trialdesk.domain.records import (
     CtcaeTermRecord,
     Disposition,
     Dose,
+    ProtocolDeviation,
     Query,
     RandomizationList,
     RandomizationSlot,
@@ -33,6 +34,7 @@ from trialdesk.domain.records import (
     ResultsApproval,
     RoleGrant,
     Screening,
+    SdvMark,
     Signature,
     Site,
     Subject,
@@ -96,6 +98,8 @@ class FakeDatabase:
     results_approvals: Table[ResultsApproval] = field(default_factory=lambda: Table(ResultsApproval))
     result_postings: Table[ResultPosting] = field(default_factory=lambda: Table(ResultPosting))
     trial_decisions: Table[TrialDecision] = field(default_factory=lambda: Table(TrialDecision))
+    sdv_marks: Table[SdvMark] = field(default_factory=lambda: Table(SdvMark))
+    deviations: Table[ProtocolDeviation] = field(default_factory=lambda: Table(ProtocolDeviation))
     #: committed audit events, in order
     events: list[PendingEvent] = field(default_factory=list)
     #: refused actions that left a unit of work (the SQL one audits them in a transaction of their own)
@@ -591,6 +595,55 @@ class FakeQueries:
 
     def nct_of(self, trial_id: int) -> str:
         return self.db.trials.rows[trial_id].nct_id
+
+
+class FakeMonitoring:
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+
+    def _of_trial(self, subject_id: int, trial_id: int) -> bool:
+        return self.db.subjects.rows[subject_id].trial_id == trial_id
+
+    def add_mark(self, **fields: Any) -> SdvMark:
+        return self.db.sdv_marks.insert(**fields)
+
+    def active_mark(
+        self, subject_id: int, entity_type: str, entity_id: str, *, for_update: bool = False
+    ) -> SdvMark | None:
+        found = self.db.sdv_marks.where(
+            lambda m: (
+                (m.subject_id, m.entity_type, m.entity_id) == (subject_id, entity_type, entity_id)
+                and m.cleared_at is None
+            )
+        )
+        return found[-1] if found else None
+
+    def active_marks(self, trial_id: int, *, subject_id: int | None = None) -> builtins.list[SdvMark]:
+        return self.db.sdv_marks.where(
+            lambda m: (
+                m.cleared_at is None
+                and self._of_trial(m.subject_id, trial_id)
+                and (subject_id is None or m.subject_id == subject_id)
+            )
+        )
+
+    def add_deviation(self, **fields: Any) -> ProtocolDeviation:
+        return self.db.deviations.insert(**fields)
+
+    def get_deviation(self, deviation_id: int, *, for_update: bool = False) -> ProtocolDeviation | None:
+        return self.db.deviations.rows.get(deviation_id)
+
+    def deviations(
+        self, trial_id: int, *, sites: Sites = None, subject_id: int | None = None, status: str | None = None
+    ) -> builtins.list[tuple[ProtocolDeviation, Subject]]:
+        return [
+            (d, self.db.subjects.rows[d.subject_id])
+            for d in self.db.deviations.all()
+            if self._of_trial(d.subject_id, trial_id)
+            and _in(sites, d.site_key)
+            and (subject_id is None or d.subject_id == subject_id)
+            and (status is None or d.status == status)
+        ]
 
 
 class FakeSignatures:

@@ -34,6 +34,7 @@ from fake_repositories import (
     FakeDatabase,
     FakeDispositions,
     FakeDoses,
+    FakeMonitoring,
     FakeQueries,
     FakeRandomization,
     FakeScreenings,
@@ -212,6 +213,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.signatures: repos.SignatureRepository = FakeSignatures(self.db)
         self.analysis: repos.AnalysisRepository = FakeAnalysis(self.db)
         self.dashboard: repos.DashboardRepository = FakeDashboard(self.db)
+        self.monitoring: repos.MonitoringRepository = FakeMonitoring(self.db)
 
     @property
     def dialect(self) -> str:

@@ -45,6 +45,11 @@ class Action(StrEnum):
     QUERY_ANSWER = "query.answer"
     QUERY_CLOSE = "query.close"
     CASEBOOK_SIGN = "casebook.sign"
+    # risk-based monitoring (issue 15): SDV marks, the deviation log, key risk indicators per site
+    SDV_MARK = "sdv.mark"
+    DEVIATION_RECORD = "deviation.record"
+    DEVIATION_CLOSE = "deviation.close"
+    MONITORING_VIEW = "monitoring.view"
     # unblinded statistics
     RANDOMIZATION_LIST = "randomization.list"
     RANDOMIZATION_MANAGE = "randomization.manage"
@@ -65,7 +70,9 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(
         {A.USER_MANAGE, A.SITE_ACTIVATE, A.PROTOCOL_LOAD, A.CTCAE_LOAD, A.AUDIT_VIEW, A.SITE_VIEW, A.DASHBOARD_VIEW}
     ),
-    Role.SPONSOR: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW, A.DESIGN_SIMULATE, A.RESULTS_APPROVE, A.TRIAL_DECIDE}),
+    Role.SPONSOR: frozenset(
+        {A.SITE_VIEW, A.DASHBOARD_VIEW, A.DESIGN_SIMULATE, A.RESULTS_APPROVE, A.TRIAL_DECIDE, A.MONITORING_VIEW}
+    ),
     Role.INVESTIGATOR: frozenset(
         {
             A.SITE_VIEW,
@@ -76,13 +83,36 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             A.DATA_ENTER,
             A.QUERY_ANSWER,
             A.CASEBOOK_SIGN,
+            A.DEVIATION_RECORD,
         }
     ),
     Role.COORDINATOR: frozenset(
-        {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.SCREEN, A.RANDOMIZE, A.DATA_ENTER, A.QUERY_ANSWER}
+        {
+            A.SITE_VIEW,
+            A.DASHBOARD_VIEW,
+            A.SUBJECT_VIEW,
+            A.SCREEN,
+            A.RANDOMIZE,
+            A.DATA_ENTER,
+            A.QUERY_ANSWER,
+            A.DEVIATION_RECORD,
+        }
     ),
+    # Site staff record the deviations they find themselves (ICH E6(R3) 2.5: the investigator documents and
+    # explains any deviation); only the monitor verifies source data, closes a deviation and reads the KRIs.
     Role.MONITOR: frozenset(
-        {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.QUERY_RAISE, A.QUERY_CLOSE, A.AUDIT_VIEW}
+        {
+            A.SITE_VIEW,
+            A.DASHBOARD_VIEW,
+            A.SUBJECT_VIEW,
+            A.QUERY_RAISE,
+            A.QUERY_CLOSE,
+            A.AUDIT_VIEW,
+            A.SDV_MARK,
+            A.DEVIATION_RECORD,
+            A.DEVIATION_CLOSE,
+            A.MONITORING_VIEW,
+        }
     ),
     Role.STATISTICIAN: frozenset({A.SITE_VIEW, A.DASHBOARD_VIEW, A.TRIAL_DECIDE}) | STATISTICAL_WORK,
 }
@@ -96,6 +126,7 @@ SITE_FREE: frozenset[Action] = (
 #: Actions whose refusal must not reveal that the thing exists (answered as "not found").
 HIDE_EXISTENCE: frozenset[Action] = frozenset(
     {A.SUBJECT_VIEW, A.DATA_ENTER, A.QUERY_ANSWER, A.QUERY_RAISE, A.QUERY_CLOSE, A.CASEBOOK_SIGN, A.RANDOMIZE}
+    | {A.SDV_MARK, A.DEVIATION_RECORD, A.DEVIATION_CLOSE}
 )
 
 

@@ -29,6 +29,7 @@ from trialdesk.domain.assumptions import AssumptionMap
 from trialdesk.domain.design import DesignSpec
 from trialdesk.domain.dosing import TreatmentSpec
 from trialdesk.domain.eligibility import EligibilitySpec
+from trialdesk.domain.monitoring import MonitoringSpec
 from trialdesk.domain.randomization import RandomizationSpec
 from trialdesk.domain.recist import RecistSpec
 from trialdesk.domain.schedule import ScheduleSpec
@@ -344,6 +345,7 @@ class Operations(_Strict):
     recist: RecistSpec | None = None
     design: DesignSpec | None = None
     analysis: AnalysisSpec | None = None
+    monitoring: MonitoringSpec | None = None
     assumptions: AssumptionMap = Field(default_factory=dict)
 
 

@@ -99,6 +99,8 @@ class User:
     failed_logins: int = 0
     locked_until: str | None = None
     created_at: str
+    #: the language of the operations pages the user chose (None: not chosen)
+    language: str | None = None
 
 
 @dataclass(kw_only=True, eq=False)
@@ -348,6 +350,44 @@ class Query:
     raised_at: str
     raised_by: str
     updated_at: str
+
+
+@dataclass(kw_only=True, eq=False)
+class SdvMark:
+    """A monitor's source-data verification of one record at one version (``record_version``); cleared with a
+    reason (or superseded by a new mark), never deleted."""
+
+    id: int | None = None
+    subject_id: int
+    site_key: str
+    entity_type: str
+    entity_id: str
+    version: str
+    marked_at: str
+    marked_by: str
+    cleared_at: str | None = None
+    cleared_by: str | None = None
+    clear_reason: str | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class ProtocolDeviation:
+    """A protocol deviation of one subject (``domain/monitoring.py``: categories, importance)."""
+
+    id: int | None = None
+    subject_id: int
+    site_key: str
+    category: str
+    description: str
+    occurred_on: str
+    important: bool = False
+    found_by: str
+    recorded_at: str
+    recorded_by: str
+    status: str = "open"  # open | closed
+    capa: str | None = None  # corrective and preventive action, on closing
+    closed_at: str | None = None
+    closed_by: str | None = None
 
 
 @dataclass(kw_only=True, eq=False)

@@ -31,6 +31,7 @@ from trialdesk.domain.records import (
     CtcaeTermRecord,
     Disposition,
     Dose,
+    ProtocolDeviation,
     Query,
     RandomizationList,
     RandomizationSlot,
@@ -39,6 +40,7 @@ from trialdesk.domain.records import (
     ResultsApproval,
     RoleGrant,
     Screening,
+    SdvMark,
     Signature,
     Site,
     Subject,
@@ -62,6 +64,7 @@ __all__ = [
     "DashboardRepository",
     "DispositionRepository",
     "DoseRepository",
+    "MonitoringRepository",
     "QueryRepository",
     "RandomizationRepository",
     "ScreeningRepository",
@@ -359,6 +362,30 @@ class QueryRepository(Protocol):
     ) -> builtins.list[tuple[Query, Subject]]: ...
 
     def nct_of(self, trial_id: int) -> str: ...
+
+
+class MonitoringRepository(Protocol):
+    """SDV marks and protocol deviations (migration 0009_monitoring)."""
+
+    def add_mark(self, **fields: Any) -> SdvMark: ...
+
+    def active_mark(
+        self, subject_id: int, entity_type: str, entity_id: str, *, for_update: bool = False
+    ) -> SdvMark | None: ...
+
+    def active_marks(self, trial_id: int, *, subject_id: int | None = None) -> builtins.list[SdvMark]:
+        """The marks not cleared, of the trial's subjects (or of one subject)."""
+        ...
+
+    def add_deviation(self, **fields: Any) -> ProtocolDeviation: ...
+
+    def get_deviation(self, deviation_id: int, *, for_update: bool = False) -> ProtocolDeviation | None: ...
+
+    def deviations(
+        self, trial_id: int, *, sites: Sites = None, subject_id: int | None = None, status: str | None = None
+    ) -> builtins.list[tuple[ProtocolDeviation, Subject]]:
+        """With their subject, in id order."""
+        ...
 
 
 class SignatureRepository(Protocol):

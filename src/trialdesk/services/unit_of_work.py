@@ -31,6 +31,7 @@ from trialdesk.services.repositories import (
     DashboardRepository,
     DispositionRepository,
     DoseRepository,
+    MonitoringRepository,
     QueryRepository,
     RandomizationRepository,
     ScreeningRepository,
@@ -109,6 +110,7 @@ class UnitOfWork(Protocol):
     signatures: SignatureRepository
     analysis: AnalysisRepository
     dashboard: DashboardRepository
+    monitoring: MonitoringRepository
 
     @property
     def dialect(self) -> str:

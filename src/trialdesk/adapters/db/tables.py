@@ -128,6 +128,7 @@ users = Table(
     Column("failed_logins", Integer, nullable=False, default=0),
     Column("locked_until", String(40)),
     Column("created_at", String(40), nullable=False),
+    Column("language", String(16)),
 )
 
 role_grants = Table(
@@ -398,6 +399,41 @@ queries = Table(
     Column("updated_at", String(40), nullable=False),
 )
 
+sdv_marks = Table(
+    "sdv_marks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _subject_fk(),
+    Column("site_key", String(80), nullable=False, index=True),
+    Column("entity_type", String(40), nullable=False),
+    Column("entity_id", String(80), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("marked_at", String(40), nullable=False),
+    Column("marked_by", String(120), nullable=False),
+    Column("cleared_at", String(40)),
+    Column("cleared_by", String(120)),
+    Column("clear_reason", Text),
+)
+
+protocol_deviations = Table(
+    "protocol_deviations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _subject_fk(),
+    Column("site_key", String(80), nullable=False, index=True),
+    Column("category", String(40), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("occurred_on", String(10), nullable=False),
+    Column("important", Boolean, nullable=False, default=False),
+    Column("found_by", String(120), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Column("recorded_by", String(120), nullable=False),
+    Column("status", String(20), nullable=False, default="open"),  # open | closed
+    Column("capa", Text),
+    Column("closed_at", String(40)),
+    Column("closed_by", String(120)),
+)
+
 signatures = Table(
     "signatures",
     metadata,
@@ -498,6 +534,8 @@ _map(records.TumorAssessmentRecord, tumor_assessments)
 _map(records.Disposition, dispositions)
 _map(records.Query, queries)
 _map(records.Signature, signatures)
+_map(records.SdvMark, sdv_marks)
+_map(records.ProtocolDeviation, protocol_deviations)
 _map(records.AnalysisRun, analysis_runs)
 _map(records.ResultsApproval, results_approvals)
 _map(records.ResultPosting, result_postings, results_json=deferred(result_postings.c.results_json))

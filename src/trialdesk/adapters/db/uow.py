@@ -47,6 +47,7 @@ class SqlUnitOfWork(AbstractUnitOfWork):
     signatures: repos.SignatureRepository
     analysis: repos.AnalysisRepository
     dashboard: repos.DashboardRepository
+    monitoring: repos.MonitoringRepository
 
     def __init__(
         self, session_factory: sessionmaker[Session], *, ports: Ports, actor: str = "system", clock: Clock = utc_now
@@ -64,6 +65,7 @@ class SqlUnitOfWork(AbstractUnitOfWork):
             repo_dashboard,
             repo_dispositions,
             repo_doses,
+            repo_monitoring,
             repo_queries,
             repo_randomization,
             repo_screenings,
@@ -92,6 +94,7 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         self.signatures = repo_signatures.Repository(session)
         self.analysis = repo_analysis.Repository(session)
         self.dashboard = repo_dashboard.Repository(session)
+        self.monitoring = repo_monitoring.Repository(session)
         return self
 
     def __exit__(
