@@ -76,6 +76,11 @@ class Settings(BaseSettings):
 
 ENV_PREFIX = "TRIALDESK_"
 
+#: The demo's one default size and seed: ``trialdesk demo``, ``serve --demo`` and ``run_demo`` all read them here
+#: (a constant, not a setting: a demo database is reproducible from its command line alone).
+DEMO_SUBJECTS = 100
+DEMO_SEED = 7
+
 
 @lru_cache(maxsize=8)
 def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:

@@ -8,11 +8,12 @@ import json
 import typer
 
 from trialdesk.entrypoints.cli.common import Db, JsonFlag, cli_errors, console, progress_bar
+from trialdesk.settings import DEMO_SEED, DEMO_SUBJECTS
 
 
 def demo_command(
-    subjects: int = typer.Option(120, "--subjects", min=4, max=2000, help="Subjects to randomize."),
-    seed: int = typer.Option(7, "--seed", help="The run is deterministic for a seed."),
+    subjects: int = typer.Option(DEMO_SUBJECTS, "--subjects", min=4, max=2000, help="Subjects to randomize."),
+    seed: int = typer.Option(DEMO_SEED, "--seed", help="The run is deterministic for a seed."),
     until: str | None = typer.Option(None, "--until", help="Stop on this date (YYYY-MM-DD)."),
     to_completion: bool = typer.Option(
         False, "--to-completion", help="Run to the event-driven cut, analyse, post results."

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from trialdesk.settings import DEMO_SUBJECTS
+
 if TYPE_CHECKING:
     from trialdesk.bootstrap import App
-
-DEMO_SUBJECTS = 100
 
 
 def ensure_demo(td: App) -> list[dict[str, str]]:
@@ -33,7 +33,7 @@ def ensure_demo(td: App) -> list[dict[str, str]]:
             flush=True,
         )
         try:
-            run_demo(td, nct_id=nct_id, subjects=DEMO_SUBJECTS, seed=7, to_completion=True)
+            run_demo(td, nct_id=nct_id, to_completion=True)  # DEMO_SUBJECTS, DEMO_SEED: the CLI's defaults
         finally:
             td.clock = utc_now
         has_demo_users = True

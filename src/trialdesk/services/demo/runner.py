@@ -20,6 +20,7 @@ from trialdesk.services.commands import (
     ScreenPatient,
 )
 from trialdesk.services.registry import get_trial_row, stored_id
+from trialdesk.settings import DEMO_SEED, DEMO_SUBJECTS
 
 if TYPE_CHECKING:
     from trialdesk.stats.trial_scenario import Arrival
@@ -307,8 +308,8 @@ def run_demo(
     td: DemoApp,
     *,
     nct_id: str | None = None,
-    subjects: int = 120,
-    seed: int = 7,
+    subjects: int = DEMO_SUBJECTS,
+    seed: int = DEMO_SEED,
     until: dt.date | None = None,
     to_completion: bool = False,
     scenario: dict[str, Any] | None = None,
