@@ -9,13 +9,16 @@ protocol's ``operations.monitoring`` (ratio > 2 or < 0.5, minimum denominators),
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import re
 
 import pytest
 
 from access_helpers import NCT, OTHER, OWN
 from capture_helpers import NOW, Clock
-from nav_helpers import known_state
+from nav_helpers import client_for, known_state
 from trialdesk.domain.access import SYSTEM, Denial, Grant, Principal, Role
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.domain.monitoring import MonitoringSpec, SiteExposure, record_version, sdv_state, site_kris
@@ -346,3 +349,80 @@ def test_kri_report_on_the_known_state(state):
     assert refused.value.status_code == 403
     with pytest.raises(Denial):
         _call(td, users[Role.MONITOR], monitoring.site_kri, OTHER)
+
+
+# -- the pages ----------------------------------------------------------------------------------------------------
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_pages_record_list_csv_and_sdv(state):
+    td, users, _ = state
+    monitor = client_for(td, "monitor1")
+    page = monitor.get("/ops/deviations")
+    assert page.status_code == 200 and 'id="deviation-form"' in page.text
+    token = _csrf(page.text)
+    form = {"csrf_token": token, "subject": "HUN-0002", "category": "visit_schedule", "description": "=HYPERLINK(1)"}
+    # before consent: the page comes back (422) with the message beside the date
+    early = monitor.post("/ops/deviations", data={**form, "occurred_on": "2025-12-01"})
+    assert early.status_code == 422 and 'id="err-occurred_on"' in early.text
+    assert "2025-12-01 is before consent_date 2025-12-20" in early.text
+    done = monitor.post("/ops/deviations", data={**form, "occurred_on": "2026-01-09"}, follow_redirects=False)
+    assert done.status_code == 303
+    listed = monitor.get("/ops/deviations")
+    row = re.search(r'<tr id="deviation-(\d+)".*?</tr>', listed.text, re.S)
+    assert row and 'data-label="Subject"' in row.group(0) and "HUN-0002" in row.group(0)
+    # every cell of the list says its column (labelled rows at 390 px)
+    assert all("data-label=" in td for td in re.findall(r"<td[^>]*>", row.group(0)))
+    # the CSV neutralises a formula
+    rows = list(csv.DictReader(io.StringIO(monitor.get("/ops/deviations.csv").text)))
+    assert [r["description"] for r in rows] == ["'=HYPERLINK(1)"]
+    # close with the CAPA
+    dev = row.group(1)
+    closed = monitor.post(
+        f"/ops/deviations/{dev}/close",
+        data={"csrf_token": token, "subject": "HUN-0002", "capa": "Reminder calls"},
+        follow_redirects=False,
+    )
+    assert closed.status_code == 303
+    assert [r["status"] for r in csv.DictReader(io.StringIO(monitor.get("/ops/deviations.csv").text))] == ["closed"]
+    # SDV: mark the demographics from the subject's SDV page
+    sdv = monitor.get("/ops/subjects/HUN-0001/sdv")
+    assert sdv.status_code == 200 and 'data-state="unverified"' in sdv.text
+    version = re.search(
+        r'name="entity_id" value="HUN-0001"><input type="hidden" name="version" value="([0-9a-f]+)"', sdv.text
+    )
+    marked = monitor.post(
+        "/ops/subjects/HUN-0001/sdv",
+        data={"csrf_token": token, "entity_type": "subject", "entity_id": "HUN-0001", "version": version.group(1)},
+        follow_redirects=False,
+    )
+    assert marked.status_code == 303
+    assert 'id="sdv-subject-HUN-0001" data-state="verified"' in monitor.get("/ops/subjects/HUN-0001/sdv").text
+    # the KRI table: Hunan's row only, every cell labelled
+    kri = monitor.get("/ops/monitoring")
+    assert kri.status_code == 200
+    assert re.findall(r'<tr[^>]* data-site="([^"]+)"', kri.text) == ["trial", OWN]
+    body = re.search(r'<table class="list labelled" id="kri-table">.*?</table>', kri.text, re.S).group(0)
+    assert all("data-label=" in cell for cell in re.findall(r"<td[^>]*>", body))
+    # other site's subject: 404; the coordinator may not mark (403) nor see the KRIs (403)
+    assert monitor.get("/ops/subjects/ANH-0001/sdv").status_code == 404
+    coordinator = client_for(td, "coordinator1")
+    ctoken = _csrf(coordinator.get("/ops/deviations").text)
+    refused = coordinator.post(
+        "/ops/subjects/HUN-0001/sdv", data={"csrf_token": ctoken, "entity_type": "subject", "entity_id": "HUN-0001"}
+    )
+    assert refused.status_code == 403
+    assert coordinator.get("/ops/monitoring").status_code == 403
+    assert 'name="version"' not in coordinator.get("/ops/subjects/HUN-0001/sdv").text  # no mark buttons
+
+
+def test_pages_in_chinese(state):
+    td, _, _ = state
+    monitor = client_for(td, "monitor1")
+    page = monitor.get("/ops/monitoring?lang=zh-Hans")
+    assert "关键风险指标" in page.text
+    assert "方案偏离" in monitor.get("/ops/deviations").text
+    assert "源数据核查" in monitor.get("/ops/subjects/HUN-0001/sdv").text
