@@ -25,8 +25,8 @@ API = f"/api/v1/trials/{NCT}/subjects/HUN-0001"
 
 
 @pytest.fixture
-def web(sqlite_url):
-    td = bootstrap(sqlite_url)
+def web(db_url):
+    td = bootstrap(db_url)
     td.clock = Clock()
     make_users(td)
     add_subject(td, "HUN-0001")
@@ -141,7 +141,7 @@ def test_tumour_assessment_form(web):
         "l1_value": "-3",
     }
     r = client.post(f"{SUBJECT}/tumor-assessments", data=form, headers=h["coordinator"], follow_redirects=False)
-    _refused(r, "assessment_date", "", "required")
+    _refused(r, "assessment_date", "", "Required")
     assert _value(r.text, "l0_organ") == "liver" and _value(r.text, "l1_value") == "-3"
     assert 'name="baseline" checked' in r.text
     # the second row's measurement is refused by the use case: beside that row's value
@@ -177,7 +177,7 @@ def test_query_forms(web):
         headers=h["monitor"],
         follow_redirects=False,
     )
-    _refused(r, "message", " ", "required")
+    _refused(r, "message", " ", "Required")
     assert _value(r.text, "field") == "height_cm" and 'id="query-raise-form"' in r.text
     raised = client.post(
         f"{API}/queries",
@@ -189,7 +189,7 @@ def test_query_forms(web):
     r = client.post(
         f"/ops/queries/{query_id}/answer", data={"text": ""}, headers=h["coordinator"], follow_redirects=False
     )
-    _refused(r, "text", "", "required")
+    _refused(r, "text", "", "Required")
     assert f'id="query-{query_id}-answer-error"' in r.text
     # closing an unanswered query needs a note: the use case's message, beside the note
     r = client.post(f"/ops/queries/{query_id}/close", data={"text": ""}, headers=h["monitor"], follow_redirects=False)
@@ -211,7 +211,7 @@ def test_signature_form_keeps_the_meaning_not_the_password(web):
         headers=h["investigator"],
         follow_redirects=False,
     )
-    _refused(r, "password", "", "required")
+    _refused(r, "password", "", "Required")
     assert _value(r.text, "meaning") == "I reviewed it"
 
 
@@ -256,7 +256,7 @@ def test_disposition_and_dose_correction_forms(web):
     assert dose.status_code == 201, dose.text
     edit = {"dose_id": str(dose.json()["id"]), "field": "actual_mg", "value": "120", "reason": ""}
     r = client.post(f"{SUBJECT}/doses/edit", data=edit, headers=h["coordinator"], follow_redirects=False)
-    _refused(r, "reason", "", "required")
+    _refused(r, "reason", "", "Required")
     assert _value(r.text, "value") == "120" and _value(r.text, "field") == "actual_mg"
     r = client.post(
         f"{SUBJECT}/doses/edit",
@@ -279,7 +279,7 @@ def test_site_status_form(web):
         headers=h["admin"],
         follow_redirects=False,
     )
-    _refused(r, "reason", "", "required")
+    _refused(r, "reason", "", "Required")
     assert _value(r.text, "status") == "SUSPENDED"
     r = client.post(
         f"/ops/sites/{OWN}/status",
@@ -445,3 +445,57 @@ def test_randomize_confirmation_form(sqlite_url, tmp_path, monkeypatch):
     with td.uow() as uow:
         assert uow.allocations.for_subject(uow.subjects.get(uow.trials.get(NCT).id, number).id) is None
     td.dispose()
+
+
+def _screening_vitals(td, number: str, vitals: dict) -> None:
+    """The subject's screening record with ``vitals`` (the helper's screening records only the consent)."""
+    import json
+
+    from sqlalchemy import update
+
+    from trialdesk.adapters.db.tables import ScreeningRow
+
+    with td.uow("setup") as uow:
+        record = {"consent_date": "2025-12-20", "vitals": vitals}
+        uow.session.execute(
+            update(ScreeningRow)
+            .where(ScreeningRow.screening_number == f"S-{number}")
+            .values(record_json=json.dumps(record))
+        )
+        uow.commit()
+
+
+def test_weight_and_height_are_carried_forward_to_the_dose_forms(web):
+    """Cycle 1 starts from the screening weight and height, saying so; later cycles from the last recorded dose's
+    weight. Both stay editable (a re-weighed patient's weight is typed over)."""
+    td, client, h = web
+    _screening_vitals(td, "HUN-0001", {"weight_kg": 58.5, "height_cm": 162})
+    page = client.get(f"{SUBJECT}?tab=treatment", headers=h["coordinator"]).text
+    assert _value(page, "weight_kg") == "58.5" and _value(page, "height_cm") == "162"
+    assert "58.5 kg from screening, 20 Dec 2025; change it if re-weighed" in page  # the screening was on 2025-12-20
+    new = client.get(f"{SUBJECT}/doses/new?cycle=1", headers=h["coordinator"])
+    assert new.status_code == 200
+    assert _value(new.text, "weight_kg") == "58.5" and _value(new.text, "height_cm") == "162"
+    assert "from screening, 20 Dec 2025" in new.text
+    # the plan from the carried values: Mosteller BSA sqrt(162 x 58.5 / 3600) = 1.6225 m2
+    plan = client.get(
+        f"{SUBJECT}/doses/new",
+        params={"cycle": "1", "weight_kg": "58.5", "height_cm": "162", "dose_date": "2026-01-06"},
+        headers=h["coordinator"],
+    )
+    assert plan.status_code == 200 and 'id="bsa">1.62' in plan.text, plan.text[plan.text.find('id="bsa"') - 20 :][:200]
+    dose = client.post(
+        f"{API}/doses",
+        json={
+            "drug": "docetaxel",
+            "cycle": 1,
+            "dose_date": "2026-01-06",
+            "actual_mg": 122.5,
+            "weight_kg": 60,
+            "height_cm": 162,
+        },
+        headers=h["coordinator"],
+    )
+    assert dose.status_code == 201, dose.text
+    page = client.get(f"{SUBJECT}?tab=treatment", headers=h["coordinator"]).text
+    assert _value(page, "weight_kg") == "60" and "60 kg from cycle 1, 6 Jan 2026" in page

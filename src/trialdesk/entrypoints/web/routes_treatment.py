@@ -29,6 +29,8 @@ from trialdesk.entrypoints.web.deps import (
     committed,
 )
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, service_errors, text, typed, validate
+from trialdesk.entrypoints.web.i18n import day as show_day
+from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.subject_page import back_to, submit
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import treatment
@@ -169,6 +171,45 @@ def page_site_ics(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, site_key: 
     return _ics_response(site_calendar_ics(site_key, visits, generated_at=now), f"{site_key}.ics")
 
 
+def _number(value: Any) -> str:
+    return f"{float(value):g}"
+
+
+def carried_forward(uow: Any, p: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
+    """The weight and height a new cycle starts from, and where they come from: the last recorded dose's weight;
+    before the first dose (cycle 1), the screening's (the most recent screening with a weight). The height is the
+    subject's, else the screening's. Empty strings when nothing was recorded; the user can change both (re-weighing
+    is normal; the plan applies the protocol's re-calculation threshold)."""
+    from trialdesk.services import screening
+
+    out: dict[str, Any] = {"weight_kg": "", "weight_source": "", "height_cm": "", "height_source": ""}
+    doses = [d for d in treatment.list_doses(uow, p, nct_id, subject.subject_number) if d["weight_kg"] is not None]
+    if doses:
+        last = doses[-1]
+        out["weight_kg"] = _number(last["weight_kg"])
+        out["weight_source"] = _("from cycle %(cycle)s, %(day)s", cycle=last["cycle"], day=show_day(last["dose_date"]))
+    if subject.height_cm is not None:
+        out["height_cm"] = _number(subject.height_cm)
+        out["height_source"] = _("recorded for the subject")
+    if out["weight_kg"] and out["height_cm"]:
+        return out
+    try:
+        rows = screening.screenings_of(uow, p, nct_id, subject)
+        for row in reversed(rows):
+            detail = screening.get_screening(uow, p, nct_id, row["site"], row["screening_number"])
+            vitals = (detail.get("record") or {}).get("vitals") or {}
+            source = _("from screening, %(day)s", day=show_day(row["screened_on"]))
+            if not out["weight_kg"] and isinstance(vitals.get("weight_kg"), int | float):
+                out["weight_kg"], out["weight_source"] = _number(vitals["weight_kg"]), source
+            if not out["height_cm"] and isinstance(vitals.get("height_cm"), int | float):
+                out["height_cm"], out["height_source"] = _number(vitals["height_cm"]), source
+            if out["weight_kg"] and out["height_cm"]:
+                break
+    except TrialdeskError:  # a screening the caller may not read: nothing carried
+        pass
+    return out
+
+
 def _form_plan(uow: Any, p: Principal, nct_id: str, subject_number: str, values: dict[str, str]) -> dict[str, Any]:
     """Plan for the dose page; problems are shown on the page rather than raised."""
     try:
@@ -200,14 +241,19 @@ def page_dose_new(
 
     values = {"cycle": cycle, "weight_kg": weight_kg, "height_cm": height_cm, "dose_date": dose_date}
     _, subject = get_subject(uow, p, nct_id, subject_number, Action.DATA_ENTER)
+    carried = carried_forward(uow, p, nct_id, subject)
     planned: dict[str, Any] = {"plan": None, "plan_error": None, "errors": {}}
     if weight_kg:
         planned = _form_plan(uow, p, nct_id, subject_number, values)
+    else:  # the form opened without a weight: the carried-forward weight (and height) pre-filled, to check
+        values["weight_kg"] = carried["weight_kg"]
+        if subject.height_cm is None:
+            values["height_cm"] = height_cm or carried["height_cm"]
     invalid = bool(planned["errors"]) and planned["plan_error"] is None
     return templates.TemplateResponse(
         request,
         "treatment_dose.html",
-        ctx(request, subject=subject, values=values, **planned, error=None, entered={}),
+        ctx(request, subject=subject, values=values, **planned, error=None, entered={}, carried=carried),
         status_code=422 if invalid else 200,
     )
 
@@ -282,6 +328,7 @@ def page_dose_record(
     _, subject = get_subject(uow, p, nct_id, subject_number, Action.DATA_ENTER)
     planned = _form_plan(uow, p, nct_id, subject_number, values)
     entered = {e["drug"]: e for e in entries}
+    carried = carried_forward(uow, p, nct_id, subject)
     return templates.TemplateResponse(
         request,
         "treatment_dose.html",
@@ -293,6 +340,7 @@ def page_dose_record(
             error=error,
             entered=entered,
             delay_reason=delay_reason,
+            carried=carried,
         ),
         status_code=422,
     )
@@ -440,8 +488,12 @@ def doses_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
     if can_enter:
         panel["forms"] = ["treatment_dose_panel_form.html"]
         panel["next_cycle"] = last_cycle + 1
-        panel["last_weight"] = last_weight
+        carried = carried_forward(uow, principal, nct_id, subject)
+        panel["last_weight"] = carried["weight_kg"] or (_number(last_weight) if last_weight is not None else "")
+        panel["weight_source"] = carried["weight_source"]
         panel["needs_height"] = subject.height_cm is None
+        panel["carried_height"] = carried["height_cm"]
+        panel["height_source"] = carried["height_source"]
         panel["dose_ids"] = [d["id"] for d in doses]
         panel["editable"] = sorted(treatment.DOSE_EDITABLE_FIELDS)
     return panel
