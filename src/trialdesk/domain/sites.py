@@ -3,6 +3,7 @@
 ACTIVE_NOT_RECRUITING is CT.gov's location status for a site whose subjects continue treatment and follow-up
 while no new subject is enrolled: the status every open site takes when the trial's recruitment is closed (a
 recorded early stop or recruitment closure, :func:`recruitment_closed_status`). It never goes back to RECRUITING.
+A recorded completion closes every site whose subjects have all ended the study (:func:`completion_status`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ def recruitment_closed_status(current: str | None) -> SiteStatus | None:
     if source is S.NOT_YET_RECRUITING:
         return S.CLOSED
     return None
+
+
+def completion_status(current: str | None, *, subjects_in_study: bool) -> SiteStatus | None:
+    """The status a site takes when the trial is recorded completed (``None``: it keeps its own): CLOSED, unless
+    subjects randomized there are still in the study by the records (neither off study nor dead), whose follow-up
+    continues: then the site takes :func:`recruitment_closed_status` (ACTIVE_NOT_RECRUITING). CLOSED stays."""
+    source = SiteStatus(current) if current else S.NOT_YET_RECRUITING
+    if source is S.CLOSED:
+        return None
+    if subjects_in_study:
+        return recruitment_closed_status(current)
+    return S.CLOSED
 
 
 def require_recruiting(site_key: str, status: str | None) -> None:

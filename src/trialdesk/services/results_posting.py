@@ -4,7 +4,8 @@
   trial's completion, with its reason (``Action.TRIAL_DECIDE``; audited ``trial.decision``). An early stop or a
   recruitment closure closes recruitment at every site in the same transaction
   (:func:`trialdesk.services.sites.close_recruitment`): no new subject is screened or randomized, subjects
-  already randomized continue.
+  already randomized continue. A completion closes every site (ACTIVE_NOT_RECRUITING where the records still
+  follow a subject).
 * :func:`approve_results`: the sponsor approves an analysis run's results for posting, confirming it explicitly
   (``Action.RESULTS_APPROVE``; audited ``results.approved``).
 * :func:`post_results`: the statistician posts an approved run's resultsSection, confirming it explicitly, once
@@ -26,11 +27,10 @@ from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.domain.protocol import OverallStatus, Protocol
 from trialdesk.domain.records import AnalysisRun, Trial
 from trialdesk.domain.results_posting import DecisionKind, TrialOperations, analysis_due_problem, registry_status
-from trialdesk.domain.subject_lifecycle import SubjectStatus
 from trialdesk.services.analysis import run_summary
 from trialdesk.services.commands import ApproveResults, PostResults, RecordTrialDecision
 from trialdesk.services.registry import get_protocol, get_trial_row, stored_id
-from trialdesk.services.sites import close_recruitment
+from trialdesk.services.sites import STUDY_ENDED, close_recruitment
 from trialdesk.services.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -45,11 +45,10 @@ __all__ = [
     "trial_status",
 ]
 
-#: Decisions that close recruitment at every site.
-_CLOSES_RECRUITMENT = frozenset({DecisionKind.EARLY_STOP.value, DecisionKind.RECRUITMENT_CLOSED.value})
-
-#: Subject statuses that mean the subject has ended the study.
-_ENDED = frozenset({SubjectStatus.OFF_STUDY.value, SubjectStatus.DEAD.value})
+#: Decisions that close recruitment at every site (a completion closes the sites themselves).
+_CLOSES_RECRUITMENT = frozenset(
+    {DecisionKind.EARLY_STOP.value, DecisionKind.RECRUITMENT_CLOSED.value, DecisionKind.COMPLETED.value}
+)
 
 
 def _confirmed(confirm: bool, what: str) -> None:
@@ -108,7 +107,10 @@ def record_decision(uow: UnitOfWork, principal: Principal, nct_id: str, cmd: Rec
     out = {"id": row.id, "kind": row.kind, "decided_on": row.decided_on, "reason": row.reason}
     uow.record("trial.decision", "trial", nct_id, after=out, trial=nct_id, actor=principal.username, reason=cmd.reason)
     if cmd.kind in _CLOSES_RECRUITMENT:
-        close_recruitment(uow, nct_id, reason=f"{cmd.kind}: {cmd.reason}", actor=principal.username)
+        completed = cmd.kind == DecisionKind.COMPLETED.value
+        close_recruitment(
+            uow, nct_id, reason=f"{cmd.kind}: {cmd.reason}", actor=principal.username, completed=completed
+        )
     return {**out, "recorded_by": row.recorded_by, "recorded_at": row.recorded_at}
 
 
@@ -237,7 +239,7 @@ def runs_for_approval(uow: UnitOfWork, principal: Principal, nct_id: str) -> lis
 def _operations(uow: UnitOfWork, trial: Trial, protocol: Protocol) -> TrialOperations:
     trial_id = stored_id(trial)
     allocated = {a.subject_id for a in uow.allocations.for_trial(trial_id)}
-    in_study = sum(1 for s in uow.subjects.list(trial_id) if s.id in allocated and s.status not in _ENDED)
+    in_study = sum(1 for s in uow.subjects.list(trial_id) if s.id in allocated and s.status not in STUDY_ENDED)
     design = protocol.operations.design
     enrollment = protocol.registry.design.enrollment
     sample_size = design.sample_size if design is not None else (enrollment.count if enrollment else None)

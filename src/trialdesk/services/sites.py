@@ -7,7 +7,8 @@ from typing import Any
 from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.errors import NotFound
 from trialdesk.domain.records import Site, Trial
-from trialdesk.domain.sites import check_transition, recruitment_closed_status
+from trialdesk.domain.sites import check_transition, completion_status, recruitment_closed_status
+from trialdesk.domain.subject_lifecycle import SubjectStatus
 from trialdesk.services.commands import ChangeSiteStatus
 from trialdesk.services.registry import get_trial_row, stored_id
 from trialdesk.services.unit_of_work import UnitOfWork
@@ -69,14 +70,35 @@ def change_site_status(
     return site_dict(site)
 
 
-def close_recruitment(uow: UnitOfWork, nct_id: str, *, reason: str, actor: str) -> list[dict[str, Any]]:
+#: Subject statuses that mean the subject has ended the study.
+STUDY_ENDED = frozenset({SubjectStatus.OFF_STUDY.value, SubjectStatus.DEAD.value})
+
+
+def _sites_following_subjects(uow: UnitOfWork, trial_id: int) -> set[str]:
+    """Sites where a subject randomized (allocation not in error) is still in the study by the records."""
+    randomized = {a.subject_id for a in uow.allocations.for_trial(trial_id)}
+    return {s.site_key for s in uow.subjects.list(trial_id) if s.id in randomized and s.status not in STUDY_ENDED}
+
+
+def close_recruitment(
+    uow: UnitOfWork, nct_id: str, *, reason: str, actor: str, completed: bool = False
+) -> list[dict[str, Any]]:
     """Close the trial's recruitment at every site (a recorded early stop or recruitment closure): each open site
     takes :func:`~trialdesk.domain.sites.recruitment_closed_status`, audited ``site.status_changed`` with the
-    decision's reason. Returns the sites that changed."""
+    decision's reason. With ``completed`` (a recorded completion), each site takes
+    :func:`~trialdesk.domain.sites.completion_status` instead: CLOSED, or ACTIVE_NOT_RECRUITING where the records
+    still follow a subject. Returns the sites that changed."""
     trial = get_trial_row(uow, nct_id)
+    trial_id = stored_id(trial)
+    following = _sites_following_subjects(uow, trial_id) if completed else set()
+    why = "trial completed" if completed else "recruitment closed for the trial"
     changed = []
-    for site in uow.sites.for_trial(stored_id(trial)):
-        target = recruitment_closed_status(site.status)
+    for site in uow.sites.for_trial(trial_id):
+        target = (
+            completion_status(site.status, subjects_in_study=site.site_key in following)
+            if completed
+            else recruitment_closed_status(site.status)
+        )
         if target is None:
             continue
         before = site_dict(site)
@@ -87,7 +109,7 @@ def close_recruitment(uow: UnitOfWork, nct_id: str, *, reason: str, actor: str) 
             site.site_key,
             before=before,
             after=site_dict(site),
-            reason=f"recruitment closed for the trial: {reason}",
+            reason=f"{why}: {reason}",
             trial=nct_id,
             site=site.site_key,
             actor=actor,
