@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trialdesk.adapters.secrets import new_token
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import AuthenticationFailed, InvalidInput, PermissionDenied, TrialdeskError
+from trialdesk.domain.sites import next_statuses
 from trialdesk.entrypoints.web import subject_page as subject_view
 from trialdesk.entrypoints.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -21,6 +22,9 @@ from trialdesk.entrypoints.web.auth import (
 )
 from trialdesk.entrypoints.web.deps import AppDep, FormDep, PagePrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, service_errors, typed, validate
+from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.i18n import when
+from trialdesk.entrypoints.web.labels import LABELS, N_, label
 from trialdesk.entrypoints.web.login_limits import LoginLimiter
 from trialdesk.entrypoints.web.panels import site_panels
 from trialdesk.entrypoints.web.site_home import site_staff_sites, site_worklist
@@ -30,6 +34,18 @@ from trialdesk.services.commands import ChangeSiteStatus
 
 public = APIRouter()
 pages = APIRouter(dependencies=[PageUser])
+
+
+#: the login page's messages: English msgids, translated when the page shows them (they travel in ``?msg=``)
+LOGIN_MESSAGES = (
+    N_("Your login form expired; please try again"),
+    N_("You are logged out"),
+    N_("wrong username or password"),
+    N_("account disabled"),
+    N_("session ended; please log in"),
+    N_("session expired after inactivity; please log in"),
+    N_("session expired; please log in again"),
+)
 
 
 def _safe_next(next_url: str | None) -> str:
@@ -42,7 +58,7 @@ def _safe_next(next_url: str | None) -> str:
 def login_page(request: Request, next: str | None = None, msg: str | None = None) -> HTMLResponse:
     token = new_token()
     response = templates.TemplateResponse(
-        request, "login.html", ctx(request, login_csrf=token, next=next or "", error=msg)
+        request, "login.html", ctx(request, login_csrf=token, next=next or "", error=_(msg) if msg else None)
     )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request))
     return response
@@ -68,13 +84,13 @@ def login_submit(
     address = request.client.host if request.client else "unknown"
     wait = limiter.attempt(address, username)
     if wait is not None:
-        message = f"too many login attempts; try again in {wait} seconds"
+        message = _("too many login attempts; try again in %(n)s seconds", n=wait)
         return _login_refused(request, next, message, status_code=429, headers={"Retry-After": str(wait)})
     try:
         with td.uow(username or "anonymous") as uow:
             result = accounts.login(uow, username.strip(), password)
     except AuthenticationFailed as exc:
-        return _login_refused(request, next, exc.message, status_code=401)
+        return _login_refused(request, next, _(exc.message), status_code=401)
     limiter.succeeded(address, username)
     target = "/account/password" if result.must_change_password else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
@@ -159,6 +175,38 @@ def ops_home(request: Request, principal: PagePrincipalDep, uow: UowDep, nct_id:
     )
 
 
+def _human_cell(cell: Any) -> Any:
+    """A panel cell as people read it: a code by its label, a moment in the sites' time zone (dates are shown by
+    the template's ``day`` filter)."""
+    if isinstance(cell, str):
+        if cell in LABELS:
+            return label(cell)
+        if len(cell) > 10 and cell[4:5] == "-" and cell[10:11] == "T":
+            return when(cell)
+    return cell
+
+
+def _human_panels(panels: dict[str, Any]) -> dict[str, Any]:
+    """The site page's panels in the request's language: their titles, column heads, empty notes and action links
+    translated (a text the panel already translated, or one no catalog holds, stays as it is), codes labelled."""
+    out = {}
+    for name, panel in panels.items():
+        shown = dict(panel)
+        for key in ("title", "empty"):
+            if isinstance(shown.get(key), str):
+                shown[key] = _(shown[key])
+        if shown.get("columns"):
+            shown["columns"] = [_(c) if isinstance(c, str) else c for c in shown["columns"]]
+        if shown.get("actions"):
+            shown["actions"] = [
+                {**a, "label": _(a["label"])} if isinstance(a.get("label"), str) else a for a in shown["actions"]
+            ]
+        if shown.get("rows"):
+            shown["rows"] = [[_human_cell(cell) for cell in row] for row in shown["rows"]]
+        out[name] = shown
+    return out
+
+
 def _site_page(
     request: Request,
     site_key: str,
@@ -170,7 +218,7 @@ def _site_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     site = sites.view_site(uow, principal, nct_id, site_key)
-    work = site_panels(uow, principal, nct_id, site_key)
+    work = _human_panels(site_panels(uow, principal, nct_id, site_key))
     return templates.TemplateResponse(
         request,
         "site.html",
@@ -180,6 +228,7 @@ def _site_page(
             nct_id=nct_id,
             work=work,
             can_activate=principal.can(Action.SITE_ACTIVATE, site_key),
+            next_statuses=[s.value for s in next_statuses(site["status"])],
             form_state=form_state,
         ),
         status_code=status_code,
