@@ -168,7 +168,8 @@ def test_site_home_counts_on_the_known_state(state):
         overdue = re.search(rf'id="overdue-{OWN}">.*?</table>', html, re.S).group(0)
         assert re.findall(r"<td data-label=\"Visit\">(\w+)</td>", overdue) == ["C1D1", "TA1"]
         sae = re.search(r'id="sae-clocks-[^"]+">.*?</table>', html, re.S).group(0)
-        assert "HUN-0002" in sae and "2026-03-03 02:00 UTC" in sae and "24.0 h left" in sae
+        # due 24 h after 02:00 UTC on 2 March: 10:00 on 3 March in the sites' zone (Asia/Shanghai, UTC+8)
+        assert "HUN-0002" in sae and "3 Mar 2026, 10:00 CST" in sae and "24 h left" in sae
         assert "(1 answered, awaiting the monitor)" in html
         assert ("· <a href" in re.search(r'id="unsigned-.*?</table>', html, re.S).group(0)) == (
             username == "investigator1"  # only the investigator signs casebooks

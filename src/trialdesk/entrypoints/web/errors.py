@@ -57,7 +57,7 @@ API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 #: Seconds a client is asked to wait when the database is unavailable.
 RETRY_AFTER_S = 5
-UNAVAILABLE_MESSAGE = "the database is unavailable for now; try again in a few seconds"
+UNAVAILABLE_MESSAGE = "the database is unavailable for now; try again in a few seconds"  # msgid: pages.po
 
 
 async def _database_unavailable(request: Any, exc: Exception) -> Any:
@@ -75,7 +75,9 @@ async def _database_unavailable(request: Any, exc: Exception) -> Any:
     if is_api_path(request.url.path) or request.url.path == "/health":
         body = {"error": "ServiceUnavailable", "message": UNAVAILABLE_MESSAGE, "detail": UNAVAILABLE_MESSAGE}
         return JSONResponse(body, status_code=503, headers=headers)
-    shown = TrialdeskError(UNAVAILABLE_MESSAGE)
+    from trialdesk.entrypoints.web.i18n import gettext
+
+    shown = TrialdeskError(gettext(UNAVAILABLE_MESSAGE))  # the page in the request's language, the JSON in English
     shown.status_code = 503
     return templates.TemplateResponse(
         request, "error.html", {"error": shown, "user": None, "csrf_token": None}, status_code=503, headers=headers

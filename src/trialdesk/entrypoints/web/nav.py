@@ -16,6 +16,8 @@ from typing import Any
 from fastapi import Request
 
 from trialdesk.domain.access import Action, Principal
+from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.labels import N_
 
 A = Action
 
@@ -48,47 +50,53 @@ def nav_items(principal: Principal, nct_id: str) -> list[NavItem]:
     the caller has one; with several, to the site list of the home page."""
     can = principal.sites_for
     site_staff = can(A.DATA_ENTER) != frozenset()
-    items = [NavItem("home", "Site home" if site_staff else "Home", "/ops")]
+    items = [NavItem("home", N_("Site home") if site_staff else N_("Home"), "/ops")]
     if can(A.SCREEN) != frozenset():
         site = _one_site(principal, A.SCREEN)
-        items.append(NavItem("screening", "Screening", f"/ops/sites/{site}/screen" if site else "/ops#sites", A.SCREEN))
+        items.append(
+            NavItem("screening", N_("Screening"), f"/ops/sites/{site}/screen" if site else "/ops#sites", A.SCREEN)
+        )
     if can(A.SUBJECT_VIEW) != frozenset():
         if site_staff:
             site = _one_site(principal, A.SUBJECT_VIEW)
             href = f"/ops/sites/{site}#panel-subjects" if site else "/ops#sites"
-            items.append(NavItem("subjects", "Subjects", href, A.SUBJECT_VIEW))
-        items.append(NavItem("queries", "Queries", "/ops/queries", A.SUBJECT_VIEW))
+            items.append(NavItem("subjects", N_("Subjects"), href, A.SUBJECT_VIEW))
+        items.append(NavItem("queries", N_("Queries"), "/ops/queries", A.SUBJECT_VIEW))
+    if can(A.DEVIATION_RECORD) != frozenset():
+        items.append(NavItem("deviations", N_("Deviations"), "/ops/deviations", A.DEVIATION_RECORD))
     if not site_staff and (principal.can(A.SITE_ACTIVATE) or can(A.SUBJECT_VIEW) != frozenset()):
         site = _one_site(principal, A.SITE_VIEW)
-        items.append(NavItem("sites", "Sites", f"/ops/sites/{site}" if site else "/ops#sites", A.SITE_VIEW))
+        items.append(NavItem("sites", N_("Sites"), f"/ops/sites/{site}" if site else "/ops#sites", A.SITE_VIEW))
     if principal.can(A.DASHBOARD_VIEW):
-        items.append(NavItem("dashboard", "Dashboard", "/ops/dashboard", A.DASHBOARD_VIEW))
+        items.append(NavItem("dashboard", N_("Dashboard"), "/ops/dashboard", A.DASHBOARD_VIEW))
+    if can(A.MONITORING_VIEW) != frozenset():
+        items.append(NavItem("monitoring", N_("Monitoring"), "/ops/monitoring", A.MONITORING_VIEW))
     if principal.can(A.ANALYSIS_RUN):
-        items.append(NavItem("analysis", "Analysis", "/ops/analysis", A.ANALYSIS_RUN))
+        items.append(NavItem("analysis", N_("Analysis"), "/ops/analysis", A.ANALYSIS_RUN))
     if principal.can(A.RANDOMIZATION_LIST):
-        items.append(NavItem("randomization", "Randomization", "/ops/randomization", A.RANDOMIZATION_LIST))
+        items.append(NavItem("randomization", N_("Randomization"), "/ops/randomization", A.RANDOMIZATION_LIST))
     if principal.can(A.ANALYSIS_RUN):
-        items.append(NavItem("datasets", "Datasets", "/ops/datasets", A.ANALYSIS_RUN))
+        items.append(NavItem("datasets", N_("Datasets"), "/ops/datasets", A.ANALYSIS_RUN))
     if principal.can(A.DESIGN_SIMULATE):
-        items.append(NavItem("design", "Design", "/ops/design", A.DESIGN_SIMULATE))
+        items.append(NavItem("design", N_("Design"), "/ops/design", A.DESIGN_SIMULATE))
     if principal.can(A.DESIGN_SIMULATE) and not principal.can(A.ANALYSIS_RUN):
         # the sponsor: the analysis page where results are approved, when the matrix has that action; else the
         # results as posted on the public registry page
         approve = _action("results.approve")
         if approve is not None and principal.can(approve):
-            items.append(NavItem("results", "Results", "/ops/analysis", approve))
+            items.append(NavItem("results", N_("Results"), "/ops/analysis", approve))
         else:
-            items.append(NavItem("results", "Results", f"/trials/{nct_id}#results", A.DASHBOARD_VIEW))
+            items.append(NavItem("results", N_("Results"), f"/trials/{nct_id}#results", A.DASHBOARD_VIEW))
     if principal.can(A.USER_MANAGE):
-        items.append(NavItem("users", "Users", "/ops/users", A.USER_MANAGE))
+        items.append(NavItem("users", N_("Users"), "/ops/users", A.USER_MANAGE))
     if can(A.AUDIT_VIEW) != frozenset():
-        items.append(NavItem("audit", "Audit trail", "/ops/audit", A.AUDIT_VIEW))
+        items.append(NavItem("audit", N_("Audit trail"), "/ops/audit", A.AUDIT_VIEW))
     return items
 
 
 def nav_for(request: Request) -> list[NavItem]:
-    """The links of the page being rendered, the current page's marked (``aria-current``); none when nobody is
-    signed in."""
+    """The links of the page being rendered, in the request's language, the current page's marked
+    (``aria-current``); none when nobody is signed in."""
     principal = getattr(request.state, "principal", None)
     if principal is None:
         return []
@@ -99,5 +107,6 @@ def nav_for(request: Request) -> list[NavItem]:
     for item in nav_items(principal, nct_id):
         target = item.href.split("#", 1)[0]
         current = target == path and "#" not in item.href
-        out.append(NavItem(item.key, item.label, item.href, item.action, current))
+        # translated here, at render time, in the request's language (the labels above are English msgids)
+        out.append(NavItem(item.key, _(item.label), item.href, item.action, current))
     return out

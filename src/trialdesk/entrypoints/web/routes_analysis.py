@@ -12,6 +12,7 @@ The services check the rights: only a statistician runs, reads runs and posts; o
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -31,6 +32,7 @@ from trialdesk.entrypoints.web.deps import (
     committed,
 )
 from trialdesk.entrypoints.web.forms import FormInvalid, text, typed, validate
+from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import analysis, registry, results_posting
 from trialdesk.services.commands import ApproveResults, PostResults, RecordTrialDecision, RunAnalysis
@@ -114,6 +116,26 @@ def api_posted_results(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, A
     return section
 
 
+def _notice(msg: str | None) -> str | None:
+    """The notice a form's redirect carries (``?msg=``, in English) in the request's language."""
+    if not msg:
+        return msg
+    patterns = (
+        (r"Analysis run (\d+) done", lambda m: _("Analysis run %(run)s done", run=m[1])),
+        (
+            r"Results of run (\d+) posted as version (\d+)",
+            lambda m: _("Results of run %(run)s posted as version %(version)s", run=m[1], version=m[2]),
+        ),
+        (r"Results of run (\d+) approved", lambda m: _("Results of run %(run)s approved", run=m[1])),
+        (r"Decision recorded", lambda m: _("Decision recorded")),
+    )
+    for pattern, shown in patterns:
+        found = re.fullmatch(pattern, msg)
+        if found:
+            return shown(found)
+    return msg
+
+
 def _analysis_page(
     request: Request,
     p: Principal,
@@ -141,7 +163,7 @@ def _analysis_page(
             runs=runs,
             latest=latest,
             today=today,
-            msg=msg,
+            msg=_notice(msg),
             problems=problems or [],
             errors=errors,
             values=values or {},

@@ -16,6 +16,9 @@ from trialdesk.domain.errors import InvalidInput
 from trialdesk.domain.records import AuditEventRecord
 from trialdesk.entrypoints.web.auth import PageUser
 from trialdesk.entrypoints.web.deps import PagePrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.i18n import when
+from trialdesk.entrypoints.web.labels import LABELS, label
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services.audit import audit_trail
 
@@ -33,7 +36,7 @@ def _filters(request: Request) -> dict[str, str]:
     for name in FILTERS:
         value = request.query_params.get(name, "").strip()
         if len(value) > 200:
-            raise InvalidInput("must be at most 200 characters", field=name)
+            raise InvalidInput(_("must be at most 200 characters"), field=name)
         if value:
             out[name] = value
     return out
@@ -46,13 +49,13 @@ def _date(filters: dict[str, str], name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"must be a date YYYY-MM-DD, got {value!r}", field=name) from None
+        raise InvalidInput(_("must be a date YYYY-MM-DD, got %(value)r", value=value), field=name) from None
 
 
 def _page(request: Request) -> int:
     raw = request.query_params.get("page", "1")
     if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
-        raise InvalidInput("must be a whole number from 1", field="page")
+        raise InvalidInput(_("must be a whole number from 1"), field="page")
     return int(raw)
 
 
@@ -101,6 +104,18 @@ def _changes(before_json: str | None, after_json: str | None) -> list[tuple[str,
     return [(key, _shown(before.get(key)), _shown(after.get(key))) for key in keys if before.get(key) != after.get(key)]
 
 
+def _human(value: str | None) -> str | None:
+    """A changed value as the page shows it: a code by its label, a moment in the sites' time zone; anything else
+    as stored (the CSV export keeps every value as stored)."""
+    if value is None:
+        return None
+    if value in LABELS:
+        return label(value)
+    if len(value) > 16 and value[4:5] == "-" and value[10:11] == "T" and value[13:14] == ":":
+        return when(value) or value
+    return value
+
+
 def _row(r: AuditEventRecord) -> dict[str, Any]:
     return {
         "seq": r.seq,
@@ -112,7 +127,9 @@ def _row(r: AuditEventRecord) -> dict[str, Any]:
         "trial": r.trial,
         "site": r.site,
         "reason": r.reason,
-        "changes": _changes(r.before_json, r.after_json),
+        "changes": [
+            (field, _human(before), _human(after)) for field, before, after in _changes(r.before_json, r.after_json)
+        ],
     }
 
 

@@ -44,7 +44,7 @@ def dashboard_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: T
 
     data = _for_principal(dashboard_service.dashboard(uow, p, nct_id), p)
     buffer = io.StringIO()
-    enrollment_figure(data).savefig(buffer, format="svg")
+    enrollment_figure(data).savefig(buffer, format="svg", metadata={"Date": None})  # no render timestamp
     svg = buffer.getvalue()
     return templates.TemplateResponse(
         request, "dashboard.html", ctx(request, d=data, curve_svg=svg[svg.find("<svg") :])

@@ -53,7 +53,7 @@ def simulate(nct_id: str, body: SimulationRequest, p: PrincipalDep, td: AppDep) 
 
 def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    fig.savefig(buffer, format="svg", metadata={"Date": None})  # no render timestamp in the page
     text = buffer.getvalue()
     return text[text.find("<svg") :]
 

@@ -19,6 +19,7 @@ from trialdesk.domain.errors import InvalidInput, NotFound
 from trialdesk.entrypoints.web.auth import PageUser
 from trialdesk.entrypoints.web.deps import PagePrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.forms import service_errors
+from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import analysis
 
@@ -30,7 +31,7 @@ FORMATS = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 def _cut(request: Request) -> str | None:
     value = request.query_params.get("cut_date", "").strip()
     if len(value) > 10:
-        raise InvalidInput("must be a date YYYY-MM-DD", field="cut_date")
+        raise InvalidInput(_("must be a date YYYY-MM-DD"), field="cut_date")
     return value or None
 
 

@@ -17,6 +17,7 @@ from trialdesk.domain.access import Action, Principal, require
 from trialdesk.domain.errors import InvalidInput
 from trialdesk.entrypoints.web.auth import PageUser
 from trialdesk.entrypoints.web.deps import PagePrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import queries
 from trialdesk.services.sites import list_sites
@@ -50,15 +51,17 @@ def _filters(request: Request) -> dict[str, str]:
     for name in FILTERS:
         value = request.query_params.get(name, "").strip()
         if len(value) > 200:
-            raise InvalidInput("must be at most 200 characters", field=name)
+            raise InvalidInput(_("must be at most 200 characters"), field=name)
         if value:
             out[name] = value
     status = out.get("status")
     if status is not None and status != PENDING and status not in queries.STATUSES:
-        raise InvalidInput(f"must be one of {PENDING}, {', '.join(queries.STATUSES)}", field="status")
+        raise InvalidInput(
+            _("must be one of %(choices)s", choices=", ".join((PENDING, *queries.STATUSES))), field="status"
+        )
     age = out.get("age")
     if age is not None and (not age.isdigit() or int(age) > MAX_AGE_DAYS):
-        raise InvalidInput(f"must be a whole number of days from 0 to {MAX_AGE_DAYS}", field="age")
+        raise InvalidInput(_("must be a whole number of days from 0 to %(max)s", max=MAX_AGE_DAYS), field="age")
     return out
 
 

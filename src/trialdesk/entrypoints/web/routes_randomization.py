@@ -19,6 +19,8 @@ from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, service_errors, text, typed, validate
+from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.labels import N_
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import randomization as rz
 from trialdesk.services.commands import FlagRandomizedInError, Randomize
@@ -136,7 +138,7 @@ def _randomize_response(
     )
 
 
-UNCONFIRMED = "Tick the confirmation box to randomize this subject."
+UNCONFIRMED = N_("Tick the confirmation box to randomize this subject.")
 
 
 @pages.post("/ops/subjects/{subject_number}/randomize", include_in_schema=False)
@@ -157,8 +159,8 @@ def randomize_submit(
         rz.randomize_subject(uow, p, nct_id, subject_number, command)
         uow.commit()
     except FormInvalid as exc:
-        errors = {**exc.errors, **({"confirm": UNCONFIRMED} if "confirm" in exc.errors else {})}
-        error = UNCONFIRMED if "confirm" in errors else CHECK_FIELDS
+        errors = {**exc.errors, **({"confirm": _(UNCONFIRMED)} if "confirm" in exc.errors else {})}
+        error = _(UNCONFIRMED) if "confirm" in errors else CHECK_FIELDS
     except InvalidInput as exc:
         uow.rollback()
         error, errors = exc.message, service_errors(exc)
@@ -191,7 +193,11 @@ def _statistician_context(uow: Any, p: Principal, nct_id: str) -> dict[str, Any]
 
     spec = get_protocol(uow, nct_id, live_sites=False).operations.randomization
     arms = [(a.id, a.label) for a in spec.arms] if spec else []
-    return {"info": info, "balance": rows, "arms": arms}
+    from trialdesk.services.sites import list_sites
+
+    # the balance table names each site by its facility, not its key
+    site_names = {s["site"]: s["facility"] for s in list_sites(uow, p, nct_id)}
+    return {"info": info, "balance": rows, "arms": arms, "site_names": site_names}
 
 
 @pages.get("/ops/randomization", response_class=HTMLResponse, include_in_schema=False)
@@ -238,10 +244,10 @@ def statistician_export(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> R
 def randomization_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any] | None:
     allocation = rz.get_allocation(uow, principal, nct_id, subject.subject_number)
     if allocation is not None:
-        flag = f"randomized in error: {allocation['error_reason']}" if allocation["in_error"] else ""
+        flag = _("randomized in error: %(reason)s", reason=allocation["error_reason"]) if allocation["in_error"] else ""
         return {
-            "title": "Randomization",
-            "columns": ["Randomization number", "Arm", "Randomized on", "Note"],
+            "title": _("Randomization"),
+            "columns": [_("Randomization number"), _("Arm"), _("Randomized on"), _("Note")],
             "rows": [
                 [
                     {
@@ -256,5 +262,5 @@ def randomization_panel(uow: Any, principal: Principal, nct_id: str, subject: An
         }
     actions = []
     if principal.can(Action.RANDOMIZE, subject.site_key):
-        actions.append({"href": f"/ops/subjects/{subject.subject_number}/randomize", "label": "Randomize…"})
-    return {"title": "Randomization", "rows": [], "actions": actions, "empty": "Not randomized."}
+        actions.append({"href": f"/ops/subjects/{subject.subject_number}/randomize", "label": _("Randomize…")})
+    return {"title": _("Randomization"), "rows": [], "actions": actions, "empty": _("Not randomized.")}

@@ -21,6 +21,39 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 install_i18n(templates.env)
 
 
+def month(value: Any) -> str:
+    """A calendar month ``2026-01`` as people read it: ``Jan 2026`` / ``2026年1月``."""
+    import datetime as dt
+
+    from babel.dates import format_date
+
+    from trialdesk.entrypoints.web import i18n
+
+    text = str(value or "")
+    try:
+        first = dt.date.fromisoformat(text[:7] + "-01")
+    except ValueError:
+        return text
+    chinese = i18n.language() == "zh-Hans"
+    return format_date(first, "y年M月" if chinese else "MMM y", locale="zh_Hans_CN" if chinese else "en_GB")
+
+
+def stratum(key: Any) -> str:
+    """A randomization stratum key (``disease_setting=de_novo|hr_status=positive``) in words, each factor and level
+    by its label: ``Disease setting: De novo metastatic · Hormone-receptor status: Positive``."""
+    from trialdesk.entrypoints.web.labels import label
+
+    text = str(key or "")
+    parts = []
+    for part in text.split("|"):
+        factor, sep, level = part.partition("=")
+        parts.append(f"{label(factor)}: {label(level)}" if sep else label(part))
+    return " · ".join(parts)
+
+
+templates.env.filters.update(month=month, stratum=stratum)
+
+
 def _nav(request: Request) -> list[Any]:
     from trialdesk.entrypoints.web.nav import nav_for
 
