@@ -26,7 +26,8 @@ EXPECTED = {
         A.SITE_VIEW,
         A.DASHBOARD_VIEW,
     },
-    R.SPONSOR: {A.SITE_VIEW, A.DASHBOARD_VIEW, A.DESIGN_SIMULATE, A.RESULTS_APPROVE, A.TRIAL_DECIDE},
+    # issue 15: the sponsor reads the key risk indicators (aggregates; ICH E6(R3): the sponsor's oversight)
+    R.SPONSOR: {A.SITE_VIEW, A.DASHBOARD_VIEW, A.DESIGN_SIMULATE, A.RESULTS_APPROVE, A.TRIAL_DECIDE, A.MONITORING_VIEW},
     R.INVESTIGATOR: {
         A.SITE_VIEW,
         A.DASHBOARD_VIEW,
@@ -36,9 +37,31 @@ EXPECTED = {
         A.DATA_ENTER,
         A.QUERY_ANSWER,
         A.CASEBOOK_SIGN,
+        A.DEVIATION_RECORD,  # issue 15: site staff log the deviations they find
     },
-    R.COORDINATOR: {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.SCREEN, A.RANDOMIZE, A.DATA_ENTER, A.QUERY_ANSWER},
-    R.MONITOR: {A.SITE_VIEW, A.DASHBOARD_VIEW, A.SUBJECT_VIEW, A.QUERY_RAISE, A.QUERY_CLOSE, A.AUDIT_VIEW},
+    R.COORDINATOR: {
+        A.SITE_VIEW,
+        A.DASHBOARD_VIEW,
+        A.SUBJECT_VIEW,
+        A.SCREEN,
+        A.RANDOMIZE,
+        A.DATA_ENTER,
+        A.QUERY_ANSWER,
+        A.DEVIATION_RECORD,
+    },
+    # issue 15: the monitor verifies source data, logs and closes deviations, reads the KRIs
+    R.MONITOR: {
+        A.SITE_VIEW,
+        A.DASHBOARD_VIEW,
+        A.SUBJECT_VIEW,
+        A.QUERY_RAISE,
+        A.QUERY_CLOSE,
+        A.AUDIT_VIEW,
+        A.SDV_MARK,
+        A.DEVIATION_RECORD,
+        A.DEVIATION_CLOSE,
+        A.MONITORING_VIEW,
+    },
     R.STATISTICIAN: {
         A.SITE_VIEW,
         A.DASHBOARD_VIEW,
@@ -77,6 +100,8 @@ def expected(role: Role, action: Action, where: str) -> bool:
 def test_sponsor_and_monitor_limits_from_the_issue():
     assert A.SUBJECT_VIEW not in EXPECTED[R.SPONSOR]  # never subject-level identifiers
     assert not EXPECTED[R.MONITOR] & {A.DATA_ENTER, A.RANDOMIZE, A.SCREEN}
+    # site staff never verify their own data
+    assert A.SDV_MARK not in EXPECTED[R.INVESTIGATOR] | EXPECTED[R.COORDINATOR]
 
 
 @pytest.fixture

@@ -55,6 +55,7 @@ from trialdesk.services import (
     ctcae,
     dashboard,
     design,
+    monitoring,
     queries,
     randomization,
     registry,
@@ -109,6 +110,9 @@ SUBJECT_LEVEL = {
     A.QUERY_ANSWER,
     A.QUERY_CLOSE,
     A.CASEBOOK_SIGN,
+    A.SDV_MARK,
+    A.DEVIATION_RECORD,
+    A.DEVIATION_CLOSE,
 }
 VOLATILE_COLUMNS = {"last_used_at", "last_seen_at"}  # touched by authenticating a request, not by the operation
 
@@ -286,6 +290,24 @@ def _query(w: World, site: str) -> dict:
         )
         uow.commit()
     return {**ctx, "query": q["id"]}
+
+
+_DEVIATION = {"category": "visit_schedule", "description": "C1D1 out of window", "occurred_on": "2026-01-09"}
+
+
+def _deviation(w: World, site: str) -> dict:
+    """A fresh subject with an open protocol deviation."""
+    ctx = _subject(w, site)
+    with w.td.uow("setup") as uow:
+        d = monitoring.record_deviation(
+            uow, SYSTEM, NCT, ctx["subject"], monitoring.RecordDeviation.model_validate(_DEVIATION)
+        )
+        uow.commit()
+    return {**ctx, "deviation": d["id"]}
+
+
+def _sdv_body(ctx: dict) -> dict:
+    return {"entity_type": "subject", "entity_id": ctx["subject"]}
 
 
 def _patient(w: World, site: str) -> dict:
@@ -500,6 +522,46 @@ OPS = [
         prepare=_subject,
         call=lambda uow, p, c: signatures.sign_casebook(uow, p, NCT, c["subject"], SignCasebook(password=PASSWORD)),
         http=Http("POST", lambda c: SUBJ.format(**c) + "/signature", lambda c: {"password": PASSWORD}, 201),
+    ),
+    Op(
+        "sdv.mark",
+        A.SDV_MARK,
+        writes=True,
+        prepare=_subject,
+        call=lambda uow, p, c: monitoring.mark_sdv(
+            uow, p, NCT, c["subject"], monitoring.MarkSdv.model_validate(_sdv_body(c))
+        ),
+        http=Http("POST", lambda c: SUBJ.format(**c) + "/sdv", _sdv_body),
+    ),
+    Op(
+        "deviation.record",
+        A.DEVIATION_RECORD,
+        writes=True,
+        prepare=_subject,
+        call=lambda uow, p, c: monitoring.record_deviation(
+            uow, p, NCT, c["subject"], monitoring.RecordDeviation.model_validate(_DEVIATION)
+        ),
+        http=Http("POST", lambda c: SUBJ.format(**c) + "/deviations", lambda c: _DEVIATION, 201),
+    ),
+    Op(
+        "deviation.close",
+        A.DEVIATION_CLOSE,
+        writes=True,
+        prepare=_deviation,
+        call=lambda uow, p, c: monitoring.close_deviation(
+            uow, p, NCT, c["subject"], c["deviation"], monitoring.CloseDeviation(capa="visit reminders")
+        ),
+        http=Http(
+            "POST",
+            lambda c: SUBJ.format(**c) + f"/deviations/{c['deviation']}/close",
+            lambda c: {"capa": "visit reminders"},
+        ),
+    ),
+    Op(
+        "monitoring.site_kri",
+        A.MONITORING_VIEW,
+        call=lambda uow, p, c: monitoring.site_kri(uow, p, NCT, c["site"]),
+        http=Http("GET", lambda c: f"{TRIAL}/sites/{c['site']}/kri"),
     ),
     Op(
         "randomization.balance",
