@@ -129,7 +129,7 @@ def test_adverse_event_form_keeps_input_and_shows_the_message_beside_the_field(s
     onset, resolved = day(R, 40), day(R, 30)
     with browser_page() as page:
         _login(page, url)
-        page.goto(f"{url}/ops/subjects/01-001")
+        page.goto(f"{url}/ops/subjects/01-001?tab=ae")
         form = page.locator("#ae-form")
         form.locator("input[name=term]").fill("Nausea")
         form.locator("input[name=term]").press("Tab")  # leaving the term fetches its grades
@@ -163,3 +163,83 @@ def test_adverse_event_form_keeps_input_and_shows_the_message_beside_the_field(s
         page.wait_for_url(f"{url}/ops/subjects/01-001*")
         assert page.locator("#panel-adverse_events").is_visible()
     assert _n_aes(td) == 1
+
+
+def test_ae_grade_picked_survives_choosing_the_term_again(server, shared_dir):
+    """The grade list is filtered to the term's CTCAE grades without dropping the grade already picked: picked
+    before the term, kept; the term chosen again (even twice in a row, two lookups in flight), kept; a grade the
+    new term does not define is dropped with a message saying so."""
+    td, url = server
+    load_ctcae(td, shared_dir)
+    with browser_page() as page:
+        _login(page, url)
+        page.goto(f"{url}/ops/subjects/01-001?tab=ae")
+        form = page.locator("#ae-form")
+        grade, term, help_ = (
+            form.locator("select[name=grade]"),
+            form.locator("input[name=term]"),
+            page.locator("#ae-grade-help"),
+        )
+        grade.select_option("3")  # picked before the term
+        term.fill("Nausea")
+        term.press("Tab")
+        help_.filter(has_text="MedDRA").wait_for()
+        # CTCAE v5.0 Nausea defines grades 1-3 (grade 4 and 5 are '-')
+        assert [o.split(":")[0] for o in grade.locator("option").all_inner_texts()] == ["1", "2", "3"]
+        assert grade.input_value() == "3"
+        # the term chosen again, twice quickly: both lookups answer, the grade stays
+        term.fill("Vomiting")
+        term.dispatch_event("change")
+        term.fill("Nausea")
+        term.dispatch_event("change")
+        page.wait_for_function("() => document.getElementById('ae-grade-help').textContent.startsWith('Nausea')")
+        page.wait_for_timeout(300)  # let the older lookup answer too: it must not be applied
+        assert grade.input_value() == "3"
+        assert help_.inner_text().startswith("Nausea")
+        # a grade the new term does not define: dropped, and said so
+        grade.select_option("3")
+        term.fill("Alopecia")  # CTCAE v5.0 alopecia: grades 1 and 2 only
+        term.press("Tab")
+        help_.filter(has_text="Alopecia").wait_for()
+        assert grade.input_value() in ("1", "2") and "choose again" in help_.inner_text()
+
+
+def test_cycle_one_dose_form_is_prefilled_with_the_screening_weight(server):
+    """Cycle 1's dose form starts from the screening weight, saying where it came from; the plan shows the BSA
+    with its working."""
+    import json
+
+    from trialdesk.adapters.db.tables import ScreeningRow
+
+    td, url = server
+    with td.uow("setup") as uow:
+        subject = uow.subjects.get(uow.trials.get(NCT).id, "01-001")
+        uow.session.add(
+            ScreeningRow(
+                trial_id=subject.trial_id,
+                subject_id=subject.id,
+                site_key=subject.site_key,
+                screening_number="S-01-001",
+                screened_on="2025-06-25",
+                verdict="eligible",
+                record_json=json.dumps({"vitals": {"weight_kg": 61.2, "height_cm": 158}}),
+                results_json="{}",
+                protocol_digest="x" * 64,
+                created_at="2025-06-25T02:00:00+00:00",
+                created_by="setup",
+            )
+        )
+        uow.commit()
+    with browser_page() as page:
+        _login(page, url)
+        page.goto(f"{url}/ops/subjects/01-001?tab=treatment")
+        form = page.locator("#dose-plan-form")
+        weight = form.locator("input[name=weight_kg]")
+        assert weight.input_value() == "61.2"
+        assert "from screening, 25 Jun 2025" in page.locator("#panel-weight-source").inner_text()
+        form.locator("input[name=dose_date]").fill(day(R, 1))
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector("#dose-plan")
+        # the subject's own height (160 cm) is used, not the screening's: Mosteller sqrt(160 x 61.2 / 3600) = 1.649
+        assert page.locator("#bsa").inner_text().startswith("1.649")
+        assert page.locator("input[name=weight_kg]").first.input_value() == "61.2"
