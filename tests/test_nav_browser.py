@@ -20,11 +20,11 @@ pytestmark = pytest.mark.browser
 
 #: each role's navigation, in order (the issue's list of each role's work)
 WALKS = {
-    Role.COORDINATOR: ["home", "screening", "subjects", "queries", "dashboard"],
-    Role.INVESTIGATOR: ["home", "screening", "subjects", "queries", "dashboard"],
-    Role.MONITOR: ["home", "queries", "sites", "dashboard", "audit"],
+    Role.COORDINATOR: ["home", "screening", "subjects", "queries", "deviations", "dashboard"],
+    Role.INVESTIGATOR: ["home", "screening", "subjects", "queries", "deviations", "dashboard"],
+    Role.MONITOR: ["home", "queries", "deviations", "sites", "dashboard", "monitoring", "audit"],
     Role.STATISTICIAN: ["home", "dashboard", "analysis", "randomization", "datasets", "design"],
-    Role.SPONSOR: ["home", "dashboard", "design", "results"],
+    Role.SPONSOR: ["home", "dashboard", "monitoring", "design", "results"],
     Role.ADMIN: ["home", "sites", "dashboard", "users", "audit"],
 }
 

@@ -25,11 +25,12 @@ A = Action
 
 #: What the issue asks each role's navigation to offer (beyond the home page and the dashboard all roles may see).
 EXPECTED_NAV = {
-    Role.COORDINATOR: {"home", "screening", "subjects", "queries", "dashboard"},
-    Role.INVESTIGATOR: {"home", "screening", "subjects", "queries", "dashboard"},
-    Role.MONITOR: {"home", "queries", "sites", "dashboard", "audit"},
+    Role.COORDINATOR: {"home", "screening", "subjects", "queries", "deviations", "dashboard"},
+    Role.INVESTIGATOR: {"home", "screening", "subjects", "queries", "deviations", "dashboard"},
+    # issue 15: the monitor's deviation log and key risk indicators; the sponsor's KRIs
+    Role.MONITOR: {"home", "queries", "deviations", "sites", "dashboard", "monitoring", "audit"},
     Role.STATISTICIAN: {"home", "dashboard", "analysis", "randomization", "datasets", "design"},
-    Role.SPONSOR: {"home", "dashboard", "design", "results"},
+    Role.SPONSOR: {"home", "dashboard", "monitoring", "design", "results"},
     Role.ADMIN: {"home", "sites", "dashboard", "users", "audit"},
 }
 
@@ -55,6 +56,9 @@ REACHABLE: dict[str, Action | tuple[Action, ...] | None] = {
     "/ops/datasets/{name}.csv": A.ANALYSIS_RUN,
     "/ops/design": A.DESIGN_SIMULATE,
     "/ops/users": A.USER_MANAGE,
+    "/ops/monitoring": A.MONITORING_VIEW,
+    "/ops/deviations": A.DEVIATION_RECORD,
+    "/ops/deviations.csv": A.DEVIATION_RECORD,
 }
 RECORD_PAGES = {
     "/ops/analysis/runs/{run_id}/report",
@@ -63,6 +67,7 @@ RECORD_PAGES = {
     "/ops/subjects/{subject_number}/doses/new",
     "/ops/subjects/{subject_number}/calendar.ics",
     "/ops/sites/{site_key}/screenings/{screening_number}",
+    "/ops/subjects/{subject_number}/sdv",
 }
 PUBLIC_OR_ACCOUNT = {"/", "/trials/{nct_id}", "/login", "/health", "/docs", "/openapi.json"}
 

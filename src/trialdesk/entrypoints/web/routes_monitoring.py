@@ -101,7 +101,11 @@ def close_api(
 @pages.get("/ops/monitoring", response_class=HTMLResponse, include_in_schema=False)
 def monitoring_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     report = monitoring.kri_report(uow, p, nct_id)
-    return templates.TemplateResponse(request, "monitoring.html", ctx(request, nct_id=nct_id, report=report))
+    return templates.TemplateResponse(
+        request,
+        "monitoring.html",
+        ctx(request, nct_id=nct_id, report=report, can_deviations=p.sites_for(Action.SUBJECT_VIEW) != frozenset()),
+    )
 
 
 FILTERS = ("status", "site", "subject", "category")
