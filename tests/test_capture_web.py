@@ -3,11 +3,14 @@ subject/site pages with their panels and forms (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from fastapi.testclient import TestClient
 
 from access_helpers import NCT, OWN, PASSWORD, make_users, token_for
 from capture_helpers import THP_RELATIONSHIP, Clock, add_subject, load_ctcae
 from trialdesk.entrypoints.web.app import create_app
+from trialdesk.entrypoints.web.subject_page import TABS as CASEBOOK_TABS
 
 BASE = f"/api/v1/trials/{NCT}/subjects/HUN-0001"
 
@@ -74,8 +77,10 @@ def test_capture_api_and_pages(td, shared_dir):
     assert r.status_code == 201
     assert client.get(BASE + "/signature", headers=h["monitor"]).json()["status"] == "signed"
 
-    page = client.get("/ops/subjects/HUN-0001", headers=h["coordinator"])
-    assert page.status_code == 200
+    # the casebook: one tab per part (each its own URL); read here together
+    tabs = [client.get(f"/ops/subjects/HUN-0001?tab={t}", headers=h["coordinator"]) for t, _ in CASEBOOK_TABS]
+    assert all(t.status_code == 200 for t in tabs)
+    page = SimpleNamespace(text="".join(t.text for t in tabs))
     for text in (
         "Adverse events",
         "Febrile neutropenia (10016288)",
@@ -106,8 +111,8 @@ def test_capture_api_and_pages(td, shared_dir):
             "rel_pertuzumab": "unlikely",
         },
     )
-    assert r.status_code == 303
-    page = client.get("/ops/subjects/HUN-0001", headers=h["investigator"])
+    assert r.status_code == 303 and r.headers["location"] == "/ops/subjects/HUN-0001?tab=ae#panel-adverse_events"
+    page = client.get("/ops/subjects/HUN-0001?tab=signature", headers=h["investigator"])
     assert "needs re-signing" in page.text and "Sign casebook" in page.text
 
     td.clock.advance(hours=25)

@@ -25,6 +25,7 @@ from trialdesk.bootstrap import bootstrap
 from trialdesk.domain.access import SYSTEM, Role
 from trialdesk.domain.randomization import generate_stratum_blocks, stratum_key
 from trialdesk.entrypoints.web.app import create_app, route_table
+from trialdesk.entrypoints.web.subject_page import TABS
 from trialdesk.services import randomization as rz
 from trialdesk.services.commands import Randomize
 
@@ -115,6 +116,8 @@ def _urls(web) -> list[str]:
             for p in params:
                 url = re.sub(r"{" + p + r"(?::\w+)?}", number if p == "subject_number" else fill[p], url)
             urls.append(url)
+            if path == "/ops/subjects/{subject_number}":  # every tab of the casebook, each its own URL
+                urls.extend(f"{url}?tab={slug}" for slug, _ in TABS)
     return sorted(set(urls))
 
 

@@ -221,7 +221,7 @@ def test_web_form_round_trip(td, api):
     assert rec["labs"]["anc"] == {"value": 1200.0, "unit": "/uL", "uln": None} and rec["labs"]["albumin"] is None
     assert rec["lesions"][0]["organ"] == "liver" and rec["history"] == base["history"]
     assert "S12-0001" in client.get(f"/ops/sites/{OWN}").text
-    assert "S12-0001" in client.get("/ops/subjects/12-0001").text
+    assert "S12-0001" in client.get("/ops/subjects/12-0001?tab=screening").text
 
     # malformed: a field names itself, the form comes back with the values, nothing is stored
     bad = dict(fields, **{"labs.anc.value": "lots", "patient_ref": "HN-web-2"})

@@ -412,7 +412,7 @@ def test_web_form_and_api_name_the_field_and_list_every_new_therapy(randomized):
     form = {"csrf_token": csrf, "kind": "new_therapy", "event_date": "2025-12-31", "reason": "tucatinib"}
     page = client.post("/ops/subjects/HUN-0001/dispositions", data=form, follow_redirects=False)
     assert page.status_code == 422 and "before randomization" in page.text and "tucatinib" in page.text
-    subject_page = client.get("/ops/subjects/HUN-0001").text
+    subject_page = client.get("/ops/subjects/HUN-0001?tab=disposition").text
     assert "capecitabine" in subject_page and "eribulin" in subject_page
 
 

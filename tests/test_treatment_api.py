@@ -115,10 +115,12 @@ def _login(client, username):
 def test_pages_panels_and_forms(web):
     td, client, _ = web
     csrf = _login(client, "coordinator1")
-    page = client.get("/ops/subjects/01-001")
+    # the casebook's Treatment tab has the calendar and doses, its Disposition tab the disposition panel
+    page = client.get("/ops/subjects/01-001?tab=treatment")
     assert page.status_code == 200
-    for panel in ("panel-calendar", "panel-doses", "panel-disposition"):
+    for panel in ("panel-calendar", "panel-doses"):
         assert panel in page.text
+    assert "panel-disposition" in client.get("/ops/subjects/01-001?tab=disposition").text
     assert 'action="/ops/subjects/01-001/doses/new"' in page.text
     new = client.get("/ops/subjects/01-001/doses/new", params={"cycle": 1, "weight_kg": 60, "dose_date": day(R, 1)})
     assert new.status_code == 200 and "122.5" in new.text and 'name="actual_mg__trastuzumab"' in new.text
@@ -138,6 +140,7 @@ def test_pages_panels_and_forms(web):
     form["override_reason__docetaxel"] = "investigator decision"
     done = client.post("/ops/subjects/01-001/doses", data=form, follow_redirects=False)
     assert done.status_code == 303 and _n_doses(td) == 3
+    assert done.headers["location"] == "/ops/subjects/01-001?tab=treatment#panel-doses"
     with td.uow() as uow:
         pertuzumab = next(
             d
@@ -170,8 +173,11 @@ def test_pages_panels_and_forms(web):
         follow_redirects=False,
     )
     assert disp.status_code == 303
-    page = client.get("/ops/subjects/01-001")
-    assert "off_treatment" in page.text and "adverse event" in page.text and 'data-label="EOT"' in page.text
+    assert disp.headers["location"] == "/ops/subjects/01-001?tab=disposition#panel-disposition"
+    page = client.get("/ops/subjects/01-001?tab=disposition")
+    assert "Off treatment, in follow-up" in page.text and "adverse event" in page.text
+    page = client.get("/ops/subjects/01-001?tab=treatment")
+    assert "off_treatment" in page.text and 'data-label="EOT"' in page.text
     site = client.get(f"/ops/sites/{OWN}")
     assert "panel-upcoming_visits" in site.text and "EOT" in site.text
     ics = client.get("/ops/subjects/01-001/calendar.ics")

@@ -65,7 +65,7 @@ def _post(client, headers, data):
 def test_follow_up_form_lists_baseline_lesions_and_table_gives_reasons(web):
     td, client, h = web
     assert _post(client, h, BASELINE).status_code == 303
-    form = _tumour_form(client.get(SUBJECT, headers=h).text)
+    form = _tumour_form(client.get(SUBJECT + "?tab=tumour", headers=h).text)
     fixed = _hidden(form)
     # the baseline lesions, in order, with their kinds: the coordinator types no id
     assert [fixed[f"l{i}_id"] for i in range(3)] == ["T1", "T2", "B1"]
@@ -87,18 +87,19 @@ def test_follow_up_form_lists_baseline_lesions_and_table_gives_reasons(web):
         **{"l3_id": "NEW1", "l3_kind": "new", "l3_organ": "brain", "l3_value": "unequivocal"},
     }
     assert _post(client, h, pd).status_code == 303
-    rows = _table_rows(client.get(SUBJECT, headers=h).text)
+    rows = _table_rows(client.get(SUBJECT + "?tab=tumour", headers=h).text)
     assert rows[0][:3] == ["2025-12-28", "baseline", "80 mm"]
     date, kind, total, vs_base, vs_nadir, target, non_target, new, overall, reason = rows[1]
+    # responses in words with the RECIST abbreviation (labels.py)
     assert (total, vs_base, target, non_target, new, overall) == (
         "50 mm",
         "-37.5 % (-30 mm)",
-        "PR",
-        "non-CR/non-PD",
-        "no",
-        "PR",
+        "Partial response (PR)",
+        "Non-CR/non-PD",
+        "No",
+        "Partial response (PR)",
     )
     assert reason == "PR: sum \u221237.5 % from baseline (≤\u221230 %)"
     date, kind, total, vs_base, vs_nadir, target, non_target, new, overall, reason = rows[2]
-    assert (total, vs_nadir, target, new, overall) == ("60 mm", "+20.0 % (+10 mm)", "PD", "yes", "PD")
+    assert (total, vs_nadir, target, new, overall) == ("60 mm", "+20.0 % (+10 mm)", "Progressive disease (PD)", "Yes", "Progressive disease (PD)")
     assert reason == "PD: new lesion NEW1; sum +20.0 % (+10 mm) from nadir (≥20 % and ≥5 mm)"

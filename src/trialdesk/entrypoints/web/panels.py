@@ -77,9 +77,13 @@ def _collect(
     return out
 
 
-def subject_panels(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Panel]:
-    """The subject page's panels; ``subject`` is the SubjectRow, already access-checked."""
-    return _collect(SUBJECT_PANELS, uow, principal, nct_id, subject)
+def subject_panels(
+    uow: Any, principal: Principal, nct_id: str, subject: Any, only: frozenset[str] | None = None
+) -> dict[str, Panel]:
+    """The subject page's panels (``only``: those named, e.g. one casebook tab's); ``subject`` is the SubjectRow,
+    already access-checked."""
+    listed = SUBJECT_PANELS if only is None else [(n, fn) for n, fn in SUBJECT_PANELS if n in only]
+    return _collect(listed, uow, principal, nct_id, subject)
 
 
 def site_panels(uow: Any, principal: Principal, nct_id: str, site_key: str) -> dict[str, Panel]:

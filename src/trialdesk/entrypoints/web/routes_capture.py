@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from trialdesk.domain.access import Action, Principal
+from trialdesk.entrypoints.web import casebook
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import (
     FormDep,
@@ -23,6 +24,8 @@ from trialdesk.entrypoints.web.deps import (
     committed,
 )
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, Rename, text, typed, validate
+from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.labels import label
 from trialdesk.entrypoints.web.subject_page import back_to, casebook_url, submit
 from trialdesk.services import adverse_events as ae
 from trialdesk.services import ctcae, signatures, tumor
@@ -337,26 +340,41 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
     """The RECIST table (sums, changes, responses and the reason of each time point, from the engine) and the
     tumour form, its first rows the baseline lesions once there is a baseline."""
     summary = tumor.recist_summary(uow, principal, nct_id, subject.subject_number)
+    can_raise = principal.can(Action.QUERY_RAISE, subject.site_key)
+    can_audit = principal.can(Action.AUDIT_VIEW, subject.site_key)
     rows = []
     for a in summary["assessments"]:
         r = a["result"]
+        date: Any = a["assessment_date"]
+        if can_raise:
+            target = f"tumor_assessment:{a['id']}:assessment_date"
+            date = {
+                "text": date,
+                "raise": casebook.raise_href(subject.subject_number, target),
+                "about": _("Tumour assessment #%(id)s: assessment date = %(date)s", id=a["id"], date=date),
+            }
         if a["baseline"]:
-            rows.append([a["assessment_date"], "baseline", _fmt(r.get("baseline_sum_mm"), " mm"), *[""] * 7])
+            row = [date, _("baseline"), _fmt(r.get("baseline_sum_mm"), " mm"), *[""] * 7]
         else:
-            rows.append(
-                [
-                    a["assessment_date"],
-                    "follow-up",
-                    _fmt(r.get("sum_mm"), " mm"),
-                    _change(r, "baseline"),
-                    _change(r, "nadir"),
-                    r.get("target_response", ""),
-                    r.get("non_target_response", ""),
-                    _NEW_LESION_TEXT.get(r.get("new_lesions", ""), ""),
-                    a["overall_response"] or "",
-                    r.get("reason", ""),
-                ]
+            # saved before reasons were stored: none to show (a re-save computes it)
+            reason = r.get("reason") or (_("re-save to compute") if a["overall_response"] else "")
+            row = [
+                date,
+                _("follow-up"),
+                _fmt(r.get("sum_mm"), " mm"),
+                _change(r, "baseline"),
+                _change(r, "nadir"),
+                label(r.get("target_response", "")),
+                label(r.get("non_target_response", "")),
+                label(_NEW_LESION_TEXT.get(r.get("new_lesions", ""), "")),
+                label(a["overall_response"] or ""),
+                reason,
+            ]
+        if can_audit:
+            row.append(
+                {"href": casebook.history_href("tumor_assessment", a["id"]), "text": _("History"), "small": True}
             )
+        rows.append(row)
     can_enter = principal.can(Action.DATA_ENTER, subject.site_key)
     bor = summary["best_overall_response"]
     html = ""
@@ -383,8 +401,10 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
             "New lesion",
             "Overall",
             "Reason",
+            *(["Audit"] if can_audit else []),
         ],
         "rows": rows,
+        "grid": casebook.lesion_grid(uow, principal, nct_id, subject, summary["assessments"]),
         "html": html,
         "empty": "No tumour assessments recorded.",
         "forms": ["capture_tumor_form.html"] if can_enter else [],

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput, NotFound
-from trialdesk.entrypoints.web import subject_page
+from trialdesk.entrypoints.web import casebook, subject_page
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import (
     FormDep,
@@ -24,6 +24,7 @@ from trialdesk.entrypoints.web.deps import (
     committed,
 )
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, service_errors, text, typed, validate
+from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.subject_page import back_to, casebook_url, submit
 from trialdesk.services import queries
 from trialdesk.services.commands import QueryStep, QueryStepForm, RaiseQuery, RaiseQueryForm
@@ -80,15 +81,22 @@ def query_step(
 def raise_form(
     request: Request, subject_number: str, form: FormDep, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep
 ) -> Response:
+    target = text(form, "target").strip()
+
     def record() -> None:
+        if target:
+            # raised by clicking a value: the target names it; a field the casebook does not offer is refused
+            parsed = casebook.parse_target(target)
+            if parsed is None:
+                raise FormInvalid({"target": _("not a value a query may be raised about: %(t)s", t=target)})
+            entity_type, entity_id, field = parsed
+        else:
+            entity_type = text(form, "entity_type") or "subject"
+            entity_id = text(form, "entity_id").strip() or subject_number
+            field = text(form, "field")
         command = validate(
             RaiseQueryForm,
-            {
-                "entity_type": text(form, "entity_type") or "subject",
-                "entity_id": text(form, "entity_id").strip() or subject_number,
-                "field": text(form, "field"),
-                "message": text(form, "message"),
-            },
+            {"entity_type": entity_type, "entity_id": entity_id, "field": field, "message": text(form, "message")},
         )
         queries.raise_query(uow, p, nct_id, subject_number, command)
 

@@ -91,19 +91,49 @@ def render(
     form_state: FormState | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    """The subject page with its panels (``form_state``: the form that comes back, if any)."""
+    """The casebook on one tab (``?tab=``; a refused form's own tab) with that tab's panels (``form_state``: the
+    form that comes back, if any). ``?raise=<target>`` (queries tab) pre-fills the raise-query form."""
     # panels imports the route modules whose forms call this function: imported here, not at module level
+    from trialdesk.entrypoints.web import casebook
     from trialdesk.entrypoints.web.panels import subject_panels
     from trialdesk.services import sites
     from trialdesk.services.subjects import get_subject
 
     _, subject = get_subject(uow, principal, nct_id, subject_number)
-    panels = subject_panels(uow, principal, nct_id, subject)
+    head = casebook.header(uow, principal, nct_id, subject)
+    tab = tab_of(request, form_state)
+    if tab == "audit" and not head["can_audit"]:
+        tab = "summary"
+    names = frozenset(name for name, on in PANEL_TAB.items() if on == tab)
+    panels = subject_panels(uow, principal, nct_id, subject, only=names)
+    casebook.decorate(uow, principal, nct_id, subject, panels)
+    extra: dict[str, Any] = {}
+    if tab == "summary":
+        extra["summary"] = casebook.summary(uow, principal, nct_id, subject)
+    elif tab == "audit":
+        extra["audit_events"] = casebook.audit_events(uow, principal, nct_id, subject)
+    elif tab == "queries":
+        target = request.query_params.get("raise", "")
+        if form_state is not None and form_state.form == "query-raise-form":
+            target = str(form_state.values.get("target") or "")
+        extra["raise"] = casebook.describe(uow, principal, nct_id, subject, target) if target else None
     site = sites.view_site(uow, principal, nct_id, subject.site_key)
+    tabs = [(slug, title) for slug, title in TABS if slug != "audit" or head["can_audit"]]
     return templates.TemplateResponse(
         request,
         "subject.html",
-        ctx(request, subject=subject, site=site, panels=panels, nct_id=nct_id, form_state=form_state),
+        ctx(
+            request,
+            subject=subject,
+            site=site,
+            panels=panels,
+            nct_id=nct_id,
+            form_state=form_state,
+            head=head,
+            tab=tab,
+            tabs=tabs,
+            **extra,
+        ),
         status_code=status_code,
     )
 

@@ -1,0 +1,285 @@
+"""The subject casebook: its header, the Summary and Audit tabs, the lesion grid, and the links that sit on each
+captured value ("raise a query about this value") and on each record ("History").
+
+A value a query may be raised about is named by a *target* ``entity_type:entity_id:field`` (``dose:12:actual_mg``).
+The fields a target may name are listed in :data:`RAISE_FIELDS` (a tumour assessment's lesion is
+``lesions.<lesion id>``); any other is refused. The casebook links such a value to
+``?tab=queries&raise=<target>``: the raise-query form comes pre-filled, showing the value in words, and the user
+types only the message. Without ``query.raise`` a value is plain text.
+
+Audit: the History links (``/ops/audit?entity_type=dose&entity_id=12``) and the Audit tab are shown only to holders
+of ``audit.view`` at the subject's site, since they lead to the audit-trail page that needs that permission; other
+roles see neither (the record's own entry details stay on its tab).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from trialdesk.domain.access import Action, Principal
+from trialdesk.entrypoints.web.i18n import gettext as _
+
+Panel = dict[str, Any]
+
+#: The fields of each record type a query may be raised about from the casebook.
+RAISE_FIELDS: dict[str, tuple[str, ...]] = {
+    "dose": ("dose_date", "planned_mg", "actual_mg", "weight_kg"),
+    "adverse_event": ("term", "grade", "onset_date", "resolution_date", "serious", "outcome"),
+    "tumor_assessment": ("assessment_date",),
+    "disposition": ("event_date", "reason"),
+    "screening": ("screened_on", "verdict"),
+    "subject": ("status",),
+}
+_LESION_FIELD = re.compile(r"^lesions\.[A-Za-z0-9_-]{1,20}$")
+_TARGET = re.compile(r"^([a-z_]{1,40}):([0-9]{1,18}|[A-Za-z0-9_/-]{1,80}):([A-Za-z0-9_.-]{1,60})$")
+
+#: The column (by index) of each record panel whose value a query may be about: column -> field.
+_COLUMN_FIELDS: dict[str, tuple[str, dict[int, str]]] = {
+    "doses": ("dose", {2: "dose_date", 3: "planned_mg", 4: "actual_mg", 5: "weight_kg"}),
+    "adverse_events": (
+        "adverse_event",
+        {1: "term", 2: "grade", 3: "onset_date", 4: "resolution_date", 5: "serious", 6: "outcome"},
+    ),
+    "disposition": ("disposition", {1: "event_date", 2: "reason"}),
+    "screenings": ("screening", {1: "screened_on", 2: "verdict"}),
+}
+
+
+def parse_target(target: str) -> tuple[str, str, str] | None:
+    """``(entity_type, entity_id, field)`` of a target whose field may be queried from the casebook, else None."""
+    m = _TARGET.match(target.strip())
+    if m is None:
+        return None
+    entity_type, entity_id, field = m.groups()
+    allowed = RAISE_FIELDS.get(entity_type)
+    if allowed is None:
+        return None
+    if field in allowed or (entity_type == "tumor_assessment" and _LESION_FIELD.match(field)):
+        return entity_type, entity_id, field
+    return None
+
+
+def raise_href(subject_number: str, target: str) -> str:
+    return f"/ops/subjects/{subject_number}?" + urlencode({"tab": "queries", "raise": target}) + "#query-raise-form"
+
+
+def history_href(entity_type: str, entity_id: Any) -> str:
+    return "/ops/audit?" + urlencode({"entity_type": entity_type, "entity_id": str(entity_id)})
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _records(uow: Any, principal: Principal, nct_id: str, subject: Any, entity_type: str) -> list[dict[str, Any]]:
+    """The subject's records of a type as the casebook shows them, in the panels' row order."""
+    from trialdesk.services import adverse_events, treatment, tumor
+
+    number = subject.subject_number
+    if entity_type == "dose":
+        return list(treatment.list_doses(uow, principal, nct_id, number))
+    if entity_type == "adverse_event":
+        return [adverse_events.ae_dict(uow, r, number) for r in uow.adverse_events.for_subject(subject.id)]
+    if entity_type == "disposition":
+        return list(treatment.list_dispositions(uow, principal, nct_id, number))
+    if entity_type == "tumor_assessment":
+        return list(tumor.recist_summary(uow, principal, nct_id, number)["assessments"])
+    if entity_type == "screening":
+        return [
+            {
+                "id": r.id,
+                "screening_number": r.screening_number,
+                "screened_on": r.screened_on,
+                "verdict": r.verdict,
+                "audit_id": f"{r.site_key}/{r.screening_number}",
+            }
+            for r in uow.screenings.for_subject(subject.id)
+        ]
+    return []
+
+
+def _words(entity_type: str, record: dict[str, Any], field: str, subject_number: str) -> str:
+    """The value a query is about, in words: ``Dose #12, cycle 3 docetaxel: actual mg = 120``."""
+    name = field.replace("_", " ")
+    if entity_type == "dose":
+        head = _("Dose #%(id)s, cycle %(cycle)s %(drug)s", id=record["id"], cycle=record["cycle"], drug=record["drug"])
+    elif entity_type == "adverse_event":
+        head = _("Adverse event #%(id)s, %(term)s", id=record["id"], term=record["term"])
+    elif entity_type == "disposition":
+        head = _("Disposition #%(id)s, %(kind)s", id=record["id"], kind=str(record["kind"]).replace("_", " "))
+    elif entity_type == "screening":
+        head = _("Screening %(number)s", number=record["screening_number"])
+    elif entity_type == "tumor_assessment":
+        head = _("Tumour assessment #%(id)s of %(date)s", id=record["id"], date=record["assessment_date"])
+        if field.startswith("lesions."):
+            lesion_id = field.split(".", 1)[1]
+            lesion = next((le for le in record["lesions"] if le.get("lesion_id") == lesion_id), {})
+            value = lesion.get("measurement", lesion.get("status"))
+            return f"{head}: {_('lesion %(id)s', id=lesion_id)} = {_shown(value)}"
+    else:
+        head = _("Subject %(number)s", number=subject_number)
+    return f"{head}: {name} = {_shown(record.get(field))}"
+
+
+def describe(uow: Any, principal: Principal, nct_id: str, subject: Any, target: str) -> dict[str, str] | None:
+    """The pre-filled raise-query form of ``target``: its parts and the value in words (None: not a value of this
+    subject's records that may be queried)."""
+    parsed = parse_target(target)
+    if parsed is None:
+        return None
+    entity_type, entity_id, field = parsed
+    if entity_type == "subject":
+        record: dict[str, Any] | None = {"status": subject.status} if entity_id == subject.subject_number else None
+    else:
+        records = _records(uow, principal, nct_id, subject, entity_type)
+        record = next((r for r in records if str(r["id"]) == entity_id), None)
+    if record is None:
+        return None
+    return {
+        "target": f"{entity_type}:{entity_id}:{field}",
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "field": field,
+        "about": _words(entity_type, record, field, subject.subject_number),
+    }
+
+
+def decorate(uow: Any, principal: Principal, nct_id: str, subject: Any, panels: dict[str, Panel]) -> None:
+    """Link each captured value of the record panels to raising a query about it, and give each row a History
+    link (``audit.view`` holders)."""
+    can_raise = principal.can(Action.QUERY_RAISE, subject.site_key)
+    can_audit = principal.can(Action.AUDIT_VIEW, subject.site_key)
+    if not (can_raise or can_audit):
+        return
+    for name, (entity_type, columns) in _COLUMN_FIELDS.items():
+        panel = panels.get(name)
+        if not panel or not panel.get("rows"):
+            continue
+        records = _records(uow, principal, nct_id, subject, entity_type)
+        if len(records) != len(panel["rows"]):
+            continue  # not the rows the records describe: leave the panel as it is
+        rows = []
+        for record, row in zip(records, panel["rows"]):
+            cells = list(row)
+            if can_raise:
+                for index, field in columns.items():
+                    if index < len(cells) and not isinstance(cells[index], dict):
+                        target = f"{entity_type}:{record['id']}:{field}"
+                        cells[index] = {
+                            "text": cells[index],
+                            "raise": raise_href(subject.subject_number, target),
+                            "about": _words(entity_type, record, field, subject.subject_number),
+                        }
+            if can_audit:
+                audit_id = record.get("audit_id", record["id"])
+                cells.append({"href": history_href(entity_type, audit_id), "text": _("History"), "small": True})
+            rows.append(cells)
+        panel["rows"] = rows
+        if can_audit:
+            panel["columns"] = [*panel["columns"], _("Audit")]
+        panel["labelled"] = True
+
+
+def lesion_grid(uow: Any, principal: Principal, nct_id: str, subject: Any, assessments: list[dict[str, Any]]) -> Panel:
+    """Each lesion (id, kind, organ, site) × each assessment: its size in mm or its status; the size of a lesion
+    links to raising a query about it."""
+    can_raise = principal.can(Action.QUERY_RAISE, subject.site_key)
+    lesions: dict[str, dict[str, Any]] = {}
+    for a in assessments:
+        for le in a["lesions"]:
+            lesions.setdefault(le["lesion_id"], le)
+    columns = [_("Lesion"), _("Kind"), _("Organ / site")] + [str(a["assessment_date"]) for a in assessments]
+    rows = []
+    for lesion_id, first in lesions.items():
+        row: list[Any] = [
+            lesion_id,
+            first.get("kind", ""),
+            " · ".join(str(x) for x in (first.get("organ"), first.get("site")) if x)
+            + (" (" + _("nodal") + ")" if first.get("nodal") else ""),
+        ]
+        for a in assessments:
+            found = next((le for le in a["lesions"] if le["lesion_id"] == lesion_id), None)
+            if found is None:
+                row.append("")
+                continue
+            value = found.get("measurement")
+            text = f"{value:g} mm" if isinstance(value, (int, float)) else _shown(value or found.get("status"))
+            if can_raise:
+                target = f"tumor_assessment:{a['id']}:lesions.{lesion_id}"
+                about = _words("tumor_assessment", a, f"lesions.{lesion_id}", subject.subject_number)
+                row.append({"text": text, "raise": raise_href(subject.subject_number, target), "about": about})
+            else:
+                row.append(text)
+        rows.append(row)
+    return {
+        "title": _("Lesions"),
+        "columns": columns,
+        "rows": rows,
+        "labelled": True,
+        "codes": {1},
+        "empty": _("No lesion recorded."),
+    }
+
+
+def header(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
+    """The casebook header: allocation (arm as the randomization service shows it to this user), key dates,
+    open queries and the signature state."""
+    from trialdesk.services import queries, signatures, treatment
+    from trialdesk.services import randomization as rz
+
+    number = subject.subject_number
+    allocation = rz.get_allocation(uow, principal, nct_id, number)
+    found = queries.list_queries(uow, principal, nct_id, subject_number=number)
+    dispositions = treatment.list_dispositions(uow, principal, nct_id, number) if allocation else []
+    signature = signatures.casebook_status(uow, principal, nct_id, number)
+    return {
+        "allocation": allocation,
+        "arm": (allocation["arm_label"] or allocation["arm"]) if allocation else None,
+        "randomized_on": allocation["randomized_on"] if allocation else None,
+        "created_on": str(subject.created_at)[:10],
+        "dispositions": [(d["kind"], d["event_date"]) for d in dispositions],
+        "open_queries": sum(1 for q in found if q["status"] != "closed"),
+        "signature": signature["status"],
+        "can_audit": principal.can(Action.AUDIT_VIEW, subject.site_key),
+    }
+
+
+def summary(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
+    """The Summary tab: the next visits, the queries not closed and the SAE reporting clocks still running."""
+    from trialdesk.domain.errors import TrialdeskError
+    from trialdesk.services import adverse_events, queries, treatment
+
+    number = subject.subject_number
+    try:
+        visits = [v for v in treatment.subject_calendar(uow, principal, nct_id, number) if v.status.value != "done"]
+    except TrialdeskError:
+        visits = []
+    open_queries = [
+        q for q in queries.list_queries(uow, principal, nct_id, subject_number=number) if q["status"] != "closed"
+    ]
+    events = [adverse_events.ae_dict(uow, r, number) for r in uow.adverse_events.for_subject(subject.id)]
+    clocks = [e for e in events if e["sae"] and not e["sae"]["reported_at"]]
+    return {"visits": visits[:4], "queries": open_queries, "sae_clocks": clocks}
+
+
+def audit_events(uow: Any, principal: Principal, nct_id: str, subject: Any, limit: int = 30) -> list[dict[str, Any]]:
+    """The subject's latest audit events (``audit.view`` holders only: the caller checks)."""
+    from trialdesk.services.audit import audit_trail
+
+    return [
+        {
+            "occurred_at": r.occurred_at,
+            "actor": r.actor,
+            "action": r.action,
+            "entity_type": r.entity_type,
+            "entity_id": r.entity_id,
+            "reason": r.reason,
+        }
+        for r in audit_trail(uow, principal, nct_id, subject=subject.subject_number, limit=limit)
+    ]
