@@ -21,6 +21,13 @@ TRANSITIONS: dict[SiteStatus, frozenset[SiteStatus]] = {
 }
 
 
+def next_statuses(current: str | None) -> list[SiteStatus]:
+    """The statuses a site may move to from ``current`` (none yet: NOT_YET_RECRUITING), in the lifecycle's order."""
+    source = SiteStatus(current) if current else S.NOT_YET_RECRUITING
+    allowed = TRANSITIONS.get(source, frozenset())
+    return [s for s in TRANSITIONS if s in allowed]
+
+
 def check_transition(current: str | None, new: str, reason: str | None) -> SiteStatus:
     """Validate a site status change; returns the new status."""
     try:
@@ -35,7 +42,7 @@ def check_transition(current: str | None, new: str, reason: str | None) -> SiteS
         raise InvalidInput("a reason is required for every site status change", field="reason")
     source = SiteStatus(current) if current else S.NOT_YET_RECRUITING
     if target not in TRANSITIONS.get(source, frozenset()):
-        allowed = ", ".join(sorted(s.value for s in TRANSITIONS.get(source, frozenset()))) or "none (closed)"
+        allowed = ", ".join(sorted(s.value for s in next_statuses(source.value))) or "none (closed)"
         raise Conflict(f"a site cannot go from {source.value} to {target.value}; allowed: {allowed}")
     return target
 
