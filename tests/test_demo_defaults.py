@@ -30,7 +30,7 @@ def test_the_cli_default_is_the_documented_one():
     assert (signature.parameters["subjects"].default, signature.parameters["seed"].default) == (100, 7)
 
 
-def test_serve_demo_runs_the_same_default(sqlite_url, monkeypatch):
+def test_serve_demo_runs_the_same_default(db_url, monkeypatch):
     calls = []
 
     def fake_run_demo(td, **kwargs):
@@ -38,7 +38,7 @@ def test_serve_demo_runs_the_same_default(sqlite_url, monkeypatch):
 
     real = demo_service.run_demo
     monkeypatch.setattr(demo_service, "run_demo", fake_run_demo)
-    td = bootstrap(sqlite_url)
+    td = bootstrap(db_url)
     try:
         ensure_demo(td)
     finally:

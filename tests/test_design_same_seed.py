@@ -33,8 +33,8 @@ def run_cli(*args: str) -> dict:
 
 
 @pytest.fixture
-def client(sqlite_url):
-    td = bootstrap(sqlite_url)
+def client(db_url):
+    td = bootstrap(db_url)
     make_users(td)
     client = TestClient(create_app(td_app=td))
     client.headers["Authorization"] = f"Bearer {token_for(td, 'statistician1')}"
