@@ -267,15 +267,18 @@ def update_tumor_assessment(
 
 
 def recist_summary(uow: UnitOfWork, principal: Principal, nct_id: str, subject_number: str) -> dict[str, Any]:
-    """The subject's assessments with sums, changes and responses, the BOR and the date of first PD."""
+    """The subject's assessments with sums, changes and responses, the BOR and the date of first PD.
+
+    A follow-up stored before time points had a reason (``TimePointResult.reason``) gets the reason of this
+    read-time evaluation of the stored history, the one a re-save would store; nothing is written."""
     _, subject = get_subject(uow, principal, nct_id, subject_number)
     rows = uow.tumor_assessments.for_subject(stored_id(subject))
     randomized_on = _randomized_on(uow, subject)
     base = next((r for r in rows if r.baseline), None)
+    follow = sorted((r for r in rows if not r.baseline), key=lambda r: r.assessment_date)
     evaluation = None
     if base is not None and randomized_on is not None:
         # read-only evaluation: the engine is pure, the stored results are the same by construction
-        follow = sorted((r for r in rows if not r.baseline), key=lambda r: r.assessment_date)
         history = SubjectTumorAssessments(
             subject_id=subject.subject_number,
             randomization_date=randomized_on,
@@ -288,11 +291,18 @@ def recist_summary(uow: UnitOfWork, principal: Principal, nct_id: str, subject_n
             ],
         )
         evaluation = evaluate_subject(history, _specs(uow, nct_id)[0])
+    assessments = [assessment_dict(r) for r in rows]
+    if evaluation is not None:
+        by_id = {a["id"]: a for a in assessments}
+        for row, point in zip(follow, evaluation.time_points):
+            result = by_id[row.id]["result"]
+            if not result.get("reason") and row.overall_response == point.overall_response.value:
+                result["reason"] = point.reason
     return {
         "subject": subject.subject_number,
         "randomization_date": randomized_on.isoformat() if randomized_on else None,
         "baseline_sum_mm": evaluation.baseline_sum_mm if evaluation else None,
-        "assessments": [assessment_dict(r) for r in rows],
+        "assessments": assessments,
         **_summary(evaluation),
         "reasons": evaluation.reasons if evaluation else [],
     }
