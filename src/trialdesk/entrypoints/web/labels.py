@@ -138,6 +138,15 @@ LABELS: dict[str, str] = {
     "neoadjuvant": N_("Neoadjuvant"),
     "adjuvant": N_("Adjuvant"),
     "metastatic": N_("Metastatic"),
+    # RECIST lesion kinds and values of the tumour form (domain/recist_models.py)
+    "target": N_("Target"),
+    "non_target": N_("Non-target"),
+    "new": N_("New"),
+    "present": N_("Present"),
+    "absent": N_("Absent"),
+    "unequivocal_progression": N_("Unequivocal progression"),
+    "not_evaluated": N_("Not evaluated"),
+    "too_small": N_("Too small to measure"),
     # risk-based monitoring (domain/monitoring.py): protocol-deviation categories, SDV, KRIs
     "eligibility": N_("Eligibility"),
     "informed_consent": N_("Informed consent"),
