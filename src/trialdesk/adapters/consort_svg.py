@@ -5,7 +5,9 @@ follow-up (discontinued treatment with reasons, left study), analysis (ITT and s
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
+from functools import cache
 from html import escape
 from typing import Any
 
@@ -13,20 +15,79 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
-__all__ = ["Box", "consort_layout", "consort_svg", "consort_figure"]
+__all__ = ["Box", "consort_layout", "consort_svg", "consort_figure", "text_width"]
 
 _LINE = 15.0  # px per text line
 _PAD = 8.0
+_SIZE = 12.0  # px, the SVG's font size
+
+
+@cache
+def _char_width(char: str) -> float:
+    """A character's advance in px at the diagram's size, bold, in DejaVu Sans (matplotlib's font, and among the
+    widest of the sans-serif faces a browser falls back to, so a line measured here fits in Helvetica or Arial too);
+    wide (CJK) characters one em."""
+    if unicodedata.east_asian_width(char) in ("W", "F"):
+        return _SIZE
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    font = FontProperties(family="DejaVu Sans", weight="bold", size=_SIZE)
+    width, _, _ = TextToPath().get_text_width_height_descent(char, font, ismath=False)
+    return float(width)
+
+
+def text_width(line: str) -> float:
+    """The width of ``line`` in px at the diagram's size (bold, the widest it is drawn)."""
+    return sum(_char_width(c) for c in line)
+
+
+def _wrap(line: str, room: float) -> list[str]:
+    """``line`` broken at spaces (within a word when one word is too long) into lines of at most ``room`` px; the
+    continuation lines keep the line's indentation plus two spaces."""
+    if text_width(line) <= room:
+        return [line]
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    out: list[str] = []
+    current = indent
+    for word in line.strip().split(" "):
+        candidate = f"{current} {word}" if current.strip() else current + word
+        if text_width(candidate) <= room:
+            current = candidate
+            continue
+        if current.strip():
+            out.append(current)
+            current = indent + "  "
+        while text_width(current + word) > room and len(word) > 1:  # a word longer than the box: cut it
+            cut = len(word) - 1
+            while cut > 1 and text_width(current + word[:cut]) > room:
+                cut -= 1
+            out.append(current + word[:cut])
+            word, current = word[cut:], indent + "  "
+        current += word
+    if current.strip():
+        out.append(current)
+    return out
+
+
+def _fit(lines: list[str] | tuple[str, ...], width: float) -> tuple[str, ...]:
+    """A box's lines wrapped to its inner width, so no label runs past (or is clipped at) its edge."""
+    return tuple(part for line in lines for part in _wrap(line, width - 2 * _PAD))
 
 
 @dataclass(frozen=True)
 class Box:
+    """A box of the diagram; its lines are wrapped to its width when it is made."""
+
     id: str
     x: float
     y: float
     w: float
     lines: tuple[str, ...]
     bold_first: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", _fit(self.lines, self.w))
 
     @property
     def h(self) -> float:

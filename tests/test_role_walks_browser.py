@@ -1,0 +1,222 @@
+"""Issue 15, "Must show": each of the six roles walks its work in Chromium, in English and in Simplified Chinese, by
+following the navigation and the links of the pages only (no address typed after the login page), doing its main
+task on the way:
+
+- coordinator: screens a patient (the form's eligible example), then opens a subject's casebook from the site's
+  subject list;
+- investigator: opens a casebook awaiting signature from the site home and signs it (or views it when none is left);
+- monitor: the query list, a queried subject's casebook, the audit trail;
+- statistician: analysis, randomization list with its balance, datasets, design;
+- sponsor: dashboard, design, results;
+- administrator: users, a site from the site list, the audit trail.
+
+On every page: ``html[lang]`` is the walk's language; screenshots at 1366 and 390 px are kept under
+``$TRIALDESK_SCREENSHOTS/<lang>/<role>/<nn-page>-<width>.png`` (else the test's tmp folder; ``.ci/run`` keeps
+them as artefacts); at 390 px nothing is wider than the screen (``scrollWidth``); axe-core (npm,
+``tests/a11y``) finds no serious or critical violation at either width (WCAG 2.x A/AA rules and best practices).
+
+The state is a realistic one: the demo's simulated trial (30 subjects, seed 2) on 2026-03-02, recruiting, in
+follow-up, with queries, overdue visits, unsigned casebooks and an enrollment history. Browser walks use SQLite (the database-level behaviour of
+every page is tested on both engines by the page's own tests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from a11y_helpers import axe_violations, describe, require_axe
+from browser_helpers import browser_page, live_server, require_chromium
+from trialdesk.bootstrap import bootstrap
+from trialdesk.entrypoints.web.app import create_app
+from trialdesk.services.demo import demo_password, run_demo
+
+pytestmark = pytest.mark.browser
+
+TODAY = dt.date(2026, 3, 2)  # all 30 randomized, in follow-up; the screening form's examples are dated early 2026
+WIDTHS = (1366, 390)
+LANGUAGES = ("en", "zh-Hans")
+#: the demo user of each role (site staff at Hunan Cancer Hospital, site code 12)
+USERS = {
+    "coordinator": "coord.12",
+    "investigator": "inv.12",
+    "monitor": "monitor.demo",
+    "statistician": "stat.demo",
+    "sponsor": "sponsor.demo",
+    "admin": "admin.demo",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    require_axe()
+    folder = tmp_path_factory.mktemp("walks")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRIALDESK_DATA_DIR", str(folder / "data"))
+        td = bootstrap(f"sqlite:///{folder / 'demo.sqlite'}")
+        report = run_demo(td, subjects=30, seed=2, until=TODAY)
+        assert report.randomized >= 10, report.to_dict()
+        td.clock = lambda: dt.datetime.combine(TODAY, dt.time(9), tzinfo=dt.UTC)
+        with live_server(create_app(td_app=td)) as url:
+            yield url
+        td.dispose()
+
+
+class Walk:
+    """A signed-in page that moves by clicking only, checking and photographing every page it reaches."""
+
+    def __init__(self, page, url: str, lang: str, folder: Path, axe: str) -> None:
+        self.page, self.url, self.lang, self.folder, self.axe = page, url, lang, folder, axe
+        self.seen: list[str] = []
+        #: what the pages break (layout, accessibility), all of the walk's reported at its end
+        self.problems: list[str] = []
+
+    def login(self, username: str) -> None:
+        page = self.page
+        page.goto(f"{self.url}/login")  # the one typed address: everything after it is clicked
+        switch = page.locator(f"a[data-lang='{self.lang}']")
+        if switch.count():  # the login page's language switch
+            switch.first.click()
+            page.wait_for_load_state()
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", demo_password(username))
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/ops$"))
+        if page.locator("html").get_attribute("lang") != self.lang:  # the header's switch (stored for the user)
+            with page.expect_navigation():
+                page.click(f"[data-lang='{self.lang}']")
+        self.check("home")
+
+    def nav(self, key: str, name: str | None = None) -> None:
+        """Follow the main navigation's link ``key``."""
+        link = self.page.locator(f"nav[aria-label=Main] a[data-nav='{key}']")
+        assert link.count() == 1, f"{self.lang}: no navigation link {key!r} ({self.seen})"
+        self._click(link, name or key)
+
+    def follow(self, selector: str, name: str) -> bool:
+        """Follow the first link matching ``selector`` on the page; False when there is none."""
+        link = self.page.locator(selector)
+        if not link.count():
+            return False
+        self._click(link.first, name)
+        return True
+
+    def _click(self, link, name: str) -> None:
+        href = link.get_attribute("href") or ""
+        if href.startswith("#") or (href.split("#")[0] == self.page.url.removeprefix(self.url).split("#")[0]):
+            link.click()  # a part of the page already shown
+        else:
+            with self.page.expect_navigation() as answer:
+                link.click()
+            assert answer.value is not None and answer.value.status == 200, f"{name}: {href} answered {answer.value}"
+        self.page.wait_for_load_state()
+        self.check(name)
+
+    def submit(self, form: str, name: str) -> None:
+        with self.page.expect_navigation() as answer:
+            self.page.click(f"{form} button[type=submit]")
+        assert answer.value is not None and answer.value.status < 400, f"{name}: answered {answer.value.status}"
+        self.page.wait_for_load_state()
+        self.check(name)
+
+    def check(self, name: str) -> None:
+        page = self.page
+        label = f"{len(self.seen) + 1:02d}-{name}"
+        self.seen.append(label)
+        assert page.locator("html").get_attribute("lang") == self.lang, f"{label}: html[lang] at {page.url}"
+        assert page.locator("main").count() == 1 and page.locator("h1").count() >= 1, f"{label}: {page.url}"
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=str(self.folder / f"{label}-{width}.png"), full_page=True)
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            wide = page.evaluate(
+                """(w) => [...document.querySelectorAll('body *')]
+                     .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.scroll-x'))
+                     .slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + e.className)""",
+                width,
+            )
+            if scroll > width:
+                self.problems.append(f"{label} ({page.url}): {scroll} px wide at {width} px: {wide}")
+            found = axe_violations(page, self.axe)
+            if found:
+                self.problems.append(f"{label} ({page.url}) at {width} px, axe-core:\n{describe(found)}")
+        page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+
+
+def _coordinator(w: Walk) -> None:
+    w.nav("screening")
+    w.follow("#screening-form a[href*='example=eligible'], a[href$='?example=eligible']", "screening-example")
+    w.page.fill("#screening-form input[name=patient_ref]", f"WALK-{w.lang}")
+    w.submit("#screening-form", "screening-result")
+    w.nav("subjects")
+    assert w.follow("#panel-subjects a[href*='/ops/subjects/']", "casebook"), "no subject in the site's list"
+    w.nav("queries")
+
+
+def _investigator(w: Walk) -> None:
+    if not w.follow("a[href*='#panel-signature']", "casebook-to-sign"):
+        w.nav("subjects")
+        assert w.follow("#panel-subjects a[href*='/ops/subjects/']", "casebook")
+    form = w.page.locator("#sign-form")
+    if form.count() and form.first.is_visible():
+        w.page.fill("#sign-form input[name=password]", demo_password(USERS["investigator"]))
+        w.submit("#sign-form", "signed")
+    w.nav("queries")
+    w.nav("dashboard")
+
+
+def _monitor(w: Walk) -> None:
+    w.nav("queries")
+    assert w.follow("#queries-list a[href*='/ops/subjects/']", "queried-casebook"), "no query in the list"
+    w.nav("sites")
+    w.follow("#sites a[href^='/ops/sites/']", "site")
+    w.nav("audit")
+
+
+def _statistician(w: Walk) -> None:
+    for key in ("dashboard", "analysis", "randomization", "datasets", "design"):
+        w.nav(key)
+
+
+def _sponsor(w: Walk) -> None:
+    for key in ("dashboard", "design", "results"):
+        w.nav(key)
+
+
+def _admin(w: Walk) -> None:
+    w.nav("users")
+    w.nav("sites")
+    assert w.follow("#sites a[href^='/ops/sites/']", "site"), "no site in the site list"
+    w.nav("audit")
+
+
+TASKS: dict[str, Callable[[Walk], None]] = {
+    "coordinator": _coordinator,
+    "investigator": _investigator,
+    "monitor": _monitor,
+    "statistician": _statistician,
+    "sponsor": _sponsor,
+    "admin": _admin,
+}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("role", list(USERS))
+def test_role_walks_its_work_in_each_language(server, role, lang, tmp_path):
+    folder = Path(os.environ.get("TRIALDESK_SCREENSHOTS") or tmp_path) / lang / role
+    folder.mkdir(parents=True, exist_ok=True)
+    with browser_page() as page:
+        walk = Walk(page, server, lang, folder, require_axe())
+        walk.login(USERS[role])
+        TASKS[role](walk)
+    assert not walk.problems, "\n".join(walk.problems)
+    assert len(walk.seen) >= 4, walk.seen
+    assert sorted(p.name for p in folder.glob("*.png")) == sorted(
+        f"{label}-{width}.png" for label in walk.seen for width in WIDTHS
+    )
