@@ -235,7 +235,9 @@ def audit_checkpoint(
 @audit_app.command("log")
 def audit_log(
     limit: int = typer.Option(20, min=1, max=10000),
-    entity: str | None = typer.Option(None, help="Entity type (e.g. dose, subject)."),
+    entity: str | None = typer.Option(
+        None, help="Entity type (e.g. dose, subject), or type:id as the log shows it (e.g. subject:12-0010)."
+    ),
     entity_id: str | None = typer.Option(None, "--id", help="Entity id (with --entity: one record)."),
     subject: str | None = typer.Option(None, help="Subject number: its own events and those that name it."),
     user: str | None = typer.Option(None, "--user", help="Who acted (username)."),
@@ -259,6 +261,8 @@ def audit_log(
         except ValueError:
             raise InvalidInput("must be a date YYYY-MM-DD", field=field) from None
 
+    if entity and ":" in entity and entity_id is None:  # "subject:12-0010", the form the log's entity column has
+        entity, entity_id = entity.split(":", 1)
     with cli_errors():
         start, end = day(date_from, "--from"), day(date_to, "--to")
         if start and end and end < start:

@@ -268,10 +268,23 @@ def summary(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[s
     return {"visits": visits[:4], "queries": open_queries, "sae_clocks": clocks}
 
 
-def audit_events(uow: Any, principal: Principal, nct_id: str, subject: Any, limit: int = 30) -> list[dict[str, Any]]:
-    """The subject's latest audit events (``audit.view`` holders only: the caller checks)."""
+def audit_events(uow: Any, principal: Principal, nct_id: str, subject: Any, limit: int = 40) -> list[dict[str, Any]]:
+    """The subject's latest audit events (``audit.view`` holders only: the caller checks): those of the subject and
+    those naming it, and those of each of its records (doses, adverse events, assessments, dispositions, queries),
+    whose events do not all name the subject. Newest first."""
+    from trialdesk.services import queries
     from trialdesk.services.audit import audit_trail
 
+    found = {r.seq: r for r in audit_trail(uow, principal, nct_id, subject=subject.subject_number, limit=limit)}
+    records = [(t, r["id"]) for t in ("dose", "adverse_event", "tumor_assessment", "disposition")
+               for r in _records(uow, principal, nct_id, subject, t)]  # fmt: skip
+    records += [
+        ("query", q["id"]) for q in queries.list_queries(uow, principal, nct_id, subject_number=subject.subject_number)
+    ]
+    for entity_type, entity_id in records:
+        for r in audit_trail(uow, principal, nct_id, entity_type=entity_type, entity_id=str(entity_id), limit=limit):
+            found[r.seq] = r
+    newest = sorted(found.values(), key=lambda r: r.seq, reverse=True)[:limit]
     return [
         {
             "occurred_at": r.occurred_at,
@@ -281,5 +294,5 @@ def audit_events(uow: Any, principal: Principal, nct_id: str, subject: Any, limi
             "entity_id": r.entity_id,
             "reason": r.reason,
         }
-        for r in audit_trail(uow, principal, nct_id, subject=subject.subject_number, limit=limit)
+        for r in newest
     ]

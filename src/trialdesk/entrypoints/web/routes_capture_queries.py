@@ -100,7 +100,10 @@ def raise_form(
         )
         queries.raise_query(uow, p, nct_id, subject_number, command)
 
-    back = submit(request, uow, p, nct_id, subject_number, FormState("query-raise-form", typed(form)), record)
+    # raised by clicking a value, a refusal of the record or field shows beside the value (the "target")
+    rename = (lambda path: path if path == "message" else "target") if target else None
+    state = FormState("query-raise-form", typed(form))
+    back = submit(request, uow, p, nct_id, subject_number, state, record, rename=rename)
     return back or back_to(subject_number, "queries")
 
 
