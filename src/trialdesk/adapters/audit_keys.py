@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from trialdesk.adapters.hex_secret import parse_hex_secret
 from trialdesk.domain.audit import key_check
 from trialdesk.domain.errors import InvalidInput
 from trialdesk.settings import Settings, get_settings
@@ -40,17 +41,8 @@ __all__ = ["ENV_DIR", "ENV_KEY", "HMAC_KEY_FILE", "SIGNING_KEY_FILE", "AuditKeyS
 
 
 def parse_key(text: str, *, field: str = ENV_KEY) -> bytes:
-    """An HMAC key written as hex (whitespace ignored), at least 16 bytes."""
-    cleaned = "".join(text.split())
-    try:
-        key = bytes.fromhex(cleaned)
-    except ValueError:
-        raise InvalidInput("must be hexadecimal", field=field) from None
-    if len(key) < MIN_KEY_BYTES:
-        raise InvalidInput(
-            f"must be at least {MIN_KEY_BYTES} bytes ({2 * MIN_KEY_BYTES} hex digits), got {len(key)}", field=field
-        )
-    return key
+    """An HMAC key written as hex (whitespace ignored), at least ``MIN_KEY_BYTES`` (16)."""
+    return parse_hex_secret(text, min_bytes=MIN_KEY_BYTES, field=field)
 
 
 def default_directory(settings: Settings) -> Path:

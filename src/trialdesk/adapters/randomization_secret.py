@@ -24,7 +24,8 @@ import secrets
 import threading
 from pathlib import Path
 
-from trialdesk.domain.errors import Conflict, IntegrityError, InvalidInput, NotFound
+from trialdesk.adapters.hex_secret import parse_hex_secret
+from trialdesk.domain.errors import Conflict, IntegrityError, NotFound
 from trialdesk.domain.randomization import MIN_SEED_BYTES
 from trialdesk.settings import Settings, get_settings
 
@@ -55,17 +56,8 @@ def seed_check(seed: bytes) -> str:
 
 
 def parse_seed(text: str, *, field: str = "seed") -> bytes:
-    """A seed written as hex (whitespace ignored)."""
-    cleaned = "".join(text.split())
-    try:
-        seed = bytes.fromhex(cleaned)
-    except ValueError:
-        raise InvalidInput("must be hexadecimal", field=field) from None
-    if len(seed) < MIN_SEED_BYTES:
-        raise InvalidInput(
-            f"must be at least {MIN_SEED_BYTES} bytes ({2 * MIN_SEED_BYTES} hex digits), got {len(seed)}", field=field
-        )
-    return seed
+    """A seed written as hex (whitespace ignored), at least ``MIN_SEED_BYTES``."""
+    return parse_hex_secret(text, min_bytes=MIN_SEED_BYTES, field=field)
 
 
 def _default_directory(settings: Settings) -> Path:

@@ -51,16 +51,6 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class ContinuingClock:
-    """A clock that starts at ``start`` and runs at real speed (demo mode: the simulated trial's "now")."""
-
-    def __init__(self, start: dt.datetime, real: Clock = utc_now) -> None:
-        self.start, self.real, self.t0 = start, real, real()
-
-    def __call__(self) -> dt.datetime:
-        return self.start + (self.real() - self.t0)
-
-
 @dataclass
 class PendingEvent:
     action: str
