@@ -426,3 +426,15 @@ def test_pages_in_chinese(state):
     assert "关键风险指标" in page.text
     assert "方案偏离" in monitor.get("/ops/deviations").text
     assert "源数据核查" in monitor.get("/ops/subjects/HUN-0001/sdv").text
+
+
+def test_migration_0009_matches_the_tables(td):
+    """``0009_monitoring`` creates exactly what ``tables.py`` declares for its two tables."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from trialdesk.adapters.db.tables import metadata
+
+    with td.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert [d for d in diff if any(name in str(d) for name in ("sdv_marks", "protocol_deviations"))] == []
