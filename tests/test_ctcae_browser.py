@@ -38,7 +38,7 @@ def test_fresh_install_ae_form_codes_neutrophil_count_decreased(fresh, tmp_path)
     td, url = fresh
     with browser_page() as page:
         _login(page, url)
-        page.goto(f"{url}/ops/subjects/01-001")
+        page.goto(f"{url}/ops/subjects/01-001?tab=ae")
         assert page.locator("#ae-form").is_visible()
         assert "dictionary is not loaded" not in page.content()
         form = page.locator("#ae-form")

@@ -121,7 +121,10 @@ def test_coordinator_records_a_dose_and_an_adverse_event(demo, tmp_path):
         page.click(f"#panel-subjects a[href='/ops/subjects/{number}']")
         page.wait_for_url(f"{url}/ops/subjects/{number}")
         assert page.locator("h1").inner_text() == f"Subject {number}"
-        assert page.locator("#subject-status").inner_text() == "on_treatment"
+        assert page.locator("#subject-status").inner_text() == "On treatment"
+        # the casebook opens on its summary; the calendar and doses are on the Treatment tab
+        page.click("nav.tabs a[data-tab=treatment]")
+        page.wait_for_url(f"{url}/ops/subjects/{number}?tab=treatment")
 
         # The calendar: past cycles done, the next one due today, later ones upcoming.
         statuses = _calendar_statuses(page)
@@ -156,7 +159,7 @@ def test_coordinator_records_a_dose_and_an_adverse_event(demo, tmp_path):
                 assert float(amount) == FLAT_MG[drug]
         assert planned, "the plan lists the drugs of the cycle"
         page.click("#dose-record-form button[type=submit]")
-        page.wait_for_url(f"{url}/ops/subjects/{number}#panel-doses")
+        page.wait_for_url(f"{url}/ops/subjects/{number}?tab=treatment#panel-doses")
 
         # The doses table now holds the new cycle, given as planned, today.
         new_rows = [r for r in _table_rows(page, "doses") if r[0] == str(cycle)]
@@ -170,7 +173,9 @@ def test_coordinator_records_a_dose_and_an_adverse_event(demo, tmp_path):
         done_on = page.locator(f"#calendar-visits tr[data-label='C{cycle}D1'] td").nth(3).inner_text()
         assert done_on.strip() == today.isoformat()
 
-        # Record an adverse event through the AE form.
+        # Record an adverse event through the AE form, on the Adverse events tab.
+        page.click("nav.tabs a[data-tab=ae]")
+        page.wait_for_url(f"{url}/ops/subjects/{number}?tab=ae")
         ae_before = len(_table_rows(page, "adverse_events"))
         form = page.locator("#ae-form")
         if not form.is_visible():
@@ -190,13 +195,13 @@ def test_coordinator_records_a_dose_and_an_adverse_event(demo, tmp_path):
         for i, drug in enumerate(drugs):
             form.locator(f"select[name=rel_{drug}]").select_option("possible" if i == 0 else "unlikely")
         form.locator("button[type=submit]").click()
-        page.wait_for_url(f"{url}/ops/subjects/{number}#panel-adverse_events")
+        page.wait_for_url(f"{url}/ops/subjects/{number}?tab=ae#panel-adverse_events")
 
         ae_rows = _table_rows(page, "adverse_events")
         assert len(ae_rows) == ae_before + 1
         mine = [r for r in ae_rows if r[1] == f"Nausea ({NAUSEA_MEDDRA})" and r[3] == today.isoformat()]
         assert len(mine) == 1
-        assert mine[0][2] == "2" and mine[0][5] == "no" and mine[0][6] == "not_recovered"
+        assert mine[0][2] == "2" and mine[0][5] == "No" and mine[0][6] == "Not recovered/not resolved"
 
         page.screenshot(path=str(tmp_path / "subject.png"), full_page=True)
         assert "Internal Server Error" not in page.content()

@@ -70,7 +70,7 @@ def test_follow_up_lists_baseline_lesions_and_table_explains(server, tmp_path):
     url = server
     with browser_page() as page:
         _login(page, url)
-        page.goto(f"{url}/ops/subjects/HUN-0001")
+        page.goto(f"{url}/ops/subjects/HUN-0001?tab=tumour")
         _open_form(page)
         form = page.locator("#tumor-form")
         form.locator("input[name=assessment_date]").fill("2025-12-28")

@@ -119,7 +119,7 @@ def _words(entity_type: str, record: dict[str, Any], field: str, subject_number:
         head = _("Tumour assessment #%(id)s of %(date)s", id=record["id"], date=record["assessment_date"])
         if field.startswith("lesions."):
             lesion_id = field.split(".", 1)[1]
-            lesion = next((le for le in record["lesions"] if le.get("lesion_id") == lesion_id), {})
+            lesion: dict[str, Any] = next((le for le in record["lesions"] if le.get("lesion_id") == lesion_id), {})
             value = lesion.get("measurement", lesion.get("status"))
             return f"{head}: {_('lesion %(id)s', id=lesion_id)} = {_shown(value)}"
     else:

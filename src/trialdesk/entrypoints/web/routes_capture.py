@@ -309,8 +309,8 @@ def ae_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[
                 i["grade"],
                 i["onset_date"],
                 i["resolution_date"] or "",
-                ", ".join(i["seriousness"]) if i["serious"] else "no",
-                i["outcome"] or "",
+                ", ".join(label(c) for c in i["seriousness"]) if i["serious"] else label("no"),
+                label(i["outcome"]),
                 _sae_text(i["sae"]),
             ]
             for i in items
@@ -412,7 +412,18 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
         "labelled": True,  # cells labelled by their column on a narrow screen
         "baseline_lesions": baseline_lesions,
         "lesion_rows": len(baseline_lesions) + NEW_LESION_ROWS if baseline_lesions else LESION_ROWS,
+        # carried forward (routes_screening): the screening's lesions before a baseline, each lesion's last value
+        **_carried_lesions(uow, principal, nct_id, subject, can_enter and not baseline_lesions, summary["assessments"]),
     }
+
+
+def _carried_lesions(
+    uow: Any, principal: Principal, nct_id: str, subject: Any, before_baseline: bool, assessments: list[Any]
+) -> dict[str, Any]:
+    from trialdesk.entrypoints.web.routes_screening import last_lesion_values, screening_lesions
+
+    screened = screening_lesions(uow, principal, nct_id, subject) if before_baseline else []
+    return {"screening_lesions": screened, "last_values": last_lesion_values(assessments)}
 
 
 def signature_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
