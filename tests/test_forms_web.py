@@ -449,6 +449,10 @@ def test_randomize_confirmation_form(sqlite_url, tmp_path, monkeypatch):
 
 def _screening_vitals(td, number: str, vitals: dict) -> None:
     """The subject's screening record with ``vitals`` (the helper's screening records only the consent)."""
+    _screening_record(td, number, {"consent_date": "2025-12-20", "vitals": vitals})
+
+
+def _screening_record(td, number: str, record: dict) -> None:
     import json
 
     from sqlalchemy import update
@@ -456,7 +460,6 @@ def _screening_vitals(td, number: str, vitals: dict) -> None:
     from trialdesk.adapters.db.tables import ScreeningRow
 
     with td.uow("setup") as uow:
-        record = {"consent_date": "2025-12-20", "vitals": vitals}
         uow.session.execute(
             update(ScreeningRow)
             .where(ScreeningRow.screening_number == f"S-{number}")
@@ -499,3 +502,58 @@ def test_weight_and_height_are_carried_forward_to_the_dose_forms(web):
     assert dose.status_code == 201, dose.text
     page = client.get(f"{SUBJECT}?tab=treatment", headers=h["coordinator"]).text
     assert _value(page, "weight_kg") == "60" and "60 kg from cycle 1, 6 Jan 2026" in page
+
+
+def test_baseline_lesions_are_carried_from_screening_and_follow_ups_show_the_last_value(web):
+    """Before any baseline, the tumour form is pre-filled from the screening's lesions: measurable ones (RECIST 1.1
+    3.2: 10 mm or more, a node 15 mm short axis) as targets, the others non-target; follow-ups list the baseline
+    lesions with their last value. A new lesion typed 'present' is refused with the values a new lesion takes."""
+    td, client, h = web
+    lesions = [
+        {"organ": "liver", "longest_diameter_mm": 24, "method": "ct"},
+        {"organ": "lymph_node", "longest_diameter_mm": 25, "short_axis_mm": 18, "method": "ct"},
+        {"organ": "lung", "longest_diameter_mm": 8, "method": "ct"},  # under 10 mm: not measurable
+    ]
+    _screening_record(td, "HUN-0001", {"consent_date": "2025-12-20", "lesions": lesions})
+    page = client.get(f"{SUBJECT}?tab=tumour", headers=h["coordinator"]).text
+    assert 'id="tumor-screening-hint"' in page and "20 Dec 2025" in page
+    expected = [
+        ("T1", "target", "liver", "24"),
+        ("T2", "target", "lymph_node", "18"),
+        ("NT1", "non_target", "lung", "present"),
+    ]
+    for i, (lesion_id, kind, organ, value) in enumerate(expected):
+        assert (_value(page, f"l{i}_id"), _value(page, f"l{i}_kind")) == (lesion_id, kind)
+        assert (_value(page, f"l{i}_organ"), _value(page, f"l{i}_value")) == (organ, value)
+    assert 'name="l1_nodal" aria-label="lesion 2 is a node" checked' in page
+    assert 'name="baseline" checked' in page and _value(page, "l3_id") == ""
+    form = {"assessment_date": "2025-12-28", "baseline": "on"}
+    for i, (lesion_id, kind, organ, value) in enumerate(expected):
+        form |= {f"l{i}_id": lesion_id, f"l{i}_kind": kind, f"l{i}_organ": organ, f"l{i}_value": value}
+    form["l1_nodal"] = "on"
+    r = client.post(f"{SUBJECT}/tumor-assessments", data=form, headers=h["coordinator"], follow_redirects=False)
+    assert r.status_code == 303, r.text[:3000]
+    page = client.get(f"{SUBJECT}?tab=tumour", headers=h["coordinator"]).text
+    assert 'id="tumor-screening-hint"' not in page and 'id="tumor-baseline-hint"' in page
+    assert '<small class="last-value" id="last-T1">last: 24</small>' in page
+    assert '<small class="last-value" id="last-NT1">last: Present</small>' in page
+    follow = {
+        "assessment_date": "2026-02-20",
+        "l0_id": "T1",
+        "l0_kind": "target",
+        "l0_value": "20",
+        "l1_id": "T2",
+        "l1_kind": "target",
+        "l1_nodal": "on",
+        "l1_value": "12",
+        "l2_id": "NT1",
+        "l2_kind": "non_target",
+        "l2_value": "present",
+        "l3_id": "N1",
+        "l3_kind": "new",
+        "l3_organ": "bone",
+        "l3_value": "present",
+    }
+    r = client.post(f"{SUBJECT}/tumor-assessments", data=follow, headers=h["coordinator"], follow_redirects=False)
+    _refused(r, "l3_value", "present", "Choose one of: unequivocal or equivocal")
+    assert _value(r.text, "l0_value") == "20" and _value(r.text, "l3_organ") == "bone"

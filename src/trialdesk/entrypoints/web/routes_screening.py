@@ -612,3 +612,65 @@ def subject_screenings_panel(uow: Any, principal: Principal, nct_id: str, subjec
         "rows": rows,
         "empty": "No screening recorded.",
     }
+
+
+# --------------------------------------------------------------------------------------------------------- carry
+#: RECIST 1.1 (3.2, 3.3.1): a non-nodal lesion is measurable from 10 mm (CT), a node from 15 mm short axis; at most
+#: five targets, two per organ (all nodes one organ). Screening lesions are offered as a baseline to confirm.
+_MEASURABLE_MM, _MEASURABLE_NODE_MM, _MAX_TARGETS, _MAX_PER_ORGAN = 10.0, 15.0, 5, 2
+
+
+def screening_lesions(uow: Any, principal: Principal, nct_id: str, subject: Any) -> list[dict[str, Any]]:
+    """The lesions of the subject's latest screening that recorded any, as RECIST baseline rows to confirm:
+    ``id`` (T1, T2... for the measurable ones chosen as targets, NT1... for the others), ``kind``, ``organ``,
+    ``nodal`` and ``value`` (the diameter in mm for a target, its short axis for a node; ``present`` otherwise),
+    and ``source`` (the screening's date). Empty when no screening recorded lesions or the caller may not see it."""
+    from trialdesk.domain.errors import TrialdeskError
+
+    try:
+        rows = screening.screenings_of(uow, principal, nct_id, subject)
+        found: list[dict[str, Any]] = []
+        screened_on = ""
+        for row in reversed(rows):
+            detail = screening.get_screening(uow, principal, nct_id, row["site"], row["screening_number"])
+            lesions = (detail.get("record") or {}).get("lesions") or []
+            if lesions:
+                found, screened_on = [le for le in lesions if isinstance(le, dict)], str(row["screened_on"])
+                break
+    except TrialdeskError:
+        return []
+    out: list[dict[str, Any]] = []
+    targets = 0
+    per_organ: dict[str, int] = {}
+    n_target = n_other = 0
+    for lesion in found:
+        organ = str(lesion.get("organ") or "")
+        nodal = organ == "lymph_node"
+        size = lesion.get("short_axis_mm") if nodal else lesion.get("longest_diameter_mm")
+        measurable = isinstance(size, int | float) and size >= (_MEASURABLE_NODE_MM if nodal else _MEASURABLE_MM)
+        key = "nodes" if nodal else organ
+        if measurable and targets < _MAX_TARGETS and per_organ.get(key, 0) < _MAX_PER_ORGAN:
+            targets += 1
+            per_organ[key] = per_organ.get(key, 0) + 1
+            n_target += 1
+            out.append(
+                {"id": f"T{n_target}", "kind": "target", "organ": organ, "nodal": nodal, "value": f"{float(size):g}"}
+            )
+        else:
+            n_other += 1
+            out.append({"id": f"NT{n_other}", "kind": "non_target", "organ": organ, "nodal": nodal, "value": "present"})
+    for row in out:
+        row["source"] = screened_on
+    return out
+
+
+def last_lesion_values(assessments: list[dict[str, Any]]) -> dict[str, str]:
+    """Each lesion's value at the latest assessment that recorded it (a size in mm, or a status), by lesion id:
+    shown beside the follow-up form's input so that only the new size is typed."""
+    out: dict[str, str] = {}
+    for assessment in sorted(assessments, key=lambda a: str(a.get("assessment_date"))):
+        for lesion in assessment.get("lesions") or []:
+            value = lesion.get("measurement", lesion.get("status"))
+            if value is not None:
+                out[str(lesion.get("lesion_id"))] = f"{value:g}" if isinstance(value, float) else str(value)
+    return out
