@@ -312,6 +312,17 @@ def test_screening_form_names_each_field(web):
     _refused(r, "patient_ref", "", "Required")
     _refused(r, "screened_on", "2026-02-30", "valid date")
     assert _value(r.text, "labs.anc.value") == "1200"
+    # a consent after today (the clock: 2026-03-02) and a screening before the consent: the use case's messages
+    # name the fields by their labels
+    r = client.post(
+        f"/ops/sites/{OWN}/screen",
+        data={"patient_ref": "P-9", "screened_on": "2026-01-10", "consent_date": "2026-04-01"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
+    _refused(r, "consent_date", "2026-04-01", "in the future")
+    _refused(r, "screened_on", "2026-01-10", "before “Informed consent signed” 2026-04-01")
+    assert "consent_date" not in _error(r.text, "screened_on")
 
 
 def _therapy(k: int, **fields: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ command field, or of a use case's :class:`InvalidInput` problem, to the form inp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -172,6 +173,20 @@ def field_label(path: str, labels: Mapping[str, str] | None = None) -> str:
         words.append(item)
     text = " ".join(words) or path
     return text[:1].upper() + text[1:]
+
+
+_PATH = re.compile(r"\b[a-z][a-z0-9]*(?:[._][a-z0-9]+)+\b")
+
+
+def readable(message: str, labels: Mapping[str, str]) -> str:
+    """A use case's message with the field paths it names (``consent_date``, ``record.labs.anc.value``) replaced by
+    the fields' labels, in quotes, so that a person reads the form's words rather than the record's."""
+
+    def swap(found: re.Match[str]) -> str:
+        path = found.group(0).removeprefix("record.")
+        return f"“{labels[path]}”" if path in labels else found.group(0)
+
+    return _PATH.sub(swap, message)
 
 
 def validate(model: type[M], data: Mapping[str, Any], *, suffix: str = "", rename: Rename | None = None) -> M:

@@ -18,7 +18,7 @@ from trialdesk.domain.screening import Lesion, MedicalHistory, PriorTherapy
 from trialdesk.domain.units import ANALYTES
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
-from trialdesk.entrypoints.web.forms import FormInvalid, field_label, text, typed, validate
+from trialdesk.entrypoints.web.forms import FormInvalid, field_label, readable, text, typed, validate
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.labels import N_
 from trialdesk.entrypoints.web.templating import ctx, templates
@@ -459,10 +459,11 @@ def _form_response(
     listed: list[dict[str, Any]] = []
     for problem in problems:
         name = _form_field(problem.path, prior_index) if problem.path else ""
+        message = readable(problem.message, labels)
         if name:
-            field_errors.setdefault(name, problem.message)
+            field_errors.setdefault(name, message)
         label = field_label(name, labels) if name else _("The record")
-        listed.append({"field": name, "label": label, "line": problem.line, "message": problem.message})
+        listed.append({"field": name, "label": label, "line": problem.line, "message": message})
     return templates.TemplateResponse(
         request,
         "screening_form.html",
