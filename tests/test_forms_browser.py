@@ -10,6 +10,7 @@ message beside the resolution date. Screenshots at 1366 and 390 px wide (``TRIAL
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -243,3 +244,52 @@ def test_cycle_one_dose_form_is_prefilled_with_the_screening_weight(server):
         # the subject's own height (160 cm) is used, not the screening's: Mosteller sqrt(160 x 61.2 / 3600) = 1.649
         assert page.locator("#bsa").inner_text().startswith("1.649")
         assert page.locator("input[name=weight_kg]").first.input_value() == "61.2"
+
+
+def test_prior_therapy_rows_without_json(server, tmp_path):
+    """Prior therapies are typed in rows: 'More rows' adds three rows keeping what was typed, a row ending after
+    the screening comes back with the message beside its end date, and fixed it is stored."""
+    td, url = server
+    with browser_page() as page:
+        _login(page, url)
+        page.goto(f"{url}/ops/sites/hunan-cancer-hospital/screen")
+        rows = page.locator("#prior-therapy-rows tbody tr")
+        assert rows.count() == 3
+        page.fill("input[name=patient_ref]", "P-rows")
+        page.fill("input[name=screened_on]", "2025-08-20")
+        page.select_option("select[name='prior_therapies.0.drug_class']", "anthracycline")
+        page.fill("input[name='prior_therapies.0.agent']", "epirubicin, cyclophosphamide")
+        page.select_option("select[name='prior_therapies.0.setting']", "adjuvant")
+        page.fill("input[name='prior_therapies.0.start_date']", "2023-01-10")
+        page.fill("input[name='prior_therapies.0.end_date']", "2025-09-01")  # after the screening
+        page.click("button[name=more_rows]")
+        page.wait_for_load_state()
+        assert page.locator("#prior-therapy-rows tbody tr").count() == 6
+        assert page.input_value("input[name='prior_therapies.0.agent']") == "epirubicin, cyclophosphamide"
+        page.select_option("select[name='prior_therapies.4.drug_class']", "endocrine")
+        page.fill("input[name='prior_therapies.4.agent']", "letrozole")
+        page.select_option("select[name='prior_therapies.4.setting']", "adjuvant")
+        page.check("input[name='prior_therapies.4.ongoing']")
+        with page.expect_response(lambda r: r.url.endswith("/screen") and r.request.method == "POST") as answer:
+            page.click("#screening-form button[type=submit]:not([name])")
+        assert answer.value.status == 422
+        end = page.locator("input[name='prior_therapies.0.end_date']")
+        assert end.get_attribute("aria-describedby") == "err-prior_therapies.0.end_date"
+        assert (
+            "After the screening date 2025-08-20" in page.locator("[id='err-prior_therapies.0.end_date']").inner_text()
+        )
+        assert page.input_value("input[name='prior_therapies.4.agent']") == "letrozole"
+        assert page.is_checked("input[name='prior_therapies.4.ongoing']")
+        _screenshots(page, "screening-prior-rows", tmp_path)
+        end.fill("2023-06-30")
+        page.click("#screening-form button[type=submit]:not([name])")
+        page.wait_for_url(f"{url}/ops/sites/hunan-cancer-hospital/screenings/*")
+    with td.uow() as uow:
+        [row] = uow.screenings.for_subject(
+            next(s for s in uow.subjects.list(uow.trials.get(NCT).id) if s.patient_ref == "P-rows").id
+        )
+        therapies = json.loads(row.record_json)["prior_therapies"]
+    assert [(t["agent"], t.get("end_date"), t.get("ongoing", False)) for t in therapies] == [
+        ("epirubicin, cyclophosphamide", "2023-06-30", False),
+        ("letrozole", None, True),
+    ]
