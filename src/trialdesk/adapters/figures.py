@@ -6,7 +6,9 @@ Figures are returned as :class:`matplotlib.figure.Figure`; save them with ``fig.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,49 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from trialdesk.domain.errors import InvalidInput
 from trialdesk.stats.survival import KaplanMeierFitter
 
-__all__ = ["km_plot", "forest_plot", "at_risk_shown", "enrollment_figure"]
+__all__ = ["km_plot", "forest_plot", "at_risk_shown", "enrollment_figure", "english", "cjk_font", "figure_fonts"]
+
+#: How a figure's words are written: ``text(msgid, **values)``. The web layer passes its gettext for the page's
+#: language; the default writes the English msgid (``%(name)s`` placeholders filled).
+Text = Callable[..., str]
+
+
+def english(message: str, **values: Any) -> str:
+    return message % values if values else message
+
+
+#: fonts with the CJK glyphs of Chinese labels, in order of preference (whichever the system has)
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Droid Sans Fallback",
+)
+
+
+@cache
+def cjk_font() -> str | None:
+    """The first installed font of :data:`CJK_FONTS`, or None (then figures keep English words)."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+@contextmanager
+def figure_fonts(cjk: bool) -> Iterator[None]:
+    """Build and save figures inside this block: with ``cjk``, DejaVu Sans falls back to the CJK font for the glyphs
+    it lacks (the SVG draws glyphs as paths, so the browser needs no such font). The fallback is set once for the
+    process, not per block (matplotlib's rcParams are global, and web requests draw in several threads); DejaVu Sans
+    stays first, so figures without Chinese words look as before."""
+    from matplotlib import rcParams
+
+    font = cjk_font() if cjk else None
+    if font is not None and font not in rcParams["font.family"]:
+        rcParams["font.family"] = ["DejaVu Sans", font]
+    yield
+
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -211,7 +255,7 @@ def _day(iso: str) -> float:
     return float(date2num(dt.date.fromisoformat(iso)))  # type: ignore[no-untyped-call]  # date2num is unannotated
 
 
-def enrollment_figure(data: dict[str, Any]) -> Figure:
+def enrollment_figure(data: dict[str, Any], text: Text = english) -> Figure:
     """The cumulative enrollment curve against the target, with the forecast interval.
 
     The forecast line starts at the shown scope's count on the dashboard's date; the x axis spans the data, the
@@ -226,26 +270,26 @@ def enrollment_figure(data: dict[str, Any]) -> Figure:
     today = _day(data["as_of"])
     if xs:  # the count holds until the dashboard's date
         xs, ys = [*xs, max(today, xs[-1])], [*ys, ys[-1]]
-    ax.step(xs, ys, where="post", label="randomized")
-    ax.axhline(data["target"], color="grey", linestyle="--", linewidth=1, label=f"target {data['target']}")
+    ax.step(xs, ys, where="post", label=text("randomized"))
+    ax.axhline(data["target"], color="grey", linestyle="--", linewidth=1, label=text("target %(n)s", n=data["target"]))
     fc = data.get("forecast") or {}
     horizon = _day(fc["horizon"]) if fc.get("horizon") else None
     right = today
     if fc.get("status") == "forecast" and fc.get("completion_median"):
         mid = _day(fc["completion_median"])
         start = (data.get("totals") or {}).get("randomized", ys[-1] if ys else 0)
-        ax.plot([today, mid], [start, data["target"]], linestyle=":", label="forecast (median)")
+        ax.plot([today, mid], [start, data["target"]], linestyle=":", label=text("forecast (median)"))
         low = _day(fc["completion_low"])
         high = _day(fc["completion_high"]) if fc.get("completion_high") else (horizon or mid)
-        ax.axvspan(low, high, alpha=0.15, label=f"{int(fc['level'] * 100)}% interval")
+        ax.axvspan(low, high, alpha=0.15, label=text("%(level)s interval", level=f"{int(fc['level'] * 100)}%"))
         right = max(right, mid, high)
     if horizon is not None:
         right = min(right, max(horizon, today))
     left = min([*xs, today])
     ax.set_xlim(left - 15, right + 15)
     ax.xaxis_date()
-    ax.set_ylabel("subjects")
-    ax.set_title("Enrollment")
+    ax.set_ylabel(text("subjects"))
+    ax.set_title(text("Enrollment"))
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     return fig
