@@ -78,7 +78,15 @@ def test_site_staff_pages(td, shared_dir):
         client,
         "/ops",
         "zh-Hans",
-        ["中心首页", "严重不良事件报告时限", "今日到期访视", "逾期访视", "待签名的病例报告", "临床研究协调员", "2026年3月2日"],
+        [
+            "中心首页",
+            "严重不良事件报告时限",
+            "今日到期访视",
+            "逾期访视",
+            "待签名的病例报告",
+            "临床研究协调员",
+            "2026年3月2日",
+        ],
     )
     # the SAE entered at 02:00 UTC on 2 March: aware since 10:00 in Shanghai, its report due 24 h later
     assert "2026年3月2日 10:00 CST" in home and "2026年3月3日 10:00 CST" in home
@@ -98,17 +106,29 @@ def test_site_staff_pages(td, shared_dir):
 def test_statistician_pages(td, shared_dir):
     _prepare(td, shared_dir)
     client = client_for(td, "statistician1")
-    _check(client, "/ops/randomization", "zh-Hans", ["随机表", "分层", "激素受体状态", "阳性", "初诊即转移", "全部分层"])
+    _check(
+        client, "/ops/randomization", "zh-Hans", ["随机表", "分层", "激素受体状态", "阳性", "初诊即转移", "全部分层"]
+    )
     _check(client, "/ops/analysis", "zh-Hans", ["最终分析", "数据截止日", "试验决定", "注册状态"])
     _check(client, "/ops/datasets", "zh-Hans", ["分析数据集", "不良事件", "数据截止日"])
-    _check(client, "/ops/dashboard", "zh-Hans", ["入组", "筛选失败", "逾期访视", "按中心", "按月", "2026年1月"])
-    _check(client, "/ops/design?trials=100", "zh-Hans", ["检验效能", "风险比", "单侧 α"])
+    dashboard = _check(
+        client, "/ops/dashboard", "zh-Hans", ["入组", "筛选失败", "逾期访视", "按中心", "按月", "2026年1月"]
+    )
+    design = _check(client, "/ops/design?trials=100", "zh-Hans", ["检验效能", "风险比", "单侧 α"])
+    # the figures' words too (a CJK font is installed here: Droid Sans Fallback; matplotlib's SVG keeps each text as
+    # a comment beside its glyph paths)
+    from trialdesk.adapters.figures import cjk_font
+
+    if cjk_font() is not None:
+        assert "<!-- 已随机化 -->" in dashboard and "<!-- randomized -->" not in dashboard
+        assert "<!-- 检验效能与风险比的关系 -->" in design and "<!-- Power against hazard ratio -->" not in design
     balance = _check(
         client, "/ops/randomization", "en", ["Hormone-receptor status: Positive", "Disease setting: De novo metastatic"]
     )
     # the balance table names sites by their facility, not the slug
     assert f"<td>{OWN}</td>" not in balance
-    _check(client, "/ops/dashboard", "en", ["Enrollment", "Screen failures", "By month", "Jan 2026"])
+    dashboard = _check(client, "/ops/dashboard", "en", ["Enrollment", "Screen failures", "By month", "Jan 2026"])
+    assert "<!-- randomized -->" in dashboard
     _check(client, "/ops/analysis", "en", ["Final analysis", "Data cut-off", "Trial decisions"])
 
 
@@ -135,4 +155,3 @@ def test_login_page(td):
     assert "您已退出登录" in r.text
     r = client.get("/login?lang=en&msg=You+are+logged+out")
     assert "You are logged out" in r.text and "Username" in r.text
-

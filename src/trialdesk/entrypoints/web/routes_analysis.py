@@ -13,6 +13,7 @@ The services check the rights: only a statistician runs, reads runs and posts; o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -120,7 +121,7 @@ def _notice(msg: str | None) -> str | None:
     """The notice a form's redirect carries (``?msg=``, in English) in the request's language."""
     if not msg:
         return msg
-    patterns = (
+    patterns: tuple[tuple[str, Callable[[re.Match[str]], str]], ...] = (
         (r"Analysis run (\d+) done", lambda m: _("Analysis run %(run)s done", run=m[1])),
         (
             r"Results of run (\d+) posted as version (\d+)",

@@ -18,7 +18,6 @@ from trialdesk.entrypoints.web.auth import PageUser
 from trialdesk.entrypoints.web.deps import PagePrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.i18n import when
-from trialdesk.entrypoints.web.labels import LABELS, label
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services.audit import audit_trail
 
@@ -105,12 +104,11 @@ def _changes(before_json: str | None, after_json: str | None) -> list[tuple[str,
 
 
 def _human(value: str | None) -> str | None:
-    """A changed value as the page shows it: a code by its label, a moment in the sites' time zone; anything else
-    as stored (the CSV export keeps every value as stored)."""
+    """A changed value as the page shows it: a moment in the sites' time zone, anything else (codes included) as
+    stored, since the trail is read against the stored record and filtered by its codes (the CSV export keeps
+    every value as stored)."""
     if value is None:
         return None
-    if value in LABELS:
-        return label(value)
     if len(value) > 16 and value[4:5] == "-" and value[10:11] == "T" and value[13:14] == ":":
         return when(value) or value
     return value

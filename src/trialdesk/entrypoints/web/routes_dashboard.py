@@ -40,11 +40,14 @@ def dashboard_api(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
 
 @pages.get("/ops/dashboard", response_class=HTMLResponse, include_in_schema=False)
 def dashboard_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
-    from trialdesk.adapters.figures import enrollment_figure
+    from trialdesk.adapters.figures import enrollment_figure, figure_fonts
+    from trialdesk.entrypoints.web.templating import figure_text
 
     data = _for_principal(dashboard_service.dashboard(uow, p, nct_id), p)
     buffer = io.StringIO()
-    enrollment_figure(data).savefig(buffer, format="svg", metadata={"Date": None})  # no render timestamp
+    text, cjk = figure_text()
+    with figure_fonts(cjk):  # the curve's words in the page's language when a CJK font is installed
+        enrollment_figure(data, text=text).savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
     return templates.TemplateResponse(
         request, "dashboard.html", ctx(request, d=data, curve_svg=svg[svg.find("<svg") :])

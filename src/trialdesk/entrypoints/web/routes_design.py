@@ -69,6 +69,8 @@ def design_page(
     seed: int = Query(DEFAULT_SEED, ge=0, le=2**32 - 1),
 ) -> HTMLResponse:
     from trialdesk.adapters.design_figures import analysis_time_figure, power_curve_figure
+    from trialdesk.adapters.figures import figure_fonts
+    from trialdesk.entrypoints.web.templating import figure_text
 
     with td.uow(p.username) as uow:  # closed before the (long) simulations
         design = design_service.design_of(uow, p, nct_id)
@@ -81,6 +83,10 @@ def design_page(
         for h in sorted({round(planned, 2), 0.6, 0.8, 1.0})
     }
     expected = [look["expected_time_months"] for look in report["looks"] if look.get("expected_time_months")]
+    text, cjk = figure_text()
+    with figure_fonts(cjk):  # the figures' words in the page's language when a CJK font is installed
+        power_svg = _svg(power_curve_figure(design, simulated=points, text=text))
+        time_svg = _svg(analysis_time_figure(result, expected, text=text))
     return templates.TemplateResponse(
         request,
         "design.html",
@@ -91,7 +97,7 @@ def design_page(
             trials=trials,
             hr=hr,
             seed=seed,
-            power_svg=_svg(power_curve_figure(design, simulated=points)),
-            time_svg=_svg(analysis_time_figure(result, expected)),
+            power_svg=power_svg,
+            time_svg=time_svg,
         ),
     )

@@ -54,6 +54,17 @@ def stratum(key: Any) -> str:
 templates.env.filters.update(month=month, stratum=stratum)
 
 
+def figure_text() -> tuple[Any, bool]:
+    """(how a figure writes its words, whether they need a CJK font) for the request's language: the catalogs'
+    gettext when the page is in Chinese and a CJK font is installed, else English (``adapters/figures.py``)."""
+    from trialdesk.adapters.figures import cjk_font, english
+    from trialdesk.entrypoints.web import i18n
+
+    if i18n.language() != "en" and cjk_font() is not None:
+        return i18n.gettext, True
+    return english, False
+
+
 def _nav(request: Request) -> list[Any]:
     from trialdesk.entrypoints.web.nav import nav_for
 
