@@ -438,3 +438,38 @@ def test_migration_0009_matches_the_tables(td):
     with td.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert [d for d in diff if any(name in str(d) for name in ("sdv_marks", "protocol_deviations"))] == []
+
+
+def test_cli_kri_and_deviations(state, monkeypatch):
+    from typer.testing import CliRunner
+
+    from trialdesk.entrypoints.cli.main import app
+
+    td, _, _ = state
+    monkeypatch.delenv("TRIALDESK_TOKEN", raising=False)
+    url = td.engine.url.render_as_string(hide_password=False)
+    run = CliRunner().invoke
+    out = run(
+        app,
+        ["deviations", "record", "HUN-0002", "--category", "eligibility", "--description", "ECOG 2", "--date",
+         "2025-12-19", "--db", url],
+    )  # fmt: skip
+    # invalid input: exit status 2, naming the field and the date it conflicts with
+    assert out.exit_code == 2 and "occurred_on" in out.output, out.output
+    assert "consent_date 2025-12-20" in out.output
+    out = run(
+        app,
+        ["deviations", "record", "HUN-0002", "--category", "eligibility", "--description", "ECOG 2", "--date",
+         "2025-12-21", "--important", "--db", url],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    listed = run(app, ["deviations", "list", "--db", url])
+    assert "HUN-0002 2025-12-21 eligibility IMPORTANT [open] ECOG 2" in listed.output
+    kri = run(app, ["monitoring", "kri", "--db", url, "--json"])
+    assert kri.exit_code == 0, kri.output
+    import json
+
+    rows = {r["site"]: r for r in json.loads(kri.output)["sites"]}
+    assert rows[OWN]["exposure"]["deviations"] == 1 and rows[OWN]["exposure"]["subjects"] == 2
+    mark = run(app, ["sdv", "mark", "HUN-0001", "subject:HUN-0001", "--db", url])
+    assert mark.exit_code == 0 and "subject:HUN-0001 verified" in mark.output
