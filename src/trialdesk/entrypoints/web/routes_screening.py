@@ -463,7 +463,8 @@ def _form_response(
         if name:
             field_errors.setdefault(name, message)
         label = field_label(name, labels) if name else _("The record")
-        listed.append({"field": name, "label": label, "line": problem.line, "message": message})
+        # the record path stays in the markup (data-path) for support and scripts; people read the label
+        listed.append({"field": name, "label": label, "line": problem.line, "message": message, "path": problem.path})
     return templates.TemplateResponse(
         request,
         "screening_form.html",
