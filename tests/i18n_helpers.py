@@ -31,7 +31,9 @@ def extract(path: Path) -> list[tuple[int, str]]:
     method = "jinja2.ext:babel_extract" if path.suffix == ".html" else "python"
     options = JINJA_OPTIONS if path.suffix == ".html" else {}
     found: list[tuple[int, str]] = []
-    for lineno, message, _comments, _context in extract_from_file(method, str(path), keywords=KEYWORDS, options=options):
+    for lineno, message, _comments, _context in extract_from_file(
+        method, str(path), keywords=KEYWORDS, options=options
+    ):
         for text in message if isinstance(message, tuple) else (message,):
             if text:
                 found.append((lineno, text))

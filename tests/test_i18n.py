@@ -60,7 +60,9 @@ def _domain_enums() -> list[type[StrEnum]]:
 
     found: list[type[StrEnum]] = [Role]
     for module in (adverse_events, recist_models, schedule, subject_lifecycle):
-        found += [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, StrEnum) and v is not StrEnum]
+        found += [
+            v for v in vars(module).values() if isinstance(v, type) and issubclass(v, StrEnum) and v is not StrEnum
+        ]
     statuses = [s for s in OverallStatus if not s.value.endswith("AVAILABLE") and "MARKETING" not in s.value]
     return [*found, StrEnum("Statuses", {s.name: s.value for s in statuses})]
 

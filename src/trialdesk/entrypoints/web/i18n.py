@@ -174,8 +174,10 @@ def when(value: Any, *, seconds: bool = False) -> str:
         return day(value)
     local = moment.astimezone(_zone())
     clock = format_time(local, "HH:mm:ss" if seconds else "HH:mm", locale=_babel_locale())
-    return f"{day(local.date())} {clock} {local.tzname()}" if language() != "en" else (
-        f"{day(local.date())}, {clock} {local.tzname()}"
+    return (
+        f"{day(local.date())} {clock} {local.tzname()}"
+        if language() != "en"
+        else (f"{day(local.date())}, {clock} {local.tzname()}")
     )
 
 
@@ -193,7 +195,7 @@ def day(value: Any) -> str:
             try:
                 value = dt.date.fromisoformat(value[:10])
             except ValueError:
-                return value
+                return str(value)
     if not isinstance(value, dt.date):
         return str(value)
     return format_date(value, _DATE_PATTERN.get(language(), "d MMM y"), locale=_babel_locale())
@@ -204,7 +206,10 @@ def stamp(value: Any) -> str:
     moment = _as_datetime(value)
     if moment is None:
         return "" if value is None else str(value)
-    return format_datetime(moment.astimezone(_zone()), "medium", locale=_babel_locale()) + f" {moment.astimezone(_zone()).tzname()}"
+    return (
+        format_datetime(moment.astimezone(_zone()), "medium", locale=_babel_locale())
+        + f" {moment.astimezone(_zone()).tzname()}"
+    )
 
 
 def num(value: Any, digits: int = 1) -> str:
