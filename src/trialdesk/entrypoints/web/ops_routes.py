@@ -95,6 +95,10 @@ def login_submit(
     target = "/account/password" if result.must_change_password else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, request, result.session_token)
+    if result.language:  # the user's stored choice of language follows them to any browser
+        from trialdesk.entrypoints.web.language import set_language_cookie
+
+        set_language_cookie(response, result.language)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
 
