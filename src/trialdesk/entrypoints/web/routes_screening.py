@@ -281,14 +281,15 @@ def prior_therapies_from_form(
                         Problem(f"{path}.{name}", _("Enter a valid date as YYYY-MM-DD (for example 2026-01-31)."))
                     )
                 else:
-                    dates[name] = therapy[name] = day.isoformat()
+                    dates[name] = day
+                    therapy[name] = day.isoformat()
                     if screening_day is not None and day > screening_day:
                         problems.append(
                             Problem(
                                 f"{path}.{name}", _("After the screening date %(day)s.", day=screening_day.isoformat())
                             )
                         )
-        start, end = _day(dates.get("start_date", "")), _day(dates.get("end_date", ""))
+        start, end = dates.get("start_date"), dates.get("end_date")
         if start and end and end < start:
             problems.append(Problem(f"{path}.end_date", _("Before the start %(day)s.", day=start.isoformat())))
         if ongoing:
@@ -648,16 +649,15 @@ def screening_lesions(uow: Any, principal: Principal, nct_id: str, subject: Any)
     for lesion in found:
         organ = str(lesion.get("organ") or "")
         nodal = organ == "lymph_node"
-        size = lesion.get("short_axis_mm") if nodal else lesion.get("longest_diameter_mm")
-        measurable = isinstance(size, int | float) and size >= (_MEASURABLE_NODE_MM if nodal else _MEASURABLE_MM)
+        raw_size = lesion.get("short_axis_mm") if nodal else lesion.get("longest_diameter_mm")
+        size = float(raw_size) if isinstance(raw_size, int | float) else None
+        measurable = size is not None and size >= (_MEASURABLE_NODE_MM if nodal else _MEASURABLE_MM)
         key = "nodes" if nodal else organ
         if measurable and targets < _MAX_TARGETS and per_organ.get(key, 0) < _MAX_PER_ORGAN:
             targets += 1
             per_organ[key] = per_organ.get(key, 0) + 1
             n_target += 1
-            out.append(
-                {"id": f"T{n_target}", "kind": "target", "organ": organ, "nodal": nodal, "value": f"{float(size):g}"}
-            )
+            out.append({"id": f"T{n_target}", "kind": "target", "organ": organ, "nodal": nodal, "value": f"{size:g}"})
         else:
             n_other += 1
             out.append({"id": f"NT{n_other}", "kind": "non_target", "organ": organ, "nodal": nodal, "value": "present"})
