@@ -306,13 +306,36 @@ class RegistryRecord(_Strict):
         return self
 
 
+class ProtocolTranslation(_Strict):
+    """The protocol's own texts in one language other than English (the source language): each key names an
+    existing item of the protocol, checked by :class:`Protocol`. The operations pages show them where the page's
+    language is this one; the registry record and the rules keep the English text."""
+
+    #: criterion id (``INC-01``, ``EXC-03.07``) -> the criterion's text
+    criteria: dict[str, str] = Field(default_factory=dict)
+    #: criterion id -> its attestation (``operations.eligibility.criteria.<id>.attestation``)
+    attestations: dict[str, str] = Field(default_factory=dict)
+    #: display label key (``operations.eligibility.labels``) -> template with the same ``{placeholders}``
+    labels: dict[str, str] = Field(default_factory=dict)
+    #: arm id -> the arm's label
+    arms: dict[str, str] = Field(default_factory=dict)
+    #: drug id (``operations.treatment.arms[].drugs[].drug``) -> the drug's name
+    drugs: dict[str, str] = Field(default_factory=dict)
+
+
+#: the kinds of protocol text a :class:`ProtocolTranslation` holds
+TRANSLATION_KINDS = ("criteria", "attestations", "labels", "arms", "drugs")
+_PLACEHOLDER = re.compile(r"\{([^}]+)\}")
+
+
 class LocaleSpec(_Strict):
     """Where the sites work: the time zone their dates and times are shown in, and the languages of the
     operations pages (the first is the default for a user who has chosen none). The public registry page keeps the
-    record's language."""
+    record's language. ``translations``: the protocol's texts per language (:class:`ProtocolTranslation`)."""
 
     time_zone: str = "UTC"
     languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    translations: dict[str, ProtocolTranslation] = Field(default_factory=dict)
     assumptions: AssumptionMap = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -326,6 +349,9 @@ class LocaleSpec(_Strict):
         unknown = [lang for lang in self.languages if lang not in SUPPORTED_LANGUAGES]
         if unknown:
             raise ValueError(f"languages {unknown} not supported (supported: {', '.join(SUPPORTED_LANGUAGES)})")
+        bad = [lang for lang in self.translations if lang not in SUPPORTED_LANGUAGES or lang == "en"]
+        if bad:
+            raise ValueError(f"translations: {bad} not a supported language other than English (the source)")
         return self
 
 
@@ -355,6 +381,38 @@ class Protocol(_Strict):
     schema_version: int = Field(default=1, ge=1, le=1)
     registry: RegistryRecord
     operations: Operations = Field(default_factory=Operations)
+
+    @model_validator(mode="after")
+    def _translations_name_the_protocol(self) -> Protocol:
+        """Every key of ``operations.locale.translations`` names an existing criterion, attestation, label, arm or
+        drug, and a translated label keeps its English template's placeholders."""
+        for lang, translation in self.operations.locale.translations.items():
+            for kind in TRANSLATION_KINDS:
+                known = self.translatable(kind)
+                for key, text in getattr(translation, kind).items():
+                    where = f"operations.locale.translations.{lang}.{kind}.{key}"
+                    if key not in known:
+                        raise ValueError(f"{where}: {key!r} names no {kind[:-1]} of this protocol")
+                    if kind == "labels" and set(_PLACEHOLDER.findall(text)) != set(_PLACEHOLDER.findall(known[key])):
+                        raise ValueError(f"{where}: the placeholders differ from the English {known[key]!r}")
+        return self
+
+    def translatable(self, kind: str) -> dict[str, str]:
+        """The English texts of one kind of :data:`TRANSLATION_KINDS`, by key."""
+        eligibility = self.operations.eligibility
+        if kind == "criteria":
+            return {c.id: c.text for c in self.registry.eligibility.all_criteria()}
+        if kind == "attestations":
+            criteria = eligibility.criteria if eligibility else {}
+            return {cid: c.attestation for cid, c in criteria.items() if c.attestation is not None}
+        if kind == "labels":
+            return dict(eligibility.labels) if eligibility else {}
+        if kind == "arms":
+            return {a.id: a.label for a in self.registry.arm_groups if a.id}
+        if kind == "drugs":
+            treatment = self.operations.treatment
+            return {d.drug: d.name for arm in (treatment.arms if treatment else []) for d in arm.drugs}
+        raise KeyError(f"unknown kind of protocol text {kind!r} (kinds: {', '.join(TRANSLATION_KINDS)})")
 
     @property
     def nct_id(self) -> str:
