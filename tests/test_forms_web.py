@@ -569,3 +569,72 @@ def test_baseline_lesions_are_carried_from_screening_and_follow_ups_show_the_las
     r = client.post(f"{SUBJECT}/tumor-assessments", data=follow, headers=h["coordinator"], follow_redirects=False)
     _refused(r, "l3_value", "present", "Choose one of: unequivocal or equivocal")
     assert _value(r.text, "l0_value") == "20" and _value(r.text, "l3_organ") == "bone"
+
+
+def test_dose_plan_and_dose_record_forms(web):
+    """The dose page's step 1 (GET) and step 2 (POST): bad values come back 422 on the dose page with what was
+    typed and the message beside the field, in words (no pydantic wording)."""
+    td, client, h = web
+    r = client.get(
+        f"{SUBJECT}/doses/new",
+        params={"cycle": "first", "weight_kg": "-3", "dose_date": "2026-01-06"},
+        headers=h["coordinator"],
+    )
+    _refused(r, "cycle", "first", "Enter a whole number")
+    _refused(r, "weight_kg", "-3", "Must be greater than 0")
+    assert "Input should be" not in r.text and _value(r.text, "dose_date") == "2026-01-06"
+    form = {
+        "cycle": "1",
+        "dose_date": "2026-01-06",
+        "weight_kg": "60",
+        "height_cm": "160",
+        "drugs": "docetaxel,trastuzumab",
+        "give__docetaxel": "yes",
+        "actual_mg__docetaxel": "lots",
+        "give__trastuzumab": "yes",
+        "actual_mg__trastuzumab": "480",
+    }
+    r = client.post(f"{SUBJECT}/doses", data=form, headers=h["coordinator"], follow_redirects=False)
+    _refused(r, "actual_mg__docetaxel", "lots", "Enter a number")
+    assert _value(r.text, "actual_mg__trastuzumab") == "480"
+    assert 'id="dose-error">Check the values marked below.' in r.text and _count(td, "doses") == 0
+
+
+def test_password_form_comes_back_on_its_page(web):
+    td, client, h = web
+    r = client.post(
+        "/account/password",
+        data={"current": "x", "new": "a-long-password-1", "confirm": "a-long-password-2"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
+    assert r.status_code == 422 and 'id="password-error"' in r.text and "differ" in r.text
+    assert 'name="confirm" type="password"' in r.text and 'aria-describedby="password-error"' in r.text
+
+
+def test_trial_decision_form(web):
+    td, client, h = web
+    r = client.post(
+        "/ops/analysis/decisions",
+        data={"kind": "early_stop", "decided_on": "2026-02-01", "reason": ""},
+        headers=h["statistician"],
+        follow_redirects=False,
+    )
+    _refused(r, "reason", "", "Required")
+    assert _value(r.text, "kind") == "early_stop" and _value(r.text, "decided_on") == "2026-02-01"
+
+
+def test_a_form_in_chinese_names_the_field_and_the_problem_in_chinese(web):
+    """The messages are marked strings: in zh-Hans the screening form's number message is Chinese, beside the
+    input, and the list above names the field by its Chinese label."""
+    td, client, h = web
+    client.cookies.set("td_lang", "zh-Hans")
+    r = client.post(
+        f"/ops/sites/{OWN}/screen",
+        data={"patient_ref": "P-zh", "screened_on": "2026-01-10", "vitals.weight_kg": "六十"},
+        headers=h["coordinator"],
+        follow_redirects=False,
+    )
+    _refused(r, "vitals.weight_kg", "六十", "请输入数字（例如 12.5）。")
+    assert '<a href="#f-vitals.weight_kg">体重（kg）</a>' in r.text
+    client.cookies.clear()

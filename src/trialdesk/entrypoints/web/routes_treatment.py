@@ -28,7 +28,7 @@ from trialdesk.entrypoints.web.deps import (
     UowDep,
     committed,
 )
-from trialdesk.entrypoints.web.forms import FormInvalid, FormState, service_errors, text, typed, validate
+from trialdesk.entrypoints.web.forms import FormInvalid, FormState, check_fields, service_errors, text, typed, validate
 from trialdesk.entrypoints.web.i18n import day as show_day
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.subject_page import back_to, submit
@@ -317,7 +317,7 @@ def page_dose_record(
             treatment.record_dose(uow, p, nct_id, subject_number, command)
         uow.commit()
     except FormInvalid as exc:
-        error, errors = "Check the values marked below.", exc.errors
+        error, errors = check_fields(), exc.errors
     except (InvalidInput, Conflict) as exc:
         uow.rollback()
         error = exc.message
