@@ -98,7 +98,7 @@ def _calendar_statuses(page) -> dict[str, str]:
 
 
 def _table_rows(page, panel: str) -> list[list[str]]:
-    rows = page.locator(f"#panel-{panel} > table.list tbody tr")
+    rows = page.locator(f"#panel-{panel} table.list").first.locator("tbody tr")  # tables.js may wrap the table
     return [[c.strip() for c in rows.nth(i).locator("td").all_inner_texts()] for i in range(rows.count())]
 
 

@@ -268,7 +268,7 @@ def summary(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[s
     return {"visits": visits[:4], "queries": open_queries, "sae_clocks": clocks}
 
 
-def audit_events(uow: Any, principal: Principal, nct_id: str, subject: Any, limit: int = 40) -> list[dict[str, Any]]:
+def audit_events(uow: Any, principal: Principal, nct_id: str, subject: Any, limit: int = 25) -> list[dict[str, Any]]:
     """The subject's latest audit events (``audit.view`` holders only: the caller checks): those of the subject and
     those naming it, and those of each of its records (doses, adverse events, assessments, dispositions, queries),
     whose events do not all name the subject. Newest first."""

@@ -38,7 +38,7 @@ TAB_SLUGS = frozenset(slug for slug, _ in TABS)
 #: The tab each panel of the subject page lives on (panels.SUBJECT_PANELS names them).
 PANEL_TAB: dict[str, str] = {
     "summary": "summary",
-    "randomization": "treatment",
+    "randomization": "summary",
     "calendar": "treatment",
     "doses": "treatment",
     "adverse_events": "ae",
