@@ -92,7 +92,10 @@ def test_site_staff_pages(td, shared_dir):
     assert "2026年3月2日 10:00 CST" in home and "2026年3月3日 10:00 CST" in home
     site = _check(client, f"/ops/sites/{OWN}", "zh-Hans", ["受试者", "治疗中", "招募中"])
     assert "On treatment" not in site
-    _check(client, "/ops/queries", "zh-Hans", ["数据质疑", "受试者", "待处理", "已回复", "未关闭天数"])
+    listed = _check(client, "/ops/queries", "zh-Hans", ["数据质疑", "受试者", "待处理", "已回复", "未关闭天数"])
+    # sites by their facility, not the slug
+    assert f">{OWN}</td>" not in listed and ">Hunan Cancer Hospital</td>" in listed
+    assert f"({OWN})" not in re.search(r"<main.*?</main>", home, re.S).group(0)  # the header is the frame's
     # English: the same pages with human labels and times
     home = _check(client, "/ops", "en", ["Site home", "SAE reporting clocks", "Overdue visits", "2 Mar 2026"])
     assert "2 Mar 2026, 10:00 CST" in home and "3 Mar 2026, 10:00 CST" in home

@@ -185,6 +185,8 @@ def _human_cell(cell: Any) -> Any:
     if isinstance(cell, str):
         if cell in LABELS:
             return label(cell)
+        if cell.isupper() and cell.lower() in LABELS:  # a status the panel writes in capitals (DUE, OVERDUE)
+            return label(cell.lower())
         if len(cell) > 10 and cell[4:5] == "-" and cell[10:11] == "T":
             return when(cell)
     return cell
