@@ -25,7 +25,7 @@ from trialdesk.entrypoints.web.deps import (
 )
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, Rename, text, typed, validate
 from trialdesk.entrypoints.web.i18n import gettext as _
-from trialdesk.entrypoints.web.labels import label
+from trialdesk.entrypoints.web.labels import N_, label
 from trialdesk.entrypoints.web.subject_page import back_to, casebook_url, submit
 from trialdesk.services import adverse_events as ae
 from trialdesk.services import ctcae, signatures, tumor
@@ -300,8 +300,17 @@ def ae_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[
             "outcomes": [o.value for o in ae.Outcome],
         }
     return {
-        "title": "Adverse events",
-        "columns": ["#", "Term (MedDRA)", "Grade", "Onset", "Resolved", "Serious", "Outcome", "SAE report"],
+        "title": N_("Adverse events"),
+        "columns": [
+            N_("#"),
+            N_("Term (MedDRA)"),
+            N_("Grade"),
+            N_("Onset"),
+            N_("Resolved"),
+            N_("Serious"),
+            N_("Outcome"),
+            N_("SAE report"),
+        ],
         "rows": [
             [
                 i["id"],
@@ -315,7 +324,7 @@ def ae_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[
             ]
             for i in items
         ],
-        "empty": "No adverse events recorded.",
+        "empty": N_("No adverse events recorded."),
         "forms": ["capture_ae_form.html"] if can_enter else [],
         "ae_form": form,
         "subject_number": subject.subject_number,
@@ -389,24 +398,24 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
         for le in (baseline["lesions"] if baseline else [])
     ]
     return {
-        "title": "Tumour assessments (RECIST 1.1)",
+        "title": N_("Tumour assessments (RECIST 1.1)"),
         "columns": [
-            "Date",
-            "Kind",
-            "Target sum",
-            "vs baseline",
-            "vs nadir",
-            "Target",
-            "Non-target",
-            "New lesion",
-            "Overall",
-            "Reason",
-            *(["Audit"] if can_audit else []),
+            N_("Date"),
+            N_("Kind"),
+            N_("Target sum"),
+            N_("vs baseline"),
+            N_("vs nadir"),
+            N_("Target"),
+            N_("Non-target"),
+            N_("New lesion"),
+            N_("Overall"),
+            N_("Reason"),
+            *([N_("Audit")] if can_audit else []),
         ],
         "rows": rows,
         "grid": casebook.lesion_grid(uow, principal, nct_id, subject, summary["assessments"]),
         "html": html,
-        "empty": "No tumour assessments recorded.",
+        "empty": N_("No tumour assessments recorded."),
         "forms": ["capture_tumor_form.html"] if can_enter else [],
         "subject_number": subject.subject_number,
         "labelled": True,  # cells labelled by their column on a narrow screen
@@ -434,8 +443,8 @@ def signature_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -
         "needs_resigning": "The signature was invalidated by a later change: the casebook needs re-signing.",
     }
     return {
-        "title": "Signature",
-        "columns": ["Signed at", "By", "Meaning", "Data version", "Status"],
+        "title": N_("Signature"),
+        "columns": [N_("Signed at"), N_("By"), N_("Meaning"), N_("Data version"), N_("Status")],
         "rows": [
             [
                 s["signed_at"],

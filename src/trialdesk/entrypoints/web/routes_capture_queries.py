@@ -25,6 +25,7 @@ from trialdesk.entrypoints.web.deps import (
 )
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, service_errors, text, typed, validate
 from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.labels import N_
 from trialdesk.entrypoints.web.subject_page import back_to, casebook_url, submit
 from trialdesk.services import queries
 from trialdesk.services.commands import QueryStep, QueryStepForm, RaiseQuery, RaiseQueryForm
@@ -144,8 +145,8 @@ def query_form(
 def queries_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     found = queries.list_queries(uow, principal, nct_id, subject_number=subject.subject_number)
     return {
-        "title": "Queries",
-        "columns": ["#", "On", "Message", "Status", "Raised", "Last step"],
+        "title": N_("Queries"),
+        "columns": [N_("#"), N_("On"), N_("Message"), N_("Status"), N_("Raised"), N_("Last step")],
         "rows": [
             [
                 q["id"],
@@ -157,7 +158,7 @@ def queries_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> 
             ]
             for q in found
         ],
-        "empty": "No queries.",
+        "empty": N_("No queries."),
         "forms": ["capture_queries.html"],
         "queries": found,
         "can_answer": principal.can(Action.QUERY_ANSWER, subject.site_key),

@@ -19,19 +19,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from trialdesk.domain.access import Principal
 from trialdesk.domain.errors import InvalidInput
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, Rename, service_errors
+from trialdesk.entrypoints.web.labels import N_
 from trialdesk.entrypoints.web.templating import ctx, templates
 
 #: The casebook's tabs, in the order site staff work: (slug, title). Each is a URL, ``?tab=<slug>``.
 TABS: list[tuple[str, str]] = [
-    ("summary", "Summary"),
-    ("screening", "Screening"),
-    ("treatment", "Treatment"),
-    ("ae", "Adverse events"),
-    ("tumour", "Tumour assessments"),
-    ("disposition", "Disposition"),
-    ("queries", "Queries"),
-    ("signature", "Signature"),
-    ("audit", "Audit"),
+    ("summary", N_("Summary")),
+    ("screening", N_("Screening")),
+    ("treatment", N_("Treatment")),
+    ("ae", N_("Adverse events")),
+    ("tumour", N_("Tumour assessments")),
+    ("disposition", N_("Disposition")),
+    ("queries", N_("Queries")),
+    ("signature", N_("Signature")),
+    ("audit", N_("Audit")),
 ]
 TAB_SLUGS = frozenset(slug for slug, _ in TABS)
 
