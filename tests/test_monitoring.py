@@ -374,6 +374,7 @@ def test_pages_record_list_csv_and_sdv(state):
     listed = monitor.get("/ops/deviations")
     row = re.search(r'<tr id="deviation-(\d+)".*?</tr>', listed.text, re.S)
     assert row and 'data-label="Subject"' in row.group(0) and "HUN-0002" in row.group(0)
+    assert 'href="/ops/subjects/HUN-0002/sdv"' in row.group(0)  # the monitor's way to the SDV page
     # every cell of the list says its column (labelled rows at 390 px)
     assert all("data-label=" in td for td in re.findall(r"<td[^>]*>", row.group(0)))
     # the CSV neutralises a formula
@@ -417,6 +418,7 @@ def test_pages_record_list_csv_and_sdv(state):
     assert refused.status_code == 403
     assert coordinator.get("/ops/monitoring").status_code == 403
     assert 'name="version"' not in coordinator.get("/ops/subjects/HUN-0001/sdv").text  # no mark buttons
+    assert "/sdv" not in coordinator.get("/ops/deviations").text
 
 
 def test_pages_in_chinese(state):

@@ -157,6 +157,7 @@ def _deviations_page(
     visible = p.sites_for(Action.SUBJECT_VIEW)
     site_choices = [s for s in list_sites(uow, p, nct_id) if visible is None or s["site"] in visible]
     can_close = {r["id"] for r in rows if p.can(Action.DEVIATION_CLOSE, r["site"])}
+    sdv_sites = {r["site"] for r in rows if p.can(Action.SDV_MARK, r["site"])}
     return templates.TemplateResponse(
         request,
         "deviations.html",
@@ -170,6 +171,7 @@ def _deviations_page(
             site_choices=site_choices,
             can_record=p.sites_for(Action.DEVIATION_RECORD) != frozenset(),
             can_close=can_close,
+            sdv_sites=sdv_sites,
             state=state,
             csv_url=f"/ops/deviations.csv?{urlencode({**filters, 'trial': nct_id})}",
         ),
