@@ -60,6 +60,7 @@ FIELD_NAMES: dict[str, str] = {
     "recurrence_date": N_("Recurrence date"),
     "birth_date": N_("Date of birth"),
     "height_cm": N_("Height (cm)"),
+    "cut_date": N_("Data cut-off"),
 }
 
 #: The use cases' messages a coordinator meets (timeline, required values, ranges, doses, results posting).
@@ -78,6 +79,10 @@ SHAPES: tuple[Shape, ...] = (
     ),
     _shape(r"(?P<da>DATE) is in the future \(today is (?P<db>DATE)\)", N_("%(da)s is in the future (today is %(db)s)")),
     _shape(r"(?P<da>DATE) is in the future", N_("%(da)s is in the future")),
+    _shape(
+        r"(?P<fa>[\w.]+) (?P<da>DATE) is before the first randomization (?P<db>DATE)",
+        N_("%(fa)s %(da)s is before the first randomization %(db)s"),
+    ),
     _shape(
         r"(?P<fa>[\w.]+) (?P<da>DATE) is after the trial's completion date (?P<db>DATE)",
         N_("%(fa)s %(da)s is after the trial's completion date %(db)s"),
@@ -175,6 +180,14 @@ SHAPES: tuple[Shape, ...] = (
     _shape(r"lesion '(?P<id>[^']+)': (?P<m>.+)", N_("lesion %(id)s: %(m)s")),
     _shape(r"organ is required at baseline", N_("organ is required at baseline")),
     _shape(
+        r"(?P<n>\d+) target lesions \((?P<ids>[^)]+)\); at most (?P<m>\d+) allowed",
+        N_("%(n)s target lesions (%(ids)s); at most %(m)s allowed"),
+    ),
+    _shape(
+        r"(?P<n>\d+) target lesions in (?P<organ>.+) \((?P<ids>[^)]+)\); at most (?P<m>\d+) per organ",
+        N_("%(n)s target lesions in %(organ)s (%(ids)s); at most %(m)s per organ"),
+    ),
+    _shape(
         r"no lesion recorded; RECIST needs target or non-target disease at baseline",
         N_("no lesion recorded; RECIST needs target or non-target disease at baseline"),
     ),
@@ -245,11 +258,34 @@ def _label_pattern(template: str) -> tuple[re.Pattern[str], list[str]]:
     return re.compile(pattern), names
 
 
+#: The coded values of a screening record (``domain/screening.py``) that reasons quote, in words.
+VALUE_WORDS: dict[str, str] = {
+    "yes": N_("yes"),
+    "no": N_("no"),
+    "missing": N_("missing"),
+    "positive": N_("positive"),
+    "negative": N_("negative"),
+    "not_determined": N_("not determined"),
+    "amplified": N_("amplified"),
+    "not_amplified": N_("not amplified"),
+    "histological": N_("histological"),
+    "cytological": N_("cytological"),
+    "not_confirmed": N_("not confirmed"),
+    "none": N_("none"),
+    "treated_stable": N_("treated, stable"),
+    "active": N_("active disease"),
+    "trace": N_("trace"),
+    "female": N_("female"),
+    "male": N_("male"),
+}
+
+
 def _value(text: str) -> str:
-    """A value as a reason quotes it, in the page's language."""
-    words = {"yes": N_("yes"), "no": N_("no"), "missing": N_("missing")}
-    if text in words:
-        return _(words[text])
+    """A value as a reason quotes it, in the page's language (a list ``[a, b]`` item by item)."""
+    if text.startswith("[") and text.endswith("]"):
+        return "[" + "、".join(_value(item) for item in text[1:-1].split(", ")) + "]"
+    if text in VALUE_WORDS:
+        return _(VALUE_WORDS[text])
     if _ISO_DAY.match(text):
         return day(text)
     return text
@@ -269,6 +305,7 @@ class _Labels:
         english = dict(spec.labels) if spec else {}
         translation = protocol.operations.locale.translations.get(lang)
         translated = dict(translation.labels) if translation else {}
+        self.translated = translated
         self.attestations = dict(translation.attestations) if translation else {}
         self.english_attestations = protocol.translatable("attestations")
         # longest templates first, so that "labs.anc.value" is not read by a shorter template that fits too
@@ -289,14 +326,19 @@ class _Labels:
         return None
 
 
-def _name(path: str, form_labels: Mapping[str, str] | None) -> str:
-    return _field(path, form_labels)
+def _name(path: str, labels: _Labels, form_labels: Mapping[str, str] | None) -> str:
+    """A field a reason names: its form label, else the protocol's translated display label up to its first
+    placeholder (``血小板计数 {value} ×10⁹/L`` → ``血小板计数``), else as a message names it."""
+    if form_labels and path in form_labels:
+        return f"“{form_labels[path]}”"
+    head = labels.translated.get(path, "").split("{", 1)[0].strip(" ：:（(")
+    return f"“{head}”" if head else _field(path, None)
 
 
 def _reason_part(part: str, labels: _Labels, form_labels: Mapping[str, str] | None) -> str:
     found = re.fullmatch(r"([\w.]+):? missing", part)
     if found:
-        return _("%(name)s missing", name=_name(found.group(1), form_labels))
+        return _("%(name)s missing", name=_name(found.group(1), labels, form_labels))
     read = labels.read(part, rf"(?: (?P<op>{_OPERATORS}) (?P<right>.+))?")
     if read is not None:
         text, match = read
