@@ -41,13 +41,14 @@ def month(value: Any) -> str:
 def stratum(key: Any) -> str:
     """A randomization stratum key (``disease_setting=de_novo|hr_status=positive``) in words, each factor and level
     by its label: ``Disease setting: De novo metastatic · Hormone-receptor status: Positive``."""
+    from trialdesk.entrypoints.web.i18n import gettext as _
     from trialdesk.entrypoints.web.labels import label
 
     text = str(key or "")
     parts = []
     for part in text.split("|"):
         factor, sep, level = part.partition("=")
-        parts.append(f"{label(factor)}: {label(level)}" if sep else label(part))
+        parts.append(_("%(factor)s: %(level)s", factor=label(factor), level=label(level)) if sep else label(part))
     return " · ".join(parts)
 
 
