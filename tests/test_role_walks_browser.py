@@ -2,8 +2,8 @@
 following the navigation and the links of the pages only (no address typed after the login page), doing its main
 task on the way:
 
-- coordinator: screens a patient (the form's eligible example), then opens a subject's casebook from the site's
-  subject list;
+- coordinator: screens a patient (the form's eligible example), opens a subject's casebook from the site's
+  subject list, then a subject on treatment from the site home's visit lists (its treatment and tumour tabs);
 - investigator: opens a casebook awaiting signature from the site home and signs it (or views it when none is left);
 - monitor: the query list, a queried subject's casebook, the audit trail;
 - statistician: analysis, randomization list with its balance, datasets, design;
@@ -12,7 +12,8 @@ task on the way:
 
 On every page: ``html[lang]`` is the walk's language; screenshots at 1366 and 390 px are kept under
 ``$TRIALDESK_SCREENSHOTS/<lang>/<role>/<nn-page>-<width>.png`` (else the test's tmp folder; ``.ci/run`` keeps
-them as artefacts); at 390 px nothing is wider than the screen (``scrollWidth``); axe-core (npm,
+them as artefacts); at 390 px nothing is wider than the screen (``scrollWidth``); at both widths nothing runs past
+its card's edge (a wide table scrolls inside its card); axe-core (npm,
 ``tests/a11y``) finds no serious or critical violation at either width (WCAG 2.x A/AA rules and best practices).
 
 The state is a realistic one: the demo's simulated trial (30 subjects, seed 2) on 2026-03-02, recruiting, in
@@ -25,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,10 +43,10 @@ pytestmark = pytest.mark.browser
 TODAY = dt.date(2026, 3, 2)  # all 30 randomized, in follow-up; the screening form's examples are dated early 2026
 WIDTHS = (1366, 390)
 LANGUAGES = ("en", "zh-Hans")
-#: the demo user of each role (site staff at Hunan Cancer Hospital, site code 12)
+#: the demo user of each role (site staff: ``{site}`` is the busiest site's demo code, see ``server``)
 USERS = {
-    "coordinator": "coord.12",
-    "investigator": "inv.12",
+    "coordinator": "coord.{site}",
+    "investigator": "inv.{site}",
     "monitor": "monitor.demo",
     "statistician": "stat.demo",
     "sponsor": "sponsor.demo",
@@ -63,21 +65,30 @@ def server(tmp_path_factory):
         report = run_demo(td, subjects=30, seed=2, until=TODAY)
         assert report.randomized >= 10, report.to_dict()
         td.clock = lambda: dt.datetime.combine(TODAY, dt.time(9), tzinfo=dt.UTC)
+        # site staff of the site with the most subjects in the study (the demo numbers them <site code>-NNNN)
+        with sqlite3.connect(folder / "demo.sqlite") as db:
+            site = db.execute(
+                "SELECT substr(subject_number, 1, instr(subject_number, '-') - 1) AS code FROM subjects "
+                "WHERE status NOT IN ('screen_failed', 'screening', 'eligible') GROUP BY code ORDER BY count(*) DESC, code"
+            ).fetchone()[0]
         with live_server(create_app(td_app=td)) as url:
-            yield url
+            yield url, site
         td.dispose()
 
 
 class Walk:
     """A signed-in page that moves by clicking only, checking and photographing every page it reaches."""
 
-    def __init__(self, page, url: str, lang: str, folder: Path, axe: str) -> None:
+    def __init__(self, page, url: str, lang: str, folder: Path, axe: str, site: str) -> None:
         self.page, self.url, self.lang, self.folder, self.axe = page, url, lang, folder, axe
+        self.username = ""
+        self.site = site
         self.seen: list[str] = []
         #: what the pages break (layout, accessibility), all of the walk's reported at its end
         self.problems: list[str] = []
 
     def login(self, username: str) -> None:
+        self.username = username
         page = self.page
         page.goto(f"{self.url}/login")  # the one typed address: everything after it is clicked
         switch = page.locator(f"a[data-lang='{self.lang}']")
@@ -143,6 +154,14 @@ class Walk:
             )
             if scroll > width:
                 self.problems.append(f"{label} ({page.url}): {scroll} px wide at {width} px: {wide}")
+            spill = page.evaluate(
+                """() => [...document.querySelectorAll('main .card *')]
+                     .filter(e => !e.closest('.scroll-x') && e.getBoundingClientRect().width > 0
+                                  && e.getBoundingClientRect().right > e.closest('.card').getBoundingClientRect().right + 1)
+                     .slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + e.className)"""
+            )
+            if spill:  # a table or figure wider than its card scrolls inside it instead
+                self.problems.append(f"{label} ({page.url}): past its card's edge at {width} px: {spill}")
             found = axe_violations(page, self.axe)
             if found:
                 self.problems.append(f"{label} ({page.url}) at {width} px, axe-core:\n{describe(found)}")
@@ -156,6 +175,11 @@ def _coordinator(w: Walk) -> None:
     w.submit("#screening-form", "screening-result")
     w.nav("subjects")
     assert w.follow("#panel-subjects a[href*='/ops/subjects/']", "casebook"), "no subject in the site's list"
+    # a subject on treatment, from the site home's visit lists: its doses and tumour assessments
+    w.nav("home")
+    assert w.follow("h3[id^=today-] ~ * a[href^='/ops/subjects/']", "on-treatment")
+    for tab in ("treatment", "tumour"):
+        w.follow(f"nav.tabs a[data-tab={tab}]", f"casebook-{tab}")
     w.nav("queries")
 
 
@@ -165,7 +189,7 @@ def _investigator(w: Walk) -> None:
         assert w.follow("#panel-subjects a[href*='/ops/subjects/']", "casebook")
     form = w.page.locator("#sign-form")
     if form.count() and form.first.is_visible():
-        w.page.fill("#sign-form input[name=password]", demo_password(USERS["investigator"]))
+        w.page.fill("#sign-form input[name=password]", demo_password(w.username))
         w.submit("#sign-form", "signed")
     w.nav("queries")
     w.nav("dashboard")
@@ -211,9 +235,10 @@ TASKS: dict[str, Callable[[Walk], None]] = {
 def test_role_walks_its_work_in_each_language(server, role, lang, tmp_path):
     folder = Path(os.environ.get("TRIALDESK_SCREENSHOTS") or tmp_path) / lang / role
     folder.mkdir(parents=True, exist_ok=True)
+    url, site = server
     with browser_page() as page:
-        walk = Walk(page, server, lang, folder, require_axe())
-        walk.login(USERS[role])
+        walk = Walk(page, url, lang, folder, require_axe(), site)
+        walk.login(USERS[role].format(site=site))
         TASKS[role](walk)
     assert not walk.problems, "\n".join(walk.problems)
     assert len(walk.seen) >= 4, walk.seen
