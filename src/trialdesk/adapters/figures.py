@@ -173,6 +173,35 @@ def _row_value(row: Any, key: str, i: int) -> Any:
     return getattr(row, key)
 
 
+#: the forest plot's tick values, most wanted first (the no-effect line is added ahead of them)
+_FOREST_TICKS = (1, 0.5, 2, 0.1, 10, 0.2, 5, 0.25, 4, 0.05, 20, 3, 1.5, 0.75)
+
+
+def _spaced_ticks(lo: float, hi: float, axis_px: float, dpi: float, reference: float) -> list[float]:
+    """The "nice" values within ``[lo, hi]`` on a log axis ``axis_px`` wide, most wanted first, each kept only when
+    its label clears its kept neighbours' by 6 px (close values such as 0.2 and 0.25 collide on a narrow axis)."""
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    font = FontProperties(size=rcParams["xtick.labelsize"])
+    measure = TextToPath()
+
+    def label_px(v: float) -> float:
+        width, _, _ = measure.get_text_width_height_descent(f"{v:g}", font, ismath=False)
+        return float(width) * dpi / 72.0
+
+    def at(v: float) -> float:
+        return float(np.log(v / lo) / np.log(hi / lo) * axis_px)
+
+    kept: list[float] = []
+    for v in (reference, *_FOREST_TICKS):
+        clear = all(abs(at(v) - at(k)) >= (label_px(v) + label_px(k)) / 2 + 6.0 for k in kept)
+        if lo <= v <= hi and v not in kept and clear:
+            kept.append(v)
+    return sorted(kept)
+
+
 def forest_plot(
     rows: Sequence[Mapping[str, Any] | Any],
     *,
@@ -241,8 +270,8 @@ def forest_plot(
     lo_all = min(p[2] for p in parsed + [("", reference, reference, reference, 0)])
     hi_all = max(p[3] for p in parsed + [("", reference, reference, reference, 0)])
     ax.set_xlim(lo_all / 1.25, hi_all * 1.25)
-    nice = [0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 10, 20]
-    ax.xaxis.set_major_locator(FixedLocator([v for v in nice if lo_all / 1.25 <= v <= hi_all * 1.25]))
+    axis_px = width * 0.45 * fig.dpi
+    ax.xaxis.set_major_locator(FixedLocator(_spaced_ticks(lo_all / 1.25, hi_all * 1.25, axis_px, fig.dpi, reference)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.xaxis.set_minor_locator(NullLocator())
     if title:
