@@ -26,7 +26,7 @@ from trialdesk.adapters.protocol_files import load_default_protocol, packaged_pr
 from trialdesk.domain.access import Role
 from trialdesk.domain.dosing import check_override
 from trialdesk.domain.eligibility import evaluate
-from trialdesk.domain.errors import InvalidInput
+from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.domain.protocol import TRANSLATION_KINDS, Protocol
 from trialdesk.domain.recist import evaluate_subject
 from trialdesk.domain.recist_models import SubjectTumorAssessments
@@ -35,7 +35,14 @@ from trialdesk.domain.timeline import TrialDates, cut_problems, randomization_pr
 from trialdesk.entrypoints.web import i18n
 from trialdesk.entrypoints.web.app import create_app
 from trialdesk.entrypoints.web.forms import readable
-from trialdesk.entrypoints.web.messages import SHAPES, eligibility_reason, recist_reason, shape_of, translate
+from trialdesk.entrypoints.web.messages import (
+    SHAPES,
+    eligibility_reason,
+    error_message,
+    recist_reason,
+    shape_of,
+    translate,
+)
 from trialdesk.entrypoints.web.protocol_text import protocol_text
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "screening"
@@ -203,6 +210,21 @@ def test_the_domain_messages_in_chinese(protocol):
     with i18n.use(ZH):
         for english, chinese in pairs:
             assert translate(english) == chinese, english
+
+
+def test_a_refusal_on_the_error_page(protocol):
+    posting = analysis_due_problem(29, 334, [])
+    refusal = Conflict(f"results of analysis run 3 may not be posted: {posting}")
+    invalid = InvalidInput(screening_problems(dt.date(2026, 1, 5), dt.date(2026, 1, 10), DATES))
+    with i18n.use(ZH):
+        assert error_message(refusal) == (
+            "分析运行 3 的结果不能发布：尚未到主要分析时间：数据截止时 PFS 事件数为 29/334，且未记录提前终止"
+        )
+        assert error_message(invalid) == "“筛选日期”：“筛选日期” 2026年1月5日 早于 “签署知情同意日期” 2026年1月10日"
+        assert error_message(NotFound("trial NCT00000000 is not loaded")) == "trial NCT00000000 is not loaded"
+    with i18n.use("en"):
+        assert error_message(refusal) == refusal.message
+        assert error_message(invalid) == invalid.message
 
 
 def test_the_form_labels_name_the_fields(protocol):

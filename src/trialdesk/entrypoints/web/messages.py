@@ -22,12 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trialdesk.domain.errors import InvalidInput, TrialdeskError
 from trialdesk.domain.protocol import Protocol
 from trialdesk.entrypoints.web.i18n import day, language
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.labels import N_
 
-__all__ = ["SHAPES", "eligibility_reason", "recist_reason", "shape_of", "translate"]
+__all__ = ["SHAPES", "eligibility_reason", "error_message", "recist_reason", "shape_of", "translate"]
 
 _DATE = r"\d{4}-\d\d-\d\d"
 _ISO_DAY = re.compile(rf"^{_DATE}$")
@@ -175,6 +176,14 @@ SHAPES: tuple[Shape, ...] = (
             "and no early stop is recorded"
         ),
     ),
+    _shape(
+        r"results of analysis run (?P<run>\d+) may not be posted: (?P<m>.+)",
+        N_("results of analysis run %(run)s may not be posted: %(m)s"),
+    ),
+    _shape(
+        r"analysis run (?P<run>\d+) is not approved by the sponsor; the sponsor approves before posting",
+        N_("analysis run %(run)s is not approved by the sponsor; the sponsor approves before posting"),
+    ),
     # a lesion's own problem (RECIST validation)
     _shape(r"lesion '(?P<id>[^']+)' \((?P<da>DATE)\): (?P<m>.+)", N_("lesion %(id)s (%(da)s): %(m)s")),
     _shape(r"lesion '(?P<id>[^']+)': (?P<m>.+)", N_("lesion %(id)s: %(m)s")),
@@ -233,6 +242,20 @@ def translate(message: str, labels: Mapping[str, str] | None = None) -> str | No
             values = {k: _shown(k, v, labels) for k, v in found.groupdict().items() if v is not None}
             return _(shape.msgid, **values) if values else _(shape.msgid)
     return None
+
+
+def error_message(error: TrialdeskError, labels: Mapping[str, str] | None = None) -> str:
+    """What the error page says of a refusal: on an English page its message as it is; otherwise each problem of
+    an :class:`InvalidInput` (its field, then its message) or the message, translated where its shape is known."""
+    if language() == "en":
+        return error.message
+    if isinstance(error, InvalidInput):
+        parts = []
+        for problem in error.problems:
+            text = translate(problem.message, labels) or problem.message
+            parts.append(f"{_field(problem.path, labels)}：{text}" if problem.path else text)
+        return "；".join(parts)
+    return translate(error.message, labels) or error.message
 
 
 # --- eligibility reasons (domain/eligibility_reasons.py, domain/eligibility.py) -------------------------------------
