@@ -245,3 +245,25 @@ def test_role_walks_its_work_in_each_language(server, role, lang, tmp_path):
     assert sorted(p.name for p in folder.glob("*.png")) == sorted(
         f"{label}-{width}.png" for label in walk.seen for width in WIDTHS
     )
+
+
+def test_tables_script_labels_cells_and_contains_wide_tables():
+    """static/tables.js on a table whose template set no labels: each cell gets its column's header (spans
+    counted), a label the template set stays, and a table wider than its card scrolls in a keyboard-reachable box."""
+    require_chromium()
+    script = Path(__file__).parents[1] / "src/trialdesk/entrypoints/web/static/tables.js"
+    wide = "".join(f"<th>Column {i}</th>" for i in range(12))
+    html = f"""<!doctype html><html><body><main style="width:300px">
+      <table id="t"><thead><tr><th>Visit</th><th colspan="2">Window</th><th>Status</th></tr></thead>
+      <tbody><tr><td>C1D1</td><td>from</td><td>to</td><td data-label="State">done</td></tr></tbody></table>
+      <table id="wide"><thead><tr>{wide}</tr></thead><tbody><tr>{"<td>xxxxxxxxxx</td>" * 12}</tr></tbody></table>
+    </main></body></html>"""
+    with browser_page() as page:
+        page.set_content(html)
+        page.add_script_tag(path=str(script))
+        labels = page.eval_on_selector_all("#t td", "cells => cells.map(c => c.dataset.label)")
+        assert labels == ["Visit", "Window", "Window", "State"]
+        boxes = page.eval_on_selector_all(
+            "main > div.scroll-x", "ds => ds.map(d => [d.firstElementChild.id, d.getAttribute('tabindex')])"
+        )
+        assert boxes == [["t", None], ["wide", "0"]]
