@@ -618,17 +618,23 @@ def subject_screenings_panel(uow: Any, principal: Principal, nct_id: str, subjec
 
 
 # --------------------------------------------------------------------------------------------------------- carry
-#: RECIST 1.1 (3.2, 3.3.1): a non-nodal lesion is measurable from 10 mm (CT), a node from 15 mm short axis; at most
-#: five targets, two per organ (all nodes one organ). Screening lesions are offered as a baseline to confirm.
-_MEASURABLE_MM, _MEASURABLE_NODE_MM, _MAX_TARGETS, _MAX_PER_ORGAN = 10.0, 15.0, 5, 2
+def _recist_spec(uow: Any, nct_id: str) -> Any:
+    from trialdesk.domain.recist import RecistSpec
+    from trialdesk.services.registry import get_protocol
+
+    spec = getattr(get_protocol(uow, nct_id, live_sites=False).operations, "recist", None)
+    return spec if isinstance(spec, RecistSpec) else RecistSpec()
 
 
 def screening_lesions(uow: Any, principal: Principal, nct_id: str, subject: Any) -> list[dict[str, Any]]:
     """The lesions of the subject's latest screening that recorded any, as RECIST baseline rows to confirm:
     ``id`` (T1, T2... for the measurable ones chosen as targets, NT1... for the others), ``kind``, ``organ``,
     ``nodal`` and ``value`` (the diameter in mm for a target, its short axis for a node; ``present`` otherwise),
-    and ``source`` (the screening's date). Empty when no screening recorded lesions or the caller may not see it."""
+    and ``source`` (the screening's date). Empty when no screening recorded lesions or the caller may not see it.
+    Measurable and target limits are RECIST 1.1's (3.2, 3.3.1: a non-nodal lesion from 10 mm, a node from 15 mm
+    short axis; the protocol's ``operations.recist`` target limits, 5 in all and 2 per organ by default)."""
     from trialdesk.domain.errors import TrialdeskError
+    from trialdesk.domain.recist import NODAL_MEASURABLE_MM, NON_NODAL_MEASURABLE_MM
 
     try:
         rows = screening.screenings_of(uow, principal, nct_id, subject)
@@ -642,6 +648,7 @@ def screening_lesions(uow: Any, principal: Principal, nct_id: str, subject: Any)
                 break
     except TrialdeskError:
         return []
+    spec = _recist_spec(uow, nct_id)
     out: list[dict[str, Any]] = []
     targets = 0
     per_organ: dict[str, int] = {}
@@ -651,9 +658,9 @@ def screening_lesions(uow: Any, principal: Principal, nct_id: str, subject: Any)
         nodal = organ == "lymph_node"
         raw_size = lesion.get("short_axis_mm") if nodal else lesion.get("longest_diameter_mm")
         size = float(raw_size) if isinstance(raw_size, int | float) else None
-        measurable = size is not None and size >= (_MEASURABLE_NODE_MM if nodal else _MEASURABLE_MM)
+        measurable = size is not None and size >= (NODAL_MEASURABLE_MM if nodal else NON_NODAL_MEASURABLE_MM)
         key = "nodes" if nodal else organ
-        if measurable and targets < _MAX_TARGETS and per_organ.get(key, 0) < _MAX_PER_ORGAN:
+        if measurable and targets < spec.max_target_lesions and per_organ.get(key, 0) < spec.max_targets_per_organ:
             targets += 1
             per_organ[key] = per_organ.get(key, 0) + 1
             n_target += 1
