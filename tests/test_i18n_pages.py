@@ -124,6 +124,7 @@ def test_statistician_pages(td, shared_dir):
 
     if cjk_font() is not None:
         assert "<!-- 已随机化 -->" in dashboard and "<!-- randomized -->" not in dashboard
+        assert re.search(r"<!-- 2026年\d{1,2}月\d{1,2}日 -->", dashboard)  # the curve's dates
         assert "<!-- 检验效能与风险比的关系 -->" in design and "<!-- Power against hazard ratio -->" not in design
     balance = _check(
         client, "/ops/randomization", "en", ["Hormone-receptor status: Positive", "Disease setting: De novo metastatic"]
@@ -132,6 +133,7 @@ def test_statistician_pages(td, shared_dir):
     assert f"<td>{OWN}</td>" not in balance
     dashboard = _check(client, "/ops/dashboard", "en", ["Enrollment", "Screen failures", "By month", "Jan 2026"])
     assert "<!-- randomized -->" in dashboard
+    assert re.search(r"<!-- \d{1,2} [A-Z][a-z]{2,3} 2026 -->", dashboard)  # the curve's dates: 1 Feb 2026
     _check(client, "/ops/analysis", "en", ["Final analysis", "Data cut-off", "Trial decisions"])
 
 

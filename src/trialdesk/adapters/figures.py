@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import date2num
+from matplotlib.dates import date2num, num2date
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
@@ -284,12 +284,14 @@ def _day(iso: str) -> float:
     return float(date2num(dt.date.fromisoformat(iso)))  # type: ignore[no-untyped-call]  # date2num is unannotated
 
 
-def enrollment_figure(data: dict[str, Any], text: Text = english) -> Figure:
+def enrollment_figure(
+    data: dict[str, Any], text: Text = english, day: Callable[[dt.date], str] | None = None
+) -> Figure:
     """The cumulative enrollment curve against the target, with the forecast interval.
 
     The forecast line starts at the shown scope's count on the dashboard's date; the x axis spans the data, the
     dashboard's date and the forecast, never beyond the forecast's horizon (an interval end past it is drawn to the
-    horizon)."""
+    horizon). ``text`` writes the words, ``day`` the dates on the x axis (matplotlib's own format without it)."""
     fig = Figure(figsize=(7, 3.6), layout="constrained")
     ax = fig.add_subplot()
     months = [row["month"] for row in data["timeline"]]
@@ -317,6 +319,8 @@ def enrollment_figure(data: dict[str, Any], text: Text = english) -> Figure:
     left = min([*xs, today])
     ax.set_xlim(left - 15, right + 15)
     ax.xaxis_date()
+    if day is not None:  # the dates as the page writes them (``1 Jan 2026`` / ``2026年1月1日``)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: day(num2date(x).date())))
     ax.set_ylabel(text("subjects"))
     ax.set_title(text("Enrollment"))
     ax.legend(loc="upper left", fontsize=8)

@@ -41,13 +41,16 @@ def dashboard_api(nct_id: str, p: PrincipalDep, uow: UowDep) -> dict[str, Any]:
 @pages.get("/ops/dashboard", response_class=HTMLResponse, include_in_schema=False)
 def dashboard_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     from trialdesk.adapters.figures import enrollment_figure, figure_fonts
+    from trialdesk.entrypoints.web import i18n
     from trialdesk.entrypoints.web.templating import figure_text
 
     data = _for_principal(dashboard_service.dashboard(uow, p, nct_id), p)
     buffer = io.StringIO()
     text, cjk = figure_text()
     with figure_fonts(cjk):  # the curve's words in the page's language when a CJK font is installed
-        enrollment_figure(data, text=text).savefig(buffer, format="svg", metadata={"Date": None})
+        # the axis dates as the page writes them, unless Chinese dates would need a font the system lacks
+        day = i18n.day if cjk or i18n.language() == "en" else None
+        enrollment_figure(data, text=text, day=day).savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
     return templates.TemplateResponse(
         request, "dashboard.html", ctx(request, d=data, curve_svg=svg[svg.find("<svg") :])
