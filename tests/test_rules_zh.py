@@ -25,6 +25,7 @@ from nav_helpers import client_for
 from trialdesk.adapters.protocol_files import load_default_protocol, packaged_protocol_path
 from trialdesk.domain.access import Role
 from trialdesk.domain.dosing import check_override
+from trialdesk.domain.edit_checks import run_checks
 from trialdesk.domain.eligibility import evaluate
 from trialdesk.domain.errors import Conflict, InvalidInput, NotFound
 from trialdesk.domain.protocol import TRANSLATION_KINDS, Protocol
@@ -210,6 +211,33 @@ def test_the_domain_messages_in_chinese(protocol):
     with i18n.use(ZH):
         for english, chinese in pairs:
             assert translate(english) == chinese, english
+
+
+def test_adverse_event_checks_in_chinese():
+    context = {"today": dt.date(2026, 3, 2), "consent_date": dt.date(2026, 2, 15)}
+    event = {
+        "term": "Anaemia",
+        "grade": 2,
+        "onset_date": dt.date(2026, 2, 10),
+        "resolution_date": dt.date(2026, 2, 1),
+        "outcome": "recovered",
+        "serious": True,
+        "seriousness": [],
+    }
+    failures = {f.check_id: f.message for f in run_checks("adverse_event", event, context)}
+    unresolved = {**event, "resolution_date": None, "serious": False}
+    failures.update({f.check_id: f.message for f in run_checks("adverse_event", unresolved, context)})
+    expected = {
+        "AE-END-AFTER-START": "结束日期 2026年2月1日 早于发生日期 2026年2月10日",
+        "AE-ONSET-AFTER-CONSENT": "发生日期 2026年2月10日 早于受试者签署知情同意日期（2026年2月15日）",
+        "AE-SERIOUS-CRITERIA": "严重不良事件须至少符合一项 ICH 严重性标准",
+        "AE-RESOLVED-NO-DATE": "转归为“已恢复/已缓解”，但无结束日期；请填写事件结束的日期",
+    }
+    with i18n.use(ZH):
+        for check_id, chinese in expected.items():
+            assert translate(failures[check_id]) == chinese, failures[check_id]
+    with i18n.use("en"):
+        assert all(translate(message) is None for message in failures.values())
 
 
 def test_a_refusal_on_the_error_page(protocol):

@@ -5,8 +5,8 @@ at consent 2026-01-10 > 75``, ``PD: new lesion N1``): that text stays the source
 logs. A page whose language is not English shows the messages a coordinator meets in that language: each known
 *shape* is a regular expression with named groups and a marked msgid with the same ``%(name)s`` placeholders.
 A group's name says how its text is shown: ``f...`` a field (its form label, in quotes), ``d...`` a date
-(:func:`~trialdesk.entrypoints.web.i18n.day`), ``m...`` a message of its own (translated again), anything else
-as it is. A message of no known shape stays English; on an English page nothing changes (not a byte).
+(:func:`~trialdesk.entrypoints.web.i18n.day`), ``m...`` a message of its own (translated again), ``c...`` a code
+(the ``label`` filter), anything else as it is. A message of no known shape stays English; on an English page nothing changes (not a byte).
 
 - :func:`translate`: one message of a use case (an :class:`~trialdesk.domain.errors.InvalidInput` problem, a
   refusal), ``None`` when the page is English or the shape unknown (``forms.readable`` then words it as before);
@@ -26,7 +26,7 @@ from trialdesk.domain.errors import InvalidInput, TrialdeskError
 from trialdesk.domain.protocol import Protocol
 from trialdesk.entrypoints.web.i18n import day, language
 from trialdesk.entrypoints.web.i18n import gettext as _
-from trialdesk.entrypoints.web.labels import N_
+from trialdesk.entrypoints.web.labels import N_, label
 
 __all__ = ["SHAPES", "eligibility_reason", "error_message", "recist_reason", "shape_of", "translate"]
 
@@ -167,6 +167,80 @@ SHAPES: tuple[Shape, ...] = (
         r"cycle (?P<n>\d+) cannot be given before cycle (?P<m>\d+); the last cycle with a dose recorded is (?P<k>\w+)",
         N_("cycle %(n)s cannot be given before cycle %(m)s; the last cycle with a dose recorded is %(k)s"),
     ),
+    # adverse events (domain/edit_checks.py, services/adverse_events.py)
+    _shape(
+        r"grade (?P<g>\d) is not defined for CTCAE term '(?P<term>[^']+)' \(defined: (?P<grades>[^)]*)\)",
+        N_("grade %(g)s is not defined for CTCAE term %(term)s (defined: %(grades)s)"),
+    ),
+    _shape(
+        r"resolution date (?P<da>DATE) is before the onset date (?P<db>DATE)",
+        N_("resolution date %(da)s is before the onset date %(db)s"),
+    ),
+    _shape(
+        r"onset date (?P<da>DATE) is before the subject's informed consent \((?P<db>DATE)\)",
+        N_("onset date %(da)s is before the subject's informed consent (%(db)s)"),
+    ),
+    _shape(
+        r"onset date (?P<da>DATE) is in the future \(today is (?P<db>DATE)\)",
+        N_("onset date %(da)s is in the future (today is %(db)s)"),
+    ),
+    _shape(
+        r"resolution date (?P<da>DATE) is in the future \(today is (?P<db>DATE)\)",
+        N_("resolution date %(da)s is in the future (today is %(db)s)"),
+    ),
+    _shape(
+        r"a serious adverse event needs at least one ICH seriousness criterion",
+        N_("a serious adverse event needs at least one ICH seriousness criterion"),
+    ),
+    _shape(
+        r"seriousness criteria are given but the event is not marked serious",
+        N_("seriousness criteria are given but the event is not marked serious"),
+    ),
+    _shape(
+        r"grade (?P<g>\d) with outcome '(?P<c>[^']+)': CTCAE grade 5 is death, so grade 5 and a fatal outcome go "
+        r"together; please confirm",
+        N_(
+            "grade %(g)s with outcome %(c)s: CTCAE grade 5 is death, so grade 5 and a fatal outcome go together; "
+            "please confirm"
+        ),
+    ),
+    _shape(
+        r"outcome '(?P<c>[^']+)' but no resolution date; please give the date the event resolved",
+        N_("outcome %(c)s but no resolution date; please give the date the event resolved"),
+    ),
+    _shape(
+        r"a resolution date \((?P<da>DATE)\) is given but the outcome is '(?P<c>[^']+)'; please confirm",
+        N_("a resolution date (%(da)s) is given but the outcome is %(c)s; please confirm"),
+    ),
+    _shape(
+        r"not a study drug of the subject's arm \(study drugs: (?P<drugs>[^)]*)\)",
+        N_("not a study drug of the subject's arm (study drugs: %(drugs)s)"),
+    ),
+    _shape(
+        r"required: relationship to (?P<drug>\w+) \(arm (?P<arm>\w+)\), one of (?P<choices>.+)",
+        N_("required: relationship to %(drug)s (arm %(arm)s), one of %(choices)s"),
+    ),
+    # tumour assessments and doses (domain/edit_checks.py)
+    _shape(
+        r"assessment date (?P<da>DATE) is outside its tumour-assessment window \(nearest: (?P<w>.+)\)",
+        N_("assessment date %(da)s is outside its tumour-assessment window (nearest: %(w)s)"),
+    ),
+    _shape(
+        r"follow-up assessment date (?P<da>DATE) is not after randomization \((?P<db>DATE)\)",
+        N_("follow-up assessment date %(da)s is not after randomization (%(db)s)"),
+    ),
+    _shape(
+        r"baseline assessment date (?P<da>DATE) is after randomization \((?P<db>DATE)\)",
+        N_("baseline assessment date %(da)s is after randomization (%(db)s)"),
+    ),
+    _shape(
+        r"assessment date (?P<da>DATE) is in the future \(today is (?P<db>DATE)\)",
+        N_("assessment date %(da)s is in the future (today is %(db)s)"),
+    ),
+    _shape(
+        r"weight (?P<w>[\d.]+) kg is outside (?P<lo>[\d.]+)-(?P<hi>[\d.]+) kg",
+        N_("weight %(w)s kg is outside %(lo)s-%(hi)s kg"),
+    ),
     # results posting (domain/results_posting.py)
     _shape(
         r"the primary analysis is not due: (?P<n>\d+) of (?P<total>\d+) PFS events at the data cut, "
@@ -220,6 +294,8 @@ def _shown(name: str, text: str, labels: Mapping[str, str] | None) -> str:
         return day(text)
     if name.startswith("m"):
         return translate(text, labels) or text
+    if name.startswith("c"):
+        return label(text)
     return text
 
 
