@@ -429,7 +429,7 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
 def _carried_lesions(
     uow: Any, principal: Principal, nct_id: str, subject: Any, before_baseline: bool, assessments: list[Any]
 ) -> dict[str, Any]:
-    from trialdesk.entrypoints.web.routes_screening import last_lesion_values, screening_lesions
+    from trialdesk.entrypoints.web.carried import last_lesion_values, screening_lesions
 
     screened = screening_lesions(uow, principal, nct_id, subject) if before_baseline else []
     return {"screening_lesions": screened, "last_values": last_lesion_values(assessments)}

@@ -14,13 +14,22 @@ from starlette.datastructures import FormData
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import InvalidInput, Problem
-from trialdesk.domain.screening import Lesion, MedicalHistory, PriorTherapy
+from trialdesk.domain.screening import Lesion, MedicalHistory
 from trialdesk.domain.units import ANALYTES
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
 from trialdesk.entrypoints.web.forms import FormInvalid, field_label, readable, text, typed, validate
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.labels import N_
+from trialdesk.entrypoints.web.prior_therapy_rows import (
+    PRIOR_ROWS,
+    THERAPY_CLASSES,
+    THERAPY_SETTINGS,
+    parse_day,
+    prior_row_count,
+    prior_row_labels,
+    prior_therapies_from_form,
+)
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import screening, sites
 from trialdesk.services.commands import ScreenPatient
@@ -71,13 +80,6 @@ LESION_SLOTS = 3
 # The lesion choices are the domain model's own literals, so the form offers exactly what validation accepts.
 ORGANS = list(typing.get_args(Lesion.model_fields["organ"].annotation))
 METHODS = list(typing.get_args(Lesion.model_fields["method"].annotation))
-# Prior systemic therapies: repeating rows (three empty ones; "More rows" adds three without storing anything).
-PRIOR_ROWS = 3
-PRIOR_MAX_ROWS = 30
-THERAPY_CLASSES = list(typing.get_args(PriorTherapy.model_fields["drug_class"].annotation))
-THERAPY_SETTINGS = list(typing.get_args(PriorTherapy.model_fields["setting"].annotation))
-#: a prior therapy row's inputs, ``prior_therapies.<k>.<field>``, in the order of the row
-PRIOR_FIELDS = ("drug_class", "agent", "setting", "start_date", "end_date", "ongoing", "cumulative_dose_mg_m2")
 
 
 def _yes_no() -> list[tuple[str, str]]:
@@ -214,95 +216,6 @@ def _set(target: dict[str, Any], path: str, value: Any) -> None:
             cur[part] = [] if nxt_is_index else {}
         cur = cur[part]
     cur[parts[-1]] = value
-
-
-def prior_row_count(form: FormData | None) -> int:
-    """How many prior therapy rows the form shows: three, the number posted back, three more after "More rows"."""
-    if form is None:
-        return PRIOR_ROWS
-    raw = text(form, "prior_rows")
-    n = int(raw) if raw.isdigit() else PRIOR_ROWS
-    if text(form, "more_rows"):
-        n += PRIOR_ROWS
-    return max(PRIOR_ROWS, min(n, PRIOR_MAX_ROWS))
-
-
-def prior_row_labels(n: int) -> dict[str, str]:
-    """The label of each prior therapy row input, by its name (``prior_therapies.0.agent``)."""
-    names = {
-        "drug_class": _("Class"),
-        "agent": _("Regimen / agents"),
-        "setting": _("Setting"),
-        "start_date": _("Start"),
-        "end_date": _("End"),
-        "ongoing": _("Ongoing"),
-        "cumulative_dose_mg_m2": _("Cumulative dose (mg/m²)"),
-    }
-    return {
-        f"prior_therapies.{k}.{name}": _("Prior therapy %(n)s: %(field)s", n=k + 1, field=label)
-        for k in range(n)
-        for name, label in names.items()
-    }
-
-
-def _day(raw: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        return None
-
-
-def prior_therapies_from_form(
-    form: FormData, n: int, screening_day: dt.date | None
-) -> tuple[list[tuple[int, dict[str, Any]]], list[Problem]]:
-    """The filled prior therapy rows as ``(row, therapy)`` in the shape of the record's ``prior_therapies`` items
-    (:class:`PriorTherapy`), and each row's problems (``record.prior_therapies.<row>.<field>``): the class, agents
-    and setting required, dates that are dates, start <= end, neither after the screening, no end when ongoing."""
-    rows: list[tuple[int, dict[str, Any]]] = []
-    problems: list[Problem] = []
-    for k in range(n):
-        raw = {f: text(form, f"prior_therapies.{k}.{f}").strip() for f in PRIOR_FIELDS}
-        ongoing = raw.pop("ongoing") == "yes"
-        if not any(raw.values()) and not ongoing:
-            continue
-        path = f"record.prior_therapies.{k}"
-        therapy: dict[str, Any] = {}
-        for name in ("drug_class", "agent", "setting"):
-            if raw[name]:
-                therapy[name] = raw[name]
-            else:
-                problems.append(Problem(f"{path}.{name}", _("Required for prior therapy %(n)s.", n=k + 1)))
-        dates: dict[str, dt.date] = {}
-        for name in ("start_date", "end_date"):
-            if raw[name]:
-                day = _day(raw[name])
-                if day is None:
-                    problems.append(
-                        Problem(f"{path}.{name}", _("Enter a valid date as YYYY-MM-DD (for example 2026-01-31)."))
-                    )
-                else:
-                    dates[name] = day
-                    therapy[name] = day.isoformat()
-                    if screening_day is not None and day > screening_day:
-                        problems.append(
-                            Problem(
-                                f"{path}.{name}", _("After the screening date %(day)s.", day=screening_day.isoformat())
-                            )
-                        )
-        start, end = dates.get("start_date"), dates.get("end_date")
-        if start and end and end < start:
-            problems.append(Problem(f"{path}.end_date", _("Before the start %(day)s.", day=start.isoformat())))
-        if ongoing:
-            therapy["ongoing"] = True
-            if end:
-                problems.append(Problem(f"{path}.end_date", _("Leave the end empty for an ongoing therapy.")))
-        if raw["cumulative_dose_mg_m2"]:
-            try:
-                therapy["cumulative_dose_mg_m2"] = float(raw["cumulative_dose_mg_m2"])
-            except ValueError:
-                problems.append(Problem(f"{path}.cumulative_dose_mg_m2", _("Enter a number (for example 12.5).")))
-        rows.append((k, therapy))
-    return rows, problems
 
 
 def record_from_form(
@@ -518,7 +431,7 @@ def screening_submit(
     if text(form, "more_rows"):  # "More rows": the same form, three more prior therapy rows, nothing stored
         return _form_response(request, nct_id, site, sections, values, prior_rows=prior_rows)
     prior_index: dict[int, int] = {}
-    screening_day = _day(text(form, "screened_on").strip()) or uow.now().date()
+    screening_day = parse_day(text(form, "screened_on").strip()) or uow.now().date()
     try:
         record = record_from_form(
             form, sections, prior_rows=prior_rows, screening_day=screening_day, prior_index=prior_index
@@ -615,71 +528,3 @@ def subject_screenings_panel(uow: Any, principal: Principal, nct_id: str, subjec
         "rows": rows,
         "empty": "No screening recorded.",
     }
-
-
-# --------------------------------------------------------------------------------------------------------- carry
-def _recist_spec(uow: Any, nct_id: str) -> Any:
-    from trialdesk.domain.recist import RecistSpec
-    from trialdesk.services.registry import get_protocol
-
-    spec = getattr(get_protocol(uow, nct_id, live_sites=False).operations, "recist", None)
-    return spec if isinstance(spec, RecistSpec) else RecistSpec()
-
-
-def screening_lesions(uow: Any, principal: Principal, nct_id: str, subject: Any) -> list[dict[str, Any]]:
-    """The lesions of the subject's latest screening that recorded any, as RECIST baseline rows to confirm:
-    ``id`` (T1, T2... for the measurable ones chosen as targets, NT1... for the others), ``kind``, ``organ``,
-    ``nodal`` and ``value`` (the diameter in mm for a target, its short axis for a node; ``present`` otherwise),
-    and ``source`` (the screening's date). Empty when no screening recorded lesions or the caller may not see it.
-    Measurable and target limits are RECIST 1.1's (3.2, 3.3.1: a non-nodal lesion from 10 mm, a node from 15 mm
-    short axis; the protocol's ``operations.recist`` target limits, 5 in all and 2 per organ by default)."""
-    from trialdesk.domain.errors import TrialdeskError
-    from trialdesk.domain.recist import NODAL_MEASURABLE_MM, NON_NODAL_MEASURABLE_MM
-
-    try:
-        rows = screening.screenings_of(uow, principal, nct_id, subject)
-        found: list[dict[str, Any]] = []
-        screened_on = ""
-        for row in reversed(rows):
-            detail = screening.get_screening(uow, principal, nct_id, row["site"], row["screening_number"])
-            lesions = (detail.get("record") or {}).get("lesions") or []
-            if lesions:
-                found, screened_on = [le for le in lesions if isinstance(le, dict)], str(row["screened_on"])
-                break
-    except TrialdeskError:
-        return []
-    spec = _recist_spec(uow, nct_id)
-    out: list[dict[str, Any]] = []
-    targets = 0
-    per_organ: dict[str, int] = {}
-    n_target = n_other = 0
-    for lesion in found:
-        organ = str(lesion.get("organ") or "")
-        nodal = organ == "lymph_node"
-        raw_size = lesion.get("short_axis_mm") if nodal else lesion.get("longest_diameter_mm")
-        size = float(raw_size) if isinstance(raw_size, int | float) else None
-        measurable = size is not None and size >= (NODAL_MEASURABLE_MM if nodal else NON_NODAL_MEASURABLE_MM)
-        key = "nodes" if nodal else organ
-        if measurable and targets < spec.max_target_lesions and per_organ.get(key, 0) < spec.max_targets_per_organ:
-            targets += 1
-            per_organ[key] = per_organ.get(key, 0) + 1
-            n_target += 1
-            out.append({"id": f"T{n_target}", "kind": "target", "organ": organ, "nodal": nodal, "value": f"{size:g}"})
-        else:
-            n_other += 1
-            out.append({"id": f"NT{n_other}", "kind": "non_target", "organ": organ, "nodal": nodal, "value": "present"})
-    for row in out:
-        row["source"] = screened_on
-    return out
-
-
-def last_lesion_values(assessments: list[dict[str, Any]]) -> dict[str, str]:
-    """Each lesion's value at the latest assessment that recorded it (a size in mm, or a status), by lesion id:
-    shown beside the follow-up form's input so that only the new size is typed."""
-    out: dict[str, str] = {}
-    for assessment in sorted(assessments, key=lambda a: str(a.get("assessment_date"))):
-        for lesion in assessment.get("lesions") or []:
-            value = lesion.get("measurement", lesion.get("status"))
-            if value is not None:
-                out[str(lesion.get("lesion_id"))] = f"{value:g}" if isinstance(value, float) else str(value)
-    return out

@@ -18,6 +18,7 @@ from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError, problems_from_pydantic
 from trialdesk.domain.schedule import Visit, VisitStatus
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
+from trialdesk.entrypoints.web.carried import carried_forward
 from trialdesk.entrypoints.web.deps import (
     FormDep,
     PagePrincipalDep,
@@ -29,8 +30,6 @@ from trialdesk.entrypoints.web.deps import (
     committed,
 )
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, check_fields, service_errors, text, typed, validate
-from trialdesk.entrypoints.web.i18n import day as show_day
-from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.subject_page import back_to, submit
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import treatment
@@ -169,45 +168,6 @@ def page_site_ics(p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep, site_key: 
     visits = treatment.site_calendar(uow, p, nct_id, site_key)
     now = uow.now()
     return _ics_response(site_calendar_ics(site_key, visits, generated_at=now), f"{site_key}.ics")
-
-
-def _number(value: Any) -> str:
-    return f"{float(value):g}"
-
-
-def carried_forward(uow: Any, p: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
-    """The weight and height a new cycle starts from, and where they come from: the last recorded dose's weight;
-    before the first dose (cycle 1), the screening's (the most recent screening with a weight). The height is the
-    subject's, else the screening's. Empty strings when nothing was recorded; the user can change both (re-weighing
-    is normal; the plan applies the protocol's re-calculation threshold)."""
-    from trialdesk.services import screening
-
-    out: dict[str, Any] = {"weight_kg": "", "weight_source": "", "height_cm": "", "height_source": ""}
-    doses = [d for d in treatment.list_doses(uow, p, nct_id, subject.subject_number) if d["weight_kg"] is not None]
-    if doses:
-        last = doses[-1]
-        out["weight_kg"] = _number(last["weight_kg"])
-        out["weight_source"] = _("from cycle %(cycle)s, %(day)s", cycle=last["cycle"], day=show_day(last["dose_date"]))
-    if subject.height_cm is not None:
-        out["height_cm"] = _number(subject.height_cm)
-        out["height_source"] = _("recorded for the subject")
-    if out["weight_kg"] and out["height_cm"]:
-        return out
-    try:
-        rows = screening.screenings_of(uow, p, nct_id, subject)
-        for row in reversed(rows):
-            detail = screening.get_screening(uow, p, nct_id, row["site"], row["screening_number"])
-            vitals = (detail.get("record") or {}).get("vitals") or {}
-            source = _("from screening, %(day)s", day=show_day(row["screened_on"]))
-            if not out["weight_kg"] and isinstance(vitals.get("weight_kg"), int | float):
-                out["weight_kg"], out["weight_source"] = _number(vitals["weight_kg"]), source
-            if not out["height_cm"] and isinstance(vitals.get("height_cm"), int | float):
-                out["height_cm"], out["height_source"] = _number(vitals["height_cm"]), source
-            if out["weight_kg"] and out["height_cm"]:
-                break
-    except TrialdeskError:  # a screening the caller may not read: nothing carried
-        pass
-    return out
 
 
 def _form_plan(uow: Any, p: Principal, nct_id: str, subject_number: str, values: dict[str, str]) -> dict[str, Any]:
@@ -489,7 +449,7 @@ def doses_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
         panel["forms"] = ["treatment_dose_panel_form.html"]
         panel["next_cycle"] = last_cycle + 1
         carried = carried_forward(uow, principal, nct_id, subject)
-        panel["last_weight"] = carried["weight_kg"] or (_number(last_weight) if last_weight is not None else "")
+        panel["last_weight"] = carried["weight_kg"] or (f"{float(last_weight):g}" if last_weight is not None else "")
         panel["weight_source"] = carried["weight_source"]
         panel["needs_height"] = subject.height_cm is None
         panel["carried_height"] = carried["height_cm"]
