@@ -5,7 +5,9 @@ kept, and "greater than 0" beside the weight input, linked by ``aria-describedby
 docetaxel dose 22% above the plan without an override reason: the page comes back with every typed amount kept and
 the message beside docetaxel's override reason. Fixed, the doses are stored. An adverse event whose resolution
 date is before its onset comes back on the subject page with the term, grade, dates and causalities kept and the
-message beside the resolution date. Screenshots at 1366 and 390 px wide (``TRIALDESK_SCREENSHOTS=<dir>`` keeps them).
+message beside the resolution date. The AE grade picked survives choosing the term (again); prior therapies are
+typed in rows ("More rows" without JavaScript); cycle 1's dose form starts from the screening weight. Screenshots at
+1366 and 390 px wide (``TRIALDESK_SCREENSHOTS=<dir>`` keeps them).
 """
 
 from __future__ import annotations

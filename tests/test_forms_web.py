@@ -1,10 +1,14 @@
 """Every operations form that fails validation comes back (422) with what was typed and the message beside the field.
 
-Over HTTP (the Chromium cases are in ``test_forms_browser.py``): for each form on the subject page (adverse event,
-tumour assessment, raise/answer a query, signature, disposition, dose correction), the site status form, the
-screening form, the randomize confirmation and the analysis run form, a bad value is answered with status 422, the
-typed value in the returned input, the message in ``<p class="field-error" id="err-<field>">`` that the input names
-with ``aria-describedby``, and nothing stored. Forms are posted with a bearer token (no CSRF token needed).
+Over HTTP (the Chromium cases are in ``test_forms_browser.py``), on SQLite and PostgreSQL: for each form on the
+subject page (adverse event, tumour assessment, raise/answer a query, signature, disposition, dose correction), the
+dose plan and dose record forms, the site status form, the screening form (prior therapy rows included), the
+randomize confirmation, the analysis run and trial decision forms and the password form, a bad value is answered
+with status 422, the typed value in the returned input, the message in ``<p class="field-error" id="err-<field>">``
+that the input names with ``aria-describedby``, and nothing stored. Messages are in words (no pydantic wording, no
+record paths; in Chinese for a Chinese reader). Values carried forward: the screening weight and height to cycle 1,
+the last dose's weight to later cycles, the screening's lesions to the RECIST baseline and each lesion's last value
+to follow-ups. Forms are posted with a bearer token (no CSRF token needed).
 """
 
 from __future__ import annotations
