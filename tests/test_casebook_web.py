@@ -213,3 +213,38 @@ def test_cli_audit_log_entity_type_and_id(web):
     assert [r["action"] for r in rows] == ["dose.recorded"] and rows[0]["entity"] == f"dose:{dose_id}"
     both = runner.invoke(cli, ["audit", "log", "--db", db_url, "--entity", "dose", "--id", str(dose_id), "--json"])
     assert json.loads(both.stdout) == rows
+
+
+def test_sdv_badge_per_record(web):
+    """A dose the monitor marked source-verified reads "SDV ✓"; corrected afterwards, "changed since SDV"
+    (services.monitoring: a mark is pinned to the record's version)."""
+    from trialdesk.services import accounts, monitoring
+
+    td, client, h, _ = web
+    dose_id = _dose(client, h["coordinator"])
+
+    def badge() -> str:
+        page = client.get(f"{SUBJECT}?tab=treatment", headers=h["coordinator"]).text
+        row = re.search(rf"<tr>(?:(?!</tr>).)*?Id\">#{dose_id}<.*?</tr>", page, re.S).group(0)
+        return html.unescape(re.search(r'data-label="SDV">([^<]*)</td>', row).group(1))
+
+    assert badge() == ""
+    with td.uow("monitor1") as uow:
+        monitor = accounts.principal_for(uow, uow.users.get("monitor1"))
+        mark = monitoring.MarkSdv(entity_type="dose", entity_id=str(dose_id))
+        monitoring.mark_sdv(uow, monitor, NCT, "HUN-0001", mark)
+        uow.commit()
+    assert badge() == "SDV ✓"
+    edit = {"dose_id": str(dose_id), "field": "actual_mg", "value": "120", "reason": "typo"}
+    r = client.post(f"{SUBJECT}/doses/edit", data=edit, headers=h["coordinator"], follow_redirects=False)
+    assert r.status_code == 303
+    assert badge() == "changed since SDV"
+
+
+def test_casebook_in_chinese(web):
+    """?lang=zh-Hans: the tabs and the header in Simplified Chinese (standard terms: 不良事件, 受试者, 稽查轨迹)."""
+    _, client, h, _ = web
+    page = client.get(f"{SUBJECT}?tab=ae&lang=zh-Hans", headers=h["monitor"]).text
+    tabs = re.search(r'<nav class="tabs"[^>]*>(.*?)</nav>', page, re.S).group(1)
+    assert ">不良事件<" in tabs and ">稽查轨迹<" in tabs and ">概要<" in tabs
+    assert "受试者 HUN-0001" in page

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.labels import N_
 
 Panel = dict[str, Any]
 
@@ -150,13 +151,24 @@ def describe(uow: Any, principal: Principal, nct_id: str, subject: Any, target: 
     }
 
 
+def _sdv_states(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[tuple[str, str], str]:
+    """Each record's source-data-verification state (``services.monitoring``): verified, changed or unverified."""
+    from trialdesk.services import monitoring
+
+    refs = [(r.entity_type, r.entity_id) for r in monitoring.subject_records(uow, subject)]
+    return monitoring.sdv_state_for(uow, principal, nct_id, subject.subject_number, refs)
+
+
+#: The SDV badge of a record's state (unverified: none).
+SDV_BADGE = {"verified": N_("SDV ✓"), "changed": N_("changed since SDV")}
+
+
 def decorate(uow: Any, principal: Principal, nct_id: str, subject: Any, panels: dict[str, Panel]) -> None:
-    """Link each captured value of the record panels to raising a query about it, and give each row a History
-    link (``audit.view`` holders)."""
+    """Link each captured value of the record panels to raising a query about it (``query.raise``), give each row
+    its SDV badge, and a History link (``audit.view`` holders)."""
     can_raise = principal.can(Action.QUERY_RAISE, subject.site_key)
     can_audit = principal.can(Action.AUDIT_VIEW, subject.site_key)
-    if not (can_raise or can_audit):
-        return
+    sdv: dict[tuple[str, str], str] | None = None
     for name, (entity_type, columns) in _COLUMN_FIELDS.items():
         panel = panels.get(name)
         if not panel or not panel.get("rows"):
@@ -164,6 +176,8 @@ def decorate(uow: Any, principal: Principal, nct_id: str, subject: Any, panels: 
         records = _records(uow, principal, nct_id, subject, entity_type)
         if len(records) != len(panel["rows"]):
             continue  # not the rows the records describe: leave the panel as it is
+        if sdv is None:
+            sdv = _sdv_states(uow, principal, nct_id, subject)
         rows = []
         for record, row in zip(records, panel["rows"]):
             cells = list(row)
@@ -176,13 +190,14 @@ def decorate(uow: Any, principal: Principal, nct_id: str, subject: Any, panels: 
                             "raise": raise_href(subject.subject_number, target),
                             "about": _words(entity_type, record, field, subject.subject_number),
                         }
+            badge = SDV_BADGE.get(sdv.get((entity_type, str(record["id"])), ""))
+            cells.append(_(badge) if badge else "")
             if can_audit:
                 audit_id = record.get("audit_id", record["id"])
                 cells.append({"href": history_href(entity_type, audit_id), "text": _("History"), "small": True})
             rows.append(cells)
         panel["rows"] = rows
-        if can_audit:
-            panel["columns"] = [*panel["columns"], _("Audit")]
+        panel["columns"] = [*panel["columns"], N_("SDV"), *([N_("Audit")] if can_audit else [])]
         panel["labelled"] = True
 
 
