@@ -279,6 +279,12 @@ def forest_plot(
     return fig
 
 
+def _date(number: float) -> dt.date:
+    """Matplotlib's day number as a date."""
+    moment: dt.datetime = num2date(number)  # type: ignore[no-untyped-call]  # num2date is unannotated
+    return moment.date()
+
+
 def _day(iso: str) -> float:
     """An ISO date as matplotlib's day number."""
     return float(date2num(dt.date.fromisoformat(iso)))  # type: ignore[no-untyped-call]  # date2num is unannotated
@@ -320,7 +326,7 @@ def enrollment_figure(
     ax.set_xlim(left - 15, right + 15)
     ax.xaxis_date()
     if day is not None:  # the dates as the page writes them (``1 Jan 2026`` / ``2026年1月1日``)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: day(num2date(x).date())))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: day(_date(x))))
     ax.set_ylabel(text("subjects"))
     ax.set_title(text("Enrollment"))
     ax.legend(loc="upper left", fontsize=8)
