@@ -6,7 +6,8 @@ task on the way:
   subject list, then a subject on treatment from the site home's visit lists (its treatment and tumour tabs);
 - investigator: opens a casebook awaiting signature from the site home and signs it (or views it when none is left);
 - monitor: the query list, a queried subject's casebook, the audit trail;
-- statistician: analysis, randomization list with its balance, datasets, design;
+- statistician: runs the analysis at today's cut and opens its report, then the randomization list with its balance,
+  datasets, design;
 - sponsor: dashboard, design, results;
 - administrator: users, a site from the site list, the audit trail.
 
@@ -110,15 +111,21 @@ class Walk:
         assert link.count() == 1, f"{self.lang}: no navigation link {key!r} ({self.seen})"
         self._click(link, name or key)
 
-    def follow(self, selector: str, name: str) -> bool:
-        """Follow the first link matching ``selector`` on the page; False when there is none."""
+    def follow(self, selector: str, name: str, document: bool = False) -> bool:
+        """Follow the first link matching ``selector`` on the page; False when there is none. A ``document`` (the
+        analysis report) is a standalone page, in English, without the application's navigation."""
         link = self.page.locator(selector)
         if not link.count():
             return False
-        self._click(link.first, name)
+        self._click(link.first, name, document)
         return True
 
-    def _click(self, link, name: str) -> None:
+    def back(self) -> None:
+        """The browser's Back button."""
+        self.page.go_back()
+        self.page.wait_for_load_state()
+
+    def _click(self, link, name: str, document: bool = False) -> None:
         href = link.get_attribute("href") or ""
         if href.startswith("#") or (href.split("#")[0] == self.page.url.removeprefix(self.url).split("#")[0]):
             link.click()  # a part of the page already shown
@@ -127,7 +134,7 @@ class Walk:
                 link.click()
             assert answer.value is not None and answer.value.status == 200, f"{name}: {href} answered {answer.value}"
         self.page.wait_for_load_state()
-        self.check(name)
+        self.check(name, document)
 
     def submit(self, form: str, name: str) -> None:
         with self.page.expect_navigation() as answer:
@@ -136,12 +143,14 @@ class Walk:
         self.page.wait_for_load_state()
         self.check(name)
 
-    def check(self, name: str) -> None:
+    def check(self, name: str, document: bool = False) -> None:
         page = self.page
         label = f"{len(self.seen) + 1:02d}-{name}"
         self.seen.append(label)
-        assert page.locator("html").get_attribute("lang") == self.lang, f"{label}: html[lang] at {page.url}"
-        assert page.locator("main").count() == 1 and page.locator("h1").count() >= 1, f"{label}: {page.url}"
+        if not document:
+            assert page.locator("html").get_attribute("lang") == self.lang, f"{label}: html[lang] at {page.url}"
+            assert page.locator("main").count() == 1, f"{label}: {page.url}"
+        assert page.locator("h1").count() >= 1, f"{label}: {page.url}"
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             page.screenshot(path=str(self.folder / f"{label}-{width}.png"), full_page=True)
@@ -149,7 +158,7 @@ class Walk:
             wide = page.evaluate(
                 """(w) => [...document.querySelectorAll('body *')]
                      .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.scroll-x'))
-                     .slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + e.className)""",
+                     .slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + (e.getAttribute('class') || ''))""",
                 width,
             )
             if scroll > width:
@@ -158,7 +167,7 @@ class Walk:
                 """() => [...document.querySelectorAll('main .card *')]
                      .filter(e => !e.closest('.scroll-x') && e.getBoundingClientRect().width > 0
                                   && e.getBoundingClientRect().right > e.closest('.card').getBoundingClientRect().right + 1)
-                     .slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + e.className)"""
+                     .slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + (e.getAttribute('class') || ''))"""
             )
             if spill:  # a table or figure wider than its card scrolls inside it instead
                 self.problems.append(f"{label} ({page.url}): past its card's edge at {width} px: {spill}")
@@ -204,7 +213,12 @@ def _monitor(w: Walk) -> None:
 
 
 def _statistician(w: Walk) -> None:
-    for key in ("dashboard", "analysis", "randomization", "datasets", "design"):
+    w.nav("dashboard")
+    w.nav("analysis")
+    w.submit("#analysis-run-form", "analysis-run")  # an interim look at today's data cut
+    assert w.follow("a[href$='/report']", "analysis-report", document=True), "no report of the run"
+    w.back()
+    for key in ("randomization", "datasets", "design"):
         w.nav(key)
 
 

@@ -371,12 +371,15 @@ def _html_table(t: ReportTable) -> str:
         body.append(f'<tr><td colspan="{len(t.header)}">None</td></tr>')
     note = f'<p class="note">{escape(t.note)}</p>' if t.note else ""
     return (
-        f'<section id="t-{t.key}"><h2>{escape(t.title)}</h2><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>{note}</section>"
+        # a table wider than a phone scrolls in its own box, reachable by keyboard (WCAG 2.1.1)
+        f'<section id="t-{t.key}"><h2>{escape(t.title)}</h2>'
+        f'<div class="wide" tabindex="0" role="region" aria-label="{escape(t.title)}"><table><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(body)}</tbody></table></div>{note}</section>"
     )
 
 
-_CSS = """body{font-family:Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+_CSS = """body{font-family:Helvetica,Arial,sans-serif;margin:2em auto;padding:0 .75em;max-width:1100px;color:#222}
+svg{max-width:100%;height:auto}.wide{overflow-x:auto}
 table{border-collapse:collapse;margin:.5em 0;font-size:13px}th,td{border:1px solid #bbb;padding:3px 8px;
 text-align:left;white-space:pre-wrap}th{background:#eef2f7}tr.em td{font-weight:bold;background:#f7f7f7}
 .note{font-size:12px;color:#555}figure{margin:1em 0}figcaption{font-weight:bold}"""
@@ -387,7 +390,9 @@ def render_html(analysis: FinalAnalysis, *, title: str, figures: dict[str, Figur
     a = analysis.to_dict()
     figs = report_figures(analysis) if figures is None else figures
     parts = [
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title>"
         f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>"
         f"<p>Data cut-off: {escape(a['cut_date'])}. ITT population: {a['n_itt']} subjects.</p>"
     ]
