@@ -141,6 +141,9 @@ def test_raise_a_query_by_clicking_the_value(web):
         "actual_mg",
         "Bag weighed?",
     )
+    # the Queries tab says what it is about in words
+    queries_tab = html.unescape(client.get(f"{SUBJECT}?tab=queries", headers=h["coordinator"]).text)
+    assert f"Dose #{dose_id}, cycle 1 docetaxel: actual mg = 122.5" in queries_tab
     # an unknown field, and another subject's dose, are refused beside the value; nothing stored
     for target, message in ((f"dose:{dose_id}:colour", "not a value"), (f"dose:{other}:actual_mg", "")):
         r = client.post(f"{SUBJECT}/queries", data={"target": target, "message": "Check"}, headers=h["monitor"],

@@ -163,6 +163,31 @@ def _sdv_states(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
 SDV_BADGE = {"verified": N_("SDV ✓"), "changed": N_("changed since SDV")}
 
 
+def about_many(
+    uow: Any, principal: Principal, nct_id: str, subject: Any, items: list[tuple[str, str, str]]
+) -> list[str]:
+    """What each ``(entity_type, entity_id, field)`` is about, in words with the value as it is now (the Queries
+    tab's "On" column); a record or field the casebook does not know reads ``type id · field``."""
+    cache: dict[str, dict[str, dict[str, Any]]] = {}
+    out = []
+    for entity_type, entity_id, field in items:
+        record: dict[str, Any] | None = None
+        if entity_type == "subject":
+            record = {"status": subject.status} if entity_id == subject.subject_number else None
+        elif entity_type in RAISE_FIELDS:
+            if entity_type not in cache:
+                records = _records(uow, principal, nct_id, subject, entity_type)
+                cache[entity_type] = {str(r["id"]): r for r in records}
+            record = cache[entity_type].get(str(entity_id))
+        known = parse_target(f"{entity_type}:{entity_id}:{field}") is not None and field in (record or {})
+        known = known or (record is not None and field.startswith("lesions."))
+        if record is not None and known:
+            out.append(_words(entity_type, record, field, subject.subject_number))
+        else:
+            out.append(f"{entity_type} {entity_id} · {field}")
+    return out
+
+
 def decorate(uow: Any, principal: Principal, nct_id: str, subject: Any, panels: dict[str, Panel]) -> None:
     """Link each captured value of the record panels to raising a query about it (``query.raise``), give each row
     its SDV badge, and a History link (``audit.view`` holders)."""

@@ -25,7 +25,7 @@ from trialdesk.entrypoints.web.deps import (
 )
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, service_errors, text, typed, validate
 from trialdesk.entrypoints.web.i18n import gettext as _
-from trialdesk.entrypoints.web.labels import N_
+from trialdesk.entrypoints.web.labels import N_, label
 from trialdesk.entrypoints.web.subject_page import back_to, casebook_url, submit
 from trialdesk.services import queries
 from trialdesk.services.commands import QueryStep, QueryStepForm, RaiseQuery, RaiseQueryForm
@@ -144,19 +144,21 @@ def query_form(
 
 def queries_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     found = queries.list_queries(uow, principal, nct_id, subject_number=subject.subject_number)
+    items = [(str(q["entity_type"]), str(q["entity_id"]), str(q["field"])) for q in found]
+    about = casebook.about_many(uow, principal, nct_id, subject, items)
     return {
         "title": N_("Queries"),
         "columns": [N_("#"), N_("On"), N_("Message"), N_("Status"), N_("Raised"), N_("Last step")],
         "rows": [
             [
                 q["id"],
-                f"{q['entity_type']} {q['entity_id']} · {q['field']}",
+                on,
                 q["message"],
-                q["status"],
+                label(q["status"]),
                 f"{q['raised_by']} {q['raised_at'][:10]}",
-                f"{q['history'][-1]['action']}: {q['history'][-1]['text'] or ''}",
+                f"{label(q['history'][-1]['action'])}: {q['history'][-1]['text'] or ''}",
             ]
-            for q in found
+            for q, on in zip(found, about)
         ],
         "empty": N_("No queries."),
         "forms": ["capture_queries.html"],
