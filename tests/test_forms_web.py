@@ -642,3 +642,27 @@ def test_a_form_in_chinese_names_the_field_and_the_problem_in_chinese(web):
     _refused(r, "vitals.weight_kg", "六十", "请输入数字（例如 12.5）。")
     assert '<a href="#f-vitals.weight_kg">体重（kg）</a>' in r.text
     client.cookies.clear()
+
+
+def test_a_use_cases_pydantic_wording_is_shown_in_words():
+    """A use case that passes pydantic's English on (its :class:`InvalidInput` keeps the text, not the type): the
+    form shows the marked message it stands for, and the field by its input."""
+    from trialdesk.domain.errors import InvalidInput, Problem
+    from trialdesk.entrypoints.web.forms import service_errors
+
+    exc = InvalidInput(
+        [
+            Problem("lesions.2.status", "Input should be 'unequivocal' or 'equivocal'"),
+            Problem("lesions.0.measurement", "Input should be greater than 0"),
+            Problem("assessment_date", "Field required"),
+            Problem("reason", "String should have at most 2000 characters"),
+            Problem("kind", "Value error, cause of death is required"),
+        ]
+    )
+    assert service_errors(exc) == {
+        "lesions.2.status": "Choose one of: unequivocal or equivocal.",
+        "lesions.0.measurement": "Must be greater than 0.",
+        "assessment_date": "Required.",
+        "reason": "Too long: at most 2000 characters.",
+        "kind": "cause of death is required",
+    }

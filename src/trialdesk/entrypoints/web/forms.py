@@ -126,8 +126,59 @@ def human_message(error: Mapping[str, Any]) -> str:
         return _("Choose one of: %(choices)s.", choices=str(c.get("expected", "")).replace("'", ""))
     if kind == "extra_forbidden":
         return _("Not a field of this form.")
-    message = str(error.get("msg", ""))
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return human_text(str(error.get("msg", "")))
+
+
+#: pydantic's English messages (as a use case passes them on in :class:`InvalidInput`, the error type lost) and the
+#: marked message each stands for
+_PYDANTIC_TEXT: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"^Field required$"), lambda m: _("Required.")),
+    (re.compile(r"^Input should be a valid (?:number|decimal)\b"), lambda m: _("Enter a number (for example 12.5).")),
+    (re.compile(r"^Input should be a (?:valid integer|finite number)\b"), lambda m: _("Enter a whole number.")),
+    (
+        re.compile(r"^Input should be a valid date\b|^Datetimes provided to dates"),
+        lambda m: _("Enter a valid date as YYYY-MM-DD (for example 2026-01-31)."),
+    ),
+    (re.compile(r"^Input should be a valid boolean\b"), lambda m: _("Choose yes or no.")),
+    (
+        re.compile(r"^Input should be greater than or equal to (\S+)$"),
+        lambda m: _("Must be greater than or equal to %(limit)s.", limit=m.group(1)),
+    ),
+    (
+        re.compile(r"^Input should be greater than (\S+)$"),
+        lambda m: _("Must be greater than %(limit)s.", limit=m.group(1)),
+    ),
+    (
+        re.compile(r"^Input should be less than or equal to (\S+)$"),
+        lambda m: _("Must be less than or equal to %(limit)s.", limit=m.group(1)),
+    ),
+    (re.compile(r"^Input should be less than (\S+)$"), lambda m: _("Must be less than %(limit)s.", limit=m.group(1))),
+    (
+        re.compile(r"^String should have at most (\d+) characters?$"),
+        lambda m: _("Too long: at most %(n)s characters.", n=m.group(1)),
+    ),
+    (re.compile(r"^String should have at least 1 character$"), lambda m: _("Required.")),
+    (
+        re.compile(r"^String should have at least (\d+) characters$"),
+        lambda m: _("Too short: at least %(n)s characters.", n=m.group(1)),
+    ),
+    (
+        re.compile(r"^Input should be ('.*')$"),
+        lambda m: _("Choose one of: %(choices)s.", choices=m.group(1).replace("'", "")),
+    ),
+    (re.compile(r"^Extra inputs are not permitted$"), lambda m: _("Not a field of this form.")),
+)
+
+
+def human_text(message: str) -> str:
+    """A message as a person reads it: pydantic's English wording (kept by a use case's :class:`InvalidInput`)
+    replaced by the marked message it stands for; any other message as it is, less pydantic's prefixes."""
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    for pattern, say in _PYDANTIC_TEXT:
+        found = pattern.search(message)
+        if found:
+            return say(found)
+    return message
 
 
 def _message(error: Mapping[str, Any]) -> str:
@@ -218,5 +269,5 @@ def service_errors(
                 name = rename(problem.path)
             else:
                 name = problem.path + (suffix if problem.path in row_fields else "")
-            out.setdefault(name, problem.message)
+            out.setdefault(name, human_text(problem.message))
     return out
