@@ -283,6 +283,9 @@ def header(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[st
         "arm": (allocation["arm_label"] or allocation["arm"]) if allocation else None,
         "randomized_on": allocation["randomized_on"] if allocation else None,
         "created_on": str(subject.created_at)[:10],
+        "screened_on": max(
+            (r["screened_on"] for r in _records(uow, principal, nct_id, subject, "screening")), default=None
+        ),
         "dispositions": [(d["kind"], d["event_date"]) for d in dispositions],
         "open_queries": sum(1 for q in found if q["status"] != "closed"),
         "signature": signature["status"],
