@@ -104,7 +104,8 @@ def test_dose_form_keeps_input_and_shows_the_message_beside_the_field(server, tm
         with page.expect_response(lambda r: r.url.endswith("/doses") and r.request.method == "POST") as answer:
             record.locator("button[type=submit]").click()
         assert answer.value.status == 422
-        assert "override reason" in page.locator("#dose-error").inner_text()
+        assert page.locator("#dose-error").inner_text() == "Check the values marked below."
+        assert "override reason" in page.locator("#err-override_reason__docetaxel").inner_text()
         record = page.locator("#dose-record-form")
         assert record.locator("input[name=actual_mg__docetaxel]").input_value() == "150"
         assert record.locator("input[name=reduction_reason__trastuzumab]").input_value() == "none"

@@ -602,6 +602,15 @@ def test_dose_plan_and_dose_record_forms(web):
     _refused(r, "actual_mg__docetaxel", "lots", "Enter a number")
     assert _value(r.text, "actual_mg__trastuzumab") == "480"
     assert 'id="dose-error">Check the values marked below.' in r.text and _count(td, "doses") == 0
+    # the use case's timeline: a dose after today (the clock: 2026-03-02), before randomization (2026-01-05)
+    form |= {"actual_mg__docetaxel": "122.5", "dose_date": "2026-04-01"}
+    r = client.post(f"{SUBJECT}/doses", data=form, headers=h["coordinator"], follow_redirects=False)
+    _refused(r, "dose_date", None, "in the future")
+    assert "dose_date:" not in r.text and _value(r.text, "actual_mg__docetaxel") == "122.5"
+    form["dose_date"] = "2025-12-01"
+    r = client.post(f"{SUBJECT}/doses", data=form, headers=h["coordinator"], follow_redirects=False)
+    _refused(r, "dose_date", None, "before randomization")
+    assert _count(td, "doses") == 0
 
 
 def test_password_form_comes_back_on_its_page(web):

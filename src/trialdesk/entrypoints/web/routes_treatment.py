@@ -283,6 +283,8 @@ def page_dose_record(
         error = exc.message
         if isinstance(exc, InvalidInput):
             errors = service_errors(exc, suffix=f"__{drug}", row_fields=ROW_FIELDS)
+            if errors and all(p.path for p in exc.problems):  # each message is beside its field
+                error = check_fields()
     if error is None:
         return back_to(subject_number, "doses")
     _, subject = get_subject(uow, p, nct_id, subject_number, Action.DATA_ENTER)
