@@ -492,6 +492,8 @@ def test_weight_and_height_are_carried_forward_to_the_dose_forms(web):
     page = client.get(f"{SUBJECT}?tab=treatment", headers=h["coordinator"]).text
     assert _value(page, "weight_kg") == "58.5" and _value(page, "height_cm") == "162"
     assert "58.5 kg from screening, 20 Dec 2025; change it if re-weighed" in page  # the screening was on 2025-12-20
+    # the protocol's threshold (operations.treatment.weight_change_threshold: 0.10)
+    assert "re-calculated when the weight changes by 10% or more from the weight last used" in page
     new = client.get(f"{SUBJECT}/doses/new?cycle=1", headers=h["coordinator"])
     assert new.status_code == 200
     assert _value(new.text, "weight_kg") == "58.5" and _value(new.text, "height_cm") == "162"

@@ -37,7 +37,12 @@ def carried_forward(uow: Any, p: Principal, nct_id: str, subject: Any) -> dict[s
     before the first dose (cycle 1), the screening's (the most recent screening with a weight). The height is the
     subject's, else the screening's. Empty strings when nothing was recorded; the user can change both (re-weighing
     is normal; the plan applies the protocol's re-calculation threshold)."""
+    from trialdesk.services.registry import get_protocol
+
     out: dict[str, Any] = {"weight_kg": "", "weight_source": "", "height_cm": "", "height_source": ""}
+    spec = get_protocol(uow, nct_id, live_sites=False).operations.treatment
+    # the protocol's re-calculation threshold (operations.treatment.weight_change_threshold), said beside the weight
+    out["threshold_pct"] = round(spec.weight_change_threshold * 100) if spec is not None else None
     doses = [d for d in treatment.list_doses(uow, p, nct_id, subject.subject_number) if d["weight_kg"] is not None]
     if doses:
         last = doses[-1]

@@ -456,6 +456,7 @@ def doses_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
         panel["needs_height"] = subject.height_cm is None
         panel["carried_height"] = carried["height_cm"]
         panel["height_source"] = carried["height_source"]
+        panel["threshold_pct"] = carried["threshold_pct"]
         panel["dose_ids"] = [d["id"] for d in doses]
         panel["editable"] = sorted(treatment.DOSE_EDITABLE_FIELDS)
     return panel
