@@ -89,7 +89,7 @@ def test_capture_api_and_pages(td, shared_dir):
         '<option value="Nausea">',
         'name="rel_docetaxel"',
         "Tumour assessments (RECIST 1.1)",
-        '<strong id="bor">PR</strong>',
+        '<strong id="bor" data-code="PR">Partial response (PR)</strong>',
         "Queries",
         "Signature",
         "Signed.",

@@ -196,9 +196,9 @@ def test_lesion_grid_and_reasons(web):
         for row in re.findall(r"<tr>(.*?)</tr>", grid.split("<tbody>")[1], re.S)
     ]
     assert rows == [
-        ["T1", "target", "liver", "50 mm", "30 mm"],
-        ["T2", "target", "lung", "30 mm", "20 mm"],
-        ["B1", "non_target", "bone", "present", "present"],
+        ["T1", "Target", "liver", "50 mm", "30 mm"],
+        ["T2", "Target", "lung", "30 mm", "20 mm"],
+        ["B1", "Non-target", "bone", "present", "present"],
     ]
     assert 'data-label="2026-02-16"' in grid and "raise=tumor_assessment%3A" in grid
     assert "PR: sum \u221237.5 % from baseline (≤\u221230 %)" in page

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from trialdesk.domain.access import Action, Principal
 from trialdesk.entrypoints.web.i18n import gettext as _
-from trialdesk.entrypoints.web.labels import N_
+from trialdesk.entrypoints.web.labels import N_, label
 
 Panel = dict[str, Any]
 
@@ -122,7 +122,8 @@ def _words(entity_type: str, record: dict[str, Any], field: str, subject_number:
             lesion_id = field.split(".", 1)[1]
             lesion: dict[str, Any] = next((le for le in record["lesions"] if le.get("lesion_id") == lesion_id), {})
             value = lesion.get("measurement", lesion.get("status"))
-            return f"{head}: {_('lesion %(id)s', id=lesion_id)} = {_shown(value)}"
+            lesion_words = _("lesion %(id)s", id=lesion_id)
+            return f"{head}: {lesion_words} = {_shown(value)}"
     else:
         head = _("Subject %(number)s", number=subject_number)
     return f"{head}: {name} = {_shown(record.get(field))}"
@@ -239,7 +240,7 @@ def lesion_grid(uow: Any, principal: Principal, nct_id: str, subject: Any, asses
     for lesion_id, first in lesions.items():
         row: list[Any] = [
             lesion_id,
-            first.get("kind", ""),
+            label(first.get("kind", "")),
             " · ".join(str(x) for x in (first.get("organ"), first.get("site")) if x)
             + (" (" + _("nodal") + ")" if first.get("nodal") else ""),
         ]

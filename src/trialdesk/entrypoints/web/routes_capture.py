@@ -24,6 +24,7 @@ from trialdesk.entrypoints.web.deps import (
     committed,
 )
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, Rename, text, typed, validate
+from trialdesk.entrypoints.web.i18n import day
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.labels import N_, label
 from trialdesk.entrypoints.web.subject_page import back_to, casebook_url, submit
@@ -388,9 +389,12 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
     bor = summary["best_overall_response"]
     html = ""
     if bor is not None:
+        first_pd = summary["first_pd_date"]
+        bor_words, pd_words = _("Best overall response"), _("first PD")
+        pd_text = day(first_pd) if first_pd else _("none")
         html = (
-            f'<p>Best overall response: <strong id="bor">{escape(bor)}</strong>; first PD: '
-            f'<strong id="first-pd">{escape(str(summary["first_pd_date"] or "none"))}</strong></p>'
+            f'<p>{escape(bor_words)}: <strong id="bor" data-code="{escape(bor)}">{escape(label(bor))}</strong>; '
+            f'{escape(pd_words)}: <strong id="first-pd">{escape(pd_text)}</strong></p>'
         )
     baseline = next((a for a in summary["assessments"] if a["baseline"]), None)
     baseline_lesions = [
