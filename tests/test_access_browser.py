@@ -34,7 +34,8 @@ def test_coordinator_sees_only_own_site_then_logs_out(server):
     with browser_page() as page:
         login(page, server, "coordinator1", PASSWORD)
         page.wait_for_url(f"{server}/ops")
-        assert "coordinator (hunan-cancer-hospital)" in page.content()
+        # the account line names the role and the site in words (the registry's facility name), not by codes
+        assert "Clinical research coordinator (Hunan Cancer Hospital)" in page.locator(".who").inner_text()
         site_links = page.locator("#sites a[href^='/ops/sites/']")
         assert site_links.count() == 1
         assert site_links.first.get_attribute("href") == f"/ops/sites/{OWN}"

@@ -29,26 +29,45 @@ def _public(path: str) -> bool:
     return path == "/" or path.startswith(_PUBLIC_PREFIXES)
 
 
-def trial_locale(app: Any, nct_id: str | None) -> tuple[str, list[str]]:
-    """(time zone, languages) of a trial's ``operations.locale``, cached on the web app; UTC and English for a trial
+def _trial_facts(app: Any, nct_id: str | None) -> tuple[str, list[str], dict[str, str]]:
+    """(time zone, languages, facility name by site key) of a trial, cached on the web app (read once per process:
+    a protocol's locale and its sites' names do not change while it runs); UTC, English and no names for a trial
     the database does not hold."""
-    cache: dict[str, tuple[str, list[str]]] = app.state.__dict__.setdefault("_trial_locale", {})
+    cache: dict[str, tuple[str, list[str], dict[str, str]]] = app.state.__dict__.setdefault("_trial_facts", {})
     td = getattr(app.state, "td", None)
     settings = getattr(app.state, "settings", None)
     nct = nct_id or getattr(settings, "default_trial", None) or ""
     if nct not in cache:
-        found = ("UTC", ["en"])
+        found: tuple[str, list[str], dict[str, str]] = ("UTC", ["en"], {})
         if td is not None and nct:
             try:
                 from trialdesk.services import registry
 
                 with td.uow() as uow:
-                    spec = registry.get_protocol(uow, nct, live_sites=False).operations.locale
-                found = (spec.time_zone, list(spec.languages))
+                    protocol = registry.get_protocol(uow, nct, live_sites=False)
+                spec = protocol.operations.locale
+                names = {loc.site_id: loc.facility or loc.site_id for loc in protocol.registry.locations}
+                found = (spec.time_zone, list(spec.languages), names)
             except Exception:  # an unknown trial, a stand-in app, a database outage: the page answers on its own
                 return found
         cache[nct] = found
     return cache[nct]
+
+
+def trial_locale(app: Any, nct_id: str | None) -> tuple[str, list[str]]:
+    """(time zone, languages) of a trial's ``operations.locale``."""
+    tz, languages, _names = _trial_facts(app, nct_id)
+    return tz, languages
+
+
+def site_name(request: Any, site_key: str) -> str:
+    """A site's facility name (``Hunan Cancer Hospital``) for its key (``hunan-cancer-hospital``), in the trial the
+    request is about; the key itself for a site the protocol does not list."""
+    app = getattr(request, "app", None)
+    if app is None:
+        return site_key
+    nct = getattr(request, "path_params", {}).get("nct_id") or request.query_params.get("trial")
+    return _trial_facts(app, nct)[2].get(site_key, site_key)
 
 
 class LanguageMiddleware:

@@ -76,6 +76,16 @@ def _nav(request: Request) -> list[Any]:
 templates.env.globals["nav_for"] = _nav
 
 
+def _site_name(request: Request, site_key: str) -> str:
+    from trialdesk.entrypoints.web.language import site_name
+
+    return site_name(request, site_key)
+
+
+#: a site's facility name for its key (base.html's account line names the user's sites)
+templates.env.globals["site_name"] = _site_name
+
+
 def ctx(request: Request, **values: Any) -> dict[str, Any]:
     """The template context of an operations page: the logged-in user and the session's CSRF token (both set on
     ``request.state`` by the authentication dependency), plus the page's own values."""
