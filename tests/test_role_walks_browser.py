@@ -8,7 +8,7 @@ task on the way:
 - monitor: the query list, a queried subject's casebook, the audit trail;
 - statistician: runs the analysis at today's cut and opens its report, then the randomization list with its balance,
   datasets, design;
-- sponsor: dashboard, design, results;
+- sponsor: dashboard, design, results, the public registry page;
 - administrator: users, a site from the site list, the audit trail.
 
 On every page: ``html[lang]`` is the walk's language; screenshots at 1366 and 390 px are kept under
@@ -225,6 +225,10 @@ def _statistician(w: Walk) -> None:
 def _sponsor(w: Walk) -> None:
     for key in ("dashboard", "design", "results"):
         w.nav(key)
+    # the public registry page, from the results page's breadcrumb (when it is the analysis page): the registry's
+    # face stays in the record's language, English, whatever the reader's (entrypoints/web/language.py)
+    if w.follow("nav.crumbs a[href^='/trials/']", "registry-page", document=True):
+        assert w.page.locator("html").get_attribute("lang") == "en"
 
 
 def _admin(w: Walk) -> None:
