@@ -70,6 +70,11 @@ def test_carries_the_analysis_numbers(analysed):
     assert a["pValue"] == ("<0.0001" if p < 0.0001 else f"{p:.4f}")
     orr = section["outcomeMeasuresModule"]["outcomeMeasures"][1]
     assert orr["analyses"][0]["paramType"] == "Risk Difference (RD)"
+    # the difference names the arms by their registry titles (the record's arm groups), not by their codes
+    assert orr["analyses"][0]["estimateComment"] == (
+        "Difference in ORR (TQB2102 for Injection minus Docetaxel combined + Trastuzumab +Pertuzumab), "
+        "percentage points."
+    )
     flow = section["participantFlowModule"]["periods"][0]["milestones"]
     started = next(m for m in flow if m["type"] == "STARTED")
     assert sum(int(x["numSubjects"]) for x in started["achievements"]) == s["n_itt"] == 200

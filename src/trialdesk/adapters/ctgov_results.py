@@ -274,6 +274,7 @@ def _outcomes(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol)
     }
     if orr["difference"] is not None:
         d = orr["difference"]
+        titles = {g["id"]: g["title"] for g in groups}  # the arms by their registry titles, not their codes
         orr_measure["analyses"] = [
             {
                 "groupIds": [ids[e], ids[c]],
@@ -285,7 +286,7 @@ def _outcomes(a: dict[str, Any], arms: list[dict[str, Any]], protocol: Protocol)
                 "ciNumSides": "TWO_SIDED",
                 "ciLowerLimit": f"{100 * d['lower']:.1f}",
                 "ciUpperLimit": f"{100 * d['upper']:.1f}",
-                "estimateComment": f"Difference in ORR ({e} minus {c}), percentage points.",
+                "estimateComment": f"Difference in ORR ({titles[ids[e]]} minus {titles[ids[c]]}), percentage points.",
             }
         ]
     measures = [pfs, orr_measure]

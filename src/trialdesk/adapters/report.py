@@ -148,7 +148,7 @@ def report_tables(a: dict[str, Any]) -> list[ReportTable]:
     if orr["difference"]:
         d = orr["difference"]
         note += (
-            f" Difference {a['spec']['experimental_arm']} minus {a['spec']['control_arm']}: "
+            f" Difference {label[a['spec']['experimental_arm']]} minus {label[a['spec']['control_arm']]}: "
             f"{_ci(100 * d['estimate'], 100 * d['lower'], 100 * d['upper'])} percentage points (Newcombe)."
         )
     tables.append(
