@@ -265,9 +265,18 @@ def test_prior_therapy_rows_without_json(server, tmp_path):
         page.select_option("select[name='prior_therapies.0.setting']", "adjuvant")
         page.fill("input[name='prior_therapies.0.start_date']", "2023-01-10")
         page.fill("input[name='prior_therapies.0.end_date']", "2025-09-01")  # after the screening
+        posts: list[str] = []
+        page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
         page.click("button[name=more_rows]")
         page.wait_for_load_state()
-        assert page.locator("#prior-therapy-rows tbody tr").count() == 6
+        # the page's script (allowed by the CSP) adds the rows without a round trip; without JavaScript the button
+        # posts and the server answers the same form with three more rows (test_forms_web)
+        assert page.locator("#prior-therapy-rows tbody tr").count() == 6 and posts == []
+        assert page.input_value("input[name=prior_rows]") == "6"
+        assert (
+            page.get_attribute("input[name='prior_therapies.5.agent']", "aria-label")
+            == "Prior therapy 6: Regimen / agents"
+        )
         assert page.input_value("input[name='prior_therapies.0.agent']") == "epirubicin, cyclophosphamide"
         page.select_option("select[name='prior_therapies.4.drug_class']", "endocrine")
         page.fill("input[name='prior_therapies.4.agent']", "letrozole")

@@ -2,9 +2,10 @@
 
 The Content-Security-Policy allows exactly what the templates need:
 
-- scripts: the one inline script of ``capture_ae_form.html`` (the CTCAE grade picker), allowed by the SHA-256 of
-  each text it can render to (it has one ``{% if %}``), computed from the template itself at import so an edit
-  to the script cannot silently fall out of the policy; nothing else, no ``'unsafe-inline'``;
+- scripts: the inline scripts of the templates (``capture_ae_form.html``'s CTCAE grade filter, ``screening_form.html``'s
+  "More rows" of prior therapies), allowed by the SHA-256 of each text they can render to, computed from the
+  templates themselves at import so an edit to a script cannot silently fall out of the policy; nothing else, no
+  ``'unsafe-inline'``;
 - styles: ``/static/style.css`` plus ``'unsafe-inline'``, because the figures are matplotlib SVGs embedded in the
   page, whose ``<style>`` element and ``style=`` attributes cannot be moved to a file (inline styles cannot run
   code; the script policy is the one that matters against XSS);
