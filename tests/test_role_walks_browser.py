@@ -14,7 +14,7 @@ task on the way:
 On every page: ``html[lang]`` is the walk's language; screenshots at 1366 and 390 px are kept under
 ``$TRIALDESK_SCREENSHOTS/<lang>/<role>/<nn-page>-<width>.png`` (else the test's tmp folder; ``.ci/run`` keeps
 them as artefacts); at 390 px nothing is wider than the screen (``scrollWidth``); at both widths nothing runs past
-its card's edge (a wide table scrolls inside its card); axe-core (npm,
+its card's edge (a wide table scrolls inside its card); at 390 px every table cell says its column; axe-core (npm,
 ``tests/a11y``) finds no serious or critical violation at either width (WCAG 2.x A/AA rules and best practices).
 
 The state is a realistic one: the demo's simulated trial (30 subjects, seed 2) on 2026-03-02, recruiting, in
@@ -138,7 +138,8 @@ class Walk:
 
     def submit(self, form: str, name: str) -> None:
         with self.page.expect_navigation() as answer:
-            self.page.click(f"{form} button[type=submit]")
+            # the form's own submit button: the last (a form may have others before it, e.g. "More rows")
+            self.page.locator(f"{form} button[type=submit]:not([formnovalidate])").last.click()
         assert answer.value is not None and answer.value.status < 400, f"{name}: answered {answer.value.status}"
         self.page.wait_for_load_state()
         self.check(name)
@@ -171,6 +172,16 @@ class Walk:
             )
             if spill:  # a table or figure wider than its card scrolls inside it instead
                 self.problems.append(f"{label} ({page.url}): past its card's edge at {width} px: {spill}")
+            if width < 640:  # stacked rows: every cell under a named column says which it is
+                bare = page.evaluate(
+                    """() => [...document.querySelectorAll('main table.list')].filter(t => t.tHead).flatMap(t => {
+                        const names = [...t.tHead.rows[t.tHead.rows.length - 1].cells].map(c => c.textContent.trim());
+                        return [...t.querySelectorAll('tbody tr')].flatMap(r => [...r.cells].filter((c, i) =>
+                            c.tagName === 'TD' && !c.dataset.label && names[i] && c.textContent.trim()));
+                    }).slice(0, 5).map(c => c.textContent.trim().slice(0, 30))"""
+                )
+                if bare:
+                    self.problems.append(f"{label} ({page.url}): stacked cells without a label: {bare}")
             found = axe_violations(page, self.axe)
             if found:
                 self.problems.append(f"{label} ({page.url}) at {width} px, axe-core:\n{describe(found)}")
