@@ -251,3 +251,16 @@ def test_casebook_in_chinese(web):
     tabs = re.search(r'<nav class="tabs"[^>]*>(.*?)</nav>', page, re.S).group(1)
     assert ">不良事件<" in tabs and ">稽查轨迹<" in tabs and ">概要<" in tabs
     assert "受试者 HUN-0001" in page
+
+
+def test_old_panel_links_map_to_the_tabs_the_server_uses():
+    """The page's script that sends an old ``#panel-x`` link to its tab lists the same panel -> tab map as the
+    server's redirects (subject_page.PANEL_TAB)."""
+    from pathlib import Path
+
+    from trialdesk.entrypoints.web.subject_page import PANEL_TAB
+
+    source = (Path(__file__).parents[1] / "src/trialdesk/entrypoints/web/templates/subject.html").read_text()
+    script = re.search(r"var tabs = \{(.*?)\};", source, re.S).group(1)
+    in_page = dict(re.findall(r'(\w+): "(\w+)"', script))
+    assert in_page == {panel: tab for panel, tab in PANEL_TAB.items() if panel not in ("summary", "audit")}
