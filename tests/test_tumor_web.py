@@ -101,5 +101,11 @@ def test_follow_up_form_lists_baseline_lesions_and_table_gives_reasons(web):
     )
     assert reason == "PR: sum \u221237.5 % from baseline (≤\u221230 %)"
     date, kind, total, vs_base, vs_nadir, target, non_target, new, overall, reason = rows[2]
-    assert (total, vs_nadir, target, new, overall) == ("60 mm", "+20.0 % (+10 mm)", "Progressive disease (PD)", "Yes", "Progressive disease (PD)")
+    assert (total, vs_nadir, target, new, overall) == (
+        "60 mm",
+        "+20.0 % (+10 mm)",
+        "Progressive disease (PD)",
+        "Yes",
+        "Progressive disease (PD)",
+    )
     assert reason == "PD: new lesion NEW1; sum +20.0 % (+10 mm) from nadir (≥20 % and ≥5 mm)"

@@ -337,9 +337,7 @@ def set_language(uow: UnitOfWork, actor: Principal, language: str) -> str:
     before = user.language
     if before != language:
         user.language = language
-        uow.record(
-            "user.language", "user", actor.username, before={"language": before}, after={"language": language}
-        )
+        uow.record("user.language", "user", actor.username, before={"language": before}, after={"language": language})
     return language
 
 
