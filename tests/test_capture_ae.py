@@ -304,8 +304,13 @@ def test_edit_needs_reason_and_audits_old_and_new(cap):
     assert edited["grade"] == 3 and edited["changed"]["grade"] == {"old": 2, "new": 3}
     with td.uow() as uow:
         [event] = uow.audit.query(entity_type="adverse_event", action_prefix="adverse_event.updated")
-    assert json.loads(event.before_json) == {"grade": 2, "resolution_date": None, "outcome": None}
-    assert json.loads(event.after_json) == {"grade": 3, "resolution_date": "2026-01-30", "outcome": "recovered"}
+    # the subject is named in both states (found by the audit trail's subject filter; not a change)
+    assert json.loads(event.before_json) == {
+        "subject_number": "HUN-0001", "grade": 2, "resolution_date": None, "outcome": None
+    }
+    assert json.loads(event.after_json) == {
+        "subject_number": "HUN-0001", "grade": 3, "resolution_date": "2026-01-30", "outcome": "recovered"
+    }
     assert (event.actor, event.reason) == ("investigator1", "source document says grade 3")
 
 

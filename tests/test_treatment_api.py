@@ -158,8 +158,8 @@ def test_pages_panels_and_forms(web):
     with td.uow() as uow:
         [event] = [e for e in uow.audit.events() if e.action == "dose.updated"]
     assert (event.before, event.after, event.reason, event.actor) == (
-        '{"actual_mg":840.0}',
-        '{"actual_mg":830.0}',
+        '{"actual_mg":840.0,"subject_number":"01-001"}',
+        '{"actual_mg":830.0,"subject_number":"01-001"}',
         "bag weighed",
         "coordinator1",
     )

@@ -304,7 +304,9 @@ def test_edit_with_reason_audits_old_new_who_when_why(setup):
         uow.commit()
     assert edited["changes"] == {"actual_mg": {"old": 122.5, "new": 120.0}}
     [event] = _events(td, "dose.updated")
-    assert json.loads(event.before) == {"actual_mg": 122.5} and json.loads(event.after) == {"actual_mg": 120.0}
+    # the event names the subject in both states (the audit trail's subject filter finds it; not a change)
+    assert json.loads(event.before) == {"subject_number": "01-001", "actual_mg": 122.5}
+    assert json.loads(event.after) == {"subject_number": "01-001", "actual_mg": 120.0}
     assert event.actor == inv.username and event.reason == "transcription error"
     # audit timestamps never run backwards: the clock's time, unless an earlier event (the trial load, on the real
     # date) is dated later

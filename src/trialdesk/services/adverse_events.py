@@ -223,6 +223,7 @@ def record_adverse_event(
         subject_id=stored_id(subject), entered_at=_ts(uow), entered_by=principal.username, **_columns(ctcae_term, cmd)
     )
     after = {k: v for k, v in ae_dict(uow, row, subject.subject_number).items() if k != "sae"}
+    after["subject_number"] = subject.subject_number
     uow.record(
         "adverse_event.recorded",
         "adverse_event",
@@ -304,8 +305,8 @@ def mark_sae_reported(
         "adverse_event.sae_reported",
         "adverse_event",
         row.id,
-        before={"sae_reported_at": None},
-        after={"sae_reported_at": row.sae_reported_at},
+        before={"subject_number": subject.subject_number, "sae_reported_at": None},
+        after={"subject_number": subject.subject_number, "sae_reported_at": row.sae_reported_at},
         trial=nct_id,
         site=subject.site_key,
         actor=principal.username,

@@ -43,8 +43,10 @@ def query_dict(row: Query, subject_number: str | None = None) -> dict[str, Any]:
     }
 
 
-def _step(uow: UnitOfWork, row: Query, *, action: str, status: str, by: str, text: str | None, nct: str) -> None:
-    before = {"status": row.status}
+def _step(
+    uow: UnitOfWork, row: Query, subject: Subject, *, action: str, status: str, by: str, text: str | None, nct: str
+) -> None:
+    before = {"subject_number": subject.subject_number, "status": row.status}
     history = json.loads(row.history_json or "[]")
     when = _ts(uow)
     history.append({"at": when, "by": by, "action": action, "status": status, "text": text})
@@ -56,6 +58,7 @@ def _step(uow: UnitOfWork, row: Query, *, action: str, status: str, by: str, tex
         row.id,
         before=before,
         after={
+            "subject_number": subject.subject_number,
             "status": status,
             "text": text,
             "field": row.field,
@@ -119,6 +122,7 @@ def open_query(
         row.id,
         after={
             "subject": subject.subject_number,
+            "subject_number": subject.subject_number,
             **{k: v for k, v in query_dict(row).items() if k not in ("history", "id")},
         },
         trial=uow.queries.nct_of(subject.trial_id),
@@ -200,7 +204,7 @@ def answer_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: i
     answer = _text(cmd.text, "answer")
     if row.status != "open":
         raise Conflict(f"query {row.id} is {row.status}; only an open query can be answered")
-    _step(uow, row, action="answered", status="answered", by=principal.username, text=answer, nct=nct_id)
+    _step(uow, row, subject, action="answered", status="answered", by=principal.username, text=answer, nct=nct_id)
     return query_dict(row, subject.subject_number)
 
 
@@ -216,6 +220,7 @@ def close_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: in
     _step(
         uow,
         row,
+        subject,
         action="closed",
         status="closed",
         by=principal.username,
@@ -232,7 +237,7 @@ def reopen_query(uow: UnitOfWork, principal: Principal, nct_id: str, query_id: i
     reason = _text(cmd.text, "reason")
     if row.status == "open":
         raise Conflict(f"query {row.id} is already open")
-    _step(uow, row, action="reopened", status="open", by=principal.username, text=reason, nct=nct_id)
+    _step(uow, row, subject, action="reopened", status="open", by=principal.username, text=reason, nct=nct_id)
     return query_dict(row, subject.subject_number)
 
 

@@ -55,14 +55,18 @@ def record_invalidation(
     ``with_data_version=False`` leaves the subject's new data version out of ``after``: the tumour-assessment
     edit has always written it that way, and audit payloads already in the chain must keep their shape.
     """
-    after: dict[str, Any] = {"invalidated_at": live.invalidated_at}
+    after: dict[str, Any] = {"subject_number": subject.subject_number, "invalidated_at": live.invalidated_at}
     if with_data_version:
         after["data_version"] = subject.data_version
     uow.record(
         "casebook.signature_invalidated",
         "signature",
         live.id,
-        before={"signed_at": live.signed_at, "data_version": live.data_version},
+        before={
+            "subject_number": subject.subject_number,
+            "signed_at": live.signed_at,
+            "data_version": live.data_version,
+        },
         after=after,
         reason=reason,
         trial=nct_id,
@@ -165,7 +169,7 @@ def sign_casebook(
         "casebook.signed",
         "signature",
         row.id,
-        after={**manifest, "manifest_hash": digest},
+        after={**manifest, "manifest_hash": digest, "subject_number": subject.subject_number},
         reason=meaning,
         trial=nct_id,
         site=subject.site_key,

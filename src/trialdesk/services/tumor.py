@@ -205,6 +205,7 @@ def record_tumor_assessment(
         row.id,
         after={
             "subject": subject.subject_number,
+            "subject_number": subject.subject_number,
             "assessment_date": row.assessment_date,
             "baseline": baseline,
             "lesions": json.loads(row.lesions_json),

@@ -93,7 +93,7 @@ def record_disposition(
         "disposition.recorded",
         "disposition",
         row.id,
-        after={k: v for k, v in out.items() if k != "entered_at"},
+        after={"subject_number": subject.subject_number, **{k: v for k, v in out.items() if k != "entered_at"}},
         trial=nct_id,
         site=subject.site_key,
         actor=principal.username,

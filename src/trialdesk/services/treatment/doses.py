@@ -293,6 +293,7 @@ def _record_override(
         "dose",
         row.id,
         after={
+            "subject_number": subject.subject_number,
             "drug": row.drug,
             "cycle": row.cycle,
             "calculated_mg": override.calculated_mg,
@@ -366,7 +367,7 @@ def record_dose(
         "dose.recorded",
         "dose",
         row.id,
-        after={k: v for k, v in out.items() if k not in ("entered_at",)},
+        after={"subject_number": subject.subject_number, **{k: v for k, v in out.items() if k != "entered_at"}},
         trial=nct_id,
         site=subject.site_key,
         actor=principal.username,
