@@ -414,6 +414,9 @@ def test_screening_prior_therapies_are_rows_checked_against_the_timeline(web):
             "end_date": "2024-02-01",
             "ongoing": False,
             "cumulative_dose_mg_m2": 360.0,
+            "line_of_therapy": None,
+            "best_response": None,
+            "reason_stopped": None,
         },
         {
             "drug_class": "endocrine",
@@ -423,6 +426,9 @@ def test_screening_prior_therapies_are_rows_checked_against_the_timeline(web):
             "end_date": None,
             "ongoing": True,
             "cumulative_dose_mg_m2": None,
+            "line_of_therapy": None,
+            "best_response": None,
+            "reason_stopped": None,
         },
     ]
 
@@ -624,7 +630,7 @@ def test_password_form_comes_back_on_its_page(web):
         follow_redirects=False,
     )
     assert r.status_code == 422 and 'id="password-error"' in r.text and "differ" in r.text
-    assert 'name="confirm" type="password"' in r.text and 'aria-describedby="password-error"' in r.text
+    assert 'name="confirm" type="password"' in r.text and 'aria-describedby="err-confirm"' in r.text
 
 
 def test_trial_decision_form(web):

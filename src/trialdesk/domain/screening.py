@@ -94,6 +94,11 @@ TherapyClass = Literal[
     "other_targeted",
 ]
 
+#: best response to a prior therapy: RECIST 1.1 overall response, or not known
+BestResponse = Literal["CR", "PR", "SD", "PD", "NE", "unknown"]
+#: why a prior therapy stopped
+StopReason = Literal["completed", "progression", "toxicity", "patient_decision", "other"]
+
 
 class PriorTherapy(BaseModel):
     """One prior systemic anticancer therapy (one line or regimen)."""
@@ -110,6 +115,13 @@ class PriorTherapy(BaseModel):
     cumulative_dose_mg_m2: float | None = Field(
         None, ge=0, description="Cumulative dose (mg/m²); required to judge anthracycline exposure."
     )
+    line_of_therapy: int | None = Field(
+        None, ge=1, description="Line of therapy in its setting (1 = first line); informative, no rule reads it."
+    )
+    best_response: BestResponse | None = Field(
+        None, description="Best response to this therapy (RECIST 1.1 CR/PR/SD/PD/NE, or 'unknown')."
+    )
+    reason_stopped: StopReason | None = Field(None, description="Why the therapy stopped (empty while ongoing).")
 
     @field_validator("agent")
     @classmethod
@@ -122,6 +134,8 @@ class PriorTherapy(BaseModel):
             raise ValueError("end_date must be empty when ongoing is true")
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        if self.ongoing and self.reason_stopped is not None:
+            raise ValueError("reason_stopped must be empty when ongoing is true")
         return self
 
 

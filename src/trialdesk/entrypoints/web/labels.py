@@ -138,6 +138,10 @@ LABELS: dict[str, str] = {
     "neoadjuvant": N_("Neoadjuvant"),
     "adjuvant": N_("Adjuvant"),
     "metastatic": N_("Metastatic"),
+    # why a prior therapy stopped (domain/screening.py StopReason; "completed", "other" and "unknown" above)
+    "progression": N_("Disease progression"),
+    "toxicity": N_("Toxicity"),
+    "patient_decision": N_("Patient decision"),
     # RECIST lesion kinds and values of the tumour form (domain/recist_models.py)
     "target": N_("Target"),
     "non_target": N_("Non-target"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
@@ -21,7 +23,15 @@ from trialdesk.entrypoints.web.auth import (
     set_session_cookie,
 )
 from trialdesk.entrypoints.web.deps import AppDep, FormDep, PagePrincipalDep, TrialDep, UowDep
-from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, service_errors, typed, validate
+from trialdesk.entrypoints.web.forms import (
+    CHECK_FIELDS,
+    FormInvalid,
+    FormState,
+    check_fields,
+    service_errors,
+    typed,
+    validate,
+)
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.i18n import when
 from trialdesk.entrypoints.web.labels import LABELS, N_, label
@@ -142,21 +152,57 @@ def password_submit(
     new: str = Form(""),
     confirm: str = Form(""),
 ) -> Response:
+    """Each refusal beside its field (current wrong, new too weak or reused, the repeat differing); the password
+    fields are never sent back filled."""
+    errors: dict[str, str] = {}
     error = None
     if new != confirm:
-        error = "The two new passwords differ."
+        errors["confirm"] = _("The two new passwords differ.")
+        try:  # the new password's own faults are said at the same time
+            accounts.check_password_policy(new, principal.username)
+        except InvalidInput as exc:
+            errors["new"] = _password_problem(exc)
     else:
         try:
             accounts.change_password(
                 uow, principal.username, current, new, keep_session=request.cookies.get(SESSION_COOKIE)
             )
             uow.commit()
+        except AuthenticationFailed:
+            uow.rollback()
+            errors["current"] = _("The current password is wrong.")
+        except InvalidInput as exc:
+            uow.rollback()
+            errors["new"] = _password_problem(exc)
         except TrialdeskError as exc:
             uow.rollback()
             error = exc.message
-    if error:
-        return templates.TemplateResponse(request, "password.html", ctx(request, error=error), status_code=422)
+    if errors or error:
+        shown = ctx(request, errors=errors, error=error or check_fields())
+        return templates.TemplateResponse(request, "password.html", shown, status_code=422)
     return RedirectResponse("/ops", status_code=303)
+
+
+#: the account service's refusals of a new password (services/accounts.py, domain/access.py) and what people read
+_PASSWORD_PROBLEMS: tuple[tuple[str, Callable[[re.Match[str]], str]], ...] = (
+    (r"must be at least (\d+) characters", lambda m: _("At least %(n)s characters.", n=m[1])),
+    (r"must not start or end with spaces", lambda m: _("Must not start or end with a space.")),
+    (r"is a commonly used password.*", lambda m: _("A commonly used password; choose another.")),
+    (r"repeats too few characters.*", lambda m: _("Too few different characters; choose another.")),
+    (r"must not contain the username", lambda m: _("Must not contain your username.")),
+    (r"the new password must differ from the old one", lambda m: _("Must differ from the current password.")),
+    (r"must differ from your last (\d+) passwords", lambda m: _("Must differ from your last %(n)s passwords.", n=m[1])),
+)
+
+
+def _password_problem(exc: InvalidInput) -> str:
+    """A refusal of the new password in the reader's language (an unknown one as it is)."""
+    message = exc.problems[0].message if exc.problems else exc.message
+    for pattern, say in _PASSWORD_PROBLEMS:
+        found = re.fullmatch(pattern, message)
+        if found:
+            return say(found)
+    return message
 
 
 @pages.get("/ops", response_class=HTMLResponse, include_in_schema=False)

@@ -32,7 +32,7 @@ from trialdesk.entrypoints.web.deps import (
     UowDep,
     committed,
 )
-from trialdesk.entrypoints.web.forms import FormInvalid, text, typed, validate
+from trialdesk.entrypoints.web.forms import FormInvalid, check_fields, text, typed, validate
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import analysis, registry, results_posting
@@ -147,14 +147,24 @@ def _analysis_page(
     problems: list[Problem] | None = None,
     values: dict[str, str] | None = None,
     status_code: int | None = None,
+    form: str = "",
 ) -> HTMLResponse:
-    """The statistician's and the sponsor's page; ``problems`` (a refused action) are listed and shown beside their
-    fields, with the form's ``values`` kept."""
+    """The statistician's and the sponsor's page; ``problems`` (a refused action) are shown beside their fields
+    (a run's confirmation box: ``<form>-confirm``, ``form`` being ``approve-<run>`` or ``post-<run>``), the others
+    listed above, with the form's ``values`` kept."""
     runs = results_posting.runs_for_approval(uow, p, nct_id)
     statistician = p.can(Action.ANALYSIS_RUN)
     latest = analysis.get_run(uow, p, nct_id) if statistician and runs and not problems else None
     today = uow.now().date().isoformat()
-    errors = {problem.path: problem.message for problem in problems or [] if problem.path}
+    errors: dict[str, str] = {}
+    listed: list[Problem] = []
+    for problem in problems or []:
+        if problem.path == "confirm" and form:
+            errors.setdefault(f"{form}-confirm", _("Tick this box to confirm."))
+        elif problem.path in _FIELDS:
+            errors.setdefault(problem.path, problem.message)
+        else:
+            listed.append(problem)
     return templates.TemplateResponse(
         request,
         "analysis.html",
@@ -165,8 +175,10 @@ def _analysis_page(
             latest=latest,
             today=today,
             msg=_notice(msg),
-            problems=problems or [],
+            problems=listed,
             errors=errors,
+            form_id=form,
+            check=check_fields() if errors else None,
             values=values or {},
             can_run=statistician,
             can_post=p.can(Action.RESULTS_POST),
@@ -179,15 +191,21 @@ def _analysis_page(
     )
 
 
-def _refused(request: Request, p: Principal, uow: Any, nct_id: str, exc: Exception, values: dict[str, str]) -> Response:
+#: the inputs of the page's forms that show their own message (a run's confirmation box is named by its form)
+_FIELDS = frozenset({"cut_date", "ties", "kind", "decided_on", "reason", "note"})
+
+
+def _refused(
+    request: Request, p: Principal, uow: Any, nct_id: str, exc: Exception, values: dict[str, str], form: str = ""
+) -> Response:
     """A refused form action comes back on the page: 422 beside its field, 409 for a conflict (not due, not
     approved), nothing written."""
     uow.rollback()
     if isinstance(exc, FormInvalid):
         problems = [Problem(name, message) for name, message in exc.errors.items()]
-        return _analysis_page(request, p, uow, nct_id, problems=problems, values=values)
+        return _analysis_page(request, p, uow, nct_id, problems=problems, values=values, form=form)
     if isinstance(exc, InvalidInput):
-        return _analysis_page(request, p, uow, nct_id, problems=exc.problems, values=values)
+        return _analysis_page(request, p, uow, nct_id, problems=exc.problems, values=values, form=form)
     assert isinstance(exc, Conflict)
     return _analysis_page(request, p, uow, nct_id, problems=[Problem("", str(exc))], values=values, status_code=409)
 
@@ -230,7 +248,7 @@ def analysis_post_form(
         out = results_posting.post_results(uow, p, nct_id, command)
         uow.commit()
     except (InvalidInput, Conflict) as exc:
-        return _refused(request, p, uow, nct_id, exc, typed(form))
+        return _refused(request, p, uow, nct_id, exc, typed(form), f"post-{run_id}")
     return RedirectResponse(
         f"/ops/analysis?msg=Results+of+run+{out['run_id']}+posted+as+version+{out['version']}", status_code=303
     )
@@ -248,7 +266,7 @@ def analysis_approve_form(
         out = results_posting.approve_results(uow, p, nct_id, command)
         uow.commit()
     except (FormInvalid, InvalidInput, Conflict) as exc:
-        return _refused(request, p, uow, nct_id, exc, typed(form))
+        return _refused(request, p, uow, nct_id, exc, typed(form), f"approve-{run_id}")
     return RedirectResponse(f"/ops/analysis?msg=Results+of+run+{out['run_id']}+approved", status_code=303)
 
 

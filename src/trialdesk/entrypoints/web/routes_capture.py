@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from trialdesk.domain.access import Action, Principal
+from trialdesk.domain.errors import AuthenticationFailed
 from trialdesk.entrypoints.web import casebook
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import (
@@ -23,11 +24,12 @@ from trialdesk.entrypoints.web.deps import (
     UowDep,
     committed,
 )
-from trialdesk.entrypoints.web.forms import FormInvalid, FormState, Rename, text, typed, validate
-from trialdesk.entrypoints.web.i18n import day
+from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, Rename, text, typed, validate
+from trialdesk.entrypoints.web.casebook import date_cell, moment_cell
+from trialdesk.entrypoints.web.i18n import day, num, pct, when
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.labels import N_, label
-from trialdesk.entrypoints.web.subject_page import back_to, casebook_url, submit
+from trialdesk.entrypoints.web.subject_page import back_to, casebook_url, render, submit
 from trialdesk.services import adverse_events as ae
 from trialdesk.services import ctcae, signatures, tumor
 from trialdesk.services.commands import (
@@ -265,7 +267,17 @@ def sign_form(
 
     # the password typed is never sent back
     state = FormState("sign-form", {"meaning": text(form, "meaning")})
-    back = submit(request, uow, p, nct_id, subject_number, state, record)
+    try:
+        back = submit(request, uow, p, nct_id, subject_number, state, record)
+    except AuthenticationFailed as exc:
+        # a wrong signing password: the use case counted the attempt (the login's lockout, 21 CFR 11.300(d)) and
+        # audited it (casebook.sign_failed), committed; the signer stays logged in and the form comes back
+        if "locked" in exc.message:
+            word = _("Locked after repeated wrong passwords; the casebook was not signed. Try again later.")
+        else:
+            word = _("Wrong password; the casebook was not signed.")
+        refused = FormState(state.form, state.values, {"password": word}, CHECK_FIELDS)
+        return render(request, uow, p, nct_id, subject_number, form_state=refused, status_code=422)
     return back or _back(subject_number, "signature")
 
 
@@ -276,9 +288,12 @@ def _sae_text(clock: dict[str, Any] | None) -> str:
     if not clock:
         return ""
     if clock["reported_at"]:
-        return f"reported {clock['reported_at'][:16]}" + (" (late)" if clock["status"] == "reported_late" else "")
-    word = "OVERDUE" if clock["status"] == "overdue" else "due"
-    return f"SAE report {word} by {clock['due_by'][:16].replace('T', ' ')} UTC"
+        if clock["status"] == "reported_late":
+            return _("reported %(when)s (late)", when=when(clock["reported_at"]))
+        return _("reported %(when)s", when=when(clock["reported_at"]))
+    if clock["status"] == "overdue":
+        return _("SAE report OVERDUE since %(when)s", when=when(clock["due_by"]))
+    return _("SAE report due by %(when)s", when=when(clock["due_by"]))
 
 
 def ae_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
@@ -317,8 +332,8 @@ def ae_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[
                 i["id"],
                 f"{i['term']} ({i['meddra_code']})",
                 i["grade"],
-                i["onset_date"],
-                i["resolution_date"] or "",
+                date_cell(i["onset_date"]),
+                date_cell(i["resolution_date"]),
                 ", ".join(label(c) for c in i["seriousness"]) if i["serious"] else label("no"),
                 label(i["outcome"]),
                 _sae_text(i["sae"]),
@@ -333,17 +348,24 @@ def ae_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[
     }
 
 
-def _fmt(value: Any, suffix: str = "") -> str:
-    return "" if value is None else f"{value:g}{suffix}" if isinstance(value, (int, float)) else str(value)
+def _mm(value: Any) -> str:
+    """A length in mm to one decimal (``80 mm``, ``42.5 mm``); blank when not computed."""
+    return _("%(mm)s mm", mm=num(value, 1)) if isinstance(value, (int, float)) else ""
 
 
 _NEW_LESION_TEXT = {"none": "no", "equivocal": "equivocal", "unequivocal": "yes"}
 
 
 def _change(result: dict[str, Any], since: str) -> str:
-    """``+20.0 % (+10 mm)``: the change of the target sum from the baseline or nadir (blank when not computed)."""
-    pct, mm = result.get(f"change_from_{since}_pct"), result.get(f"change_from_{since}_mm")
-    return "" if pct is None else f"{pct:+.1f} %" + ("" if mm is None else f" ({mm:+g} mm)")
+    """``+20.0% (+10 mm)``: the change of the target sum from the baseline or nadir (blank when not computed)."""
+    change, mm = result.get(f"change_from_{since}_pct"), result.get(f"change_from_{since}_mm")
+    if change is None:
+        return ""
+    text = pct(change, 1, signed=True)
+    if mm is None:
+        return text
+    signed_mm = ("+" if mm > 0 else "−" if mm < 0 else "") + _("%(mm)s mm", mm=num(abs(mm), 1))
+    return f"{text} ({signed_mm})"
 
 
 def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
@@ -352,26 +374,29 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
     summary = tumor.recist_summary(uow, principal, nct_id, subject.subject_number)
     can_raise = principal.can(Action.QUERY_RAISE, subject.site_key)
     can_audit = principal.can(Action.AUDIT_VIEW, subject.site_key)
+    sdv = casebook.sdv_states(uow, principal, nct_id, subject) if summary["assessments"] else {}
     rows = []
     for a in summary["assessments"]:
         r = a["result"]
-        date: Any = a["assessment_date"]
+        date: Any = date_cell(a["assessment_date"])
         if can_raise:
             target = f"tumor_assessment:{a['id']}:assessment_date"
             date = {
-                "text": date,
+                **date,
                 "raise": casebook.raise_href(subject.subject_number, target),
-                "about": _("Tumour assessment #%(id)s: assessment date = %(date)s", id=a["id"], date=date),
+                "about": _(
+                    "Tumour assessment #%(id)s: assessment date = %(date)s", id=a["id"], date=day(a["assessment_date"])
+                ),
             }
         if a["baseline"]:
-            row = [date, _("baseline"), _fmt(r.get("baseline_sum_mm"), " mm"), *[""] * 7]
+            row = [date, _("baseline"), _mm(r.get("baseline_sum_mm")), *[""] * 7]
         else:
-            # saved before reasons were stored: none to show (a re-save computes it)
-            reason = r.get("reason") or (_("re-save to compute") if a["overall_response"] else "")
+            # the reason is the engine's, stored or computed when read (tumor.recist_summary)
+            reason = r.get("reason") or ""
             row = [
                 date,
                 _("follow-up"),
-                _fmt(r.get("sum_mm"), " mm"),
+                _mm(r.get("sum_mm")),
                 _change(r, "baseline"),
                 _change(r, "nadir"),
                 label(r.get("target_response", "")),
@@ -380,6 +405,7 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
                 label(a["overall_response"] or ""),
                 reason,
             ]
+        row.append(casebook.sdv_badge(sdv, "tumor_assessment", a["id"]))
         if can_audit:
             row.append(
                 {"href": casebook.history_href("tumor_assessment", a["id"]), "text": _("History"), "small": True}
@@ -414,6 +440,7 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
             N_("New lesion"),
             N_("Overall"),
             N_("Reason"),
+            N_("SDV"),
             *([N_("Audit")] if can_audit else []),
         ],
         "rows": rows,
@@ -442,20 +469,22 @@ def _carried_lesions(
 def signature_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     status = signatures.casebook_status(uow, principal, nct_id, subject.subject_number)
     words = {
-        "unsigned": "Not signed.",
-        "signed": "Signed.",
-        "needs_resigning": "The signature was invalidated by a later change: the casebook needs re-signing.",
+        "unsigned": _("Not signed."),
+        "signed": _("Signed."),
+        "needs_resigning": _("The signature was invalidated by a later change: the casebook needs re-signing."),
     }
     return {
         "title": N_("Signature"),
         "columns": [N_("Signed at"), N_("By"), N_("Meaning"), N_("Data version"), N_("Status")],
         "rows": [
             [
-                s["signed_at"],
+                moment_cell(s["signed_at"]),
                 s["signer_name"],
-                s["meaning"],
+                s["meaning"],  # the words signed, as signed
                 s["data_version"],
-                "valid" if s["valid"] else f"invalidated {s['invalidated_at']}: {s['invalidated_reason']}",
+                _("valid")
+                if s["valid"]
+                else _("invalidated %(when)s: %(reason)s", when=when(s["invalidated_at"]), reason=s["invalidated_reason"]),
             ]
             for s in status["signatures"]
         ],
@@ -474,18 +503,18 @@ def site_sae_panel(uow: Any, principal: Principal, nct_id: str, site_key: str) -
         return None
     found = ae.serious_events(uow, principal, nct_id, site_key)
     return {
-        "title": "Serious adverse events",
-        "columns": ["Subject", "Term", "Grade", "Onset", "Criteria", "Reporting"],
+        "title": N_("Serious adverse events"),
+        "columns": [N_("Subject"), N_("Term"), N_("Grade"), N_("Onset"), N_("Criteria"), N_("Reporting")],
         "rows": [
             [
                 {"href": casebook_url(s["subject"], "adverse_events"), "text": s["subject"]},
                 s["term"],
                 s["grade"],
                 s["onset_date"],
-                ", ".join(s["seriousness"]),
+                ", ".join(label(c) for c in s["seriousness"]),
                 _sae_text(s["sae"]),
             ]
             for s in found
         ],
-        "empty": "No serious adverse events.",
+        "empty": N_("No serious adverse events."),
     }

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import AppDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep
+from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, validate
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import design as design_service
 from trialdesk.stats.simulation_results import DEFAULT_SEED
@@ -58,20 +59,32 @@ def _svg(fig: Figure) -> str:
     return text[text.find("<svg") :]
 
 
+class DesignPageForm(BaseModel):
+    """The design page's inputs (a GET form): the number of trials is clamped to the page's range afterwards."""
+
+    model_config = ConfigDict(extra="ignore")
+    trials: int = design_service.WEB_DEFAULT_TRIALS
+    hr: float | None = Field(None, gt=0.05, le=5)
+    seed: int = Field(DEFAULT_SEED, ge=0, le=2**32 - 1)
+
+
 @pages.get("/ops/design", response_class=HTMLResponse, include_in_schema=False)
-def design_page(
-    request: Request,
-    p: PagePrincipalDep,
-    td: AppDep,
-    nct_id: TrialDep,
-    trials: int = design_service.WEB_DEFAULT_TRIALS,
-    hr: float | None = None,
-    seed: int = Query(DEFAULT_SEED, ge=0, le=2**32 - 1),
-) -> HTMLResponse:
+def design_page(request: Request, p: PagePrincipalDep, td: AppDep, nct_id: TrialDep) -> HTMLResponse:
+    """The design's closed form and simulations; a value the form refuses comes back (422) in its input with the
+    message beside it, nothing simulated."""
     from trialdesk.adapters.design_figures import analysis_time_figure, power_curve_figure
     from trialdesk.adapters.figures import figure_fonts
     from trialdesk.entrypoints.web.templating import figure_text
 
+    typed = {k: request.query_params.get(k, "") for k in ("trials", "hr", "seed")}
+    try:
+        form = validate(DesignPageForm, {k: v for k, v in typed.items() if v.strip()})  # empty: the default
+    except FormInvalid as exc:
+        with td.uow(p.username) as uow:  # the permission to see the design, as for a good request
+            design_service.design_of(uow, p, nct_id)
+        state = FormState("design-form", typed, exc.errors, CHECK_FIELDS)
+        return templates.TemplateResponse(request, "design.html", ctx(request, state=state), status_code=422)
+    trials, hr, seed = form.trials, form.hr, form.seed
     with td.uow(p.username) as uow:  # closed before the (long) simulations
         design = design_service.design_of(uow, p, nct_id)
         report = design_service.closed_form(uow, p, nct_id, hr)
@@ -99,5 +112,6 @@ def design_page(
             seed=seed,
             power_svg=power_svg,
             time_svg=time_svg,
+            state=None,
         ),
     )

@@ -24,7 +24,9 @@ from trialdesk.entrypoints.web.labels import N_
 from trialdesk.entrypoints.web.prior_therapy_rows import (
     PRIOR_ROWS,
     THERAPY_CLASSES,
+    THERAPY_RESPONSES,
     THERAPY_SETTINGS,
+    THERAPY_STOP_REASONS,
     parse_day,
     prior_row_count,
     prior_row_labels,
@@ -393,6 +395,8 @@ def _form_response(
             prior_rows=prior_rows,
             therapy_classes=THERAPY_CLASSES,
             therapy_settings=THERAPY_SETTINGS,
+            therapy_responses=THERAPY_RESPONSES,
+            therapy_stop_reasons=THERAPY_STOP_REASONS,
         ),
         status_code=status_code,
     )
