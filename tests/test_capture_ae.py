@@ -306,10 +306,16 @@ def test_edit_needs_reason_and_audits_old_and_new(cap):
         [event] = uow.audit.query(entity_type="adverse_event", action_prefix="adverse_event.updated")
     # the subject is named in both states (found by the audit trail's subject filter; not a change)
     assert json.loads(event.before_json) == {
-        "subject_number": "HUN-0001", "grade": 2, "resolution_date": None, "outcome": None
+        "subject_number": "HUN-0001",
+        "grade": 2,
+        "resolution_date": None,
+        "outcome": None,
     }
     assert json.loads(event.after_json) == {
-        "subject_number": "HUN-0001", "grade": 3, "resolution_date": "2026-01-30", "outcome": "recovered"
+        "subject_number": "HUN-0001",
+        "grade": 3,
+        "resolution_date": "2026-01-30",
+        "outcome": "recovered",
     }
     assert (event.actor, event.reason) == ("investigator1", "source document says grade 3")
 

@@ -84,7 +84,7 @@ def test_capture_api_and_pages(td, shared_dir):
     for text in (
         "Adverse events",
         "Febrile neutropenia (10016288)",
-        "SAE report due by 2026-03-03 02:00 UTC",
+        "SAE report due by 3 Mar 2026, 10:00 CST",  # 24 h after entry (2 Mar 02:00 UTC), the sites' time
         '<datalist id="ctcae-terms">',
         '<option value="Nausea">',
         'name="rel_docetaxel"',
@@ -117,5 +117,5 @@ def test_capture_api_and_pages(td, shared_dir):
 
     td.clock.advance(hours=25)
     site = client.get(f"/ops/sites/{OWN}", headers=h["monitor"])
-    assert "Serious adverse events" in site.text and "SAE report OVERDUE by 2026-03-03 02:00 UTC" in site.text
+    assert "Serious adverse events" in site.text and "SAE report OVERDUE by 3 Mar 2026, 10:00 CST" in site.text
     assert "Open queries" in site.text and "Please confirm" in site.text

@@ -198,9 +198,9 @@ def test_lesion_grid_and_reasons(web):
     assert rows == [
         ["T1", "Target", "liver", "50 mm", "30 mm"],
         ["T2", "Target", "lung", "30 mm", "20 mm"],
-        ["B1", "Non-target", "bone", "present", "present"],
+        ["B1", "Non-target", "bone", "Present", "Present"],
     ]
-    assert 'data-label="2026-02-16"' in grid and "raise=tumor_assessment%3A" in grid
+    assert 'data-label="16 Feb 2026"' in grid and "raise=tumor_assessment%3A" in grid
     assert "PR: sum \u221237.5 % from baseline (≤\u221230 %)" in page
 
 

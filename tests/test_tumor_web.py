@@ -88,22 +88,23 @@ def test_follow_up_form_lists_baseline_lesions_and_table_gives_reasons(web):
     }
     assert _post(client, h, pd).status_code == 303
     rows = _table_rows(client.get(SUBJECT + "?tab=tumour", headers=h).text)
-    assert rows[0][:3] == ["2025-12-28", "baseline", "80 mm"]
-    date, kind, total, vs_base, vs_nadir, target, non_target, new, overall, reason = rows[1]
+    assert rows[0][:3] == ["28 Dec 2025", "baseline", "80 mm"]  # the date as people read it (issue 15)
+    date, kind, total, vs_base, vs_nadir, target, non_target, new, overall, reason, sdv = rows[1]
+    assert sdv == ""  # not verified by a monitor
     # responses in words with the RECIST abbreviation (labels.py)
     assert (total, vs_base, target, non_target, new, overall) == (
         "50 mm",
-        "-37.5 % (-30 mm)",
+        "\u221237.5% (\u221230 mm)",  # percentages as the pct filter writes them, a true minus sign
         "Partial response (PR)",
         "Non-CR/non-PD",
         "No",
         "Partial response (PR)",
     )
     assert reason == "PR: sum \u221237.5 % from baseline (≤\u221230 %)"
-    date, kind, total, vs_base, vs_nadir, target, non_target, new, overall, reason = rows[2]
+    date, kind, total, vs_base, vs_nadir, target, non_target, new, overall, reason, sdv = rows[2]
     assert (total, vs_nadir, target, new, overall) == (
         "60 mm",
-        "+20.0 % (+10 mm)",
+        "+20.0% (+10 mm)",
         "Progressive disease (PD)",
         "Yes",
         "Progressive disease (PD)",

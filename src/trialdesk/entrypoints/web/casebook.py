@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from trialdesk.domain.access import Action, Principal
+from trialdesk.entrypoints.web.i18n import day, num, when
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.labels import N_, label
 
@@ -70,6 +71,22 @@ def history_href(entity_type: str, entity_id: Any) -> str:
     return "/ops/audit?" + urlencode({"entity_type": entity_type, "entity_id": str(entity_id)})
 
 
+def date_cell(value: Any) -> dict[str, str] | str:
+    """A table cell of a calendar date as people read it (``1 Mar 2026`` / ``2026年3月1日``), the ISO date kept for
+    machines: the page writes ``<time datetime="2026-03-01">1 Mar 2026</time>``. Blank when there is no date."""
+    if value is None or value == "":
+        return ""
+    return {"text": day(value), "datetime": str(value)[:10]}
+
+
+def moment_cell(value: Any) -> dict[str, str] | str:
+    """A table cell of a moment in the sites' time zone, to the minute (``2 Mar 2026, 10:00 CST``), the stored UTC
+    moment kept in ``datetime``. Blank when there is none."""
+    if value is None or value == "":
+        return ""
+    return {"text": when(value), "datetime": str(value)}
+
+
 def _shown(value: Any) -> str:
     if value is None or value == "":
         return "—"
@@ -117,7 +134,7 @@ def _words(entity_type: str, record: dict[str, Any], field: str, subject_number:
     elif entity_type == "screening":
         head = _("Screening %(number)s", number=record["screening_number"])
     elif entity_type == "tumor_assessment":
-        head = _("Tumour assessment #%(id)s of %(date)s", id=record["id"], date=record["assessment_date"])
+        head = _("Tumour assessment #%(id)s of %(date)s", id=record["id"], date=day(record["assessment_date"]))
         if field.startswith("lesions."):
             lesion_id = field.split(".", 1)[1]
             lesion: dict[str, Any] = next((le for le in record["lesions"] if le.get("lesion_id") == lesion_id), {})
@@ -152,7 +169,7 @@ def describe(uow: Any, principal: Principal, nct_id: str, subject: Any, target: 
     }
 
 
-def _sdv_states(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[tuple[str, str], str]:
+def sdv_states(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[tuple[str, str], str]:
     """Each record's source-data-verification state (``services.monitoring``): verified, changed or unverified."""
     from trialdesk.services import monitoring
 
@@ -162,6 +179,12 @@ def _sdv_states(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
 
 #: The SDV badge of a record's state (unverified: none).
 SDV_BADGE = {"verified": N_("SDV ✓"), "changed": N_("changed since SDV")}
+
+
+def sdv_badge(states: dict[tuple[str, str], str], entity_type: str, entity_id: Any) -> str:
+    """The badge of a record (translated), blank when it is not verified."""
+    badge = SDV_BADGE.get(states.get((entity_type, str(entity_id)), ""))
+    return _(badge) if badge else ""
 
 
 def about_many(
@@ -203,21 +226,22 @@ def decorate(uow: Any, principal: Principal, nct_id: str, subject: Any, panels: 
         if len(records) != len(panel["rows"]):
             continue  # not the rows the records describe: leave the panel as it is
         if sdv is None:
-            sdv = _sdv_states(uow, principal, nct_id, subject)
+            sdv = sdv_states(uow, principal, nct_id, subject)
         rows = []
         for record, row in zip(records, panel["rows"]):
             cells = list(row)
             if can_raise:
                 for index, field in columns.items():
-                    if index < len(cells) and not isinstance(cells[index], dict):
-                        target = f"{entity_type}:{record['id']}:{field}"
-                        cells[index] = {
-                            "text": cells[index],
-                            "raise": raise_href(subject.subject_number, target),
-                            "about": _words(entity_type, record, field, subject.subject_number),
-                        }
-            badge = SDV_BADGE.get(sdv.get((entity_type, str(record["id"])), ""))
-            cells.append(_(badge) if badge else "")
+                    cell = cells[index] if index < len(cells) else None
+                    if index >= len(cells) or (isinstance(cell, dict) and ("href" in cell or "raise" in cell)):
+                        continue  # a link already, or no such column
+                    target = f"{entity_type}:{record['id']}:{field}"
+                    cells[index] = {
+                        **(cell if isinstance(cell, dict) else {"text": cell}),  # a date keeps its datetime
+                        "raise": raise_href(subject.subject_number, target),
+                        "about": _words(entity_type, record, field, subject.subject_number),
+                    }
+            cells.append(sdv_badge(sdv, entity_type, record["id"]))
             if can_audit:
                 audit_id = record.get("audit_id", record["id"])
                 cells.append({"href": history_href(entity_type, audit_id), "text": _("History"), "small": True})
@@ -235,7 +259,7 @@ def lesion_grid(uow: Any, principal: Principal, nct_id: str, subject: Any, asses
     for a in assessments:
         for le in a["lesions"]:
             lesions.setdefault(le["lesion_id"], le)
-    columns = [_("Lesion"), _("Kind"), _("Organ / site")] + [str(a["assessment_date"]) for a in assessments]
+    columns = [_("Lesion"), _("Kind"), _("Organ / site")] + [day(a["assessment_date"]) for a in assessments]
     rows = []
     for lesion_id, first in lesions.items():
         row: list[Any] = [
@@ -250,7 +274,11 @@ def lesion_grid(uow: Any, principal: Principal, nct_id: str, subject: Any, asses
                 row.append("")
                 continue
             value = found.get("measurement")
-            text = f"{value:g} mm" if isinstance(value, (int, float)) else _shown(value or found.get("status"))
+            status = found.get("status")
+            if isinstance(value, (int, float)):
+                text = _("%(mm)s mm", mm=num(value, 1))
+            else:
+                text = label(status) if status else _shown(value)
             if can_raise:
                 target = f"tumor_assessment:{a['id']}:lesions.{lesion_id}"
                 about = _words("tumor_assessment", a, f"lesions.{lesion_id}", subject.subject_number)

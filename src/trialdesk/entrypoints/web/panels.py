@@ -20,6 +20,7 @@ from trialdesk.entrypoints.web import (
     routes_screening,
     routes_treatment,
 )
+from trialdesk.entrypoints.web.labels import N_
 
 Panel = dict[str, Any]
 PanelFn = Callable[[Any, Principal, str, Any], Panel | None]
@@ -36,10 +37,10 @@ def subjects_panel(uow: Any, principal: Principal, nct_id: str, site_key: str) -
         for s in subjects_visible(uow, principal, nct_id, site_key=site_key)
     ]
     return {
-        "title": "Subjects",
-        "columns": ["Subject", "Status", "Since"],
-        "rows": rows,
-        "empty": "No subjects at this site yet.",
+        "title": N_("Subjects"),
+        "columns": [N_("Subject"), N_("Status"), N_("Since")],
+        "rows": rows,  # codes labelled and dates shown as dates by the site page
+        "empty": N_("No subjects at this site yet."),
     }
 
 

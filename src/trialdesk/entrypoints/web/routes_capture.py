@@ -15,6 +15,7 @@ from trialdesk.domain.access import Action, Principal
 from trialdesk.domain.errors import AuthenticationFailed
 from trialdesk.entrypoints.web import casebook
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
+from trialdesk.entrypoints.web.casebook import date_cell, moment_cell
 from trialdesk.entrypoints.web.deps import (
     FormDep,
     PagePrincipalDep,
@@ -25,7 +26,6 @@ from trialdesk.entrypoints.web.deps import (
     committed,
 )
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, Rename, text, typed, validate
-from trialdesk.entrypoints.web.casebook import date_cell, moment_cell
 from trialdesk.entrypoints.web.i18n import day, num, pct, when
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.labels import N_, label
@@ -292,7 +292,7 @@ def _sae_text(clock: dict[str, Any] | None) -> str:
             return _("reported %(when)s (late)", when=when(clock["reported_at"]))
         return _("reported %(when)s", when=when(clock["reported_at"]))
     if clock["status"] == "overdue":
-        return _("SAE report OVERDUE since %(when)s", when=when(clock["due_by"]))
+        return _("SAE report OVERDUE by %(when)s", when=when(clock["due_by"]))
     return _("SAE report due by %(when)s", when=when(clock["due_by"]))
 
 
@@ -484,7 +484,9 @@ def signature_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -
                 s["data_version"],
                 _("valid")
                 if s["valid"]
-                else _("invalidated %(when)s: %(reason)s", when=when(s["invalidated_at"]), reason=s["invalidated_reason"]),
+                else _(
+                    "invalidated %(when)s: %(reason)s", when=when(s["invalidated_at"]), reason=s["invalidated_reason"]
+                ),
             ]
             for s in status["signatures"]
         ],

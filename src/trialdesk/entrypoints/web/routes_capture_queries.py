@@ -24,6 +24,7 @@ from trialdesk.entrypoints.web.deps import (
     committed,
 )
 from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, service_errors, text, typed, validate
+from trialdesk.entrypoints.web.i18n import day
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.labels import N_, label
 from trialdesk.entrypoints.web.subject_page import back_to, casebook_url, submit
@@ -155,7 +156,7 @@ def queries_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> 
                 on,
                 q["message"],
                 label(q["status"]),
-                f"{q['raised_by']} {q['raised_at'][:10]}",
+                _("%(who)s, %(day)s", who=q["raised_by"], day=day(q["raised_at"])),
                 f"{label(q['history'][-1]['action'])}: {q['history'][-1]['text'] or ''}",
             ]
             for q, on in zip(found, about)
@@ -176,18 +177,18 @@ def site_queries_panel(uow: Any, principal: Principal, nct_id: str, site_key: st
     found = queries.list_queries(uow, principal, nct_id, site=site_key)
     found = [q for q in found if q["status"] != "closed"]
     return {
-        "title": "Open queries",
-        "columns": ["#", "Subject", "On", "Message", "Status", "Since"],
+        "title": N_("Open queries"),
+        "columns": [N_("#"), N_("Subject"), N_("On"), N_("Message"), N_("Status"), N_("Since")],
         "rows": [
             [
                 q["id"],
                 {"href": casebook_url(q["subject"], "queries"), "text": q["subject"]},
-                f"{q['entity_type']} · {q['field']}",
+                f"{label(q['entity_type'])} · {q['field']}",
                 q["message"],
                 q["status"],
                 q["raised_at"][:10],
             ]
             for q in found
         ],
-        "empty": "No open queries.",
+        "empty": N_("No open queries."),
     }

@@ -19,6 +19,7 @@ from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError, prob
 from trialdesk.domain.schedule import Visit, VisitStatus
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.carried import carried_forward
+from trialdesk.entrypoints.web.casebook import date_cell
 from trialdesk.entrypoints.web.deps import (
     FormDep,
     PagePrincipalDep,
@@ -30,6 +31,9 @@ from trialdesk.entrypoints.web.deps import (
     committed,
 )
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, check_fields, service_errors, text, typed, validate
+from trialdesk.entrypoints.web.i18n import day, num
+from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.labels import N_, label
 from trialdesk.entrypoints.web.subject_page import back_to, submit
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import treatment
@@ -397,29 +401,30 @@ def calendar_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) ->
     try:
         visits = treatment.subject_calendar(uow, principal, nct_id, subject.subject_number)
     except TrialdeskError as exc:
-        return {"title": "Calendar", "empty": f"No calendar: {exc.message}"}
+        return {"title": N_("Calendar"), "empty": _("No calendar: %(why)s", why=exc.message)}
     html = templates.env.get_template("treatment_calendar_panel.html").render(
         visits=visits, css=_STATUS_CLASS, subject=subject
     )
-    return {"title": "Calendar", "html": html}
+    return {"title": N_("Calendar"), "html": html}
 
 
 def doses_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any] | None:
     if not _randomized(uow, subject):
         return None
     doses = treatment.list_doses(uow, principal, nct_id, subject.subject_number)
+    # mg and kg to one decimal (a dose is prescribed to 0.1 mg), dates as people read them, codes as labels
     rows = [
         [
             str(d["cycle"]),
             d["drug"],
-            d["dose_date"],
-            f"{d['planned_mg']:g}",
-            f"{d['actual_mg']:g}",
-            f"{d['weight_kg']:g}" if d["weight_kg"] is not None else "",
-            ("reload" if d["reload"] else "loading") if d["loading"] else "",
+            date_cell(d["dose_date"]),
+            num(d["planned_mg"], 1),
+            num(d["actual_mg"], 1),
+            num(d["weight_kg"], 1) if d["weight_kg"] is not None else "",
+            (_("reload") if d["reload"] else _("loading")) if d["loading"] else "",
             f"{d['delay_days']:+d}" + (f" ({d['delay_reason']})" if d["delay_reason"] else ""),
             str(d["reduction_level"]) + (f" ({d['reduction_reason']})" if d["reduction_reason"] else ""),
-            "yes" if d["interrupted"] else "",
+            label("yes") if d["interrupted"] else "",
             d["override_reason"] or "",
             f"#{d['id']}",
         ]
@@ -429,23 +434,23 @@ def doses_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
     last_cycle = max((d["cycle"] for d in doses), default=0)
     last_weight = doses[-1]["weight_kg"] if doses else None
     panel: dict[str, Any] = {
-        "title": "Doses",
+        "title": N_("Doses"),
         "columns": [
-            "Cycle",
-            "Drug",
-            "Date",
-            "Planned mg",
-            "Given mg",
-            "Weight kg",
-            "Loading",
-            "Delay (days)",
-            "Dose level",
-            "Interrupted",
-            "Override",
-            "Id",
+            N_("Cycle"),
+            N_("Drug"),
+            N_("Date"),
+            N_("Planned mg"),
+            N_("Given mg"),
+            N_("Weight kg"),
+            N_("Loading"),
+            N_("Delay (days)"),
+            N_("Dose level"),
+            N_("Interrupted"),
+            N_("Override"),
+            N_("Id"),
         ],
         "rows": rows,
-        "empty": "No dose recorded yet.",
+        "empty": N_("No dose recorded yet."),
     }
     if can_enter:
         panel["forms"] = ["treatment_dose_panel_form.html"]
@@ -467,18 +472,18 @@ def disposition_panel(uow: Any, principal: Principal, nct_id: str, subject: Any)
         return None
     rows = [
         [
-            d["kind"].replace("_", " "),
-            d["event_date"],
-            d["reason"] or "",
-            ", ".join(f"{k}: {v}" for k, v in d["details"].items()),
+            label(d["kind"]),
+            date_cell(d["event_date"]),
+            _(d["reason"]) if d["reason"] else "",  # free text; the form's suggested reasons are translated
+            ", ".join(f"{label(k)}: {day(v) if k.endswith('_date') else v}" for k, v in d["details"].items()),
         ]
         for d in treatment.list_dispositions(uow, principal, nct_id, subject.subject_number)
     ]
     panel: dict[str, Any] = {
-        "title": "Disposition",
-        "columns": ["Event", "Date", "Reason / cause / therapy", "Details"],
+        "title": N_("Disposition"),
+        "columns": [N_("Event"), N_("Date"), N_("Reason / cause / therapy"), N_("Details")],
         "rows": rows,
-        "empty": "On study; no disposition event recorded.",
+        "empty": N_("On study; no disposition event recorded."),
     }
     if principal.can(Action.DATA_ENTER, subject.site_key):
         panel["forms"] = ["treatment_disposition_form.html"]
@@ -501,14 +506,14 @@ def upcoming_visits_panel(uow: Any, principal: Principal, nct_id: str, site_key:
             v.label,
             v.status.value.upper(),
             v.planned.isoformat(),
-            f"{v.window_start.isoformat()} to {v.window_end.isoformat()}",
+            _("%(start)s to %(end)s", start=day(v.window_start), end=day(v.window_end)),
         ]
         for v in visits
     ]
     return {
-        "title": "Upcoming visits",
-        "columns": ["Subject", "Visit", "Status", "Planned", "Window"],
+        "title": N_("Upcoming visits"),
+        "columns": [N_("Subject"), N_("Visit"), N_("Status"), N_("Planned"), N_("Window")],
         "rows": rows,
-        "empty": "No visit due in the next 4 weeks.",
-        "actions": [{"href": f"/ops/sites/{site_key}/calendar.ics", "label": "Download calendar (.ics)"}],
+        "empty": N_("No visit due in the next 4 weeks."),
+        "actions": [{"href": f"/ops/sites/{site_key}/calendar.ics", "label": N_("Download calendar (.ics)")}],
     }
