@@ -294,3 +294,19 @@ def test_password_form_says_each_refusal_beside_its_field(web):
             assert "value=" not in _tag(page, name)
     assert 'id="password-error"' in r.text and "Check the values marked below." in r.text
     assert change(PASSWORD, "a fresh long passphrase", "a fresh long passphrase").status_code == 303
+
+
+def test_the_new_messages_in_chinese(web):
+    """A Chinese reader gets the messages and the new codes in Chinese (the standard clinical terms)."""
+    td, client, h = web
+    csrf = _login(client, "coordinator1")
+    assert client.get("/ops?lang=zh-Hans").status_code == 200  # the choice is kept in a cookie
+    data = {"current": PASSWORD, "new": "a fresh long passphrase", "confirm": "another long passphrase"}
+    r = client.post("/account/password", data={**data, "csrf_token": csrf}, follow_redirects=False)
+    _refused(r, "confirm", "", "两次输入的新密码不一致。")
+    page = client.get(f"/ops/sites/{OWN}/screen")
+    assert "疾病进展" in page.text and "最佳疗效" in page.text and "停止治疗原因" in page.text
+    form = {"patient_ref": "P-89", "screened_on": "2026-01-03", "csrf_token": csrf}
+    form |= _therapy(0, drug_class="endocrine", agent="letrozole", setting="adjuvant", line_of_therapy="0")
+    r = client.post(f"/ops/sites/{OWN}/screen", data=form, follow_redirects=False)
+    _refused(r, "prior_therapies.0.line_of_therapy", "0", "一线治疗为 1")
