@@ -18,8 +18,8 @@ its card's edge (a wide table scrolls inside its card); at 390 px every table ce
 ``tests/a11y``) finds no serious or critical violation at either width (WCAG 2.x A/AA rules and best practices).
 
 The state is a realistic one: the demo's simulated trial (30 subjects, seed 2) on 2026-03-02, recruiting, in
-follow-up, with queries, overdue visits, unsigned casebooks and an enrollment history. Browser walks use SQLite (the database-level behaviour of
-every page is tested on both engines by the page's own tests).
+follow-up, with queries, overdue visits, unsigned casebooks and an enrollment history. The English walks are served
+from SQLite, the Chinese ones from PostgreSQL (``TRIALDESK_TEST_POSTGRES_URL``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import sqlite3
+import uuid
+from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,26 +57,87 @@ USERS = {
 }
 
 
+@contextmanager
+def _postgres_database():
+    """A fresh PostgreSQL database for the module (conftest's ``pg_url`` is per test; the walks share one state)."""
+    from sqlalchemy import text
+
+    from conftest import PG_ADMIN_URL, _pg_admin_engine
+    from trialdesk.adapters.db.engine import resolve_url
+
+    if not PG_ADMIN_URL:
+        if os.environ.get("TRIALDESK_REQUIRE_ALL"):
+            pytest.fail("TRIALDESK_TEST_POSTGRES_URL is not set but TRIALDESK_REQUIRE_ALL is")
+        pytest.skip("the PostgreSQL walks need TRIALDESK_TEST_POSTGRES_URL")
+    name = f"trialdesk_walk_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield resolve_url(PG_ADMIN_URL).rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def _busiest_site(url: str) -> str:
+    """The demo code of the site with the most subjects in the study (the demo numbers them <site code>-NNNN)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT subject_number, status FROM subjects")).all()
+    engine.dispose()
+    counts = Counter(number.split("-")[0] for number, status in rows if status not in WAITING)
+    return min(counts, key=lambda code: (-counts[code], code))
+
+
+#: subjects not (yet) in the study
+WAITING = {"screen_failed", "screening", "eligible"}
+
+
+@contextmanager
+def _served(url: str):
+    td = bootstrap(url)
+    report = run_demo(td, subjects=30, seed=2, until=TODAY)
+    assert report.randomized >= 10, report.to_dict()
+    td.clock = lambda: dt.datetime.combine(TODAY, dt.time(9), tzinfo=dt.UTC)
+    try:
+        with live_server(create_app(td_app=td)) as served:
+            yield served, _busiest_site(url)
+    finally:
+        td.dispose()
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def servers(tmp_path_factory):
+    """One demo state per database engine, made on first use: the English walks run on SQLite, the Chinese ones on
+    PostgreSQL, so every page of every walk is served from both engines."""
     require_chromium()
     require_axe()
-    folder = tmp_path_factory.mktemp("walks")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRIALDESK_DATA_DIR", str(folder / "data"))
-        td = bootstrap(f"sqlite:///{folder / 'demo.sqlite'}")
-        report = run_demo(td, subjects=30, seed=2, until=TODAY)
-        assert report.randomized >= 10, report.to_dict()
-        td.clock = lambda: dt.datetime.combine(TODAY, dt.time(9), tzinfo=dt.UTC)
-        # site staff of the site with the most subjects in the study (the demo numbers them <site code>-NNNN)
-        with sqlite3.connect(folder / "demo.sqlite") as db:
-            site = db.execute(
-                "SELECT substr(subject_number, 1, instr(subject_number, '-') - 1) AS code FROM subjects "
-                "WHERE status NOT IN ('screen_failed', 'screening', 'eligible') GROUP BY code ORDER BY count(*) DESC, code"
-            ).fetchone()[0]
-        with live_server(create_app(td_app=td)) as url:
-            yield url, site
-        td.dispose()
+    # one local-state folder for both (the apps read it while they serve: keys, sessions)
+    with ExitStack() as stack, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRIALDESK_DATA_DIR", str(tmp_path_factory.mktemp("walks-data")))
+        made: dict[str, tuple[str, str]] = {}
+
+        def get(engine: str) -> tuple[str, str]:
+            if engine not in made:
+                folder = tmp_path_factory.mktemp(f"walks-{engine}")
+                url = (
+                    f"sqlite:///{folder / 'demo.sqlite'}"
+                    if engine == "sqlite"
+                    else stack.enter_context(_postgres_database())
+                )
+                made[engine] = stack.enter_context(_served(url))
+            return made[engine]
+
+        yield get
+
+
+#: the database engine each language's walks run on
+ENGINES = {"en": "sqlite", "zh-Hans": "postgres"}
 
 
 class Walk:
@@ -261,10 +324,10 @@ TASKS: dict[str, Callable[[Walk], None]] = {
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("role", list(USERS))
-def test_role_walks_its_work_in_each_language(server, role, lang, tmp_path):
+def test_role_walks_its_work_in_each_language(servers, role, lang, tmp_path):
     folder = Path(os.environ.get("TRIALDESK_SCREENSHOTS") or tmp_path) / lang / role
     folder.mkdir(parents=True, exist_ok=True)
-    url, site = server
+    url, site = servers(ENGINES[lang])
     with browser_page() as page:
         walk = Walk(page, url, lang, folder, require_axe(), site)
         walk.login(USERS[role].format(site=site))
