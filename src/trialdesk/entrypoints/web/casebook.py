@@ -342,8 +342,13 @@ def summary(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[s
 
 def audit_events(uow: Any, principal: Principal, nct_id: str, subject: Any, limit: int = 25) -> list[dict[str, Any]]:
     """The subject's latest audit events (``audit.view`` holders only: the caller checks): those of the subject and
-    those naming it, and those of each of its records (doses, adverse events, assessments, dispositions, queries),
-    whose events do not all name the subject. Newest first."""
+    those naming it, and those of each of its records (doses, adverse events, assessments, dispositions, queries).
+    Newest first.
+
+    The services now name the subject (``subject_number``) in every event about its records, so the subject
+    filter alone finds what they write; the records' own events are still gathered because the filter is not
+    equivalent for events already in the chain (written before, and the trail is never rewritten) nor for the
+    SDV marks of ``services.monitoring``, which name the subject as ``subject``."""
     from trialdesk.services import queries
     from trialdesk.services.audit import audit_trail
 
