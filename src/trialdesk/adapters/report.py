@@ -379,7 +379,7 @@ def _html_table(t: ReportTable) -> str:
 
 
 _CSS = """body{font-family:Helvetica,Arial,sans-serif;margin:2em auto;padding:0 .75em;max-width:1100px;color:#222}
-svg{max-width:100%;height:auto}.wide{overflow-x:auto}
+h1{font-size:clamp(1.3rem,5vw,2rem)}svg{max-width:100%;height:auto}.wide{overflow-x:auto}
 table{border-collapse:collapse;margin:.5em 0;font-size:13px}th,td{border:1px solid #bbb;padding:3px 8px;
 text-align:left;white-space:pre-wrap}th{background:#eef2f7}tr.em td{font-weight:bold;background:#f7f7f7}
 .note{font-size:12px;color:#555}figure{margin:1em 0}figcaption{font-weight:bold}"""
