@@ -20,7 +20,7 @@ from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.deps import FormDep, PagePrincipalDep, PrincipalDep, TrialDep, UowDep, committed
 from trialdesk.entrypoints.web.forms import FormInvalid, field_label, readable, text, typed, validate
 from trialdesk.entrypoints.web.i18n import gettext as _
-from trialdesk.entrypoints.web.labels import N_
+from trialdesk.entrypoints.web.labels import N_, label
 from trialdesk.entrypoints.web.prior_therapy_rows import (
     PRIOR_ROWS,
     THERAPY_CLASSES,
@@ -520,15 +520,15 @@ def subject_screenings_panel(uow: Any, principal: Principal, nct_id: str, subjec
                 "href": f"/ops/sites/{subject.site_key}/screenings/{r['screening_number']}",
                 "text": r["screening_number"],
             },
-            r["screened_on"],
-            r["verdict"],
+            r["screened_on"],  # ISO: the subject page shows it as a date in <time datetime>
+            label(r["verdict"]),
             ", ".join(r["failed_criteria"]) or "-",
         ]
         for r in screening.screenings_of(uow, principal, nct_id, subject)
     ]
     return {
-        "title": "Screenings",
-        "columns": ["Screening", "Date", "Verdict", "Failed criteria"],
+        "title": N_("Screenings"),
+        "columns": [N_("Screening"), N_("Date"), N_("Verdict"), N_("Failed criteria")],
         "rows": rows,
-        "empty": "No screening recorded.",
+        "empty": N_("No screening recorded."),
     }
