@@ -283,7 +283,7 @@ def test_prior_therapy_rows_without_json(server, tmp_path):
         page.select_option("select[name='prior_therapies.4.setting']", "adjuvant")
         page.check("input[name='prior_therapies.4.ongoing']")
         with page.expect_response(lambda r: r.url.endswith("/screen") and r.request.method == "POST") as answer:
-            page.click("#screening-form button[type=submit]:not([name])")
+            page.click("#screening-form button[type=submit]:not([name]):not(.default-submit)")
         assert answer.value.status == 422
         end = page.locator("input[name='prior_therapies.0.end_date']")
         assert end.get_attribute("aria-describedby") == "err-prior_therapies.0.end_date"
@@ -294,7 +294,8 @@ def test_prior_therapy_rows_without_json(server, tmp_path):
         assert page.is_checked("input[name='prior_therapies.4.ongoing']")
         _screenshots(page, "screening-prior-rows", tmp_path)
         end.fill("2023-06-30")
-        page.click("#screening-form button[type=submit]:not([name])")
+        # Enter in a field stores the screening (the form's default button), never "More rows"
+        end.press("Enter")
         page.wait_for_url(f"{url}/ops/sites/hunan-cancer-hospital/screenings/*")
     with td.uow() as uow:
         [row] = uow.screenings.for_subject(
