@@ -90,11 +90,23 @@ def demo(tmp_path, shared_dir, monkeypatch):
 
 
 def _calendar_statuses(page) -> dict[str, str]:
+    """Each visit's status code (the cell shows its label; the code is the ``data-code`` of its ``strong``)."""
     rows = page.locator("#calendar-visits tbody tr")
-    return {
-        rows.nth(i).get_attribute("data-label"): rows.nth(i).locator("td").nth(4).inner_text().strip()
-        for i in range(rows.count())
-    }
+    statuses = {}
+    for i in range(rows.count()):
+        status = rows.nth(i).locator("td").nth(4).locator("strong")
+        statuses[rows.nth(i).get_attribute("data-label")] = status.get_attribute("data-code")
+    return statuses
+
+
+def _cell_dates(page, panel: str, column: int) -> list[str | None]:
+    """The ISO date of one column of a panel's table, per row (``<time datetime>``; the text is the human date)."""
+    rows = page.locator(f"#panel-{panel} table.list").first.locator("tbody tr")
+    out = []
+    for i in range(rows.count()):
+        time = rows.nth(i).locator("td").nth(column).locator("time")
+        out.append(time.get_attribute("datetime") if time.count() else None)
+    return out
 
 
 def _table_rows(page, panel: str) -> list[list[str]]:
@@ -162,16 +174,17 @@ def test_coordinator_records_a_dose_and_an_adverse_event(demo, tmp_path):
         page.wait_for_url(f"{url}/ops/subjects/{number}?tab=treatment#panel-doses")
 
         # The doses table now holds the new cycle, given as planned, today.
-        new_rows = [r for r in _table_rows(page, "doses") if r[0] == str(cycle)]
-        assert sorted(r[1] for r in new_rows) == sorted(planned)
-        for r in new_rows:
-            assert r[2] == today.isoformat()
+        doses = zip(_table_rows(page, "doses"), _cell_dates(page, "doses", 2))
+        new_rows = [(r, on) for r, on in doses if r[0] == str(cycle)]
+        assert sorted(r[1] for r, _ in new_rows) == sorted(planned)
+        for r, on in new_rows:
+            assert on == today.isoformat()
             assert r[3] == r[4] == _mg(float(planned[r[1]]))  # planned mg == given mg
         assert page.locator("#panel-doses h3").inner_text() == f"Record cycle {cycle + 1}"
         statuses = _calendar_statuses(page)
         assert statuses[f"C{cycle}D1"] == "done"
-        done_on = page.locator(f"#calendar-visits tr[data-label='C{cycle}D1'] td").nth(3).inner_text()
-        assert done_on.strip() == today.isoformat()
+        done_on = page.locator(f"#calendar-visits tr[data-label='C{cycle}D1'] td").nth(3).locator("time")
+        assert done_on.get_attribute("datetime") == today.isoformat()
 
         # Record an adverse event through the AE form, on the Adverse events tab.
         page.click("nav.tabs a[data-tab=ae]")
@@ -199,7 +212,8 @@ def test_coordinator_records_a_dose_and_an_adverse_event(demo, tmp_path):
 
         ae_rows = _table_rows(page, "adverse_events")
         assert len(ae_rows) == ae_before + 1
-        mine = [r for r in ae_rows if r[1] == f"Nausea ({NAUSEA_MEDDRA})" and r[3] == today.isoformat()]
+        onsets = _cell_dates(page, "adverse_events", 3)
+        mine = [r for r, on in zip(ae_rows, onsets) if r[1] == f"Nausea ({NAUSEA_MEDDRA})" and on == today.isoformat()]
         assert len(mine) == 1
         assert mine[0][2] == "2" and mine[0][5] == "No" and mine[0][6] == "Not recovered/not resolved"
 
