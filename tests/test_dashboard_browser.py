@@ -70,7 +70,11 @@ def test_dashboard_agrees_across_roles_and_forecast_is_bounded(served, tmp_path)
     assert stat_rows[facility] == cells
     # a forecast with dates, not centuries away: before the horizon (~2031) and after today
     for text in (stat_forecast, coord_forecast):
-        dates = [dt.date.fromisoformat(d) for d in re.findall(r"\d{4}-\d{2}-\d{2}", text)]
+        # dates as the page writes them in English (en_GB, CLDR): "18 Sept 2029"
+        dates = [
+            dt.datetime.strptime(d.replace("Sept", "Sep"), "%d %b %Y").date()
+            for d in re.findall(r"\d{1,2} \w{3,4} \d{4}", text)
+        ]
         assert dates, text
         assert all(d < dt.date(2032, 1, 1) for d in dates), text
     print(tmp_path)
