@@ -281,6 +281,21 @@ def _investigator(w: Walk) -> None:
 def _monitor(w: Walk) -> None:
     w.nav("queries")
     assert w.follow("#queries-list a[href*='/ops/subjects/']", "queried-casebook"), "no query in the list"
+    subject = w.page.url.split("/ops/subjects/")[1].split("?")[0].split("#")[0]
+    # risk-based monitoring: the sites' key risk indicators, then a deviation found at this subject's visit, then
+    # source data verification of the subject's records from the deviation log's link
+    w.nav("monitoring")
+    w.nav("deviations")
+    w.page.fill("#deviation-form input[name=subject]", subject)
+    w.page.select_option("#deviation-form select[name=category]", index=1)
+    w.page.fill("#deviation-form input[name=occurred_on]", TODAY.isoformat())
+    w.page.fill("#deviation-form textarea[name=description]", f"WALK-{w.lang}: visit outside its window")
+    w.submit("#deviation-form", "deviation-recorded")
+    assert w.page.locator("#deviations-list", has_text=f"WALK-{w.lang}").count() == 1
+    assert w.follow(f"#deviations-list a[href='/ops/subjects/{subject}/sdv']", "sdv"), "no SDV link"
+    before = w.page.locator("#sdv-records tr[data-state=verified]").count()
+    w.submit("#sdv-records form.inline", "sdv-marked")
+    assert w.page.locator("#sdv-records tr[data-state=verified]").count() == before + 1
     w.nav("sites")
     w.follow("#sites a[href^='/ops/sites/']", "site")
     w.nav("audit")
@@ -297,7 +312,7 @@ def _statistician(w: Walk) -> None:
 
 
 def _sponsor(w: Walk) -> None:
-    for key in ("dashboard", "design", "results"):
+    for key in ("dashboard", "monitoring", "design", "results"):
         w.nav(key)
     # the public registry page, from the results page's breadcrumb (when it is the analysis page): the registry's
     # face stays in the record's language, English, whatever the reader's (entrypoints/web/language.py)
