@@ -26,7 +26,7 @@ LABELS: dict[str, str] = {
     "monitor": N_("Monitor"),
     "statistician": N_("Statistician"),
     # subject status (domain/subject_lifecycle.py)
-    "screening": N_("Screening"),
+    "screening": N_("In screening"),
     "eligible": N_("Eligible"),
     "screen_failed": N_("Screen failure"),
     "randomized": N_("Randomized"),
