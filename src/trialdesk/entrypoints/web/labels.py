@@ -28,6 +28,13 @@ LABELS: dict[str, str] = {
     # subject status (domain/subject_lifecycle.py)
     "screening": N_("In screening"),
     "eligible": N_("Eligible"),
+    # eligibility: a criterion's status and the screening's verdict (domain/eligibility.py)
+    "met": N_("Met"),
+    "not_met": N_("Not met"),
+    "missing": N_("Missing data"),
+    "attested": N_("Attested"),
+    "ineligible": N_("Not eligible"),
+    "incomplete": N_("Incomplete"),
     "screen_failed": N_("Screen failure"),
     "randomized": N_("Randomized"),
     "on_treatment": N_("On treatment"),
