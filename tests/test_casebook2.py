@@ -297,3 +297,23 @@ def test_panel_dates_and_numbers_in_human_form(web):
     assert ">剂量水平<" in chinese  # the Doses table's column "Dose level"
     ae_zh = client.get(f"{SUBJECT}?tab=ae", headers=h["coordinator"]).text
     assert "严重不良事件报告截止 2026年3月3日 10:00 CST" in ae_zh
+
+
+def test_casebook_tables_in_chinese(filled):
+    """In Simplified Chinese: a query's last step by its label (重新开启: re-opened), the RECIST reason in Chinese
+    (部分缓解 = partial response; follow-up T1 30 + T2 20 = 50 mm vs 80 mm at baseline: −37.5 %), the signature's
+    moment in the sites' time zone (02:00 UTC = 10:00 CST)."""
+    td, _, _ = filled
+    client = TestClient(create_app(td))
+    h = {"Authorization": f"Bearer {token_for(td, 'monitor1')}"}
+    queries_page = client.get(f"{SUBJECT}?tab=queries&lang=zh-Hans", headers=h).text
+    [query] = _rows(queries_page, panel="queries")
+    assert query[5] == "重新开启: the log says 148"
+    tumour_page = client.get(f"{SUBJECT}?tab=tumour", headers=h).text  # the language is remembered (cookie)
+    base, follow = _rows(tumour_page, panel="tumour_assessments")
+    assert follow[9].startswith("部分缓解") and "PR:" not in follow[9] and "−37.5%" in follow[9]
+    assert follow[10] == ""  # no SDV yet
+    signature_page = client.get(f"{SUBJECT}?tab=signature", headers=h).text
+    [signature] = _rows(signature_page, panel="signature")
+    assert signature[0] == "2026年3月2日 10:00 CST"
+    assert signature[4].startswith("已于 2026年3月2日 10:00 CST 失效")

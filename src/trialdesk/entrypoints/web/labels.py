@@ -119,6 +119,8 @@ LABELS: dict[str, str] = {
     "open": N_("Open"),
     "answered": N_("Answered"),
     "closed": N_("Closed"),
+    "opened": N_("Opened"),  # a query's steps (its history's actions)
+    "reopened": N_("Reopened"),
     # stratification factors of NCT07003074 and their levels (protocols/NCT07003074.yaml)
     "hr_status": N_("Hormone-receptor status"),
     "disease_setting": N_("Disease setting"),

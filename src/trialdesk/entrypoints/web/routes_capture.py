@@ -29,6 +29,7 @@ from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState
 from trialdesk.entrypoints.web.i18n import day, num, pct, when
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.labels import N_, label
+from trialdesk.entrypoints.web.messages import recist_reason
 from trialdesk.entrypoints.web.subject_page import back_to, casebook_url, render, submit
 from trialdesk.services import adverse_events as ae
 from trialdesk.services import ctcae, signatures, tumor
@@ -392,7 +393,7 @@ def tumor_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
             row = [date, _("baseline"), _mm(r.get("baseline_sum_mm")), *[""] * 7]
         else:
             # the reason is the engine's, stored or computed when read (tumor.recist_summary)
-            reason = r.get("reason") or ""
+            reason = recist_reason(r.get("reason") or "")  # in the page's language
             row = [
                 date,
                 _("follow-up"),
