@@ -286,8 +286,9 @@ def test_panel_dates_and_numbers_in_human_form(web):
     page = client.get(f"{SUBJECT}?tab=treatment", headers=h["coordinator"]).text
     assert '<time datetime="2026-01-06">6 Jan 2026</time>' in page
     [dose] = _rows(page, panel="doses")
-    # Cycle, Drug, Date, Planned mg, Given mg, Weight kg: 75 mg/m² × 1.633 m² = 122.5 mg; 150 given; 60 kg
-    assert dose[:6] == ["1", "docetaxel", "6 Jan 2026", "122.5", "150", "60"]
+    # Cycle, Drug (its name in the protocol), Date, Planned mg, Given mg, Weight kg: 75 mg/m² × 1.633 m² = 122.5 mg;
+    # 150 given; 60 kg
+    assert dose[:6] == ["1", "Docetaxel", "6 Jan 2026", "122.5", "150", "60"]
     page = client.get(f"{SUBJECT}?tab=ae", headers=h["coordinator"]).text
     [event] = _rows(page, panel="adverse_events")
     assert event[3] == "1 Mar 2026" and '<time datetime="2026-03-01">' in page
@@ -295,6 +296,7 @@ def test_panel_dates_and_numbers_in_human_form(web):
     chinese = client.get(f"{SUBJECT}?tab=treatment&lang=zh-Hans", headers=h["coordinator"]).text
     assert '<time datetime="2026-01-06">2026年1月6日</time>' in chinese
     assert ">剂量水平<" in chinese  # the Doses table's column "Dose level"
+    assert _rows(chinese, panel="doses")[0][1] == "多西他赛"  # docetaxel, as the protocol's translations name it
     ae_zh = client.get(f"{SUBJECT}?tab=ae", headers=h["coordinator"]).text
     assert "严重不良事件报告截止 2026年3月3日 10:00 CST" in ae_zh
 

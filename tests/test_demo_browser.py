@@ -176,10 +176,11 @@ def test_coordinator_records_a_dose_and_an_adverse_event(demo, tmp_path):
         # The doses table now holds the new cycle, given as planned, today.
         doses = zip(_table_rows(page, "doses"), _cell_dates(page, "doses", 2))
         new_rows = [(r, on) for r, on in doses if r[0] == str(cycle)]
-        assert sorted(r[1] for r, _ in new_rows) == sorted(planned)
+        # each drug by its name in the protocol: its id capitalised (TQB2102, Trastuzumab, Pertuzumab)
+        assert sorted(r[1].lower() for r, _ in new_rows) == sorted(planned)
         for r, on in new_rows:
             assert on == today.isoformat()
-            assert r[3] == r[4] == _mg(float(planned[r[1]]))  # planned mg == given mg
+            assert r[3] == r[4] == _mg(float(planned[r[1].lower()]))  # planned mg == given mg
         assert page.locator("#panel-doses h3").inner_text() == f"Record cycle {cycle + 1}"
         statuses = _calendar_statuses(page)
         assert statuses[f"C{cycle}D1"] == "done"

@@ -71,6 +71,19 @@ def history_href(entity_type: str, entity_id: Any) -> str:
     return "/ops/audit?" + urlencode({"entity_type": entity_type, "entity_id": str(entity_id)})
 
 
+def drug_names(uow: Any, nct_id: str) -> dict[str, str]:
+    """Each study drug's name (``docetaxel`` → ``Docetaxel``, 多西他赛 in Chinese): the protocol's regimens, in the
+    page's language where the protocol's translations name it."""
+    from trialdesk.entrypoints.web.protocol_text import protocol_text
+    from trialdesk.services.subjects import protocol
+
+    spec = protocol(uow, nct_id)
+    treatment = spec.operations.treatment
+    if treatment is None:
+        return {}
+    return {d.drug: protocol_text(spec, "drugs", d.drug, d.name) for arm in treatment.arms for d in arm.drugs}
+
+
 def date_cell(value: Any) -> dict[str, str] | str:
     """A table cell of a calendar date as people read it (``1 Mar 2026`` / ``2026年3月1日``), the ISO date kept for
     machines: the page writes ``<time datetime="2026-03-01">1 Mar 2026</time>``. Blank when there is no date."""
@@ -101,7 +114,11 @@ def _records(uow: Any, principal: Principal, nct_id: str, subject: Any, entity_t
 
     number = subject.subject_number
     if entity_type == "dose":
-        return list(treatment.list_doses(uow, principal, nct_id, number))
+        names = drug_names(uow, nct_id)
+        return [
+            {**d, "drug_name": names.get(d["drug"], d["drug"])}
+            for d in treatment.list_doses(uow, principal, nct_id, number)
+        ]
     if entity_type == "adverse_event":
         return [adverse_events.ae_dict(uow, r, number) for r in uow.adverse_events.for_subject(subject.id)]
     if entity_type == "disposition":
@@ -126,7 +143,8 @@ def _words(entity_type: str, record: dict[str, Any], field: str, subject_number:
     """The value a query is about, in words: ``Dose #12, cycle 3 docetaxel: actual mg = 120``."""
     name = field.replace("_", " ")
     if entity_type == "dose":
-        head = _("Dose #%(id)s, cycle %(cycle)s %(drug)s", id=record["id"], cycle=record["cycle"], drug=record["drug"])
+        drug = record.get("drug_name") or record["drug"]
+        head = _("Dose #%(id)s, cycle %(cycle)s %(drug)s", id=record["id"], cycle=record["cycle"], drug=drug)
     elif entity_type == "adverse_event":
         head = _("Adverse event #%(id)s, %(term)s", id=record["id"], term=record["term"])
     elif entity_type == "disposition":

@@ -19,7 +19,7 @@ from trialdesk.domain.errors import Conflict, InvalidInput, TrialdeskError, prob
 from trialdesk.domain.schedule import Visit, VisitStatus
 from trialdesk.entrypoints.web.auth import ApiUser, PageUser
 from trialdesk.entrypoints.web.carried import carried_forward
-from trialdesk.entrypoints.web.casebook import date_cell
+from trialdesk.entrypoints.web.casebook import date_cell, drug_names
 from trialdesk.entrypoints.web.deps import (
     FormDep,
     PagePrincipalDep,
@@ -412,11 +412,13 @@ def doses_panel(uow: Any, principal: Principal, nct_id: str, subject: Any) -> di
     if not _randomized(uow, subject):
         return None
     doses = treatment.list_doses(uow, principal, nct_id, subject.subject_number)
-    # mg and kg to one decimal (a dose is prescribed to 0.1 mg), dates as people read them, codes as labels
+    # mg and kg to one decimal (a dose is prescribed to 0.1 mg), dates as people read them, codes as labels, drugs
+    # by their names
+    names = drug_names(uow, nct_id)
     rows = [
         [
             str(d["cycle"]),
-            d["drug"],
+            names.get(d["drug"], d["drug"]),
             date_cell(d["dose_date"]),
             num(d["planned_mg"], 1),
             num(d["actual_mg"], 1),
