@@ -199,6 +199,11 @@ def test_sdv_mark_edit_changed_then_verified_again(state):
         events = [(e.action, e.entity_type, e.entity_id, e.actor) for e in uow.audit.query(limit=1000)]
     assert ("sdv.marked", "adverse_event", ae, "monitor1") in events
     assert ("sdv.cleared", "adverse_event", ae, "monitor1") in events
+    # the audit trail's subject filter finds them (they name the subject as every subject's record event does)
+    with td.uow() as uow:
+        about = {(e.action, e.entity_id) for e in uow.audit.query(subject="HUN-0002", limit=1000)}
+        other = {e.action for e in uow.audit.query(subject="HUN-0001", limit=1000)}
+    assert {("sdv.marked", ae), ("sdv.cleared", ae)} <= about and not {"sdv.marked", "sdv.cleared"} & other
 
 
 def test_sdv_refusals(state):
@@ -287,6 +292,9 @@ def test_deviation_log_record_close_and_scope(state):
     with td.uow() as uow:
         events = [(e.action, e.actor) for e in uow.audit.query(limit=1000)]
     assert ("deviation.recorded", "coordinator1") in events and ("deviation.closed", "monitor1") in events
+    with td.uow() as uow:
+        about = [e.action for e in uow.audit.query(subject="HUN-0002", limit=1000) if e.entity_type == "deviation"]
+    assert sorted(about) == ["deviation.closed", "deviation.recorded"]
 
 
 def monitoring_list(td, principal, **filters):
