@@ -80,7 +80,7 @@ def test_casebook_tabs_raise_by_click_and_phone_width(demo, tmp_path):
         page.wait_for_url(re.compile(r".*[?&]tab=queries&raise=dose%3A(\d+)%3Aactual_mg.*"))
         dose_id = re.search(r"raise=dose%3A(\d+)%3Aactual_mg", page.url).group(1)
         about = page.locator("#query-about").inner_text()
-        assert about == f"Dose #{dose_id}, cycle {cycle} {drug}: actual mg = {mg}"
+        assert about == f"Dose #{dose_id}, cycle {cycle} {drug}: dose given (mg) = {mg}"
         assert page.locator("#query-raise-form input[name=entity_id]").count() == 0  # no id to type
         page.fill("#query-raise-form input[name=message]", "Please confirm the infused amount")
         page.click("#query-raise-form button[type=submit]")

@@ -128,7 +128,7 @@ def test_raise_a_query_by_clicking_the_value(web):
     assert form.status_code == 200 and _current(form.text) == "queries"
     assert f'name="target" value="dose:{dose_id}:actual_mg"' in form.text
     about = re.search(r'id="query-about"><strong>([^<]*)</strong>', form.text).group(1)
-    assert html.unescape(about) == f"Dose #{dose_id}, cycle 1 Docetaxel: actual mg = 122.5"
+    assert html.unescape(about) == f"Dose #{dose_id}, cycle 1 Docetaxel: dose given (mg) = 122.5"
     assert 'name="entity_id"' not in form.text  # no internal id to type
 
     r = client.post(f"{SUBJECT}/queries", data={"target": f"dose:{dose_id}:actual_mg", "message": "Bag weighed?"},
@@ -143,7 +143,7 @@ def test_raise_a_query_by_clicking_the_value(web):
     )
     # the Queries tab says what it is about in words
     queries_tab = html.unescape(client.get(f"{SUBJECT}?tab=queries", headers=h["coordinator"]).text)
-    assert f"Dose #{dose_id}, cycle 1 Docetaxel: actual mg = 122.5" in queries_tab
+    assert f"Dose #{dose_id}, cycle 1 Docetaxel: dose given (mg) = 122.5" in queries_tab
     # an unknown field, and another subject's dose, are refused beside the value; nothing stored
     for target, message in ((f"dose:{dose_id}:colour", "not a value"), (f"dose:{other}:actual_mg", "")):
         r = client.post(f"{SUBJECT}/queries", data={"target": target, "message": "Check"}, headers=h["monitor"],

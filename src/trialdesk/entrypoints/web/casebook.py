@@ -34,6 +34,27 @@ RAISE_FIELDS: dict[str, tuple[str, ...]] = {
     "screening": ("screened_on", "verdict"),
     "subject": ("status",),
 }
+#: Each queryable field in words (the msgid; shown translated)
+FIELD_NAMES: dict[str, str] = {
+    "dose_date": N_("dose date"),
+    "planned_mg": N_("planned dose (mg)"),
+    "actual_mg": N_("dose given (mg)"),
+    "weight_kg": N_("weight (kg)"),
+    "term": N_("CTCAE term"),
+    "grade": N_("grade"),
+    "onset_date": N_("onset date"),
+    "resolution_date": N_("resolution date"),
+    "serious": N_("serious"),
+    "outcome": N_("outcome"),
+    "assessment_date": N_("assessment date"),
+    "event_date": N_("event date"),
+    "reason": N_("reason"),
+    "screened_on": N_("screening date"),
+    "verdict": N_("verdict"),
+    "status": N_("status"),
+}
+_DATE_FIELDS = frozenset({"dose_date", "onset_date", "resolution_date", "assessment_date", "event_date", "screened_on"})
+_CODE_FIELDS = frozenset({"outcome", "verdict", "status"})
 _LESION_FIELD = re.compile(r"^lesions\.[A-Za-z0-9_-]{1,20}$")
 _TARGET = re.compile(r"^([a-z_]{1,40}):([0-9]{1,18}|[A-Za-z0-9_/-]{1,80}):([A-Za-z0-9_.-]{1,60})$")
 
@@ -100,11 +121,18 @@ def moment_cell(value: Any) -> dict[str, str] | str:
     return {"text": when(value), "datetime": str(value)}
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, field: str = "") -> str:
+    """A queried value as people read it: dates in the human format, codes as labels, yes/no, rounded numbers."""
     if value is None or value == "":
         return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if field in _DATE_FIELDS:
+        return day(value)
+    if field in _CODE_FIELDS:
+        return label(value)
     if isinstance(value, float):
-        return f"{value:g}"
+        return num(value, 1)
     return str(value)
 
 
@@ -141,7 +169,7 @@ def _records(uow: Any, principal: Principal, nct_id: str, subject: Any, entity_t
 
 def _words(entity_type: str, record: dict[str, Any], field: str, subject_number: str) -> str:
     """The value a query is about, in words: ``Dose #12, cycle 3 docetaxel: actual mg = 120``."""
-    name = field.replace("_", " ")
+    name = _(FIELD_NAMES[field]) if field in FIELD_NAMES else field.replace("_", " ")
     if entity_type == "dose":
         drug = record.get("drug_name") or record["drug"]
         head = _("Dose #%(id)s, cycle %(cycle)s %(drug)s", id=record["id"], cycle=record["cycle"], drug=drug)
@@ -161,7 +189,7 @@ def _words(entity_type: str, record: dict[str, Any], field: str, subject_number:
             return f"{head}: {lesion_words} = {_shown(value)}"
     else:
         head = _("Subject %(number)s", number=subject_number)
-    return f"{head}: {name} = {_shown(record.get(field))}"
+    return f"{head}: {name} = {_shown(record.get(field), field)}"
 
 
 def describe(uow: Any, principal: Principal, nct_id: str, subject: Any, target: str) -> dict[str, str] | None:
