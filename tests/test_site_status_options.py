@@ -58,7 +58,7 @@ def test_every_allowed_next_status_is_offered_with_its_label(admin):
 def test_the_form_follows_the_site_through_its_lifecycle(admin):
     _change(admin, OWN, "ACTIVE_NOT_RECRUITING")
     page = admin.get(f"/ops/sites/{OWN}").text
-    assert 'id="site-status">Active, not recruiting<' in page
+    assert 'data-status="ACTIVE_NOT_RECRUITING">Active, not recruiting<' in page
     assert _options(page) == [("CLOSED", "Closed")]
     _change(admin, OWN, "CLOSED")
     page = admin.get(f"/ops/sites/{OWN}").text
