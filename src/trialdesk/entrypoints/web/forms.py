@@ -231,7 +231,13 @@ _PATH = re.compile(r"\b[a-z][a-z0-9]*(?:[._][a-z0-9]+)+\b")
 
 def readable(message: str, labels: Mapping[str, str]) -> str:
     """A use case's message with the field paths it names (``consent_date``, ``record.labs.anc.value``) replaced by
-    the fields' labels, in quotes, so that a person reads the form's words rather than the record's."""
+    the fields' labels, in quotes, so that a person reads the form's words rather than the record's; on a page
+    that is not in English, a message of a known shape in the page's language (``messages.translate``)."""
+    from trialdesk.entrypoints.web.messages import translate
+
+    translated = translate(message, labels)
+    if translated is not None:
+        return translated
 
     def swap(found: re.Match[str]) -> str:
         path = found.group(0).removeprefix("record.")
@@ -269,5 +275,11 @@ def service_errors(
                 name = rename(problem.path)
             else:
                 name = problem.path + (suffix if problem.path in row_fields else "")
-            out.setdefault(name, human_text(problem.message))
+            out.setdefault(name, _translated(problem.message) or human_text(problem.message))
     return out
+
+
+def _translated(message: str) -> str | None:
+    from trialdesk.entrypoints.web.messages import translate
+
+    return translate(message)

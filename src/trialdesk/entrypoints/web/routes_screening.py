@@ -317,12 +317,18 @@ def record_from_form(
 
 
 def _attestation_texts(uow: Any, nct_id: str) -> dict[str, str]:
+    from trialdesk.entrypoints.web.protocol_text import protocol_text
     from trialdesk.services.registry import get_protocol
 
-    spec = get_protocol(uow, nct_id, live_sites=False).operations.eligibility
+    protocol = get_protocol(uow, nct_id, live_sites=False)
+    spec = protocol.operations.eligibility
     if spec is None:
         return {}
-    return {cid: c.attestation for cid, c in spec.criteria.items() if c.attestation is not None}
+    return {
+        cid: protocol_text(protocol, "attestations", cid, c.attestation)
+        for cid, c in spec.criteria.items()
+        if c.attestation is not None
+    }
 
 
 def _example(name: str) -> str:
@@ -476,11 +482,28 @@ def screening_result(
 ) -> HTMLResponse:
     row = screening.get_screening(uow, principal, nct_id, site_key, screening_number)
     site = sites.view_site(uow, principal, nct_id, site_key)
+    _in_page_language(uow, nct_id, row)
     return templates.TemplateResponse(
         request,
         "screening_result.html",
         ctx(request, s=row, site=site, nct_id=nct_id, can_screen=principal.can(Action.SCREEN, site_key)),
     )
+
+
+def _in_page_language(uow: Any, nct_id: str, row: dict[str, Any]) -> None:
+    """The criteria's texts and reasons of a screening in the page's language (the protocol's translations and
+    ``messages.eligibility_reason``); unchanged on an English page."""
+    from trialdesk.entrypoints.web.i18n import language
+    from trialdesk.entrypoints.web.messages import eligibility_reason
+    from trialdesk.entrypoints.web.protocol_text import protocol_text
+    from trialdesk.services.registry import get_protocol
+
+    if language() == "en":
+        return
+    protocol = get_protocol(uow, nct_id, live_sites=False)
+    for c in row.get("criteria") or []:
+        c["text"] = protocol_text(protocol, "criteria", c["id"], c.get("text") or "")
+        c["reason"] = eligibility_reason(c.get("reason") or "", protocol)
 
 
 # --------------------------------------------------------------------------------------------------------- panels
