@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import html
 import json
 import re
 from pathlib import Path
@@ -21,6 +22,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from access_helpers import NCT, OWN, make_users, token_for
+from capture_helpers import Clock
 from nav_helpers import client_for
 from trialdesk.adapters.protocol_files import load_default_protocol, packaged_protocol_path
 from trialdesk.domain.access import Role
@@ -392,3 +394,25 @@ def test_the_screening_page_in_chinese_shows_the_chinese_criteria(td):
     english = client.get(f"/ops/sites/{OWN}/screenings/{number}?lang=en")
     assert "Good major organ function" in english.text
     assert "age 76 at consent 2026-01-10 &gt; 75; ECOG PS 2 &gt; 1" in english.text
+
+
+def test_the_screening_form_says_the_timeline_in_chinese(td):
+    """A consent after today (the clock: 2 March 2026) and a screening before that consent, on a Chinese page: each
+    message beside its field in Chinese, the fields by their Chinese labels, the dates as the page writes them."""
+    td.clock = Clock()
+    make_users(td)
+    client = TestClient(create_app(td_app=td))
+    headers = {"Authorization": f"Bearer {token_for(td, f'{Role.COORDINATOR.value}1')}", "Accept-Language": "zh-CN"}
+    form = {"patient_ref": "P-9", "screened_on": "2026-01-10", "consent_date": "2026-04-01"}
+    r = client.post(f"/ops/sites/{OWN}/screen", data=form, headers=headers, follow_redirects=False)
+    assert r.status_code == 422
+    beside = {
+        m.group(1): html.unescape(m.group(2))
+        for m in re.finditer(r'<p class="field-error" id="err-([^"]+)">([^<]*)</p>', r.text)
+    }
+    assert beside["consent_date"] == "“签署知情同意日期” 2026年4月1日 是将来的日期（今天是 2026年3月2日）"
+    assert beside["screened_on"] == "“筛选日期” 2026年1月10日 早于 “签署知情同意日期” 2026年4月1日"
+    english = client.post(
+        f"/ops/sites/{OWN}/screen", data=form, headers={**headers, "Accept-Language": "en"}, follow_redirects=False
+    )
+    assert "“Screening date” 2026-01-10 is before “Informed consent signed” 2026-04-01" in html.unescape(english.text)
