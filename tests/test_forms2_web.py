@@ -310,3 +310,41 @@ def test_the_new_messages_in_chinese(web):
     form |= _therapy(0, drug_class="endocrine", agent="letrozole", setting="adjuvant", line_of_therapy="0")
     r = client.post(f"/ops/sites/{OWN}/screen", data=form, follow_redirects=False)
     _refused(r, "prior_therapies.0.line_of_therapy", "0", "一线治疗为 1")
+
+
+# --- 6. subject page forms: the use case's messages name fields by their labels --------------------------------
+
+
+def _top(page: str, form: str) -> str:
+    found = re.search(rf'<p class="flash bad" id="{re.escape(form)}-error" role="alert">([^<]*)</p>', page)
+    assert found, f"no message above {form!r}"
+    return html.unescape(found.group(1))
+
+
+def test_subject_page_forms_name_fields_by_their_labels(web):
+    td, client, h = web
+    data = {"kind": "end_of_study", "event_date": "2026-02-20", "reason": "withdrew", "eot_visit_date": "2026-02-21"}
+    r = client.post(f"{SUBJECT}/dispositions", data=data, headers=h["coordinator"], follow_redirects=False)
+    _refused(r, "eot_visit_date", "2026-02-21", "only an “End of treatment” event has an EOT visit")
+    top = _top(r.text, "disposition-form")
+    assert top == "EOT visit date (end of treatment only): only an “End of treatment” event has an EOT visit", top
+    assert "details.eot_visit_date" not in r.text and "end_of_treatment event" not in r.text  # no record paths
+    data = {"kind": "death", "event_date": "2026-02-20", "reason": ""}
+    r = client.post(f"{SUBJECT}/dispositions", data=data, headers=h["coordinator"], follow_redirects=False)
+    _refused(r, "reason", "", "the cause of death is required")
+    assert _top(r.text, "disposition-form") == "Reason / cause of death / therapy: the cause of death is required"
+    data = {"kind": "end_of_treatment", "event_date": "2025-12-20", "reason": "toxicity"}
+    r = client.post(f"{SUBJECT}/dispositions", data=data, headers=h["coordinator"], follow_redirects=False)
+    _refused(r, "event_date", "2025-12-20", "before randomization")
+    top = _top(r.text, "disposition-form")
+    assert top.startswith("Date (of the event, death, or therapy start): 2025-12-20 is before randomization"), top
+
+
+def test_subject_page_form_labels_in_chinese(web):
+    td, client, h = web
+    csrf = _login(client, "coordinator1")
+    assert client.get("/ops?lang=zh-Hans").status_code == 200
+    data = {"kind": "death", "event_date": "2026-02-20", "reason": "", "csrf_token": csrf}
+    r = client.post(f"{SUBJECT}/dispositions", data=data, follow_redirects=False)
+    assert r.status_code == 422
+    assert _top(r.text, "disposition-form").startswith("原因 / 死因 / 治疗：")  # the label, the language's colon

@@ -235,7 +235,7 @@ def test_disposition_and_dose_correction_forms(web):
         headers=h["coordinator"],
         follow_redirects=False,
     )
-    _refused(r, "eot_visit_date", "2026-02-21", "only an end_of_treatment event")
+    _refused(r, "eot_visit_date", "2026-02-21", "only an “End of treatment” event")
     r = client.post(
         f"{SUBJECT}/dispositions",
         data={"kind": "end_of_study", "event_date": "yesterday", "reason": "withdrew"},

@@ -18,8 +18,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from trialdesk.domain.access import Principal
 from trialdesk.domain.errors import InvalidInput
-from trialdesk.entrypoints.web.forms import CHECK_FIELDS, FormInvalid, FormState, Rename, service_errors
-from trialdesk.entrypoints.web.labels import N_
+from trialdesk.entrypoints.web.forms import (
+    CHECK_FIELDS,
+    FormInvalid,
+    FormState,
+    Rename,
+    field_label,
+    human_text,
+    readable,
+    service_errors,
+)
+from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.labels import LABELS, N_, label
 from trialdesk.entrypoints.web.templating import ctx, templates
 
 #: The casebook's tabs, in the order site staff work: (slug, title). Each is a URL, ``?tab=<slug>``.
@@ -139,6 +149,63 @@ def render(
     )
 
 
+#: The labels of the subject page forms' inputs (as their templates show them), by the form's element id (or the
+#: start of it): a use case's message names a field by its label (:func:`labelled`), not by its record path.
+FORM_LABELS: dict[str, dict[str, str]] = {
+    "ae-form": {
+        "term": N_("CTCAE term or MedDRA code"),
+        "grade": N_("Grade"),
+        "onset_date": N_("Onset"),
+        "resolution_date": N_("Resolved"),
+        "action_taken": N_("Action taken"),
+        "outcome": N_("Outcome"),
+    },
+    "tumor-form": {"assessment_date": N_("Scan date")},
+    "disposition-form": {
+        "kind": N_("Event"),
+        "event_date": N_("Date (of the event, death, or therapy start)"),
+        "reason": N_("Reason / cause of death / therapy"),
+        "eot_visit_date": N_("EOT visit date (end of treatment only)"),
+    },
+    "dose-": {
+        "dose_date": N_("Dose date"),
+        "weight_kg": N_("Weight today (kg)"),
+        "height_cm": N_("Height (cm)"),
+        "value": N_("New value"),
+        "reason": N_("Reason for change"),
+    },
+    "query-": {"message": N_("Message")},
+    "sign-form": {"meaning": N_("Meaning"), "password": N_("Your password (signing)")},
+}
+
+
+def labelled(exc: InvalidInput, form: str, rename: Rename | None = None) -> tuple[dict[str, str], str]:
+    """A use case's refusal as the form shows it: each field's message and the message above the form, field
+    paths and codes named by their labels (:func:`~trialdesk.entrypoints.web.forms.readable`), in the page's
+    language where the message's shape is known (:func:`~trialdesk.entrypoints.web.messages.translate`)."""
+    from trialdesk.entrypoints.web.messages import translate
+
+    inputs = next((names for prefix, names in FORM_LABELS.items() if form.startswith(prefix)), {})
+    labels = {code: label(code) for code in LABELS if "_" in code}
+    labels |= {name: _(text) for name, text in inputs.items()}
+    for problem in exc.problems:
+        if problem.path:
+            name = rename(problem.path) if rename is not None else problem.path
+            labels.setdefault(problem.path, labels.get(name) or field_label(name))
+
+    def shown(message: str) -> str:
+        return translate(message, labels) or readable(human_text(message), labels)
+
+    errors = {name: shown(text) for name, text in service_errors(exc, rename=rename).items()}
+    told = [
+        _("%(field)s: %(text)s", field=labels[problem.path], text=shown(problem.message))
+        if problem.path
+        else shown(problem.message)
+        for problem in exc.problems
+    ]
+    return errors, "; ".join(told)
+
+
 def submit(
     request: Request,
     uow: Any,
@@ -162,6 +229,6 @@ def submit(
         errors, message = exc.errors, CHECK_FIELDS
     except InvalidInput as exc:
         uow.rollback()
-        errors, message = service_errors(exc, rename=rename), exc.message
+        errors, message = labelled(exc, state.form, rename)
     back = FormState(state.form, state.values, errors, message)
     return render(request, uow, principal, nct_id, subject_number, form_state=back, status_code=422)
