@@ -152,4 +152,8 @@ def _login(client, username):
 def test_negative_design_seed(web):
     td, client, _h = web
     _login(client, "statistician1")
-    assert _fields(client.get("/ops/design", params={"seed": -1})) == ["query.seed"]
+    # the page comes back (422) with the value kept and the message beside the seed field, nothing simulated
+    page = client.get("/ops/design", params={"seed": -1})
+    assert (
+        page.status_code == 422 and 'id="err-seed"' in page.text and 'name="seed" type="number" value="-1"' in page.text
+    )

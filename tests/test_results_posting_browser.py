@@ -78,8 +78,8 @@ def test_sponsor_approves_statistician_posts_public_page_shows_history(server):
         page.click("#decision-form button[type=submit]")
         page.wait_for_url(f"{url}/ops/analysis?msg=*")
         assert page.locator(f"#run-{run_id} .due").inner_text() == "due"
-        page.click(f"#approve-{run_id} button[type=submit]")  # the box not ticked
-        assert "confirm" in page.locator("#problems").inner_text()
+        page.click(f"#approve-{run_id} button[type=submit]")  # the box not ticked: said beside the box
+        assert "Tick this box to confirm" in page.locator(f"[id='err-approve-{run_id}-confirm']").inner_text()
         page.check(f"#approve-{run_id} input[name=confirm]")
         page.click(f"#approve-{run_id} button[type=submit]")
         page.wait_for_url(f"{url}/ops/analysis?msg=*")
@@ -88,8 +88,8 @@ def test_sponsor_approves_statistician_posts_public_page_shows_history(server):
         logout(page, url)
         login(page, url, "statistician1")
         page.goto(f"{url}/ops/analysis")
-        page.click(f"#post-{run_id} button[type=submit]")  # the box not ticked
-        assert "confirm" in page.locator("#problems").inner_text()
+        page.click(f"#post-{run_id} button[type=submit]")  # the box not ticked: said beside the box
+        assert "Tick this box to confirm" in page.locator(f"[id='err-post-{run_id}-confirm']").inner_text()
         page.check(f"#post-{run_id} input[name=confirm]")
         page.click(f"#post-{run_id} button[type=submit]")
         page.wait_for_url(f"{url}/ops/analysis?msg=*")
