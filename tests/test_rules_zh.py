@@ -257,6 +257,21 @@ def test_a_refusal_on_the_error_page(protocol):
         assert error_message(invalid) == invalid.message
 
 
+def test_the_pages_filter_says_refusals_and_messages_in_the_page_language():
+    from trialdesk.entrypoints.web.templating import templates
+
+    posting = analysis_due_problem(29, 334, [])
+    page = templates.env.from_string("<p>{{ error|rule_text }}</p><small>{{ why|rule_text }}</small>")
+    refusal = Conflict(f"results of analysis run 3 may not be posted: {posting}")
+    with i18n.use(ZH):
+        assert page.render(error=refusal, why=posting) == (
+            "<p>分析运行 3 的结果不能发布：尚未到主要分析时间：数据截止时 PFS 事件数为 29/334，且未记录提前终止</p>"
+            "<small>尚未到主要分析时间：数据截止时 PFS 事件数为 29/334，且未记录提前终止</small>"
+        )
+    with i18n.use("en"):
+        assert page.render(error=refusal, why=posting) == f"<p>{refusal.message}</p><small>{posting}</small>"
+
+
 def test_the_form_labels_name_the_fields(protocol):
     [before] = screening_problems(dt.date(2026, 1, 5), dt.date(2026, 1, 10), DATES)
     with i18n.use(ZH):

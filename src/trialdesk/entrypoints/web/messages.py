@@ -28,7 +28,7 @@ from trialdesk.entrypoints.web.i18n import day, language
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.labels import N_, label
 
-__all__ = ["SHAPES", "eligibility_reason", "error_message", "recist_reason", "shape_of", "translate"]
+__all__ = ["SHAPES", "eligibility_reason", "error_message", "recist_reason", "shape_of", "shown", "translate"]
 
 _DATE = r"\d{4}-\d\d-\d\d"
 _ISO_DAY = re.compile(rf"^{_DATE}$")
@@ -332,6 +332,15 @@ def error_message(error: TrialdeskError, labels: Mapping[str, str] | None = None
             parts.append(f"{_field(problem.path, labels)}：{text}" if problem.path else text)
         return "；".join(parts)
     return translate(error.message, labels) or error.message
+
+
+def shown(value: object) -> str:
+    """A template's view of a domain message (the ``rule_text`` filter): a refusal as :func:`error_message`, a
+    message string as :func:`translate` words it, anything else as text."""
+    if isinstance(value, TrialdeskError):
+        return error_message(value)
+    text = "" if value is None else str(value)
+    return translate(text) or text
 
 
 # --- eligibility reasons (domain/eligibility_reasons.py, domain/eligibility.py) -------------------------------------

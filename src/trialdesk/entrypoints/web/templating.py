@@ -55,6 +55,16 @@ def stratum(key: Any) -> str:
 templates.env.filters.update(month=month, stratum=stratum)
 
 
+def rule_text(value: Any) -> str:
+    """A domain message or refusal in the page's language where its shape is known (``messages.shown``)."""
+    from trialdesk.entrypoints.web.messages import shown
+
+    return shown(value)
+
+
+templates.env.filters["rule_text"] = rule_text
+
+
 def figure_text() -> tuple[Any, bool]:
     """(how a figure writes its words, whether they need a CJK font) for the request's language: the catalogs'
     gettext when the page is in Chinese and a CJK font is installed, else English (``adapters/figures.py``)."""
