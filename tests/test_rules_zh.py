@@ -23,7 +23,8 @@ from pydantic import ValidationError
 
 from access_helpers import NCT, OWN, make_users, token_for
 from capture_helpers import Clock
-from nav_helpers import client_for
+from nav_helpers import client_for, known_state
+from trialdesk.adapters.db.tables import AllocationRow
 from trialdesk.adapters.protocol_files import load_default_protocol, packaged_protocol_path
 from trialdesk.domain.access import Role
 from trialdesk.domain.dosing import check_override
@@ -431,3 +432,19 @@ def test_the_screening_form_says_the_timeline_in_chinese(td):
         f"/ops/sites/{OWN}/screen", data=form, headers={**headers, "Accept-Language": "en"}, follow_redirects=False
     )
     assert "“Screening date” 2026-01-10 is before “Informed consent signed” 2026-04-01" in html.unescape(english.text)
+
+
+def test_the_casebook_names_the_arm_in_chinese(td, shared_dir):
+    """The arm in the casebook's head: the protocol's Chinese label on a Chinese page; the English page keeps what it
+    showed (the randomization service's label or the arm's id)."""
+    known_state(td, shared_dir)
+    client = client_for(td, "coordinator1")
+    with td.uow() as uow:
+        assert uow.session.query(AllocationRow).count() > 0
+    chinese = {"注射用 TQB2102", "多西他赛 + 曲妥珠单抗 + 帕妥珠单抗"}
+    page = client.get(f"/ops/subjects/HUN-0001?lang={ZH}").text
+    arm = re.search(r'<dd id="subject-arm">([^<]*)</dd>', page)
+    assert arm is not None and html.unescape(arm.group(1)) in chinese, arm
+    english = client.get("/ops/subjects/HUN-0001?lang=en").text
+    arm = re.search(r'<dd id="subject-arm">([^<]*)</dd>', english)
+    assert arm is not None and html.unescape(arm.group(1)) not in chinese

@@ -342,6 +342,20 @@ def lesion_grid(uow: Any, principal: Principal, nct_id: str, subject: Any, asses
     }
 
 
+def arm_label(uow: Any, nct_id: str, allocation: dict[str, Any] | None) -> str | None:
+    """The arm as the randomization service shows it to this user, in the page's language where the protocol's
+    translations name it (an arm the user may not see stays as the service shows it)."""
+    if not allocation:
+        return None
+    shown: str | None = allocation["arm_label"] or allocation["arm"]
+    if not allocation["arm"]:
+        return shown
+    from trialdesk.entrypoints.web.protocol_text import protocol_text
+    from trialdesk.services.subjects import protocol
+
+    return protocol_text(protocol(uow, nct_id), "arms", str(allocation["arm"]), shown or "")
+
+
 def header(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[str, Any]:
     """The casebook header: allocation (arm as the randomization service shows it to this user), key dates,
     open queries and the signature state."""
@@ -355,7 +369,7 @@ def header(uow: Any, principal: Principal, nct_id: str, subject: Any) -> dict[st
     signature = signatures.casebook_status(uow, principal, nct_id, number)
     return {
         "allocation": allocation,
-        "arm": (allocation["arm_label"] or allocation["arm"]) if allocation else None,
+        "arm": arm_label(uow, nct_id, allocation),
         "randomized_on": allocation["randomized_on"] if allocation else None,
         "created_on": str(subject.created_at)[:10],
         "screened_on": max(
