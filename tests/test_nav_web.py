@@ -230,6 +230,23 @@ def test_query_list_filters_ageing_and_site_scoping(state):
     assert [i for i, _ in _listed(everywhere.get("/ops/queries", params={"site": OTHER}))] == [ids["other"]]
     rows = list(csv.DictReader(io.StringIO(everywhere.get("/ops/queries.csv", params={"site": OTHER}).text)))
     assert rows[0]["message"] == "'=Please confirm"
+    # a long list comes a page at a time (the count and the CSV cover every row); the pager keeps the filters
+    from trialdesk.entrypoints.web import routes_queries_list
+
+    routes_queries_list.PAGE_SIZE, size = 2, routes_queries_list.PAGE_SIZE
+    try:
+        first = everywhere.get("/ops/queries", params={"status": "pending"})
+        assert [i for i, _ in _listed(first)] == [ids["answered"], ids["other"]] and "3 queries" in first.text
+        assert "1–2 of 3" in first.text and 'rel="prev"' not in first.text
+        following = re.search(r'href="([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&")
+        assert "status=pending" in following and "page=2" in following
+        second = everywhere.get(following)
+        assert [i for i, _ in _listed(second)] == [ids["open"]] and "3–3 of 3" in second.text
+        assert 'rel="next"' not in second.text
+    finally:
+        routes_queries_list.PAGE_SIZE = size
+    bad = everywhere.get("/ops/queries", params={"page": "0"})
+    assert bad.status_code == 422 and "page" in bad.text
     # roles that see no subject see no query
     for username in ("statistician1", "sponsor1"):
         assert client_for(td, username).get("/ops/queries").status_code == 403

@@ -96,10 +96,27 @@ def _listed(uow: Any, p: Principal, nct_id: str, filters: dict[str, str]) -> lis
     return sorted(rows, key=lambda q: (q["raised_at"], q["id"]))
 
 
+#: rows per page of the list (the count and the CSV cover every row)
+PAGE_SIZE = 50
+
+
+def _page(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        raise InvalidInput(_("must be a whole number from 1"), field="page")
+    return int(raw)
+
+
 @pages.get("/ops/queries", response_class=HTMLResponse, include_in_schema=False)
 def queries_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     filters = _filters(request)
-    rows = _listed(uow, p, nct_id, filters)
+    page = _page(request)
+    everything = _listed(uow, p, nct_id, filters)
+    rows = everything[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+
+    def page_url(n: int) -> str:
+        return f"/ops/queries?{urlencode({**filters, 'trial': nct_id, 'page': n})}"
+
     visible = p.sites_for(Action.SUBJECT_VIEW)
     site_choices = [s for s in list_sites(uow, p, nct_id) if visible is None or s["site"] in visible]
     return templates.TemplateResponse(
@@ -110,6 +127,10 @@ def queries_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: Tri
             nct_id=nct_id,
             filters=filters,
             rows=rows,
+            total=len(everything),
+            first=(page - 1) * PAGE_SIZE + 1,
+            prev_url=page_url(page - 1) if page > 1 else None,
+            next_url=page_url(page + 1) if page * PAGE_SIZE < len(everything) else None,
             statuses=(PENDING, *queries.STATUSES),
             site_choices=site_choices,
             all_sites=visible is None,
