@@ -101,6 +101,20 @@ def test_kris_against_hand_computed_figures():
     assert _kri(rows, "C", "sdv_coverage").flag == "low"
     # C has 2 subjects (< 3): its per-subject rates are not judged
     assert not _kri(rows, "C", "open_queries_per_subject").judged
+    # only the risky side is flagged: B's 2 open queries / 4 = 0.5 against 1.1 (ratio 0.45 < 0.5) is no risk
+    b_q = _kri(rows, "B", "open_queries_per_subject")
+    assert b_q.ratio == pytest.approx(0.5 / 1.1) and b_q.judged and b_q.flag is None
+    full = site_kris(
+        {"A": SiteExposure(records=20, verified=20), "B": SiteExposure(records=20, verified=2)}, MonitoringSpec()
+    )
+    # coverage: A 1.0, B 0.1 against 22/40 = 0.55: A's ratio 1.82 (not above 2 anyway), B's 0.18: low
+    assert _kri(full, "B", "sdv_coverage").flag == "low"
+    many = site_kris(
+        {"A": SiteExposure(subjects=4, overdue_visits=0), "B": SiteExposure(subjects=4, overdue_visits=8)},
+        MonitoringSpec(),
+    )
+    # overdue visits: A 0 against 1.0 (ratio 0): not a risk; B 2.0 against 1.0: ratio 2.0, not above 2
+    assert _kri(many, "A", "overdue_visits_per_subject").flag is None
 
 
 def test_kri_without_exposure_has_no_rate():

@@ -99,15 +99,18 @@ class KriDef:
     denominator: str
     #: the spec's minimum-denominator field
     minimum: str
+    #: which side of the trial's rate is a risk: few open queries or overdue visits are no risk, few AEs or
+    #: deviations may be under-reporting, low SDV coverage is one and high coverage is not
+    risks: tuple[str, ...] = ("high", "low")
 
 
 #: The KRIs, in display order (TransCelerate RACT / ICH E6(R3) 5.0 risk indicators).
 KRIS = (
-    KriDef("open_queries_per_subject", "open_queries", "subjects", "min_subjects"),
+    KriDef("open_queries_per_subject", "open_queries", "subjects", "min_subjects", ("high",)),
     KriDef("aes_per_subject_cycle", "adverse_events", "subject_cycles", "min_subject_cycles"),
     KriDef("deviations_per_subject", "deviations", "subjects", "min_subjects"),
-    KriDef("overdue_visits_per_subject", "overdue_visits", "subjects", "min_subjects"),
-    KriDef("sdv_coverage", "verified", "records", "min_records"),
+    KriDef("overdue_visits_per_subject", "overdue_visits", "subjects", "min_subjects", ("high",)),
+    KriDef("sdv_coverage", "verified", "records", "min_records", ("low",)),
 )
 
 
@@ -150,7 +153,8 @@ def kris_for(site: SiteExposure, trial: SiteExposure, spec: MonitoringSpec) -> l
         judged = den >= getattr(spec, d.minimum)
         flag = None
         if judged and ratio is not None:
-            flag = "high" if ratio > spec.ratio_high else "low" if ratio < spec.ratio_low else None
+            side = "high" if ratio > spec.ratio_high else "low" if ratio < spec.ratio_low else None
+            flag = side if side in d.risks else None
         out.append(Kri(d.key, num, den, rate, trial_rate, ratio, judged, flag))
     return out
 
