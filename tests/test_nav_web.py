@@ -291,7 +291,9 @@ def test_users_page_for_the_administrator_only(state):
         )
     )
     # access_helpers.make_users: one user per role, site staff and monitors at Hunan, the others at all sites
-    assert listed["coordinator1"] == f"coordinator ({OWN})" and listed["statistician1"] == "statistician (all sites)"
+    # each role in words, each site by its facility name in the registry record (not its key)
+    assert listed["coordinator1"] == "Clinical research coordinator (Hunan Cancer Hospital)"
+    assert listed["statistician1"] == "Statistician (all sites)"
     assert set(listed) >= {f"{r.value}1" for r in Role}
     for username in ("coordinator1", "monitor1", "statistician1", "sponsor1"):
         assert client_for(td, username).get("/ops/users").status_code == 403

@@ -191,7 +191,14 @@ def add_user(
 
 def list_users(uow: UnitOfWork, actor: Principal) -> list[dict[str, Any]]:
     require(actor, Action.USER_MANAGE)
-    return [_public_user(uow, u) for u in uow.users.list()]
+    out = []
+    for user in uow.users.list():
+        grants = [
+            {"role": g.role.value, "sites": None if g.sites is None else sorted(g.sites)}
+            for g in principal_for(uow, user).grants
+        ]
+        out.append({**_public_user(uow, user), "grants": grants})  # each role with its sites, for a page to word
+    return out
 
 
 def _user(uow: UnitOfWork, username: str) -> User:
