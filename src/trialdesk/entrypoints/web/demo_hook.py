@@ -29,7 +29,7 @@ def ensure_demo(td: App) -> list[dict[str, str]]:
     if not populated:
         print(
             f"trialdesk: first start in demo mode: simulating {DEMO_SUBJECTS} subjects to the final analysis "
-            "(about a minute or two)...",
+            "(about three minutes on a 2-core machine)...",
             flush=True,
         )
         try:
