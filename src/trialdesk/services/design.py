@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from threading import Lock
 from typing import TYPE_CHECKING, Any
 
 from trialdesk.domain.access import Action, Principal, require
@@ -44,10 +46,19 @@ def closed_form(
     return report
 
 
+#: Simulations already run in this process, by their whole input: the design's content, trials, hazard ratio and
+#: seed. A simulation is a pure function of that input, so a result never goes stale: a changed design is another key
+#: (the explicit invalidation is the key itself). Least recently used first out, at most this many kept.
+SIMULATION_CACHE_SIZE = 64
+_simulations: OrderedDict[tuple[str, int, float | None, int], SimulationResult] = OrderedDict()
+_simulations_lock = Lock()
+
+
 def simulate_design(
     design: DesignSpec, *, trials: int, hazard_ratio: float | None, seed: int = DEFAULT_SEED
 ) -> SimulationResult:
-    """Run the simulation (outside any transaction: it reads nothing from the database).
+    """Run the simulation (outside any transaction: it reads nothing from the database), once per input: a page
+    asked again with the same inputs (the design page runs five simulations per load) answers from the cache.
 
     Equal to ``trialdesk simulate``'s alternative (its power) for the same seed, trials and hazard ratio."""
     from trialdesk.stats.simulate import simulate
@@ -55,4 +66,15 @@ def simulate_design(
     if not 100 <= trials <= MAX_WEB_TRIALS:
         raise InvalidInput(f"must be between 100 and {MAX_WEB_TRIALS}", field="trials")
     _check_hazard_ratio(hazard_ratio)
-    return simulate(design, trials, seed, hazard_ratio=hazard_ratio, chunk_size=DEFAULT_CHUNK_SIZE)
+    key = (design.model_dump_json(), trials, hazard_ratio, seed)
+    with _simulations_lock:
+        if key in _simulations:
+            _simulations.move_to_end(key)
+            return _simulations[key]
+    result = simulate(design, trials, seed, hazard_ratio=hazard_ratio, chunk_size=DEFAULT_CHUNK_SIZE)
+    with _simulations_lock:  # two requests may have run the same one at once: either result is the same
+        _simulations[key] = result
+        _simulations.move_to_end(key)
+        while len(_simulations) > SIMULATION_CACHE_SIZE:
+            _simulations.popitem(last=False)
+    return result
