@@ -29,15 +29,47 @@ def serve(
     port: int = typer.Option(8000),
     db: Db = None,
     demo: bool = typer.Option(False, "--demo", help="Fill an empty database with a simulated trial first."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Worker processes (PostgreSQL only: SQLite stays one process, one writer).",
+    ),
 ) -> None:
     """Start the web app (registry pages, operations, JSON API at /api/v1, OpenAPI at /docs)."""
+    import os
+
     import uvicorn
 
+    from trialdesk.adapters.db.engine import is_sqlite, resolve_url
     from trialdesk.entrypoints.web.app import create_app
 
-    web = create_app(db, demo=demo)
-    typer.echo(f"trialdesk serving on http://{host}:{port}/  (database: {web.state.td.url})")
-    uvicorn.run(web, host=host, port=port, log_level="info")
+    url = resolve_url(db)
+    if workers > 1 and is_sqlite(url):
+        typer.echo(
+            "--workers: SQLite is one writer in one process; several workers need PostgreSQL "
+            "(--db postgresql://... or TRIALDESK_DATABASE_URL)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    # the demo is simulated (or found) once here, before any worker starts; each worker then opens the database
+    web = create_app(url, demo=demo)
+    typer.echo(f"trialdesk serving on http://{host}:{port}/  (database: {web.state.td.url}, workers: {workers})")
+    if workers == 1:
+        uvicorn.run(web, host=host, port=port, log_level="info")
+        return
+    web.state.td.dispose()
+    os.environ["TRIALDESK_DATABASE_URL"] = url  # what each worker's create_app reads (entrypoints/web/app.py)
+    os.environ["TRIALDESK_SERVE_DEMO"] = "1" if demo else ""
+    uvicorn.run(
+        "trialdesk.entrypoints.web.app:create_worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 def _register_optional() -> None:

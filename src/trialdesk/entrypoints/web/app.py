@@ -119,6 +119,15 @@ def create_app(db_url: str | None = None, *, demo: bool = False, td_app: App | N
     return web
 
 
+def create_worker_app() -> FastAPI:
+    """The app of one worker process of ``trialdesk serve --workers N`` (uvicorn's factory): the database from
+    ``TRIALDESK_DATABASE_URL``; the demo, already simulated by the parent, only listed (``TRIALDESK_SERVE_DEMO``).
+    Login attempt limits are counted per worker."""
+    import os
+
+    return create_app(os.environ.get("TRIALDESK_DATABASE_URL"), demo=bool(os.environ.get("TRIALDESK_SERVE_DEMO")))
+
+
 def routers() -> list[APIRouter]:
     """Every router of the web app, in the order they are matched: the public registry pages and API, login and
     the people and site pages, then the features (analysis, capture, dashboard, design, randomization, screening,
