@@ -30,11 +30,7 @@ def serve(
     db: Db = None,
     demo: bool = typer.Option(False, "--demo", help="Fill an empty database with a simulated trial first."),
     workers: int = typer.Option(
-        1,
-        "--workers",
-        min=1,
-        max=64,
-        help="Worker processes (PostgreSQL only: SQLite stays one process, one writer).",
+        1, "--workers", min=1, max=64, help="Worker processes (PostgreSQL only: SQLite stays one process, one writer)."
     ),
 ) -> None:
     """Start the web app (registry pages, operations, JSON API at /api/v1, OpenAPI at /docs)."""
