@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +17,7 @@ from trialdesk.entrypoints.web.auth import PageUser
 from trialdesk.entrypoints.web.deps import PagePrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.i18n import gettext as _
 from trialdesk.entrypoints.web.i18n import when
+from trialdesk.entrypoints.web.listing import csv_response, page_number
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services.audit import audit_trail
 
@@ -49,13 +49,6 @@ def _date(filters: dict[str, str], name: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(_("must be a date YYYY-MM-DD, got %(value)r", value=value), field=name) from None
-
-
-def _page(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
-        raise InvalidInput(_("must be a whole number from 1"), field="page")
-    return int(raw)
 
 
 def _query(uow: Any, p: Any, nct_id: str, filters: dict[str, str], *, limit: int, offset: int) -> list[Any]:
@@ -134,7 +127,7 @@ def _row(r: AuditEventRecord) -> dict[str, Any]:
 @pages.get("/ops/audit", response_class=HTMLResponse, include_in_schema=False)
 def audit_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     filters = _filters(request)
-    page = _page(request)
+    page = page_number(request)
     rows = _query(uow, p, nct_id, filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     more = len(rows) > PAGE_SIZE
     query = {**filters, "trial": nct_id}
@@ -154,32 +147,18 @@ def audit_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: Trial
     )
 
 
-def _cell(value: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 @pages.get("/ops/audit.csv", include_in_schema=False)
 def audit_csv(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
     filters = _filters(request)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([*CSV_COLUMNS, "before", "after"])
-    offset = 0
-    while offset < CSV_MAX_ROWS:
-        rows = _query(uow, p, nct_id, filters, limit=CSV_BATCH, offset=offset)
-        for r in rows:
-            writer.writerow([_cell(getattr(r, c)) for c in CSV_COLUMNS] + [_cell(r.before_json), _cell(r.after_json)])
-        if len(rows) < CSV_BATCH:
-            break
-        offset += CSV_BATCH
-    return Response(
-        buffer.getvalue(),
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{nct_id}-audit-trail.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+
+    def rows() -> Iterator[list[Any]]:
+        offset = 0
+        while offset < CSV_MAX_ROWS:
+            batch = _query(uow, p, nct_id, filters, limit=CSV_BATCH, offset=offset)
+            for r in batch:
+                yield [getattr(r, c) for c in CSV_COLUMNS] + [r.before_json, r.after_json]
+            if len(batch) < CSV_BATCH:
+                break
+            offset += CSV_BATCH
+
+    return csv_response([*CSV_COLUMNS, "before", "after"], rows(), f"{nct_id}-audit-trail.csv")

@@ -4,8 +4,6 @@ their JSON API. Thin: the use cases and every permission are :mod:`trialdesk.ser
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,6 +25,7 @@ from trialdesk.entrypoints.web.deps import (
 )
 from trialdesk.entrypoints.web.forms import FormInvalid, FormState, check_fields, service_errors, text, typed, validate
 from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.listing import csv_response
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import monitoring
 from trialdesk.services.monitoring import ClearSdv, CloseDeviation, MarkSdv, RecordDeviation
@@ -184,26 +183,10 @@ def deviations_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: 
     return _deviations_page(request, p, uow, nct_id)
 
 
-def _cell(value: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 @pages.get("/ops/deviations.csv", include_in_schema=False)
 def deviations_csv(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
     rows = _listed(uow, p, nct_id, _filters(request))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for d in rows:
-        writer.writerow([_cell(d[c]) for c in CSV_COLUMNS])
-    return Response(
-        buffer.getvalue(),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{nct_id}-deviations.csv"', "Cache-Control": "no-store"},
-    )
+    return csv_response(CSV_COLUMNS, ([d[c] for c in CSV_COLUMNS] for d in rows), f"{nct_id}-deviations.csv")
 
 
 def _failed(exc: Exception) -> tuple[dict[str, str], str | None]:

@@ -4,9 +4,7 @@ status, site, subject and age, oldest first, each with the days it has been open
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +16,7 @@ from trialdesk.domain.errors import InvalidInput
 from trialdesk.entrypoints.web.auth import PageUser
 from trialdesk.entrypoints.web.deps import PagePrincipalDep, TrialDep, UowDep
 from trialdesk.entrypoints.web.i18n import gettext as _
+from trialdesk.entrypoints.web.listing import csv_response, page_number
 from trialdesk.entrypoints.web.templating import ctx, templates
 from trialdesk.services import queries
 from trialdesk.services.sites import list_sites
@@ -100,17 +99,10 @@ def _listed(uow: Any, p: Principal, nct_id: str, filters: dict[str, str]) -> lis
 PAGE_SIZE = 50
 
 
-def _page(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
-        raise InvalidInput(_("must be a whole number from 1"), field="page")
-    return int(raw)
-
-
 @pages.get("/ops/queries", response_class=HTMLResponse, include_in_schema=False)
 def queries_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> HTMLResponse:
     filters = _filters(request)
-    page = _page(request)
+    page = page_number(request)
     everything = _listed(uow, p, nct_id, filters)
     rows = everything[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
 
@@ -139,23 +131,7 @@ def queries_page(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: Tri
     )
 
 
-def _cell(value: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 @pages.get("/ops/queries.csv", include_in_schema=False)
 def queries_csv(request: Request, p: PagePrincipalDep, uow: UowDep, nct_id: TrialDep) -> Response:
     rows = _listed(uow, p, nct_id, _filters(request))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for q in rows:
-        writer.writerow([_cell(q[c]) for c in CSV_COLUMNS])
-    return Response(
-        buffer.getvalue(),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{nct_id}-queries.csv"', "Cache-Control": "no-store"},
-    )
+    return csv_response(CSV_COLUMNS, ([q[c] for c in CSV_COLUMNS] for q in rows), f"{nct_id}-queries.csv")
