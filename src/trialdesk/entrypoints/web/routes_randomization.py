@@ -193,11 +193,9 @@ def _statistician_context(uow: Any, p: Principal, nct_id: str) -> dict[str, Any]
 
     spec = get_protocol(uow, nct_id, live_sites=False).operations.randomization
     arms = [(a.id, a.label) for a in spec.arms] if spec else []
-    from trialdesk.services.sites import list_sites
 
     # the balance table names each site by its facility, not its key
-    site_names = {s["site"]: s["facility"] for s in list_sites(uow, p, nct_id)}
-    return {"info": info, "balance": rows, "arms": arms, "site_names": site_names}
+    return {"info": info, "balance": rows, "arms": arms}
 
 
 @pages.get("/ops/randomization", response_class=HTMLResponse, include_in_schema=False)
